@@ -1,0 +1,2 @@
+/* cli-admin.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* cli-init.c - placeholder, being written. */
+extern int marmot_placeholder;

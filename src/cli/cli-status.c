@@ -1,0 +1,2 @@
+/* cli-status.c - placeholder, being written. */
+extern int marmot_placeholder;

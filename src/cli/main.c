@@ -1,0 +1,6 @@
+/* placeholder */
+#include <stdio.h>
+int main(void)
+{
+	return 0;
+}

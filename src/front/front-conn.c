@@ -1,0 +1,2 @@
+/* front-conn.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* front-http.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* front-imap.c - placeholder, being written. */
+extern int marmot_placeholder;

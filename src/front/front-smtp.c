@@ -1,0 +1,2 @@
+/* front-smtp.c - placeholder, being written. */
+extern int marmot_placeholder;

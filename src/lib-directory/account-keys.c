@@ -1,0 +1,2 @@
+/* account-keys.c - placeholder, being written. */
+extern int marmot_placeholder;

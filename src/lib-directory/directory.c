@@ -1,0 +1,2 @@
+/* directory.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* password.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* mail-address.c - placeholder, being written. */
+extern int marmot_placeholder;

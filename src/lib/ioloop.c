@@ -1,0 +1,2 @@
+/* ioloop.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* ipc.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* log.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* net.c - placeholder, being written. */
+extern int marmot_placeholder;

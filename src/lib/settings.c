@@ -1,0 +1,2 @@
+/* settings.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* stream.c - placeholder, being written. */
+extern int marmot_placeholder;

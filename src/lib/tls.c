@@ -1,0 +1,2 @@
+/* tls.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* worker.c - placeholder, being written. */
+extern int marmot_placeholder;

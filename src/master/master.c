@@ -1,0 +1,2 @@
+/* master.c - placeholder, being written. */
+extern int marmot_placeholder;

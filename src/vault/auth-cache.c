@@ -1,0 +1,2 @@
+/* auth-cache.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* vault.c - placeholder, being written. */
+extern int marmot_placeholder;
