@@ -45,6 +45,16 @@ enum ipc_type {
 	IPC_CONTROL_STATUS_REPLY = 301, /* str text (human-readable report) */
 };
 
+/* Result of IPC_VAULT_AUTH. An unknown user and a wrong password give the
+   same AUTH_RESULT_FAILED, after the same amount of work. DISABLED is only
+   returned after a correct password. */
+enum auth_result {
+	AUTH_RESULT_OK = 0,
+	AUTH_RESULT_FAILED = 1,
+	AUTH_RESULT_DISABLED = 2,
+	AUTH_RESULT_TEMPFAIL = 3, /* vault overloaded or its database failed */
+};
+
 struct ipc_frame {
 	uint16_t type;
 	uint32_t id;
