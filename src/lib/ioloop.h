@@ -42,10 +42,14 @@ struct io *io_add(struct ioloop *ioloop, int fd, enum io_condition cond,
 /* Changes what is watched; cond 0 pauses the io without removing it. */
 void io_set_condition(struct io *io, enum io_condition cond);
 enum io_condition io_get_condition(const struct io *io);
-/* Stops watching; sets *io to NULL. Safe with *io == NULL. */
+/* Stops watching; sets *io to NULL. Safe with *io == NULL. Remove the io
+   before closing its fd (epoll tracks the open file, not the number). An io
+   removed during an iteration is never dispatched again in it. */
 void io_remove(struct io **io);
 
-/* Calls callback every msecs milliseconds until removed. */
+/* Calls callback every msecs milliseconds until removed (a 0 ms timeout
+   fires at most once per iteration). Timeouts due at the same time fire in
+   the order they were added or last reset. */
 struct timeout *timeout_add(struct ioloop *ioloop, unsigned int msecs,
 			    io_callback_t *callback, void *context);
 /* Restarts the interval from now (idle timers). */
