@@ -4,7 +4,9 @@
    certificate reload (SIGHUP) swaps in a new context for new connections
    while established ones keep the old one until they end. Server contexts
    allow TLS 1.2 and 1.3 with Mozilla's "intermediate" cipher list and set
-   SSL_OP_IGNORE_UNEXPECTED_EOF off (a truncation is an error). */
+   SSL_OP_IGNORE_UNEXPECTED_EOF off (a truncation is an error).
+   Strings returned through error_r and by tls_last_error() live in
+   thread-local buffers, valid until the next tls_* call in the thread. */
 
 #include "lib.h"
 
@@ -24,6 +26,8 @@ void tls_ctx_unref(struct tls_ctx **ctx);
 /* A new SSL object for one connection (used by stream.c). */
 SSL *tls_ctx_new_ssl(struct tls_ctx *ctx);
 bool tls_ctx_is_server(const struct tls_ctx *ctx);
+/* True for a client context created with verify=true. */
+bool tls_ctx_verifies(const struct tls_ctx *ctx);
 
 /* Writes a self-signed certificate for hostname (EC P-256, 10 years, SAN =
    hostname) and its key (mode 0600). Used by `marmot init` until ACME. */
