@@ -15,6 +15,13 @@
 #include "lib.h"
 #include "buf.h"
 
+/* A line longer than this (newline included) is cut and ends in "...". */
+#define LOG_LINE_MAX 8192
+/* log_value() slots, and the size of each (an escaped value that does not
+   fit is cut and ends in ..."). */
+#define LOG_VALUE_SLOTS 4
+#define LOG_VALUE_MAX 2048
+
 enum log_level {
 	LOG_LEVEL_DEBUG,
 	LOG_LEVEL_INFO,
@@ -30,6 +37,8 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parses "debug", "info", "warning", "error". Returns 0 or -1. */
 int log_level_parse(const char *name, enum log_level *level_r);
+/* "debug", "info", "warning", "error" or "fatal". */
+const char *log_level_name(enum log_level level);
 /* Redirect output to fd (default 2). For tests. */
 void log_set_fd(int fd);
 
