@@ -18,6 +18,10 @@ int password_hash(const char *password, size_t len,
 		  char hash_r[PASSWORD_HASH_MAX]);
 /* Returns true if password matches hash. */
 bool password_verify(const char *hash, const char *password, size_t len);
+/* Returns true if hash was made with other parameters than the current
+   ones (or is not a hash libsodium understands): the caller may rehash the
+   password after a successful verification. */
+bool password_needs_rehash(const char *hash);
 /* A valid hash of a random password, computed once per process, for
    verifying unknown users with the same cost as known ones. */
 const char *password_dummy_hash(void);
