@@ -15,6 +15,7 @@ struct front_listener {
 	int fd;
 };
 
+/* Takes ownership of set (a reload replaces it). */
 int front_main(struct marmot_settings *set, int master_fd,
 	       const struct front_listener *listeners,
 	       unsigned int listener_count);

@@ -1,0 +1,137 @@
+#ifndef MARMOT_FRONT_PRIVATE_H
+#define MARMOT_FRONT_PRIVATE_H
+/* Shared between the front's files: the connection object every protocol
+   handler works on, the protocol vtable, and the vault client. */
+
+#include "lib.h"
+#include "buf.h"
+#include "ipc.h"
+#include "pool.h"
+#include "settings.h"
+#include "span.h"
+#include "front.h"
+
+struct ioloop;
+struct stream;
+struct timeout;
+struct tls_ctx;
+struct front_conn;
+
+/* One protocol: each callback works on a connection. */
+struct front_protocol {
+	const char *name; /* "smtp", "imap", "pop3", "http" (log events) */
+	/* The connection is up (after the TLS handshake for implicit TLS):
+	   send the greeting. */
+	void (*greet)(struct front_conn *conn);
+	/* One input line, without its CRLF (or LF). Returns 0 to go on, -1
+	   when the connection is to be closed (reply already queued). */
+	int (*line)(struct front_conn *conn, struct span line);
+	/* Raw bytes requested with front_conn_want_raw() (IMAP literals):
+	   called once with exactly that many bytes. Returns like line(). */
+	int (*raw)(struct front_conn *conn, struct span data);
+	/* Input exceeded max_line_length without a line end: queue an
+	   error; the connection is then closed. */
+	void (*line_too_long)(struct front_conn *conn);
+	/* A STARTTLS handshake finished. */
+	void (*tls_ready)(struct front_conn *conn);
+	/* The server is shutting down or the connection idled out: queue a
+	   goodbye (the connection is closed after it is flushed). */
+	void (*goodbye)(struct front_conn *conn, bool idle);
+	/* Frees what the protocol state holds outside the pool (optional). */
+	void (*deinit)(struct front_conn *conn);
+	/* Per-protocol state size, zeroed, at conn->proto_state. */
+	size_t state_size;
+};
+
+extern const struct front_protocol front_protocol_smtp;
+extern const struct front_protocol front_protocol_imap;
+extern const struct front_protocol front_protocol_pop3;
+extern const struct front_protocol front_protocol_http;
+
+struct front_conn {
+	struct front_conn *prev, *next;
+	pool_t pool;
+	char id[16];	  /* connection id for logs */
+	char ip[64];
+	unsigned int port;
+	enum settings_port kind;
+	const struct front_protocol *proto;
+	void *proto_state;
+	struct stream *stream;
+	struct tls_ctx *tls; /* the context for STARTTLS (a reference) */
+	struct timeout *idle;
+	/* An authentication request is in flight: input is paused. */
+	bool auth_pending;
+	/* Bytes to hand to proto->raw before lines resume (0 = lines). */
+	size_t raw_wanted;
+	/* A goodbye is queued; input is ignored until the close. */
+	bool closing;
+	/* The stream ended; the object is freed when the last reference
+	   (a callback on the stack) goes. */
+	bool destroyed;
+	bool greeted;
+	unsigned int refcount;
+	/* Authenticated identity (NULL before). */
+	char *user;
+	uint64_t account_id;
+};
+
+struct front {
+	struct marmot_settings *set;
+	struct ioloop *ioloop;
+	struct tls_ctx *tls;
+	struct front_conn *conns;
+	unsigned int conn_count;
+	bool shutting_down;
+};
+
+extern struct front *front_global;
+
+/* front-conn.c */
+void front_conn_create(struct front *front, int fd, const char *ip,
+		       unsigned int port, enum settings_port kind);
+/* Queues text. */
+void front_conn_printf(struct front_conn *conn, const char *fmt, ...)
+	ATTR_FORMAT(2, 3);
+void front_conn_write(struct front_conn *conn, const void *data, size_t len);
+/* The next len bytes of input go to proto->raw, not to line(). len must
+   have been bounded by the protocol. */
+void front_conn_want_raw(struct front_conn *conn, size_t len);
+/* Flushes what is queued, then closes. */
+void front_conn_close(struct front_conn *conn, const char *reason);
+bool front_conn_is_tls(const struct front_conn *conn);
+/* Queues nothing itself: the protocol queued its "go ahead" reply. Starts
+   the TLS handshake after it is flushed and drops buffered plaintext. */
+int front_conn_starttls(struct front_conn *conn);
+/* Asks the vault to verify a login; input is paused until the callback
+   runs (never from within this call). The callback is not called if the
+   connection is destroyed meanwhile. password is copied and wiped. */
+typedef void front_auth_callback_t(struct front_conn *conn,
+				   enum auth_result result,
+				   uint64_t account_id, const char *address);
+void front_conn_auth(struct front_conn *conn, const char *service,
+		     const char *user, const uint8_t *password,
+		     size_t password_len, front_auth_callback_t *callback);
+/* Asks every connection to say goodbye (shutdown). */
+void front_conns_goodbye(struct front *front);
+void front_conns_destroy_all(struct front *front);
+
+/* front.c: the vault client. The callback runs through
+   front_conn_auth_done(). */
+void front_vault_request(struct front *front, const char *service, const char *user,
+			 const uint8_t *password, size_t password_len,
+			 const char *ip, struct front_conn *conn,
+			 front_auth_callback_t *callback);
+void front_vault_forget_conn(struct front *front, struct front_conn *conn);
+void front_conn_auth_done(struct front_conn *conn,
+			  front_auth_callback_t *callback,
+			  enum auth_result result, uint64_t account_id,
+			  const char *address);
+
+/* RFC 4616 PLAIN: decodes base64 "authzid NUL authcid NUL passwd".
+   Returns 0 and pool-allocated user and password (with its length), or
+   -1 if malformed or authzid differs from authcid. */
+int front_sasl_plain_decode(pool_t pool, struct span b64, const char **user_r,
+			    uint8_t **password_r, size_t *password_len_r);
+
+#endif
