@@ -1,2 +1,602 @@
-/* vault.c - placeholder, being written. */
-extern int marmot_placeholder;
+/* vault.c - the vault role's process: wiring only. It owns the master key
+   (in locked, guarded memory), the directory connection, the IPC connection
+   to the master, the listening socket DATA/run/vault.sock and one IPC
+   connection per front process; password verification itself is
+   vault-auth.c. The master starts it through `marmot role vault`
+   (master_role_main -> vault_main). Security stance: this is the process
+   that holds the master key, so it talks to nothing but UNIX sockets: a
+   seccomp filter makes socket(AF_INET/AF_INET6) fail, the process is made
+   non-dumpable so that other processes of the same uid (the front) cannot
+   ptrace it or read its memory, and the listening socket is mode 0600 in
+   a 0700 directory. Everything the front sends is treated as hostile: each
+   frame must be consumed exactly (ipc_end), fields are bounded, and a
+   malformed frame closes that connection. Passwords are never logged; user
+   names and addresses are logged escaped. */
+
+#include "vault.h"
+#include "vault-auth.h"
+#include "directory.h"
+#include "ioloop.h"
+#include "ipc.h"
+#include "log.h"
+#include "net.h"
+#include "pool.h"
+#include "settings.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sodium.h>
+
+/* Bounds on the fields of IPC_VAULT_AUTH besides the password (which
+   vault-auth.c bounds): they only go into log lines. */
+#define VAULT_SERVICE_MAX_LEN 32
+#define VAULT_IP_MAX_LEN 64
+
+struct vault_pending;
+
+struct vault_client {
+	struct vault_client *prev, *next;
+	struct vault *vault;
+	struct ipc_conn *conn;
+	struct vault_pending *pending; /* auth requests in flight */
+	char log_id[16];
+	bool master;
+};
+
+/* An IPC_VAULT_AUTH waiting for its answer, keyed by the frame's id. */
+struct vault_pending {
+	struct vault_pending *prev, *next;
+	struct vault_client *client;
+	struct vault_auth_request *req;
+	uint32_t id;
+	char *service, *username, *ip;
+};
+
+struct vault {
+	struct marmot_settings *set;
+	struct ioloop *ioloop;
+	struct directory *dir;
+	struct vault_auth *auth;
+	uint8_t *master_key; /* sodium_malloc'ed, read-only */
+
+	struct vault_client *master;
+	struct vault_client *clients; /* fronts */
+	unsigned int client_counter;
+
+	char *socket_path;
+	int listen_fd;
+	struct io *listen_io;
+
+	pool_t frame_pool;
+	bool signals_added;
+	bool stopping;
+};
+
+/* Error messages of the start-up steps (single-threaded then). */
+static char vault_error_buf[512];
+
+/* Linked-list helpers (both lists are doubly linked through prev/next). */
+#define VAULT_LIST_ADD(head, item)             \
+	do {                                   \
+		(item)->prev = NULL;           \
+		(item)->next = (head);         \
+		if ((head) != NULL)            \
+			(head)->prev = (item); \
+		(head) = (item);               \
+	} while (0)
+#define VAULT_LIST_DEL(head, item)                      \
+	do {                                            \
+		if ((item)->prev != NULL)               \
+			(item)->prev->next = (item)->next; \
+		else                                    \
+			(head) = (item)->next;          \
+		if ((item)->next != NULL)               \
+			(item)->next->prev = (item)->prev; \
+	} while (0)
+
+static void vault_check_stopped(struct vault *vault)
+{
+	if (vault->stopping && vault_auth_in_flight(vault->auth) == 0)
+		ioloop_stop(vault->ioloop);
+}
+
+/* Stop accepting; the loop ends once the requests in flight are
+   answered. */
+static void vault_stop(struct vault *vault, const char *reason)
+{
+	if (vault->stopping)
+		return;
+	vault->stopping = true;
+	log_info(NULL, "vault.stopping", "reason=%s in_flight=%u",
+		 log_value(0, reason), vault_auth_in_flight(vault->auth));
+	io_remove(&vault->listen_io);
+	if (vault->listen_fd >= 0) {
+		close(vault->listen_fd);
+		vault->listen_fd = -1;
+	}
+	vault_check_stopped(vault);
+}
+
+static void vault_pending_free(struct vault_pending *p)
+{
+	VAULT_LIST_DEL(p->client->pending, p);
+	i_free(p->service);
+	i_free(p->username);
+	i_free(p->ip);
+	i_free(p);
+}
+
+static void vault_client_destroy(struct vault_client **_client)
+{
+	struct vault_client *client = *_client;
+	struct vault *vault;
+
+	*_client = NULL;
+	if (client == NULL)
+		return;
+	vault = client->vault;
+	while (client->pending != NULL) {
+		struct vault_pending *p = client->pending;
+
+		vault_auth_request_abort(&p->req);
+		vault_pending_free(p);
+	}
+	ipc_conn_destroy(&client->conn);
+	if (client->master)
+		vault->master = NULL;
+	else
+		VAULT_LIST_DEL(vault->clients, client);
+	i_free(client);
+}
+
+static const char *auth_result_event(enum auth_result result)
+{
+	switch (result) {
+	case AUTH_RESULT_OK:
+		return "auth.ok";
+	case AUTH_RESULT_FAILED:
+	case AUTH_RESULT_DISABLED:
+		return "auth.failed";
+	case AUTH_RESULT_TEMPFAIL:
+		return "auth.tempfail";
+	}
+	i_unreached();
+}
+
+static void vault_send_auth_reply(struct vault_client *client, uint32_t id,
+				  const struct vault_auth_reply *reply)
+{
+	struct buf out = BUF_INIT;
+	size_t offset = ipc_msg_begin(&out, IPC_FRONT_AUTH_REPLY, id);
+
+	ipc_put_u32(&out, (uint32_t)reply->result);
+	ipc_put_u64(&out, reply->account_id);
+	ipc_put_str(&out, reply->address);
+	ipc_msg_finish(&out, offset);
+	ipc_conn_send(client->conn, &out);
+	buf_free(&out);
+}
+
+static void vault_auth_callback(const struct vault_auth_reply *reply,
+				void *context)
+{
+	struct vault_pending *p = context;
+	struct vault_client *client = p->client;
+	struct vault *vault = client->vault;
+	struct buf fields = BUF_INIT;
+
+	vault_send_auth_reply(client, p->id, reply);
+
+	/* Never the password: only who, from where, and the verdict. */
+	buf_log_kv(&fields, "service", p->service);
+	buf_log_kv(&fields, "user", p->username);
+	buf_log_kv(&fields, "ip", p->ip);
+	if (reply->result == AUTH_RESULT_DISABLED)
+		buf_log_kv(&fields, "reason", "disabled");
+	if (reply->account_id != 0)
+		buf_printf(&fields, " account=%" PRIu64, reply->account_id);
+	log_event(reply->result == AUTH_RESULT_TEMPFAIL ? LOG_LEVEL_WARNING
+							: LOG_LEVEL_INFO,
+		  client->log_id, auth_result_event(reply->result), "%s",
+		  buf_cstr(&fields));
+	buf_free(&fields);
+
+	vault_pending_free(p);
+	vault_check_stopped(vault);
+}
+
+/* IPC_VAULT_AUTH: str service, str username, bytes password, str ip.
+   Returns -1 (close the connection) on a malformed frame. */
+static int vault_handle_auth(struct vault_client *client,
+			     const struct ipc_frame *frame)
+{
+	struct vault *vault = client->vault;
+	struct vault_auth_request *req;
+	struct vault_pending *p;
+	struct ipc_reader reader;
+	struct span password;
+	const char *service, *username, *ip;
+
+	pool_clear(vault->frame_pool);
+	ipc_reader_init(&reader, frame);
+	service = ipc_get_str(&reader, vault->frame_pool);
+	username = ipc_get_str(&reader, vault->frame_pool);
+	password = ipc_get_bytes(&reader);
+	ip = ipc_get_str(&reader, vault->frame_pool);
+	if (ipc_end(&reader) < 0 || strlen(service) > VAULT_SERVICE_MAX_LEN ||
+	    strlen(ip) > VAULT_IP_MAX_LEN) {
+		log_warning(client->log_id, "ipc.malformed", "type=%u id=%u",
+			    (unsigned int)frame->type, frame->id);
+		return -1;
+	}
+
+	p = i_new(struct vault_pending, 1);
+	p->client = client;
+	p->id = frame->id;
+	p->service = i_strdup(service);
+	p->username = i_strdup(username);
+	p->ip = i_strdup(ip);
+	VAULT_LIST_ADD(client->pending, p);
+
+	if (vault->stopping) {
+		const struct vault_auth_reply reply = {
+			.result = AUTH_RESULT_TEMPFAIL,
+			.account_id = 0,
+			.address = "",
+		};
+
+		vault_auth_callback(&reply, p);
+		return 0;
+	}
+	/* The callback may run (and free p) before this returns; p is only
+	   touched again when a handle came back. */
+	req = vault_auth_begin(vault->auth, username, password.p, password.len,
+			       vault_auth_callback, p);
+	if (req != NULL)
+		p->req = req;
+	return 0;
+}
+
+static int vault_ipc_handler(struct ipc_conn *conn ATTR_UNUSED,
+			     const struct ipc_frame *frame, void *context)
+{
+	struct vault_client *client = context;
+	struct ipc_reader reader;
+
+	switch ((enum ipc_type)frame->type) {
+	case IPC_VAULT_PING:
+		ipc_reader_init(&reader, frame);
+		if (ipc_end(&reader) < 0) {
+			log_warning(client->log_id, "ipc.malformed",
+				    "type=%u id=%u",
+				    (unsigned int)frame->type, frame->id);
+			return -1;
+		}
+		ipc_conn_send_empty(client->conn, IPC_FRONT_PONG, frame->id);
+		return 0;
+	case IPC_VAULT_AUTH:
+		if (client->master)
+			break;
+		return vault_handle_auth(client, frame);
+	default:
+		break;
+	}
+	if (client->master) {
+		/* Newer masters may send more; the vault is not the judge. */
+		log_debug(client->log_id, "ipc.ignored", "type=%u",
+			  (unsigned int)frame->type);
+		return 0;
+	}
+	log_warning(client->log_id, "ipc.unexpected", "type=%u",
+		    (unsigned int)frame->type);
+	return -1;
+}
+
+static void vault_ipc_closed(struct ipc_conn *conn ATTR_UNUSED,
+			     const char *reason, void *context)
+{
+	struct vault_client *client = context;
+	struct vault *vault = client->vault;
+	bool master = client->master;
+
+	log_debug(client->log_id, "ipc.closed", "reason=%s",
+		  log_value(0, reason));
+	/* ipc.c allows destroying the conn from its closed callback. */
+	vault_client_destroy(&client);
+	if (master)
+		vault_stop(vault, "master connection closed");
+}
+
+static struct vault_client *vault_client_create(struct vault *vault, int fd,
+						bool master)
+{
+	struct vault_client *client = i_new(struct vault_client, 1);
+
+	client->vault = vault;
+	client->master = master;
+	if (master)
+		snprintf(client->log_id, sizeof(client->log_id), "master");
+	else {
+		snprintf(client->log_id, sizeof(client->log_id), "v%x",
+			 ++vault->client_counter);
+		VAULT_LIST_ADD(vault->clients, client);
+	}
+	client->conn = ipc_conn_create(vault->ioloop, fd, vault_ipc_handler,
+				       vault_ipc_closed, client);
+	return client;
+}
+
+static void vault_accept(void *context)
+{
+	struct vault *vault = context;
+	struct vault_client *client;
+	char ip[64];
+	unsigned int port;
+	int fd;
+
+	fd = net_accept(vault->listen_fd, ip, &port);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR && errno != ECONNABORTED)
+			log_error(NULL, "vault.accept_failed", "error=%s",
+				  log_value(0, strerror(errno)));
+		return;
+	}
+	client = vault_client_create(vault, fd, false);
+	log_debug(client->log_id, "ipc.connect", "%s", "");
+}
+
+static void vault_signal(int signo, void *context)
+{
+	struct vault *vault = context;
+
+	vault_stop(vault, signo == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* The vault never needs an internet socket: make socket(AF_INET*) fail
+   with EACCES, so that even code running inside the vault after a bug
+   cannot reach the network. Other system calls are unaffected. */
+#if defined(__x86_64__)
+#  define VAULT_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#  define VAULT_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+static int vault_forbid_inet(const char **error_r)
+{
+#ifdef VAULT_AUDIT_ARCH
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		/* Another ABI (i386 socketcall, ...): refuse everything. */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, VAULT_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+#  ifdef __x86_64__
+		/* The x32 ABI shares the arch value: refuse it. */
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+#  endif
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		/* args[0] low 32 bits (little-endian ABIs only here). */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET6, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
+	};
+	struct sock_fprog prog = {
+		.len = (unsigned short)N_ELEMENTS(filter),
+		.filter = filter,
+	};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) {
+		*error_r = strerror(errno);
+		return -1;
+	}
+	return 0;
+#else
+	*error_r = "no seccomp filter for this architecture";
+	return -1;
+#endif
+}
+
+/* Reads the 32-byte key into locked, guarded memory and closes key_fd. */
+static int vault_read_master_key(struct vault *vault, int key_fd,
+				 const char **error_r)
+{
+	uint8_t extra;
+	ssize_t ret;
+
+	vault->master_key = sodium_malloc(MASTER_KEY_LEN);
+	if (vault->master_key == NULL) {
+		*error_r = "sodium_malloc() failed";
+		(void)close(key_fd);
+		return -1;
+	}
+	ret = pread(key_fd, vault->master_key, MASTER_KEY_LEN, 0);
+	if (ret == MASTER_KEY_LEN) {
+		/* Exactly 32 bytes: a longer file is not ours. */
+		ret = pread(key_fd, &extra, 1, MASTER_KEY_LEN);
+		if (ret != 0) {
+			*error_r = "master.key is longer than 32 bytes";
+			ret = -2;
+		}
+	} else if (ret < 0) {
+		snprintf(vault_error_buf, sizeof(vault_error_buf),
+			 "cannot read master.key: %s", strerror(errno));
+		*error_r = vault_error_buf;
+		ret = -2;
+	} else {
+		*error_r = "master.key is shorter than 32 bytes";
+		ret = -2;
+	}
+	(void)close(key_fd);
+	if (ret == -2)
+		return -1;
+	(void)sodium_mprotect_readonly(vault->master_key);
+	return 0;
+}
+
+static int vault_listen(struct vault *vault, const char **error_r)
+{
+	char *run_dir = i_strdup_printf("%s/run", vault->set->data_dir);
+
+	if (mkdir(run_dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(vault_error_buf, sizeof(vault_error_buf),
+			 "mkdir(%s) failed: %s", run_dir, strerror(errno));
+		*error_r = vault_error_buf;
+		i_free(run_dir);
+		return -1;
+	}
+	i_free(run_dir);
+	vault->socket_path = i_strdup_printf("%s/run/vault.sock",
+					     vault->set->data_dir);
+	vault->listen_fd = net_listen_unix(vault->socket_path, 0600, error_r);
+	if (vault->listen_fd < 0)
+		return -1;
+	vault->listen_io = io_add(vault->ioloop, vault->listen_fd, IO_READ,
+				  vault_accept, vault);
+	return 0;
+}
+
+static void vault_send_hello(struct vault *vault)
+{
+	struct buf out = BUF_INIT;
+	size_t offset = ipc_msg_begin(&out, IPC_MASTER_HELLO, 0);
+
+	ipc_put_u32(&out, (uint32_t)getpid());
+	ipc_put_str(&out, "vault");
+	ipc_put_str(&out, MARMOT_VERSION);
+	ipc_msg_finish(&out, offset);
+	ipc_conn_send(vault->master->conn, &out);
+	buf_free(&out);
+}
+
+static void vault_deinit(struct vault *vault)
+{
+	/* Answers anything still in flight (only after a loop failure). */
+	vault_auth_destroy(&vault->auth);
+	/* Give queued replies a chance to be written: ipc.c writes only from
+	   the loop. */
+	for (unsigned int i = 0; i < 3 && vault->ioloop != NULL; i++)
+		ioloop_run_once(vault->ioloop, 0);
+	while (vault->clients != NULL) {
+		struct vault_client *client = vault->clients;
+
+		vault_client_destroy(&client);
+	}
+	vault_client_destroy(&vault->master);
+	io_remove(&vault->listen_io);
+	if (vault->listen_fd >= 0)
+		(void)close(vault->listen_fd);
+	if (vault->signals_added) {
+		ioloop_signal_remove(vault->ioloop, SIGTERM, vault_signal,
+				     vault);
+		ioloop_signal_remove(vault->ioloop, SIGINT, vault_signal,
+				     vault);
+		vault->signals_added = false;
+	}
+	ioloop_destroy(&vault->ioloop);
+	directory_close(&vault->dir);
+	if (vault->frame_pool != NULL)
+		pool_unref(&vault->frame_pool);
+	i_free(vault->socket_path);
+	if (vault->master_key != NULL)
+		sodium_free(vault->master_key); /* wipes */
+	vault->master_key = NULL;
+}
+
+int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
+{
+	struct vault vault;
+	struct vault_auth_settings auth_set;
+	const char *error;
+	char *db_path;
+	int ret;
+
+	memset(&vault, 0, sizeof(vault));
+	vault.set = set;
+	vault.listen_fd = -1;
+
+	log_set_role("vault");
+	/* Other processes of our uid (the front) must not ptrace us or read
+	   /proc/<pid>/mem: the master key is in here. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fatal("vault.init_failed", "error=%s",
+		      log_value(0, "prctl(PR_SET_DUMPABLE) failed"));
+	(void)signal(SIGPIPE, SIG_IGN);
+	if (sodium_init() < 0)
+		fatal("vault.init_failed", "error=sodium_init");
+
+	if (vault_read_master_key(&vault, key_fd, &error) < 0) {
+		log_error(NULL, "vault.init_failed", "error=%s",
+			  log_value(0, error));
+		vault_deinit(&vault);
+		(void)close(master_fd);
+		return MARMOT_EXIT_FATAL;
+	}
+	if (vault_forbid_inet(&error) < 0) {
+		log_warning(NULL, "vault.seccomp_unavailable", "error=%s",
+			    log_value(0, error));
+	}
+
+	db_path = i_strdup_printf("%s/directory.db", set->data_dir);
+	vault.dir = directory_open(db_path, false, &error);
+	if (vault.dir == NULL) {
+		log_error(NULL, "vault.init_failed", "db=%s error=%s",
+			  log_value(0, db_path), log_value(1, error));
+		i_free(db_path);
+		vault_deinit(&vault);
+		(void)close(master_fd);
+		return MARMOT_EXIT_FATAL;
+	}
+	i_free(db_path);
+
+	vault.ioloop = ioloop_create();
+	vault.frame_pool = pool_create("vault-frame", 1024);
+	auth_set = (struct vault_auth_settings){
+		.max_hashes = set->vault_max_hashes,
+		.cache_ttl_secs = set->auth_cache_ttl,
+	};
+	vault.auth = vault_auth_create(vault.ioloop, vault.dir, &auth_set);
+
+	vault.master = vault_client_create(&vault, master_fd, true);
+	vault_send_hello(&vault);
+	if (vault_listen(&vault, &error) < 0) {
+		log_error(NULL, "vault.init_failed", "error=%s",
+			  log_value(0, error));
+		vault_deinit(&vault);
+		return MARMOT_EXIT_FATAL;
+	}
+	ioloop_signal_add(vault.ioloop, SIGTERM, vault_signal, &vault);
+	ioloop_signal_add(vault.ioloop, SIGINT, vault_signal, &vault);
+	vault.signals_added = true;
+
+	log_info(NULL, "vault.started", "socket=%s max_hashes=%u cache_ttl=%u",
+		 log_value(0, vault.socket_path), set->vault_max_hashes,
+		 set->auth_cache_ttl);
+	ret = ioloop_run(vault.ioloop);
+	vault_deinit(&vault);
+	if (ret < 0) {
+		log_error(NULL, "vault.loop_failed", "%s", "");
+		return MARMOT_EXIT_FATAL;
+	}
+	log_info(NULL, "vault.stopped", "%s", "");
+	return 0;
+}
