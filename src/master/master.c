@@ -138,6 +138,10 @@ static ATTR_NORETURN void master_child_exec(struct master *m,
 	/* If the master dies without draining, the roles follow it. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 
+	/* The executable's descriptor may sit on one of the target numbers
+	   too: move it out of the way first. */
+	int exe_fd = master_fd_move_high(m->exe_fd);
+
 	high[n++] = master_fd_move_high(ipc_fd);
 	if (role->kind == MASTER_ROLE_VAULT) {
 		high[n++] = master_fd_move_high(m->key_fd);
@@ -166,7 +170,7 @@ static ATTR_NORETURN void master_child_exec(struct master *m,
 		}
 	}
 	argv[argc] = NULL;
-	fexecve(m->exe_fd, (char *const *)argv, environ);
+	fexecve(exe_fd, (char *const *)argv, environ);
 	fprintf(stderr, "marmot: exec of role %s failed: %s\n",
 		master_role_names[role->kind], strerror(errno));
 	_exit(MARMOT_EXIT_FATAL);
