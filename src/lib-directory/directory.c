@@ -1,2 +1,1631 @@
-/* directory.c - placeholder, being written. */
-extern int marmot_placeholder;
+/* directory.c - directory.db: domains, accounts, app passwords and aliases
+   in one SQLite database, and recipient resolution for delivery. Owns the
+   SQLite connection and a pool for results and operator-facing errors.
+   Called by the admin CLI (every write), the vault (account lookups and
+   authentication data) and the front end's SMTP side through the vault
+   (directory_resolve). Security stance: every statement is prepared with
+   bound parameters; every write is validated and then done in a single
+   BEGIN IMMEDIATE transaction, so a failed command changes nothing; the
+   database holds only argon2id hashes and wrapped keys, never a secret in
+   the clear. */
+
+#include "lib.h"
+#include "pool.h"
+#include "mail-address.h"
+#include "password.h"
+#include "directory.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DIRECTORY_SCHEMA_VERSION 1
+#define DIRECTORY_BUSY_TIMEOUT_MSECS 5000
+/* Alias chains deeper than this are refused at resolution time. */
+#define DIRECTORY_ALIAS_MAX_DEPTH 8
+/* Bound on account/alias lookups for one resolution (fan-out DoS). */
+#define DIRECTORY_RESOLVE_MAX_LOOKUPS 1000
+#define DIRECTORY_ALIAS_MAX_TARGETS 1000
+#define DIRECTORY_LABEL_MAX_LEN 64
+#define APP_PASSWORD_CHARS 24
+#define APP_PASSWORD_GROUP 4
+
+/* No 0/O, 1/l/I: app passwords are read off a screen and typed. */
+static const char app_password_alphabet[] =
+	"23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+
+static const char directory_schema[] =
+	"CREATE TABLE domains ("
+	" name TEXT PRIMARY KEY,"
+	" created INTEGER);"
+	"CREATE TABLE accounts ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" address TEXT UNIQUE NOT NULL,"
+	" domain TEXT NOT NULL REFERENCES domains(name),"
+	" password_hash TEXT NOT NULL,"
+	" quota_bytes INTEGER NOT NULL DEFAULT 0,"
+	" disabled INTEGER NOT NULL DEFAULT 0,"
+	" credential_version INTEGER NOT NULL DEFAULT 1,"
+	" public_key BLOB NOT NULL,"
+	" wrapped_keys BLOB NOT NULL,"
+	" created INTEGER NOT NULL);"
+	"CREATE INDEX accounts_domain ON accounts(domain);"
+	"CREATE TABLE app_passwords ("
+	" account_id REFERENCES accounts ON DELETE CASCADE,"
+	" label TEXT,"
+	" hash TEXT,"
+	" created INTEGER,"
+	" UNIQUE(account_id, label));"
+	"CREATE TABLE aliases ("
+	" address TEXT PRIMARY KEY,"
+	" domain TEXT NOT NULL REFERENCES domains(name),"
+	" created INTEGER);"
+	"CREATE INDEX aliases_domain ON aliases(domain);"
+	"CREATE TABLE alias_targets ("
+	" alias TEXT REFERENCES aliases(address) ON DELETE CASCADE,"
+	" target TEXT,"
+	" PRIMARY KEY(alias, target));"
+	"CREATE INDEX alias_targets_target ON alias_targets(target);"
+	"PRAGMA user_version = 1;";
+
+#define ACCOUNT_COLUMNS                                                   \
+	"id, address, domain, password_hash, quota_bytes, disabled, "     \
+	"credential_version, public_key, wrapped_keys, created"
+
+struct directory {
+	sqlite3 *db;
+	pool_t pool;
+	char *path;
+	bool readonly;
+};
+
+static _Thread_local char open_error[512];
+
+static const char *dir_errorf(struct directory *dir, const char *fmt, ...)
+	ATTR_FORMAT(2, 3);
+static const char *dir_errorf(struct directory *dir, const char *fmt, ...)
+{
+	va_list args;
+	const char *msg;
+
+	va_start(args, fmt);
+	msg = p_strdup_vprintf(dir->pool, fmt, args);
+	va_end(args);
+	return msg;
+}
+
+static const char *dir_db_error(struct directory *dir)
+{
+	return dir_errorf(dir, "%s: %s", dir->path, sqlite3_errmsg(dir->db));
+}
+
+/* Input quoted in an error: printable ASCII kept, the rest '?', capped. */
+static const char *dir_quote(struct directory *dir, const char *input)
+{
+	size_t len = input == NULL ? 0 : strnlen(input, 80);
+	char *out = p_malloc(dir->pool, len + 4);
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)input[i];
+
+		out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	if (input != NULL && input[len] != '\0')
+		memcpy(out + len, "...", 3);
+	return out;
+}
+
+/* Prepares sql and binds the arguments described by types: 's' text
+   (const char *), 'i' integer (int64_t), 'b' blob (const void *, size_t).
+   Returns NULL with *error_r on failure. */
+static sqlite3_stmt *dir_vprepare(struct directory *dir, const char *sql,
+				  const char **error_r, const char *types,
+				  va_list args)
+{
+	sqlite3_stmt *stmt;
+	int rc = SQLITE_OK, idx = 1;
+
+	if (sqlite3_prepare_v2(dir->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		*error_r = dir_db_error(dir);
+		return NULL;
+	}
+	for (const char *t = types; *t != '\0' && rc == SQLITE_OK;
+	     t++, idx++) {
+		switch (*t) {
+		case 's':
+			rc = sqlite3_bind_text(stmt, idx,
+					       va_arg(args, const char *), -1,
+					       SQLITE_TRANSIENT);
+			break;
+		case 'i':
+			rc = sqlite3_bind_int64(stmt, idx,
+						va_arg(args, int64_t));
+			break;
+		case 'b': {
+			const void *p = va_arg(args, const void *);
+			size_t len = va_arg(args, size_t);
+
+			rc = sqlite3_bind_blob64(stmt, idx, p, len,
+						 SQLITE_TRANSIENT);
+			break;
+		}
+		default:
+			i_unreached();
+		}
+	}
+	if (rc != SQLITE_OK) {
+		*error_r = dir_db_error(dir);
+		sqlite3_finalize(stmt);
+		return NULL;
+	}
+	return stmt;
+}
+
+static sqlite3_stmt *dir_prepare(struct directory *dir, const char **error_r,
+				 const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *stmt;
+	va_list args;
+
+	va_start(args, types);
+	stmt = dir_vprepare(dir, sql, error_r, types, args);
+	va_end(args);
+	return stmt;
+}
+
+/* Runs a statement that returns no rows. Returns the number of rows
+   changed, or -1. */
+static int dir_exec(struct directory *dir, const char **error_r,
+		    const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *stmt;
+	va_list args;
+	int rc;
+
+	va_start(args, types);
+	stmt = dir_vprepare(dir, sql, error_r, types, args);
+	va_end(args);
+	if (stmt == NULL)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE) {
+		*error_r = dir_db_error(dir);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	return sqlite3_changes(dir->db);
+}
+
+/* Runs a query for one integer. Returns 1 with *value_r, 0 if there was
+   no row, -1 on error. value_r may be NULL. */
+static int dir_query_int(struct directory *dir, int64_t *value_r,
+			 const char **error_r, const char *sql,
+			 const char *types, ...)
+{
+	sqlite3_stmt *stmt;
+	va_list args;
+	int rc;
+
+	va_start(args, types);
+	stmt = dir_vprepare(dir, sql, error_r, types, args);
+	va_end(args);
+	if (stmt == NULL)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		if (value_r != NULL)
+			*value_r = sqlite3_column_int64(stmt, 0);
+		sqlite3_finalize(stmt);
+		return 1;
+	}
+	if (rc != SQLITE_DONE) {
+		*error_r = dir_db_error(dir);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
+static int dir_begin(struct directory *dir, const char **error_r)
+{
+	if (dir->readonly) {
+		*error_r = dir_errorf(dir, "%s is open read-only", dir->path);
+		return -1;
+	}
+	return dir_exec(dir, error_r, "BEGIN IMMEDIATE", "") < 0 ? -1 : 0;
+}
+
+static int dir_commit(struct directory *dir, const char **error_r)
+{
+	return dir_exec(dir, error_r, "COMMIT", "") < 0 ? -1 : 0;
+}
+
+static void dir_rollback(struct directory *dir)
+{
+	if (!sqlite3_get_autocommit(dir->db))
+		(void)sqlite3_exec(dir->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static const char *dir_normalize(struct directory *dir, const char *address,
+				 char **local_r, char **domain_r,
+				 const char **error_r)
+{
+	const char *reason;
+	char *addr;
+
+	addr = mail_address_normalize(dir->pool, address, local_r, domain_r,
+				      &reason);
+	if (addr == NULL) {
+		*error_r = dir_errorf(dir, "invalid address '%s': %s",
+				      dir_quote(dir, address), reason);
+	}
+	return addr;
+}
+
+static const char *dir_normalize_domain(struct directory *dir,
+					const char *domain,
+					const char **error_r)
+{
+	const char *reason;
+	char *norm;
+
+	norm = mail_domain_normalize(dir->pool, domain, &reason);
+	if (norm == NULL) {
+		*error_r = dir_errorf(dir, "invalid domain '%s': %s",
+				      dir_quote(dir, domain), reason);
+	}
+	return norm;
+}
+
+static int dir_domain_exists(struct directory *dir, const char *domain,
+			     const char **error_r)
+{
+	return dir_query_int(dir, NULL, error_r,
+			     "SELECT 1 FROM domains WHERE name = ?", "s",
+			     domain);
+}
+
+static int dir_require_domain(struct directory *dir, const char *domain,
+			      const char **error_r)
+{
+	int ret = dir_domain_exists(dir, domain, error_r);
+
+	if (ret == 0) {
+		*error_r = dir_errorf(dir,
+				      "domain %s does not exist (add it with: "
+				      "marmot domain add %s)",
+				      domain, domain);
+		return -1;
+	}
+	return ret < 0 ? -1 : 0;
+}
+
+/* Returns 1 with *id_r, 0 if there is no such account, -1 on error. */
+static int dir_account_id(struct directory *dir, const char *address,
+			  int64_t *id_r, const char **error_r)
+{
+	return dir_query_int(dir, id_r, error_r,
+			     "SELECT id FROM accounts WHERE address = ?", "s",
+			     address);
+}
+
+static int dir_alias_exists(struct directory *dir, const char *address,
+			    const char **error_r)
+{
+	return dir_query_int(dir, NULL, error_r,
+			     "SELECT 1 FROM aliases WHERE address = ?", "s",
+			     address);
+}
+
+static int dir_require_account(struct directory *dir, const char *address,
+			       int64_t *id_r, const char **error_r)
+{
+	int ret = dir_account_id(dir, address, id_r, error_r);
+
+	if (ret == 0) {
+		*error_r = dir_errorf(dir, "user %s does not exist", address);
+		return -1;
+	}
+	return ret < 0 ? -1 : 0;
+}
+
+/* The address is free for a new account or alias in domain. */
+static int dir_check_new_address(struct directory *dir, const char *address,
+				 const char *domain, const char **error_r)
+{
+	int ret;
+
+	if (dir_require_domain(dir, domain, error_r) < 0)
+		return -1;
+	ret = dir_account_id(dir, address, NULL, error_r);
+	if (ret != 0) {
+		if (ret > 0) {
+			*error_r = dir_errorf(dir, "user %s already exists",
+					      address);
+		}
+		return -1;
+	}
+	ret = dir_alias_exists(dir, address, error_r);
+	if (ret != 0) {
+		if (ret > 0)
+			*error_r = dir_errorf(dir, "%s is an alias", address);
+		return -1;
+	}
+	return 0;
+}
+
+static int dir_check_password(struct directory *dir, const char *password,
+			      const char **error_r)
+{
+	size_t len = password == NULL ? 0
+				      : strnlen(password, PASSWORD_MAX_LEN + 1);
+
+	if (len == 0) {
+		*error_r = "empty password";
+		return -1;
+	}
+	if (len > PASSWORD_MAX_LEN) {
+		*error_r = dir_errorf(dir, "password is longer than %d bytes",
+				      PASSWORD_MAX_LEN);
+		return -1;
+	}
+	return 0;
+}
+
+static int dir_migrate(struct directory *dir, const char **error_r)
+{
+	int64_t version = 0;
+
+	if (dir_query_int(dir, &version, error_r, "PRAGMA user_version", "") <
+	    0)
+		return -1;
+	if (version == DIRECTORY_SCHEMA_VERSION)
+		return 0;
+	if (version > DIRECTORY_SCHEMA_VERSION) {
+		*error_r = dir_errorf(dir,
+				      "%s has schema version %lld, newer than "
+				      "this Marmot supports (%d)",
+				      dir->path, (long long)version,
+				      DIRECTORY_SCHEMA_VERSION);
+		return -1;
+	}
+	if (dir->readonly) {
+		*error_r = dir_errorf(dir,
+				      "%s is not a Marmot directory (no "
+				      "schema; run: marmot init)",
+				      dir->path);
+		return -1;
+	}
+	if (dir_begin(dir, error_r) < 0)
+		return -1;
+	/* Another process may have created it while we waited. */
+	if (dir_query_int(dir, &version, error_r, "PRAGMA user_version", "") <
+	    0)
+		goto fail;
+	if (version == 0) {
+		/* Static DDL without parameters. */
+		if (sqlite3_exec(dir->db, directory_schema, NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			*error_r = dir_db_error(dir);
+			goto fail;
+		}
+	} else if (version != DIRECTORY_SCHEMA_VERSION) {
+		*error_r = dir_errorf(dir, "%s has unknown schema version %lld",
+				      dir->path, (long long)version);
+		goto fail;
+	}
+	if (dir_commit(dir, error_r) < 0)
+		goto fail;
+	return 0;
+fail:
+	dir_rollback(dir);
+	return -1;
+}
+
+static int dir_configure(struct directory *dir, const char **error_r)
+{
+	static const char *const pragmas[] = {
+		"PRAGMA foreign_keys = ON",
+		"PRAGMA trusted_schema = OFF",
+		"PRAGMA synchronous = FULL",
+	};
+
+	sqlite3_extended_result_codes(dir->db, 1);
+	if (sqlite3_db_config(dir->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_db_config(dir->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0,
+			      NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(dir->db, DIRECTORY_BUSY_TIMEOUT_MSECS) !=
+		    SQLITE_OK) {
+		*error_r = dir_db_error(dir);
+		return -1;
+	}
+	for (size_t i = 0; i < N_ELEMENTS(pragmas); i++) {
+		if (dir_exec(dir, error_r, pragmas[i], "") < 0)
+			return -1;
+	}
+	/* WAL is a property of the file: set by writers only. */
+	if (!dir->readonly &&
+	    dir_query_int(dir, NULL, error_r, "PRAGMA journal_mode = WAL", "") <
+		    0)
+		return -1;
+	return 0;
+}
+
+struct directory *directory_open(const char *path, bool readonly,
+				 const char **error_r)
+{
+	struct directory *dir;
+	const char *error;
+	struct stat st;
+	int flags, fd;
+
+	if (sodium_init() < 0)
+		i_panic("sodium_init() failed");
+	if (readonly) {
+		if (stat(path, &st) < 0) {
+			snprintf(open_error, sizeof(open_error),
+				 "cannot open %s: %s", path, strerror(errno));
+			*error_r = open_error;
+			return NULL;
+		}
+		flags = SQLITE_OPEN_READONLY;
+	} else {
+		/* SQLite would create it 0644; it holds password hashes. */
+		fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			snprintf(open_error, sizeof(open_error),
+				 "cannot create %s: %s", path,
+				 strerror(errno));
+			*error_r = open_error;
+			return NULL;
+		}
+		close(fd);
+		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	}
+
+	dir = i_new(struct directory, 1);
+	dir->pool = pool_create("directory", 4096);
+	dir->path = i_strdup(path);
+	dir->readonly = readonly;
+	if (sqlite3_open_v2(path, &dir->db, flags | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		snprintf(open_error, sizeof(open_error), "cannot open %s: %s",
+			 path,
+			 dir->db == NULL ? "out of memory"
+					 : sqlite3_errmsg(dir->db));
+		*error_r = open_error;
+		directory_close(&dir);
+		return NULL;
+	}
+	if (dir_configure(dir, &error) < 0 || dir_migrate(dir, &error) < 0) {
+		snprintf(open_error, sizeof(open_error), "%s", error);
+		*error_r = open_error;
+		directory_close(&dir);
+		return NULL;
+	}
+	return dir;
+}
+
+void directory_close(struct directory **_dir)
+{
+	struct directory *dir = *_dir;
+
+	*_dir = NULL;
+	if (dir == NULL)
+		return;
+	if (dir->db != NULL)
+		sqlite3_close(dir->db);
+	pool_unref(&dir->pool);
+	i_free(dir->path);
+	i_free(dir);
+}
+
+struct pool *directory_pool(struct directory *dir)
+{
+	return dir->pool;
+}
+
+/* Domains */
+
+int directory_domain_add(struct directory *dir, const char *domain,
+			 const char **error_r)
+{
+	const char *name;
+	int ret;
+
+	name = dir_normalize_domain(dir, domain, error_r);
+	if (name == NULL || dir_begin(dir, error_r) < 0)
+		return -1;
+	ret = dir_domain_exists(dir, name, error_r);
+	if (ret != 0) {
+		if (ret > 0) {
+			*error_r = dir_errorf(dir, "domain %s already exists",
+					      name);
+		}
+		goto fail;
+	}
+	if (dir_exec(dir, error_r,
+		     "INSERT INTO domains (name, created) VALUES (?, ?)", "si",
+		     name, (int64_t)time(NULL)) < 0 ||
+	    dir_commit(dir, error_r) < 0)
+		goto fail;
+	return 0;
+fail:
+	dir_rollback(dir);
+	return -1;
+}
+
+int directory_domain_del(struct directory *dir, const char *domain,
+			 const char **error_r)
+{
+	int64_t accounts = 0, aliases = 0;
+	const char *name;
+	int ret;
+
+	name = dir_normalize_domain(dir, domain, error_r);
+	if (name == NULL || dir_begin(dir, error_r) < 0)
+		return -1;
+	ret = dir_domain_exists(dir, name, error_r);
+	if (ret <= 0) {
+		if (ret == 0) {
+			*error_r = dir_errorf(dir, "domain %s does not exist",
+					      name);
+		}
+		goto fail;
+	}
+	if (dir_query_int(dir, &accounts, error_r,
+			  "SELECT count(*) FROM accounts WHERE domain = ?", "s",
+			  name) < 0 ||
+	    dir_query_int(dir, &aliases, error_r,
+			  "SELECT count(*) FROM aliases WHERE domain = ?", "s",
+			  name) < 0)
+		goto fail;
+	if (accounts > 0 || aliases > 0) {
+		const char *acc = p_strdup_printf(
+			dir->pool, "%lld account%s", (long long)accounts,
+			accounts == 1 ? "" : "s");
+		const char *ali = p_strdup_printf(
+			dir->pool, "%lld alias%s", (long long)aliases,
+			aliases == 1 ? "" : "es");
+
+		if (accounts > 0 && aliases > 0) {
+			*error_r = dir_errorf(dir,
+					      "domain %s still has %s and %s",
+					      name, acc, ali);
+		} else {
+			*error_r = dir_errorf(dir, "domain %s still has %s",
+					      name, accounts > 0 ? acc : ali);
+		}
+		goto fail;
+	}
+	if (dir_exec(dir, error_r, "DELETE FROM domains WHERE name = ?", "s",
+		     name) < 0 ||
+	    dir_commit(dir, error_r) < 0)
+		goto fail;
+	return 0;
+fail:
+	dir_rollback(dir);
+	return -1;
+}
+
+/* Collects the first text column of every row into a NULL-terminated
+   array from the pool. */
+static int dir_collect_strings(struct directory *dir, sqlite3_stmt *stmt,
+			       const char *const **strings_r,
+			       unsigned int *count_r, const char **error_r)
+{
+	const char **arr = NULL;
+	unsigned int count = 0, alloc = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (count + 1 >= alloc) {
+			const char **n;
+
+			alloc = alloc == 0 ? 8 : alloc * 2;
+			n = p_new(dir->pool, const char *, alloc);
+			if (count > 0)
+				memcpy(n, arr, sizeof(*arr) * count);
+			arr = n;
+		}
+		arr[count++] = p_strdup(
+			dir->pool,
+			(const char *)sqlite3_column_text(stmt, 0));
+	}
+	if (rc != SQLITE_DONE) {
+		*error_r = dir_db_error(dir);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	if (arr == NULL)
+		arr = p_new(dir->pool, const char *, 1);
+	arr[count] = NULL;
+	*strings_r = arr;
+	if (count_r != NULL)
+		*count_r = count;
+	return 0;
+}
+
+int directory_domain_list(struct directory *dir, const char *const **domains_r,
+			  const char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	stmt = dir_prepare(dir, error_r,
+			   "SELECT name FROM domains ORDER BY name", "");
+	if (stmt == NULL)
+		return -1;
+	return dir_collect_strings(dir, stmt, domains_r, NULL, error_r);
+}
+
+bool directory_domain_exists(struct directory *dir, const char *domain)
+{
+	const char *name, *error;
+
+	name = dir_normalize_domain(dir, domain, &error);
+	return name != NULL && dir_domain_exists(dir, name, &error) > 0;
+}
+
+/* Accounts */
+
+static int dir_make_account_dir(struct directory *dir, const char *data_dir,
+				int64_t id, const char **path_r,
+				const char **error_r)
+{
+	const char *accounts, *path;
+	struct dirent *d;
+	bool empty = true;
+	DIR *dp;
+
+	accounts = p_strdup_printf(dir->pool, "%s/accounts", data_dir);
+	path = p_strdup_printf(dir->pool, "%s/%lld", accounts, (long long)id);
+	if (mkdir(accounts, 0700) < 0 && errno != EEXIST) {
+		*error_r = dir_errorf(dir, "cannot create %s: %s", accounts,
+				      strerror(errno));
+		return -1;
+	}
+	if (mkdir(path, 0700) == 0) {
+		*path_r = path;
+		return 1;
+	}
+	if (errno != EEXIST) {
+		*error_r = dir_errorf(dir, "cannot create %s: %s", path,
+				      strerror(errno));
+		return -1;
+	}
+	/* Left over by a crash between mkdir and COMMIT, which also rolled
+	   the id back: reuse it only if nothing was put in it. */
+	dp = opendir(path);
+	if (dp == NULL) {
+		*error_r = dir_errorf(dir, "cannot open %s: %s", path,
+				      strerror(errno));
+		return -1;
+	}
+	while (empty && (d = readdir(dp)) != NULL) {
+		if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0)
+			empty = false;
+	}
+	closedir(dp);
+	if (!empty) {
+		*error_r = dir_errorf(dir,
+				      "%s already exists and is not empty; "
+				      "move it away first",
+				      path);
+		return -1;
+	}
+	*path_r = NULL;
+	return 0;
+}
+
+int directory_account_add(struct directory *dir, const char *data_dir,
+			  const uint8_t master_key[MASTER_KEY_LEN],
+			  const char *address, const char *password,
+			  uint64_t quota_bytes, uint64_t *id_r,
+			  const char **error_r)
+{
+	char hash[PASSWORD_HASH_MAX];
+	uint8_t wrapped[ACCOUNT_WRAPPED_LEN];
+	struct account_keys keys;
+	const char *addr, *created_dir = NULL;
+	char *domain;
+	int64_t id;
+
+	addr = dir_normalize(dir, address, NULL, &domain, error_r);
+	if (addr == NULL || dir_check_password(dir, password, error_r) < 0)
+		return -1;
+	if (quota_bytes > INT64_MAX) {
+		*error_r = "quota too large";
+		return -1;
+	}
+	if (dir->readonly) {
+		*error_r = dir_errorf(dir, "%s is open read-only", dir->path);
+		return -1;
+	}
+	/* Checked once before the expensive hash (and again under the
+	   write lock, which is not held while hashing). */
+	if (dir_check_new_address(dir, addr, domain, error_r) < 0)
+		return -1;
+	if (password_hash(password, strlen(password), hash) < 0) {
+		*error_r = "cannot hash the password (out of memory)";
+		return -1;
+	}
+	account_keys_generate(&keys);
+
+	if (dir_begin(dir, error_r) < 0)
+		goto fail;
+	if (dir_check_new_address(dir, addr, domain, error_r) < 0)
+		goto fail;
+	if (dir_exec(dir, error_r,
+		     "INSERT INTO accounts (address, domain, password_hash, "
+		     "quota_bytes, public_key, wrapped_keys, created) "
+		     "VALUES (?, ?, ?, ?, ?, zeroblob(?), ?)",
+		     "sssibii", addr, domain, hash, (int64_t)quota_bytes,
+		     keys.public_key, sizeof(keys.public_key),
+		     (int64_t)ACCOUNT_WRAPPED_LEN, (int64_t)time(NULL)) < 0)
+		goto fail;
+	id = sqlite3_last_insert_rowid(dir->db);
+	/* The wrapping binds the id, known only now. */
+	account_keys_wrap(master_key, (uint64_t)id, &keys, wrapped);
+	if (dir_exec(dir, error_r,
+		     "UPDATE accounts SET wrapped_keys = ? WHERE id = ?", "bi",
+		     wrapped, sizeof(wrapped), id) < 0)
+		goto fail;
+	if (data_dir != NULL &&
+	    dir_make_account_dir(dir, data_dir, id, &created_dir, error_r) < 0)
+		goto fail;
+	if (dir_commit(dir, error_r) < 0) {
+		if (created_dir != NULL)
+			(void)rmdir(created_dir);
+		goto fail;
+	}
+	account_keys_clear(&keys);
+	if (id_r != NULL)
+		*id_r = (uint64_t)id;
+	return 0;
+fail:
+	dir_rollback(dir);
+	account_keys_clear(&keys);
+	return -1;
+}
+
+int directory_account_passwd(struct directory *dir, const char *address,
+			     const char *password, const char **error_r)
+{
+	char hash[PASSWORD_HASH_MAX];
+	const char *addr;
+	int ret;
+
+	addr = dir_normalize(dir, address, NULL, NULL, error_r);
+	if (addr == NULL || dir_check_password(dir, password, error_r) < 0)
+		return -1;
+	if (dir->readonly) {
+		*error_r = dir_errorf(dir, "%s is open read-only", dir->path);
+		return -1;
+	}
+	if (dir_require_account(dir, addr, NULL, error_r) < 0)
+		return -1;
+	if (password_hash(password, strlen(password), hash) < 0) {
+		*error_r = "cannot hash the password (out of memory)";
+		return -1;
+	}
+	if (dir_begin(dir, error_r) < 0)
+		return -1;
+	ret = dir_exec(dir, error_r,
+		       "UPDATE accounts SET password_hash = ?, "
+		       "credential_version = credential_version + 1 "
+		       "WHERE address = ?",
+		       "ss", hash, addr);
+	if (ret == 0)
+		*error_r = dir_errorf(dir, "user %s does not exist", addr);
+	if (ret <= 0 || dir_commit(dir, error_r) < 0) {
+		dir_rollback(dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs one UPDATE of the account row of address in a transaction. */
+static int dir_account_update(struct directory *dir, const char *address,
+			      const char *sql, int64_t value,
+			      const char **error_r)
+{
+	const char *addr;
+	int ret;
+
+	addr = dir_normalize(dir, address, NULL, NULL, error_r);
+	if (addr == NULL || dir_begin(dir, error_r) < 0)
+		return -1;
+	ret = dir_exec(dir, error_r, sql, "is", value, addr);
+	if (ret == 0)
+		*error_r = dir_errorf(dir, "user %s does not exist", addr);
+	if (ret <= 0 || dir_commit(dir, error_r) < 0) {
+		dir_rollback(dir);
+		return -1;
+	}
+	return 0;
+}
+
+int directory_account_set_quota(struct directory *dir, const char *address,
+				uint64_t quota_bytes, const char **error_r)
+{
+	if (quota_bytes > INT64_MAX) {
+		*error_r = "quota too large";
+		return -1;
+	}
+	return dir_account_update(
+		dir, address,
+		"UPDATE accounts SET quota_bytes = ? WHERE address = ?",
+		(int64_t)quota_bytes, error_r);
+}
+
+int directory_account_set_disabled(struct directory *dir, const char *address,
+				   bool disabled, const char **error_r)
+{
+	/* The version is bumped too, so that any credential cached for the
+	   account is dropped when it is disabled. */
+	return dir_account_update(
+		dir, address,
+		"UPDATE accounts SET credential_version = credential_version + "
+		"(disabled != ?1), disabled = ?1 WHERE address = ?2",
+		disabled ? 1 : 0, error_r);
+}
+
+/* Removes address from every alias's targets; aliases left without a
+   target are deleted, and removed from other targets in turn. */
+static int dir_remove_target(struct directory *dir, const char *address,
+			     const char **error_r)
+{
+	const char *target = address;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	for (;;) {
+		if (dir_exec(dir, error_r,
+			     "DELETE FROM alias_targets WHERE target = ?", "s",
+			     target) < 0)
+			return -1;
+		stmt = dir_prepare(dir, error_r,
+				   "SELECT address FROM aliases a WHERE NOT "
+				   "EXISTS (SELECT 1 FROM alias_targets t "
+				   "WHERE t.alias = a.address) LIMIT 1",
+				   "");
+		if (stmt == NULL)
+			return -1;
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_DONE) {
+			sqlite3_finalize(stmt);
+			return 0;
+		}
+		if (rc != SQLITE_ROW) {
+			*error_r = dir_db_error(dir);
+			sqlite3_finalize(stmt);
+			return -1;
+		}
+		target = p_strdup(dir->pool,
+				  (const char *)sqlite3_column_text(stmt, 0));
+		sqlite3_finalize(stmt);
+		/* Each round deletes an alias, so this terminates. */
+		if (dir_exec(dir, error_r,
+			     "DELETE FROM aliases WHERE address = ?", "s",
+			     target) < 0)
+			return -1;
+	}
+}
+
+int directory_account_del(struct directory *dir, const char *address,
+			  const char **error_r)
+{
+	const char *addr;
+	int64_t id;
+
+	addr = dir_normalize(dir, address, NULL, NULL, error_r);
+	if (addr == NULL || dir_begin(dir, error_r) < 0)
+		return -1;
+	if (dir_require_account(dir, addr, &id, error_r) < 0 ||
+	    dir_exec(dir, error_r, "DELETE FROM accounts WHERE id = ?", "i",
+		     id) < 0 ||
+	    dir_remove_target(dir, addr, error_r) < 0 ||
+	    dir_commit(dir, error_r) < 0) {
+		dir_rollback(dir);
+		return -1;
+	}
+	*error_r = dir_errorf(dir,
+			      "user %s deleted; its mail in accounts/%lld/ "
+			      "was left in place",
+			      addr, (long long)id);
+	return 0;
+}
+
+static int dir_account_from_row(struct directory *dir, sqlite3_stmt *stmt,
+				struct directory_account *account_r,
+				const char **error_r)
+{
+	memset(account_r, 0, sizeof(*account_r));
+	account_r->id = (uint64_t)sqlite3_column_int64(stmt, 0);
+	if (sqlite3_column_bytes(stmt, 7) != ACCOUNT_PUBLIC_KEY_LEN ||
+	    sqlite3_column_bytes(stmt, 8) != ACCOUNT_WRAPPED_LEN) {
+		*error_r = dir_errorf(dir, "%s: account %llu has damaged keys",
+				      dir->path,
+				      (unsigned long long)account_r->id);
+		return -1;
+	}
+	account_r->address =
+		p_strdup(dir->pool, (const char *)sqlite3_column_text(stmt, 1));
+	account_r->domain =
+		p_strdup(dir->pool, (const char *)sqlite3_column_text(stmt, 2));
+	account_r->password_hash =
+		p_strdup(dir->pool, (const char *)sqlite3_column_text(stmt, 3));
+	account_r->quota_bytes = (uint64_t)sqlite3_column_int64(stmt, 4);
+	account_r->disabled = sqlite3_column_int64(stmt, 5) != 0;
+	account_r->credential_version =
+		(uint64_t)sqlite3_column_int64(stmt, 6);
+	memcpy(account_r->public_key, sqlite3_column_blob(stmt, 7),
+	       ACCOUNT_PUBLIC_KEY_LEN);
+	memcpy(account_r->wrapped_keys, sqlite3_column_blob(stmt, 8),
+	       ACCOUNT_WRAPPED_LEN);
+	account_r->created = sqlite3_column_int64(stmt, 9);
+	return 0;
+}
+
+/* Runs an account query expected to give at most one row. */
+static int dir_account_query_one(struct directory *dir, sqlite3_stmt *stmt,
+				 struct directory_account *account_r,
+				 const char **error_r)
+{
+	int rc, ret;
+
+	if (stmt == NULL)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		ret = 0;
+	} else if (rc == SQLITE_ROW) {
+		ret = dir_account_from_row(dir, stmt, account_r, error_r) < 0
+			      ? -1
+			      : 1;
+	} else {
+		*error_r = dir_db_error(dir);
+		ret = -1;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+int directory_account_lookup(struct directory *dir, const char *address,
+			     struct directory_account *account_r,
+			     const char **error_r)
+{
+	const char *addr;
+
+	/* A name that is not a valid address is no account. */
+	addr = dir_normalize(dir, address, NULL, NULL, error_r);
+	if (addr == NULL)
+		return 0;
+	return dir_account_query_one(
+		dir,
+		dir_prepare(dir, error_r,
+			    "SELECT " ACCOUNT_COLUMNS
+			    " FROM accounts WHERE address = ?",
+			    "s", addr),
+		account_r, error_r);
+}
+
+int directory_account_lookup_id(struct directory *dir, uint64_t id,
+				struct directory_account *account_r,
+				const char **error_r)
+{
+	if (id > INT64_MAX)
+		return 0;
+	return dir_account_query_one(
+		dir,
+		dir_prepare(dir, error_r,
+			    "SELECT " ACCOUNT_COLUMNS
+			    " FROM accounts WHERE id = ?",
+			    "i", (int64_t)id),
+		account_r, error_r);
+}
+
+int directory_account_list(struct directory *dir, const char *domain,
+			   struct directory_account **accounts_r,
+			   unsigned int *count_r, const char **error_r)
+{
+	struct directory_account *arr = NULL;
+	unsigned int count = 0, alloc = 0;
+	const char *name = NULL;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (domain != NULL) {
+		name = dir_normalize_domain(dir, domain, error_r);
+		if (name == NULL || dir_require_domain(dir, name, error_r) < 0)
+			return -1;
+		stmt = dir_prepare(dir, error_r,
+				   "SELECT " ACCOUNT_COLUMNS " FROM accounts "
+				   "WHERE domain = ? ORDER BY address",
+				   "s", name);
+	} else {
+		stmt = dir_prepare(dir, error_r,
+				   "SELECT " ACCOUNT_COLUMNS
+				   " FROM accounts ORDER BY address",
+				   "");
+	}
+	if (stmt == NULL)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (count == alloc) {
+			struct directory_account *n;
+
+			alloc = alloc == 0 ? 8 : alloc * 2;
+			n = p_new(dir->pool, struct directory_account, alloc);
+			if (count > 0)
+				memcpy(n, arr, sizeof(*arr) * count);
+			arr = n;
+		}
+		if (dir_account_from_row(dir, stmt, &arr[count], error_r) < 0) {
+			sqlite3_finalize(stmt);
+			return -1;
+		}
+		count++;
+	}
+	if (rc != SQLITE_DONE) {
+		*error_r = dir_db_error(dir);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	*accounts_r = arr;
+	*count_r = count;
+	return 0;
+}
+
+/* App passwords */
+
+static int dir_check_label(struct directory *dir, const char *label,
+			   const char **error_r)
+{
+	size_t len = label == NULL
+			     ? 0
+			     : strnlen(label, DIRECTORY_LABEL_MAX_LEN + 1);
+
+	if (len == 0) {
+		*error_r = "empty app password label";
+		return -1;
+	}
+	if (len > DIRECTORY_LABEL_MAX_LEN) {
+		*error_r = dir_errorf(dir,
+				      "app password label is longer than %d "
+				      "bytes",
+				      DIRECTORY_LABEL_MAX_LEN);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)label[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			*error_r = "app password label contains control "
+				   "characters";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static char *app_password_generate(struct directory *dir)
+{
+	size_t groups = APP_PASSWORD_CHARS / APP_PASSWORD_GROUP;
+	size_t len = APP_PASSWORD_CHARS + groups - 1, pos = 0;
+	char *pw = p_malloc(dir->pool, len + 1);
+
+	for (size_t i = 0; i < APP_PASSWORD_CHARS; i++) {
+		if (i > 0 && i % APP_PASSWORD_GROUP == 0)
+			pw[pos++] = '-';
+		pw[pos++] = app_password_alphabet[randombytes_uniform(
+			sizeof(app_password_alphabet) - 1)];
+	}
+	i_assert(pos == len);
+	return pw;
+}
+
+int directory_app_password_add(struct directory *dir, const char *address,
+			       const char *label, const char **password_r,
+			       const char **error_r)
+{
+	char hash[PASSWORD_HASH_MAX];
+	const char *addr;
+	char *pw;
+	int64_t id;
+	int ret;
+
+	addr = dir_normalize(dir, address, NULL, NULL, error_r);
+	if (addr == NULL || dir_check_label(dir, label, error_r) < 0)
+		return -1;
+	if (dir->readonly) {
+		*error_r = dir_errorf(dir, "%s is open read-only", dir->path);
+		return -1;
+	}
+	if (dir_require_account(dir, addr, &id, error_r) < 0)
+		return -1;
+	pw = app_password_generate(dir);
+	if (password_hash(pw, strlen(pw), hash) < 0) {
+		*error_r = "cannot hash the password (out of memory)";
+		return -1;
+	}
+	if (dir_begin(dir, error_r) < 0)
+		return -1;
+	if (dir_require_account(dir, addr, &id, error_r) < 0)
+		goto fail;
+	ret = dir_query_int(dir, NULL, error_r,
+			    "SELECT 1 FROM app_passwords WHERE account_id = ? "
+			    "AND label = ?",
+			    "is", id, label);
+	if (ret != 0) {
+		if (ret > 0) {
+			*error_r = dir_errorf(dir,
+					      "%s already has an app password "
+					      "labelled '%s'",
+					      addr, dir_quote(dir, label));
+		}
+		goto fail;
+	}
+	if (dir_exec(dir, error_r,
+		     "INSERT INTO app_passwords (account_id, label, hash, "
+		     "created) VALUES (?, ?, ?, ?)",
+		     "issi", id, label, hash, (int64_t)time(NULL)) < 0 ||
+	    dir_exec(dir, error_r,
+		     "UPDATE accounts SET credential_version = "
+		     "credential_version + 1 WHERE id = ?",
+		     "i", id) < 0 ||
+	    dir_commit(dir, error_r) < 0)
+		goto fail;
+	*password_r = pw;
+	return 0;
+fail:
+	dir_rollback(dir);
+	safe_memset0(pw, strlen(pw));
+	return -1;
+}
+
+int directory_app_password_del(struct directory *dir, const char *address,
+			       const char *label, const char **error_r)
+{
+	const char *addr;
+	int64_t id;
+	int ret;
+
+	addr = dir_normalize(dir, address, NULL, NULL, error_r);
+	if (addr == NULL || dir_begin(dir, error_r) < 0)
+		return -1;
+	if (dir_require_account(dir, addr, &id, error_r) < 0)
+		goto fail;
+	ret = dir_exec(dir, error_r,
+		       "DELETE FROM app_passwords WHERE account_id = ? AND "
+		       "label = ?",
+		       "is", id, label == NULL ? "" : label);
+	if (ret == 0) {
+		*error_r = dir_errorf(dir,
+				      "%s has no app password labelled '%s'",
+				      addr, dir_quote(dir, label));
+	}
+	if (ret <= 0 ||
+	    dir_exec(dir, error_r,
+		     "UPDATE accounts SET credential_version = "
+		     "credential_version + 1 WHERE id = ?",
+		     "i", id) < 0 ||
+	    dir_commit(dir, error_r) < 0)
+		goto fail;
+	return 0;
+fail:
+	dir_rollback(dir);
+	return -1;
+}
+
+int directory_app_password_hashes(struct directory *dir, uint64_t account_id,
+				  const char *const **hashes_r,
+				  const char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	stmt = dir_prepare(dir, error_r,
+			   "SELECT hash FROM app_passwords WHERE account_id = "
+			   "? ORDER BY created, label",
+			   "i", (int64_t)account_id);
+	if (stmt == NULL)
+		return -1;
+	return dir_collect_strings(dir, stmt, hashes_r, NULL, error_r);
+}
+
+/* Aliases */
+
+/* Normalises an alias name: "local@domain" or "@domain" (catch-all). */
+static const char *dir_normalize_alias(struct directory *dir,
+				       const char *alias, const char **domain_r,
+				       const char **error_r)
+{
+	const char *domain;
+	char *d;
+
+	if (alias != NULL && alias[0] == '@') {
+		domain = dir_normalize_domain(dir, alias + 1, error_r);
+		if (domain == NULL)
+			return NULL;
+		*domain_r = domain;
+		return p_strdup_printf(dir->pool, "@%s", domain);
+	}
+	alias = dir_normalize(dir, alias, NULL, &d, error_r);
+	*domain_r = d;
+	return alias;
+}
+
+int directory_alias_add(struct directory *dir, const char *alias,
+			const char *const *targets, const char **error_r)
+{
+	const char **norm;
+	const char *name, *domain;
+	unsigned int count = 0, n = 0;
+	int ret;
+
+	name = dir_normalize_alias(dir, alias, &domain, error_r);
+	if (name == NULL)
+		return -1;
+	while (targets != NULL && targets[count] != NULL) {
+		if (++count > DIRECTORY_ALIAS_MAX_TARGETS) {
+			*error_r = dir_errorf(dir,
+					      "alias %s has more than %d "
+					      "targets",
+					      name,
+					      DIRECTORY_ALIAS_MAX_TARGETS);
+			return -1;
+		}
+	}
+	if (count == 0) {
+		*error_r = dir_errorf(dir, "alias %s needs at least one target",
+				      name);
+		return -1;
+	}
+	norm = p_new(dir->pool, const char *, count);
+	for (unsigned int i = 0; i < count; i++) {
+		const char *t = dir_normalize(dir, targets[i], NULL, NULL,
+					      error_r);
+		bool dup = false;
+
+		if (t == NULL)
+			return -1;
+		if (strcmp(t, name) == 0) {
+			*error_r = dir_errorf(dir,
+					      "alias %s cannot point to itself",
+					      name);
+			return -1;
+		}
+		for (unsigned int j = 0; j < n && !dup; j++)
+			dup = strcmp(norm[j], t) == 0;
+		if (!dup)
+			norm[n++] = t;
+	}
+
+	if (dir_begin(dir, error_r) < 0)
+		return -1;
+	if (dir_require_domain(dir, domain, error_r) < 0)
+		goto fail;
+	ret = dir_account_id(dir, name, NULL, error_r);
+	if (ret != 0) {
+		if (ret > 0) {
+			*error_r = dir_errorf(dir, "%s is an account", name);
+		}
+		goto fail;
+	}
+	ret = dir_alias_exists(dir, name, error_r);
+	if (ret != 0) {
+		if (ret > 0) {
+			*error_r = dir_errorf(dir, "alias %s already exists",
+					      name);
+		}
+		goto fail;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		const char *tdomain = strrchr(norm[i], '@') + 1;
+
+		ret = dir_domain_exists(dir, tdomain, error_r);
+		if (ret < 0)
+			goto fail;
+		if (ret == 0)
+			continue; /* remote: forwarding */
+		ret = dir_account_id(dir, norm[i], NULL, error_r);
+		if (ret == 0)
+			ret = dir_alias_exists(dir, norm[i], error_r);
+		if (ret < 0)
+			goto fail;
+		if (ret == 0) {
+			*error_r = dir_errorf(dir,
+					      "alias target %s does not exist "
+					      "(no such user or alias)",
+					      norm[i]);
+			goto fail;
+		}
+	}
+	if (dir_exec(dir, error_r,
+		     "INSERT INTO aliases (address, domain, created) "
+		     "VALUES (?, ?, ?)",
+		     "ssi", name, domain, (int64_t)time(NULL)) < 0)
+		goto fail;
+	for (unsigned int i = 0; i < n; i++) {
+		if (dir_exec(dir, error_r,
+			     "INSERT INTO alias_targets (alias, target) "
+			     "VALUES (?, ?)",
+			     "ss", name, norm[i]) < 0)
+			goto fail;
+	}
+	if (dir_commit(dir, error_r) < 0)
+		goto fail;
+	return 0;
+fail:
+	dir_rollback(dir);
+	return -1;
+}
+
+int directory_alias_del(struct directory *dir, const char *alias,
+			const char **error_r)
+{
+	const char *name, *domain;
+	int ret;
+
+	name = dir_normalize_alias(dir, alias, &domain, error_r);
+	if (name == NULL || dir_begin(dir, error_r) < 0)
+		return -1;
+	ret = dir_exec(dir, error_r, "DELETE FROM aliases WHERE address = ?",
+		       "s", name);
+	if (ret == 0)
+		*error_r = dir_errorf(dir, "alias %s does not exist", name);
+	if (ret <= 0 || dir_commit(dir, error_r) < 0) {
+		dir_rollback(dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int dir_alias_targets(struct directory *dir, const char *alias,
+			     const char *const **targets_r,
+			     unsigned int *count_r, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	stmt = dir_prepare(dir, error_r,
+			   "SELECT target FROM alias_targets WHERE alias = ? "
+			   "ORDER BY target",
+			   "s", alias);
+	if (stmt == NULL)
+		return -1;
+	return dir_collect_strings(dir, stmt, targets_r, count_r, error_r);
+}
+
+int directory_alias_list(struct directory *dir, const char *domain,
+			 struct directory_alias **aliases_r,
+			 unsigned int *count_r, const char **error_r)
+{
+	const char *const *names;
+	struct directory_alias *arr;
+	const char *name;
+	sqlite3_stmt *stmt;
+	unsigned int count;
+
+	if (domain != NULL) {
+		name = dir_normalize_domain(dir, domain, error_r);
+		if (name == NULL || dir_require_domain(dir, name, error_r) < 0)
+			return -1;
+		stmt = dir_prepare(dir, error_r,
+				   "SELECT address FROM aliases WHERE domain = "
+				   "? ORDER BY address",
+				   "s", name);
+	} else {
+		stmt = dir_prepare(dir, error_r,
+				   "SELECT address FROM aliases ORDER BY "
+				   "address",
+				   "");
+	}
+	if (stmt == NULL ||
+	    dir_collect_strings(dir, stmt, &names, &count, error_r) < 0)
+		return -1;
+	arr = p_new(dir->pool, struct directory_alias, count + 1);
+	for (unsigned int i = 0; i < count; i++) {
+		arr[i].address = names[i];
+		if (dir_alias_targets(dir, names[i], &arr[i].targets, NULL,
+				      error_r) < 0)
+			return -1;
+	}
+	*aliases_r = arr;
+	*count_r = count;
+	return 0;
+}
+
+/* Resolution */
+
+struct resolve_ctx {
+	struct directory *dir;
+	struct directory_recipients *rcpt;
+	unsigned int account_alloc, remote_alloc;
+	unsigned int lookups;
+	const char *path[DIRECTORY_ALIAS_MAX_DEPTH];
+	const char *error;
+};
+
+static void resolve_add_account(struct resolve_ctx *ctx, uint64_t id)
+{
+	struct directory_recipients *r = ctx->rcpt;
+
+	for (unsigned int i = 0; i < r->account_count; i++) {
+		if (r->account_ids[i] == id)
+			return;
+	}
+	if (r->account_count == ctx->account_alloc) {
+		uint64_t *n;
+
+		ctx->account_alloc = ctx->account_alloc == 0
+					     ? 4
+					     : ctx->account_alloc * 2;
+		n = p_new(ctx->dir->pool, uint64_t, ctx->account_alloc);
+		if (r->account_count > 0)
+			memcpy(n, r->account_ids,
+			       sizeof(*n) * r->account_count);
+		r->account_ids = n;
+	}
+	r->account_ids[r->account_count++] = id;
+}
+
+static void resolve_add_remote(struct resolve_ctx *ctx, const char *address)
+{
+	struct directory_recipients *r = ctx->rcpt;
+
+	for (unsigned int i = 0; i < r->remote_count; i++) {
+		if (strcmp(r->remote[i], address) == 0)
+			return;
+	}
+	if (r->remote_count == ctx->remote_alloc) {
+		const char **n;
+
+		ctx->remote_alloc = ctx->remote_alloc == 0
+					    ? 4
+					    : ctx->remote_alloc * 2;
+		n = p_new(ctx->dir->pool, const char *, ctx->remote_alloc);
+		if (r->remote_count > 0)
+			memcpy(n, r->remote, sizeof(*n) * r->remote_count);
+		r->remote = n;
+	}
+	r->remote[r->remote_count++] = p_strdup(ctx->dir->pool, address);
+}
+
+static int resolve_expand(struct resolve_ctx *ctx, const char *alias,
+			  unsigned int depth);
+
+/* Steps 1 and 2 for a normalised address: returns 1 if it is an account
+   or an alias (expanded), 0 if neither, -1 on error. */
+static int resolve_exact(struct resolve_ctx *ctx, const char *address,
+			 unsigned int depth)
+{
+	int64_t id;
+	int ret;
+
+	if (++ctx->lookups > DIRECTORY_RESOLVE_MAX_LOOKUPS) {
+		ctx->error = "alias expansion is too large";
+		return -1;
+	}
+	ret = dir_account_id(ctx->dir, address, &id, &ctx->error);
+	if (ret > 0)
+		resolve_add_account(ctx, (uint64_t)id);
+	if (ret != 0)
+		return ret;
+	ret = dir_alias_exists(ctx->dir, address, &ctx->error);
+	if (ret <= 0)
+		return ret;
+	return resolve_expand(ctx, address, depth) < 0 ? -1 : 1;
+}
+
+static int resolve_expand(struct resolve_ctx *ctx, const char *alias,
+			  unsigned int depth)
+{
+	const char *const *targets;
+	unsigned int count;
+	int ret;
+
+	for (unsigned int i = 0; i < depth; i++) {
+		if (strcmp(ctx->path[i], alias) == 0) {
+			ctx->error = p_strdup_printf(ctx->dir->pool,
+						     "alias loop at %s", alias);
+			return -1;
+		}
+	}
+	if (depth >= DIRECTORY_ALIAS_MAX_DEPTH) {
+		ctx->error = p_strdup_printf(ctx->dir->pool,
+					     "aliases nested deeper than %d "
+					     "levels at %s",
+					     DIRECTORY_ALIAS_MAX_DEPTH, alias);
+		return -1;
+	}
+	ctx->path[depth] = alias;
+	if (dir_alias_targets(ctx->dir, alias, &targets, &count,
+			      &ctx->error) < 0)
+		return -1;
+	for (unsigned int i = 0; i < count; i++) {
+		const char *domain = strrchr(targets[i], '@');
+
+		if (domain == NULL)
+			continue; /* not written by this code */
+		ret = dir_domain_exists(ctx->dir, domain + 1, &ctx->error);
+		if (ret < 0)
+			return -1;
+		if (ret == 0) {
+			resolve_add_remote(ctx, targets[i]);
+			continue;
+		}
+		/* A local target that no longer exists is skipped. */
+		if (resolve_exact(ctx, targets[i], depth + 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+enum directory_resolve_result
+directory_resolve(struct directory *dir, const char *address,
+		  struct directory_recipients *recipients_r,
+		  const char **error_r)
+{
+	struct resolve_ctx ctx = {.dir = dir, .rcpt = recipients_r};
+	char *local, *domain;
+	const char *addr, *at, *base, *reason;
+	size_t base_len;
+	int ret;
+
+	memset(recipients_r, 0, sizeof(*recipients_r));
+	addr = dir_normalize(dir, address, &local, &domain, error_r);
+	if (addr == NULL) {
+		/* Never local: unknown if the domain is ours, else not. */
+		at = address == NULL ? NULL : strrchr(address, '@');
+		domain = at == NULL ? NULL
+				    : mail_domain_normalize(dir->pool, at + 1,
+							    &reason);
+		return domain != NULL &&
+				       dir_domain_exists(dir, domain,
+							 &reason) > 0
+			       ? DIRECTORY_RESOLVE_UNKNOWN
+			       : DIRECTORY_RESOLVE_NOT_LOCAL;
+	}
+	ret = dir_domain_exists(dir, domain, &ctx.error);
+	if (ret == 0) {
+		*error_r = dir_errorf(dir, "%s is not a local domain", domain);
+		return DIRECTORY_RESOLVE_NOT_LOCAL;
+	}
+	if (ret > 0)
+		ret = resolve_exact(&ctx, addr, 0);
+	/* RFC 5233 3: "user+detail" is delivered to "user". */
+	if (ret == 0 && mail_local_strip_tag(local, &base_len)) {
+		base = p_strdup_printf(dir->pool, "%.*s@%s", (int)base_len,
+				       local, domain);
+		ret = resolve_exact(&ctx, base, 0);
+	}
+	if (ret == 0) {
+		base = p_strdup_printf(dir->pool, "@%s", domain);
+		ret = dir_alias_exists(dir, base, &ctx.error);
+		if (ret > 0)
+			ret = resolve_expand(&ctx, base, 0) < 0 ? -1 : 1;
+	}
+	if (ret < 0) {
+		memset(recipients_r, 0, sizeof(*recipients_r));
+		*error_r = ctx.error;
+		return DIRECTORY_RESOLVE_ERROR;
+	}
+	if (recipients_r->account_count == 0 &&
+	    recipients_r->remote_count == 0) {
+		*error_r = dir_errorf(dir, "no such user: %s", addr);
+		return DIRECTORY_RESOLVE_UNKNOWN;
+	}
+	return DIRECTORY_RESOLVE_OK;
+}

@@ -96,11 +96,14 @@ int directory_account_passwd(struct directory *dir, const char *address,
 			     const char *password, const char **error_r);
 int directory_account_set_quota(struct directory *dir, const char *address,
 				uint64_t quota_bytes, const char **error_r);
+/* Also bumps credential_version when the flag changes, so that cached
+   credentials of a disabled account are dropped. */
 int directory_account_set_disabled(struct directory *dir, const char *address,
 				   bool disabled, const char **error_r);
 /* Deletes the account row, its app passwords, and removes it from alias
    target lists (an alias left without targets is deleted). The mail
-   directory is left for the operator (reported in the message). */
+   directory is left for the operator (reported in the message): on
+   success *error_r is set to an informational message saying so. */
 int directory_account_del(struct directory *dir, const char *address,
 			  const char **error_r);
 /* Returns 1 and fills account_r, 0 if there is no such account, -1 on
@@ -131,12 +134,19 @@ int directory_app_password_hashes(struct directory *dir, uint64_t account_id,
    be a valid address; local targets must exist. */
 int directory_alias_add(struct directory *dir, const char *alias,
 			const char *const *targets, const char **error_r);
+/* Deletes the alias and its targets. Other aliases that name it as a
+   target keep the name; resolution skips local targets that are neither
+   an account nor an alias. */
 int directory_alias_del(struct directory *dir, const char *alias,
 			const char **error_r);
 int directory_alias_list(struct directory *dir, const char *domain,
 			 struct directory_alias **aliases_r,
 			 unsigned int *count_r, const char **error_r);
 
+/* recipients_r is filled from the directory pool. An address Marmot
+   refuses (mail-address.h) is never local: UNKNOWN if its domain is one of
+   ours, NOT_LOCAL otherwise, with the reason in *error_r. A local target
+   that no longer exists is skipped; if nothing is left, UNKNOWN. */
 enum directory_resolve_result
 directory_resolve(struct directory *dir, const char *address,
 		  struct directory_recipients *recipients_r,
