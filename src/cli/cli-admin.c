@@ -283,9 +283,7 @@ static int cli_check_domain_exists(struct cli_context *ctx)
 {
 	if (ctx->domain != NULL &&
 	    !directory_domain_exists(ctx->dir, ctx->domain)) {
-		cli_error("unknown domain %s (add it with: marmot domain add "
-			  "%s)",
-			  ctx->domain, ctx->domain);
+		cli_error("unknown domain %s", ctx->domain);
 		return CLI_EXIT_FAILURE;
 	}
 	return CLI_EXIT_OK;
@@ -398,7 +396,7 @@ static int cli_account_get(struct cli_context *ctx,
 	if (ret < 0)
 		cli_error("%s", error);
 	else if (ret == 0)
-		cli_error("no such user %s", ctx->address);
+		cli_error("user %s does not exist", ctx->address);
 	return ret;
 }
 

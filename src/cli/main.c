@@ -352,7 +352,9 @@ static int cli_prepare(struct cli_context *ctx)
 		const char *key_path = p_strdup_printf(
 			ctx->pool, "%s/master.key", ctx->data_dir);
 		if (master_key_load(key_path, ctx->master_key, &error) < 0) {
-			cli_error("cannot load the master key: %s", error);
+			cli_error("cannot load the master key: %s%s", error,
+				  geteuid() == 0 ? ""
+						 : " (run this command as root)");
 			return CLI_EXIT_FAILURE;
 		}
 		ctx->have_master_key = true;
