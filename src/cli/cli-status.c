@@ -137,7 +137,7 @@ int cli_status_run(struct cli_context *ctx)
 	fd = net_connect_unix(path, &error);
 	if (fd < 0) {
 		if (errno == EACCES || errno == EPERM) {
-			cli_error("cannot connect to %s: %s", path, error);
+			cli_error("%s", error);
 			return CLI_EXIT_FAILURE;
 		}
 		printf("marmot is not running (no control socket at %s)\n",

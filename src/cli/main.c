@@ -309,7 +309,7 @@ static int cli_prepare(struct cli_context *ctx)
 {
 	unsigned int flags = ctx->cmd->flags;
 	const char *given, *error;
-	struct stat st;
+	struct stat st, db_st;
 
 	if (cli_data_dir_arg(ctx, &given) < 0)
 		return CLI_EXIT_USAGE;
@@ -342,10 +342,16 @@ static int cli_prepare(struct cli_context *ctx)
 
 	const char *db_path =
 		p_strdup_printf(ctx->pool, "%s/directory.db", ctx->data_dir);
-	if (access(db_path, F_OK) < 0) {
-		cli_error("%s is not a marmot data directory (no directory.db; "
-			  "create one with: marmot init --data %s ...)",
-			  given, given);
+	if (stat(db_path, &db_st) < 0) {
+		if (errno == ENOENT) {
+			cli_error("%s is not a marmot data directory (no "
+				  "directory.db; create one with: marmot init "
+				  "--data %s ...)",
+				  given, given);
+		} else {
+			cli_error("cannot access %s: %s", db_path,
+				  strerror(errno));
+		}
 		return CLI_EXIT_FAILURE;
 	}
 	if ((flags & CLI_CMD_MASTER_KEY) != 0) {
