@@ -180,7 +180,8 @@ static void test_domain_add_del_list(void **state)
 	assert_string_equal(domains[2], "xn--bcher-kva.example");
 	assert_null(domains[3]);
 	assert_true(directory_domain_exists(f->dir, "EXAMPLE.org"));
-	assert_true(directory_domain_exists(f->dir, "b\xc3\xbc" "cher.example"));
+	assert_true(directory_domain_exists(f->dir,
+					    "b\xc3\xbc" "cher.example"));
 	assert_false(directory_domain_exists(f->dir, "example.net"));
 	assert_false(directory_domain_exists(f->dir, "example.org."));
 

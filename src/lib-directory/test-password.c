@@ -110,7 +110,8 @@ static const struct {
 };
 
 static char *read_through_pipe(const void *data, size_t len,
-			       const char **error_r, char *rest, size_t rest_size)
+			       const char **error_r, char *rest,
+			       size_t rest_size)
 {
 	int fds[2];
 	char *pw;
@@ -180,8 +181,8 @@ static void test_read_fd_length(void **state)
 			free(pw);
 		} else {
 			assert_null(pw);
-			assert_string_equal(error,
-					    "password is longer than 1024 bytes");
+			assert_string_equal(
+				error, "password is longer than 1024 bytes");
 		}
 	}
 	i_free(data);

@@ -46,8 +46,10 @@ static const struct {
 	 "@example.org",
 	 NULL},
 	/* Exactly 63 octets of label. */
-	{"a@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.org",
-	 "a@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.org",
+	{"a@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.org",
+	 "a@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.org",
 	 NULL},
 
 	/* Invalid: structure. */
@@ -104,7 +106,8 @@ static const struct {
 	{"u@exa_mple.org", NULL, "invalid character in domain"},
 	{"u@exa mple.org", NULL, "invalid character in domain"},
 	{"u@example.org ", NULL, "invalid character in domain"},
-	{"u@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.org",
+	{"u@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.org",
 	 NULL, "domain label longer than 63 octets"},
 	{"u@b\xff" "cher.example", NULL, "invalid UTF-8 in domain"},
 };
