@@ -1,9 +1,11 @@
-/* test-vault-auth.c - vault-auth.c against a real directory.db (in a
-   temporary directory), a real ioloop and a real worker pool: correct,
-   wrong and app passwords, unknown and invalid users, disabled accounts,
-   the credential cache (counted in argon2id verifications) and its
-   invalidation by a password change, overload, and aborted requests.
-   argon2id is slow under ASan, so every test keeps its hash count small. */
+/* test-vault-auth.c - the vault's tests. First vault-auth.c against a real
+   directory.db (in a temporary directory), a real ioloop and a real worker
+   pool: correct, wrong and app passwords, unknown and invalid users,
+   disabled accounts, the credential cache (counted in argon2id
+   verifications) and its invalidation by a password change, overload, and
+   aborted requests. Then vault_main() forked as a process over the same
+   data directory, spoken to over IPC. argon2id is slow under ASan, so
+   every test keeps its hash count small. */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,14 +13,23 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "vault.h"
 #include "vault-auth.h"
 #include "directory.h"
 #include "ioloop.h"
+#include "ipc.h"
+#include "net.h"
 #include "password.h"
 #include "pool.h"
+#include "settings.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ALICE_PW "correct horse battery"
@@ -86,6 +97,23 @@ static struct result login(struct ioloop *ioloop, struct vault_auth *auth,
 	return res;
 }
 
+/* vault_main() reads DATA/master.key through a descriptor. */
+static int write_master_key(const uint8_t key[MASTER_KEY_LEN])
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/master.key", fix.tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (write(fd, key, MASTER_KEY_LEN) != MASTER_KEY_LEN) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
 static int group_setup(void **state ATTR_UNUSED)
 {
 	uint8_t master_key[MASTER_KEY_LEN];
@@ -102,6 +130,8 @@ static int group_setup(void **state ATTR_UNUSED)
 		return -1;
 	}
 	memset(master_key, 0x5a, sizeof(master_key));
+	if (write_master_key(master_key) < 0)
+		return -1;
 	if (directory_domain_add(fix.dir, "example.org", &error) < 0 ||
 	    directory_account_add(fix.dir, NULL, master_key,
 				  "alice@example.org", ALICE_PW, 0,
@@ -410,6 +440,238 @@ static void test_abort(void **state ATTR_UNUSED)
 	ioloop_destroy(&ioloop);
 }
 
+/* ---- vault_main() as a forked process, over the same data directory:
+   the HELLO, vault.sock's mode, PING/PONG, an authentication answered by
+   id, a malformed frame closing only its connection, the seccomp filter,
+   and exit 0 on SIGTERM and when the master goes away. ---- */
+
+struct child {
+	pid_t pid;
+	int master_fd;
+};
+
+static struct child vault_start(void)
+{
+	struct marmot_settings set;
+	struct child child;
+	char path[128];
+	int sp[2], key_fd;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sp), 0);
+	snprintf(path, sizeof(path), "%s/master.key", fix.tmpdir);
+	key_fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(key_fd >= 0);
+	child.pid = fork();
+	assert_true(child.pid >= 0);
+	if (child.pid == 0) {
+		memset(&set, 0, sizeof(set));
+		set.data_dir = fix.tmpdir;
+		set.vault_max_hashes = 1;
+		set.auth_cache_ttl = 60;
+		close(sp[0]);
+		/* _exit: the child's copy of the test's memory is not its
+		   own to free. */
+		_exit(vault_main(&set, sp[1], key_fd));
+	}
+	close(sp[1]);
+	close(key_fd);
+	child.master_fd = sp[0];
+	return child;
+}
+
+static int child_wait(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* Blocking read of one frame; returns false on EOF. */
+static bool read_frame(int fd, struct buf *in, struct ipc_frame *frame_r)
+{
+	const char *error;
+	size_t consumed;
+	ssize_t ret;
+
+	buf_reset(in);
+	for (;;) {
+		if (in->used > 0 && ipc_frame_parse(buf_span(in), frame_r,
+						    &consumed, &error) == 1)
+			return true;
+		ret = read(fd, buf_reserve(in, 4096), 4096);
+		if (ret <= 0)
+			return false;
+		buf_commit(in, (size_t)ret);
+	}
+}
+
+static int vault_connect(void)
+{
+	char path[128];
+	const char *error;
+	int fd = -1;
+
+	snprintf(path, sizeof(path), "%s/run/vault.sock", fix.tmpdir);
+	/* The socket appears after the HELLO; retry briefly. */
+	for (unsigned int i = 0; i < 100 && fd < 0; i++) {
+		fd = net_connect_unix(path, &error);
+		if (fd < 0)
+			usleep(20000);
+	}
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void send_auth(int fd, uint32_t id, const char *user, const char *pw,
+		      bool trailing_garbage)
+{
+	struct buf out = BUF_INIT;
+	size_t off = ipc_msg_begin(&out, IPC_VAULT_AUTH, id);
+
+	ipc_put_str(&out, "imap");
+	ipc_put_str(&out, user);
+	ipc_put_bytes(&out, pw, strlen(pw));
+	ipc_put_str(&out, "192.0.2.1");
+	if (trailing_garbage)
+		buf_append_c(&out, 'x');
+	ipc_msg_finish(&out, off);
+	assert_int_equal(write(fd, out.data, out.used), (ssize_t)out.used);
+	buf_free(&out);
+}
+
+static void test_hello_and_sigterm(void **state ATTR_UNUSED)
+{
+	struct child child = vault_start();
+	struct buf in = BUF_INIT;
+	struct ipc_frame frame;
+	struct ipc_reader reader;
+	pool_t pool = pool_create("test", 256);
+	char path[128];
+	struct stat st;
+	int fd;
+
+	assert_true(read_frame(child.master_fd, &in, &frame));
+	assert_int_equal(frame.type, IPC_MASTER_HELLO);
+	ipc_reader_init(&reader, &frame);
+	assert_int_equal(ipc_get_u32(&reader), (uint32_t)child.pid);
+	assert_string_equal(ipc_get_str(&reader, pool), "vault");
+	assert_string_equal(ipc_get_str(&reader, pool), MARMOT_VERSION);
+	assert_int_equal(ipc_end(&reader), 0);
+
+	fd = vault_connect();
+	snprintf(path, sizeof(path), "%s/run/vault.sock", fix.tmpdir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/run", fix.tmpdir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+
+	assert_int_equal(kill(child.pid, SIGTERM), 0);
+	assert_int_equal(child_wait(child.pid), 0);
+	close(fd);
+	close(child.master_fd);
+	buf_free(&in);
+	pool_unref(&pool);
+}
+
+static void test_ping_and_auth(void **state ATTR_UNUSED)
+{
+	struct child child = vault_start();
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	struct ipc_frame frame;
+	struct ipc_reader reader;
+	pool_t pool = pool_create("test", 256);
+	int fd = vault_connect();
+
+	ipc_msg_finish(&out, ipc_msg_begin(&out, IPC_VAULT_PING, 77));
+	assert_int_equal(write(fd, out.data, out.used), (ssize_t)out.used);
+	assert_true(read_frame(fd, &in, &frame));
+	assert_int_equal(frame.type, IPC_FRONT_PONG);
+	assert_int_equal(frame.id, 77);
+
+	send_auth(fd, 5, "Alice@example.org", ALICE_PW, false);
+	assert_true(read_frame(fd, &in, &frame));
+	assert_int_equal(frame.type, IPC_FRONT_AUTH_REPLY);
+	assert_int_equal(frame.id, 5);
+	ipc_reader_init(&reader, &frame);
+	assert_int_equal(ipc_get_u32(&reader), AUTH_RESULT_OK);
+	assert_int_equal(ipc_get_u64(&reader), fix.alice_id);
+	assert_string_equal(ipc_get_str(&reader, pool), "alice@example.org");
+	assert_int_equal(ipc_end(&reader), 0);
+
+	send_auth(fd, 6, "alice@example.org", "wrong", false);
+	assert_true(read_frame(fd, &in, &frame));
+	assert_int_equal(frame.id, 6);
+	ipc_reader_init(&reader, &frame);
+	assert_int_equal(ipc_get_u32(&reader), AUTH_RESULT_FAILED);
+	assert_int_equal(ipc_get_u64(&reader), 0);
+	assert_string_equal(ipc_get_str(&reader, pool), "");
+	assert_int_equal(ipc_end(&reader), 0);
+
+	/* The master going away ends the vault with 0. */
+	close(child.master_fd);
+	assert_int_equal(child_wait(child.pid), 0);
+	close(fd);
+	buf_free(&in);
+	buf_free(&out);
+	pool_unref(&pool);
+}
+
+static void test_malformed_closes_connection(void **state ATTR_UNUSED)
+{
+	struct child child = vault_start();
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	struct ipc_frame frame;
+	int bad = vault_connect();
+	int good = vault_connect();
+
+	send_auth(bad, 1, "alice@example.org", ALICE_PW, true);
+	assert_false(read_frame(bad, &in, &frame));
+	/* The other connection is unaffected. */
+	ipc_msg_finish(&out, ipc_msg_begin(&out, IPC_VAULT_PING, 9));
+	assert_int_equal(write(good, out.data, out.used), (ssize_t)out.used);
+	assert_true(read_frame(good, &in, &frame));
+	assert_int_equal(frame.type, IPC_FRONT_PONG);
+
+	assert_int_equal(kill(child.pid, SIGTERM), 0);
+	assert_int_equal(child_wait(child.pid), 0);
+	close(bad);
+	close(good);
+	close(child.master_fd);
+	buf_free(&in);
+	buf_free(&out);
+}
+
+static void test_no_inet_sockets(void **state ATTR_UNUSED)
+{
+	struct child child = vault_start();
+	struct buf in = BUF_INIT;
+	struct ipc_frame frame;
+	char path[64], line[256];
+	bool nnp = false, filtered = false;
+	FILE *f;
+
+	assert_true(read_frame(child.master_fd, &in, &frame));
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)child.pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strcmp(line, "NoNewPrivs:\t1\n") == 0)
+			nnp = true;
+		if (strcmp(line, "Seccomp:\t2\n") == 0)
+			filtered = true;
+	}
+	fclose(f);
+	assert_true(nnp);
+	assert_true(filtered);
+	close(child.master_fd);
+	assert_int_equal(child_wait(child.pid), 0);
+	buf_free(&in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +689,10 @@ int main(void)
 		cmocka_unit_test(test_bad_password_bytes),
 		cmocka_unit_test(test_overload_tempfail),
 		cmocka_unit_test(test_abort),
+		cmocka_unit_test(test_hello_and_sigterm),
+		cmocka_unit_test(test_ping_and_auth),
+		cmocka_unit_test(test_malformed_closes_connection),
+		cmocka_unit_test(test_no_inet_sockets),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
