@@ -43,7 +43,7 @@ enum cli_command_flags {
 	CLI_CMD_DATA_DIR = 0x01,
 	/* Opens directory.db (implies CLI_CMD_DATA_DIR). */
 	CLI_CMD_DIRECTORY = 0x02,
-	/* Opens it read-only. */
+	/* Opens it read-only (unused: see DIR_RO in main.c). */
 	CLI_CMD_READONLY = 0x04,
 	/* Loads master.key (before dropping root). */
 	CLI_CMD_MASTER_KEY = 0x08,

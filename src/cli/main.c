@@ -49,7 +49,10 @@ static const struct cli_option_def cli_option_defs[] = {
 
 #define U CLI_ARGS_UNLIMITED
 #define DIR_RW (CLI_CMD_DATA_DIR | CLI_CMD_DIRECTORY)
-#define DIR_RO (CLI_CMD_DATA_DIR | CLI_CMD_DIRECTORY | CLI_CMD_READONLY)
+/* Listings open read-write too: a read-only SQLite connection cannot
+   checkpoint and remove the WAL files on close, so it would leave
+   directory.db-wal and -shm behind, and a listing must change nothing. */
+#define DIR_RO DIR_RW
 
 /* Checks happen in one place (cli_dispatch) before a handler runs. */
 static const struct cli_command cli_commands[] = {
