@@ -46,7 +46,9 @@ uint8_t *buf_reserve(struct buf *buf, size_t len)
 		buf->start = 0;
 		need = buf->used + len;
 	}
-	if (need > buf->alloc) {
+	/* data == NULL: even a zero-length reserve allocates, so that
+	   buf_commit() has somewhere to put the NUL. */
+	if (need > buf->alloc || buf->data == NULL) {
 		size_t alloc = buf->alloc < 64 ? 64 : buf->alloc;
 
 		while (alloc < need)
@@ -54,6 +56,9 @@ uint8_t *buf_reserve(struct buf *buf, size_t len)
 		buf->data = i_realloc(buf->data, i_size_add(alloc, 1));
 		buf->alloc = alloc;
 	}
+	/* The compaction above and a first allocation leave no NUL after
+	   the content; buf_cstr() relies on it. */
+	buf->data[buf->start + buf->used] = '\0';
 	return buf->data + buf->start + buf->used;
 }
 

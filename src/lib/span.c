@@ -86,9 +86,12 @@ int span_to_u64(struct span s, uint64_t max, uint64_t *num_r)
 	for (size_t i = 0; i < s.len; i++) {
 		if (s.p[i] < '0' || s.p[i] > '9')
 			return -1;
-		if (n > (max - (uint64_t)(s.p[i] - '0')) / 10)
+		uint64_t digit = (uint64_t)(s.p[i] - '0');
+
+		/* digit > max: max - digit would wrap and accept anything */
+		if (digit > max || n > (max - digit) / 10)
 			return -1;
-		n = n * 10 + (uint64_t)(s.p[i] - '0');
+		n = n * 10 + digit;
 	}
 	*num_r = n;
 	return 0;
