@@ -1,2 +1,723 @@
-/* stream.c - placeholder, being written. */
-extern int marmot_placeholder;
+/* stream.c - non-blocking connections with optional TLS (implicit or
+   STARTTLS) on top of the event loop. Owns the fd, the io watching it, the
+   input and output buffers and the SSL object. Protocol front-ends (SMTP,
+   IMAP, POP3, HTTP) and the SMTP client create streams and get events through
+   one callback. Security stance: bytes buffered before a STARTTLS upgrade are
+   thrown away (RFC 3207 6), input is bounded by max_input before it is
+   buffered, and a TLS connection that ends without close_notify is an error,
+   not an EOF. Callbacks may destroy the stream: the dispatcher holds a
+   reference and stops at once when the stream was destroyed. */
+
+#include "lib.h"
+#include "stream.h"
+#include "ioloop.h"
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#define STREAM_DEFAULT_MAX_INPUT (64 * 1024)
+#define STREAM_READ_CHUNK (16 * 1024)
+/* SSL_write() takes an int; with partial writes it returns per record. */
+#define STREAM_TLS_WRITE_MAX (1024 * 1024)
+
+enum stream_tls_state {
+	STREAM_TLS_NONE,
+	/* STARTTLS called; flushing the plaintext reply first. */
+	STREAM_TLS_FLUSHING,
+	STREAM_TLS_HANDSHAKE,
+	STREAM_TLS_ACTIVE,
+};
+
+struct stream {
+	struct ioloop *ioloop;
+	int fd;
+	struct io *io;
+	struct timeout *kick;
+	stream_callback_t *callback;
+	void *context;
+
+	struct buf input, output;
+	size_t max_input;
+
+	SSL *ssl;
+	enum stream_tls_state tls_state;
+	enum io_condition handshake_cond;
+	char *error;
+
+	/* held by the dispatcher while callbacks run */
+	int refcount;
+
+	bool reading : 1; /* owner wants input */
+	bool input_full_reported : 1;
+	bool output_waited : 1;    /* output had to wait for IO_WRITE */
+	bool read_wants_write : 1; /* SSL_read() returned WANT_WRITE */
+	bool write_wants_read : 1; /* SSL_write() returned WANT_READ */
+	bool eof : 1;
+	bool eof_reported : 1;
+	bool failed : 1;
+	bool error_reported : 1;
+	bool closing : 1;
+	bool closed : 1;
+	bool destroyed : 1;
+};
+
+static void stream_update_io(struct stream *stream);
+
+static void stream_fail(struct stream *stream, const char *fmt, ...)
+    ATTR_FORMAT(2, 3);
+static void stream_fail(struct stream *stream, const char *fmt, ...)
+{
+	va_list args;
+
+	if (stream->failed)
+		return;
+	stream->failed = true;
+	va_start(args, fmt);
+	i_free(stream->error);
+	stream->error = i_strdup_vprintf(fmt, args);
+	va_end(args);
+}
+
+/* Calls the owner. Returns false if the owner destroyed the stream. */
+static bool stream_emit(struct stream *stream, enum stream_event event)
+{
+	stream->callback(stream, event, stream->context);
+	return !stream->destroyed;
+}
+
+static bool stream_want_input(const struct stream *stream)
+{
+	return stream->reading && !stream->eof && !stream->failed &&
+	       !stream->closing &&
+	       (stream->tls_state == STREAM_TLS_NONE ||
+	        stream->tls_state == STREAM_TLS_ACTIVE) &&
+	       stream->input.used < stream->max_input;
+}
+
+static bool stream_can_flush(const struct stream *stream)
+{
+	return !stream->failed && !stream->closed &&
+	       stream->tls_state != STREAM_TLS_HANDSHAKE;
+}
+
+/* Reading the OpenSSL error */
+
+static const char *stream_ssl_reason(struct stream *stream, int ret, int err)
+{
+	long verify;
+
+	if (err == SSL_ERROR_SYSCALL) {
+		if (ERR_peek_error() != 0)
+			return tls_last_error();
+		if (ret == 0 || errno == 0)
+			return "connection closed by peer";
+		return strerror(errno);
+	}
+	verify = SSL_get_verify_result(stream->ssl);
+	if (stream->tls_state == STREAM_TLS_HANDSHAKE &&
+	    (SSL_get_verify_mode(stream->ssl) & SSL_VERIFY_PEER) != 0 &&
+	    verify != X509_V_OK) {
+		ERR_clear_error();
+		return X509_verify_cert_error_string(verify);
+	}
+	return tls_last_error();
+}
+
+/* Writing */
+
+static void stream_flush_plain(struct stream *stream)
+{
+	while (stream->output.used > 0) {
+		struct span s = buf_span(&stream->output);
+		ssize_t n = send(stream->fd, s.p, s.len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(stream->fd, s.p, s.len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			stream_fail(stream, "write() failed: %s",
+			            strerror(errno));
+			return;
+		}
+		buf_consume(&stream->output, (size_t) n);
+	}
+}
+
+static void stream_flush_tls(struct stream *stream)
+{
+	stream->write_wants_read = false;
+	while (stream->output.used > 0) {
+		struct span s = buf_span(&stream->output);
+		size_t len =
+		    s.len < STREAM_TLS_WRITE_MAX ? s.len : STREAM_TLS_WRITE_MAX;
+		int ret, err;
+
+		ERR_clear_error();
+		errno = 0;
+		ret = SSL_write(stream->ssl, s.p, (int) len);
+		if (ret > 0) {
+			buf_consume(&stream->output, (size_t) ret);
+			continue;
+		}
+		err = SSL_get_error(stream->ssl, ret);
+		if (err == SSL_ERROR_WANT_WRITE)
+			return;
+		if (err == SSL_ERROR_WANT_READ) {
+			stream->write_wants_read = true;
+			return;
+		}
+		stream_fail(stream, "TLS write failed: %s",
+		            stream_ssl_reason(stream, ret, err));
+		return;
+	}
+}
+
+static void stream_flush(struct stream *stream)
+{
+	if (stream->ssl != NULL && stream->tls_state == STREAM_TLS_ACTIVE)
+		stream_flush_tls(stream);
+	else
+		stream_flush_plain(stream);
+}
+
+/* Reading. Returns true if new bytes were buffered. */
+
+static bool stream_read_plain(struct stream *stream)
+{
+	bool got = false;
+
+	while (stream_want_input(stream)) {
+		size_t space = stream->max_input - stream->input.used;
+		size_t chunk =
+		    space < STREAM_READ_CHUNK ? space : STREAM_READ_CHUNK;
+		uint8_t *p = buf_reserve(&stream->input, chunk);
+		ssize_t n = read(stream->fd, p, chunk);
+
+		if (n > 0) {
+			buf_commit(&stream->input, (size_t) n);
+			got = true;
+			if ((size_t) n < chunk)
+				break;
+		} else if (n == 0) {
+			stream->eof = true;
+		} else if (errno == EINTR) {
+			continue;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			break;
+		} else {
+			stream_fail(stream, "read() failed: %s",
+			            strerror(errno));
+		}
+	}
+	return got;
+}
+
+static bool stream_read_tls(struct stream *stream)
+{
+	bool got = false;
+
+	stream->read_wants_write = false;
+	/* Loop until WANT_READ, not until the fd runs dry: a record may
+	   leave decrypted bytes inside OpenSSL (SSL_pending()) that no
+	   readiness event would ever announce. */
+	while (stream_want_input(stream)) {
+		size_t space = stream->max_input - stream->input.used;
+		size_t chunk =
+		    space < STREAM_READ_CHUNK ? space : STREAM_READ_CHUNK;
+		uint8_t *p = buf_reserve(&stream->input, chunk);
+		int ret, err;
+
+		ERR_clear_error();
+		errno = 0;
+		ret = SSL_read(stream->ssl, p, (int) chunk);
+		if (ret > 0) {
+			buf_commit(&stream->input, (size_t) ret);
+			got = true;
+			continue;
+		}
+		err = SSL_get_error(stream->ssl, ret);
+		if (err == SSL_ERROR_WANT_READ)
+			break;
+		if (err == SSL_ERROR_WANT_WRITE) {
+			stream->read_wants_write = true;
+			break;
+		}
+		if (err == SSL_ERROR_ZERO_RETURN) {
+			/* RFC 8446 6.1: close_notify is the clean EOF. */
+			stream->eof = true;
+			break;
+		}
+		/* Without SSL_OP_IGNORE_UNEXPECTED_EOF, a TCP EOF without
+		   close_notify lands here: a possible truncation attack. */
+		stream_fail(stream, "TLS read failed: %s",
+		            stream_ssl_reason(stream, ret, err));
+	}
+	return got;
+}
+
+static bool stream_read(struct stream *stream)
+{
+	if (stream->ssl != NULL && stream->tls_state == STREAM_TLS_ACTIVE)
+		return stream_read_tls(stream);
+	return stream_read_plain(stream);
+}
+
+/* Handshake: returns 1 done, 0 in progress, -1 failed. */
+static int stream_handshake(struct stream *stream)
+{
+	int ret, err;
+
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_do_handshake(stream->ssl);
+	if (ret == 1) {
+		stream->tls_state = STREAM_TLS_ACTIVE;
+		stream->handshake_cond = 0;
+		return 1;
+	}
+	err = SSL_get_error(stream->ssl, ret);
+	if (err == SSL_ERROR_WANT_READ) {
+		stream->handshake_cond = IO_READ;
+		return 0;
+	}
+	if (err == SSL_ERROR_WANT_WRITE) {
+		stream->handshake_cond = IO_WRITE;
+		return 0;
+	}
+	stream_fail(stream, "TLS handshake failed: %s",
+	            stream_ssl_reason(stream, ret, err));
+	return -1;
+}
+
+static void stream_do_close(struct stream *stream)
+{
+	if (stream->ssl != NULL && stream->tls_state == STREAM_TLS_ACTIVE) {
+		/* Best effort, once: send close_notify without waiting for
+		   the peer's (RFC 8446 6.1 allows a half-close). */
+		ERR_clear_error();
+		(void) SSL_shutdown(stream->ssl);
+		ERR_clear_error();
+	}
+	(void) shutdown(stream->fd, SHUT_WR);
+	stream->closed = true;
+}
+
+/* One pass over everything the stream can do now. Emits events; returns
+   as soon as the owner destroyed the stream. */
+static void stream_handle(struct stream *stream)
+{
+	bool got;
+
+	if (stream->failed)
+		goto report_error;
+
+	if (stream->tls_state == STREAM_TLS_FLUSHING) {
+		stream_flush_plain(stream);
+		if (stream->failed)
+			goto report_error;
+		if (stream->output.used > 0)
+			return;
+		stream->tls_state = STREAM_TLS_HANDSHAKE;
+	}
+	if (stream->tls_state == STREAM_TLS_HANDSHAKE) {
+		int ret = stream_handshake(stream);
+
+		if (ret < 0)
+			goto report_error;
+		if (ret == 0)
+			return;
+		if (!stream_emit(stream, STREAM_EVENT_TLS_READY))
+			return;
+		if (stream->failed)
+			goto report_error;
+	}
+
+	if (stream->output.used > 0 && stream_can_flush(stream)) {
+		stream_flush(stream);
+		if (stream->failed)
+			goto report_error;
+	}
+	if (stream->output.used == 0 && stream->output_waited &&
+	    !stream->closing) {
+		stream->output_waited = false;
+		if (!stream_emit(stream, STREAM_EVENT_OUTPUT_DRAINED))
+			return;
+		if (stream->failed)
+			goto report_error;
+	}
+	if (stream->closing) {
+		if (stream->output.used == 0 && !stream->closed &&
+		    stream->tls_state != STREAM_TLS_HANDSHAKE) {
+			stream_do_close(stream);
+			(void) stream_emit(stream, STREAM_EVENT_CLOSED);
+		}
+		return;
+	}
+
+	got = stream_read(stream);
+	if (got) {
+		if (stream->input.used >= stream->max_input)
+			stream->input_full_reported = true;
+		if (!stream_emit(stream, STREAM_EVENT_INPUT))
+			return;
+	} else if (stream->reading && !stream->input_full_reported &&
+	           stream->input.used >= stream->max_input &&
+	           !stream->closing && !stream->failed) {
+		/* Full without new bytes (max_input was lowered). */
+		stream->input_full_reported = true;
+		if (!stream_emit(stream, STREAM_EVENT_INPUT))
+			return;
+	}
+	if (stream->failed)
+		goto report_error;
+	if (stream->eof && !stream->eof_reported && !stream->closing) {
+		stream->eof_reported = true;
+		(void) stream_emit(stream, STREAM_EVENT_EOF);
+	}
+	return;
+
+report_error:
+	if (!stream->error_reported) {
+		stream->error_reported = true;
+		(void) stream_emit(stream, STREAM_EVENT_ERROR);
+	}
+}
+
+static void stream_free(struct stream *stream)
+{
+	i_assert(stream->refcount == 0);
+	i_free(stream);
+}
+
+static void stream_dispatch(struct stream *stream)
+{
+	stream->refcount++;
+	stream_handle(stream);
+	if (--stream->refcount == 0 && stream->destroyed) {
+		stream_free(stream);
+		return;
+	}
+	if (!stream->destroyed)
+		stream_update_io(stream);
+}
+
+static void stream_io_callback(void *context)
+{
+	stream_dispatch(context);
+}
+
+static void stream_kick_callback(void *context)
+{
+	struct stream *stream = context;
+
+	timeout_remove(&stream->kick);
+	stream_dispatch(stream);
+}
+
+/* Runs the handler on the next loop iteration without waiting for the fd:
+   for events that must not be emitted from inside an API call, and for
+   plaintext that OpenSSL holds after the fd was drained. */
+static void stream_kick(struct stream *stream)
+{
+	if (stream->kick == NULL && !stream->destroyed)
+		stream->kick = timeout_add(stream->ioloop, 0,
+		                           stream_kick_callback, stream);
+}
+
+static void stream_update_io(struct stream *stream)
+{
+	enum io_condition cond = 0;
+
+	if (stream->input.used < stream->max_input)
+		stream->input_full_reported = false;
+
+	if (stream->failed) {
+		if (!stream->error_reported)
+			stream_kick(stream);
+	} else if (stream->closed) {
+		/* nothing more to do; further input is discarded */
+	} else if (stream->tls_state == STREAM_TLS_HANDSHAKE) {
+		cond = stream->handshake_cond;
+	} else {
+		if (stream_want_input(stream)) {
+			cond |= stream->read_wants_write ? IO_WRITE : IO_READ;
+			if (stream->ssl != NULL &&
+			    stream->tls_state == STREAM_TLS_ACTIVE &&
+			    SSL_pending(stream->ssl) > 0)
+				stream_kick(stream);
+		}
+		if (stream->output.used > 0)
+			cond |= stream->write_wants_read ? IO_READ : IO_WRITE;
+		if (stream->closing && stream->output.used == 0)
+			stream_kick(stream);
+	}
+	io_set_condition(stream->io, cond);
+}
+
+struct stream *stream_create(struct ioloop *ioloop, int fd,
+                             stream_callback_t *callback, void *context)
+{
+	struct stream *stream;
+	int flags;
+
+	flags = fcntl(fd, F_GETFL);
+	if (flags >= 0 && (flags & O_NONBLOCK) == 0)
+		(void) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+
+	stream = i_new(struct stream, 1);
+	stream->ioloop = ioloop;
+	stream->fd = fd;
+	stream->callback = callback;
+	stream->context = context;
+	stream->max_input = STREAM_DEFAULT_MAX_INPUT;
+	stream->reading = true;
+	buf_init(&stream->input, 1024);
+	buf_init(&stream->output, 1024);
+	stream->io = io_add(ioloop, fd, IO_READ, stream_io_callback, stream);
+	return stream;
+}
+
+void stream_destroy(struct stream **_stream)
+{
+	struct stream *stream = *_stream;
+
+	if (stream == NULL)
+		return;
+	*_stream = NULL;
+	i_assert(!stream->destroyed);
+	stream->destroyed = true;
+
+	io_remove(&stream->io);
+	timeout_remove(&stream->kick);
+	if (stream->ssl != NULL) {
+		SSL_free(stream->ssl);
+		stream->ssl = NULL;
+	}
+	(void) close(stream->fd);
+	stream->fd = -1;
+	buf_free(&stream->input);
+	buf_free(&stream->output);
+	i_free(stream->error);
+	/* Inside a callback the dispatcher frees the struct when it
+	   unwinds. */
+	if (stream->refcount == 0)
+		stream_free(stream);
+}
+
+void stream_set_max_input(struct stream *stream, size_t max_input)
+{
+	i_assert(max_input > 0);
+	stream->max_input = max_input;
+	if (stream->refcount == 0)
+		stream_update_io(stream);
+	if (stream->input.used >= max_input)
+		stream_kick(stream);
+}
+
+struct buf *stream_input(struct stream *stream)
+{
+	return &stream->input;
+}
+
+bool stream_input_full(const struct stream *stream)
+{
+	return stream->input.used >= stream->max_input;
+}
+
+void stream_set_reading(struct stream *stream, bool enabled)
+{
+	stream->reading = enabled;
+	if (stream->refcount == 0)
+		stream_update_io(stream);
+}
+
+void stream_write(struct stream *stream, const void *data, size_t len)
+{
+	if (len == 0 || stream->failed || stream->closing || stream->closed)
+		return;
+	buf_append(&stream->output, data, len);
+	if (stream->tls_state == STREAM_TLS_NONE ||
+	    stream->tls_state == STREAM_TLS_ACTIVE) {
+		stream_flush(stream);
+		if (stream->failed) {
+			/* reported from the loop, never from inside a call */
+			stream_kick(stream);
+			return;
+		}
+	}
+	if (stream->output.used > 0)
+		stream->output_waited = true;
+	if (stream->refcount == 0)
+		stream_update_io(stream);
+}
+
+void stream_write_str(struct stream *stream, const char *str)
+{
+	stream_write(stream, str, strlen(str));
+}
+
+void stream_printf(struct stream *stream, const char *fmt, ...)
+{
+	struct buf tmp = BUF_INIT;
+	va_list args;
+
+	va_start(args, fmt);
+	buf_vprintf(&tmp, fmt, args);
+	va_end(args);
+	stream_write(stream, tmp.data + tmp.start, tmp.used);
+	buf_free(&tmp);
+}
+
+size_t stream_output_pending(const struct stream *stream)
+{
+	return stream->output.used;
+}
+
+void stream_close_after_flush(struct stream *stream)
+{
+	if (stream->closing)
+		return;
+	stream->closing = true;
+	buf_reset(&stream->input);
+	if (stream->refcount == 0)
+		stream_update_io(stream);
+	stream_kick(stream);
+}
+
+static int stream_start_tls(struct stream *stream, struct tls_ctx *ctx,
+                            const char **error_r)
+{
+	if (stream->ssl != NULL) {
+		*error_r = "TLS is already active";
+		return -1;
+	}
+	if (stream->failed || stream->closing || stream->closed) {
+		*error_r = "Stream is closing";
+		return -1;
+	}
+	stream->ssl = tls_ctx_new_ssl(ctx);
+	if (stream->ssl == NULL) {
+		*error_r = tls_last_error();
+		return -1;
+	}
+	if (SSL_set_fd(stream->ssl, stream->fd) != 1) {
+		*error_r = tls_last_error();
+		SSL_free(stream->ssl);
+		stream->ssl = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void stream_begin_handshake(struct stream *stream)
+{
+	/* RFC 3207 6: "the server MUST discard any knowledge obtained from
+	   the client ... which was not obtained from the TLS negotiation
+	   itself" -- bytes pipelined after STARTTLS are dropped, and no more
+	   plaintext is read. RFC 2595 3.1 and RFC 8314 say the same. */
+	buf_reset(&stream->input);
+	stream->input_full_reported = false;
+	stream->read_wants_write = false;
+	stream->write_wants_read = false;
+	/* Try both directions first; the first step then says which. */
+	stream->handshake_cond = IO_READ | IO_WRITE;
+	stream->tls_state = stream->output.used > 0 ? STREAM_TLS_FLUSHING
+	                                            : STREAM_TLS_HANDSHAKE;
+	if (stream->refcount == 0)
+		stream_update_io(stream);
+}
+
+int stream_start_tls_server(struct stream *stream, struct tls_ctx *ctx,
+                            const char **error_r)
+{
+	i_assert(tls_ctx_is_server(ctx));
+	if (stream_start_tls(stream, ctx, error_r) < 0)
+		return -1;
+	SSL_set_accept_state(stream->ssl);
+	stream_begin_handshake(stream);
+	return 0;
+}
+
+int stream_start_tls_client(struct stream *stream, struct tls_ctx *ctx,
+                            const char *sni, const char **error_r)
+{
+	unsigned char addr[16];
+	bool is_ip;
+
+	i_assert(!tls_ctx_is_server(ctx));
+	if (tls_ctx_verifies(ctx) && sni == NULL) {
+		*error_r = "A verifying TLS client needs a host name";
+		return -1;
+	}
+	if (stream_start_tls(stream, ctx, error_r) < 0)
+		return -1;
+	SSL_set_connect_state(stream->ssl);
+	if (sni != NULL) {
+		is_ip = inet_pton(AF_INET, sni, addr) == 1 ||
+		        inet_pton(AF_INET6, sni, addr) == 1;
+		/* RFC 6066 3: literal IP addresses are not permitted in
+		   server_name. */
+		if (!is_ip && SSL_set_tlsext_host_name(stream->ssl, sni) != 1) {
+			*error_r = tls_last_error();
+			goto fail;
+		}
+		if (tls_ctx_verifies(ctx)) {
+			X509_VERIFY_PARAM *param = SSL_get0_param(stream->ssl);
+			int ret =
+			    is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, sni)
+			          : SSL_set1_host(stream->ssl, sni);
+
+			if (ret != 1) {
+				*error_r = tls_last_error();
+				goto fail;
+			}
+		}
+	}
+	stream_begin_handshake(stream);
+	return 0;
+fail:
+	SSL_free(stream->ssl);
+	stream->ssl = NULL;
+	return -1;
+}
+
+bool stream_is_tls(const struct stream *stream)
+{
+	return stream->tls_state == STREAM_TLS_ACTIVE;
+}
+
+const char *stream_tls_version(const struct stream *stream)
+{
+	if (stream->tls_state != STREAM_TLS_ACTIVE)
+		return NULL;
+	return SSL_get_version(stream->ssl);
+}
+
+const char *stream_tls_cipher(const struct stream *stream)
+{
+	if (stream->tls_state != STREAM_TLS_ACTIVE)
+		return NULL;
+	return SSL_get_cipher_name(stream->ssl);
+}
+
+int stream_fd(const struct stream *stream)
+{
+	return stream->fd;
+}
+
+const char *stream_error(const struct stream *stream)
+{
+	return stream->error;
+}

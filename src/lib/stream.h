@@ -27,7 +27,9 @@ enum stream_event {
 	/* New bytes are in stream_input(). Also sent once when the input
 	   buffer is full (stream_input_full() is true then). */
 	STREAM_EVENT_INPUT,
-	/* The output buffer became empty after having had data. */
+	/* The output buffer became empty after having had data that could
+	   not be written at once (never sent when stream_write() wrote
+	   everything immediately). */
 	STREAM_EVENT_OUTPUT_DRAINED,
 	/* A TLS handshake completed. */
 	STREAM_EVENT_TLS_READY,
@@ -57,10 +59,15 @@ void stream_set_max_input(struct stream *stream, size_t max_input);
 struct buf *stream_input(struct stream *stream);
 bool stream_input_full(const struct stream *stream);
 /* Pauses or resumes reading from the peer (e.g. while a command is being
-   processed by a worker). */
+   processed by a worker). Input consumed inside the callback is noticed
+   when the callback returns; after consuming outside a callback, call
+   stream_set_reading(stream, true) so a full stream resumes reading. */
 void stream_set_reading(struct stream *stream, bool enabled);
 
-/* Queues bytes for sending. Never blocks. */
+/* Queues bytes for sending and writes as much as possible at once. Never
+   blocks and never calls the callback; a write error is reported as
+   STREAM_EVENT_ERROR from the loop. Ignored after an error or after
+   stream_close_after_flush(). */
 void stream_write(struct stream *stream, const void *data, size_t len);
 void stream_write_str(struct stream *stream, const char *str);
 void stream_printf(struct stream *stream, const char *fmt, ...)
@@ -76,7 +83,8 @@ int stream_start_tls_server(struct stream *stream, struct tls_ctx *ctx,
 			    const char **error_r);
 /* Client side: same discard rule for buffered input (a server that
    pipelines after its 220 reply is ignored). sni may be NULL. When the
-   context verifies, sni is also the host name checked. */
+   context verifies, sni is also the host name checked (an IP literal is
+   checked as an address and not sent as SNI), and sni NULL is an error. */
 int stream_start_tls_client(struct stream *stream, struct tls_ctx *ctx,
 			    const char *sni, const char **error_r);
 bool stream_is_tls(const struct stream *stream);
@@ -85,7 +93,8 @@ const char *stream_tls_version(const struct stream *stream);
 const char *stream_tls_cipher(const struct stream *stream);
 
 int stream_fd(const struct stream *stream);
-/* The reason for STREAM_EVENT_ERROR. */
+/* The reason for STREAM_EVENT_ERROR; NULL before an error. Valid until
+   the stream is destroyed. */
 const char *stream_error(const struct stream *stream);
 
 #endif
