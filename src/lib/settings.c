@@ -517,10 +517,10 @@ static char *value_extract(struct span raw, char **value_r)
 				c = raw.p[++i];
 				if (c != '"' && c != '\\') {
 					buf_free(&out);
-					return i_strdup(
-						"invalid escape in quoted value "
-						"(only \\\" and \\\\ are "
-						"allowed)");
+					return i_strdup("invalid escape in "
+							"quoted value (only "
+							"\\\" and \\\\ are "
+							"allowed)");
 				}
 			}
 			buf_append_c(&out, c);
@@ -777,7 +777,8 @@ static char *settings_ports_resolve(const char *path,
 		for (unsigned int b = a + 1; b < SETTINGS_PORT_COUNT; b++) {
 			unsigned int first = a, second = b;
 
-			if (set->ports[a] == 0 || set->ports[a] != set->ports[b])
+			if (set->ports[a] == 0 ||
+			    set->ports[a] != set->ports[b])
 				continue;
 			/* report on the later of the explicit lines */
 			if (port_lines[a] > port_lines[b]) {

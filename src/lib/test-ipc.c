@@ -548,7 +548,8 @@ static void test_conn_split_frame(void **state)
 
 	str_frame(&out, 77, "split into many writes");
 	str_frame(&out, 78, "and a second one");
-	size_t first_len = IPC_HEADER_SIZE + 4 + strlen("split into many writes");
+	size_t first_len =
+		IPC_HEADER_SIZE + 4 + strlen("split into many writes");
 
 	for (size_t i = 0; i < out.used; i++) {
 		write_all(t->peer, out.data + i, 1);

@@ -109,8 +109,8 @@ static void test_log_role(void **state)
 
 	log_set_role("front");
 	log_warning(NULL, "x.y", "a=1");
-	snprintf(pattern, sizeof(pattern), "Z front\\[%ld\\] warning x\\.y a=1\n$",
-		 (long)getpid());
+	snprintf(pattern, sizeof(pattern),
+		 "Z front\\[%ld\\] warning x\\.y a=1\n$", (long)getpid());
 	assert_matches(capture_read(cap), pattern);
 
 	/* an overlong role is cut, not overflowing */
@@ -171,7 +171,8 @@ static void test_log_level_filter(void **state)
 		const char *out = capture_read(cap);
 		if (tests[i].shown) {
 			assert_int_equal(count_char(out, '\n'), 1);
-			assert_non_null(strstr(out, log_level_name(tests[i].msg)));
+			assert_non_null(
+				strstr(out, log_level_name(tests[i].msg)));
 		} else {
 			assert_string_equal(out, "");
 		}

@@ -115,8 +115,8 @@ static char *field(const struct marmot_settings *set, const char *name)
 	if (strcmp(name, "idle_timeout") == 0)
 		return i_strdup_printf("%u", set->idle_timeout);
 	if (strcmp(name, "max_line_length") == 0)
-		return i_strdup_printf("%llu",
-				       (unsigned long long)set->max_line_length);
+		return i_strdup_printf(
+			"%llu", (unsigned long long)set->max_line_length);
 	fail_msg("unknown field %s", name);
 	return NULL;
 }
@@ -622,8 +622,10 @@ static void test_settings_write_default(void **state)
 				       tests[i].listen, tests[i].port_base,
 				       tests[i].user);
 		/* documented: one comment per setting, 80 columns */
-		assert_non_null(strstr(buf_cstr(&out), "#max_line_length = 64K"));
-		assert_non_null(strstr(buf_cstr(&out), "# Concurrent argon2id"));
+		assert_non_null(
+			strstr(buf_cstr(&out), "#max_line_length = 64K"));
+		assert_non_null(
+			strstr(buf_cstr(&out), "# Concurrent argon2id"));
 		for (const char *l = buf_cstr(&out); *l != '\0';) {
 			const char *nl = strchr(l, '\n');
 
@@ -736,6 +738,7 @@ static void test_settings_truncated(void **state)
 static void test_settings_random(void **state)
 {
 	static const char alphabet[] = "abcdehmnorstu_=#\" \t\n\\,.:*019KMsmhd";
+	const size_t alpha_len = sizeof(alphabet) - 1;
 	struct fixture *f = *state;
 	uint8_t data[512];
 
@@ -747,11 +750,11 @@ static void test_settings_random(void **state)
 
 		for (size_t i = 0; i < len; i++) {
 			/* half raw bytes, half from the syntax's alphabet */
+			size_t r = (size_t)rand();
+
 			data[i] = iter % 2 == 0
-					  ? (uint8_t)rand()
-					  : (uint8_t)alphabet[(size_t)rand() %
-							      (sizeof(alphabet) -
-							       1)];
+					  ? (uint8_t)r
+					  : (uint8_t)alphabet[r % alpha_len];
 		}
 		write_file(f->path, data, len);
 		if (settings_load(f->dir, NULL, &set, &error) == 0) {
