@@ -556,6 +556,61 @@ static void test_destroy_in_tls_ready(void **state)
 	peer_deinit(client);
 }
 
+/* Moves at most one byte each way between two raw fds. Returns true if a
+   byte moved. */
+static bool relay_one_byte(int from, int to)
+{
+	uint8_t c;
+	ssize_t n = read(from, &c, 1);
+
+	if (n != 1)
+		return false;
+	write_all(to, &c, 1);
+	return true;
+}
+
+static void test_tls_byte_at_a_time(void **state)
+{
+	/* Handshake and data reach each side one byte per loop iteration. */
+	struct peer *server, *client;
+	const char *error = NULL;
+	int sfds[2], cfds[2];
+	unsigned int moved = 0;
+	bool sent = false;
+
+	make_pair(sfds);
+	make_pair(cfds);
+	set_nonblock(sfds[1]);
+	set_nonblock(cfds[1]);
+	server = peer_new(sfds[0]);
+	client = peer_new(cfds[0]);
+	assert_int_equal(
+	    stream_start_tls_server(server->stream, server_ctx, &error), 0);
+	assert_int_equal(stream_start_tls_client(client->stream, client_ctx,
+	                                         "localhost", &error),
+	                 0);
+	for (int i = 0; i < 200000 && server->data.used < 7; i++) {
+		if (relay_one_byte(cfds[1], sfds[1]))
+			moved++;
+		if (relay_one_byte(sfds[1], cfds[1]))
+			moved++;
+		ioloop_run_once(ioloop, 0);
+		if (client->n_tls == 1 && !sent) {
+			stream_write_str(client->stream, "HELLO\r\n");
+			sent = true;
+		}
+	}
+	assert_int_equal(server->n_tls, 1);
+	assert_int_equal(client->n_tls, 1);
+	assert_true(peer_has(server, "HELLO\r\n"));
+	assert_true(moved > 500); /* it really was a trickle */
+	assert_int_equal(server->n_error + client->n_error, 0);
+	peer_deinit(server);
+	peer_deinit(client);
+	close(sfds[1]);
+	close(cfds[1]);
+}
+
 /* STARTTLS injection (RFC 3207 6) */
 
 static bool server_starttls_hook(struct peer *peer, enum stream_event event)
@@ -835,6 +890,7 @@ int main(void)
 	    T(test_tls_close_after_flush),
 	    T(test_tls_truncation_is_error),
 	    T(test_destroy_in_tls_ready),
+	    T(test_tls_byte_at_a_time),
 	    T(test_starttls_injection_server),
 	    T(test_starttls_injection_client),
 	    T(test_starttls_reply_flushed_first),

@@ -11,6 +11,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,8 @@
 
 struct tls_ctx {
 	SSL_CTX *ssl_ctx;
-	int refcount;
+	/* atomic: event-loop threads share one context */
+	atomic_int refcount;
 	bool server;
 };
 
@@ -98,7 +100,7 @@ static struct tls_ctx *tls_ctx_alloc(SSL_CTX *ssl_ctx, bool server)
 	struct tls_ctx *ctx = i_new(struct tls_ctx, 1);
 
 	ctx->ssl_ctx = ssl_ctx;
-	ctx->refcount = 1;
+	atomic_init(&ctx->refcount, 1);
 	ctx->server = server;
 	return ctx;
 }
@@ -193,19 +195,22 @@ struct tls_ctx *tls_ctx_client_create(bool verify, const char **error_r)
 
 void tls_ctx_ref(struct tls_ctx *ctx)
 {
-	i_assert(ctx->refcount > 0);
-	ctx->refcount++;
+	int old = atomic_fetch_add(&ctx->refcount, 1);
+
+	i_assert(old > 0);
 }
 
 void tls_ctx_unref(struct tls_ctx **_ctx)
 {
 	struct tls_ctx *ctx = *_ctx;
+	int old;
 
 	if (ctx == NULL)
 		return;
 	*_ctx = NULL;
-	i_assert(ctx->refcount > 0);
-	if (--ctx->refcount > 0)
+	old = atomic_fetch_sub(&ctx->refcount, 1);
+	i_assert(old > 0);
+	if (old > 1)
 		return;
 	SSL_CTX_free(ctx->ssl_ctx);
 	i_free(ctx);

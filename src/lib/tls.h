@@ -21,6 +21,8 @@ struct tls_ctx *tls_ctx_server_create(const char *cert_file,
 /* A client context. verify=true checks the peer against the system trust
    store (and the host name given to stream_start_tls_client()). */
 struct tls_ctx *tls_ctx_client_create(bool verify, const char **error_r);
+/* ref/unref are atomic: one context may be shared by several event-loop
+   threads. */
 void tls_ctx_ref(struct tls_ctx *ctx);
 void tls_ctx_unref(struct tls_ctx **ctx);
 /* A new SSL object for one connection (used by stream.c). */
