@@ -1,0 +1,41 @@
+#!/bin/bash
+# Installs the Debian 12 packages Marmot needs to build, test and run, and
+# creates the system user the roles drop to. Idempotent: when everything is
+# already installed it does not touch apt at all. Must run as root.
+set -euo pipefail
+
+PACKAGES=(
+	build-essential meson ninja-build pkg-config
+	libssl-dev libsodium-dev libsqlite3-dev libcmocka-dev libidn2-dev
+	libzstd-dev libicu-dev libunbound-dev
+	openssl ca-certificates python3 swaks sqlite3 procps iproute2
+	clang-14 libclang-rt-14-dev
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: must run as root (it installs packages with apt-get and creates the 'marmot' user); try: sudo $0" >&2
+	exit 1
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+	case "$status" in
+	ii*) ;;
+	*) missing+=("$pkg") ;;
+	esac
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "install-deps.sh: all ${#PACKAGES[@]} packages already installed"
+else
+	echo "install-deps.sh: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${PACKAGES[@]}" </dev/null
+fi
+
+if ! id -u marmot >/dev/null 2>&1; then
+	echo "install-deps.sh: creating system user 'marmot'"
+	useradd --system --home-dir /var/lib/marmot --shell /usr/sbin/nologin marmot
+fi
