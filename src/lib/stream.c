@@ -46,6 +46,8 @@ struct stream {
 	void *context;
 
 	struct buf input, output;
+	/* output queued before STARTTLS, flushed in plaintext */
+	struct buf plain_output;
 	size_t max_input;
 
 	SSL *ssl;
@@ -106,7 +108,8 @@ static bool stream_want_input(const struct stream *stream)
 static bool stream_can_flush(const struct stream *stream)
 {
 	return !stream->failed && !stream->closed &&
-	       stream->tls_state != STREAM_TLS_HANDSHAKE;
+	       (stream->tls_state == STREAM_TLS_NONE ||
+	        stream->tls_state == STREAM_TLS_ACTIVE);
 }
 
 /* Reading the OpenSSL error */
@@ -134,10 +137,10 @@ static const char *stream_ssl_reason(struct stream *stream, int ret, int err)
 
 /* Writing */
 
-static void stream_flush_plain(struct stream *stream)
+static void stream_flush_plain(struct stream *stream, struct buf *output)
 {
-	while (stream->output.used > 0) {
-		struct span s = buf_span(&stream->output);
+	while (output->used > 0) {
+		struct span s = buf_span(output);
 		ssize_t n = send(stream->fd, s.p, s.len, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == ENOTSOCK)
@@ -151,7 +154,7 @@ static void stream_flush_plain(struct stream *stream)
 			            strerror(errno));
 			return;
 		}
-		buf_consume(&stream->output, (size_t) n);
+		buf_consume(output, (size_t) n);
 	}
 }
 
@@ -189,7 +192,7 @@ static void stream_flush(struct stream *stream)
 	if (stream->ssl != NULL && stream->tls_state == STREAM_TLS_ACTIVE)
 		stream_flush_tls(stream);
 	else
-		stream_flush_plain(stream);
+		stream_flush_plain(stream, &stream->output);
 }
 
 /* Reading. Returns true if new bytes were buffered. */
@@ -324,11 +327,12 @@ static void stream_handle(struct stream *stream)
 		goto report_error;
 
 	if (stream->tls_state == STREAM_TLS_FLUSHING) {
-		stream_flush_plain(stream);
+		stream_flush_plain(stream, &stream->plain_output);
 		if (stream->failed)
 			goto report_error;
-		if (stream->output.used > 0)
+		if (stream->plain_output.used > 0)
 			return;
+		buf_free(&stream->plain_output);
 		stream->tls_state = STREAM_TLS_HANDSHAKE;
 	}
 	if (stream->tls_state == STREAM_TLS_HANDSHAKE) {
@@ -448,6 +452,8 @@ static void stream_update_io(struct stream *stream)
 			stream_kick(stream);
 	} else if (stream->closed) {
 		/* nothing more to do; further input is discarded */
+	} else if (stream->tls_state == STREAM_TLS_FLUSHING) {
+		cond = IO_WRITE;
 	} else if (stream->tls_state == STREAM_TLS_HANDSHAKE) {
 		cond = stream->handshake_cond;
 	} else {
@@ -509,6 +515,7 @@ void stream_destroy(struct stream **_stream)
 	stream->fd = -1;
 	buf_free(&stream->input);
 	buf_free(&stream->output);
+	buf_free(&stream->plain_output);
 	i_free(stream->error);
 	/* Inside a callback the dispatcher frees the struct when it
 	   unwinds. */
@@ -582,7 +589,7 @@ void stream_printf(struct stream *stream, const char *fmt, ...)
 
 size_t stream_output_pending(const struct stream *stream)
 {
-	return stream->output.used;
+	return stream->output.used + stream->plain_output.used;
 }
 
 void stream_close_after_flush(struct stream *stream)
@@ -633,8 +640,16 @@ static void stream_begin_handshake(struct stream *stream)
 	stream->write_wants_read = false;
 	/* Try both directions first; the first step then says which. */
 	stream->handshake_cond = IO_READ | IO_WRITE;
-	stream->tls_state = stream->output.used > 0 ? STREAM_TLS_FLUSHING
-	                                            : STREAM_TLS_HANDSHAKE;
+	if (stream->output.used > 0) {
+		/* Only what was queued before the call goes out in
+		   plaintext; later writes wait for TLS. */
+		stream->plain_output = stream->output;
+		stream->output = BUF_INIT;
+		buf_init(&stream->output, 1024);
+		stream->tls_state = STREAM_TLS_FLUSHING;
+	} else {
+		stream->tls_state = STREAM_TLS_HANDSHAKE;
+	}
 	if (stream->refcount == 0)
 		stream_update_io(stream);
 }

@@ -731,6 +731,8 @@ static void test_starttls_reply_flushed_first(void **state)
 	assert_true(stream_output_pending(server->stream) > 0);
 	assert_int_equal(
 	    stream_start_tls_server(server->stream, server_ctx, &error), 0);
+	/* written after the call: must not leak out in plaintext */
+	stream_write_str(server->stream, "SECRET");
 	for (int i = 0; i < 20000 && got < big; i++) {
 		ssize_t n = read(fds[1], data, big);
 
@@ -742,6 +744,10 @@ static void test_starttls_reply_flushed_first(void **state)
 		ioloop_run_once(ioloop, 1);
 	}
 	assert_int_equal(got, big);
+	run_iterations(3);
+	assert_int_equal(read(fds[1], data, big), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(stream_output_pending(server->stream), 6);
 	assert_int_equal(server->n_error, 0);
 	peer_deinit(server);
 	close(fds[1]);
