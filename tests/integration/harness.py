@@ -311,8 +311,11 @@ class Instance:
             stderr=subprocess.STDOUT, start_new_session=True)
         try:
             out, _ = p.communicate(timeout=timeout)
-            return p.returncode, time.monotonic() - t0, out.decode(
-                'utf-8', 'replace')
+            text = out.decode('utf-8', 'replace')
+            found = scan_sanitizer(text)
+            if found:
+                sanitizer_findings.append(('marmot run (foreground)', found))
+            return p.returncode, time.monotonic() - t0, text
         except subprocess.TimeoutExpired:
             self._kill_group(p.pid)
             out, _ = p.communicate(timeout=10)
@@ -464,6 +467,14 @@ class Instance:
             self.stop()
         finally:
             _live.discard(self)
+            try:
+                with open(self.log_path, 'rb') as f:
+                    found = scan_sanitizer(f.read().decode('utf-8',
+                                                           'replace'))
+                if found:
+                    sanitizer_findings.append((self.log_path, found))
+            except OSError:
+                pass
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def log_text(self, limit=8000):
@@ -710,6 +721,23 @@ class SharedInstance:
         if cls.instance is not None:
             cls.instance.cleanup()
             cls.instance = None
+
+
+# Sanitizer findings in server logs, collected as instances are cleaned up:
+# [(log path, excerpt)]. run.py reports them as a test of their own.
+sanitizer_findings = []
+SANITIZER_MARKERS = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer',
+                     'runtime error:', 'WARNING: AddressSanitizer',
+                     'ERROR: UndefinedBehaviorSanitizer')
+
+
+def scan_sanitizer(text):
+    """The lines around the first sanitizer report in text, or None."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if any(m in line for m in SANITIZER_MARKERS):
+            return '\n'.join(lines[max(0, i - 2):i + 40])
+    return None
 
 
 def cleanup_all():

@@ -168,7 +168,10 @@ def main():
         return 0
 
     out = sys.stdout
-    out.write('1..%d\n' % len(tests))
+    # One more line than test cases: the sanitizer check over every server
+    # log (ASan/UBSan reports in the roles do not make a test fail by
+    # themselves).
+    out.write('1..%d\n' % (len(tests) + 1))
     if not os.access(harness.MARMOT, os.X_OK):
         out.write(tap_comment('marmot binary %s is not executable'
                               % harness.MARMOT))
@@ -182,6 +185,16 @@ def main():
         unittest.TestSuite(tests).run(result)
     finally:
         harness.cleanup_all()
+    result.number += 1
+    if harness.sanitizer_findings:
+        result.not_ok += 1
+        out.write('not ok %d - sanitizer reports in server logs\n'
+                  % result.number)
+        for where, text in harness.sanitizer_findings[:5]:
+            out.write(tap_comment('%s:\n%s' % (where, text)))
+    else:
+        out.write('ok %d - sanitizer reports in server logs (none)\n'
+                  % result.number)
     if result.broken_fixtures:
         out.write(tap_comment('broken fixtures: %s'
                               % ', '.join(result.broken_fixtures)))
