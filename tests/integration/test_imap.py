@@ -190,5 +190,115 @@ class AuthCacheTest(ImapCase):
                              % (first * 1000, second * 1000))
 
 
+
+class CredentialChangeTest(ImapCase):
+    """Admin changes take effect on the next login, cache or not."""
+
+    def new_user(self, tag):
+        user = '%s%d@%s' % (tag, int(time.time() * 1000) % 100000, DOMAIN)
+        return user, self.inst.add_user(user)
+
+    def login_tls(self, user, password):
+        c, _ = self.connect(tls=True)
+        tagged = self.login(c, user, password)
+        c.close()
+        return tagged
+
+    def cli_ok(self, args, input=None):
+        r = self.inst.marmot(args, input=input)
+        self.assertEqual(r.returncode, 0, 'marmot %s: exit %d %s%s'
+                         % (' '.join(args), r.returncode, r.stdout, r.stderr))
+
+    def test_passwd_replaces_cached_password(self):
+        user, old = self.new_user('pw')
+        self.assertTrue(self.login_tls(user, old).startswith('l1 OK'))
+        new = harness.random_password()
+        self.cli_ok(['user', 'passwd', user, '--password-stdin'], new + '\n')
+        tagged = self.login_tls(user, old)
+        self.assertTrue(tagged.startswith('l1 NO [AUTHENTICATIONFAILED]'),
+                        'LOGIN with the old (cached) password after `user '
+                        'passwd`: expected NO [AUTHENTICATIONFAILED], got %r'
+                        % tagged)
+        tagged = self.login_tls(user, new)
+        self.assertTrue(tagged.startswith('l1 OK'), 'LOGIN with the new '
+                        'password after `user passwd`: got %r' % tagged)
+
+    def test_disable_enable(self):
+        user, password = self.new_user('dis')
+        self.assertTrue(self.login_tls(user, password).startswith('l1 OK'))
+        self.cli_ok(['user', 'disable', user])
+        tagged = self.login_tls(user, password)
+        self.assertTrue(tagged.startswith('l1 NO'), 'LOGIN of a disabled '
+                        'user (password cached): expected NO, got %r'
+                        % tagged)
+        self.cli_ok(['user', 'enable', user])
+        tagged = self.login_tls(user, password)
+        self.assertTrue(tagged.startswith('l1 OK'), 'LOGIN after `user '
+                        'enable`: expected OK, got %r' % tagged)
+
+    def test_deleted_user_cannot_log_in(self):
+        user, password = self.new_user('del')
+        self.assertTrue(self.login_tls(user, password).startswith('l1 OK'))
+        self.cli_ok(['user', 'del', user])
+        tagged = self.login_tls(user, password)
+        self.assertTrue(tagged.startswith('l1 NO [AUTHENTICATIONFAILED]'),
+                        'LOGIN of a deleted user (password cached): expected '
+                        'NO [AUTHENTICATIONFAILED], got %r' % tagged)
+
+    def test_app_password_logs_in(self):
+        user, password = self.new_user('app')
+        r = self.inst.marmot(['app-password', 'add', user, 'phone'])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tokens = [t for t in r.stdout.split() if len(t) >= 12 and
+                  t != user and '@' not in t]
+        self.assertTrue(tokens, 'app-password add printed no password: %r'
+                        % r.stdout)
+        results = [self.login_tls(user, t) for t in tokens]
+        self.assertTrue(any(t.startswith('l1 OK') for t in results),
+                        'LOGIN with the app password printed by `app-password'
+                        ' add` (%r): got %r' % (r.stdout, results))
+
+
+class AuthenticateTest(ImapCase):
+    def test_authenticate_plain_imaplib(self):
+        """AUTH=PLAIN is advertised, so AUTHENTICATE PLAIN must work."""
+        m = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
+                              ssl_context=self.ctx, timeout=10)
+        try:
+            payload = '\0%s\0%s' % (self.user, self.password)
+            typ, data = m.authenticate('PLAIN', lambda _: payload.encode())
+            self.assertEqual(typ, 'OK', data)
+        finally:
+            try:
+                m.shutdown()
+            except OSError:
+                pass
+
+    def test_authenticate_plain_sasl_ir(self):
+        c, caps = self.connect(tls=True)
+        if 'SASL-IR' not in caps:
+            self.skipTest('SASL-IR not advertised')
+        c.cmd('a1 AUTHENTICATE PLAIN ' +
+              harness.auth_plain(self.user, self.password))
+        _, tagged = c.imap_tagged('a1')
+        self.assertTrue(tagged.startswith('a1 OK'), 'AUTHENTICATE PLAIN with '
+                        'an initial response: got %r' % tagged)
+
+
+class StarttlsInjectionTest(ImapCase):
+    def test_imap_starttls_injection(self):
+        c, _ = self.connect()
+        c.send(b's1 STARTTLS\r\nn1 NOOP\r\n')
+        _, tagged = c.imap_tagged('s1')
+        self.assertTrue(tagged.startswith('s1 OK'), tagged)
+        c.starttls(self.ctx)  # fails if the NOOP reply came in plaintext
+        c.cmd('c1 CAPABILITY')
+        untagged, tagged = c.imap_tagged('c1')
+        self.assertFalse(any(l.startswith('n1 ') for l in untagged),
+                         'the NOOP sent with STARTTLS was answered after the '
+                         'handshake: %r' % untagged)
+        self.assertTrue(tagged.startswith('c1 OK'), tagged)
+
+
 if __name__ == '__main__':
     unittest.main()

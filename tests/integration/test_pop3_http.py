@@ -147,5 +147,35 @@ class HttpTest(unittest.TestCase):
                               % (url, body[:300]))
 
 
+
+class Pop3InjectionTest(unittest.TestCase):
+    def test_pop3_stls_injection(self):
+        inst = SharedInstance.get()
+        ctx = inst.ssl_context()
+        c = LineClient(inst.ports['pop3'])
+        self.addCleanup(c.close)
+        c.read_line()
+        c.send(b'STLS\r\nCAPA\r\n')
+        reply = c.read_line()
+        self.assertTrue(reply.startswith('+OK'), reply)
+        c.starttls(ctx)  # fails if the CAPA reply came in plaintext
+        # Two commands, so exactly two one-line replies and then the close;
+        # an answer to the injected CAPA would add a multi-line reply.
+        c.cmd('NOOP')
+        c.cmd('QUIT')
+        lines = []
+        for _ in range(100):
+            try:
+                lines.append(c.read_line())
+            except (EOFError, OSError):
+                break
+        self.assertEqual(len(lines), 2, 'after STLS+CAPA in one segment and '
+                         'the handshake, NOOP and QUIT should get two '
+                         'replies, got %r (the injected CAPA answered?)'
+                         % lines)
+        self.assertTrue(lines[0].startswith(('+OK', '-ERR')), lines)
+        self.assertTrue(lines[1].startswith('+OK'), lines)
+
+
 if __name__ == '__main__':
     unittest.main()
