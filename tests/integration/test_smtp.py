@@ -3,7 +3,9 @@ before and after TLS, AUTH only after TLS and never on port 25, 451 for
 MAIL FROM (mail transactions come later), QUIT, STARTTLS response
 injection, and smtplib."""
 
+import base64
 import smtplib
+import ssl
 import unittest
 
 import harness
@@ -144,6 +146,22 @@ class SubmissionAuthTest(SmtpCase):
                                  'user must get the same reply: %r vs %r'
                                  % (wrong, unknown))
 
+    def test_auth_login_exchange(self):
+        """AUTH LOGIN without an initial response: 334 Username, 334
+        Password (base64 prompts), then 235."""
+        c, _ = self.session('submissions')
+        c.cmd('AUTH LOGIN')
+        code, lines = c.smtp_reply()
+        self.assertEqual(code, 334, 'AUTH LOGIN: expected 334, got %r' % lines)
+        c.cmd(base64.b64encode(self.user.encode()).decode())
+        code, lines = c.smtp_reply()
+        self.assertEqual(code, 334, 'AUTH LOGIN after the user name: '
+                         'expected 334, got %r' % lines)
+        c.cmd(base64.b64encode(self.password.encode()).decode())
+        code, lines = c.smtp_reply()
+        self.assertEqual(code, 235, 'AUTH LOGIN with the right password: '
+                         'expected 235, got %r' % lines)
+
     def test_mail_from_451_after_auth(self):
         c, _ = self.session('submission')
         code, lines = self.auth(c, self.user, self.password)
@@ -167,6 +185,18 @@ class PortTwentyFiveTest(SmtpCase):
         self.assertFalse(self.auth_line(kw), 'EHLO on port 25 after TLS: '
                          'AUTH must never be offered, got %r' % kw)
 
+    def test_auth_refused_on_25_after_tls(self):
+        c = self.connect('smtp')
+        self.ehlo(c, 'smtp')
+        self.starttls(c, 'smtp')
+        self.ehlo(c, 'smtp after TLS')
+        code, lines = self.auth(c, self.user, self.password)
+        self.assertNotEqual(code, 235, 'AUTH PLAIN with valid credentials on '
+                            'port 25 after TLS must not succeed, got %r'
+                            % lines)
+        self.assertGreaterEqual(code, 500, 'AUTH on port 25: expected a 5xx '
+                                'refusal, got %r' % lines)
+
     def test_mail_from_451(self):
         c = self.connect('smtp')
         self.ehlo(c, 'smtp')
@@ -183,7 +213,12 @@ class PortTwentyFiveTest(SmtpCase):
         c.send(b'STARTTLS\r\nNOOP\r\n')
         code, lines = c.smtp_reply()
         self.assertEqual(code, 220, 'STARTTLS: expected 220, got %r' % lines)
-        c.starttls(self.ctx)  # fails if the NOOP reply came in plaintext
+        try:
+            c.starttls(self.ctx)  # fails if the NOOP reply came in plaintext
+        except (ssl.SSLError, OSError) as e:
+            self.fail('TLS handshake after STARTTLS failed (plaintext bytes '
+                      'after the 220, e.g. a reply to the injected NOOP?): '
+                      '%s' % e)
         c.cmd('EHLO client.test.example')
         code, lines = c.smtp_reply()
         self.assertEqual(code, 250, 'first reply after the TLS handshake '
