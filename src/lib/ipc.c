@@ -246,6 +246,7 @@ static int ipc_conn_flush(struct ipc_conn *conn)
 			ipc_conn_disconnect(conn, strerror(errno));
 			return -1;
 		}
+		safe_memset0(conn->out.data + conn->out.start, (size_t)ret);
 		buf_consume(&conn->out, (size_t)ret);
 	}
 	return 0;
@@ -274,6 +275,9 @@ static int ipc_conn_dispatch(struct ipc_conn *conn, bool *destroyed)
 		if (*destroyed)
 			return -1;
 		conn->dispatching = false;
+		/* Frames carry passwords (IPC_VAULT_AUTH): wipe them as
+		   soon as they have been handled. */
+		safe_memset0(conn->in.data + conn->in.start, consumed);
 		buf_consume(&conn->in, consumed);
 		if (ret < 0) {
 			ipc_conn_disconnect(conn, "handler rejected a frame");
@@ -360,8 +364,8 @@ void ipc_conn_destroy(struct ipc_conn **_conn)
 	io_remove(&conn->io);
 	if (conn->fd >= 0)
 		close(conn->fd);
-	buf_free(&conn->in);
-	buf_free(&conn->out);
+	buf_free_secure(&conn->in);
+	buf_free_secure(&conn->out);
 	i_free(conn);
 }
 
