@@ -116,6 +116,9 @@ class TapResult(unittest.TestResult):
         self.out.write(line + '\n')
         if self.current_failed is not None:
             self.out.write(tap_comment(self.current_failed))
+            shared = harness.SharedInstance.instance
+            if shared is not None:
+                self.out.write(tap_comment(shared.log_text(limit=3000)))
         for n in harness.take_notes():
             self.out.write(tap_comment(n))
         self.out.write('# (%.2f s)\n' % elapsed)
