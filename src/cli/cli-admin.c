@@ -94,7 +94,10 @@ static void cli_restore_termios_signal(int signo)
 {
 	if (cli_termios_changed != 0)
 		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &cli_saved_termios);
-	(void)write(STDERR_FILENO, "\n", 1);
+	/* Best effort from a signal handler: nothing to do on failure. */
+	ssize_t ignored = write(STDERR_FILENO, "\n", 1);
+
+	(void)ignored;
 	signal(signo, SIG_DFL);
 	raise(signo);
 }

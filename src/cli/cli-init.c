@@ -167,7 +167,7 @@ static int cli_dir_is_empty(const char *path, const char **error_r)
 int cli_init_check(struct cli_context *ctx)
 {
 	struct cli_init *init = p_new(ctx->pool, struct cli_init, 1);
-	const char *error, *value, *bad;
+	const char *error, *value, *bad = "";
 	struct stat st;
 	uint64_t num;
 

@@ -573,7 +573,7 @@ static char *settings_parse_line(struct span line, unsigned int lineno,
 	const struct setting_def *def;
 	struct span name, raw;
 	struct setting_value *v;
-	char *value, *error;
+	char *value = NULL, *error;
 
 	line = span_trim(line);
 	if (line.len == 0 || line.p[0] == '#')

@@ -619,7 +619,7 @@ static void test_conn_protocol_errors(void **state)
 	for (size_t i = 0; i < N_ELEMENTS(tests); i++) {
 		struct conn_test *t;
 		uint8_t hdr[IPC_HEADER_SIZE];
-		void *st;
+		void *st = NULL;
 
 		assert_int_equal(conn_setup(&st), 0);
 		t = st;
