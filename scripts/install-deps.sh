@@ -9,7 +9,7 @@ PACKAGES=(
 	libssl-dev libsodium-dev libsqlite3-dev libcmocka-dev libidn2-dev
 	libzstd-dev libicu-dev libunbound-dev
 	openssl ca-certificates python3 swaks sqlite3 procps iproute2
-	clang-14 libclang-rt-14-dev
+	clang-14 libclang-rt-14-dev clang-format curl git
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -66,7 +66,8 @@ int main(int argc, char **argv)
 		    fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size)
 			abort();
 		fclose(f);
-		/* A crash or sanitizer report aborts the run: the test fails. */
+		/* A crash or sanitizer report aborts the run: the test fails.
+		 */
 		LLVMFuzzerTestOneInput(buf, (size_t)st.st_size);
 		free(buf);
 		printf("ok %zu - %s\n", i + 1, names[i]);

@@ -46,8 +46,8 @@ int cli_parse_size(const char *str, uint64_t *size_r)
 	}
 	while (digits < len && str[digits] >= '0' && str[digits] <= '9')
 		digits++;
-	if (digits == 0 || span_to_u64(span_make(str, digits), UINT64_MAX,
-				       &num) < 0)
+	if (digits == 0 ||
+	    span_to_u64(span_make(str, digits), UINT64_MAX, &num) < 0)
 		return -1;
 	const char *rest = str + digits;
 	if (*rest != '\0') {
@@ -77,9 +77,10 @@ const char *cli_format_size(pool_t pool, uint64_t size)
 		unsigned int shift = 10 * i;
 
 		if ((size & ((UINT64_C(1) << shift) - 1)) == 0) {
-			return p_strdup_printf(pool, "%llu%c",
-					       (unsigned long long)(size >> shift),
-					       suffixes[i - 1]);
+			return p_strdup_printf(
+				pool, "%llu%c",
+				(unsigned long long)(size >> shift),
+				suffixes[i - 1]);
 		}
 	}
 	return p_strdup_printf(pool, "%llu", (unsigned long long)size);
@@ -248,8 +249,8 @@ static int cli_arg_address(struct cli_context *ctx, const char *arg)
 {
 	const char *error;
 
-	ctx->address = mail_address_normalize(ctx->pool, arg, NULL, NULL,
-					      &error);
+	ctx->address =
+		mail_address_normalize(ctx->pool, arg, NULL, NULL, &error);
 	if (ctx->address == NULL) {
 		cli_error("invalid address '%s': %s", arg, error);
 		return CLI_EXIT_FAILURE;
@@ -581,8 +582,8 @@ int cli_app_password_add_run(struct cli_context *ctx)
 	if (directory_app_password_add(ctx->dir, ctx->address, ctx->label,
 				       &password, &error) < 0)
 		return cli_result(-1, error);
-	printf("added app password '%s' for %s (shown only now)\n",
-	       ctx->label, ctx->address);
+	printf("added app password '%s' for %s (shown only now)\n", ctx->label,
+	       ctx->address);
 	printf("password: %s\n", password);
 	/* The directory's pool holds it; wipe it before the pool is
 	   reused or freed. */
@@ -634,8 +635,8 @@ int cli_alias_add_run(struct cli_context *ctx)
 {
 	const char *error;
 
-	if (directory_alias_add(ctx->dir, ctx->address, ctx->targets,
-				&error) < 0)
+	if (directory_alias_add(ctx->dir, ctx->address, ctx->targets, &error) <
+	    0)
 		return cli_result(-1, error);
 	printf("added alias %s ->", ctx->address);
 	for (unsigned int i = 0; ctx->targets[i] != NULL; i++)

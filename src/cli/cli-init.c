@@ -37,11 +37,11 @@
 #define CLI_HOSTNAME_MAX_LEN 253
 
 struct cli_init {
-	const char *data_dir;	/* as given */
-	bool dir_exists;	/* existed (empty) before init */
-	const char *hostname;	/* lower-case LDH */
-	const char *domain;	/* normalised */
-	const char *listen;	/* validated list */
+	const char *data_dir; /* as given */
+	bool dir_exists; /* existed (empty) before init */
+	const char *hostname; /* lower-case LDH */
+	const char *domain; /* normalised */
+	const char *listen; /* validated list */
 	unsigned int port_base;
 	const char *user;
 	bool as_root;
@@ -376,9 +376,10 @@ static int cli_init_populate(struct cli_context *ctx,
 	const char *tls_dir = p_strdup_printf(pool, "%s/tls", dir);
 	if (cli_mkdir(tls_dir, 0700) < 0)
 		return -1;
-	if (tls_write_self_signed(
-		    init->hostname, p_strdup_printf(pool, "%s/cert.pem", tls_dir),
-		    p_strdup_printf(pool, "%s/key.pem", tls_dir), &error) < 0) {
+	if (tls_write_self_signed(init->hostname,
+				  p_strdup_printf(pool, "%s/cert.pem", tls_dir),
+				  p_strdup_printf(pool, "%s/key.pem", tls_dir),
+				  &error) < 0) {
 		cli_error("cannot create the TLS certificate: %s", error);
 		return -1;
 	}
@@ -425,7 +426,7 @@ static bool cli_ipv4_public(const struct in_addr *addr)
 		 (a & 0xfffe0000) == 0xc6120000 || /* 198.18/15 */
 		 (a & 0xffffff00) == 0xc6336400 || /* 198.51.100/24 */
 		 (a & 0xffffff00) == 0xcb007100 || /* 203.0.113/24 */
-		 (a >> 28) >= 14);		   /* multicast, reserved */
+		 (a >> 28) >= 14); /* multicast, reserved */
 }
 
 static bool cli_ipv6_public(const struct in6_addr *addr)

@@ -42,7 +42,7 @@ static int cli_wait(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		int64_t left = deadline - cli_now_msecs();
-		struct pollfd pfd = {.fd = fd, .events = events};
+		struct pollfd pfd = { .fd = fd, .events = events };
 		int ret;
 
 		if (left <= 0)
@@ -127,8 +127,7 @@ int cli_status_run(struct cli_context *ctx)
 	struct stat st;
 	int fd, ret = CLI_EXIT_FAILURE;
 
-	path = p_strdup_printf(ctx->pool, "%s/run/control.sock",
-			       ctx->data_dir);
+	path = p_strdup_printf(ctx->pool, "%s/run/control.sock", ctx->data_dir);
 	if (stat(path, &st) < 0 && errno == ENOENT) {
 		printf("marmot is not running (no control socket at %s)\n",
 		       path);
@@ -146,8 +145,8 @@ int cli_status_run(struct cli_context *ctx)
 	}
 
 	deadline = cli_now_msecs() + CLI_STATUS_TIMEOUT_MSECS;
-	size_t start = ipc_msg_begin(&out, IPC_CONTROL_STATUS,
-				     CLI_STATUS_REQUEST_ID);
+	size_t start =
+		ipc_msg_begin(&out, IPC_CONTROL_STATUS, CLI_STATUS_REQUEST_ID);
 	ipc_msg_finish(&out, start);
 	if (cli_status_send(fd, &out, deadline, &error) < 0) {
 		cli_error("status request to %s failed: %s", path, error);

@@ -18,8 +18,8 @@ struct directory;
 /* Exit statuses of the CLI. */
 enum cli_exit {
 	CLI_EXIT_OK = 0,
-	CLI_EXIT_FAILURE = 1,	 /* bad input, or the operation failed */
-	CLI_EXIT_USAGE = 2,	 /* wrong usage */
+	CLI_EXIT_FAILURE = 1, /* bad input, or the operation failed */
+	CLI_EXIT_USAGE = 2, /* wrong usage */
 	CLI_EXIT_NOT_RUNNING = 3, /* `marmot status`: no server */
 };
 
@@ -56,13 +56,13 @@ typedef int cli_handler_t(struct cli_context *ctx);
 
 struct cli_command {
 	const char *name;
-	const char *sub;	/* NULL for commands without subcommands */
+	const char *sub; /* NULL for commands without subcommands */
 	unsigned int min_args, max_args; /* positional, after name and sub */
-	unsigned int options;	/* CLI_OPT_BIT() mask, besides --help */
-	unsigned int flags;	/* enum cli_command_flags */
-	const char *usage;	/* after "marmot " */
+	unsigned int options; /* CLI_OPT_BIT() mask, besides --help */
+	unsigned int flags; /* enum cli_command_flags */
+	const char *usage; /* after "marmot " */
 	const char *summary;
-	cli_handler_t *check;	/* may be NULL */
+	cli_handler_t *check; /* may be NULL */
 	cli_handler_t *run;
 };
 #define CLI_ARGS_UNLIMITED 1000000U
@@ -85,12 +85,12 @@ struct cli_context {
 	uint8_t master_key[MASTER_KEY_LEN];
 
 	/* Filled by check() for run(). */
-	const char *address;	/* normalised */
-	const char *domain;	/* normalised; NULL if not given */
+	const char *address; /* normalised */
+	const char *domain; /* normalised; NULL if not given */
 	const char *label;
 	uint64_t size;
-	const char **targets;	/* NULL-terminated, normalised */
-	void *cmd_data;		/* private to one command's check and run */
+	const char **targets; /* NULL-terminated, normalised */
+	void *cmd_data; /* private to one command's check and run */
 };
 
 /* Prints "marmot: <message>" on stderr. */

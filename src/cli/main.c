@@ -35,16 +35,16 @@ struct cli_option_def {
 };
 
 static const struct cli_option_def cli_option_defs[] = {
-	{"data", CLI_OPT_DATA, true},
-	{"hostname", CLI_OPT_HOSTNAME, true},
-	{"domain", CLI_OPT_DOMAIN, true},
-	{"listen", CLI_OPT_LISTEN, true},
-	{"port-base", CLI_OPT_PORT_BASE, true},
-	{"user", CLI_OPT_USER, true},
-	{"password-stdin", CLI_OPT_PASSWORD_STDIN, false},
-	{"quota", CLI_OPT_QUOTA, true},
-	{"help", CLI_OPT_HELP, false},
-	{"version", CLI_OPT_VERSION, false},
+	{ "data", CLI_OPT_DATA, true },
+	{ "hostname", CLI_OPT_HOSTNAME, true },
+	{ "domain", CLI_OPT_DOMAIN, true },
+	{ "listen", CLI_OPT_LISTEN, true },
+	{ "port-base", CLI_OPT_PORT_BASE, true },
+	{ "user", CLI_OPT_USER, true },
+	{ "password-stdin", CLI_OPT_PASSWORD_STDIN, false },
+	{ "quota", CLI_OPT_QUOTA, true },
+	{ "help", CLI_OPT_HELP, false },
+	{ "version", CLI_OPT_VERSION, false },
 };
 
 #define U CLI_ARGS_UNLIMITED
@@ -56,63 +56,63 @@ static const struct cli_option_def cli_option_defs[] = {
 
 /* Checks happen in one place (cli_dispatch) before a handler runs. */
 static const struct cli_command cli_commands[] = {
-	{"init", NULL, 0, 0,
-	 OPT(DATA) | OPT(HOSTNAME) | OPT(DOMAIN) | OPT(LISTEN) |
-		 OPT(PORT_BASE) | OPT(USER),
-	 0,
-	 "init --data DIR --hostname HOST --domain DOMAIN [--listen ADDR] "
-	 "[--port-base N] [--user NAME]",
-	 "create a new data directory", cli_init_check, cli_init_run},
-	{"run", NULL, 0, 0, OPT(DATA), CLI_CMD_DATA_DIR, "run --data DIR",
-	 "run the server in the foreground", NULL, cli_run_run},
-	{"status", NULL, 0, 0, OPT(DATA), CLI_CMD_DATA_DIR,
-	 "status --data DIR", "show the state of the running server", NULL,
-	 cli_status_run},
+	{ "init", NULL, 0, 0,
+	  OPT(DATA) | OPT(HOSTNAME) | OPT(DOMAIN) | OPT(LISTEN) |
+		  OPT(PORT_BASE) | OPT(USER),
+	  0,
+	  "init --data DIR --hostname HOST --domain DOMAIN [--listen ADDR] "
+	  "[--port-base N] [--user NAME]",
+	  "create a new data directory", cli_init_check, cli_init_run },
+	{ "run", NULL, 0, 0, OPT(DATA), CLI_CMD_DATA_DIR, "run --data DIR",
+	  "run the server in the foreground", NULL, cli_run_run },
+	{ "status", NULL, 0, 0, OPT(DATA), CLI_CMD_DATA_DIR,
+	  "status --data DIR", "show the state of the running server", NULL,
+	  cli_status_run },
 
-	{"domain", "add", 1, 1, OPT(DATA), DIR_RW, "domain add DOMAIN",
-	 "add a mail domain", cli_domain_check, cli_domain_add_run},
-	{"domain", "del", 1, 1, OPT(DATA), DIR_RW, "domain del DOMAIN",
-	 "delete a domain that has no users or aliases left",
-	 cli_domain_check, cli_domain_del_run},
-	{"domain", "list", 0, 0, OPT(DATA), DIR_RO, "domain list",
-	 "list the domains", cli_domain_check, cli_domain_list_run},
+	{ "domain", "add", 1, 1, OPT(DATA), DIR_RW, "domain add DOMAIN",
+	  "add a mail domain", cli_domain_check, cli_domain_add_run },
+	{ "domain", "del", 1, 1, OPT(DATA), DIR_RW, "domain del DOMAIN",
+	  "delete a domain that has no users or aliases left", cli_domain_check,
+	  cli_domain_del_run },
+	{ "domain", "list", 0, 0, OPT(DATA), DIR_RO, "domain list",
+	  "list the domains", cli_domain_check, cli_domain_list_run },
 
-	{"user", "add", 1, 1, OPT(DATA) | OPT(PASSWORD_STDIN) | OPT(QUOTA),
-	 DIR_RW | CLI_CMD_MASTER_KEY,
-	 "user add ADDRESS [--password-stdin] [--quota SIZE]",
-	 "create an account", cli_user_check, cli_user_add_run},
-	{"user", "passwd", 1, 1, OPT(DATA) | OPT(PASSWORD_STDIN), DIR_RW,
-	 "user passwd ADDRESS [--password-stdin]",
-	 "set an account's password", cli_user_check, cli_user_passwd_run},
-	{"user", "del", 1, 1, OPT(DATA), DIR_RW, "user del ADDRESS",
-	 "delete an account (its mail directory is kept)", cli_user_check,
-	 cli_user_del_run},
-	{"user", "list", 0, 1, OPT(DATA), DIR_RO, "user list [DOMAIN]",
-	 "list accounts", cli_user_check, cli_user_list_run},
-	{"user", "quota", 2, 2, OPT(DATA), DIR_RW, "user quota ADDRESS SIZE",
-	 "set an account's quota (K/M/G/T suffixes, 0 = unlimited)",
-	 cli_user_check, cli_user_quota_run},
-	{"user", "disable", 1, 1, OPT(DATA), DIR_RW, "user disable ADDRESS",
-	 "refuse logins and mail for an account", cli_user_check,
-	 cli_user_disable_run},
-	{"user", "enable", 1, 1, OPT(DATA), DIR_RW, "user enable ADDRESS",
-	 "enable a disabled account", cli_user_check, cli_user_enable_run},
+	{ "user", "add", 1, 1, OPT(DATA) | OPT(PASSWORD_STDIN) | OPT(QUOTA),
+	  DIR_RW | CLI_CMD_MASTER_KEY,
+	  "user add ADDRESS [--password-stdin] [--quota SIZE]",
+	  "create an account", cli_user_check, cli_user_add_run },
+	{ "user", "passwd", 1, 1, OPT(DATA) | OPT(PASSWORD_STDIN), DIR_RW,
+	  "user passwd ADDRESS [--password-stdin]", "set an account's password",
+	  cli_user_check, cli_user_passwd_run },
+	{ "user", "del", 1, 1, OPT(DATA), DIR_RW, "user del ADDRESS",
+	  "delete an account (its mail directory is kept)", cli_user_check,
+	  cli_user_del_run },
+	{ "user", "list", 0, 1, OPT(DATA), DIR_RO, "user list [DOMAIN]",
+	  "list accounts", cli_user_check, cli_user_list_run },
+	{ "user", "quota", 2, 2, OPT(DATA), DIR_RW, "user quota ADDRESS SIZE",
+	  "set an account's quota (K/M/G/T suffixes, 0 = unlimited)",
+	  cli_user_check, cli_user_quota_run },
+	{ "user", "disable", 1, 1, OPT(DATA), DIR_RW, "user disable ADDRESS",
+	  "refuse logins and mail for an account", cli_user_check,
+	  cli_user_disable_run },
+	{ "user", "enable", 1, 1, OPT(DATA), DIR_RW, "user enable ADDRESS",
+	  "enable a disabled account", cli_user_check, cli_user_enable_run },
 
-	{"app-password", "add", 2, 2, OPT(DATA), DIR_RW,
-	 "app-password add ADDRESS LABEL",
-	 "create an app password (printed once)", cli_app_password_check,
-	 cli_app_password_add_run},
-	{"app-password", "del", 2, 2, OPT(DATA), DIR_RW,
-	 "app-password del ADDRESS LABEL", "delete an app password",
-	 cli_app_password_check, cli_app_password_del_run},
+	{ "app-password", "add", 2, 2, OPT(DATA), DIR_RW,
+	  "app-password add ADDRESS LABEL",
+	  "create an app password (printed once)", cli_app_password_check,
+	  cli_app_password_add_run },
+	{ "app-password", "del", 2, 2, OPT(DATA), DIR_RW,
+	  "app-password del ADDRESS LABEL", "delete an app password",
+	  cli_app_password_check, cli_app_password_del_run },
 
-	{"alias", "add", 2, U, OPT(DATA), DIR_RW, "alias add ALIAS TARGET...",
-	 "create an alias (ALIAS \"@domain\" is a catch-all)",
-	 cli_alias_check, cli_alias_add_run},
-	{"alias", "del", 1, 1, OPT(DATA), DIR_RW, "alias del ALIAS",
-	 "delete an alias", cli_alias_check, cli_alias_del_run},
-	{"alias", "list", 0, 1, OPT(DATA), DIR_RO, "alias list [DOMAIN]",
-	 "list aliases", cli_alias_check, cli_alias_list_run},
+	{ "alias", "add", 2, U, OPT(DATA), DIR_RW, "alias add ALIAS TARGET...",
+	  "create an alias (ALIAS \"@domain\" is a catch-all)", cli_alias_check,
+	  cli_alias_add_run },
+	{ "alias", "del", 1, 1, OPT(DATA), DIR_RW, "alias del ALIAS",
+	  "delete an alias", cli_alias_check, cli_alias_del_run },
+	{ "alias", "list", 0, 1, OPT(DATA), DIR_RO, "alias list [DOMAIN]",
+	  "list aliases", cli_alias_check, cli_alias_list_run },
 };
 
 void cli_error(const char *fmt, ...)
@@ -252,9 +252,10 @@ static int cli_parse_args(struct cli_context *ctx, int argc, char **argv,
 		}
 		const char *name = arg + 2;
 		const char *eq = strchr(name, '=');
-		size_t name_len = eq == NULL ? strlen(name) : (size_t)(eq - name);
-		const struct cli_option_def *def = cli_option_find(name,
-								   name_len);
+		size_t name_len =
+			eq == NULL ? strlen(name) : (size_t)(eq - name);
+		const struct cli_option_def *def =
+			cli_option_find(name, name_len);
 		if (def == NULL) {
 			cli_usage_error(NULL, "unknown option '%.*s'",
 					(int)(name_len + 2), arg);
@@ -267,7 +268,8 @@ static int cli_parse_args(struct cli_context *ctx, int argc, char **argv,
 			else if (i + 1 < argc)
 				value = argv[++i];
 			else {
-				cli_usage_error(NULL, "option --%s needs a value",
+				cli_usage_error(NULL,
+						"option --%s needs a value",
 						def->name);
 				return -1;
 			}
@@ -292,9 +294,10 @@ static int cli_parse_args(struct cli_context *ctx, int argc, char **argv,
 static int cli_drop_privileges(uid_t uid, gid_t gid, const char *data_dir)
 {
 	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
-		cli_error("cannot switch to uid %u gid %u (the owner of %s): %s",
-			  (unsigned int)uid, (unsigned int)gid, data_dir,
-			  strerror(errno));
+		cli_error(
+			"cannot switch to uid %u gid %u (the owner of %s): %s",
+			(unsigned int)uid, (unsigned int)gid, data_dir,
+			strerror(errno));
 		return -1;
 	}
 	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
@@ -362,18 +365,20 @@ static int cli_prepare(struct cli_context *ctx)
 			ctx->pool, "%s/master.key", ctx->data_dir);
 		if (master_key_load(key_path, ctx->master_key, &error) < 0) {
 			cli_error("cannot load the master key: %s%s", error,
-				  geteuid() == 0 ? ""
-						 : " (run this command as root)");
+				  geteuid() == 0
+					  ? ""
+					  : " (run this command as root)");
 			return CLI_EXIT_FAILURE;
 		}
 		ctx->have_master_key = true;
 	}
 	if (geteuid() == 0 && st.st_uid != 0) {
-		if (cli_drop_privileges(st.st_uid, st.st_gid, ctx->data_dir) < 0)
+		if (cli_drop_privileges(st.st_uid, st.st_gid, ctx->data_dir) <
+		    0)
 			return CLI_EXIT_FAILURE;
 	}
-	ctx->dir = directory_open(db_path,
-				  (flags & CLI_CMD_READONLY) != 0, &error);
+	ctx->dir = directory_open(db_path, (flags & CLI_CMD_READONLY) != 0,
+				  &error);
 	if (ctx->dir == NULL) {
 		cli_error("cannot open %s: %s", db_path, error);
 		return CLI_EXIT_FAILURE;
@@ -408,8 +413,7 @@ static int cli_dispatch(struct cli_context *ctx, int argc, char **argv)
 	if (cli_parse_args(ctx, argc, argv, &pos, &pos_count) < 0)
 		return CLI_EXIT_USAGE;
 
-	if (pos_count == 0 ||
-	    (strcmp(pos[0], "help") == 0 && pos_count == 1)) {
+	if (pos_count == 0 || (strcmp(pos[0], "help") == 0 && pos_count == 1)) {
 		if (ctx->opt[CLI_OPT_VERSION] != NULL) {
 			cli_print_version();
 			return CLI_EXIT_OK;
@@ -459,8 +463,9 @@ static int cli_dispatch(struct cli_context *ctx, int argc, char **argv)
 
 		if (ctx->opt[def->opt] != NULL &&
 		    (ctx->cmd->options & CLI_OPT_BIT(def->opt)) == 0) {
-			return cli_usage_error(ctx, "option --%s does not "
-						    "apply to this command",
+			return cli_usage_error(ctx,
+					       "option --%s does not "
+					       "apply to this command",
 					       def->name);
 		}
 	}

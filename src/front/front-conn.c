@@ -152,8 +152,8 @@ static void front_conn_process_input(struct front_conn *conn)
 			if (in->used >= front->set->max_line_length ||
 			    stream_input_full(conn->stream)) {
 				log_info(conn->id, "front.conn.line_too_long",
-					 "proto=%s bytes=%zu", conn->proto->name,
-					 in->used);
+					 "proto=%s bytes=%zu",
+					 conn->proto->name, in->used);
 				conn->proto->line_too_long(conn);
 				front_conn_close(conn, "line too long");
 			}
@@ -215,8 +215,8 @@ void front_conn_create(struct front *front, int fd, const char *ip,
 	front->conns = conn;
 	front->conn_count++;
 
-	conn->stream = stream_create(front->ioloop, fd,
-				     front_conn_stream_event, conn);
+	conn->stream =
+		stream_create(front->ioloop, fd, front_conn_stream_event, conn);
 	stream_set_max_input(conn->stream,
 			     (size_t)front->set->max_line_length + 2);
 	conn->idle = timeout_add(front->ioloop, front->set->idle_timeout * 1000,
@@ -224,8 +224,8 @@ void front_conn_create(struct front *front, int fd, const char *ip,
 	log_info(conn->id, "front.conn.accepted", "proto=%s listener=%s ip=%s",
 		 conn->proto->name, settings_port_name(kind), conn->ip);
 	if (settings_port_implicit_tls(kind)) {
-		if (stream_start_tls_server(conn->stream, conn->tls,
-					    &error) < 0) {
+		if (stream_start_tls_server(conn->stream, conn->tls, &error) <
+		    0) {
 			log_error(conn->id, "front.conn.tls_failed", "error=%s",
 				  log_value(0, error));
 			front_conn_release(conn);
@@ -316,8 +316,8 @@ void front_conn_auth(struct front_conn *conn, const char *service,
 {
 	conn->auth_pending = true;
 	stream_set_reading(conn->stream, false);
-	front_vault_request(front_global, service, user, password,
-			    password_len, conn->ip, conn, callback);
+	front_vault_request(front_global, service, user, password, password_len,
+			    conn->ip, conn, callback);
 }
 
 /* Called by front.c when the vault answered (or failed). */
@@ -330,9 +330,9 @@ void front_conn_auth_done(struct front_conn *conn,
 	conn->auth_pending = false;
 	log_info(conn->id, "front.auth", "proto=%s result=%s",
 		 conn->proto->name,
-		 result == AUTH_RESULT_OK	  ? "ok"
+		 result == AUTH_RESULT_OK         ? "ok"
 		 : result == AUTH_RESULT_DISABLED ? "disabled"
-		 : result == AUTH_RESULT_FAILED	  ? "failed"
+		 : result == AUTH_RESULT_FAILED   ? "failed"
 						  : "tempfail");
 	if (result == AUTH_RESULT_OK) {
 		i_free(conn->user);

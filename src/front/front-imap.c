@@ -117,8 +117,9 @@ static void imap_auth_done(struct front_conn *conn, enum auth_result result,
 		state->errors++;
 		break;
 	case AUTH_RESULT_DISABLED:
-		front_conn_printf(conn, "%s NO [CONTACTADMIN] Account "
-					"disabled.\r\n",
+		front_conn_printf(conn,
+				  "%s NO [CONTACTADMIN] Account "
+				  "disabled.\r\n",
 				  tag);
 		break;
 	case AUTH_RESULT_TEMPFAIL:
@@ -136,9 +137,8 @@ static bool imap_auth_allowed(struct front_conn *conn, const char *tag)
 	if (front_conn_is_tls(conn))
 		return true;
 	/* RFC 9051 6.2.3: LOGINDISABLED until STARTTLS. */
-	front_conn_printf(conn,
-			  "%s NO [PRIVACYREQUIRED] Use STARTTLS first.\r\n",
-			  tag);
+	front_conn_printf(
+		conn, "%s NO [PRIVACYREQUIRED] Use STARTTLS first.\r\n", tag);
 	return false;
 }
 
@@ -207,9 +207,9 @@ static int imap_cmd_authenticate(struct front_conn *conn,
 	state->auth_tag = i_strdup(state->tag);
 	if (state->arg_count == 2) {
 		/* RFC 4959 3: "=" is an empty initial response */
-		imap_auth_plain(conn, state,
-				span_make(state->args[1].value,
-					  state->args[1].len));
+		imap_auth_plain(
+			conn, state,
+			span_make(state->args[1].value, state->args[1].len));
 		return 0;
 	}
 	/* RFC 9051 6.2.2: an empty continuation request */
@@ -240,16 +240,18 @@ static int imap_execute(struct front_conn *conn, struct imap_state *state)
 		struct buf caps = BUF_INIT;
 
 		imap_capability_list(conn, &caps);
-		front_conn_printf(conn, "* CAPABILITY %s\r\n%s OK CAPABILITY "
-					"completed\r\n",
+		front_conn_printf(conn,
+				  "* CAPABILITY %s\r\n%s OK CAPABILITY "
+				  "completed\r\n",
 				  buf_cstr(&caps), tag);
 		buf_free(&caps);
 	} else if (strcasecmp(name, "NOOP") == 0) {
 		front_conn_printf(conn, "%s OK NOOP completed\r\n", tag);
 	} else if (strcasecmp(name, "LOGOUT") == 0) {
 		/* RFC 9051 6.1.3 */
-		front_conn_printf(conn, "* BYE Logging out\r\n%s OK LOGOUT "
-					"completed\r\n",
+		front_conn_printf(conn,
+				  "* BYE Logging out\r\n%s OK LOGOUT "
+				  "completed\r\n",
 				  tag);
 		ret = -1;
 	} else if (strcasecmp(name, "STARTTLS") == 0) {
@@ -284,8 +286,7 @@ static bool imap_atom_char(uint8_t c)
 	       c != '%' && c != '*' && c != '"' && c != '\\';
 }
 
-static int imap_add_arg(struct imap_state *state, const char *value,
-			size_t len)
+static int imap_add_arg(struct imap_state *state, const char *value, size_t len)
 {
 	if (state->arg_count == IMAP_MAX_ARGS)
 		return -1;
@@ -320,8 +321,8 @@ static int imap_parse_args(struct imap_state *state, struct span s,
 
 			for (i++; i < s.len && s.p[i] != '"'; i++) {
 				if (s.p[i] == '\\') {
-					if (++i == s.len || (s.p[i] != '"' &&
-							     s.p[i] != '\\')) {
+					if (++i == s.len ||
+					    (s.p[i] != '"' && s.p[i] != '\\')) {
 						*error_r = "Bad escape in "
 							   "quoted string";
 						return -1;
@@ -383,8 +384,8 @@ static int imap_parse_args(struct imap_state *state, struct span s,
 	return 1;
 }
 
-static int imap_continue_line(struct front_conn *conn,
-			      struct imap_state *state, struct span rest)
+static int imap_continue_line(struct front_conn *conn, struct imap_state *state,
+			      struct span rest)
 {
 	const char *error;
 	size_t literal;

@@ -65,8 +65,8 @@ static void pop3_auth_done(struct front_conn *conn, enum auth_result result,
 	}
 }
 
-static bool pop3_auth_allowed(struct front_conn *conn,
-			      struct pop3_state *state, int *ret_r)
+static bool pop3_auth_allowed(struct front_conn *conn, struct pop3_state *state,
+			      int *ret_r)
 {
 	*ret_r = 0;
 	if (state->logged_in) {
@@ -122,7 +122,8 @@ static int pop3_line(struct front_conn *conn, struct span line)
 	if (state->auth_continue) {
 		state->auth_continue = false;
 		if (span_eq(line, SPAN_LIT("*")))
-			return pop3_err(conn, state, "Authentication cancelled");
+			return pop3_err(conn, state,
+					"Authentication cancelled");
 		pop3_auth_plain(conn, line);
 		return 0;
 	}
@@ -192,8 +193,9 @@ static int pop3_line(struct front_conn *conn, struct span line)
 		return 0;
 	}
 	if (state->logged_in) {
-		front_conn_printf(conn, "-ERR [SYS/TEMP] Maildrop access is not "
-					"enabled on this server yet\r\n");
+		front_conn_printf(conn,
+				  "-ERR [SYS/TEMP] Maildrop access is not "
+				  "enabled on this server yet\r\n");
 		return 0;
 	}
 	return pop3_err(conn, state, "Unknown command");

@@ -51,7 +51,7 @@ extern const struct front_protocol front_protocol_http;
 struct front_conn {
 	struct front_conn *prev, *next;
 	pool_t pool;
-	char id[16];	  /* connection id for logs */
+	char id[16]; /* connection id for logs */
 	char ip[64];
 	unsigned int port;
 	enum settings_port kind;
@@ -107,8 +107,8 @@ int front_conn_starttls(struct front_conn *conn);
    runs (never from within this call). The callback is not called if the
    connection is destroyed meanwhile. password is copied and wiped. */
 typedef void front_auth_callback_t(struct front_conn *conn,
-				   enum auth_result result,
-				   uint64_t account_id, const char *address);
+				   enum auth_result result, uint64_t account_id,
+				   const char *address);
 void front_conn_auth(struct front_conn *conn, const char *service,
 		     const char *user, const uint8_t *password,
 		     size_t password_len, front_auth_callback_t *callback);
@@ -118,9 +118,10 @@ void front_conns_destroy_all(struct front *front);
 
 /* front.c: the vault client. The callback runs through
    front_conn_auth_done(). */
-void front_vault_request(struct front *front, const char *service, const char *user,
-			 const uint8_t *password, size_t password_len,
-			 const char *ip, struct front_conn *conn,
+void front_vault_request(struct front *front, const char *service,
+			 const char *user, const uint8_t *password,
+			 size_t password_len, const char *ip,
+			 struct front_conn *conn,
 			 front_auth_callback_t *callback);
 void front_vault_forget_conn(struct front *front, struct front_conn *conn);
 void front_conn_auth_done(struct front_conn *conn,

@@ -114,8 +114,8 @@ static void smtp_cmd_helo(struct front_conn *conn, struct smtp_state *state,
 	front_conn_printf(conn, "250 %s\r\n", front_global->set->hostname);
 }
 
-static void smtp_cmd_starttls(struct front_conn *conn,
-			      struct smtp_state *state, struct span args)
+static void smtp_cmd_starttls(struct front_conn *conn, struct smtp_state *state,
+			      struct span args)
 {
 	if (front_conn_is_tls(conn)) {
 		smtp_reply_error(conn, state, "503 5.5.1 TLS already active");
@@ -219,7 +219,8 @@ static void smtp_cmd_auth(struct front_conn *conn, struct smtp_state *state,
 	}
 	if (state->authenticated) {
 		/* RFC 4954 4: AUTH is not allowed after success. */
-		smtp_reply_error(conn, state, "503 5.5.1 Already authenticated");
+		smtp_reply_error(conn, state,
+				 "503 5.5.1 Already authenticated");
 		return;
 	}
 	span_split(args, ' ', &mech, &initial);
@@ -347,19 +348,19 @@ static void smtp_cmd_quit(struct front_conn *conn, struct smtp_state *state,
 }
 
 static const struct smtp_command_def smtp_commands[] = {
-	{"EHLO", SMTP_CMD_ANY, smtp_cmd_ehlo},
-	{"HELO", SMTP_CMD_ANY, smtp_cmd_helo},
-	{"STARTTLS", SMTP_CMD_NEEDS_EHLO, smtp_cmd_starttls},
-	{"AUTH", SMTP_CMD_NEEDS_EHLO, smtp_cmd_auth},
-	{"MAIL", SMTP_CMD_NEEDS_EHLO, smtp_cmd_mail},
-	{"RCPT", SMTP_CMD_NEEDS_EHLO, smtp_cmd_need_mail},
-	{"DATA", SMTP_CMD_NEEDS_EHLO, smtp_cmd_need_mail},
-	{"BDAT", SMTP_CMD_NEEDS_EHLO, smtp_cmd_need_mail},
-	{"RSET", SMTP_CMD_ANY, smtp_cmd_ok},
-	{"NOOP", SMTP_CMD_ANY, smtp_cmd_ok},
-	{"VRFY", SMTP_CMD_ANY, smtp_cmd_vrfy},
-	{"HELP", SMTP_CMD_ANY, smtp_cmd_help},
-	{"QUIT", SMTP_CMD_ANY, smtp_cmd_quit},
+	{ "EHLO", SMTP_CMD_ANY, smtp_cmd_ehlo },
+	{ "HELO", SMTP_CMD_ANY, smtp_cmd_helo },
+	{ "STARTTLS", SMTP_CMD_NEEDS_EHLO, smtp_cmd_starttls },
+	{ "AUTH", SMTP_CMD_NEEDS_EHLO, smtp_cmd_auth },
+	{ "MAIL", SMTP_CMD_NEEDS_EHLO, smtp_cmd_mail },
+	{ "RCPT", SMTP_CMD_NEEDS_EHLO, smtp_cmd_need_mail },
+	{ "DATA", SMTP_CMD_NEEDS_EHLO, smtp_cmd_need_mail },
+	{ "BDAT", SMTP_CMD_NEEDS_EHLO, smtp_cmd_need_mail },
+	{ "RSET", SMTP_CMD_ANY, smtp_cmd_ok },
+	{ "NOOP", SMTP_CMD_ANY, smtp_cmd_ok },
+	{ "VRFY", SMTP_CMD_ANY, smtp_cmd_vrfy },
+	{ "HELP", SMTP_CMD_ANY, smtp_cmd_help },
+	{ "QUIT", SMTP_CMD_ANY, smtp_cmd_quit },
 };
 
 static int smtp_line(struct front_conn *conn, struct span line)
@@ -417,7 +418,8 @@ static void smtp_goodbye(struct front_conn *conn, bool idle)
 				  "connection\r\n",
 				  front_global->set->hostname);
 	} else {
-		front_conn_printf(conn, "421 4.3.2 %s Service shutting down\r\n",
+		front_conn_printf(conn,
+				  "421 4.3.2 %s Service shutting down\r\n",
 				  front_global->set->hostname);
 	}
 }

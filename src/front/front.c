@@ -140,9 +140,9 @@ static struct ipc_conn *front_vault_get(struct front *front)
 			  log_value(0, error));
 		return NULL;
 	}
-	front_vault_ipc = ipc_conn_create(front->ioloop, fd,
-					  front_vault_handler,
-					  front_vault_closed, front);
+	front_vault_ipc =
+		ipc_conn_create(front->ioloop, fd, front_vault_handler,
+				front_vault_closed, front);
 	return front_vault_ipc;
 }
 
@@ -188,9 +188,9 @@ void front_vault_request(struct front *front, const char *service,
 	if (vault == NULL) {
 		/* id 0 marks "answer TEMPFAIL from the timer" */
 		if (front_tempfail_timeout == NULL) {
-			front_tempfail_timeout = timeout_add(
-				front->ioloop, 0, front_auth_tempfail_later,
-				NULL);
+			front_tempfail_timeout =
+				timeout_add(front->ioloop, 0,
+					    front_auth_tempfail_later, NULL);
 		}
 		return;
 	}
@@ -388,9 +388,9 @@ int front_main(struct marmot_settings *set, int master_fd,
 		return MARMOT_EXIT_CONFIG;
 	}
 	front.ioloop = ioloop_create();
-	front_master_ipc = ipc_conn_create(front.ioloop, master_fd,
-					   front_master_handler,
-					   front_master_closed, &front);
+	front_master_ipc =
+		ipc_conn_create(front.ioloop, master_fd, front_master_handler,
+				front_master_closed, &front);
 	front_send_hello(&front);
 	ioloop_signal_add(front.ioloop, SIGTERM, front_signal, &front);
 	ioloop_signal_add(front.ioloop, SIGINT, front_signal, &front);

@@ -149,13 +149,13 @@ int master_key_load(const char *path, uint8_t key_r[MASTER_KEY_LEN],
 	sodium_init_or_panic();
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		*error_r = key_errorf("cannot open %s: %s", path,
-				      strerror(errno));
+		*error_r =
+			key_errorf("cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		*error_r = key_errorf("cannot stat %s: %s", path,
-				      strerror(errno));
+		*error_r =
+			key_errorf("cannot stat %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -254,10 +254,9 @@ void account_keys_wrap(const uint8_t master_key[MASTER_KEY_LEN],
 
 	memcpy(wrapped_r, WRAP_MAGIC, WRAP_MAGIC_LEN);
 	randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(cipher, &cipher_len, plain,
-						   sizeof(plain), ad,
-						   sizeof(ad), NULL, nonce,
-						   kek);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(
+		cipher, &cipher_len, plain, sizeof(plain), ad, sizeof(ad), NULL,
+		nonce, kek);
 	i_assert(cipher_len ==
 		 WRAP_PLAIN_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES);
 	sodium_memzero(plain, sizeof(plain));

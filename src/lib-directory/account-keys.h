@@ -10,10 +10,10 @@
    store and blobs). The secret key and the data key are wrapped together:
 
      kek     = BLAKE2b-256(key = master key,
-                           msg = "marmot/account-wrap/v1" || u64le(id))
+			   msg = "marmot/account-wrap/v1" || u64le(id))
      wrapped = "MKW1" || nonce(24) ||
-               XChaCha20-Poly1305(kek, nonce, sk || data_key,
-                                  ad = "MKW1" || u64le(id) || pk)
+	       XChaCha20-Poly1305(kek, nonce, sk || data_key,
+				  ad = "MKW1" || u64le(id) || pk)
 
    Binding the account id and public key as associated data means a wrapped
    blob copied to another account row does not unwrap. Zero-access accounts

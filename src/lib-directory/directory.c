@@ -74,8 +74,8 @@ static const char directory_schema[] =
 	"CREATE INDEX alias_targets_target ON alias_targets(target);"
 	"PRAGMA user_version = 1;";
 
-#define ACCOUNT_COLUMNS                                                   \
-	"id, address, domain, password_hash, quota_bytes, disabled, "     \
+#define ACCOUNT_COLUMNS                                               \
+	"id, address, domain, password_hash, quota_bytes, disabled, " \
 	"credential_version, public_key, wrapped_keys, created"
 
 struct directory {
@@ -135,8 +135,7 @@ static sqlite3_stmt *dir_vprepare(struct directory *dir, const char *sql,
 		*error_r = dir_db_error(dir);
 		return NULL;
 	}
-	for (const char *t = types; *t != '\0' && rc == SQLITE_OK;
-	     t++, idx++) {
+	for (const char *t = types; *t != '\0' && rc == SQLITE_OK; t++, idx++) {
 		switch (*t) {
 		case 's':
 			rc = sqlite3_bind_text(stmt, idx,
@@ -366,8 +365,8 @@ static int dir_check_new_address(struct directory *dir, const char *address,
 static int dir_check_password(struct directory *dir, const char *password,
 			      const char **error_r)
 {
-	size_t len = password == NULL ? 0
-				      : strnlen(password, PASSWORD_MAX_LEN + 1);
+	size_t len =
+		password == NULL ? 0 : strnlen(password, PASSWORD_MAX_LEN + 1);
 
 	if (len == 0) {
 		*error_r = "empty password";
@@ -484,8 +483,7 @@ struct directory *directory_open(const char *path, bool readonly,
 		fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			snprintf(open_error, sizeof(open_error),
-				 "cannot create %s: %s", path,
-				 strerror(errno));
+				 "cannot create %s: %s", path, strerror(errno));
 			*error_r = open_error;
 			return NULL;
 		}
@@ -591,17 +589,17 @@ int directory_domain_del(struct directory *dir, const char *domain,
 			  name) < 0)
 		goto fail;
 	if (accounts > 0 || aliases > 0) {
-		const char *acc = p_strdup_printf(
-			dir->pool, "%lld account%s", (long long)accounts,
-			accounts == 1 ? "" : "s");
-		const char *ali = p_strdup_printf(
-			dir->pool, "%lld alias%s", (long long)aliases,
-			aliases == 1 ? "" : "es");
+		const char *acc = p_strdup_printf(dir->pool, "%lld account%s",
+						  (long long)accounts,
+						  accounts == 1 ? "" : "s");
+		const char *ali = p_strdup_printf(dir->pool, "%lld alias%s",
+						  (long long)aliases,
+						  aliases == 1 ? "" : "es");
 
 		if (accounts > 0 && aliases > 0) {
-			*error_r = dir_errorf(dir,
-					      "domain %s still has %s and %s",
-					      name, acc, ali);
+			*error_r =
+				dir_errorf(dir, "domain %s still has %s and %s",
+					   name, acc, ali);
 		} else {
 			*error_r = dir_errorf(dir, "domain %s still has %s",
 					      name, accounts > 0 ? acc : ali);
@@ -639,8 +637,7 @@ static int dir_collect_strings(struct directory *dir, sqlite3_stmt *stmt,
 			arr = n;
 		}
 		arr[count++] = p_strdup(
-			dir->pool,
-			(const char *)sqlite3_column_text(stmt, 0));
+			dir->pool, (const char *)sqlite3_column_text(stmt, 0));
 	}
 	if (rc != SQLITE_DONE) {
 		*error_r = dir_db_error(dir);
@@ -968,8 +965,7 @@ static int dir_account_from_row(struct directory *dir, sqlite3_stmt *stmt,
 		p_strdup(dir->pool, (const char *)sqlite3_column_text(stmt, 3));
 	account_r->quota_bytes = (uint64_t)sqlite3_column_int64(stmt, 4);
 	account_r->disabled = sqlite3_column_int64(stmt, 5) != 0;
-	account_r->credential_version =
-		(uint64_t)sqlite3_column_int64(stmt, 6);
+	account_r->credential_version = (uint64_t)sqlite3_column_int64(stmt, 6);
 	memcpy(account_r->public_key, sqlite3_column_blob(stmt, 7),
 	       ACCOUNT_PUBLIC_KEY_LEN);
 	memcpy(account_r->wrapped_keys, sqlite3_column_blob(stmt, 8),
@@ -1027,13 +1023,12 @@ int directory_account_lookup_id(struct directory *dir, uint64_t id,
 {
 	if (id > INT64_MAX)
 		return 0;
-	return dir_account_query_one(
-		dir,
-		dir_prepare(dir, error_r,
-			    "SELECT " ACCOUNT_COLUMNS
-			    " FROM accounts WHERE id = ?",
-			    "i", (int64_t)id),
-		account_r, error_r);
+	return dir_account_query_one(dir,
+				     dir_prepare(dir, error_r,
+						 "SELECT " ACCOUNT_COLUMNS
+						 " FROM accounts WHERE id = ?",
+						 "i", (int64_t)id),
+				     account_r, error_r);
 }
 
 int directory_account_list(struct directory *dir, const char *domain,
@@ -1094,9 +1089,8 @@ int directory_account_list(struct directory *dir, const char *domain,
 static int dir_check_label(struct directory *dir, const char *label,
 			   const char **error_r)
 {
-	size_t len = label == NULL
-			     ? 0
-			     : strnlen(label, DIRECTORY_LABEL_MAX_LEN + 1);
+	size_t len =
+		label == NULL ? 0 : strnlen(label, DIRECTORY_LABEL_MAX_LEN + 1);
 
 	if (len == 0) {
 		*error_r = "empty app password label";
@@ -1213,9 +1207,9 @@ int directory_app_password_del(struct directory *dir, const char *address,
 		       "label = ?",
 		       "is", id, label == NULL ? "" : label);
 	if (ret == 0) {
-		*error_r = dir_errorf(dir,
-				      "%s has no app password labelled '%s'",
-				      addr, dir_quote(dir, label));
+		*error_r =
+			dir_errorf(dir, "%s has no app password labelled '%s'",
+				   addr, dir_quote(dir, label));
 	}
 	if (ret <= 0 ||
 	    dir_exec(dir, error_r,
@@ -1248,8 +1242,8 @@ int directory_app_password_hashes(struct directory *dir, uint64_t account_id,
 /* Aliases */
 
 /* Normalises an alias name: "local@domain" or "@domain" (catch-all). */
-static const char *dir_normalize_alias(struct directory *dir,
-				       const char *alias, const char **domain_r,
+static const char *dir_normalize_alias(struct directory *dir, const char *alias,
+				       const char **domain_r,
 				       const char **error_r)
 {
 	const char *domain;
@@ -1280,11 +1274,11 @@ int directory_alias_add(struct directory *dir, const char *alias,
 		return -1;
 	while (targets != NULL && targets[count] != NULL) {
 		if (++count > DIRECTORY_ALIAS_MAX_TARGETS) {
-			*error_r = dir_errorf(dir,
-					      "alias %s has more than %d "
-					      "targets",
-					      name,
-					      DIRECTORY_ALIAS_MAX_TARGETS);
+			*error_r =
+				dir_errorf(dir,
+					   "alias %s has more than %d "
+					   "targets",
+					   name, DIRECTORY_ALIAS_MAX_TARGETS);
 			return -1;
 		}
 	}
@@ -1295,16 +1289,15 @@ int directory_alias_add(struct directory *dir, const char *alias,
 	}
 	norm = p_new(dir->pool, const char *, count);
 	for (unsigned int i = 0; i < count; i++) {
-		const char *t = dir_normalize(dir, targets[i], NULL, NULL,
-					      error_r);
+		const char *t =
+			dir_normalize(dir, targets[i], NULL, NULL, error_r);
 		bool dup = false;
 
 		if (t == NULL)
 			return -1;
 		if (strcmp(t, name) == 0) {
-			*error_r = dir_errorf(dir,
-					      "alias %s cannot point to itself",
-					      name);
+			*error_r = dir_errorf(
+				dir, "alias %s cannot point to itself", name);
 			return -1;
 		}
 		for (unsigned int j = 0; j < n && !dup; j++)
@@ -1469,9 +1462,8 @@ static void resolve_add_account(struct resolve_ctx *ctx, uint64_t id)
 	if (r->account_count == ctx->account_alloc) {
 		uint64_t *n;
 
-		ctx->account_alloc = ctx->account_alloc == 0
-					     ? 4
-					     : ctx->account_alloc * 2;
+		ctx->account_alloc =
+			ctx->account_alloc == 0 ? 4 : ctx->account_alloc * 2;
 		n = p_new(ctx->dir->pool, uint64_t, ctx->account_alloc);
 		if (r->account_count > 0)
 			memcpy(n, r->account_ids,
@@ -1492,9 +1484,8 @@ static void resolve_add_remote(struct resolve_ctx *ctx, const char *address)
 	if (r->remote_count == ctx->remote_alloc) {
 		const char **n;
 
-		ctx->remote_alloc = ctx->remote_alloc == 0
-					    ? 4
-					    : ctx->remote_alloc * 2;
+		ctx->remote_alloc =
+			ctx->remote_alloc == 0 ? 4 : ctx->remote_alloc * 2;
 		n = p_new(ctx->dir->pool, const char *, ctx->remote_alloc);
 		if (r->remote_count > 0)
 			memcpy(n, r->remote, sizeof(*n) * r->remote_count);
@@ -1551,8 +1542,8 @@ static int resolve_expand(struct resolve_ctx *ctx, const char *alias,
 		return -1;
 	}
 	ctx->path[depth] = alias;
-	if (dir_alias_targets(ctx->dir, alias, &targets, &count,
-			      &ctx->error) < 0)
+	if (dir_alias_targets(ctx->dir, alias, &targets, &count, &ctx->error) <
+	    0)
 		return -1;
 	for (unsigned int i = 0; i < count; i++) {
 		const char *domain = strrchr(targets[i], '@');
@@ -1573,12 +1564,11 @@ static int resolve_expand(struct resolve_ctx *ctx, const char *alias,
 	return 0;
 }
 
-enum directory_resolve_result
-directory_resolve(struct directory *dir, const char *address,
-		  struct directory_recipients *recipients_r,
-		  const char **error_r)
+enum directory_resolve_result directory_resolve(
+	struct directory *dir, const char *address,
+	struct directory_recipients *recipients_r, const char **error_r)
 {
-	struct resolve_ctx ctx = {.dir = dir, .rcpt = recipients_r};
+	struct resolve_ctx ctx = { .dir = dir, .rcpt = recipients_r };
 	char *local, *domain;
 	const char *addr, *at, *base, *reason;
 	size_t base_len;
@@ -1592,9 +1582,8 @@ directory_resolve(struct directory *dir, const char *address,
 		domain = at == NULL ? NULL
 				    : mail_domain_normalize(dir->pool, at + 1,
 							    &reason);
-		return domain != NULL &&
-				       dir_domain_exists(dir, domain,
-							 &reason) > 0
+		return domain != NULL && dir_domain_exists(dir, domain,
+							   &reason) > 0
 			       ? DIRECTORY_RESOLVE_UNKNOWN
 			       : DIRECTORY_RESOLVE_NOT_LOCAL;
 	}

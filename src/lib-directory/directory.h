@@ -19,7 +19,7 @@
      1. an account with that exact address;
      2. an alias with that exact address;
      3. with sub-addressing (RFC 5233 style, separator '+'), "user+tag" is
-        looked up again as "user" (steps 1 and 2);
+	looked up again as "user" (steps 1 and 2);
      4. a catch-all alias "@domain";
      5. otherwise: unknown if the domain is ours, not-local if it is not.
    Alias targets may be local accounts, other aliases (resolved again, at
@@ -52,10 +52,10 @@ struct directory_alias {
 };
 
 enum directory_resolve_result {
-	DIRECTORY_RESOLVE_NOT_LOCAL,	/* domain is not one of ours */
-	DIRECTORY_RESOLVE_UNKNOWN,	/* our domain, no such recipient */
+	DIRECTORY_RESOLVE_NOT_LOCAL, /* domain is not one of ours */
+	DIRECTORY_RESOLVE_UNKNOWN, /* our domain, no such recipient */
 	DIRECTORY_RESOLVE_OK,
-	DIRECTORY_RESOLVE_ERROR,	/* alias loop, database error */
+	DIRECTORY_RESOLVE_ERROR, /* alias loop, database error */
 };
 
 struct directory_recipients {
@@ -147,9 +147,8 @@ int directory_alias_list(struct directory *dir, const char *domain,
    refuses (mail-address.h) is never local: UNKNOWN if its domain is one of
    ours, NOT_LOCAL otherwise, with the reason in *error_r. A local target
    that no longer exists is skipped; if nothing is left, UNKNOWN. */
-enum directory_resolve_result
-directory_resolve(struct directory *dir, const char *address,
-		  struct directory_recipients *recipients_r,
-		  const char **error_r);
+enum directory_resolve_result directory_resolve(
+	struct directory *dir, const char *address,
+	struct directory_recipients *recipients_r, const char **error_r);
 
 #endif

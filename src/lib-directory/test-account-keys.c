@@ -89,9 +89,9 @@ static void test_master_key_create_load(void **state)
 
 static void test_master_key_permissions(void **state)
 {
-	static const mode_t modes[] = {0640, 0604, 0660, 0644, 0610, 0602};
+	static const mode_t modes[] = { 0640, 0604, 0660, 0644, 0610, 0602 };
 	struct tmp *t = *state;
-	uint8_t key[MASTER_KEY_LEN] = {1};
+	uint8_t key[MASTER_KEY_LEN] = { 1 };
 	const char *error = NULL;
 	char expected[256];
 
@@ -108,9 +108,9 @@ static void test_master_key_permissions(void **state)
 
 static void test_master_key_size(void **state)
 {
-	static const size_t sizes[] = {0, 1, 31, 33, 64};
+	static const size_t sizes[] = { 0, 1, 31, 33, 64 };
 	struct tmp *t = *state;
-	uint8_t data[64] = {0};
+	uint8_t data[64] = { 0 };
 	uint8_t key[MASTER_KEY_LEN];
 	const char *error = NULL;
 
@@ -166,8 +166,7 @@ static void test_wrap_round_trip(void **state)
 	account_keys_wrap(master, 42, &keys, wrapped2);
 	assert_memory_not_equal(wrapped, wrapped2, sizeof(wrapped));
 	/* The secret key fits the public key. */
-	assert_int_equal(crypto_scalarmult_base(derived_pk, out.secret_key),
-			 0);
+	assert_int_equal(crypto_scalarmult_base(derived_pk, out.secret_key), 0);
 	assert_memory_equal(derived_pk, keys.public_key, sizeof(derived_pk));
 	account_keys_clear(&keys);
 	account_keys_clear(&out);
@@ -228,23 +227,22 @@ static void test_unwrap_damaged(void **state)
 		for (unsigned int mask = 0x01; mask <= 0x80; mask <<= 7) {
 			memcpy(bad, wrapped, sizeof(wrapped));
 			bad[i] ^= (uint8_t)mask;
-			assert_int_equal(account_keys_unwrap(
-						 master, 1, keys.public_key,
-						 bad, sizeof(wrapped), &out),
-					 -1);
+			assert_int_equal(
+				account_keys_unwrap(master, 1, keys.public_key,
+						    bad, sizeof(wrapped), &out),
+				-1);
 		}
 		memcpy(bad, wrapped, sizeof(wrapped));
 		bad[i] ^= 0xff;
-		assert_int_equal(account_keys_unwrap(master, 1,
-						     keys.public_key, bad,
-						     sizeof(wrapped), &out),
+		assert_int_equal(account_keys_unwrap(master, 1, keys.public_key,
+						     bad, sizeof(wrapped),
+						     &out),
 				 -1);
 	}
 	/* Truncated at every length, and one byte too long. */
 	for (size_t len = 0; len < sizeof(wrapped); len++)
-		assert_int_equal(account_keys_unwrap(master, 1,
-						     keys.public_key, wrapped,
-						     len, &out),
+		assert_int_equal(account_keys_unwrap(master, 1, keys.public_key,
+						     wrapped, len, &out),
 				 -1);
 	memcpy(bad, wrapped, sizeof(wrapped));
 	bad[sizeof(wrapped)] = 0;
@@ -277,8 +275,8 @@ int main(void)
 						tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_master_key_permissions,
 						tmp_setup, tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_master_key_size,
-						tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_master_key_size, tmp_setup,
+						tmp_teardown),
 		cmocka_unit_test(test_master_key_create_bad_dir),
 		cmocka_unit_test(test_wrap_round_trip),
 		cmocka_unit_test(test_unwrap_wrong_context),

@@ -70,11 +70,11 @@ static int fixture_teardown(void **state)
 }
 
 /* Uses the caller's "error". */
-#define OK(expr)                                                  \
-	do {                                                      \
-		int ret_ = (expr);                                \
-		if (ret_ < 0)                                     \
-			fail_msg("%s failed: %s", #expr, error);  \
+#define OK(expr)                                                 \
+	do {                                                     \
+		int ret_ = (expr);                               \
+		if (ret_ < 0)                                    \
+			fail_msg("%s failed: %s", #expr, error); \
 	} while (0)
 
 static uint64_t add_account(struct fixture *f, const char *address,
@@ -83,8 +83,8 @@ static uint64_t add_account(struct fixture *f, const char *address,
 	const char *error = NULL;
 	uint64_t id = 0;
 
-	if (directory_account_add(f->dir, f->tmp, f->master, address,
-				  password, 0, &id, &error) < 0)
+	if (directory_account_add(f->dir, f->tmp, f->master, address, password,
+				  0, &id, &error) < 0)
 		fail_msg("account add %s: %s", address, error);
 	return id;
 }
@@ -97,10 +97,10 @@ static void check_error(int ret, const char *error, const char *expected)
 }
 
 /* A macro, so that err is read after the call has set it. */
-#define expect_error(call, err, expected)              \
-	do {                                           \
-		int ret_ = (call);                     \
-		check_error(ret_, (err), (expected));  \
+#define expect_error(call, err, expected)             \
+	do {                                          \
+		int ret_ = (call);                    \
+		check_error(ret_, (err), (expected)); \
 	} while (0)
 
 /* Every row of every table, in a stable order, as text. */
@@ -118,15 +118,15 @@ static char *dump_tables(const char *db_path)
 	sqlite3 *db;
 	char *result;
 
-	assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY,
-					 NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL),
+		SQLITE_OK);
 	for (size_t q = 0; q < N_ELEMENTS(queries); q++) {
 		sqlite3_stmt *stmt;
 
-		assert_int_equal(sqlite3_prepare_v2(db, queries[q], -1, &stmt,
-						    NULL),
-				 SQLITE_OK);
+		assert_int_equal(
+			sqlite3_prepare_v2(db, queries[q], -1, &stmt, NULL),
+			SQLITE_OK);
 		buf_printf(&out, "[%s]\n", queries[q]);
 		while (sqlite3_step(stmt) == SQLITE_ROW) {
 			for (int c = 0; c < sqlite3_column_count(stmt); c++) {
@@ -154,12 +154,15 @@ static void test_domain_add_del_list(void **state)
 	const char *error = NULL;
 
 	OK(directory_domain_add(f->dir, "Example.ORG", &error));
-	OK(directory_domain_add(f->dir, "b\xc3\xbc" "cher.example", &error));
+	OK(directory_domain_add(f->dir,
+				"b\xc3\xbc"
+				"cher.example",
+				&error));
 	OK(directory_domain_add(f->dir, "a.example", &error));
-	expect_error(directory_domain_add(f->dir, "example.org", &error),
-		     error, "domain example.org already exists");
-	expect_error(directory_domain_add(f->dir, "EXAMPLE.org", &error),
-		     error, "domain example.org already exists");
+	expect_error(directory_domain_add(f->dir, "example.org", &error), error,
+		     "domain example.org already exists");
+	expect_error(directory_domain_add(f->dir, "EXAMPLE.org", &error), error,
+		     "domain example.org already exists");
 	expect_error(directory_domain_add(f->dir, "exa mple.org", &error),
 		     error,
 		     "invalid domain 'exa mple.org': invalid character in "
@@ -167,8 +170,7 @@ static void test_domain_add_del_list(void **state)
 	expect_error(directory_domain_add(f->dir, "example.org.", &error),
 		     error,
 		     "invalid domain 'example.org.': trailing dot in domain");
-	expect_error(directory_domain_add(f->dir, "[192.0.2.1]", &error),
-		     error,
+	expect_error(directory_domain_add(f->dir, "[192.0.2.1]", &error), error,
 		     "invalid domain '[192.0.2.1]': address literals are not "
 		     "allowed");
 	expect_error(directory_domain_add(f->dir, "", &error), error,
@@ -180,8 +182,8 @@ static void test_domain_add_del_list(void **state)
 	assert_string_equal(domains[2], "xn--bcher-kva.example");
 	assert_null(domains[3]);
 	assert_true(directory_domain_exists(f->dir, "EXAMPLE.org"));
-	assert_true(directory_domain_exists(f->dir,
-					    "b\xc3\xbc" "cher.example"));
+	assert_true(directory_domain_exists(f->dir, "b\xc3\xbc"
+						    "cher.example"));
 	assert_false(directory_domain_exists(f->dir, "example.net"));
 	assert_false(directory_domain_exists(f->dir, "example.org."));
 
@@ -196,7 +198,7 @@ static void test_domain_add_del_list(void **state)
 static void test_domain_del_refused_while_used(void **state)
 {
 	struct fixture *f = *state;
-	const char *targets[] = {"alice@example.org", NULL};
+	const char *targets[] = { "alice@example.org", NULL };
 	const char *error = NULL;
 
 	OK(directory_domain_add(f->dir, "example.org", &error));
@@ -204,13 +206,12 @@ static void test_domain_del_refused_while_used(void **state)
 	OK(directory_alias_add(f->dir, "postmaster@example.org", targets,
 			       &error));
 	OK(directory_alias_add(f->dir, "abuse@example.org", targets, &error));
-	expect_error(directory_domain_del(f->dir, "example.org", &error),
-		     error,
+	expect_error(directory_domain_del(f->dir, "example.org", &error), error,
 		     "domain example.org still has 1 account and 2 aliases");
 	OK(directory_alias_del(f->dir, "abuse@example.org", &error));
 	OK(directory_alias_del(f->dir, "postmaster@example.org", &error));
-	expect_error(directory_domain_del(f->dir, "example.org", &error),
-		     error, "domain example.org still has 1 account");
+	expect_error(directory_domain_del(f->dir, "example.org", &error), error,
+		     "domain example.org still has 1 account");
 	OK(directory_account_del(f->dir, "alice@example.org", &error));
 	OK(directory_domain_del(f->dir, "example.org", &error));
 	assert_false(directory_domain_exists(f->dir, "example.org"));
@@ -219,7 +220,7 @@ static void test_domain_del_refused_while_used(void **state)
 static void test_account_add(void **state)
 {
 	struct fixture *f = *state;
-	const char *targets[] = {"alice@example.org", NULL};
+	const char *targets[] = { "alice@example.org", NULL };
 	struct directory_account acc;
 	struct account_keys keys;
 	const char *error = NULL;
@@ -247,8 +248,8 @@ static void test_account_add(void **state)
 					   &error),
 		     error, "info@example.org is an alias");
 	expect_error(directory_account_add(f->dir, f->tmp, f->master,
-					   "u%remote@example.org", "x", 0,
-					   NULL, &error),
+					   "u%remote@example.org", "x", 0, NULL,
+					   &error),
 		     error,
 		     "invalid address 'u%remote@example.org': '%' and '!' are "
 		     "not allowed in the local part");
@@ -272,8 +273,8 @@ static void test_account_add(void **state)
 	assert_false(acc.disabled);
 	assert_int_equal(acc.quota_bytes, 0);
 	assert_true(acc.created > 0);
-	assert_int_equal(account_keys_unwrap(f->master, acc.id,
-					     acc.public_key, acc.wrapped_keys,
+	assert_int_equal(account_keys_unwrap(f->master, acc.id, acc.public_key,
+					     acc.wrapped_keys,
 					     sizeof(acc.wrapped_keys), &keys),
 			 0);
 	account_keys_clear(&keys);
@@ -294,14 +295,12 @@ static void test_account_add(void **state)
 	assert_true(bob > alice);
 	OK(directory_account_del(f->dir, "bob@example.org", &error));
 	assert_non_null(strstr(error, "left in place"));
-	assert_int_equal(directory_account_lookup_id(f->dir, bob, &acc,
-						     &error),
+	assert_int_equal(directory_account_lookup_id(f->dir, bob, &acc, &error),
 			 0);
 	carol = add_account(f, "carol@example.org", "pw-carol");
 	assert_true(carol > bob);
-	assert_int_equal(directory_account_lookup_id(f->dir, carol, &acc,
-						     &error),
-			 1);
+	assert_int_equal(
+		directory_account_lookup_id(f->dir, carol, &acc, &error), 1);
 	assert_string_equal(acc.address, "carol@example.org");
 }
 
@@ -339,16 +338,16 @@ static void test_account_passwd(void **state)
 
 	OK(directory_domain_add(f->dir, "example.org", &error));
 	add_account(f, "alice@example.org", "old-password");
-	OK(directory_account_passwd(f->dir, "ALICE@example.org",
-				    "new-password", &error));
+	OK(directory_account_passwd(f->dir, "ALICE@example.org", "new-password",
+				    &error));
 	assert_int_equal(directory_account_lookup(f->dir, "alice@example.org",
 						  &acc, &error),
 			 1);
 	assert_int_equal(acc.credential_version, 2);
 	assert_true(password_verify(acc.password_hash, "new-password", 12));
 	assert_false(password_verify(acc.password_hash, "old-password", 12));
-	expect_error(directory_account_passwd(f->dir, "nobody@example.org",
-					      "x", &error),
+	expect_error(directory_account_passwd(f->dir, "nobody@example.org", "x",
+					      &error),
 		     error, "user nobody@example.org does not exist");
 	expect_error(directory_account_passwd(f->dir, "alice@example.org", "",
 					      &error),
@@ -364,8 +363,8 @@ static void test_account_quota_disable_lookup(void **state)
 	OK(directory_domain_add(f->dir, "example.org", &error));
 	add_account(f, "alice@example.org", "pw");
 
-	OK(directory_account_set_quota(f->dir, "alice@example.org",
-				       5ULL << 30, &error));
+	OK(directory_account_set_quota(f->dir, "alice@example.org", 5ULL << 30,
+				       &error));
 	OK(directory_account_set_disabled(f->dir, "alice@example.org", true,
 					  &error));
 	/* Case-insensitive lookup. */
@@ -419,8 +418,8 @@ static void test_app_passwords(void **state)
 
 	OK(directory_domain_add(f->dir, "example.org", &error));
 	add_account(f, "alice@example.org", "pw");
-	OK(directory_app_password_add(f->dir, "alice@example.org", "phone",
-				      &pw, &error));
+	OK(directory_app_password_add(f->dir, "alice@example.org", "phone", &pw,
+				      &error));
 	/* xxxx-xxxx-xxxx-xxxx-xxxx-xxxx from the unambiguous alphabet. */
 	assert_int_equal(strlen(pw), 29);
 	for (size_t i = 0; i < 29; i++) {
@@ -435,8 +434,8 @@ static void test_app_passwords(void **state)
 		     error,
 		     "alice@example.org already has an app password labelled "
 		     "'phone'");
-	expect_error(directory_app_password_add(f->dir, "alice@example.org",
-						"", &pw, &error),
+	expect_error(directory_app_password_add(f->dir, "alice@example.org", "",
+						&pw, &error),
 		     error, "empty app password label");
 	expect_error(directory_app_password_add(f->dir, "alice@example.org",
 						"a\nb", &pw, &error),
@@ -457,8 +456,9 @@ static void test_app_passwords(void **state)
 
 	expect_error(directory_app_password_del(f->dir, "alice@example.org",
 						"laptop", &error),
-		     error, "alice@example.org has no app password labelled "
-			    "'laptop'");
+		     error,
+		     "alice@example.org has no app password labelled "
+		     "'laptop'");
 	OK(directory_app_password_del(f->dir, "alice@example.org", "phone",
 				      &error));
 	OK(directory_app_password_hashes(f->dir, acc.id, &hashes, &error));
@@ -472,15 +472,15 @@ static void test_app_passwords(void **state)
 static void test_alias_add(void **state)
 {
 	struct fixture *f = *state;
-	const char *local[] = {"Alice@example.org", NULL};
-	const char *mixed[] = {"alice@example.org", "friend@remote.example",
-			       "ALICE@example.org", NULL};
-	const char *of_alias[] = {"team@example.org", NULL};
-	const char *unknown[] = {"alice@example.org", "ghost@example.org",
-				 NULL};
-	const char *bad[] = {"not-an-address", NULL};
-	const char *self[] = {"loop@example.org", NULL};
-	const char *none[] = {NULL};
+	const char *local[] = { "Alice@example.org", NULL };
+	const char *mixed[] = { "alice@example.org", "friend@remote.example",
+				"ALICE@example.org", NULL };
+	const char *of_alias[] = { "team@example.org", NULL };
+	const char *unknown[] = { "alice@example.org", "ghost@example.org",
+				  NULL };
+	const char *bad[] = { "not-an-address", NULL };
+	const char *self[] = { "loop@example.org", NULL };
+	const char *none[] = { NULL };
 	struct directory_alias *aliases;
 	const char *error = NULL;
 	unsigned int count;
@@ -493,17 +493,16 @@ static void test_alias_add(void **state)
 	OK(directory_alias_add(f->dir, "all@example.org", of_alias, &error));
 	OK(directory_alias_add(f->dir, "@example.org", local, &error));
 
-	expect_error(directory_alias_add(f->dir, "x@example.org", unknown,
-					 &error),
-		     error,
-		     "alias target ghost@example.org does not exist (no such "
-		     "user or alias)");
+	expect_error(
+		directory_alias_add(f->dir, "x@example.org", unknown, &error),
+		error,
+		"alias target ghost@example.org does not exist (no such "
+		"user or alias)");
 	expect_error(directory_alias_add(f->dir, "x@example.org", bad, &error),
-		     error,
-		     "invalid address 'not-an-address': missing '@'");
-	expect_error(directory_alias_add(f->dir, "loop@example.org", self,
-					 &error),
-		     error, "alias loop@example.org cannot point to itself");
+		     error, "invalid address 'not-an-address': missing '@'");
+	expect_error(
+		directory_alias_add(f->dir, "loop@example.org", self, &error),
+		error, "alias loop@example.org cannot point to itself");
 	expect_error(directory_alias_add(f->dir, "x@example.org", none, &error),
 		     error, "alias x@example.org needs at least one target");
 	expect_error(directory_alias_add(f->dir, "x@example.org", NULL, &error),
@@ -511,18 +510,17 @@ static void test_alias_add(void **state)
 	expect_error(directory_alias_add(f->dir, "alice@example.org", of_alias,
 					 &error),
 		     error, "alice@example.org is an account");
-	expect_error(directory_alias_add(f->dir, "TEAM@example.org", local,
-					 &error),
-		     error, "alias team@example.org already exists");
-	expect_error(directory_alias_add(f->dir, "x@example.net", local,
-					 &error),
-		     error,
-		     "domain example.net does not exist (add it with: marmot "
-		     "domain add example.net)");
-	expect_error(directory_alias_add(f->dir, "@example.org.", local,
-					 &error),
-		     error,
-		     "invalid domain 'example.org.': trailing dot in domain");
+	expect_error(
+		directory_alias_add(f->dir, "TEAM@example.org", local, &error),
+		error, "alias team@example.org already exists");
+	expect_error(
+		directory_alias_add(f->dir, "x@example.net", local, &error),
+		error,
+		"domain example.net does not exist (add it with: marmot "
+		"domain add example.net)");
+	expect_error(
+		directory_alias_add(f->dir, "@example.org.", local, &error),
+		error, "invalid domain 'example.org.': trailing dot in domain");
 
 	OK(directory_alias_list(f->dir, "example.org", &aliases, &count,
 				&error));
@@ -550,41 +548,47 @@ static void test_resolve(void **state)
 		const char *address;
 		enum directory_resolve_result result;
 		const char *accounts; /* "a", "b", "ab" */
-		const char *remote;   /* first remote target or NULL */
+		const char *remote; /* first remote target or NULL */
 		unsigned int remote_count;
 	} tests[] = {
-		{"alice@example.org", DIRECTORY_RESOLVE_OK, "a", NULL, 0},
-		{"ALICE@Example.ORG", DIRECTORY_RESOLVE_OK, "a", NULL, 0},
-		{"alice+news@example.org", DIRECTORY_RESOLVE_OK, "a", NULL, 0},
-		{"alice+a+b@example.org", DIRECTORY_RESOLVE_OK, "a", NULL, 0},
-		{"sales+x@example.org", DIRECTORY_RESOLVE_OK, "ab", NULL, 0},
-		{"postmaster@example.org", DIRECTORY_RESOLVE_OK, "a", NULL, 0},
-		{"sales@example.org", DIRECTORY_RESOLVE_OK, "ab", NULL, 0},
+		{ "alice@example.org", DIRECTORY_RESOLVE_OK, "a", NULL, 0 },
+		{ "ALICE@Example.ORG", DIRECTORY_RESOLVE_OK, "a", NULL, 0 },
+		{ "alice+news@example.org", DIRECTORY_RESOLVE_OK, "a", NULL,
+		  0 },
+		{ "alice+a+b@example.org", DIRECTORY_RESOLVE_OK, "a", NULL, 0 },
+		{ "sales+x@example.org", DIRECTORY_RESOLVE_OK, "ab", NULL, 0 },
+		{ "postmaster@example.org", DIRECTORY_RESOLVE_OK, "a", NULL,
+		  0 },
+		{ "sales@example.org", DIRECTORY_RESOLVE_OK, "ab", NULL, 0 },
 		/* Chain: chain1 -> chain2 -> sales -> {alice, bob}, and
 		   alice twice: deduplicated. */
-		{"chain1@example.org", DIRECTORY_RESOLVE_OK, "ab", NULL, 0},
-		{"fwd@example.org", DIRECTORY_RESOLVE_OK, "b",
-		 "other@example.com", 2},
-		{"loop1@example.org", DIRECTORY_RESOLVE_ERROR, "", NULL, 0},
-		{"deep1@example.org", DIRECTORY_RESOLVE_ERROR, "", NULL, 0},
-		{"deep2@example.org", DIRECTORY_RESOLVE_OK, "a", NULL, 0},
+		{ "chain1@example.org", DIRECTORY_RESOLVE_OK, "ab", NULL, 0 },
+		{ "fwd@example.org", DIRECTORY_RESOLVE_OK, "b",
+		  "other@example.com", 2 },
+		{ "loop1@example.org", DIRECTORY_RESOLVE_ERROR, "", NULL, 0 },
+		{ "deep1@example.org", DIRECTORY_RESOLVE_ERROR, "", NULL, 0 },
+		{ "deep2@example.org", DIRECTORY_RESOLVE_OK, "a", NULL, 0 },
 		/* Catch-all of example.net. */
-		{"anything@example.net", DIRECTORY_RESOLVE_OK, "b", NULL, 0},
-		{"nobody@example.org", DIRECTORY_RESOLVE_UNKNOWN, "", NULL, 0},
-		{"+tag@example.org", DIRECTORY_RESOLVE_UNKNOWN, "", NULL, 0},
-		{"bob@elsewhere.example", DIRECTORY_RESOLVE_NOT_LOCAL, "",
-		 NULL, 0},
+		{ "anything@example.net", DIRECTORY_RESOLVE_OK, "b", NULL, 0 },
+		{ "nobody@example.org", DIRECTORY_RESOLVE_UNKNOWN, "", NULL,
+		  0 },
+		{ "+tag@example.org", DIRECTORY_RESOLVE_UNKNOWN, "", NULL, 0 },
+		{ "bob@elsewhere.example", DIRECTORY_RESOLVE_NOT_LOCAL, "",
+		  NULL, 0 },
 		/* Refused syntax is never local. */
-		{"u%alice@example.org", DIRECTORY_RESOLVE_UNKNOWN, "", NULL, 0},
-		{"alice!u@example.org", DIRECTORY_RESOLVE_UNKNOWN, "", NULL, 0},
-		{"\"u@remote\"@example.org", DIRECTORY_RESOLVE_UNKNOWN, "",
-		 NULL, 0},
-		{"@example.org:alice@remote.example",
-		 DIRECTORY_RESOLVE_NOT_LOCAL, "", NULL, 0},
-		{"alice@[192.0.2.9]", DIRECTORY_RESOLVE_NOT_LOCAL, "", NULL, 0},
-		{"alice@example.org.", DIRECTORY_RESOLVE_NOT_LOCAL, "", NULL,
-		 0},
-		{"", DIRECTORY_RESOLVE_NOT_LOCAL, "", NULL, 0},
+		{ "u%alice@example.org", DIRECTORY_RESOLVE_UNKNOWN, "", NULL,
+		  0 },
+		{ "alice!u@example.org", DIRECTORY_RESOLVE_UNKNOWN, "", NULL,
+		  0 },
+		{ "\"u@remote\"@example.org", DIRECTORY_RESOLVE_UNKNOWN, "",
+		  NULL, 0 },
+		{ "@example.org:alice@remote.example",
+		  DIRECTORY_RESOLVE_NOT_LOCAL, "", NULL, 0 },
+		{ "alice@[192.0.2.9]", DIRECTORY_RESOLVE_NOT_LOCAL, "", NULL,
+		  0 },
+		{ "alice@example.org.", DIRECTORY_RESOLVE_NOT_LOCAL, "", NULL,
+		  0 },
+		{ "", DIRECTORY_RESOLVE_NOT_LOCAL, "", NULL, 0 },
 	};
 	struct fixture *f = *state;
 	const char *error = NULL;
@@ -596,51 +600,50 @@ static void test_resolve(void **state)
 	alice = add_account(f, "alice@example.org", "pw");
 	bob = add_account(f, "bob@example.org", "pw");
 	OK(directory_alias_add(f->dir, "postmaster@example.org",
-			       (const char *[]){"alice@example.org", NULL},
+			       (const char *[]){ "alice@example.org", NULL },
 			       &error));
-	OK(directory_alias_add(f->dir, "sales@example.org",
-			       (const char *[]){"alice@example.org",
-						"bob@example.org",
-						"postmaster@example.org",
-						NULL},
-			       &error));
+	OK(directory_alias_add(
+		f->dir, "sales@example.org",
+		(const char *[]){ "alice@example.org", "bob@example.org",
+				  "postmaster@example.org", NULL },
+		&error));
 	OK(directory_alias_add(f->dir, "chain2@example.org",
-			       (const char *[]){"sales@example.org", NULL},
+			       (const char *[]){ "sales@example.org", NULL },
 			       &error));
 	OK(directory_alias_add(f->dir, "chain1@example.org",
-			       (const char *[]){"chain2@example.org",
-						"alice@example.org", NULL},
+			       (const char *[]){ "chain2@example.org",
+						 "alice@example.org", NULL },
 			       &error));
 	OK(directory_alias_add(f->dir, "fwd@example.org",
-			       (const char *[]){"someone@remote.example",
-						"bob@example.org",
-						"other@example.com", NULL},
+			       (const char *[]){ "someone@remote.example",
+						 "bob@example.org",
+						 "other@example.com", NULL },
 			       &error));
 	OK(directory_alias_add(f->dir, "@example.net",
-			       (const char *[]){"bob@example.org", NULL},
+			       (const char *[]){ "bob@example.org", NULL },
 			       &error));
 	/* A loop: loop2 -> loop1 (a stale name once loop1 is deleted),
 	   then loop1 -> loop2. */
 	OK(directory_alias_add(f->dir, "loop1@example.org",
-			       (const char *[]){"alice@example.org", NULL},
+			       (const char *[]){ "alice@example.org", NULL },
 			       &error));
 	OK(directory_alias_add(f->dir, "loop2@example.org",
-			       (const char *[]){"loop1@example.org", NULL},
+			       (const char *[]){ "loop1@example.org", NULL },
 			       &error));
 	OK(directory_alias_del(f->dir, "loop1@example.org", &error));
 	OK(directory_alias_add(f->dir, "loop1@example.org",
-			       (const char *[]){"loop2@example.org", NULL},
+			       (const char *[]){ "loop2@example.org", NULL },
 			       &error));
 	/* deep9 -> alice; deepN -> deep(N+1): deep2 is 8 levels of alias,
 	   deep1 is 9. */
 	OK(directory_alias_add(f->dir, "deep9@example.org",
-			       (const char *[]){"alice@example.org", NULL},
+			       (const char *[]){ "alice@example.org", NULL },
 			       &error));
 	for (int i = 8; i >= 1; i--) {
 		snprintf(name, sizeof(name), "deep%d@example.org", i);
 		snprintf(next, sizeof(next), "deep%d@example.org", i + 1);
 		OK(directory_alias_add(f->dir, name,
-				       (const char *[]){next, NULL}, &error));
+				       (const char *[]){ next, NULL }, &error));
 	}
 
 	for (size_t i = 0; i < N_ELEMENTS(tests); i++) {
@@ -681,17 +684,17 @@ static void test_account_del_updates_aliases(void **state)
 	add_account(f, "alice@example.org", "pw");
 	bob = add_account(f, "bob@example.org", "pw");
 	OK(directory_app_password_add(f->dir, "alice@example.org", "phone",
-				      &(const char *){NULL}, &error));
+				      &(const char *){ NULL }, &error));
 	OK(directory_alias_add(f->dir, "both@example.org",
-			       (const char *[]){"alice@example.org",
-						"bob@example.org", NULL},
+			       (const char *[]){ "alice@example.org",
+						 "bob@example.org", NULL },
 			       &error));
 	OK(directory_alias_add(f->dir, "only@example.org",
-			       (const char *[]){"alice@example.org", NULL},
+			       (const char *[]){ "alice@example.org", NULL },
 			       &error));
 	/* Left empty when only@ goes: deleted in turn. */
 	OK(directory_alias_add(f->dir, "outer@example.org",
-			       (const char *[]){"only@example.org", NULL},
+			       (const char *[]){ "only@example.org", NULL },
 			       &error));
 	OK(directory_account_del(f->dir, "Alice@example.org", &error));
 
@@ -700,16 +703,15 @@ static void test_account_del_updates_aliases(void **state)
 	assert_string_equal(aliases[0].address, "both@example.org");
 	assert_string_equal(aliases[0].targets[0], "bob@example.org");
 	assert_null(aliases[0].targets[1]);
-	assert_int_equal(directory_resolve(f->dir, "alice@example.org", &r,
-					   &error),
-			 DIRECTORY_RESOLVE_UNKNOWN);
-	assert_int_equal(directory_resolve(f->dir, "both@example.org", &r,
-					   &error),
-			 DIRECTORY_RESOLVE_OK);
+	assert_int_equal(
+		directory_resolve(f->dir, "alice@example.org", &r, &error),
+		DIRECTORY_RESOLVE_UNKNOWN);
+	assert_int_equal(
+		directory_resolve(f->dir, "both@example.org", &r, &error),
+		DIRECTORY_RESOLVE_OK);
 	assert_int_equal(r.account_count, 1);
 	assert_int_equal(r.account_ids[0], bob);
-	expect_error(directory_account_del(f->dir, "alice@example.org",
-					   &error),
+	expect_error(directory_account_del(f->dir, "alice@example.org", &error),
 		     error, "user alice@example.org does not exist");
 
 	/* The app password went with the account (foreign key cascade). */
@@ -736,30 +738,28 @@ static void test_readonly(void **state)
 	ro = directory_open(f->db_path, true, &error);
 	assert_non_null(ro);
 	assert_true(directory_domain_exists(ro, "example.org"));
-	assert_int_equal(directory_account_lookup(ro, "alice@example.org",
-						  &acc, &error),
-			 1);
+	assert_int_equal(
+		directory_account_lookup(ro, "alice@example.org", &acc, &error),
+		1);
 	assert_int_equal(directory_domain_add(ro, "example.net", &error), -1);
 	assert_non_null(strstr(error, "read-only"));
 	assert_int_equal(directory_domain_del(ro, "example.org", &error), -1);
 	assert_int_equal(directory_account_add(ro, f->tmp, f->master,
-					       "bob@example.org", "pw", 0,
-					       NULL, &error),
+					       "bob@example.org", "pw", 0, NULL,
+					       &error),
 			 -1);
 	assert_int_equal(directory_account_passwd(ro, "alice@example.org",
 						  "pw2", &error),
 			 -1);
-	assert_int_equal(directory_account_set_disabled(
-				 ro, "alice@example.org", true, &error),
+	assert_int_equal(directory_account_set_disabled(ro, "alice@example.org",
+							true, &error),
 			 -1);
-	assert_int_equal(directory_account_del(ro, "alice@example.org",
-					       &error),
+	assert_int_equal(directory_account_del(ro, "alice@example.org", &error),
 			 -1);
-	assert_int_equal(directory_alias_add(ro, "x@example.org",
-					     (const char *[]){
-						     "alice@example.org",
-						     NULL},
-					     &error),
+	assert_int_equal(directory_alias_add(
+				 ro, "x@example.org",
+				 (const char *[]){ "alice@example.org", NULL },
+				 &error),
 			 -1);
 	directory_close(&ro);
 	assert_null(ro);
@@ -792,9 +792,9 @@ static void test_open_errors(void **state)
 	/* A newer schema is refused. */
 	snprintf(path, sizeof(path), "%s/newer.db", f->tmp);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL,
-				      NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL),
+		SQLITE_OK);
 	sqlite3_close(db);
 	assert_null(directory_open(path, false, &error));
 	assert_non_null(strstr(error, "newer than"));
@@ -826,7 +826,7 @@ static void test_failed_commands_change_nothing(void **state)
 	OK(directory_domain_add(f->dir, "example.org", &error));
 	add_account(f, "alice@example.org", "pw");
 	OK(directory_alias_add(f->dir, "team@example.org",
-			       (const char *[]){"alice@example.org", NULL},
+			       (const char *[]){ "alice@example.org", NULL },
 			       &error));
 	before = dump_tables(f->db_path);
 
@@ -851,36 +851,31 @@ static void test_failed_commands_change_nothing(void **state)
 	assert_int_equal(directory_account_passwd(f->dir, "bob@example.org",
 						  "pw", &error),
 			 -1);
-	assert_int_equal(directory_account_del(f->dir, "bob@example.org",
-					       &error),
+	assert_int_equal(
+		directory_account_del(f->dir, "bob@example.org", &error), -1);
+	assert_int_equal(directory_app_password_add(f->dir, "alice@example.org",
+						    "", &pw, &error),
 			 -1);
-	assert_int_equal(directory_app_password_add(f->dir,
-						    "alice@example.org", "",
-						    &pw, &error),
-			 -1);
-	assert_int_equal(directory_app_password_del(f->dir,
-						    "alice@example.org", "x",
-						    &error),
+	assert_int_equal(directory_app_password_del(f->dir, "alice@example.org",
+						    "x", &error),
 			 -1);
 	/* The first target is fine, the second is not: nothing stays. */
-	assert_int_equal(directory_alias_add(f->dir, "new@example.org",
-					     (const char *[]){
-						     "alice@example.org",
-						     "ghost@example.org",
-						     NULL},
-					     &error),
+	assert_int_equal(directory_alias_add(
+				 f->dir, "new@example.org",
+				 (const char *[]){ "alice@example.org",
+						   "ghost@example.org", NULL },
+				 &error),
 			 -1);
-	assert_int_equal(directory_alias_add(f->dir, "team@example.org",
-					     (const char *[]){
-						     "alice@example.org",
-						     NULL},
-					     &error),
+	assert_int_equal(directory_alias_add(
+				 f->dir, "team@example.org",
+				 (const char *[]){ "alice@example.org", NULL },
+				 &error),
 			 -1);
 	assert_int_equal(directory_alias_del(f->dir, "x@example.org", &error),
 			 -1);
-	assert_int_equal(directory_account_set_quota(f->dir, "x@example.org",
-						     1, &error),
-			 -1);
+	assert_int_equal(
+		directory_account_set_quota(f->dir, "x@example.org", 1, &error),
+		-1);
 
 	after = dump_tables(f->db_path);
 	assert_string_equal(before, after);
@@ -918,8 +913,8 @@ static void test_account_add_mkdir_failure(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, \
-					      fixture_teardown)
+#define T(fn) \
+	cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_domain_add_del_list),
 		T(test_domain_del_refused_while_used),

@@ -95,18 +95,18 @@ static const struct {
 	const char *input;
 	size_t input_len;
 	const char *expected; /* NULL: refused */
-	const char *rest;     /* what remains unread in the pipe */
+	const char *rest; /* what remains unread in the pipe */
 } read_tests[] = {
-	{"secret\n", 7, "secret", ""},
-	{"secret\r\n", 8, "secret", ""},
-	{"secret", 6, "secret", ""},
-	{"secret\r", 7, "secret", ""},
-	{"two words \n", 11, "two words ", ""},
-	{"first\nsecond\n", 13, "first", "second\n"},
-	{"\n", 1, NULL, "" },
-	{"\r\n", 2, NULL, ""},
-	{"", 0, NULL, ""},
-	{"a\0b\n", 4, NULL, ""},
+	{ "secret\n", 7, "secret", "" },
+	{ "secret\r\n", 8, "secret", "" },
+	{ "secret", 6, "secret", "" },
+	{ "secret\r", 7, "secret", "" },
+	{ "two words \n", 11, "two words ", "" },
+	{ "first\nsecond\n", 13, "first", "second\n" },
+	{ "\n", 1, NULL, "" },
+	{ "\r\n", 2, NULL, "" },
+	{ "", 0, NULL, "" },
+	{ "a\0b\n", 4, NULL, "" },
 };
 
 static char *read_through_pipe(const void *data, size_t len,
@@ -156,12 +156,12 @@ static void test_read_fd_length(void **state)
 		const char *suffix;
 		bool ok;
 	} cases[] = {
-		{PASSWORD_MAX_LEN, "", true},
-		{PASSWORD_MAX_LEN, "\n", true},
-		{PASSWORD_MAX_LEN, "\r\n", true},
-		{PASSWORD_MAX_LEN + 1, "", false},
-		{PASSWORD_MAX_LEN + 1, "\n", false},
-		{PASSWORD_MAX_LEN + 100, "\n", false},
+		{ PASSWORD_MAX_LEN, "", true },
+		{ PASSWORD_MAX_LEN, "\n", true },
+		{ PASSWORD_MAX_LEN, "\r\n", true },
+		{ PASSWORD_MAX_LEN + 1, "", false },
+		{ PASSWORD_MAX_LEN + 1, "\n", false },
+		{ PASSWORD_MAX_LEN + 100, "\n", false },
 	};
 	char *data = i_malloc(PASSWORD_MAX_LEN + 200);
 

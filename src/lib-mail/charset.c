@@ -13,7 +13,7 @@
 
 #define CHARSET_NAME_MAX 64
 
-static const uint8_t utf8_replacement[] = {0xef, 0xbf, 0xbd};
+static const uint8_t utf8_replacement[] = { 0xef, 0xbf, 0xbd };
 
 /* Length of the well-formed UTF-8 sequence at p, or 0 (RFC 3629 4). */
 static size_t utf8_seq_len(const uint8_t *p, size_t len)
@@ -112,8 +112,8 @@ bool charset_is_known(const char *name)
 static bool charset_is_utf8_compatible(const char *name)
 {
 	static const char *const names[] = {
-		"utf-8", "utf8", "us-ascii", "ascii", "ansi_x3.4-1968",
-		"us", "iso646-us", "csascii",
+		"utf-8",          "utf8", "us-ascii",  "ascii",
+		"ansi_x3.4-1968", "us",   "iso646-us", "csascii",
 	};
 	size_t i;
 
@@ -129,8 +129,8 @@ static bool charset_is_utf8_compatible(const char *name)
 static void to_u_replace(const void *context ATTR_UNUSED,
 			 UConverterToUnicodeArgs *args,
 			 const char *units ATTR_UNUSED,
-			 int32_t length ATTR_UNUSED, UConverterCallbackReason reason,
-			 UErrorCode *err)
+			 int32_t length ATTR_UNUSED,
+			 UConverterCallbackReason reason, UErrorCode *err)
 {
 	static const UChar replacement = 0xfffd;
 

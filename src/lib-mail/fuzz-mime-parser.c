@@ -82,7 +82,7 @@ static char *build(pool_t pool, const struct mime_limits *limits,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct mime_limits small = {3, 8, 20, 128};
+	struct mime_limits small = { 3, 8, 20, 128 };
 	const struct mime_limits *limits;
 	unsigned int seed;
 	char *a, *b;

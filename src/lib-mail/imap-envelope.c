@@ -63,9 +63,10 @@ static void write_addresses(struct buf *dest, pool_t pool, const char *value)
 {
 	const struct message_address *addr;
 
-	addr = value == NULL ? NULL :
-		message_address_parse(pool, span_from_cstr(value),
-				      ENVELOPE_MAX_ADDRESSES);
+	addr = value == NULL
+		       ? NULL
+		       : message_address_parse(pool, span_from_cstr(value),
+					       ENVELOPE_MAX_ADDRESSES);
 	if (addr == NULL) {
 		buf_append_str(dest, "NIL");
 		return;
@@ -105,11 +106,11 @@ void imap_envelope_write(struct buf *dest, const struct mime_envelope *env)
 	write_addresses(dest, pool, env->from);
 	buf_append_c(dest, ' ');
 	/* RFC 9051 7.5.2: absent Sender and Reply-To are set to From. */
-	write_addresses(dest, pool, env->sender != NULL ? env->sender
-							: env->from);
+	write_addresses(dest, pool,
+			env->sender != NULL ? env->sender : env->from);
 	buf_append_c(dest, ' ');
-	write_addresses(dest, pool, env->reply_to != NULL ? env->reply_to
-							  : env->from);
+	write_addresses(dest, pool,
+			env->reply_to != NULL ? env->reply_to : env->from);
 	buf_append_c(dest, ' ');
 	write_addresses(dest, pool, env->to);
 	buf_append_c(dest, ' ');

@@ -34,11 +34,10 @@ static void token_add(struct tokens *tk, enum token_kind kind, uint8_t sp,
 {
 	if (tk->count == tk->alloc) {
 		tk->alloc = tk->alloc == 0 ? 16 : i_size_mul(tk->alloc, 2);
-		tk->t = i_realloc(tk->t, i_size_mul(tk->alloc,
-						    sizeof(*tk->t)));
+		tk->t = i_realloc(tk->t, i_size_mul(tk->alloc, sizeof(*tk->t)));
 	}
-	tk->t[tk->count++] = (struct token){kind, sp, start,
-					    tk->text.used - start};
+	tk->t[tk->count++] =
+		(struct token){ kind, sp, start, tk->text.used - start };
 }
 
 static void tokenize(struct tokens *tk, struct span s)
@@ -169,8 +168,7 @@ struct address_list {
 	unsigned int count, max;
 };
 
-static struct message_address *list_add(pool_t pool,
-					struct address_list *list)
+static struct message_address *list_add(pool_t pool, struct address_list *list)
 {
 	struct message_address *addr;
 
@@ -186,8 +184,8 @@ static struct message_address *list_add(pool_t pool,
 struct message_address *message_address_parse(pool_t pool, struct span input,
 					      unsigned int max_addresses)
 {
-	struct tokens tk = {NULL, 0, 0, BUF_INIT};
-	struct address_list list = {NULL, NULL, 0, max_addresses};
+	struct tokens tk = { NULL, 0, 0, BUF_INIT };
+	struct address_list list = { NULL, NULL, 0, max_addresses };
 	struct message_address *addr;
 	bool in_group = false;
 	size_t i = 0;
@@ -212,7 +210,8 @@ struct message_address *message_address_parse(pool_t pool, struct span input,
 		for (j = i; j < tk.count; j++) {
 			if (tk.t[j].kind == TOKEN_COMMENT)
 				last_comment = j;
-			if (is_special(&tk, j, '<') || is_special(&tk, j, ',') ||
+			if (is_special(&tk, j, '<') ||
+			    is_special(&tk, j, ',') ||
 			    is_special(&tk, j, ';') ||
 			    (!in_group && is_special(&tk, j, ':')))
 				break;
@@ -239,8 +238,8 @@ struct message_address *message_address_parse(pool_t pool, struct span input,
 				break;
 			addr->name = phrase(pool, &tk, i, j);
 			if (is_special(&tk, k, '@')) {
-				for (size_t m = k; m < tk.count &&
-						   !is_special(&tk, m, '>');
+				for (size_t m = k;
+				     m < tk.count && !is_special(&tk, m, '>');
 				     m++) {
 					if (is_special(&tk, m, ':')) {
 						route_end = m;
@@ -262,8 +261,8 @@ struct message_address *message_address_parse(pool_t pool, struct span input,
 							&route,
 							token_text(&tk, m));
 				}
-				addr->route = pool_span_dup(pool,
-							    buf_span(&route));
+				addr->route =
+					pool_span_dup(pool, buf_span(&route));
 				buf_free(&route);
 				k = route_end + 1;
 			}

@@ -22,11 +22,11 @@
 
 struct message_address {
 	struct message_address *next;
-	const char *name;    /* display name, or comment; NULL if none */
-	const char *route;   /* obs-route "@a,@b", NULL if none */
+	const char *name; /* display name, or comment; NULL if none */
+	const char *route; /* obs-route "@a,@b", NULL if none */
 	const char *mailbox; /* local part or group name; NULL at group end */
-	const char *domain;  /* NULL for group start and end */
-	bool invalid;        /* a part was missing or unreadable */
+	const char *domain; /* NULL for group start and end */
+	bool invalid; /* a part was missing or unreadable */
 };
 
 /* Parses an address-list. Returns the first entry (NULL for an empty

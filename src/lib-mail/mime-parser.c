@@ -15,10 +15,10 @@
 
 struct open_part {
 	struct mime_part *part;
-	char *boundary;       /* multipart only, heap */
+	char *boundary; /* multipart only, heap */
 	size_t boundary_len;
 	bool boundary_active; /* false in the epilogue */
-	uint64_t body_lf;     /* LFs before body_offset */
+	uint64_t body_lf; /* LFs before body_offset */
 	/* The body does not end before its last closed child: the empty
 	   line that ends a child's header may also be the line break that
 	   belongs to the next boundary. */
@@ -34,16 +34,16 @@ struct mime_parser {
 	unsigned int stack_count, stack_alloc;
 	bool in_headers; /* the top of the stack is reading headers */
 
-	uint64_t offset;     /* octets fed */
-	uint64_t lf_count;   /* LFs before line_start */
+	uint64_t offset; /* octets fed */
+	uint64_t lf_count; /* LFs before line_start */
 	uint64_t line_start;
-	uint64_t line_len;   /* octets of the line so far, no LF */
+	uint64_t line_len; /* octets of the line so far, no LF */
 	uint64_t line_nuls;
-	uint8_t line_last;   /* last octet of the line so far */
+	uint8_t line_last; /* last octet of the line so far */
 	unsigned int prev_term; /* terminator length of the previous line */
-	struct buf line;     /* at most max_line octets of the line */
+	struct buf line; /* at most max_line octets of the line */
 
-	struct buf hdr;      /* current header, unfolded, bounded */
+	struct buf hdr; /* current header, unfolded, bounded */
 	bool hdr_active;
 };
 
@@ -164,8 +164,7 @@ static void parse_content_type(struct mime_parser *p, struct mime_part *part,
 
 /* RFC 2183 2: disposition-type *(";" disposition-parm). */
 static void parse_content_disposition(struct mime_parser *p,
-				      struct mime_part *part,
-				      struct span value)
+				      struct mime_part *part, struct span value)
 {
 	struct span type;
 
@@ -173,8 +172,8 @@ static void parse_content_disposition(struct mime_parser *p,
 	if (!message_lex_token(&value, &type))
 		return;
 	part->disposition = lower_token(p->pool, type);
-	part->disp_param_count = rfc2231_parse(p->pool, value,
-					       &part->disp_params);
+	part->disp_param_count =
+		rfc2231_parse(p->pool, value, &part->disp_params);
 }
 
 static void set_once(struct mime_parser *p, const char **field,
@@ -291,8 +290,7 @@ static bool encoding_is_identity(const char *encoding)
 {
 	/* RFC 2046 5.2.1 / 5.1: composite types allow only these. */
 	return encoding == NULL || strcmp(encoding, "7bit") == 0 ||
-	       strcmp(encoding, "8bit") == 0 ||
-	       strcmp(encoding, "binary") == 0;
+	       strcmp(encoding, "8bit") == 0 || strcmp(encoding, "binary") == 0;
 }
 
 static bool may_descend(struct mime_parser *p, struct mime_part *part)
@@ -325,9 +323,9 @@ static void end_headers(struct mime_parser *p, uint64_t body_offset,
 		boundary = NULL;
 		for (unsigned int i = 0; i < part->param_count; i++) {
 			if (strcmp(part->params[i].name, "boundary") == 0) {
-				boundary = part->params[i].extended ?
-					part->params[i].value :
-					part->params[i].raw_value;
+				boundary = part->params[i].extended
+						   ? part->params[i].value
+						   : part->params[i].raw_value;
 				break;
 			}
 		}
@@ -439,14 +437,14 @@ static int match_boundary(struct mime_parser *p, struct span line,
 	if (best >= 0) {
 		struct span rest = span_skip(line, best_len);
 
-		*close_r = rest.len >= 2 && rest.p[0] == '-' &&
-			   rest.p[1] == '-';
+		*close_r =
+			rest.len >= 2 && rest.p[0] == '-' && rest.p[1] == '-';
 	}
 	return best;
 }
 
-static void boundary_line(struct mime_parser *p, unsigned int idx,
-			  bool close, uint64_t next)
+static void boundary_line(struct mime_parser *p, unsigned int idx, bool close,
+			  uint64_t next)
 {
 	/* RFC 2046 5.1.1: the CRLF before the boundary belongs to it. */
 	uint64_t end = p->line_start - p->prev_term;
@@ -546,9 +544,9 @@ void mime_parser_feed(struct mime_parser *p, const void *data, size_t size)
 	while (size > 0) {
 		const uint8_t *lf = memchr(d, '\n', size);
 		size_t n = lf != NULL ? (size_t)(lf - d) : size;
-		size_t room = p->limits.max_line > p->line.used ?
-				      p->limits.max_line - p->line.used :
-				      0;
+		size_t room = p->limits.max_line > p->line.used
+				      ? p->limits.max_line - p->line.used
+				      : 0;
 
 		buf_append(&p->line, d, n < room ? n : room);
 		for (size_t i = 0; i < n; i++) {
@@ -562,8 +560,8 @@ void mime_parser_feed(struct mime_parser *p, const void *data, size_t size)
 		if (lf == NULL)
 			break;
 		p->offset++;
-		process_line(p, p->line_last == '\r' && p->line_len > 0 ? 2
-								       : 1);
+		process_line(p,
+			     p->line_last == '\r' && p->line_len > 0 ? 2 : 1);
 		d += n + 1;
 		size -= n + 1;
 	}
@@ -605,8 +603,8 @@ void mime_parser_destroy(struct mime_parser **_p)
 	parser_free(p);
 }
 
-void mime_parse(pool_t pool, const struct mime_limits *limits,
-		const void *data, size_t size, struct mime_result *result_r)
+void mime_parse(pool_t pool, const struct mime_limits *limits, const void *data,
+		size_t size, struct mime_result *result_r)
 {
 	struct mime_parser *p = mime_parser_create(pool, limits);
 

@@ -35,10 +35,10 @@
 #include "rfc2231.h"
 
 struct mime_limits {
-	unsigned int max_depth;   /* default 20 */
-	unsigned int max_parts;   /* default 1000 */
+	unsigned int max_depth; /* default 20 */
+	unsigned int max_parts; /* default 1000 */
 	unsigned int max_headers; /* per part; default 1000 */
-	size_t max_line;          /* default 64 KiB */
+	size_t max_line; /* default 64 KiB */
 };
 
 #define MIME_LIMITS_DEFAULT_DEPTH 20
@@ -47,14 +47,14 @@ struct mime_limits {
 #define MIME_LIMITS_DEFAULT_LINE (64 * 1024)
 
 enum mime_part_flags {
-	MIME_PART_FLAG_MULTIPART = 1 << 0,   /* has a boundary, split */
-	MIME_PART_FLAG_MESSAGE = 1 << 1,     /* message/rfc822|global, parsed */
-	MIME_PART_FLAG_TEXT = 1 << 2,        /* Content-Type text/ */
-	MIME_PART_FLAG_OPAQUE = 1 << 3,      /* too deep / too many parts */
+	MIME_PART_FLAG_MULTIPART = 1 << 0, /* has a boundary, split */
+	MIME_PART_FLAG_MESSAGE = 1 << 1, /* message/rfc822|global, parsed */
+	MIME_PART_FLAG_TEXT = 1 << 2, /* Content-Type text/ */
+	MIME_PART_FLAG_OPAQUE = 1 << 3, /* too deep / too many parts */
 	MIME_PART_FLAG_HEADERS_TRUNCATED = 1 << 4, /* max_headers hit */
-	MIME_PART_FLAG_LONG_LINE = 1 << 5,   /* a header line > max_line */
+	MIME_PART_FLAG_LONG_LINE = 1 << 5, /* a header line > max_line */
 	MIME_PART_FLAG_NO_FINAL_BOUNDARY = 1 << 6,
-	MIME_PART_FLAG_HAS_NUL = 1 << 7,     /* NUL bytes in the part */
+	MIME_PART_FLAG_HAS_NUL = 1 << 7, /* NUL bytes in the part */
 	MIME_PART_FLAG_NO_HEADER_END = 1 << 8, /* no empty line after headers */
 	MIME_PART_FLAG_8BIT_HEADERS = 1 << 9,
 };
@@ -74,7 +74,7 @@ struct mime_part {
 	enum mime_part_flags flags;
 
 	uint64_t header_offset, body_offset, body_end;
-	uint64_t body_lines;   /* LF count in [body_offset, body_end) */
+	uint64_t body_lines; /* LF count in [body_offset, body_end) */
 	unsigned int header_count;
 	uint64_t nul_count;
 
@@ -99,8 +99,8 @@ struct mime_part {
 
 struct mime_result {
 	struct mime_part *root;
-	uint64_t size;        /* octets fed */
-	uint64_t lines;       /* LF count */
+	uint64_t size; /* octets fed */
+	uint64_t lines; /* LF count */
 	unsigned int part_count;
 	enum mime_part_flags flags; /* union of every part's flags */
 };
@@ -123,8 +123,8 @@ void mime_parser_finish(struct mime_parser **parser,
 void mime_parser_destroy(struct mime_parser **parser);
 
 /* Parses a whole message in one call. */
-void mime_parse(pool_t pool, const struct mime_limits *limits,
-		const void *data, size_t size, struct mime_result *result_r);
+void mime_parse(pool_t pool, const struct mime_limits *limits, const void *data,
+		size_t size, struct mime_result *result_r);
 
 /* Returns the part at an IMAP section number path such as "1.2" (RFC 9051
    6.4.5), or NULL. "" returns root. For a message/rfc822 part, the

@@ -12,9 +12,9 @@
 
 struct encoded_word {
 	struct span charset; /* without the RFC 2231 language suffix */
-	uint8_t encoding;    /* 'B' or 'Q' */
+	uint8_t encoding; /* 'B' or 'Q' */
 	struct span text;
-	size_t total_len;    /* bytes from "=?" through "?=" */
+	size_t total_len; /* bytes from "=?" through "?=" */
 };
 
 static int hex_value(uint8_t c)
@@ -47,8 +47,7 @@ static bool parse_encoded_word(struct span s, struct encoded_word *w_r)
 	    i + 3 > s.len)
 		return false;
 	w_r->encoding = s.p[i + 1] & ~0x20;
-	if ((w_r->encoding != 'B' && w_r->encoding != 'Q') ||
-	    s.p[i + 2] != '?')
+	if ((w_r->encoding != 'B' && w_r->encoding != 'Q') || s.p[i + 2] != '?')
 		return false;
 	text_start = i + 3;
 	for (i = text_start; i + 1 < s.len; i++) {
@@ -88,9 +87,9 @@ static void decode_q(struct buf *out, struct span text)
 		} else if (c == '=' && i + 2 < text.len &&
 			   hex_value(text.p[i + 1]) >= 0 &&
 			   hex_value(text.p[i + 2]) >= 0) {
-			buf_append_c(out, (uint8_t)(hex_value(text.p[i + 1]) *
-							    16 +
-						    hex_value(text.p[i + 2])));
+			buf_append_c(out,
+				     (uint8_t)(hex_value(text.p[i + 1]) * 16 +
+					       hex_value(text.p[i + 2])));
 			i += 2;
 		} else {
 			buf_append_c(out, c);
@@ -203,8 +202,8 @@ void rfc2047_decode(struct buf *dest, struct span input)
 				break;
 			i++;
 		}
-		charset_utf8_sanitize(dest, span_make(input.p + ws_start,
-						      i - ws_start));
+		charset_utf8_sanitize(
+			dest, span_make(input.p + ws_start, i - ws_start));
 		last_was_word = false;
 	}
 	flush_words(dest, &pending, charset);

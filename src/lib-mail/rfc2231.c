@@ -14,9 +14,9 @@
 struct raw_section {
 	struct span name;
 	unsigned int section; /* UINT_MAX when not sectioned */
-	bool extended;        /* "*" after the name or section */
+	bool extended; /* "*" after the name or section */
 	bool used;
-	struct buf value;     /* unquoted */
+	struct buf value; /* unquoted */
 };
 
 #define NO_SECTION ((unsigned int)-1)
@@ -79,8 +79,8 @@ static int hexval(uint8_t c)
 static void percent_decode(struct buf *out, struct span s)
 {
 	for (size_t i = 0; i < s.len; i++) {
-		if (s.p[i] == '%' && i + 2 < s.len &&
-		    hexval(s.p[i + 1]) >= 0 && hexval(s.p[i + 2]) >= 0) {
+		if (s.p[i] == '%' && i + 2 < s.len && hexval(s.p[i + 1]) >= 0 &&
+		    hexval(s.p[i + 2]) >= 0) {
 			buf_append_c(out, (uint8_t)(hexval(s.p[i + 1]) * 16 +
 						    hexval(s.p[i + 2])));
 			i += 2;
@@ -152,8 +152,7 @@ static unsigned int parse_sections(struct span s, struct raw_section *secs)
 	return count;
 }
 
-static bool same_param(const struct raw_section *a,
-		       const struct raw_section *b)
+static bool same_param(const struct raw_section *a, const struct raw_section *b)
 {
 	return span_eq_ci(a->name, b->name) &&
 	       (a->section == NO_SECTION) == (b->section == NO_SECTION) &&
@@ -171,9 +170,8 @@ static char *lower_name(pool_t pool, struct span name)
 	return str;
 }
 
-static void assemble(pool_t pool, struct raw_section *secs,
-		     unsigned int count, unsigned int first,
-		     struct mime_param *param)
+static void assemble(pool_t pool, struct raw_section *secs, unsigned int count,
+		     unsigned int first, struct mime_param *param)
 {
 	struct raw_section *head = &secs[first];
 	struct buf raw = BUF_INIT, bytes = BUF_INIT, out = BUF_INIT;
@@ -250,8 +248,8 @@ static void assemble(pool_t pool, struct raw_section *secs,
 				b = span_skip(b, (size_t)q2 + 1);
 			}
 		}
-		param->charset = cs.len > 0 ? pool_strdup_nonul(pool, cs)
-					    : NULL;
+		param->charset =
+			cs.len > 0 ? pool_strdup_nonul(pool, cs) : NULL;
 		param->language = pool_strdup_nonul(pool, lang);
 		(void)charset_to_utf8(&out, param->charset, b);
 	} else {
@@ -299,8 +297,8 @@ unsigned int rfc2231_parse(pool_t pool, struct span input,
 	return n;
 }
 
-const char *mime_param_get(const struct mime_param *params,
-			   unsigned int count, const char *name)
+const char *mime_param_get(const struct mime_param *params, unsigned int count,
+			   const char *name)
 {
 	const char *plain = NULL;
 

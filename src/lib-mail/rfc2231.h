@@ -23,12 +23,12 @@
 #define RFC2231_MAX_SECTIONS 100
 
 struct mime_param {
-	const char *name;      /* lower-cased, without '*' or section */
-	const char *value;     /* decoded, valid UTF-8 */
+	const char *name; /* lower-cased, without '*' or section */
+	const char *value; /* decoded, valid UTF-8 */
 	const char *raw_value; /* joined, undecoded; NUL bytes become 0x80 */
-	const char *charset;   /* extended only, else NULL */
-	const char *language;  /* extended only, else NULL */
-	bool extended;         /* was name* (IMAP shows the name as "name*") */
+	const char *charset; /* extended only, else NULL */
+	const char *language; /* extended only, else NULL */
+	bool extended; /* was name* (IMAP shows the name as "name*") */
 };
 
 /* Parses parameters from input, which starts at the first ';' (anything
@@ -40,7 +40,7 @@ unsigned int rfc2231_parse(pool_t pool, struct span input,
 
 /* Returns the decoded value of parameter name (case-insensitive),
    preferring the extended form, or NULL. */
-const char *mime_param_get(const struct mime_param *params,
-			   unsigned int count, const char *name);
+const char *mime_param_get(const struct mime_param *params, unsigned int count,
+			   const char *name);
 
 #endif

@@ -18,31 +18,39 @@ static const struct {
 	const char *expected;
 	int ret;
 } conv_tests[] = {
-	{NULL, "plain", "plain", 0},
-	{"utf-8", "gr\xc3\xbc\xc3\x9f", "gr\xc3\xbc\xc3\x9f", 0},
-	{"UTF-8", "bad\xff", "bad\xef\xbf\xbd", 0},
-	{"us-ascii", "caf\xc3\xa9", "caf\xc3\xa9", 0},
-	{"iso-8859-1", "caf\xe9", "caf\xc3\xa9", 0},
-	{"ISO_8859-1", "\xa3", "\xc2\xa3", 0},
-	{"latin1", "\xfc", "\xc3\xbc", 0},
-	{"iso-8859-15", "\xa4", "\xe2\x82\xac", 0},
-	{"windows-1252", "\x80", "\xe2\x82\xac", 0},
-	{"cp1252", "\x93q\x94", "\xe2\x80\x9cq\xe2\x80\x9d", 0},
-	{"koi8-r", "\xf0\xd2\xc9", "\xd0\x9f\xd1\x80\xd0\xb8", 0},
-	{"shift_jis", "\x93\xfa", "\xe6\x97\xa5", 0},
-	{"euc-jp", "\xc6\xfc", "\xe6\x97\xa5", 0},
-	{"iso-2022-jp", "\x1b$BF|\x1b(B", "\xe6\x97\xa5", 0},
-	{"gb2312", "\xc8\xd5", "\xe6\x97\xa5", 0},
-	{"big5", "\xa4\xe9", "\xe6\x97\xa5", 0},
-	{"utf-16be", "\x00" "A", NULL, 0}, /* checked separately (NUL) */
-	{"x-unknown-charset", "a\xe9" "b", "a\xef\xbf\xbd" "b", -1},
-	{"", "x", "x", -1},
-	{"../../etc/passwd", "x", "x", -1},
-	{"utf-8\n", "x", "x", -1},
-	{"a-name-that-is-much-too-long-to-be-any-charset-at-all-anywhere-xx",
-	 "x", "x", -1},
-		{"shift_jis", "a\x93", "a\xef\xbf\xbd", 0}, /* truncated */
-	{"shift_jis", "\xff", "\xef\xbf\xbd", 0}, /* invalid */
+	{ NULL, "plain", "plain", 0 },
+	{ "utf-8", "gr\xc3\xbc\xc3\x9f", "gr\xc3\xbc\xc3\x9f", 0 },
+	{ "UTF-8", "bad\xff", "bad\xef\xbf\xbd", 0 },
+	{ "us-ascii", "caf\xc3\xa9", "caf\xc3\xa9", 0 },
+	{ "iso-8859-1", "caf\xe9", "caf\xc3\xa9", 0 },
+	{ "ISO_8859-1", "\xa3", "\xc2\xa3", 0 },
+	{ "latin1", "\xfc", "\xc3\xbc", 0 },
+	{ "iso-8859-15", "\xa4", "\xe2\x82\xac", 0 },
+	{ "windows-1252", "\x80", "\xe2\x82\xac", 0 },
+	{ "cp1252", "\x93q\x94", "\xe2\x80\x9cq\xe2\x80\x9d", 0 },
+	{ "koi8-r", "\xf0\xd2\xc9", "\xd0\x9f\xd1\x80\xd0\xb8", 0 },
+	{ "shift_jis", "\x93\xfa", "\xe6\x97\xa5", 0 },
+	{ "euc-jp", "\xc6\xfc", "\xe6\x97\xa5", 0 },
+	{ "iso-2022-jp", "\x1b$BF|\x1b(B", "\xe6\x97\xa5", 0 },
+	{ "gb2312", "\xc8\xd5", "\xe6\x97\xa5", 0 },
+	{ "big5", "\xa4\xe9", "\xe6\x97\xa5", 0 },
+	{ "utf-16be",
+	  "\x00"
+	  "A",
+	  NULL, 0 }, /* checked separately (NUL) */
+	{ "x-unknown-charset",
+	  "a\xe9"
+	  "b",
+	  "a\xef\xbf\xbd"
+	  "b",
+	  -1 },
+	{ "", "x", "x", -1 },
+	{ "../../etc/passwd", "x", "x", -1 },
+	{ "utf-8\n", "x", "x", -1 },
+	{ "a-name-that-is-much-too-long-to-be-any-charset-at-all-anywhere-xx",
+	  "x", "x", -1 },
+	{ "shift_jis", "a\x93", "a\xef\xbf\xbd", 0 }, /* truncated */
+	{ "shift_jis", "\xff", "\xef\xbf\xbd", 0 }, /* invalid */
 };
 
 static void test_conversions(void **state)
@@ -71,14 +79,15 @@ static void test_utf16(void **state)
 
 	(void)state;
 	assert_int_equal(charset_to_utf8(&out, "utf-16be",
-					 span_make("\x00" "A\xd8\x3d\xde\x00",
+					 span_make("\x00"
+						   "A\xd8\x3d\xde\x00",
 						   6)),
 			 0);
 	assert_string_equal(buf_cstr(&out), "A\xf0\x9f\x98\x80");
 	buf_reset(&out);
 	/* A lone surrogate becomes U+FFFD. */
-	assert_int_equal(charset_to_utf8(&out, "utf-16be",
-					 span_make("\xd8\x3d", 2)), 0);
+	assert_int_equal(
+		charset_to_utf8(&out, "utf-16be", span_make("\xd8\x3d", 2)), 0);
 	assert_string_equal(buf_cstr(&out), "\xef\xbf\xbd");
 	buf_free(&out);
 }
@@ -100,22 +109,22 @@ static void test_utf8_validity(void **state)
 		const char *s;
 		bool valid;
 	} tests[] = {
-		{"", true},
-		{"abc", true},
-		{"\xc3\xa9", true},
-		{"\xf4\x8f\xbf\xbf", true},
-		{"\xc0\xaf", false},         /* overlong */
-		{"\xe0\x80\xaf", false},     /* overlong */
-		{"\xed\xa0\x80", false},     /* surrogate */
-		{"\xf4\x90\x80\x80", false}, /* > U+10FFFF */
-		{"\xc3", false},             /* truncated */
-		{"\x80", false},
+		{ "", true },
+		{ "abc", true },
+		{ "\xc3\xa9", true },
+		{ "\xf4\x8f\xbf\xbf", true },
+		{ "\xc0\xaf", false }, /* overlong */
+		{ "\xe0\x80\xaf", false }, /* overlong */
+		{ "\xed\xa0\x80", false }, /* surrogate */
+		{ "\xf4\x90\x80\x80", false }, /* > U+10FFFF */
+		{ "\xc3", false }, /* truncated */
+		{ "\x80", false },
 	};
 	(void)state;
 	for (size_t i = 0; i < N_ELEMENTS(tests); i++) {
-		assert_int_equal(charset_utf8_is_valid(
-					 span_from_cstr(tests[i].s)),
-				 tests[i].valid);
+		assert_int_equal(
+			charset_utf8_is_valid(span_from_cstr(tests[i].s)),
+			tests[i].valid);
 	}
 }
 
@@ -124,9 +133,14 @@ static void test_sanitize(void **state)
 	struct buf out = BUF_INIT;
 
 	(void)state;
-	charset_utf8_sanitize(&out, span_make("a\0\xc0\xaf" "b", 5));
+	charset_utf8_sanitize(&out, span_make("a\0\xc0\xaf"
+					      "b",
+					      5));
 	assert_int_equal(out.used, 1 + 1 + 3 + 3 + 1);
-	assert_memory_equal(out.data, "a\0\xef\xbf\xbd\xef\xbf\xbd" "b", 9);
+	assert_memory_equal(out.data,
+			    "a\0\xef\xbf\xbd\xef\xbf\xbd"
+			    "b",
+			    9);
 	buf_free(&out);
 }
 

@@ -21,15 +21,15 @@ static void test_nstring(void **state)
 	static const struct {
 		const char *in, *out;
 	} tests[] = {
-		{NULL, "NIL"},
-		{"", "\"\""},
-		{"abc", "\"abc\""},
-		{"a\"b\\c", "\"a\\\"b\\\\c\""},
-		{"NIL", "\"NIL\""},
-		{"caf\xc3\xa9", "{5}\r\ncaf\xc3\xa9"},
-		{"a\rb", "{3}\r\na\rb"},
-		{"a\nb", "{3}\r\na\nb"},
-		{"tab\there", "\"tab\there\""},
+		{ NULL, "NIL" },
+		{ "", "\"\"" },
+		{ "abc", "\"abc\"" },
+		{ "a\"b\\c", "\"a\\\"b\\\\c\"" },
+		{ "NIL", "\"NIL\"" },
+		{ "caf\xc3\xa9", "{5}\r\ncaf\xc3\xa9" },
+		{ "a\rb", "{3}\r\na\rb" },
+		{ "a\nb", "{3}\r\na\nb" },
+		{ "tab\there", "\"tab\there\"" },
 	};
 	(void)state;
 	for (size_t i = 0; i < N_ELEMENTS(tests); i++) {
@@ -47,71 +47,70 @@ static const struct {
 	const char *bodystructure;
 	const char *body;
 } tests[] = {
-	{"From: \"Doe, J\" <j@x.org>\r\nTo: a@b, G:c@d;\r\n"
-	 "Subject: =?utf-8?q?h=C3=A9?= \"q\"\r\n"
-	 "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <m@x>\r\n"
-	 "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
-	 "--b\r\nContent-Type: text/plain; format=flowed\r\n\r\nhi\r\nthere"
-	 "\r\n--b\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\n"
-	 "Content-Disposition: attachment; filename*=utf-8''%E2%82%AC.pdf"
-	 "\r\nContent-Transfer-Encoding: base64\r\n"
-	 "Content-Language: en, de\r\n\r\nAAAA\r\n--b\r\n"
-	 "Content-Type: message/rfc822\r\n\r\nSubject: in\r\nFrom: x@y\r\n"
-	 "\r\nbody\r\n--b--\r\n",
-	 "(\"Mon, 1 Jan 2024 00:00:00 +0000\" \"=?utf-8?q?h=C3=A9?= \\\"q\\\"\" "
-	 "((\"Doe, J\" NIL \"j\" \"x.org\")) ((\"Doe, J\" NIL \"j\" \"x.org\"))"
-	 " ((\"Doe, J\" NIL \"j\" \"x.org\")) ((NIL NIL \"a\" \"b\")"
-	 "(NIL NIL \"G\" NIL)(NIL NIL \"c\" \"d\")(NIL NIL NIL NIL)) NIL NIL "
-	 "NIL \"<m@x>\")",
-	 "((\"TEXT\" \"PLAIN\" (\"FORMAT\" \"flowed\" \"CHARSET\" \"us-ascii\")"
-	 " NIL NIL \"7BIT\" 9 1 NIL NIL NIL NIL)(\"APPLICATION\" \"PDF\" "
-	 "(\"NAME\" \"r.pdf\") NIL NIL \"BASE64\" 4 NIL (\"ATTACHMENT\" "
-	 "(\"FILENAME*\" \"utf-8''%E2%82%AC.pdf\")) (\"en\" \"de\") NIL)"
-	 "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 30 (NIL \"in\" "
-	 "((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" "
-	 "\"y\")) NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" "
-	 "\"us-ascii\") NIL NIL \"7BIT\" 4 0 NIL NIL NIL NIL) 3 NIL NIL NIL "
-	 "NIL) \"MIXED\" (\"BOUNDARY\" \"b\") NIL NIL NIL)",
-	 "((\"TEXT\" \"PLAIN\" (\"FORMAT\" \"flowed\" \"CHARSET\" \"us-ascii\")"
-	 " NIL NIL \"7BIT\" 9 1)(\"APPLICATION\" \"PDF\" (\"NAME\" \"r.pdf\") "
-	 "NIL NIL \"BASE64\" 4)(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 30"
-	 " (NIL \"in\" ((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" \"y\")) ((NIL "
-	 "NIL \"x\" \"y\")) NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" "
-	 "(\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 4 0) 3) \"MIXED\")"},
+	{ "From: \"Doe, J\" <j@x.org>\r\nTo: a@b, G:c@d;\r\n"
+	  "Subject: =?utf-8?q?h=C3=A9?= \"q\"\r\n"
+	  "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <m@x>\r\n"
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	  "--b\r\nContent-Type: text/plain; format=flowed\r\n\r\nhi\r\nthere"
+	  "\r\n--b\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\n"
+	  "Content-Disposition: attachment; filename*=utf-8''%E2%82%AC.pdf"
+	  "\r\nContent-Transfer-Encoding: base64\r\n"
+	  "Content-Language: en, de\r\n\r\nAAAA\r\n--b\r\n"
+	  "Content-Type: message/rfc822\r\n\r\nSubject: in\r\nFrom: x@y\r\n"
+	  "\r\nbody\r\n--b--\r\n",
+	  "(\"Mon, 1 Jan 2024 00:00:00 +0000\" \"=?utf-8?q?h=C3=A9?= \\\"q\\\"\" "
+	  "((\"Doe, J\" NIL \"j\" \"x.org\")) ((\"Doe, J\" NIL \"j\" \"x.org\"))"
+	  " ((\"Doe, J\" NIL \"j\" \"x.org\")) ((NIL NIL \"a\" \"b\")"
+	  "(NIL NIL \"G\" NIL)(NIL NIL \"c\" \"d\")(NIL NIL NIL NIL)) NIL NIL "
+	  "NIL \"<m@x>\")",
+	  "((\"TEXT\" \"PLAIN\" (\"FORMAT\" \"flowed\" \"CHARSET\" \"us-ascii\")"
+	  " NIL NIL \"7BIT\" 9 1 NIL NIL NIL NIL)(\"APPLICATION\" \"PDF\" "
+	  "(\"NAME\" \"r.pdf\") NIL NIL \"BASE64\" 4 NIL (\"ATTACHMENT\" "
+	  "(\"FILENAME*\" \"utf-8''%E2%82%AC.pdf\")) (\"en\" \"de\") NIL)"
+	  "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 30 (NIL \"in\" "
+	  "((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" "
+	  "\"y\")) NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" "
+	  "\"us-ascii\") NIL NIL \"7BIT\" 4 0 NIL NIL NIL NIL) 3 NIL NIL NIL "
+	  "NIL) \"MIXED\" (\"BOUNDARY\" \"b\") NIL NIL NIL)",
+	  "((\"TEXT\" \"PLAIN\" (\"FORMAT\" \"flowed\" \"CHARSET\" \"us-ascii\")"
+	  " NIL NIL \"7BIT\" 9 1)(\"APPLICATION\" \"PDF\" (\"NAME\" \"r.pdf\") "
+	  "NIL NIL \"BASE64\" 4)(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 30"
+	  " (NIL \"in\" ((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" \"y\")) ((NIL "
+	  "NIL \"x\" \"y\")) NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" "
+	  "(\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 4 0) 3) \"MIXED\")" },
 	/* No headers at all. */
-	{"\r\nx",
-	 "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
-	 "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 1 0 "
-	 "NIL NIL NIL NIL)",
-	 "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 1 0)"},
+	{ "\r\nx", "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+	  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 1 0 "
+	  "NIL NIL NIL NIL)",
+	  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 1 0)" },
 	/* Sender, Reply-To, Cc, Bcc, In-Reply-To, route, 8-bit subject,
 	   Content-ID, description, MD5, location, no-charset text/html. */
-	{"From: a@b\nSender: s@t\nReply-To: <@r:x@y>\nCc: c@d\nBcc: e@f\n"
-	 "In-Reply-To: <p@q>\nSubject: gr\xc3\xbc\xc3\x9f\n"
-	 "Content-Type: TEXT/HTML\nContent-ID: <cid>\n"
-	 "Content-Description: a \"d\"\nContent-MD5: bWQ1\n"
-	 "Content-Location: http://x/\n\n<p>\n",
-	 "(NIL {6}\r\ngr\xc3\xbc\xc3\x9f ((NIL NIL \"a\" \"b\")) ((NIL NIL \"s\" "
-	 "\"t\")) ((NIL \"@r\" \"x\" \"y\")) NIL ((NIL NIL \"c\" \"d\")) ((NIL "
-	 "NIL \"e\" \"f\")) \"<p@q>\" NIL)",
-	 "(\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") \"<cid>\" "
-	 "\"a \\\"d\\\"\" \"7BIT\" 4 1 \"bWQ1\" NIL NIL \"http://x/\")",
-	 "(\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") \"<cid>\" "
-	 "\"a \\\"d\\\"\" \"7BIT\" 4 1)"},
+	{ "From: a@b\nSender: s@t\nReply-To: <@r:x@y>\nCc: c@d\nBcc: e@f\n"
+	  "In-Reply-To: <p@q>\nSubject: gr\xc3\xbc\xc3\x9f\n"
+	  "Content-Type: TEXT/HTML\nContent-ID: <cid>\n"
+	  "Content-Description: a \"d\"\nContent-MD5: bWQ1\n"
+	  "Content-Location: http://x/\n\n<p>\n",
+	  "(NIL {6}\r\ngr\xc3\xbc\xc3\x9f ((NIL NIL \"a\" \"b\")) ((NIL NIL \"s\" "
+	  "\"t\")) ((NIL \"@r\" \"x\" \"y\")) NIL ((NIL NIL \"c\" \"d\")) ((NIL "
+	  "NIL \"e\" \"f\")) \"<p@q>\" NIL)",
+	  "(\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") \"<cid>\" "
+	  "\"a \\\"d\\\"\" \"7BIT\" 4 1 \"bWQ1\" NIL NIL \"http://x/\")",
+	  "(\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") \"<cid>\" "
+	  "\"a \\\"d\\\"\" \"7BIT\" 4 1)" },
 	/* A multipart with no parts gets an empty text part. */
-	{"Content-Type: multipart/mixed; boundary=z\n\nno parts\n",
-	 "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
-	 "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 0 0)"
-	 " \"MIXED\" (\"BOUNDARY\" \"z\") NIL NIL NIL)",
-	 "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 0 0)"
-	 " \"MIXED\")"},
+	{ "Content-Type: multipart/mixed; boundary=z\n\nno parts\n",
+	  "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+	  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 0 0)"
+	  " \"MIXED\" (\"BOUNDARY\" \"z\") NIL NIL NIL)",
+	  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 0 0)"
+	  " \"MIXED\")" },
 	/* Unparsed message/rfc822 is shown as an opaque leaf. */
-	{"Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
-	 "AA==\n",
-	 "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
-	 "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 5 NIL NIL "
-	 "NIL NIL)",
-	 "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 5)"},
+	{ "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
+	  "AA==\n",
+	  "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+	  "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 5 NIL NIL "
+	  "NIL NIL)",
+	  "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 5)" },
 };
 
 static void test_messages(void **state)

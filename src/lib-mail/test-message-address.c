@@ -19,38 +19,39 @@ static const struct {
 	const char *input;
 	const char *expected;
 } tests[] = {
-	{"", ""},
-	{"user@example.org", "-|-|user|example.org;"},
-	{"<user@example.org>", "-|-|user|example.org;"},
-	{"John Doe <jd@example.org>", "John Doe|-|jd|example.org;"},
-	{"\"Doe, John\" <jd@example.org>, b@x.y",
-	 "Doe, John|-|jd|example.org;-|-|b|x.y;"},
-	{"jd@example.org (John Doe)", "John Doe|-|jd|example.org;"},
-	{"John (middle) Doe <jd@ex.org>", "John Doe|-|jd|ex.org;"},
-	{"=?utf-8?q?J=C3=B6rg?= <j@ex.org>", "=?utf-8?q?J=C3=B6rg?=|-|j|ex.org;"},
+	{ "", "" },
+	{ "user@example.org", "-|-|user|example.org;" },
+	{ "<user@example.org>", "-|-|user|example.org;" },
+	{ "John Doe <jd@example.org>", "John Doe|-|jd|example.org;" },
+	{ "\"Doe, John\" <jd@example.org>, b@x.y",
+	  "Doe, John|-|jd|example.org;-|-|b|x.y;" },
+	{ "jd@example.org (John Doe)", "John Doe|-|jd|example.org;" },
+	{ "John (middle) Doe <jd@ex.org>", "John Doe|-|jd|ex.org;" },
+	{ "=?utf-8?q?J=C3=B6rg?= <j@ex.org>",
+	  "=?utf-8?q?J=C3=B6rg?=|-|j|ex.org;" },
 	/* RFC 5322 A.1.3: groups. */
-	{"A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;",
-	 "-|-|A Group|-;Ed Jones|-|c|a.test;-|-|joe|where.test;"
-	 "John|-|jdoe|one.test;-|-|-|-;"},
-	{"Undisclosed recipients:;", "-|-|Undisclosed recipients|-;-|-|-|-;"},
-	{"g: a@b", "-|-|g|-;-|-|a|b;-|-|-|-;"},
+	{ "A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;",
+	  "-|-|A Group|-;Ed Jones|-|c|a.test;-|-|joe|where.test;"
+	  "John|-|jdoe|one.test;-|-|-|-;" },
+	{ "Undisclosed recipients:;", "-|-|Undisclosed recipients|-;-|-|-|-;" },
+	{ "g: a@b", "-|-|g|-;-|-|a|b;-|-|-|-;" },
 	/* RFC 5322 4.4: obs-route. */
-	{"<@a.test,@b.test:u@c.test>", "-|@a.test,@b.test|u|c.test;"},
+	{ "<@a.test,@b.test:u@c.test>", "-|@a.test,@b.test|u|c.test;" },
 	/* RFC 5322 4.4: obs-local-part and obs-phrase. */
-	{"John Q. Public <j . q @ ex . org>", "John Q. Public|-|j.q|ex.org;"},
-	{"\"quoted local\"@ex.org", "-|-|quoted local|ex.org;"},
-	{"u@[192.0.2.1]", "-|-|u|[192.0.2.1];"},
+	{ "John Q. Public <j . q @ ex . org>", "John Q. Public|-|j.q|ex.org;" },
+	{ "\"quoted local\"@ex.org", "-|-|quoted local|ex.org;" },
+	{ "u@[192.0.2.1]", "-|-|u|[192.0.2.1];" },
 	/* Broken. */
-	{"user", "-|-|user|MISSING_DOMAIN;"},
-	{"@example.org", "-|-|MISSING_MAILBOX|example.org;"},
-	{"Name <>", "Name|-|MISSING_MAILBOX|MISSING_DOMAIN;"},
-	{"<a@b", "-|-|a|b;"},
-	{",,, a@b ,,", "-|-|a|b;"},
-	{"a@b c@d", "-|-|a@bc|d;"}, /* the last "@" splits */
-	{"\"unterminated <a@b>", "-|-|unterminated <a@b>|MISSING_DOMAIN;"},
-	{"(only a comment)", ""},
-	{"J\xc3\xb6rg <j\xc3\xb6rg@ex.org>",
-	 "J\xc3\xb6rg|-|j\xc3\xb6rg|ex.org;"},
+	{ "user", "-|-|user|MISSING_DOMAIN;" },
+	{ "@example.org", "-|-|MISSING_MAILBOX|example.org;" },
+	{ "Name <>", "Name|-|MISSING_MAILBOX|MISSING_DOMAIN;" },
+	{ "<a@b", "-|-|a|b;" },
+	{ ",,, a@b ,,", "-|-|a|b;" },
+	{ "a@b c@d", "-|-|a@bc|d;" }, /* the last "@" splits */
+	{ "\"unterminated <a@b>", "-|-|unterminated <a@b>|MISSING_DOMAIN;" },
+	{ "(only a comment)", "" },
+	{ "J\xc3\xb6rg <j\xc3\xb6rg@ex.org>",
+	  "J\xc3\xb6rg|-|j\xc3\xb6rg|ex.org;" },
 };
 
 static void dump(struct buf *out, const struct message_address *a)

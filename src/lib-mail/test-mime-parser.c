@@ -32,8 +32,7 @@ static void dump_part(struct buf *out, const struct mime_part *part,
 	buf_append(out, msg.p + part->body_offset,
 		   part->body_end - part->body_offset);
 	buf_printf(out, "|%llu\n", (unsigned long long)part->body_lines);
-	for (const struct mime_part *c = part->children; c != NULL;
-	     c = c->next)
+	for (const struct mime_part *c = part->children; c != NULL; c = c->next)
 		dump_part(out, c, msg);
 }
 
@@ -45,10 +44,9 @@ static void dump_full(struct buf *out, const struct mime_part *part)
 		   (unsigned long long)part->body_offset,
 		   (unsigned long long)part->body_end,
 		   (unsigned long long)part->body_lines, part->header_count,
-		   part->flags, (unsigned long long)part->nul_count,
-		   part->type, part->subtype);
-	for (const struct mime_part *c = part->children; c != NULL;
-	     c = c->next)
+		   part->flags, (unsigned long long)part->nul_count, part->type,
+		   part->subtype);
+	for (const struct mime_part *c = part->children; c != NULL; c = c->next)
 		dump_full(out, c);
 }
 
@@ -109,7 +107,7 @@ static char *parse_dump(struct span msg, size_t chunk,
 
 static void check_chunkings(struct span msg, const struct mime_limits *lim)
 {
-	static const size_t chunks[] = {1, 2, 3, 7, 64, 0, 0};
+	static const size_t chunks[] = { 1, 2, 3, 7, 64, 0, 0 };
 	char *whole = parse_dump(msg, msg.len > 0 ? msg.len : 1, lim);
 
 	for (size_t i = 0; i < N_ELEMENTS(chunks); i++) {
@@ -125,103 +123,105 @@ static const struct {
 	const char *msg;
 	const char *expected; /* type|header|body|lines per part */
 } messages[] = {
-	{"From: a@b\r\nSubject: hi\r\n\r\nHello\r\nWorld\r\n",
-	 "text/plain|From: a@b\r\nSubject: hi\r\n\r\n|Hello\r\nWorld\r\n|2\n"},
+	{ "From: a@b\r\nSubject: hi\r\n\r\nHello\r\nWorld\r\n",
+	  "text/plain|From: a@b\r\nSubject: hi\r\n\r\n|Hello\r\nWorld\r\n|2\n" },
 	/* multipart/alternative, preamble, epilogue, padded boundary. */
-	{"Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n"
-	 "preamble\r\n--b1\r\nContent-Type: text/plain\r\n\r\nplain\r\n"
-	 "--b1 \t\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n"
-	 "--b1--\r\nepilogue\r\n",
-	 "multipart/alternative|Content-Type: multipart/alternative; "
-	 "boundary=\"b1\"\r\n\r\n|preamble\r\n--b1\r\nContent-Type: "
-	 "text/plain\r\n\r\nplain\r\n--b1 \t\r\nContent-Type: text/html\r\n"
-	 "\r\n<p>html</p>\r\n--b1--\r\nepilogue\r\n|11\n"
-	 "text/plain|Content-Type: text/plain\r\n\r\n|plain|0\n"
-	 "text/html|Content-Type: text/html\r\n\r\n|<p>html</p>|0\n"},
+	{ "Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n"
+	  "preamble\r\n--b1\r\nContent-Type: text/plain\r\n\r\nplain\r\n"
+	  "--b1 \t\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n"
+	  "--b1--\r\nepilogue\r\n",
+	  "multipart/alternative|Content-Type: multipart/alternative; "
+	  "boundary=\"b1\"\r\n\r\n|preamble\r\n--b1\r\nContent-Type: "
+	  "text/plain\r\n\r\nplain\r\n--b1 \t\r\nContent-Type: text/html\r\n"
+	  "\r\n<p>html</p>\r\n--b1--\r\nepilogue\r\n|11\n"
+	  "text/plain|Content-Type: text/plain\r\n\r\n|plain|0\n"
+	  "text/html|Content-Type: text/html\r\n\r\n|<p>html</p>|0\n" },
 	/* Nested mixed + related + message/rfc822, LF only. */
-	{"Content-Type: multipart/mixed; boundary=outer\n\n--outer\n"
-	 "Content-Type: multipart/related; boundary=inner\n\n--inner\n"
-	 "Content-Type: text/html\n\n<img>\n--inner\n"
-	 "Content-Type: image/png\nContent-Transfer-Encoding: base64\n\n"
-	 "iVBORw0K\n--inner--\n--outer\nContent-Type: message/rfc822\n\n"
-	 "Subject: inner\nFrom: x@y\n\nbody\n--outer--\n",
-	 "multipart/mixed|Content-Type: multipart/mixed; boundary=outer\n\n|"
-	 "--outer\nContent-Type: multipart/related; boundary=inner\n\n"
-	 "--inner\nContent-Type: text/html\n\n<img>\n--inner\n"
-	 "Content-Type: image/png\nContent-Transfer-Encoding: base64\n\n"
-	 "iVBORw0K\n--inner--\n--outer\nContent-Type: message/rfc822\n\n"
-	 "Subject: inner\nFrom: x@y\n\nbody\n--outer--\n|21\n"
-	 "multipart/related|Content-Type: multipart/related; boundary=inner"
-	 "\n\n|--inner\nContent-Type: text/html\n\n<img>\n--inner\n"
-	 "Content-Type: image/png\nContent-Transfer-Encoding: base64\n\n"
-	 "iVBORw0K\n--inner--|9\n"
-	 "text/html|Content-Type: text/html\n\n|<img>|0\n"
-	 "image/png|Content-Type: image/png\nContent-Transfer-Encoding: "
-	 "base64\n\n|iVBORw0K|0\n"
-	 "message/rfc822|Content-Type: message/rfc822\n\n|Subject: inner\n"
-	 "From: x@y\n\nbody|3\n"
-	 "text/plain|Subject: inner\nFrom: x@y\n\n|body|0\n"},
+	{ "Content-Type: multipart/mixed; boundary=outer\n\n--outer\n"
+	  "Content-Type: multipart/related; boundary=inner\n\n--inner\n"
+	  "Content-Type: text/html\n\n<img>\n--inner\n"
+	  "Content-Type: image/png\nContent-Transfer-Encoding: base64\n\n"
+	  "iVBORw0K\n--inner--\n--outer\nContent-Type: message/rfc822\n\n"
+	  "Subject: inner\nFrom: x@y\n\nbody\n--outer--\n",
+	  "multipart/mixed|Content-Type: multipart/mixed; boundary=outer\n\n|"
+	  "--outer\nContent-Type: multipart/related; boundary=inner\n\n"
+	  "--inner\nContent-Type: text/html\n\n<img>\n--inner\n"
+	  "Content-Type: image/png\nContent-Transfer-Encoding: base64\n\n"
+	  "iVBORw0K\n--inner--\n--outer\nContent-Type: message/rfc822\n\n"
+	  "Subject: inner\nFrom: x@y\n\nbody\n--outer--\n|21\n"
+	  "multipart/related|Content-Type: multipart/related; boundary=inner"
+	  "\n\n|--inner\nContent-Type: text/html\n\n<img>\n--inner\n"
+	  "Content-Type: image/png\nContent-Transfer-Encoding: base64\n\n"
+	  "iVBORw0K\n--inner--|9\n"
+	  "text/html|Content-Type: text/html\n\n|<img>|0\n"
+	  "image/png|Content-Type: image/png\nContent-Transfer-Encoding: "
+	  "base64\n\n|iVBORw0K|0\n"
+	  "message/rfc822|Content-Type: message/rfc822\n\n|Subject: inner\n"
+	  "From: x@y\n\nbody|3\n"
+	  "text/plain|Subject: inner\nFrom: x@y\n\n|body|0\n" },
 	/* No final boundary: the last part runs to the end. */
-	{"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\n"
-	 "part one\r\n--x\r\nContent-Type: text/plain\r\n\r\npart two\r\n",
-	 "multipart/mixed|Content-Type: multipart/mixed; boundary=x\r\n\r\n|"
-	 "--x\r\n\r\npart one\r\n--x\r\nContent-Type: text/plain\r\n\r\n"
-	 "part two\r\n|7\n"
-	 "text/plain|\r\n|part one|0\n"
-	 "text/plain|Content-Type: text/plain\r\n\r\n|part two\r\n|1\n"},
+	{ "Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\n"
+	  "part one\r\n--x\r\nContent-Type: text/plain\r\n\r\npart two\r\n",
+	  "multipart/mixed|Content-Type: multipart/mixed; boundary=x\r\n\r\n|"
+	  "--x\r\n\r\npart one\r\n--x\r\nContent-Type: text/plain\r\n\r\n"
+	  "part two\r\n|7\n"
+	  "text/plain|\r\n|part one|0\n"
+	  "text/plain|Content-Type: text/plain\r\n\r\n|part two\r\n|1\n" },
 	/* Headers only, no empty line, no final LF. */
-	{"Subject: x\r\nFrom: y", "text/plain|Subject: x\r\nFrom: y||0\n"},
-	{"", "text/plain|||0\n"},
-	{"\n", "text/plain|\n||0\n"},
-	{"\r\nbody", "text/plain|\r\n|body|0\n"},
+	{ "Subject: x\r\nFrom: y", "text/plain|Subject: x\r\nFrom: y||0\n" },
+	{ "", "text/plain|||0\n" },
+	{ "\n", "text/plain|\n||0\n" },
+	{ "\r\nbody", "text/plain|\r\n|body|0\n" },
 	/* A part with no header block at all, and one without a body. */
-	{"Content-Type: multipart/mixed; boundary=b\n\n--b\n--b\nX: y\n\nz\n"
-	 "--b\nX: only\n--b--",
-	 "multipart/mixed|Content-Type: multipart/mixed; boundary=b\n\n|--b\n"
-	 "--b\nX: y\n\nz\n--b\nX: only\n--b--|7\n"
-	 "text/plain|||0\n"
-	 "text/plain|X: y\n\n|z|0\n"
-	 "text/plain|X: only||0\n"},
+	{ "Content-Type: multipart/mixed; boundary=b\n\n--b\n--b\nX: y\n\nz\n"
+	  "--b\nX: only\n--b--",
+	  "multipart/mixed|Content-Type: multipart/mixed; boundary=b\n\n|--b\n"
+	  "--b\nX: y\n\nz\n--b\nX: only\n--b--|7\n"
+	  "text/plain|||0\n"
+	  "text/plain|X: y\n\n|z|0\n"
+	  "text/plain|X: only||0\n" },
 	/* RFC 2046 5.1.5: digest parts default to message/rfc822. */
-	{"Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: s\n\n"
-	 "b\n--d--\n",
-	 "multipart/digest|Content-Type: multipart/digest; boundary=d\n\n|"
-	 "--d\n\nSubject: s\n\nb\n--d--\n|6\n"
-	 "message/rfc822|\n|Subject: s\n\nb|2\n"
-	 "text/plain|Subject: s\n\n|b|0\n"},
+	{ "Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: s\n\n"
+	  "b\n--d--\n",
+	  "multipart/digest|Content-Type: multipart/digest; boundary=d\n\n|"
+	  "--d\n\nSubject: s\n\nb\n--d--\n|6\n"
+	  "message/rfc822|\n|Subject: s\n\nb|2\n"
+	  "text/plain|Subject: s\n\n|b|0\n" },
 	/* Nested boundary that extends the outer one (longest wins). */
-	{"Content-Type: multipart/mixed; boundary=ab\n\n--ab\n"
-	 "Content-Type: multipart/mixed; boundary=a\n\n--a\n\nx\n--ab--\n",
-	 "multipart/mixed|Content-Type: multipart/mixed; boundary=ab\n\n|"
-	 "--ab\nContent-Type: multipart/mixed; boundary=a\n\n--a\n\nx\n"
-	 "--ab--\n|7\n"
-	 "multipart/mixed|Content-Type: multipart/mixed; boundary=a\n\n|"
-	 "--a\n\nx|2\n"
-	 "text/plain|\n|x|0\n"},
+	{ "Content-Type: multipart/mixed; boundary=ab\n\n--ab\n"
+	  "Content-Type: multipart/mixed; boundary=a\n\n--a\n\nx\n--ab--\n",
+	  "multipart/mixed|Content-Type: multipart/mixed; boundary=ab\n\n|"
+	  "--ab\nContent-Type: multipart/mixed; boundary=a\n\n--a\n\nx\n"
+	  "--ab--\n|7\n"
+	  "multipart/mixed|Content-Type: multipart/mixed; boundary=a\n\n|"
+	  "--a\n\nx|2\n"
+	  "text/plain|\n|x|0\n" },
 	/* Folded Content-Type, RFC 2231 boundary, comments. */
-	{"Content-Type: multipart/mixed;\r\n (c) boundary*0=\"x\";\r\n"
-	 "\tboundary*1=\"y\"\r\n\r\n--xy\r\n\r\na\r\n--xy--\r\n",
-	 "multipart/mixed|Content-Type: multipart/mixed;\r\n (c) boundary*0="
-	 "\"x\";\r\n\tboundary*1=\"y\"\r\n\r\n|--xy\r\n\r\na\r\n--xy--\r\n|4\n"
-	 "text/plain|\r\n|a|0\n"},
+	{ "Content-Type: multipart/mixed;\r\n (c) boundary*0=\"x\";\r\n"
+	  "\tboundary*1=\"y\"\r\n\r\n--xy\r\n\r\na\r\n--xy--\r\n",
+	  "multipart/mixed|Content-Type: multipart/mixed;\r\n (c) boundary*0="
+	  "\"x\";\r\n\tboundary*1=\"y\"\r\n\r\n|--xy\r\n\r\na\r\n--xy--\r\n|4\n"
+	  "text/plain|\r\n|a|0\n" },
 	/* Multipart without a boundary is a leaf; bad Content-Type is
 	   text/plain (RFC 2045 5.2). */
-	{"Content-Type: multipart/mixed\n\n--x\n", "multipart/mixed|"
-	 "Content-Type: multipart/mixed\n\n|--x\n|1\n"},
-	{"Content-Type: text\n\nx", "text/plain|Content-Type: text\n\n|x|0\n"},
+	{ "Content-Type: multipart/mixed\n\n--x\n",
+	  "multipart/mixed|"
+	  "Content-Type: multipart/mixed\n\n|--x\n|1\n" },
+	{ "Content-Type: text\n\nx",
+	  "text/plain|Content-Type: text\n\n|x|0\n" },
 	/* The empty line ending a header is also the line break before
 	   the boundary: the parent's body keeps it. */
-	{"Content-Type: multipart/mixed; boundary=b\n\n--b\n"
-	 "Content-Type: message/rfc822\n\nSubject: s\n\n--b--\n",
-	 "multipart/mixed|Content-Type: multipart/mixed; boundary=b\n\n|"
-	 "--b\nContent-Type: message/rfc822\n\nSubject: s\n\n--b--\n|6\n"
-	 "message/rfc822|Content-Type: message/rfc822\n\n|Subject: s\n\n|2\n"
-	 "text/plain|Subject: s\n\n||0\n"},
+	{ "Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+	  "Content-Type: message/rfc822\n\nSubject: s\n\n--b--\n",
+	  "multipart/mixed|Content-Type: multipart/mixed; boundary=b\n\n|"
+	  "--b\nContent-Type: message/rfc822\n\nSubject: s\n\n--b--\n|6\n"
+	  "message/rfc822|Content-Type: message/rfc822\n\n|Subject: s\n\n|2\n"
+	  "text/plain|Subject: s\n\n||0\n" },
 	/* message/rfc822 with base64 is not parsed (RFC 2046 5.2.1). */
-	{"Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
-	 "U3ViamVjdDogeA==\n",
-	 "message/rfc822|Content-Type: message/rfc822\nContent-Transfer-"
-	 "Encoding: base64\n\n|U3ViamVjdDogeA==\n|1\n"},
+	{ "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
+	  "U3ViamVjdDogeA==\n",
+	  "message/rfc822|Content-Type: message/rfc822\nContent-Transfer-"
+	  "Encoding: base64\n\n|U3ViamVjdDogeA==\n|1\n" },
 };
 
 static void test_messages(void **state)
@@ -268,15 +268,16 @@ static void test_flags_and_fields(void **state)
 	p = mime_part_find(result.root, "1");
 	assert_non_null(p);
 	assert_ptr_equal(p, result.root->children);
-	assert_string_equal(mime_param_get(p->params, p->param_count,
-					   "charset"), "iso-8859-1");
+	assert_string_equal(
+		mime_param_get(p->params, p->param_count, "charset"),
+		"iso-8859-1");
 	assert_string_equal(p->encoding, "quoted-printable");
 	assert_string_equal(p->id, "<id@x>");
 	assert_string_equal(p->description, "desc");
 	assert_string_equal(p->disposition, "attachment");
-	assert_string_equal(mime_param_get(p->disp_params,
-					   p->disp_param_count, "filename"),
-			    "\xe2\x82\xac.txt");
+	assert_string_equal(
+		mime_param_get(p->disp_params, p->disp_param_count, "filename"),
+		"\xe2\x82\xac.txt");
 	assert_string_equal(p->language, "en, de");
 	assert_string_equal(p->location, "http://x/");
 	assert_string_equal(p->md5, "abc=");
@@ -326,8 +327,10 @@ static void test_part_find_message(void **state)
 static void build_nested(struct buf *msg, unsigned int levels)
 {
 	for (unsigned int i = 0; i < levels; i++)
-		buf_printf(msg, "Content-Type: multipart/mixed; boundary=b%u"
-				"\r\n\r\n--b%u\r\n", i, i);
+		buf_printf(msg,
+			   "Content-Type: multipart/mixed; boundary=b%u"
+			   "\r\n\r\n--b%u\r\n",
+			   i, i);
 	buf_append_str(msg, "\r\ndeep\r\n");
 	for (unsigned int i = levels; i > 0; i--)
 		buf_printf(msg, "--b%u--\r\n", i - 1);
@@ -337,7 +340,7 @@ static void test_depth_limit(void **state)
 {
 	struct buf msg = BUF_INIT;
 	pool_t pool = pool_create("test", 1024);
-	struct mime_limits limits = {5, 0, 0, 0};
+	struct mime_limits limits = { 5, 0, 0, 0 };
 	struct mime_result result;
 	struct mime_part *p;
 	unsigned int depth = 0;
@@ -367,7 +370,7 @@ static void test_part_limit(void **state)
 {
 	struct buf msg = BUF_INIT;
 	pool_t pool = pool_create("test", 1024);
-	struct mime_limits limits = {0, 10, 0, 0};
+	struct mime_limits limits = { 0, 10, 0, 0 };
 	struct mime_result result;
 
 	(void)state;
@@ -434,7 +437,7 @@ static void test_long_body_lines(void **state)
 {
 	struct buf msg = BUF_INIT;
 	pool_t pool = pool_create("test", 1024);
-	struct mime_limits limits = {0, 0, 0, 100};
+	struct mime_limits limits = { 0, 0, 0, 100 };
 	struct mime_result result;
 
 	(void)state;

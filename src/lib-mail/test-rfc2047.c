@@ -17,44 +17,47 @@ static const struct {
 	const char *input;
 	const char *expected;
 } tests[] = {
-	{"", ""},
-	{"plain text", "plain text"},
-	{"=?utf-8?q?caf=C3=A9?=", "caf\xc3\xa9"},
-	{"=?UTF-8?Q?a_b?=", "a b"},
-	{"=?iso-8859-1?b?Y2Fm6Q==?=", "caf\xc3\xa9"},
-	{"=?ISO-8859-1?B?Y2Fm6Q?=", "caf\xc3\xa9"}, /* no padding */
+	{ "", "" },
+	{ "plain text", "plain text" },
+	{ "=?utf-8?q?caf=C3=A9?=", "caf\xc3\xa9" },
+	{ "=?UTF-8?Q?a_b?=", "a b" },
+	{ "=?iso-8859-1?b?Y2Fm6Q==?=", "caf\xc3\xa9" },
+	{ "=?ISO-8859-1?B?Y2Fm6Q?=", "caf\xc3\xa9" }, /* no padding */
 	/* RFC 2047 8: the examples. */
-	{"(=?ISO-8859-1?Q?a?=)", "(a)"},
-	{"(=?ISO-8859-1?Q?a?= b)", "(a b)"},
-	{"(=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=)", "(ab)"},
-	{"(=?ISO-8859-1?Q?a?=  =?ISO-8859-1?Q?b?=)", "(ab)"},
-	{"(=?ISO-8859-1?Q?a?=\r\n    =?ISO-8859-1?Q?b?=)", "(ab)"},
-	{"(=?ISO-8859-1?Q?a_b?=)", "(a b)"},
-	{"(=?ISO-8859-1?Q?a?= =?ISO-8859-2?Q?_b?=)", "(a b)"},
+	{ "(=?ISO-8859-1?Q?a?=)", "(a)" },
+	{ "(=?ISO-8859-1?Q?a?= b)", "(a b)" },
+	{ "(=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=)", "(ab)" },
+	{ "(=?ISO-8859-1?Q?a?=  =?ISO-8859-1?Q?b?=)", "(ab)" },
+	{ "(=?ISO-8859-1?Q?a?=\r\n    =?ISO-8859-1?Q?b?=)", "(ab)" },
+	{ "(=?ISO-8859-1?Q?a_b?=)", "(a b)" },
+	{ "(=?ISO-8859-1?Q?a?= =?ISO-8859-2?Q?_b?=)", "(a b)" },
 	/* A UTF-8 character split across two words. */
-	{"=?utf-8?q?=E2=82?= =?utf-8?q?=AC?=", "\xe2\x82\xac"},
-	{"=?utf-8?b?4oI=?= =?utf-8?b?rA==?=", "\xe2\x82\xac"},
-	{"Re: =?utf-8?q?x?= and =?utf-8?q?y?=", "Re: x and y"},
+	{ "=?utf-8?q?=E2=82?= =?utf-8?q?=AC?=", "\xe2\x82\xac" },
+	{ "=?utf-8?b?4oI=?= =?utf-8?b?rA==?=", "\xe2\x82\xac" },
+	{ "Re: =?utf-8?q?x?= and =?utf-8?q?y?=", "Re: x and y" },
 	/* RFC 2231 5: language suffix. */
-	{"=?US-ASCII*EN?Q?Keith_Moore?=", "Keith Moore"},
+	{ "=?US-ASCII*EN?Q?Keith_Moore?=", "Keith Moore" },
 	/* Lenient: inside a word. */
-	{"foo=?utf-8?q?bar?=baz", "foobarbaz"},
+	{ "foo=?utf-8?q?bar?=baz", "foobarbaz" },
 	/* Unknown charset: bytes kept, non-UTF-8 replaced. */
-	{"=?x-nope?q?a=E9?=", "a\xef\xbf\xbd"},
+	{ "=?x-nope?q?a=E9?=", "a\xef\xbf\xbd" },
 	/* Malformed: kept literally. */
-	{"=?utf-8?x?abc?=", "=?utf-8?x?abc?="},
-	{"=?utf-8?q?abc", "=?utf-8?q?abc"},
-	{"=??q?abc?=", "=??q?abc?="},
-	{"=?utf-8?q?a b?=", "=?utf-8?q?a b?="},
-	{"a =?", "a =?"},
-	{"=?utf-8?q?=ZZ?=", "=ZZ"},
-	{"=?utf-8?b?!!!?=", ""},
+	{ "=?utf-8?x?abc?=", "=?utf-8?x?abc?=" },
+	{ "=?utf-8?q?abc", "=?utf-8?q?abc" },
+	{ "=??q?abc?=", "=??q?abc?=" },
+	{ "=?utf-8?q?a b?=", "=?utf-8?q?a b?=" },
+	{ "a =?", "a =?" },
+	{ "=?utf-8?q?=ZZ?=", "=ZZ" },
+	{ "=?utf-8?b?!!!?=", "" },
 	/* 8-bit raw text is taken as UTF-8. */
-	{"Gr\xc3\xbc\xc3\x9f" "e", "Gr\xc3\xbc\xc3\x9f" "e"},
-	{"raw\xe9", "raw\xef\xbf\xbd"},
-	{"=?koi8-r?b?8NLJ18XU?=", "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5"
-				   "\xd1\x82"},
-	{"=?iso-2022-jp?B?GyRCRnxLXBsoQg==?=", "\xe6\x97\xa5\xe6\x9c\xac"},
+	{ "Gr\xc3\xbc\xc3\x9f"
+	  "e",
+	  "Gr\xc3\xbc\xc3\x9f"
+	  "e" },
+	{ "raw\xe9", "raw\xef\xbf\xbd" },
+	{ "=?koi8-r?b?8NLJ18XU?=", "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5"
+				   "\xd1\x82" },
+	{ "=?iso-2022-jp?B?GyRCRnxLXBsoQg==?=", "\xe6\x97\xa5\xe6\x9c\xac" },
 };
 
 static void test_table(void **state)

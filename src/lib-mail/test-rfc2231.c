@@ -20,47 +20,49 @@ static const struct {
 	const char *input;
 	const char *expected;
 } tests[] = {
-	{"", ""},
-	{"; charset=us-ascii", "charset=us-ascii|us-ascii;"},
-	{";CharSet=\"UTF-8\"", "charset=UTF-8|UTF-8;"},
-	{"; a=1; b=\"x \\\"y\\\"\" ; c=3", "a=1|1;b=x \"y\"|x \"y\";c=3|3;"},
-	{" ; a = 1 (comment) ; b=2", "a=1|1;b=2|2;"},
+	{ "", "" },
+	{ "; charset=us-ascii", "charset=us-ascii|us-ascii;" },
+	{ ";CharSet=\"UTF-8\"", "charset=UTF-8|UTF-8;" },
+	{ "; a=1; b=\"x \\\"y\\\"\" ; c=3", "a=1|1;b=x \"y\"|x \"y\";c=3|3;" },
+	{ " ; a = 1 (comment) ; b=2", "a=1|1;b=2|2;" },
 	/* RFC 2231 3: continuations. */
-	{"; URL*0=\"ftp://\"; URL*1=\"cs.utk.edu/pub/moore/\";"
-	 " URL*2=\"bulk-mailer.tar\"",
-	 "url=ftp://cs.utk.edu/pub/moore/bulk-mailer.tar|"
-	 "ftp://cs.utk.edu/pub/moore/bulk-mailer.tar;"},
-	{"; n*1=b; n*0=a", "n=ab|ab;"},
-	{"; n*0=a; n*2=c", "n=a|a;"},
+	{ "; URL*0=\"ftp://\"; URL*1=\"cs.utk.edu/pub/moore/\";"
+	  " URL*2=\"bulk-mailer.tar\"",
+	  "url=ftp://cs.utk.edu/pub/moore/bulk-mailer.tar|"
+	  "ftp://cs.utk.edu/pub/moore/bulk-mailer.tar;" },
+	{ "; n*1=b; n*0=a", "n=ab|ab;" },
+	{ "; n*0=a; n*2=c", "n=a|a;" },
 	/* RFC 2231 4: charset'language'value. */
-	{"; title*=us-ascii'en-us'This%20is%20%2A%2A%2Afun%2A%2A%2A",
-	 "title*=This is ***fun***|us-ascii'en-us'This%20is%20%2A%2A%2Afun"
-	 "%2A%2A%2A;"},
-	{"; filename*=UTF-8''%E2%82%AC%20rates.pdf",
-	 "filename*=\xe2\x82\xac rates.pdf|UTF-8''%E2%82%AC%20rates.pdf;"},
-	{"; filename*=iso-8859-1''caf%E9.txt",
-	 "filename*=caf\xc3\xa9.txt|iso-8859-1''caf%E9.txt;"},
+	{ "; title*=us-ascii'en-us'This%20is%20%2A%2A%2Afun%2A%2A%2A",
+	  "title*=This is ***fun***|us-ascii'en-us'This%20is%20%2A%2A%2Afun"
+	  "%2A%2A%2A;" },
+	{ "; filename*=UTF-8''%E2%82%AC%20rates.pdf",
+	  "filename*=\xe2\x82\xac rates.pdf|UTF-8''%E2%82%AC%20rates.pdf;" },
+	{ "; filename*=iso-8859-1''caf%E9.txt",
+	  "filename*=caf\xc3\xa9.txt|iso-8859-1''caf%E9.txt;" },
 	/* RFC 2231 4.1: both combined, a plain section percent-encoded in
 	   the raw form. */
-	{"; title*0*=us-ascii'en'This%20is%20even%20more%20;"
-	 " title*1*=%2A%2A%2Afun%2A%2A%2A%20; title*2=\"isn't it!\"",
-	 "title*=This is even more ***fun*** isn't it!|us-ascii'en'This%20is"
-	 "%20even%20more%20%2A%2A%2Afun%2A%2A%2A%20isn%27t%20it!;"},
+	{ "; title*0*=us-ascii'en'This%20is%20even%20more%20;"
+	  " title*1*=%2A%2A%2Afun%2A%2A%2A%20; title*2=\"isn't it!\"",
+	  "title*=This is even more ***fun*** isn't it!|us-ascii'en'This%20is"
+	  "%20even%20more%20%2A%2A%2Afun%2A%2A%2A%20isn%27t%20it!;" },
 	/* Plain and extended side by side are two entries. */
-	{"; filename=\"a.txt\"; filename*=utf-8''b.txt",
-	 "filename=a.txt|a.txt;filename*=b.txt|utf-8''b.txt;"},
+	{ "; filename=\"a.txt\"; filename*=utf-8''b.txt",
+	  "filename=a.txt|a.txt;filename*=b.txt|utf-8''b.txt;" },
 	/* First plain duplicate wins. */
-	{"; a=1; A=2", "a=1|1;"},
+	{ "; a=1; A=2", "a=1|1;" },
 	/* RFC 2047 words in a plain value are decoded in value only. */
-	{"; name=\"=?utf-8?q?r=C3=A9sum=C3=A9?=.doc\"",
-	 "name=r\xc3\xa9sum\xc3\xa9.doc|=?utf-8?q?r=C3=A9sum=C3=A9?=.doc;"},
+	{ "; name=\"=?utf-8?q?r=C3=A9sum=C3=A9?=.doc\"",
+	  "name=r\xc3\xa9sum\xc3\xa9.doc|=?utf-8?q?r=C3=A9sum=C3=A9?=.doc;" },
 	/* Unknown charset: bytes kept as UTF-8 with U+FFFD. */
-	{"; f*=x-bogus''a%FFb", "f*=a\xef\xbf\xbd" "b|x-bogus''a%FFb;"},
+	{ "; f*=x-bogus''a%FFb", "f*=a\xef\xbf\xbd"
+				 "b|x-bogus''a%FFb;" },
 	/* Junk. */
-	{"; =x; a; b=; c=\"unterminated", "c=unterminated|unterminated;"},
-	{";;;; a=1 junk; b=2", "a=1|1;b=2|2;"},
-	{"; f*=utf-8'only-one-quote", "f*=only-one-quote|utf-8'only-one-quote;"},
-	{"; f*0*=%4", "f*=%4|%4;"},
+	{ "; =x; a; b=; c=\"unterminated", "c=unterminated|unterminated;" },
+	{ ";;;; a=1 junk; b=2", "a=1|1;b=2|2;" },
+	{ "; f*=utf-8'only-one-quote",
+	  "f*=only-one-quote|utf-8'only-one-quote;" },
+	{ "; f*0*=%4", "f*=%4|%4;" },
 };
 
 static void dump(struct buf *out, const struct mime_param *p,
@@ -98,8 +100,10 @@ static void test_get(void **state)
 	unsigned int n;
 
 	(void)state;
-	n = rfc2231_parse(pool, SPAN_LIT("; filename=a; FILENAME*=utf-8''b;"
-					 " x=1"), &params);
+	n = rfc2231_parse(pool,
+			  SPAN_LIT("; filename=a; FILENAME*=utf-8''b;"
+				   " x=1"),
+			  &params);
 	assert_int_equal(n, 3);
 	assert_string_equal(mime_param_get(params, n, "FileName"), "b");
 	assert_string_equal(mime_param_get(params, n, "x"), "1");

@@ -322,8 +322,7 @@ static uint32_t db_page_size(struct crypt_file *f)
 	uint8_t hdr[VFS_CRYPT_CLEAR_HEADER];
 
 	if (f->page_size == 0 &&
-	    f->real->pMethods->xRead(f->real, hdr, sizeof(hdr), 0) ==
-		    SQLITE_OK)
+	    f->real->pMethods->xRead(f->real, hdr, sizeof(hdr), 0) == SQLITE_OK)
 		f->page_size = db_header_page_size(hdr);
 	return f->page_size;
 }
@@ -336,8 +335,8 @@ static int db_read_page(struct crypt_file *f, uint8_t *page, uint32_t pgno)
 	size_t ad_len;
 	int rc;
 
-	rc = real_read_block(f, page, (int)size, (sqlite3_int64)(pgno - 1) *
-							 size);
+	rc = real_read_block(f, page, (int)size,
+			     (sqlite3_int64)(pgno - 1) * size);
 	if (rc != SQLITE_OK)
 		return rc;
 	ad_len = db_ad(ad, pgno, page);
@@ -497,8 +496,8 @@ static int wal_read(struct crypt_file *f, uint8_t *buf, int amt,
 		return rc == SQLITE_OK ? SQLITE_IOERR_READ : rc;
 	}
 	frame_len = WAL_FRAME_HDR_LEN + size;
-	lenient = (uint32_t)amt == frame_len &&
-		  off >= WAL_HDR_LEN && (off - WAL_HDR_LEN) % frame_len == 0;
+	lenient = (uint32_t)amt == frame_len && off >= WAL_HDR_LEN &&
+		  (off - WAL_HDR_LEN) % frame_len == 0;
 	if (off < WAL_HDR_LEN) {
 		int n = (int)(WAL_HDR_LEN - off);
 
@@ -645,8 +644,7 @@ static int crypt_close(sqlite3_file *file)
 	return rc;
 }
 
-static int crypt_read(sqlite3_file *file, void *buf, int amt,
-		      sqlite3_int64 off)
+static int crypt_read(sqlite3_file *file, void *buf, int amt, sqlite3_int64 off)
 {
 	struct crypt_file *f = (struct crypt_file *)file;
 
@@ -737,8 +735,8 @@ static int crypt_device_characteristics(sqlite3_file *file)
 }
 
 /* The -shm file is the WAL index only (no page content): passed through. */
-static int crypt_shm_map(sqlite3_file *file, int region, int size,
-			 int extend, void volatile **p_r)
+static int crypt_shm_map(sqlite3_file *file, int region, int size, int extend,
+			 void volatile **p_r)
 {
 	struct crypt_file *f = (struct crypt_file *)file;
 
@@ -845,14 +843,12 @@ static int db_check_key(struct crypt_file *f)
 
 		if (attempt > 0)
 			usleep(20000);
-		ok = f->real->pMethods->xRead(f->real, page,
-					      (int)f->page_size,
+		ok = f->real->pMethods->xRead(f->real, page, (int)f->page_size,
 					      0) == SQLITE_OK;
 		if (ok) {
 			ad_len = db_ad(ad, 1, page);
 			ok = page_open(f->key, page, f->page_size,
-				       VFS_CRYPT_CLEAR_HEADER, ad,
-				       ad_len) == 0;
+				       VFS_CRYPT_CLEAR_HEADER, ad, ad_len) == 0;
 		}
 		sodium_memzero(page, f->page_size);
 		if (ok || db_wal_has_key(f))
@@ -937,8 +933,8 @@ static int crypt_access(sqlite3_vfs *vfs ATTR_UNUSED, const char *name,
 	return real_vfs->xAccess(real_vfs, name, flags, res_r);
 }
 
-static int crypt_full_pathname(sqlite3_vfs *vfs ATTR_UNUSED,
-			       const char *name, int size, char *out)
+static int crypt_full_pathname(sqlite3_vfs *vfs ATTR_UNUSED, const char *name,
+			       int size, char *out)
 {
 	return real_vfs->xFullPathname(real_vfs, name, size, out);
 }
@@ -1090,8 +1086,7 @@ static int db_setup(sqlite3 *db, int flags, const char **what_r)
 		/* New database: reserve room for nonce and tag. */
 		*what_r = "create";
 		reserve = VFS_CRYPT_RESERVE;
-		if (sqlite3_file_control(db, "main",
-					 SQLITE_FCNTL_RESERVE_BYTES,
+		if (sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES,
 					 &reserve) != SQLITE_OK ||
 		    db_exec(db, "PRAGMA page_size=4096") < 0)
 			return -1;
@@ -1144,9 +1139,9 @@ int vfs_crypt_open(const char *path, const uint8_t *key, int flags,
 		*error_r = crypt_errorf("%s: %s", path, sqlite3_errstr(rc));
 		return -1;
 	}
-	*error_r = crypt_errorf("%s: %s: %s (%d)", path, what,
-				sqlite3_errmsg(db),
-				sqlite3_extended_errcode(db));
+	*error_r =
+		crypt_errorf("%s: %s: %s (%d)", path, what, sqlite3_errmsg(db),
+			     sqlite3_extended_errcode(db));
 	sqlite3_close(db);
 	return -1;
 }

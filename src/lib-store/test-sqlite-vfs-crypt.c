@@ -308,9 +308,9 @@ static int scan_all(sqlite3 *db)
 
 		while (rc == SQLITE_OK &&
 		       (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-			if (i == 2 && strcmp((const char *)sqlite3_column_text(
-						     stmt, 0),
-					     "ok") != 0)
+			if (i == 2 &&
+			    strcmp((const char *)sqlite3_column_text(stmt, 0),
+				   "ok") != 0)
 				rc = SQLITE_CORRUPT;
 			else
 				rc = SQLITE_OK;
@@ -427,11 +427,11 @@ static void test_missing_key(void **state)
 
 	/* A plain SQLite database is not ours: refused, not misread. */
 	db = NULL;
-	assert_int_equal(sqlite3_open_v2(t->other, &db,
-					 SQLITE_OPEN_READWRITE |
-						 SQLITE_OPEN_CREATE,
-					 NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_open_v2(t->other, &db,
+				SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+				NULL),
+		SQLITE_OK);
 	exec_ok(db, "CREATE TABLE x(a); INSERT INTO x VALUES(1)");
 	close_ok(db);
 	assert_int_equal(vfs_crypt_open(t->other, key_a, SQLITE_OPEN_READWRITE,
@@ -489,15 +489,15 @@ static void test_tamper(void **state)
 		off_t off;
 		bool at_open;
 	} flips[] = {
-		{ 21, true },			 /* clear, authenticated */
-		{ 24, true },			 /* change counter */
-		{ 100, true },			 /* page 1 b-tree header */
-		{ PAGE - 40, true },		 /* page 1 nonce */
-		{ PAGE - 1, true },		 /* page 1 tag */
-		{ 2 * PAGE + 1000, false },	 /* page 3 body */
+		{ 21, true }, /* clear, authenticated */
+		{ 24, true }, /* change counter */
+		{ 100, true }, /* page 1 b-tree header */
+		{ PAGE - 40, true }, /* page 1 nonce */
+		{ PAGE - 1, true }, /* page 1 tag */
+		{ 2 * PAGE + 1000, false }, /* page 3 body */
 		{ 5 * PAGE + PAGE - 30, false }, /* page 6 nonce */
-		{ 9 * PAGE + PAGE - 5, false },	 /* page 10 tag */
-		{ 40 * PAGE + 7, false },	 /* page 41 body */
+		{ 9 * PAGE + PAGE - 5, false }, /* page 10 tag */
+		{ 40 * PAGE + 7, false }, /* page 41 body */
 	};
 	uint8_t *pristine, *other, *page;
 	size_t len, other_len;
@@ -553,8 +553,8 @@ static void test_tamper(void **state)
 	assert_int_equal(vfs_crypt_open(t->db, key_a, SQLITE_OPEN_READWRITE,
 					&db, &error),
 			 -1);
-	assert_int_equal(vfs_crypt_open(t->other, key_a,
-					SQLITE_OPEN_READWRITE, &db, &error),
+	assert_int_equal(vfs_crypt_open(t->other, key_a, SQLITE_OPEN_READWRITE,
+					&db, &error),
 			 -1);
 	/* A zeroed page inside the file is not a "hole". */
 	write_file(t->db, pristine, len);
@@ -717,19 +717,19 @@ static void test_refused_files(void **state)
 	/* Through the VFS without vfs_crypt_open(): a rollback journal is
 	   refused, and so is a database without reserved bytes. */
 	assert_int_equal(vfs_crypt_key_set(t->other, key_a), 0);
-	assert_int_equal(sqlite3_open_v2(t->other, &db,
-					 SQLITE_OPEN_READWRITE |
-						 SQLITE_OPEN_CREATE,
-					 VFS_CRYPT_NAME),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_open_v2(t->other, &db,
+				SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+				VFS_CRYPT_NAME),
+		SQLITE_OK);
 	assert_int_equal(exec_rc(db, "CREATE TABLE x(a)"), SQLITE_CANTOPEN);
 	exec_ok(db, "PRAGMA journal_mode=OFF");
 	assert_int_equal(exec_rc(db, "CREATE TABLE x(a)"), SQLITE_IOERR_WRITE);
 	close_ok(db);
 	assert_int_equal(file_size(t->other), 0);
 
-	assert_int_equal(sqlite3_open_v2(t->other, &db,
-					 SQLITE_OPEN_READWRITE, VFS_CRYPT_NAME),
+	assert_int_equal(sqlite3_open_v2(t->other, &db, SQLITE_OPEN_READWRITE,
+					 VFS_CRYPT_NAME),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_file_control(db, "main",
 					      SQLITE_FCNTL_RESERVE_BYTES,
@@ -872,12 +872,12 @@ int main(void)
 						tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_rollback, tmp_setup,
 						tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_crash_recovery,
-						tmp_setup, tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_refused_files,
-						tmp_setup, tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_two_connections,
-						tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_crash_recovery, tmp_setup,
+						tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_refused_files, tmp_setup,
+						tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_two_connections, tmp_setup,
+						tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_benchmark, tmp_setup,
 						tmp_teardown),
 	};

@@ -11,12 +11,12 @@
 
 struct buf {
 	uint8_t *data;
-	size_t used;  /* bytes of content */
+	size_t used; /* bytes of content */
 	size_t alloc; /* bytes allocated, excluding the trailing NUL */
 	size_t start; /* consumed prefix; see buf_consume() */
 };
 
-#define BUF_INIT ((struct buf){NULL, 0, 0, 0})
+#define BUF_INIT ((struct buf){ NULL, 0, 0, 0 })
 
 void buf_init(struct buf *buf, size_t initial_size);
 void buf_free(struct buf *buf);

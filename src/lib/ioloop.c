@@ -197,7 +197,8 @@ static void io_update_epoll(struct io *io, enum io_condition new_cond)
 			return;
 		/* The fd may already be closed, which removed it from the
 		   set implicitly; ENOENT/EBADF are harmless then. */
-		if (epoll_ctl(io->ioloop->epfd, EPOLL_CTL_DEL, io->fd, &ev) < 0 &&
+		if (epoll_ctl(io->ioloop->epfd, EPOLL_CTL_DEL, io->fd, &ev) <
+			    0 &&
 		    errno != ENOENT && errno != EBADF)
 			i_panic("epoll_ctl(DEL, %d) failed: %s", io->fd,
 				strerror(errno));
@@ -326,8 +327,8 @@ static void heap_sift_down(struct ioloop *ioloop, size_t idx)
 
 		if (child >= count)
 			break;
-		if (child + 1 < count &&
-		    timeout_before(ioloop->heap[child + 1], ioloop->heap[child]))
+		if (child + 1 < count && timeout_before(ioloop->heap[child + 1],
+							ioloop->heap[child]))
 			child++;
 		if (!timeout_before(ioloop->heap[child], t))
 			break;
@@ -343,9 +344,9 @@ static void heap_insert(struct ioloop *ioloop, struct timeout *t)
 		size_t new_alloc =
 			ioloop->heap_alloc == 0 ? 16 : ioloop->heap_alloc * 2;
 
-		ioloop->heap = i_realloc(
-			ioloop->heap,
-			i_size_mul(new_alloc, sizeof(*ioloop->heap)));
+		ioloop->heap =
+			i_realloc(ioloop->heap,
+				  i_size_mul(new_alloc, sizeof(*ioloop->heap)));
 		ioloop->heap_alloc = new_alloc;
 	}
 	heap_set(ioloop, ioloop->heap_count++, t);
@@ -665,8 +666,7 @@ static void ioloop_notify_input(void *context)
 }
 
 struct ioloop_notify *ioloop_notify_add(struct ioloop *ioloop,
-					io_callback_t *callback,
-					void *context)
+					io_callback_t *callback, void *context)
 {
 	struct ioloop_notify *notify = i_new(struct ioloop_notify, 1);
 

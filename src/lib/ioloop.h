@@ -66,8 +66,7 @@ void ioloop_signal_remove(struct ioloop *ioloop, int signo,
 /* A wakeup that other threads can trigger: after ioloop_notify(), callback
    runs once in the loop's thread (several notifies may coalesce). */
 struct ioloop_notify *ioloop_notify_add(struct ioloop *ioloop,
-					io_callback_t *callback,
-					void *context);
+					io_callback_t *callback, void *context);
 void ioloop_notify(struct ioloop_notify *notify); /* thread-safe */
 void ioloop_notify_remove(struct ioloop_notify **notify);
 

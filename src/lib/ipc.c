@@ -235,8 +235,8 @@ static int ipc_conn_flush(struct ipc_conn *conn)
 {
 	while (conn->out.used > 0) {
 		struct span s = buf_span(&conn->out);
-		ssize_t ret = send(conn->fd, s.p, s.len,
-				   MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t ret =
+			send(conn->fd, s.p, s.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (ret < 0) {
 			if (errno == EINTR)
@@ -380,8 +380,7 @@ void ipc_conn_send(struct ipc_conn *conn, const struct buf *data)
 	ipc_conn_update_io(conn);
 }
 
-void ipc_conn_send_empty(struct ipc_conn *conn, enum ipc_type type,
-			 uint32_t id)
+void ipc_conn_send_empty(struct ipc_conn *conn, enum ipc_type type, uint32_t id)
 {
 	struct buf frame = BUF_INIT;
 

@@ -29,17 +29,17 @@
    processes of the same build only, but keep them stable anyway. */
 enum ipc_type {
 	/* to the master */
-	IPC_MASTER_HELLO = 1,	/* u32 role pid, str role, str version */
+	IPC_MASTER_HELLO = 1, /* u32 role pid, str role, str version */
 	IPC_MASTER_STATUS_REPLY = 2,
 	/* to the vault */
-	IPC_VAULT_AUTH = 100,	/* str service, str username, bytes password,
-				   str remote ip -> IPC_FRONT_AUTH_REPLY */
-	IPC_VAULT_PING = 101,	/* -> IPC_FRONT_PONG */
+	IPC_VAULT_AUTH = 100, /* str service, str username, bytes password,
+				 str remote ip -> IPC_FRONT_AUTH_REPLY */
+	IPC_VAULT_PING = 101, /* -> IPC_FRONT_PONG */
 	/* to the front */
 	IPC_FRONT_AUTH_REPLY = 200, /* u32 result (enum auth_result),
 				       u64 account id, str canonical address */
 	IPC_FRONT_PONG = 201,
-	IPC_FRONT_RELOAD = 202,	/* master -> front: reload TLS and settings */
+	IPC_FRONT_RELOAD = 202, /* master -> front: reload TLS and settings */
 	/* control socket (CLI <-> master) */
 	IPC_CONTROL_STATUS = 300, /* -> IPC_CONTROL_STATUS_REPLY */
 	IPC_CONTROL_STATUS_REPLY = 301, /* str text (human-readable report) */

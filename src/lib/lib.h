@@ -38,11 +38,11 @@ void i_panic(const char *fmt, ...) ATTR_FORMAT(1, 2) ATTR_NORETURN;
 				"(%s)",                                     \
 				__FILE__, __LINE__, __func__, #expr);       \
 	} while (0)
-#define i_unreached()                                                     \
+#define i_unreached()                                                   \
 	i_panic("file %s: line %d (%s): unreached", __FILE__, __LINE__, \
 		__func__)
 
-void *i_malloc(size_t size);	/* zero-filled */
+void *i_malloc(size_t size); /* zero-filled */
 void *i_realloc(void *ptr, size_t size);
 char *i_strdup(const char *str); /* NULL stays NULL */
 char *i_strndup(const void *str, size_t len);
@@ -50,10 +50,10 @@ char *i_strdup_printf(const char *fmt, ...) ATTR_FORMAT(1, 2);
 char *i_strdup_vprintf(const char *fmt, va_list args) ATTR_FORMAT(1, 0);
 #define i_new(type, count) ((type *)i_malloc(sizeof(type) * (count)))
 /* Frees *ptr and sets it to NULL. */
-#define i_free(ptr)                   \
-	do {                          \
-		free((void *)(ptr));  \
-		(ptr) = NULL;         \
+#define i_free(ptr)                  \
+	do {                         \
+		free((void *)(ptr)); \
+		(ptr) = NULL;        \
 	} while (0)
 
 /* Overflow-checked size arithmetic: panics on overflow. */

@@ -21,10 +21,8 @@ static int log_level_cur = LOG_LEVEL_INFO;
 static int log_fd = STDERR_FILENO;
 
 static const char *const log_level_names[] = {
-	[LOG_LEVEL_DEBUG] = "debug",
-	[LOG_LEVEL_INFO] = "info",
-	[LOG_LEVEL_WARNING] = "warning",
-	[LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_DEBUG] = "debug",     [LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_ERROR] = "error",
 	[LOG_LEVEL_FATAL] = "fatal",
 };
 
@@ -237,9 +235,9 @@ static void log_vevent(enum log_level level, const char *conn,
 	gmtime_r(&ts.tv_sec, &tm);
 	ret = snprintf(head, sizeof(head),
 		       "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld] %s ",
-		       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		       tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-		       log_role, (long)getpid(), log_level_names[level]);
+		       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		       tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_role,
+		       (long)getpid(), log_level_names[level]);
 	if (ret < 0)
 		return;
 	fit = log_append_safe(log_line, &pos, limit, head);
@@ -271,8 +269,8 @@ void log_event(enum log_level level, const char *conn, const char *event,
 	va_list args;
 
 	i_assert(level <= LOG_LEVEL_FATAL);
-	if (level < LOG_LEVEL_FATAL && (int)level < __atomic_load_n(
-		    &log_level_cur, __ATOMIC_RELAXED))
+	if (level < LOG_LEVEL_FATAL &&
+	    (int)level < __atomic_load_n(&log_level_cur, __ATOMIC_RELAXED))
 		return;
 	va_start(args, fmt);
 	log_vevent(level, conn, event, fmt, args);

@@ -5,7 +5,8 @@
    a timestamp, the process role and pid, the level, a stable event name,
    optionally a connection id, and key=value fields:
 
-     2026-11-23T18:32:37.123Z front[1234] info smtp.connect conn=8f3a21 ip=127.0.0.1
+     2026-11-23T18:32:37.123Z front[1234] info smtp.connect conn=8f3a21
+   ip=127.0.0.1
 
    Secrets (passwords, keys) and message bodies never go into logs: callers
    pass only identifiers, sizes and verdicts. Values with spaces, quotes,
@@ -56,8 +57,8 @@ void log_event(enum log_level level, const char *conn, const char *event,
 	log_event(LOG_LEVEL_ERROR, conn, event, __VA_ARGS__)
 
 /* Environment failure: logs at FATAL and exits with MARMOT_EXIT_FATAL. */
-void fatal(const char *event, const char *fmt, ...) ATTR_FORMAT(2, 3)
-	ATTR_NORETURN;
+void fatal(const char *event, const char *fmt, ...)
+	ATTR_FORMAT(2, 3) ATTR_NORETURN;
 
 /* Appends key=value to buf, quoting and escaping the value if needed
    (space, '"', '\\', '=', control bytes and bytes >= 0x80 as \xNN). A

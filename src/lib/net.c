@@ -44,8 +44,8 @@ static const char *net_addr_close(const char *addr)
 }
 
 static int net_listen_tcp_host(const char *addr, const char *host,
-			       bool dual_stack, unsigned int port,
-			       int *errno_r, const char **error_r)
+			       bool dual_stack, unsigned int port, int *errno_r,
+			       const char **error_r)
 {
 	struct addrinfo hints, *ai;
 	char port_str[16];
@@ -218,7 +218,8 @@ int net_listen_unix(const char *path, unsigned int mode, const char **error_r)
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			*error_r = net_error("listen %s: exists and is not a "
-					     "socket", path);
+					     "socket",
+					     path);
 			return -1;
 		}
 		if (unlink(path) < 0 && errno != ENOENT) {
@@ -256,8 +257,8 @@ int net_listen_unix(const char *path, unsigned int mode, const char **error_r)
 
 fail:
 	err = errno;
-	*error_r = net_error("listen %s: %s%s", sun.sun_path, step,
-			     strerror(err));
+	*error_r =
+		net_error("listen %s: %s%s", sun.sun_path, step, strerror(err));
 	if (fd >= 0)
 		close(fd);
 	if (bound)
@@ -289,8 +290,7 @@ int net_connect_unix(const char *path, const char **error_r)
 	return fd;
 }
 
-static int net_set_fd_flag(int fd, int get_cmd, int set_cmd, int flag,
-			   bool set)
+static int net_set_fd_flag(int fd, int get_cmd, int set_cmd, int flag, bool set)
 {
 	int flags = fcntl(fd, get_cmd);
 

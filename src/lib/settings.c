@@ -74,29 +74,29 @@ struct setting_def {
 };
 
 #define OFF(field) offsetof(struct marmot_settings, field)
-#define PORT(name, idx, std)                                                \
-	{                                                                   \
-		name "_port", SETTING_PORT, NULL, 0, 65535, 0, idx,         \
-			"Port of the " name " listener (standard " #std     \
+#define PORT(name, idx, std)                                                 \
+	{                                                                    \
+		name "_port", SETTING_PORT, NULL, 0, 65535, 0, idx,          \
+			"Port of the " name " listener (standard " #std      \
 			"). When unset it is port_base + " #std ", or " #std \
-			" if port_base is 0; 0 disables the listener."      \
+			" if port_base is 0; 0 disables the listener."       \
 	}
 
 static const struct setting_def setting_defs[] = {
-	{"hostname", SETTING_HOSTNAME, NULL, 0, 0, OFF(hostname), -1,
-	 "The public host name of this server, as in its MX record: used in "
-	 "the SMTP greeting, HELO and the TLS certificate. Required: no guess "
-	 "from the system is reliable enough for mail."},
-	{"user", SETTING_STRING, "marmot", 0, 0, OFF(user), -1,
-	 "The unprivileged user the roles run as when started as root, after "
-	 "the listeners are bound."},
-	{"listen", SETTING_ADDR_LIST, "*", 0, 0, OFF(listen), -1,
-	 "IP addresses to listen on, comma-separated; * means all addresses "
-	 "(IPv4 and IPv6)."},
-	{"port_base", SETTING_UINT, "0", 0, 65000, OFF(port_base), -1,
-	 "0 uses the standard ports. N moves every listener to N + its "
-	 "standard port (N+25, N+587, ...), so that tests and unprivileged "
-	 "installs need no root."},
+	{ "hostname", SETTING_HOSTNAME, NULL, 0, 0, OFF(hostname), -1,
+	  "The public host name of this server, as in its MX record: used in "
+	  "the SMTP greeting, HELO and the TLS certificate. Required: no guess "
+	  "from the system is reliable enough for mail." },
+	{ "user", SETTING_STRING, "marmot", 0, 0, OFF(user), -1,
+	  "The unprivileged user the roles run as when started as root, after "
+	  "the listeners are bound." },
+	{ "listen", SETTING_ADDR_LIST, "*", 0, 0, OFF(listen), -1,
+	  "IP addresses to listen on, comma-separated; * means all addresses "
+	  "(IPv4 and IPv6)." },
+	{ "port_base", SETTING_UINT, "0", 0, 65000, OFF(port_base), -1,
+	  "0 uses the standard ports. N moves every listener to N + its "
+	  "standard port (N+25, N+587, ...), so that tests and unprivileged "
+	  "installs need no root." },
 	PORT("smtp", SETTINGS_PORT_SMTP, 25),
 	PORT("submission", SETTINGS_PORT_SUBMISSION, 587),
 	PORT("submissions", SETTINGS_PORT_SUBMISSIONS, 465),
@@ -106,43 +106,43 @@ static const struct setting_def setting_defs[] = {
 	PORT("pop3s", SETTINGS_PORT_POP3S, 995),
 	PORT("http", SETTINGS_PORT_HTTP, 80),
 	PORT("https", SETTINGS_PORT_HTTPS, 443),
-	{"tls_cert", SETTING_PATH, "tls/cert.pem", 0, 0, OFF(tls_cert), -1,
-	 "TLS certificate chain (PEM). A relative path is resolved against "
-	 "the data directory, where marmot init puts a self-signed one."},
-	{"tls_key", SETTING_PATH, "tls/key.pem", 0, 0, OFF(tls_key), -1,
-	 "TLS private key (PEM), relative to the data directory unless "
-	 "absolute."},
-	{"log_level", SETTING_LOG_LEVEL, "info", 0, 0, OFF(log_level), -1,
-	 "Least severe level logged: debug, info, warning or error. info "
-	 "logs one line per connection and transaction."},
-	{"vault_max_hashes", SETTING_UINT, "2", 1, 64, OFF(vault_max_hashes),
-	 -1,
-	 "Concurrent argon2id password hashes in the vault. Each takes 64 MiB, "
-	 "so 2 bounds login memory at 128 MiB."},
-	{"auth_cache_ttl", SETTING_TIME, "5m", 0, 86400, OFF(auth_cache_ttl),
-	 -1,
-	 "Lifetime of a verified credential in the vault's cache, so that "
-	 "clients that log in often do not pay an argon2id hash each time; 0 "
-	 "disables the cache."},
-	{"max_connections", SETTING_UINT, "10000", 1, 1000000,
-	 OFF(max_connections), -1,
-	 "Connections the front accepts in total, well under the usual "
-	 "file descriptor limits."},
-	{"max_connections_per_ip", SETTING_UINT, "50", 1, 100000,
-	 OFF(max_connections_per_ip), -1,
-	 "Connections the front accepts from one IP address: enough for a "
-	 "household behind NAT, too few for one host to starve the others."},
-	{"shutdown_timeout", SETTING_TIME, "8s", 1, 60, OFF(shutdown_timeout),
-	 -1,
-	 "How long the front drains connections on SIGTERM; the master kills "
-	 "it at 10s, so 8s leaves time to log and exit."},
-	{"idle_timeout", SETTING_TIME, "5m", 10, 3600, OFF(idle_timeout), -1,
-	 "How long a connection may stay idle before it authenticates (RFC "
-	 "5321 4.5.3.2 asks for at least 5 minutes on SMTP)."},
-	{"max_line_length", SETTING_SIZE, "64K", 1024, 16 * 1024 * 1024,
-	 OFF(max_line_length), -1,
-	 "Longest input line accepted per connection. 64K is far above any "
-	 "protocol's limit and bounds memory per connection."},
+	{ "tls_cert", SETTING_PATH, "tls/cert.pem", 0, 0, OFF(tls_cert), -1,
+	  "TLS certificate chain (PEM). A relative path is resolved against "
+	  "the data directory, where marmot init puts a self-signed one." },
+	{ "tls_key", SETTING_PATH, "tls/key.pem", 0, 0, OFF(tls_key), -1,
+	  "TLS private key (PEM), relative to the data directory unless "
+	  "absolute." },
+	{ "log_level", SETTING_LOG_LEVEL, "info", 0, 0, OFF(log_level), -1,
+	  "Least severe level logged: debug, info, warning or error. info "
+	  "logs one line per connection and transaction." },
+	{ "vault_max_hashes", SETTING_UINT, "2", 1, 64, OFF(vault_max_hashes),
+	  -1,
+	  "Concurrent argon2id password hashes in the vault. Each takes 64 MiB, "
+	  "so 2 bounds login memory at 128 MiB." },
+	{ "auth_cache_ttl", SETTING_TIME, "5m", 0, 86400, OFF(auth_cache_ttl),
+	  -1,
+	  "Lifetime of a verified credential in the vault's cache, so that "
+	  "clients that log in often do not pay an argon2id hash each time; 0 "
+	  "disables the cache." },
+	{ "max_connections", SETTING_UINT, "10000", 1, 1000000,
+	  OFF(max_connections), -1,
+	  "Connections the front accepts in total, well under the usual "
+	  "file descriptor limits." },
+	{ "max_connections_per_ip", SETTING_UINT, "50", 1, 100000,
+	  OFF(max_connections_per_ip), -1,
+	  "Connections the front accepts from one IP address: enough for a "
+	  "household behind NAT, too few for one host to starve the others." },
+	{ "shutdown_timeout", SETTING_TIME, "8s", 1, 60, OFF(shutdown_timeout),
+	  -1,
+	  "How long the front drains connections on SIGTERM; the master kills "
+	  "it at 10s, so 8s leaves time to log and exit." },
+	{ "idle_timeout", SETTING_TIME, "5m", 10, 3600, OFF(idle_timeout), -1,
+	  "How long a connection may stay idle before it authenticates (RFC "
+	  "5321 4.5.3.2 asks for at least 5 minutes on SMTP)." },
+	{ "max_line_length", SETTING_SIZE, "64K", 1024, 16 * 1024 * 1024,
+	  OFF(max_line_length), -1,
+	  "Longest input line accepted per connection. 64K is far above any "
+	  "protocol's limit and bounds memory per connection." },
 };
 
 static const struct {
@@ -150,15 +150,15 @@ static const struct {
 	unsigned int port;
 	bool implicit_tls;
 } settings_ports[SETTINGS_PORT_COUNT] = {
-	[SETTINGS_PORT_SMTP] = {"smtp", 25, false},
-	[SETTINGS_PORT_SUBMISSION] = {"submission", 587, false},
-	[SETTINGS_PORT_SUBMISSIONS] = {"submissions", 465, true},
-	[SETTINGS_PORT_IMAP] = {"imap", 143, false},
-	[SETTINGS_PORT_IMAPS] = {"imaps", 993, true},
-	[SETTINGS_PORT_POP3] = {"pop3", 110, false},
-	[SETTINGS_PORT_POP3S] = {"pop3s", 995, true},
-	[SETTINGS_PORT_HTTP] = {"http", 80, false},
-	[SETTINGS_PORT_HTTPS] = {"https", 443, true},
+	[SETTINGS_PORT_SMTP] = { "smtp", 25, false },
+	[SETTINGS_PORT_SUBMISSION] = { "submission", 587, false },
+	[SETTINGS_PORT_SUBMISSIONS] = { "submissions", 465, true },
+	[SETTINGS_PORT_IMAP] = { "imap", 143, false },
+	[SETTINGS_PORT_IMAPS] = { "imaps", 993, true },
+	[SETTINGS_PORT_POP3] = { "pop3", 110, false },
+	[SETTINGS_PORT_POP3S] = { "pop3s", 995, true },
+	[SETTINGS_PORT_HTTP] = { "http", 80, false },
+	[SETTINGS_PORT_HTTPS] = { "https", 443, true },
 };
 
 const char *settings_port_name(enum settings_port port)
@@ -236,8 +236,7 @@ static void format_size(struct buf *out, uint64_t bytes)
 	buf_printf(out, "%llu", (unsigned long long)bytes);
 }
 
-static void format_value(struct buf *out, enum setting_type type,
-			 uint64_t num)
+static void format_value(struct buf *out, enum setting_type type, uint64_t num)
 {
 	if (type == SETTING_TIME)
 		format_time(out, num);
@@ -746,7 +745,7 @@ static char *settings_ports_resolve(const char *path,
 				    const struct setting_value *values,
 				    struct marmot_settings *set)
 {
-	unsigned int port_lines[SETTINGS_PORT_COUNT] = {0};
+	unsigned int port_lines[SETTINGS_PORT_COUNT] = { 0 };
 	unsigned int base_line = 0;
 
 	for (size_t i = 0; i < N_ELEMENTS(setting_defs); i++) {
@@ -761,9 +760,11 @@ static char *settings_ports_resolve(const char *path,
 			port_lines[def->port] = values[i].line;
 			continue;
 		}
-		set->ports[def->port] = set->port_base == 0
-			? settings_ports[def->port].port
-			: set->port_base + settings_ports[def->port].port;
+		set->ports[def->port] =
+			set->port_base == 0
+				? settings_ports[def->port].port
+				: set->port_base +
+					  settings_ports[def->port].port;
 		if (set->ports[def->port] > 65535) {
 			return i_strdup_printf(
 				"%s:%u: port_base %u puts the %s port at %u, "
@@ -860,8 +861,7 @@ int settings_load(const char *data_dir, const char *config_path,
 		error = settings_parse_file(path, buf_span(&data), values);
 	buf_free(&data);
 
-	for (size_t i = 0; error == NULL && i < N_ELEMENTS(setting_defs);
-	     i++) {
+	for (size_t i = 0; error == NULL && i < N_ELEMENTS(setting_defs); i++) {
 		const struct setting_def *def = &setting_defs[i];
 		char *def_error;
 
@@ -892,11 +892,11 @@ int settings_load(const char *data_dir, const char *config_path,
 		/* no data directory: the file's directory stands in */
 		char *slash = strrchr(set->config_path, '/');
 
-		set->data_dir = i_strndup(set->config_path,
-					  slash == set->config_path
-						  ? 1
-						  : (size_t)(slash -
-							     set->config_path));
+		set->data_dir =
+			i_strndup(set->config_path,
+				  slash == set->config_path
+					  ? 1
+					  : (size_t)(slash - set->config_path));
 	}
 	settings_fill(values, set);
 	error = settings_ports_resolve(path, values, set);

@@ -40,24 +40,24 @@ struct marmot_settings {
 	/* Absolute path of the file that was loaded. */
 	char *config_path;
 
-	char *hostname;		/* required */
-	char *user;		/* run-as user when started as root */
-	char **listen;		/* NULL-terminated list of addresses */
-	unsigned int port_base;	/* 0 = standard ports */
+	char *hostname; /* required */
+	char *user; /* run-as user when started as root */
+	char **listen; /* NULL-terminated list of addresses */
+	unsigned int port_base; /* 0 = standard ports */
 	/* Effective ports (port_base + standard offset, or the standard port,
 	   unless given explicitly as smtp_port etc.). 0 disables a listener. */
 	unsigned int ports[SETTINGS_PORT_COUNT];
-	char *tls_cert;		/* absolute (relative ones resolved against
-				   data_dir) */
+	char *tls_cert; /* absolute (relative ones resolved against
+			   data_dir) */
 	char *tls_key;
 	char *log_level;
 	unsigned int vault_max_hashes;
-	unsigned int auth_cache_ttl;	/* seconds */
-	unsigned int max_connections;	/* front, total */
+	unsigned int auth_cache_ttl; /* seconds */
+	unsigned int max_connections; /* front, total */
 	unsigned int max_connections_per_ip;
-	unsigned int shutdown_timeout;	/* seconds */
-	unsigned int idle_timeout;	/* seconds, pre-auth */
-	uint64_t max_line_length;	/* bytes */
+	unsigned int shutdown_timeout; /* seconds */
+	unsigned int idle_timeout; /* seconds, pre-auth */
+	uint64_t max_line_length; /* bytes */
 };
 
 /* Standard names and ports: "smtp" 25, "submission" 587, "submissions"

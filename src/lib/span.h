@@ -10,12 +10,12 @@ struct span {
 	size_t len;
 };
 
-#define SPAN_LIT(s) ((struct span){(const uint8_t *)("" s), sizeof(s) - 1})
-#define SPAN_EMPTY ((struct span){(const uint8_t *)"", 0})
+#define SPAN_LIT(s) ((struct span){ (const uint8_t *)("" s), sizeof(s) - 1 })
+#define SPAN_EMPTY ((struct span){ (const uint8_t *)"", 0 })
 
 static inline struct span span_make(const void *p, size_t len)
 {
-	return (struct span){(const uint8_t *)p, len};
+	return (struct span){ (const uint8_t *)p, len };
 }
 
 static inline struct span span_from_cstr(const char *s)

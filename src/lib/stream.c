@@ -60,7 +60,7 @@ struct stream {
 
 	bool reading : 1; /* owner wants input */
 	bool input_full_reported : 1;
-	bool output_waited : 1;    /* output had to wait for IO_WRITE */
+	bool output_waited : 1; /* output had to wait for IO_WRITE */
 	bool read_wants_write : 1; /* SSL_read() returned WANT_WRITE */
 	bool write_wants_read : 1; /* SSL_write() returned WANT_READ */
 	bool eof : 1;
@@ -75,7 +75,7 @@ struct stream {
 static void stream_update_io(struct stream *stream);
 
 static void stream_fail(struct stream *stream, const char *fmt, ...)
-    ATTR_FORMAT(2, 3);
+	ATTR_FORMAT(2, 3);
 static void stream_fail(struct stream *stream, const char *fmt, ...)
 {
 	va_list args;
@@ -101,7 +101,7 @@ static bool stream_want_input(const struct stream *stream)
 	return stream->reading && !stream->eof && !stream->failed &&
 	       !stream->closing &&
 	       (stream->tls_state == STREAM_TLS_NONE ||
-	        stream->tls_state == STREAM_TLS_ACTIVE) &&
+		stream->tls_state == STREAM_TLS_ACTIVE) &&
 	       stream->input.used < stream->max_input;
 }
 
@@ -109,7 +109,7 @@ static bool stream_can_flush(const struct stream *stream)
 {
 	return !stream->failed && !stream->closed &&
 	       (stream->tls_state == STREAM_TLS_NONE ||
-	        stream->tls_state == STREAM_TLS_ACTIVE);
+		stream->tls_state == STREAM_TLS_ACTIVE);
 }
 
 /* Reading the OpenSSL error */
@@ -151,10 +151,10 @@ static void stream_flush_plain(struct stream *stream, struct buf *output)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
 			stream_fail(stream, "write() failed: %s",
-			            strerror(errno));
+				    strerror(errno));
 			return;
 		}
-		buf_consume(output, (size_t) n);
+		buf_consume(output, (size_t)n);
 	}
 }
 
@@ -163,15 +163,16 @@ static void stream_flush_tls(struct stream *stream)
 	stream->write_wants_read = false;
 	while (stream->output.used > 0) {
 		struct span s = buf_span(&stream->output);
-		size_t len =
-		    s.len < STREAM_TLS_WRITE_MAX ? s.len : STREAM_TLS_WRITE_MAX;
+		size_t len = s.len < STREAM_TLS_WRITE_MAX
+				     ? s.len
+				     : STREAM_TLS_WRITE_MAX;
 		int ret, err;
 
 		ERR_clear_error();
 		errno = 0;
-		ret = SSL_write(stream->ssl, s.p, (int) len);
+		ret = SSL_write(stream->ssl, s.p, (int)len);
 		if (ret > 0) {
-			buf_consume(&stream->output, (size_t) ret);
+			buf_consume(&stream->output, (size_t)ret);
 			continue;
 		}
 		err = SSL_get_error(stream->ssl, ret);
@@ -182,7 +183,7 @@ static void stream_flush_tls(struct stream *stream)
 			return;
 		}
 		stream_fail(stream, "TLS write failed: %s",
-		            stream_ssl_reason(stream, ret, err));
+			    stream_ssl_reason(stream, ret, err));
 		return;
 	}
 }
@@ -204,14 +205,14 @@ static bool stream_read_plain(struct stream *stream)
 	while (stream_want_input(stream)) {
 		size_t space = stream->max_input - stream->input.used;
 		size_t chunk =
-		    space < STREAM_READ_CHUNK ? space : STREAM_READ_CHUNK;
+			space < STREAM_READ_CHUNK ? space : STREAM_READ_CHUNK;
 		uint8_t *p = buf_reserve(&stream->input, chunk);
 		ssize_t n = read(stream->fd, p, chunk);
 
 		if (n > 0) {
-			buf_commit(&stream->input, (size_t) n);
+			buf_commit(&stream->input, (size_t)n);
 			got = true;
-			if ((size_t) n < chunk)
+			if ((size_t)n < chunk)
 				break;
 		} else if (n == 0) {
 			stream->eof = true;
@@ -221,7 +222,7 @@ static bool stream_read_plain(struct stream *stream)
 			break;
 		} else {
 			stream_fail(stream, "read() failed: %s",
-			            strerror(errno));
+				    strerror(errno));
 		}
 	}
 	return got;
@@ -238,15 +239,15 @@ static bool stream_read_tls(struct stream *stream)
 	while (stream_want_input(stream)) {
 		size_t space = stream->max_input - stream->input.used;
 		size_t chunk =
-		    space < STREAM_READ_CHUNK ? space : STREAM_READ_CHUNK;
+			space < STREAM_READ_CHUNK ? space : STREAM_READ_CHUNK;
 		uint8_t *p = buf_reserve(&stream->input, chunk);
 		int ret, err;
 
 		ERR_clear_error();
 		errno = 0;
-		ret = SSL_read(stream->ssl, p, (int) chunk);
+		ret = SSL_read(stream->ssl, p, (int)chunk);
 		if (ret > 0) {
-			buf_commit(&stream->input, (size_t) ret);
+			buf_commit(&stream->input, (size_t)ret);
 			got = true;
 			continue;
 		}
@@ -265,7 +266,7 @@ static bool stream_read_tls(struct stream *stream)
 		/* Without SSL_OP_IGNORE_UNEXPECTED_EOF, a TCP EOF without
 		   close_notify lands here: a possible truncation attack. */
 		stream_fail(stream, "TLS read failed: %s",
-		            stream_ssl_reason(stream, ret, err));
+			    stream_ssl_reason(stream, ret, err));
 	}
 	return got;
 }
@@ -300,7 +301,7 @@ static int stream_handshake(struct stream *stream)
 		return 0;
 	}
 	stream_fail(stream, "TLS handshake failed: %s",
-	            stream_ssl_reason(stream, ret, err));
+		    stream_ssl_reason(stream, ret, err));
 	return -1;
 }
 
@@ -310,10 +311,10 @@ static void stream_do_close(struct stream *stream)
 		/* Best effort, once: send close_notify without waiting for
 		   the peer's (RFC 8446 6.1 allows a half-close). */
 		ERR_clear_error();
-		(void) SSL_shutdown(stream->ssl);
+		(void)SSL_shutdown(stream->ssl);
 		ERR_clear_error();
 	}
-	(void) shutdown(stream->fd, SHUT_WR);
+	(void)shutdown(stream->fd, SHUT_WR);
 	stream->closed = true;
 }
 
@@ -365,7 +366,7 @@ static void stream_handle(struct stream *stream)
 		if (stream->output.used == 0 && !stream->closed &&
 		    stream->tls_state != STREAM_TLS_HANDSHAKE) {
 			stream_do_close(stream);
-			(void) stream_emit(stream, STREAM_EVENT_CLOSED);
+			(void)stream_emit(stream, STREAM_EVENT_CLOSED);
 		}
 		return;
 	}
@@ -377,8 +378,8 @@ static void stream_handle(struct stream *stream)
 		if (!stream_emit(stream, STREAM_EVENT_INPUT))
 			return;
 	} else if (stream->reading && !stream->input_full_reported &&
-	           stream->input.used >= stream->max_input &&
-	           !stream->closing && !stream->failed) {
+		   stream->input.used >= stream->max_input &&
+		   !stream->closing && !stream->failed) {
 		/* Full without new bytes (max_input was lowered). */
 		stream->input_full_reported = true;
 		if (!stream_emit(stream, STREAM_EVENT_INPUT))
@@ -388,14 +389,14 @@ static void stream_handle(struct stream *stream)
 		goto report_error;
 	if (stream->eof && !stream->eof_reported && !stream->closing) {
 		stream->eof_reported = true;
-		(void) stream_emit(stream, STREAM_EVENT_EOF);
+		(void)stream_emit(stream, STREAM_EVENT_EOF);
 	}
 	return;
 
 report_error:
 	if (!stream->error_reported) {
 		stream->error_reported = true;
-		(void) stream_emit(stream, STREAM_EVENT_ERROR);
+		(void)stream_emit(stream, STREAM_EVENT_ERROR);
 	}
 }
 
@@ -437,7 +438,7 @@ static void stream_kick(struct stream *stream)
 {
 	if (stream->kick == NULL && !stream->destroyed)
 		stream->kick = timeout_add(stream->ioloop, 0,
-		                           stream_kick_callback, stream);
+					   stream_kick_callback, stream);
 }
 
 static void stream_update_io(struct stream *stream)
@@ -473,14 +474,14 @@ static void stream_update_io(struct stream *stream)
 }
 
 struct stream *stream_create(struct ioloop *ioloop, int fd,
-                             stream_callback_t *callback, void *context)
+			     stream_callback_t *callback, void *context)
 {
 	struct stream *stream;
 	int flags;
 
 	flags = fcntl(fd, F_GETFL);
 	if (flags >= 0 && (flags & O_NONBLOCK) == 0)
-		(void) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+		(void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 
 	stream = i_new(struct stream, 1);
 	stream->ioloop = ioloop;
@@ -511,7 +512,7 @@ void stream_destroy(struct stream **_stream)
 		SSL_free(stream->ssl);
 		stream->ssl = NULL;
 	}
-	(void) close(stream->fd);
+	(void)close(stream->fd);
 	stream->fd = -1;
 	buf_free(&stream->input);
 	buf_free(&stream->output);
@@ -604,7 +605,7 @@ void stream_close_after_flush(struct stream *stream)
 }
 
 static int stream_start_tls(struct stream *stream, struct tls_ctx *ctx,
-                            const char **error_r)
+			    const char **error_r)
 {
 	if (stream->ssl != NULL) {
 		*error_r = "TLS is already active";
@@ -655,7 +656,7 @@ static void stream_begin_handshake(struct stream *stream)
 }
 
 int stream_start_tls_server(struct stream *stream, struct tls_ctx *ctx,
-                            const char **error_r)
+			    const char **error_r)
 {
 	i_assert(tls_ctx_is_server(ctx));
 	if (stream_start_tls(stream, ctx, error_r) < 0)
@@ -666,7 +667,7 @@ int stream_start_tls_server(struct stream *stream, struct tls_ctx *ctx,
 }
 
 int stream_start_tls_client(struct stream *stream, struct tls_ctx *ctx,
-                            const char *sni, const char **error_r)
+			    const char *sni, const char **error_r)
 {
 	unsigned char addr[16];
 	bool is_ip;
@@ -681,7 +682,7 @@ int stream_start_tls_client(struct stream *stream, struct tls_ctx *ctx,
 	SSL_set_connect_state(stream->ssl);
 	if (sni != NULL) {
 		is_ip = inet_pton(AF_INET, sni, addr) == 1 ||
-		        inet_pton(AF_INET6, sni, addr) == 1;
+			inet_pton(AF_INET6, sni, addr) == 1;
 		/* RFC 6066 3: literal IP addresses are not permitted in
 		   server_name. */
 		if (!is_ip && SSL_set_tlsext_host_name(stream->ssl, sni) != 1) {
@@ -690,9 +691,9 @@ int stream_start_tls_client(struct stream *stream, struct tls_ctx *ctx,
 		}
 		if (tls_ctx_verifies(ctx)) {
 			X509_VERIFY_PARAM *param = SSL_get0_param(stream->ssl);
-			int ret =
-			    is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, sni)
-			          : SSL_set1_host(stream->ssl, sni);
+			int ret = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param,
+									sni)
+					: SSL_set1_host(stream->ssl, sni);
 
 			if (ret != 1) {
 				*error_r = tls_last_error();

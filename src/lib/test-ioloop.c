@@ -52,7 +52,7 @@ static void read_byte_cb(void *context)
 static void test_io_read(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct counter c = {0};
+	struct counter c = { 0 };
 	int fds[2];
 
 	make_pipe(fds);
@@ -87,7 +87,7 @@ static void test_io_read(void **state)
 static void test_io_write(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct counter c = {0};
+	struct counter c = { 0 };
 	int fds[2];
 
 	make_pipe(fds);
@@ -103,7 +103,7 @@ static void test_io_write(void **state)
 static void test_io_hup_wakes_reader(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct counter c = {0};
+	struct counter c = { 0 };
 	int fds[2];
 	char ch;
 
@@ -122,7 +122,7 @@ static void test_io_hup_wakes_reader(void **state)
 static void test_io_pause(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct counter c = {0};
+	struct counter c = { 0 };
 	int fds[2];
 
 	make_pipe(fds);
@@ -152,7 +152,7 @@ static void test_io_pause(void **state)
 static void test_io_added_paused(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct counter c = {0};
+	struct counter c = { 0 };
 	int fds[2];
 
 	make_pipe(fds);
@@ -179,7 +179,7 @@ static void remove_other_cb(void *context)
 static void test_io_remove_other_same_iteration(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct counter a = {0}, b = {0};
+	struct counter a = { 0 }, b = { 0 };
 	int p1[2], p2[2];
 
 	make_pipe(p1);
@@ -238,7 +238,7 @@ static void readd_first_cb(void *context)
 static void test_io_remove_self_and_readd(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct readd_ctx ctx = {.ioloop = ioloop};
+	struct readd_ctx ctx = { .ioloop = ioloop };
 	int fds[2];
 
 	make_pipe(fds);
@@ -291,7 +291,7 @@ static void order_cb2(void *context)
 static void test_timeout_order(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct order_ctx ctx = {.ioloop = ioloop};
+	struct order_ctx ctx = { .ioloop = ioloop };
 	uint64_t start = ioloop_now_ms(ioloop);
 
 	ctx.t[0] = timeout_add(ioloop, 30, order_cb0, &ctx);
@@ -329,7 +329,7 @@ static void equal_cb(void *context)
 static void test_timeout_equal_due_fifo(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct equal_ctx ctx = {0};
+	struct equal_ctx ctx = { 0 };
 	struct equal_item items[16];
 	unsigned int i;
 
@@ -368,7 +368,7 @@ static void repeat_cb(void *context)
 static void test_timeout_repeats(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct repeat_ctx ctx = {.ioloop = ioloop};
+	struct repeat_ctx ctx = { .ioloop = ioloop };
 	uint64_t start = ioloop_now_ms(ioloop);
 	unsigned int i;
 
@@ -412,7 +412,7 @@ static void reset_poke_cb(void *context)
 static void test_timeout_reset(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct reset_ctx ctx = {.ioloop = ioloop};
+	struct reset_ctx ctx = { .ioloop = ioloop };
 	uint64_t start = ioloop_now_ms(ioloop);
 
 	ctx.idle = timeout_add(ioloop, 30, reset_idle_cb, &ctx);
@@ -453,7 +453,7 @@ static void remove_pending_b_cb(void *context)
 static void test_timeout_remove_pending(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct remove_pending_ctx ctx = {0};
+	struct remove_pending_ctx ctx = { 0 };
 
 	/* Both due in the same iteration; a removes b before b fires. */
 	ctx.a = timeout_add(ioloop, 0, remove_pending_a_cb, &ctx);
@@ -519,7 +519,7 @@ static bool sigusr1_blocked(void)
 static void test_signal(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct sig_ctx a = {0}, b = {0};
+	struct sig_ctx a = { 0 }, b = { 0 };
 
 	assert_false(sigusr1_blocked());
 	ioloop_signal_add(ioloop, SIGUSR1, sig_cb, &a);
@@ -560,7 +560,7 @@ static void sig_remove_self_cb(int signo, void *context)
 static void test_signal_remove_in_callback(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct sig_remove_ctx ctx = {.ioloop = ioloop};
+	struct sig_remove_ctx ctx = { .ioloop = ioloop };
 
 	/* The last handler removes itself: the signalfd is closed while
 	   its own io is being dispatched. */
@@ -605,15 +605,14 @@ static void fail_timeout_cb(void *context)
 static void test_notify_thread(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct notify_ctx ctx = {.ioloop = ioloop};
+	struct notify_ctx ctx = { .ioloop = ioloop };
 	struct timeout *guard;
 	pthread_t thread;
 
 	ctx.loop_thread = pthread_self();
 	ctx.notify = ioloop_notify_add(ioloop, notify_cb, &ctx);
 	guard = timeout_add(ioloop, 5000, fail_timeout_cb, NULL);
-	assert_int_equal(pthread_create(&thread, NULL, notify_thread, &ctx),
-			 0);
+	assert_int_equal(pthread_create(&thread, NULL, notify_thread, &ctx), 0);
 	assert_int_equal(ioloop_run(ioloop), 0);
 	assert_int_equal(pthread_join(thread, NULL), 0);
 	assert_int_equal(ctx.calls, 1);

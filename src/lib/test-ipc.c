@@ -27,7 +27,7 @@
 
 static void build_all_fields(struct buf *out, uint32_t id)
 {
-	static const uint8_t binary[] = {0x00, 0xff, 0x80, 0x0a, 0x00};
+	static const uint8_t binary[] = { 0x00, 0xff, 0x80, 0x0a, 0x00 };
 	size_t off = ipc_msg_begin(out, IPC_VAULT_AUTH, id);
 
 	ipc_put_u32(out, 0);
@@ -46,7 +46,7 @@ static void build_all_fields(struct buf *out, uint32_t id)
 
 static void read_all_fields(const struct ipc_frame *frame, pool_t pool)
 {
-	static const uint8_t binary[] = {0x00, 0xff, 0x80, 0x0a, 0x00};
+	static const uint8_t binary[] = { 0x00, 0xff, 0x80, 0x0a, 0x00 };
 	struct ipc_reader r;
 	struct span s;
 
@@ -78,9 +78,8 @@ static void test_ipc_round_trip(void **state)
 	size_t consumed;
 
 	build_all_fields(&out, 0x11223344);
-	assert_int_equal(ipc_frame_parse(buf_span(&out), &frame, &consumed,
-					 &error),
-			 1);
+	assert_int_equal(
+		ipc_frame_parse(buf_span(&out), &frame, &consumed, &error), 1);
 	assert_int_equal(consumed, out.used);
 	assert_int_equal(frame.id, 0x11223344);
 	assert_int_equal(frame.payload.len, out.used - IPC_HEADER_SIZE);
@@ -93,15 +92,52 @@ static void test_ipc_wire_format(void **state)
 {
 	static const uint8_t expected[] = {
 		/* length 18, type 300 (0x012c), flags 0, id 0x0a0b0c0d */
-		18, 0, 0, 0, 0x2c, 0x01, 0, 0, 0x0d, 0x0c, 0x0b, 0x0a,
+		18,
+		0,
+		0,
+		0,
+		0x2c,
+		0x01,
+		0,
+		0,
+		0x0d,
+		0x0c,
+		0x0b,
+		0x0a,
 		/* u32 0x01020304 */
-		4, 3, 2, 1,
+		4,
+		3,
+		2,
+		1,
 		/* u64 0x1122334455667788 */
-		0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+		0x88,
+		0x77,
+		0x66,
+		0x55,
+		0x44,
+		0x33,
+		0x22,
+		0x11,
 		/* str "hi": u32 length, no NUL */
-		2, 0, 0, 0, 'h', 'i',
+		2,
+		0,
+		0,
+		0,
+		'h',
+		'i',
 		/* the next frame: empty payload, type 201, id 0 */
-		0, 0, 0, 0, 201, 0, 0, 0, 0, 0, 0, 0,
+		0,
+		0,
+		0,
+		0,
+		201,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
 	};
 	struct buf out = BUF_INIT;
 	size_t off;
@@ -136,9 +172,8 @@ static void test_ipc_begin_after_consume(void **state)
 	ipc_put_u32(&out, 42);
 	ipc_msg_finish(&out, off);
 	buf_consume(&out, 5);
-	assert_int_equal(ipc_frame_parse(buf_span(&out), &frame, &consumed,
-					 &error),
-			 1);
+	assert_int_equal(
+		ipc_frame_parse(buf_span(&out), &frame, &consumed, &error), 1);
 	assert_int_equal(frame.type, IPC_MASTER_HELLO);
 	assert_int_equal(frame.id, 7);
 	ipc_reader_init(&r, &frame);
@@ -192,14 +227,13 @@ static void test_ipc_truncated_prefixes(void **state)
 						 &frame, &consumed, &error),
 				 0);
 	}
-	assert_int_equal(ipc_frame_parse(buf_span(&out), &frame, &consumed,
-					 &error),
-			 1);
+	assert_int_equal(
+		ipc_frame_parse(buf_span(&out), &frame, &consumed, &error), 1);
 	buf_free(&out);
 }
 
-static void put_header(uint8_t *p, uint32_t len, uint16_t type,
-		       uint16_t flags, uint32_t id)
+static void put_header(uint8_t *p, uint32_t len, uint16_t type, uint16_t flags,
+		       uint32_t id)
 {
 	p[0] = (uint8_t)len;
 	p[1] = (uint8_t)(len >> 8);
@@ -223,14 +257,14 @@ static void test_ipc_bad_headers(void **state)
 		int ret;
 		const char *error;
 	} tests[] = {
-		{0, 0, 1, NULL},
-		{IPC_MAX_PAYLOAD, 0, 0, NULL}, /* valid, waits for payload */
-		{IPC_MAX_PAYLOAD + 1, 0, -1, "IPC_MAX_PAYLOAD"},
-		{0x80000000u, 0, -1, "IPC_MAX_PAYLOAD"},
-		{UINT32_MAX, 0, -1, "IPC_MAX_PAYLOAD"},
-		{0, 1, -1, "flags"},
-		{0, 0x8000, -1, "flags"},
-		{4, 0x0100, -1, "flags"},
+		{ 0, 0, 1, NULL },
+		{ IPC_MAX_PAYLOAD, 0, 0, NULL }, /* valid, waits for payload */
+		{ IPC_MAX_PAYLOAD + 1, 0, -1, "IPC_MAX_PAYLOAD" },
+		{ 0x80000000u, 0, -1, "IPC_MAX_PAYLOAD" },
+		{ UINT32_MAX, 0, -1, "IPC_MAX_PAYLOAD" },
+		{ 0, 1, -1, "flags" },
+		{ 0, 0x8000, -1, "flags" },
+		{ 4, 0x0100, -1, "flags" },
 	};
 	uint8_t hdr[IPC_HEADER_SIZE];
 
@@ -269,9 +303,8 @@ static void test_ipc_end_leftover(void **state)
 	ipc_put_u32(&out, 1);
 	ipc_put_u32(&out, 2);
 	ipc_msg_finish(&out, off);
-	assert_int_equal(ipc_frame_parse(buf_span(&out), &frame, &consumed,
-					 &error),
-			 1);
+	assert_int_equal(
+		ipc_frame_parse(buf_span(&out), &frame, &consumed, &error), 1);
 	/* reading less than was sent */
 	ipc_reader_init(&r, &frame);
 	assert_int_equal(ipc_get_u32(&r), 1);
@@ -290,17 +323,17 @@ static void test_ipc_end_leftover(void **state)
 /* A frame whose payload is exactly the given bytes. */
 static struct ipc_frame raw_frame(const void *payload, size_t len)
 {
-	struct ipc_frame frame = {IPC_VAULT_AUTH, 1, span_make(payload, len)};
+	struct ipc_frame frame = { IPC_VAULT_AUTH, 1, span_make(payload, len) };
 
 	return frame;
 }
 
 static void test_ipc_short_reads(void **state)
 {
-	static const uint8_t bytes_len_too_big[] = {9, 0, 0, 0, 'a', 'b'};
-	static const uint8_t bytes_len_huge[] = {0xff, 0xff, 0xff, 0xff, 'a'};
-	static const uint8_t three[] = {1, 2, 3};
-	static const uint8_t seven[] = {1, 2, 3, 4, 5, 6, 7};
+	static const uint8_t bytes_len_too_big[] = { 9, 0, 0, 0, 'a', 'b' };
+	static const uint8_t bytes_len_huge[] = { 0xff, 0xff, 0xff, 0xff, 'a' };
+	static const uint8_t three[] = { 1, 2, 3 };
+	static const uint8_t seven[] = { 1, 2, 3, 4, 5, 6, 7 };
 	pool_t pool = pool_create("test", 256);
 	struct ipc_frame frame;
 	struct ipc_reader r;
@@ -344,8 +377,8 @@ static void test_ipc_short_reads(void **state)
 
 static void test_ipc_str_embedded_nul(void **state)
 {
-	static const uint8_t payload[] = {3, 0, 0, 0, 'a', 0, 'b',
-					  1, 0, 0, 0, 'c'};
+	static const uint8_t payload[] = { 3,   0, 0, 0, 'a', 0,
+					   'b', 1, 0, 0, 0,   'c' };
 	pool_t pool = pool_create("test", 256);
 	struct ipc_frame frame = raw_frame(payload, sizeof(payload));
 	struct ipc_reader r;
@@ -379,9 +412,8 @@ static void test_ipc_max_payload(void **state)
 	off = ipc_msg_begin(&out, IPC_CONTROL_STATUS_REPLY, 3);
 	ipc_put_bytes(&out, big, IPC_MAX_PAYLOAD - 4);
 	ipc_msg_finish(&out, off);
-	assert_int_equal(ipc_frame_parse(buf_span(&out), &frame, &consumed,
-					 &error),
-			 1);
+	assert_int_equal(
+		ipc_frame_parse(buf_span(&out), &frame, &consumed, &error), 1);
 	assert_int_equal(frame.payload.len, IPC_MAX_PAYLOAD);
 	ipc_reader_init(&r, &frame);
 	assert_int_equal(ipc_get_bytes(&r).len, IPC_MAX_PAYLOAD - 4);
@@ -611,9 +643,9 @@ static void test_conn_protocol_errors(void **state)
 		uint16_t flags;
 		const char *reason;
 	} tests[] = {
-		{IPC_MAX_PAYLOAD + 1, 0, "IPC_MAX_PAYLOAD"},
-		{UINT32_MAX, 0, "IPC_MAX_PAYLOAD"},
-		{0, 2, "flags"},
+		{ IPC_MAX_PAYLOAD + 1, 0, "IPC_MAX_PAYLOAD" },
+		{ UINT32_MAX, 0, "IPC_MAX_PAYLOAD" },
+		{ 0, 2, "flags" },
 	};
 
 	for (size_t i = 0; i < N_ELEMENTS(tests); i++) {
@@ -708,16 +740,14 @@ static void test_conn_send(void **state)
 		if (ret > 0)
 			buf_commit(&in, (size_t)ret);
 	}
-	assert_int_equal(ipc_frame_parse(buf_span(&in), &frame, &consumed,
-					 &error),
-			 1);
+	assert_int_equal(
+		ipc_frame_parse(buf_span(&in), &frame, &consumed, &error), 1);
 	assert_int_equal(frame.type, IPC_FRONT_RELOAD);
 	assert_int_equal(frame.id, 5);
 	assert_int_equal(frame.payload.len, 0);
 	buf_consume(&in, consumed);
-	assert_int_equal(ipc_frame_parse(buf_span(&in), &frame, &consumed,
-					 &error),
-			 1);
+	assert_int_equal(
+		ipc_frame_parse(buf_span(&in), &frame, &consumed, &error), 1);
 	assert_int_equal(frame.id, 6);
 	read_all_fields(&frame, pool);
 	assert_int_equal(consumed, in.used);
@@ -753,9 +783,8 @@ static void test_conn_large_send(void **state)
 		if (ret > 0)
 			buf_commit(&in, (size_t)ret);
 	}
-	assert_int_equal(ipc_frame_parse(buf_span(&in), &frame, &consumed,
-					 &error),
-			 1);
+	assert_int_equal(
+		ipc_frame_parse(buf_span(&in), &frame, &consumed, &error), 1);
 	ipc_reader_init(&r, &frame);
 	s = ipc_get_bytes(&r);
 	assert_int_equal(ipc_end(&r), 0);
@@ -808,7 +837,7 @@ static void pair_closed(struct ipc_conn *conn, const char *reason,
 static void test_conn_pair(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct pair_side a = {0}, b = {0};
+	struct pair_side a = { 0 }, b = { 0 };
 	struct buf out = BUF_INIT;
 	char text[32];
 	int fds[2];

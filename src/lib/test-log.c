@@ -152,14 +152,14 @@ static void test_log_level_filter(void **state)
 		enum log_level msg;
 		bool shown;
 	} tests[] = {
-		{LOG_LEVEL_INFO, LOG_LEVEL_DEBUG, false},
-		{LOG_LEVEL_INFO, LOG_LEVEL_INFO, true},
-		{LOG_LEVEL_INFO, LOG_LEVEL_ERROR, true},
-		{LOG_LEVEL_DEBUG, LOG_LEVEL_DEBUG, true},
-		{LOG_LEVEL_WARNING, LOG_LEVEL_INFO, false},
-		{LOG_LEVEL_WARNING, LOG_LEVEL_WARNING, true},
-		{LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, false},
-		{LOG_LEVEL_ERROR, LOG_LEVEL_ERROR, true},
+		{ LOG_LEVEL_INFO, LOG_LEVEL_DEBUG, false },
+		{ LOG_LEVEL_INFO, LOG_LEVEL_INFO, true },
+		{ LOG_LEVEL_INFO, LOG_LEVEL_ERROR, true },
+		{ LOG_LEVEL_DEBUG, LOG_LEVEL_DEBUG, true },
+		{ LOG_LEVEL_WARNING, LOG_LEVEL_INFO, false },
+		{ LOG_LEVEL_WARNING, LOG_LEVEL_WARNING, true },
+		{ LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, false },
+		{ LOG_LEVEL_ERROR, LOG_LEVEL_ERROR, true },
 	};
 	struct capture *cap = *state;
 
@@ -186,15 +186,15 @@ static void test_log_level_parse(void **state)
 		int ret;
 		enum log_level level;
 	} tests[] = {
-		{"debug", 0, LOG_LEVEL_DEBUG},
-		{"info", 0, LOG_LEVEL_INFO},
-		{"warning", 0, LOG_LEVEL_WARNING},
-		{"error", 0, LOG_LEVEL_ERROR},
-		{"fatal", -1, 0},
-		{"INFO", -1, 0},
-		{"", -1, 0},
-		{"info ", -1, 0},
-		{"warn", -1, 0},
+		{ "debug", 0, LOG_LEVEL_DEBUG },
+		{ "info", 0, LOG_LEVEL_INFO },
+		{ "warning", 0, LOG_LEVEL_WARNING },
+		{ "error", 0, LOG_LEVEL_ERROR },
+		{ "fatal", -1, 0 },
+		{ "INFO", -1, 0 },
+		{ "", -1, 0 },
+		{ "info ", -1, 0 },
+		{ "warn", -1, 0 },
 	};
 
 	for (size_t i = 0; i < N_ELEMENTS(tests); i++) {
@@ -213,20 +213,20 @@ static const struct {
 	const char *input;
 	const char *expected;
 } escape_tests[] = {
-	{"plain", "plain"},
-	{"a@b.example", "a@b.example"},
-	{"<user@example.com>", "<user@example.com>"},
-	{"", "\"\""},
-	{"a b", "\"a b\""},
-	{"a\"b", "\"a\\\"b\""},
-	{"a\\b", "\"a\\\\b\""},
-	{"k=v", "\"k=v\""},
-	{"a\nb", "\"a\\x0ab\""},
-	{"a\r\nb=1 evil=yes", "\"a\\x0d\\x0ab=1 evil=yes\""},
-	{"\t", "\"\\x09\""},
-	{"\x7f", "\"\\x7f\""},
-	{"caf\xc3\xa9", "\"caf\\xc3\\xa9\""},
-	{"\x1b[31m", "\"\\x1b[31m\""},
+	{ "plain", "plain" },
+	{ "a@b.example", "a@b.example" },
+	{ "<user@example.com>", "<user@example.com>" },
+	{ "", "\"\"" },
+	{ "a b", "\"a b\"" },
+	{ "a\"b", "\"a\\\"b\"" },
+	{ "a\\b", "\"a\\\\b\"" },
+	{ "k=v", "\"k=v\"" },
+	{ "a\nb", "\"a\\x0ab\"" },
+	{ "a\r\nb=1 evil=yes", "\"a\\x0d\\x0ab=1 evil=yes\"" },
+	{ "\t", "\"\\x09\"" },
+	{ "\x7f", "\"\\x7f\"" },
+	{ "caf\xc3\xa9", "\"caf\\xc3\\xa9\"" },
+	{ "\x1b[31m", "\"\\x1b[31m\"" },
 };
 
 static void test_log_value_escape(void **state)
@@ -374,7 +374,7 @@ static void test_log_threads(void **state)
 	char dir[] = "/tmp/marmot-test-log-XXXXXX";
 	char path[64], *data, *line, *save = NULL;
 	pthread_t threads[THREAD_COUNT];
-	unsigned int counts[THREAD_COUNT] = {0}, lines = 0;
+	unsigned int counts[THREAD_COUNT] = { 0 }, lines = 0;
 	FILE *f;
 	long size;
 	int fd;
@@ -414,7 +414,8 @@ static void test_log_threads(void **state)
 		assert_non_null(strstr(line, " v=\"x y\" "));
 		p = strrchr(line, ' ') + 1;
 		assert_int_equal(strlen(p), 299);
-		assert_int_equal(strspn(p, (char[]){(char)('a' + t), 0}), 299);
+		assert_int_equal(strspn(p, (char[]){ (char)('a' + t), 0 }),
+				 299);
 		counts[t]++;
 		lines++;
 	}

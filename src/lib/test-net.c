@@ -62,8 +62,8 @@ static bool fd_has_flag(int fd, int cmd, int flag)
 
 /* Listens on addr port 0, connects from connect_ip and accepts; checks
    the peer address and port net_accept() reports. */
-static void tcp_round_trip(const char *addr, int family,
-			   const char *connect_ip, const char *expected_peer)
+static void tcp_round_trip(const char *addr, int family, const char *connect_ip,
+			   const char *expected_peer)
 {
 	const char *error = NULL;
 	char ip[64];
@@ -196,24 +196,24 @@ static void test_invalid_address(void **state)
 		unsigned int port;
 		const char *prefix;
 	} tests[] = {
-		{"localhost", 0, "listen localhost:0: invalid address"},
-		{"256.1.1.1", 0, "listen 256.1.1.1:0: invalid address"},
-		{"1.2.3.4.5", 0, "listen 1.2.3.4.5:0: invalid address"},
-		{"::g", 0, "listen [::g]:0: invalid address"},
-		{"", 0, "listen :0: invalid address"},
-		{"127.0.0.1 ", 0, "listen 127.0.0.1 :0: invalid address"},
-		{"127.0.0.1", 65536, "listen 127.0.0.1:65536: invalid port"},
-		{"127.0.0.1", 4294967295u,
-		 "listen 127.0.0.1:4294967295: invalid port"},
+		{ "localhost", 0, "listen localhost:0: invalid address" },
+		{ "256.1.1.1", 0, "listen 256.1.1.1:0: invalid address" },
+		{ "1.2.3.4.5", 0, "listen 1.2.3.4.5:0: invalid address" },
+		{ "::g", 0, "listen [::g]:0: invalid address" },
+		{ "", 0, "listen :0: invalid address" },
+		{ "127.0.0.1 ", 0, "listen 127.0.0.1 :0: invalid address" },
+		{ "127.0.0.1", 65536, "listen 127.0.0.1:65536: invalid port" },
+		{ "127.0.0.1", 4294967295u,
+		  "listen 127.0.0.1:4294967295: invalid port" },
 	};
 	unsigned int i;
 
 	for (i = 0; i < N_ELEMENTS(tests); i++) {
 		const char *error = NULL;
 
-		assert_int_equal(net_listen_tcp(tests[i].addr, tests[i].port,
-						&error),
-				 -1);
+		assert_int_equal(
+			net_listen_tcp(tests[i].addr, tests[i].port, &error),
+			-1);
 		assert_non_null(error);
 		if (strncmp(error, tests[i].prefix, strlen(tests[i].prefix)) !=
 		    0)

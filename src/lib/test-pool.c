@@ -27,8 +27,9 @@ static bool all_zero(const void *p, size_t len)
 
 static void test_pool_alignment_and_zero(void **state)
 {
-	static const size_t sizes[] = {0, 1, 2, 3, 7, 8, 15, 16, 17, 31, 33,
-				       100, 1000, 1023, 1024, 1025, 5000};
+	static const size_t sizes[] = { 0,    1,    2,    3,    7,   8,
+					15,   16,   17,   31,   33,  100,
+					1000, 1023, 1024, 1025, 5000 };
 	pool_t pool = pool_create("test", 0);
 
 	for (unsigned int round = 0; round < 3; round++) {
@@ -121,7 +122,8 @@ static void test_pool_used(void **state)
 		size_t size;
 		size_t used;
 	} tests[] = {
-		{0, 16}, {1, 16}, {16, 16}, {17, 32}, {32, 32}, {100, 112},
+		{ 0, 16 },  { 1, 16 },  { 16, 16 },
+		{ 17, 32 }, { 32, 32 }, { 100, 112 },
 	};
 
 	for (size_t i = 0; i < N_ELEMENTS(tests); i++) {

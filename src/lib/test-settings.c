@@ -127,8 +127,7 @@ static void assert_field(const struct marmot_settings *set, const char *name,
 	char *value = field(set, name);
 
 	if (strcmp(value, expected) != 0) {
-		fail_msg("%s: got '%s', expected '%s'", name, value,
-			 expected);
+		fail_msg("%s: got '%s', expected '%s'", name, value, expected);
 	}
 	i_free(value);
 }
@@ -139,35 +138,34 @@ static void test_settings_defaults(void **state)
 		const char *name;
 		const char *value;
 	} defaults[] = {
-		{"hostname", "mail.example.com"},
-		{"user", "marmot"},
-		{"listen", "*"},
-		{"port_base", "0"},
-		{"smtp_port", "25"},
-		{"submission_port", "587"},
-		{"submissions_port", "465"},
-		{"imap_port", "143"},
-		{"imaps_port", "993"},
-		{"pop3_port", "110"},
-		{"pop3s_port", "995"},
-		{"http_port", "80"},
-		{"https_port", "443"},
-		{"log_level", "info"},
-		{"vault_max_hashes", "2"},
-		{"auth_cache_ttl", "300"},
-		{"max_connections", "10000"},
-		{"max_connections_per_ip", "50"},
-		{"shutdown_timeout", "8"},
-		{"idle_timeout", "300"},
-		{"max_line_length", "65536"},
+		{ "hostname", "mail.example.com" },
+		{ "user", "marmot" },
+		{ "listen", "*" },
+		{ "port_base", "0" },
+		{ "smtp_port", "25" },
+		{ "submission_port", "587" },
+		{ "submissions_port", "465" },
+		{ "imap_port", "143" },
+		{ "imaps_port", "993" },
+		{ "pop3_port", "110" },
+		{ "pop3s_port", "995" },
+		{ "http_port", "80" },
+		{ "https_port", "443" },
+		{ "log_level", "info" },
+		{ "vault_max_hashes", "2" },
+		{ "auth_cache_ttl", "300" },
+		{ "max_connections", "10000" },
+		{ "max_connections_per_ip", "50" },
+		{ "shutdown_timeout", "8" },
+		{ "idle_timeout", "300" },
+		{ "max_line_length", "65536" },
 	};
 	struct fixture *f = *state;
 	struct marmot_settings *set;
 	char *error = NULL, expected[160];
 
-	assert_int_equal(load_text(f, "hostname = mail.example.com\n", &set,
-				   &error),
-			 0);
+	assert_int_equal(
+		load_text(f, "hostname = mail.example.com\n", &set, &error), 0);
 	assert_null(error);
 	for (size_t i = 0; i < N_ELEMENTS(defaults); i++)
 		assert_field(set, defaults[i].name, defaults[i].value);
@@ -189,62 +187,62 @@ static const struct {
 	const char *expected;
 } good_tests[] = {
 	/* syntax */
-	{"hostname=mx.example.com", "hostname", "mx.example.com"},
-	{"  hostname   =\tmx.example.com  \t", "hostname", "mx.example.com"},
-	{"# comment\n\n   # indented comment\nhostname = h\n", "hostname",
-	 "h"},
-	{"hostname = h\r\nuser = bob\r\n", "user", "bob"},
-	{"hostname = h # trailing comment", "hostname", "h"},
-	{"hostname = h\t# after a tab", "hostname", "h"},
-	{"hostname = h\nuser = a#b", "user", "a#b"},
-	{"hostname = h\nuser=#b", "user", "#b"},
-	{"hostname = h\nuser = \" spaced \"", "user", " spaced "},
-	{"hostname = h\nuser = \"a # b\" # comment", "user", "a # b"},
-	{"hostname = h\nuser = \"q\\\"uote\\\\d\"", "user", "q\"uote\\d"},
-	{"hostname = h\nuser = \"\xc3\xa9t\xc3\xa9\"", "user",
-	 "\xc3\xa9t\xc3\xa9"},
-	{"hostname = h\nuser = a = b", "user", "a = b"},
-	{"hostname = h", "user", "marmot"},
+	{ "hostname=mx.example.com", "hostname", "mx.example.com" },
+	{ "  hostname   =\tmx.example.com  \t", "hostname", "mx.example.com" },
+	{ "# comment\n\n   # indented comment\nhostname = h\n", "hostname",
+	  "h" },
+	{ "hostname = h\r\nuser = bob\r\n", "user", "bob" },
+	{ "hostname = h # trailing comment", "hostname", "h" },
+	{ "hostname = h\t# after a tab", "hostname", "h" },
+	{ "hostname = h\nuser = a#b", "user", "a#b" },
+	{ "hostname = h\nuser=#b", "user", "#b" },
+	{ "hostname = h\nuser = \" spaced \"", "user", " spaced " },
+	{ "hostname = h\nuser = \"a # b\" # comment", "user", "a # b" },
+	{ "hostname = h\nuser = \"q\\\"uote\\\\d\"", "user", "q\"uote\\d" },
+	{ "hostname = h\nuser = \"\xc3\xa9t\xc3\xa9\"", "user",
+	  "\xc3\xa9t\xc3\xa9" },
+	{ "hostname = h\nuser = a = b", "user", "a = b" },
+	{ "hostname = h", "user", "marmot" },
 	/* host names */
-	{"hostname = MAIL.Example.COM", "hostname", "MAIL.Example.COM"},
-	{"hostname = a-b.c-d.e", "hostname", "a-b.c-d.e"},
-	{"hostname = 123.example", "hostname", "123.example"},
-	{"hostname = localhost", "hostname", "localhost"},
+	{ "hostname = MAIL.Example.COM", "hostname", "MAIL.Example.COM" },
+	{ "hostname = a-b.c-d.e", "hostname", "a-b.c-d.e" },
+	{ "hostname = 123.example", "hostname", "123.example" },
+	{ "hostname = localhost", "hostname", "localhost" },
 	/* lists */
-	{"hostname = h\nlisten = 127.0.0.1", "listen", "127.0.0.1"},
-	{"hostname = h\nlisten = 127.0.0.1, ::1 ,10.0.0.1", "listen",
-	 "127.0.0.1,::1,10.0.0.1"},
-	{"hostname = h\nlisten = \"::\"", "listen", "::"},
-	{"hostname = h\nlisten = *", "listen", "*"},
+	{ "hostname = h\nlisten = 127.0.0.1", "listen", "127.0.0.1" },
+	{ "hostname = h\nlisten = 127.0.0.1, ::1 ,10.0.0.1", "listen",
+	  "127.0.0.1,::1,10.0.0.1" },
+	{ "hostname = h\nlisten = \"::\"", "listen", "::" },
+	{ "hostname = h\nlisten = *", "listen", "*" },
 	/* numbers, times, sizes */
-	{"hostname = h\nport_base = 65000\npop3s_port = 0\nimaps_port = 0\n"
-	 "submission_port = 0",
-	 "smtp_port", "65025"},
-	{"hostname = h\nvault_max_hashes = 1", "vault_max_hashes", "1"},
-	{"hostname = h\nvault_max_hashes = 64", "vault_max_hashes", "64"},
-	{"hostname = h\nvault_max_hashes = 007", "vault_max_hashes", "7"},
-	{"hostname = h\nauth_cache_ttl = 0", "auth_cache_ttl", "0"},
-	{"hostname = h\nauth_cache_ttl = 1d", "auth_cache_ttl", "86400"},
-	{"hostname = h\nauth_cache_ttl = 90", "auth_cache_ttl", "90"},
-	{"hostname = h\nauth_cache_ttl = 2h", "auth_cache_ttl", "7200"},
-	{"hostname = h\nidle_timeout = 10s", "idle_timeout", "10"},
-	{"hostname = h\nidle_timeout = 1h", "idle_timeout", "3600"},
-	{"hostname = h\nshutdown_timeout = 60", "shutdown_timeout", "60"},
-	{"hostname = h\nshutdown_timeout = 1m", "shutdown_timeout", "60"},
-	{"hostname = h\nmax_line_length = 1K", "max_line_length", "1024"},
-	{"hostname = h\nmax_line_length = 1024", "max_line_length", "1024"},
-	{"hostname = h\nmax_line_length = 16M", "max_line_length",
-	 "16777216"},
-	{"hostname = h\nmax_line_length = 2m", "max_line_length", "2097152"},
-	{"hostname = h\nmax_connections = 1000000", "max_connections",
-	 "1000000"},
-	{"hostname = h\nmax_connections_per_ip = 1", "max_connections_per_ip",
-	 "1"},
-	{"hostname = h\nlog_level = debug", "log_level", "debug"},
-	{"hostname = h\nlog_level = error", "log_level", "error"},
+	{ "hostname = h\nport_base = 65000\npop3s_port = 0\nimaps_port = 0\n"
+	  "submission_port = 0",
+	  "smtp_port", "65025" },
+	{ "hostname = h\nvault_max_hashes = 1", "vault_max_hashes", "1" },
+	{ "hostname = h\nvault_max_hashes = 64", "vault_max_hashes", "64" },
+	{ "hostname = h\nvault_max_hashes = 007", "vault_max_hashes", "7" },
+	{ "hostname = h\nauth_cache_ttl = 0", "auth_cache_ttl", "0" },
+	{ "hostname = h\nauth_cache_ttl = 1d", "auth_cache_ttl", "86400" },
+	{ "hostname = h\nauth_cache_ttl = 90", "auth_cache_ttl", "90" },
+	{ "hostname = h\nauth_cache_ttl = 2h", "auth_cache_ttl", "7200" },
+	{ "hostname = h\nidle_timeout = 10s", "idle_timeout", "10" },
+	{ "hostname = h\nidle_timeout = 1h", "idle_timeout", "3600" },
+	{ "hostname = h\nshutdown_timeout = 60", "shutdown_timeout", "60" },
+	{ "hostname = h\nshutdown_timeout = 1m", "shutdown_timeout", "60" },
+	{ "hostname = h\nmax_line_length = 1K", "max_line_length", "1024" },
+	{ "hostname = h\nmax_line_length = 1024", "max_line_length", "1024" },
+	{ "hostname = h\nmax_line_length = 16M", "max_line_length",
+	  "16777216" },
+	{ "hostname = h\nmax_line_length = 2m", "max_line_length", "2097152" },
+	{ "hostname = h\nmax_connections = 1000000", "max_connections",
+	  "1000000" },
+	{ "hostname = h\nmax_connections_per_ip = 1", "max_connections_per_ip",
+	  "1" },
+	{ "hostname = h\nlog_level = debug", "log_level", "debug" },
+	{ "hostname = h\nlog_level = error", "log_level", "error" },
 	/* the last line needs no newline; a final newline is fine too */
-	{"hostname = h\nuser = last", "user", "last"},
-	{"hostname = h\nuser = last\n\n\n", "user", "last"},
+	{ "hostname = h\nuser = last", "user", "last" },
+	{ "hostname = h\nuser = last\n\n\n", "user", "last" },
 };
 
 static void test_settings_good(void **state)
@@ -268,105 +266,106 @@ static const struct {
 	const char *phrase;
 } bad_tests[] = {
 	/* syntax */
-	{"hostname = h\nhostnme = x", 2,
-	 "unknown setting 'hostnme' (did you mean 'hostname'?)"},
-	{"hostname = h\nprot_base = 1", 2, "(did you mean 'port_base'?)"},
-	{"hostname = h\nmax_connection = 1", 2,
-	 "(did you mean 'max_connections'?)"},
-	{"hostname = h\nfrobnicate = 1", 2, "unknown setting 'frobnicate'"},
-	{"hostname = h\n\n# c\nuser bob", 4, "missing '='"},
-	{"hostname = h\n = x", 2, "empty setting name"},
-	{"hostname = h\nHostname = x", 2, "invalid character 'H'"},
-	{"hostname = h\nhost name = x", 2, "invalid byte 0x20"},
-	{"hostname = h\nhost-name = x", 2, "invalid character '-'"},
-	{"hostname = h\nuser\x01 = x", 2, "invalid byte 0x01"},
-	{"hostname = a\nuser = b\nhostname = c", 3,
-	 "'hostname' is already set on line 1"},
-	{"hostname = a\nuser = \"bob", 2, "unterminated quote"},
-	{"hostname = a\nuser = \"bob\\\"", 2, "unterminated quote"},
-	{"hostname = a\nuser = \"bob\\", 2, "unterminated quote"},
-	{"hostname = a\nuser = \"bob\" x", 2, "unexpected text after"},
-	{"hostname = a\nuser = \"bob\"#x", 2, "preceded by whitespace"},
-	{"hostname = a\nuser = \"b\\nob\"", 2, "invalid escape"},
-	{"hostname = a\nuser =", 2, "'user' needs a value"},
-	{"hostname = a\nuser = # only a comment", 2, "needs a value"},
-	{"hostname = a\nuser = \"\"", 2, "needs a value"},
-	{"hostname = a\nuser = \"a\x1b[0m\"", 2, "control character"},
-	{"hostname = a\nuser = a\x7f", 2, "control character"},
+	{ "hostname = h\nhostnme = x", 2,
+	  "unknown setting 'hostnme' (did you mean 'hostname'?)" },
+	{ "hostname = h\nprot_base = 1", 2, "(did you mean 'port_base'?)" },
+	{ "hostname = h\nmax_connection = 1", 2,
+	  "(did you mean 'max_connections'?)" },
+	{ "hostname = h\nfrobnicate = 1", 2, "unknown setting 'frobnicate'" },
+	{ "hostname = h\n\n# c\nuser bob", 4, "missing '='" },
+	{ "hostname = h\n = x", 2, "empty setting name" },
+	{ "hostname = h\nHostname = x", 2, "invalid character 'H'" },
+	{ "hostname = h\nhost name = x", 2, "invalid byte 0x20" },
+	{ "hostname = h\nhost-name = x", 2, "invalid character '-'" },
+	{ "hostname = h\nuser\x01 = x", 2, "invalid byte 0x01" },
+	{ "hostname = a\nuser = b\nhostname = c", 3,
+	  "'hostname' is already set on line 1" },
+	{ "hostname = a\nuser = \"bob", 2, "unterminated quote" },
+	{ "hostname = a\nuser = \"bob\\\"", 2, "unterminated quote" },
+	{ "hostname = a\nuser = \"bob\\", 2, "unterminated quote" },
+	{ "hostname = a\nuser = \"bob\" x", 2, "unexpected text after" },
+	{ "hostname = a\nuser = \"bob\"#x", 2, "preceded by whitespace" },
+	{ "hostname = a\nuser = \"b\\nob\"", 2, "invalid escape" },
+	{ "hostname = a\nuser =", 2, "'user' needs a value" },
+	{ "hostname = a\nuser = # only a comment", 2, "needs a value" },
+	{ "hostname = a\nuser = \"\"", 2, "needs a value" },
+	{ "hostname = a\nuser = \"a\x1b[0m\"", 2, "control character" },
+	{ "hostname = a\nuser = a\x7f", 2, "control character" },
 	/* host names */
-	{"hostname = -mail.example.com", 1, "invalid host name"},
-	{"hostname = mail-.example.com", 1, "invalid host name"},
-	{"hostname = mail..example.com", 1, "invalid host name"},
-	{"hostname = mail.example.com.", 1, "invalid host name"},
-	{"hostname = .example.com", 1, "invalid host name"},
-	{"hostname = mail_1.example.com", 1, "invalid host name"},
-	{"hostname = m\xc3\xa4il.example", 1, "invalid host name"},
-	{"hostname = 1234567890123456789012345678901234567890123456789012345"
-	 "678901234.example",
-	 1, "invalid host name"},
+	{ "hostname = -mail.example.com", 1, "invalid host name" },
+	{ "hostname = mail-.example.com", 1, "invalid host name" },
+	{ "hostname = mail..example.com", 1, "invalid host name" },
+	{ "hostname = mail.example.com.", 1, "invalid host name" },
+	{ "hostname = .example.com", 1, "invalid host name" },
+	{ "hostname = mail_1.example.com", 1, "invalid host name" },
+	{ "hostname = m\xc3\xa4il.example", 1, "invalid host name" },
+	{ "hostname = 1234567890123456789012345678901234567890123456789012345"
+	  "678901234.example",
+	  1, "invalid host name" },
 	/* lists */
-	{"hostname = h\nlisten = 127.0.0.256", 2, "invalid IP address"},
-	{"hostname = h\nlisten = localhost", 2, "invalid IP address"},
-	{"hostname = h\nlisten = 127.0.0.1,", 2, "empty address"},
-	{"hostname = h\nlisten = ,::1", 2, "empty address"},
-	{"hostname = h\nlisten = 127.0.0.1,,::1", 2, "empty address"},
-	{"hostname = h\nlisten = *, 127.0.0.1", 2, "cannot be combined"},
-	{"hostname = h\nlisten = [::1]", 2, "invalid IP address"},
+	{ "hostname = h\nlisten = 127.0.0.256", 2, "invalid IP address" },
+	{ "hostname = h\nlisten = localhost", 2, "invalid IP address" },
+	{ "hostname = h\nlisten = 127.0.0.1,", 2, "empty address" },
+	{ "hostname = h\nlisten = ,::1", 2, "empty address" },
+	{ "hostname = h\nlisten = 127.0.0.1,,::1", 2, "empty address" },
+	{ "hostname = h\nlisten = *, 127.0.0.1", 2, "cannot be combined" },
+	{ "hostname = h\nlisten = [::1]", 2, "invalid IP address" },
 	/* numbers */
-	{"hostname = h\nport_base = 65001", 2, "out of range (0..65000)"},
-	{"hostname = h\nport_base = -1", 2, "invalid number"},
-	{"hostname = h\nport_base = 1.5", 2, "invalid number"},
-	{"hostname = h\nport_base = 0x10", 2, "invalid number"},
-	{"hostname = h\nport_base = 10 000", 2, "invalid number"},
-	{"hostname = h\nport_base = 99999999999999999999999", 2,
-	 "out of range"},
-	{"hostname = h\nsmtp_port = 65536", 2, "out of range (0..65535)"},
-	{"hostname = h\nsmtp_port = 25s", 2, "invalid port"},
-	{"hostname = h\nvault_max_hashes = 0", 2, "out of range (1..64)"},
-	{"hostname = h\nvault_max_hashes = 65", 2, "out of range"},
-	{"hostname = h\nmax_connections = 0", 2, "out of range"},
-	{"hostname = h\nmax_connections_per_ip = 100001", 2, "out of range"},
+	{ "hostname = h\nport_base = 65001", 2, "out of range (0..65000)" },
+	{ "hostname = h\nport_base = -1", 2, "invalid number" },
+	{ "hostname = h\nport_base = 1.5", 2, "invalid number" },
+	{ "hostname = h\nport_base = 0x10", 2, "invalid number" },
+	{ "hostname = h\nport_base = 10 000", 2, "invalid number" },
+	{ "hostname = h\nport_base = 99999999999999999999999", 2,
+	  "out of range" },
+	{ "hostname = h\nsmtp_port = 65536", 2, "out of range (0..65535)" },
+	{ "hostname = h\nsmtp_port = 25s", 2, "invalid port" },
+	{ "hostname = h\nvault_max_hashes = 0", 2, "out of range (1..64)" },
+	{ "hostname = h\nvault_max_hashes = 65", 2, "out of range" },
+	{ "hostname = h\nmax_connections = 0", 2, "out of range" },
+	{ "hostname = h\nmax_connections_per_ip = 100001", 2, "out of range" },
 	/* times */
-	{"hostname = h\nauth_cache_ttl = 2d", 2, "out of range (0s..1d)"},
-	{"hostname = h\nauth_cache_ttl = 5x", 2, "invalid time '5x'"},
-	{"hostname = h\nauth_cache_ttl = 5 m", 2, "invalid time"},
-	{"hostname = h\nauth_cache_ttl = m", 2, "invalid time"},
-	{"hostname = h\nauth_cache_ttl = 5M", 2, "invalid time"},
-	{"hostname = h\nauth_cache_ttl = 5ms", 2, "invalid time"},
-	{"hostname = h\nauth_cache_ttl = 99999999999999999999d", 2,
-	 "out of range"},
-	{"hostname = h\nauth_cache_ttl = 999999999999999999d", 2,
-	 "out of range"},
-	{"hostname = h\nidle_timeout = 9", 2, "out of range (10s..1h)"},
-	{"hostname = h\nidle_timeout = 61m", 2, "out of range"},
-	{"hostname = h\nshutdown_timeout = 0", 2, "out of range (1s..1m)"},
-	{"hostname = h\nshutdown_timeout = 61", 2, "out of range"},
+	{ "hostname = h\nauth_cache_ttl = 2d", 2, "out of range (0s..1d)" },
+	{ "hostname = h\nauth_cache_ttl = 5x", 2, "invalid time '5x'" },
+	{ "hostname = h\nauth_cache_ttl = 5 m", 2, "invalid time" },
+	{ "hostname = h\nauth_cache_ttl = m", 2, "invalid time" },
+	{ "hostname = h\nauth_cache_ttl = 5M", 2, "invalid time" },
+	{ "hostname = h\nauth_cache_ttl = 5ms", 2, "invalid time" },
+	{ "hostname = h\nauth_cache_ttl = 99999999999999999999d", 2,
+	  "out of range" },
+	{ "hostname = h\nauth_cache_ttl = 999999999999999999d", 2,
+	  "out of range" },
+	{ "hostname = h\nidle_timeout = 9", 2, "out of range (10s..1h)" },
+	{ "hostname = h\nidle_timeout = 61m", 2, "out of range" },
+	{ "hostname = h\nshutdown_timeout = 0", 2, "out of range (1s..1m)" },
+	{ "hostname = h\nshutdown_timeout = 61", 2, "out of range" },
 	/* sizes */
-	{"hostname = h\nmax_line_length = 1023", 2, "out of range (1K..16M)"},
-	{"hostname = h\nmax_line_length = 17M", 2, "out of range"},
-	{"hostname = h\nmax_line_length = 1G", 2, "out of range"},
-	{"hostname = h\nmax_line_length = 64KB", 2, "invalid size"},
-	{"hostname = h\nmax_line_length = 64T", 2, "invalid size"},
-	{"hostname = h\nmax_line_length = 99999999999999999G", 2,
-	 "out of range"},
+	{ "hostname = h\nmax_line_length = 1023", 2, "out of range (1K..16M)" },
+	{ "hostname = h\nmax_line_length = 17M", 2, "out of range" },
+	{ "hostname = h\nmax_line_length = 1G", 2, "out of range" },
+	{ "hostname = h\nmax_line_length = 64KB", 2, "invalid size" },
+	{ "hostname = h\nmax_line_length = 64T", 2, "invalid size" },
+	{ "hostname = h\nmax_line_length = 99999999999999999G", 2,
+	  "out of range" },
 	/* log level */
-	{"hostname = h\nlog_level = verbose", 2, "invalid log level"},
-	{"hostname = h\nlog_level = INFO", 2, "invalid log level"},
-	{"hostname = h\nlog_level = fatal", 2, "invalid log level"},
+	{ "hostname = h\nlog_level = verbose", 2, "invalid log level" },
+	{ "hostname = h\nlog_level = INFO", 2, "invalid log level" },
+	{ "hostname = h\nlog_level = fatal", 2, "invalid log level" },
 	/* ports */
-	{"hostname = h\nport_base = 65000", 2,
-	 "puts the submission port at 65587"},
-	{"hostname = h\nsmtp_port = 143", 2, "smtp_port 143 is also the imap "
-					     "port"},
-	{"hostname = h\nimap_port = 2000\nsmtp_port = 2000", 3,
-	 "smtp_port 2000 is also the imap port"},
-	{"hostname = h\nsmtp_port = 2000\nimap_port = 2000", 3,
-	 "imap_port 2000 is also the smtp port"},
-	{"hostname = h\nport_base = 1000\nhttp_port = 1025", 3,
-	 "http_port 1025 is also the smtp port"},
+	{ "hostname = h\nport_base = 65000", 2,
+	  "puts the submission port at 65587" },
+	{ "hostname = h\nsmtp_port = 143", 2,
+	  "smtp_port 143 is also the imap "
+	  "port" },
+	{ "hostname = h\nimap_port = 2000\nsmtp_port = 2000", 3,
+	  "smtp_port 2000 is also the imap port" },
+	{ "hostname = h\nsmtp_port = 2000\nimap_port = 2000", 3,
+	  "imap_port 2000 is also the smtp port" },
+	{ "hostname = h\nport_base = 1000\nhttp_port = 1025", 3,
+	  "http_port 1025 is also the smtp port" },
 	/* an error after good lines: the first error is the one reported */
-	{"hostname = h\nuser = u\nlisten = ::1\nbad\nworse = 1", 4,
-	 "missing '='"},
+	{ "hostname = h\nuser = u\nlisten = ::1\nbad\nworse = 1", 4,
+	  "missing '='" },
 };
 
 static void test_settings_bad(void **state)
@@ -407,8 +406,7 @@ static void test_settings_missing_required(void **state)
 	assert_int_equal(load_text(f, "", &set, &error), -1);
 	assert_string_equal(error, expected);
 	i_free(error);
-	assert_int_equal(load_text(f, "# only comments\n\n", &set, &error),
-			 -1);
+	assert_int_equal(load_text(f, "# only comments\n\n", &set, &error), -1);
 	assert_string_equal(error, expected);
 	i_free(error);
 }
@@ -419,8 +417,8 @@ static void test_settings_missing_file(void **state)
 	struct marmot_settings *set;
 	char *error, expected[160];
 
-	snprintf(expected, sizeof(expected),
-		 "%s: No such file or directory", f->path);
+	snprintf(expected, sizeof(expected), "%s: No such file or directory",
+		 f->path);
 	assert_int_equal(settings_load(f->dir, NULL, &set, &error), -1);
 	assert_null(set);
 	assert_string_equal(error, expected);
@@ -488,26 +486,27 @@ static void test_settings_ports(void **state)
 		const char *conf;
 		unsigned int ports[SETTINGS_PORT_COUNT];
 	} tests[] = {
-		{"hostname = h", {25, 587, 465, 143, 993, 110, 995, 80, 443}},
-		{"hostname = h\nport_base = 10000",
-		 {10025, 10587, 10465, 10143, 10993, 10110, 10995, 10080,
-		  10443}},
-		{"hostname = h\nport_base = 10000\nsmtp_port = 2525\n"
-		 "https_port = 8443",
-		 {2525, 10587, 10465, 10143, 10993, 10110, 10995, 10080,
-		  8443}},
-		{"hostname = h\npop3_port = 0\npop3s_port = 0\nhttp_port = 0",
-		 {25, 587, 465, 143, 993, 0, 0, 0, 443}},
+		{ "hostname = h",
+		  { 25, 587, 465, 143, 993, 110, 995, 80, 443 } },
+		{ "hostname = h\nport_base = 10000",
+		  { 10025, 10587, 10465, 10143, 10993, 10110, 10995, 10080,
+		    10443 } },
+		{ "hostname = h\nport_base = 10000\nsmtp_port = 2525\n"
+		  "https_port = 8443",
+		  { 2525, 10587, 10465, 10143, 10993, 10110, 10995, 10080,
+		    8443 } },
+		{ "hostname = h\npop3_port = 0\npop3s_port = 0\nhttp_port = 0",
+		  { 25, 587, 465, 143, 993, 0, 0, 0, 443 } },
 		/* two disabled listeners do not collide */
-		{"hostname = h\nport_base = 1\nsmtp_port = 0\nimap_port = 0",
-		 {0, 588, 466, 0, 994, 111, 996, 81, 444}},
+		{ "hostname = h\nport_base = 1\nsmtp_port = 0\nimap_port = 0",
+		  { 0, 588, 466, 0, 994, 111, 996, 81, 444 } },
 		/* an explicit port equal to its own default is fine */
-		{"hostname = h\nsmtp_port = 25", {25, 587, 465, 143, 993, 110,
-						  995, 80, 443}},
+		{ "hostname = h\nsmtp_port = 25",
+		  { 25, 587, 465, 143, 993, 110, 995, 80, 443 } },
 		/* overflowing derived ports can be set explicitly */
-		{"hostname = h\nport_base = 65000\nsubmission_port = 1587\n"
-		 "imaps_port = 0\npop3s_port = 1995",
-		 {65025, 1587, 65465, 65143, 0, 65110, 1995, 65080, 65443}},
+		{ "hostname = h\nport_base = 65000\nsubmission_port = 1587\n"
+		  "imaps_port = 0\npop3s_port = 1995",
+		  { 65025, 1587, 65465, 65143, 0, 65110, 1995, 65080, 65443 } },
 	};
 	struct fixture *f = *state;
 
@@ -531,15 +530,15 @@ static void test_settings_port_table(void **state)
 		unsigned int number;
 		bool tls;
 	} tests[] = {
-		{SETTINGS_PORT_SMTP, "smtp", 25, false},
-		{SETTINGS_PORT_SUBMISSION, "submission", 587, false},
-		{SETTINGS_PORT_SUBMISSIONS, "submissions", 465, true},
-		{SETTINGS_PORT_IMAP, "imap", 143, false},
-		{SETTINGS_PORT_IMAPS, "imaps", 993, true},
-		{SETTINGS_PORT_POP3, "pop3", 110, false},
-		{SETTINGS_PORT_POP3S, "pop3s", 995, true},
-		{SETTINGS_PORT_HTTP, "http", 80, false},
-		{SETTINGS_PORT_HTTPS, "https", 443, true},
+		{ SETTINGS_PORT_SMTP, "smtp", 25, false },
+		{ SETTINGS_PORT_SUBMISSION, "submission", 587, false },
+		{ SETTINGS_PORT_SUBMISSIONS, "submissions", 465, true },
+		{ SETTINGS_PORT_IMAP, "imap", 143, false },
+		{ SETTINGS_PORT_IMAPS, "imaps", 993, true },
+		{ SETTINGS_PORT_POP3, "pop3", 110, false },
+		{ SETTINGS_PORT_POP3S, "pop3s", 995, true },
+		{ SETTINGS_PORT_HTTP, "http", 80, false },
+		{ SETTINGS_PORT_HTTPS, "https", 443, true },
 	};
 
 	assert_int_equal(N_ELEMENTS(tests), SETTINGS_PORT_COUNT);
@@ -560,8 +559,9 @@ static void test_settings_paths(void **state)
 	char *error = NULL, expected[160], *cwd, *rel;
 
 	/* relative against data_dir, absolute kept */
-	assert_int_equal(load_text(f, "hostname = h\ntls_cert = c/x.pem\n"
-				      "tls_key = /etc/k.pem\n",
+	assert_int_equal(load_text(f,
+				   "hostname = h\ntls_cert = c/x.pem\n"
+				   "tls_key = /etc/k.pem\n",
 				   &set, &error),
 			 0);
 	snprintf(expected, sizeof(expected), "%s/c/x.pem", f->dir);
@@ -604,12 +604,12 @@ static void test_settings_write_default(void **state)
 		unsigned int port_base;
 		const char *listen_loaded;
 	} tests[] = {
-		{"mail.example.com", NULL, NULL, 0, "*"},
-		{"mail.example.com", "*", "marmot", 0, "*"},
-		{"mx1.example.org", "127.0.0.1, ::1", "mail", 10000,
-		 "127.0.0.1,::1"},
-		{"h", "::", "user with # and \"quotes\" ", 1, "::"},
-		{"h", "0.0.0.0", " lead", 65000 - 2000, "0.0.0.0"},
+		{ "mail.example.com", NULL, NULL, 0, "*" },
+		{ "mail.example.com", "*", "marmot", 0, "*" },
+		{ "mx1.example.org", "127.0.0.1, ::1", "mail", 10000,
+		  "127.0.0.1,::1" },
+		{ "h", "::", "user with # and \"quotes\" ", 1, "::" },
+		{ "h", "0.0.0.0", " lead", 65000 - 2000, "0.0.0.0" },
 	};
 	struct fixture *f = *state;
 
@@ -618,9 +618,8 @@ static void test_settings_write_default(void **state)
 		struct buf out = BUF_INIT;
 		char *error = NULL, *listen;
 
-		settings_write_default(&out, tests[i].hostname,
-				       tests[i].listen, tests[i].port_base,
-				       tests[i].user);
+		settings_write_default(&out, tests[i].hostname, tests[i].listen,
+				       tests[i].port_base, tests[i].user);
 		/* documented: one comment per setting, 80 columns */
 		assert_non_null(
 			strstr(buf_cstr(&out), "#max_line_length = 64K"));
@@ -710,8 +709,8 @@ static void test_settings_truncated(void **state)
 	struct buf out = BUF_INIT;
 	size_t loaded = 0;
 
-	settings_write_default(&out, "mail.example.com", "127.0.0.1, ::1",
-			       2000, "u");
+	settings_write_default(&out, "mail.example.com", "127.0.0.1, ::1", 2000,
+			       "u");
 	buf_append_str(&out, "user_x = \"quoted # value\"\n");
 	for (size_t len = 0; len <= out.used; len++) {
 		struct marmot_settings *set = NULL;
@@ -723,8 +722,8 @@ static void test_settings_truncated(void **state)
 			settings_free(&set);
 		} else {
 			assert_null(set);
-			assert_true(strncmp(error, f->path,
-					    strlen(f->path)) == 0);
+			assert_true(strncmp(error, f->path, strlen(f->path)) ==
+				    0);
 			i_free(error);
 		}
 	}

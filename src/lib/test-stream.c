@@ -32,7 +32,7 @@ struct peer {
 	struct stream *stream;
 	struct buf data; /* input collected from the stream */
 	unsigned int n_input, n_full, n_drained, n_tls, n_eof, n_error,
-	    n_closed;
+		n_closed;
 	bool hold; /* leave input in the stream */
 	bool echo; /* write input back */
 	bool destroy_on_input, destroy_on_tls;
@@ -45,11 +45,11 @@ static struct ioloop *ioloop;
 static struct tls_ctx *server_ctx, *client_ctx, *client_verify_ctx;
 static char tmpdir[64], *cert_file, *key_file;
 
-#define RUN_UNTIL(expr)                                                        \
-	do {                                                                   \
-		for (int _i = 0; _i < 1000 && !(expr); _i++)                   \
-			ioloop_run_once(ioloop, 10);                           \
-		assert_true(expr);                                             \
+#define RUN_UNTIL(expr)                                      \
+	do {                                                 \
+		for (int _i = 0; _i < 1000 && !(expr); _i++) \
+			ioloop_run_once(ioloop, 10);         \
+		assert_true(expr);                           \
 	} while (0)
 
 static void run_iterations(int n)
@@ -59,7 +59,7 @@ static void run_iterations(int n)
 }
 
 static void peer_callback(struct stream *stream, enum stream_event event,
-                          void *context)
+			  void *context)
 {
 	struct peer *peer = context;
 	struct buf *input;
@@ -154,17 +154,17 @@ static void make_pair(int fds[2])
 static void set_nonblock(int fd)
 {
 	assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK),
-	                 0);
+			 0);
 }
 
 static void write_all(int fd, const void *data, size_t len)
 {
-	assert_int_equal(write(fd, data, len), (ssize_t) len);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
 }
 
 static uint8_t pattern(size_t i)
 {
-	return (uint8_t) (i * 7 + i / 251);
+	return (uint8_t)(i * 7 + i / 251);
 }
 
 /* Plain text */
@@ -274,7 +274,7 @@ static void test_large_output_drained(void **state)
 		if (n > 0) {
 			for (ssize_t j = 0; j < n; j++)
 				ok = ok && chunk[j] == pattern(got + j);
-			got += (size_t) n;
+			got += (size_t)n;
 		}
 		ioloop_run_once(ioloop, 1);
 	}
@@ -287,7 +287,7 @@ static void test_large_output_drained(void **state)
 			break;
 		for (ssize_t j = 0; j < n; j++)
 			ok = ok && chunk[j] == pattern(got + j);
-		got += (size_t) n;
+		got += (size_t)n;
 	}
 	assert_int_equal(got, total);
 	assert_true(ok);
@@ -338,7 +338,7 @@ static void test_close_after_flush_plain(void **state)
 			assert_int_equal(n, 0); /* EOF after the reply */
 			break;
 		}
-		got += (size_t) n;
+		got += (size_t)n;
 	}
 	assert_int_equal(got, 9);
 	assert_memory_equal(buf, "221 bye\r\n", 9);
@@ -391,7 +391,7 @@ static void test_write_error_reported(void **state)
 /* TLS */
 
 static void start_tls_pair(struct peer **server_r, struct peer **client_r,
-                           struct tls_ctx *cctx, const char *sni)
+			   struct tls_ctx *cctx, const char *sni)
 {
 	const char *error = NULL;
 	int fds[2];
@@ -399,11 +399,12 @@ static void start_tls_pair(struct peer **server_r, struct peer **client_r,
 	make_pair(fds);
 	*server_r = peer_new(fds[0]);
 	*client_r = peer_new(fds[1]);
+	assert_int_equal(stream_start_tls_server((*server_r)->stream,
+						 server_ctx, &error),
+			 0);
 	assert_int_equal(
-	    stream_start_tls_server((*server_r)->stream, server_ctx, &error),
-	    0);
-	assert_int_equal(
-	    stream_start_tls_client((*client_r)->stream, cctx, sni, &error), 0);
+		stream_start_tls_client((*client_r)->stream, cctx, sni, &error),
+		0);
 }
 
 static void test_tls_both_ways(void **state)
@@ -419,7 +420,8 @@ static void test_tls_both_ways(void **state)
 	assert_non_null(stream_tls_cipher(client->stream));
 	/* a second STARTTLS is refused */
 	assert_int_equal(
-	    stream_start_tls_server(server->stream, server_ctx, &error), -1);
+		stream_start_tls_server(server->stream, server_ctx, &error),
+		-1);
 	assert_non_null(strstr(error, "already"));
 
 	stream_write_str(client->stream, "ping\r\n");
@@ -500,9 +502,9 @@ static void test_tls_verify_fails(void **state)
 		make_pair(fds);
 		client = peer_new(fds[0]);
 		assert_int_equal(stream_start_tls_client(client->stream,
-		                                         client_verify_ctx,
-		                                         NULL, &error),
-		                 -1);
+							 client_verify_ctx,
+							 NULL, &error),
+				 -1);
 		assert_non_null(strstr(error, "host name"));
 		peer_deinit(client);
 		close(fds[1]);
@@ -585,10 +587,10 @@ static void test_tls_byte_at_a_time(void **state)
 	server = peer_new(sfds[0]);
 	client = peer_new(cfds[0]);
 	assert_int_equal(
-	    stream_start_tls_server(server->stream, server_ctx, &error), 0);
+		stream_start_tls_server(server->stream, server_ctx, &error), 0);
 	assert_int_equal(stream_start_tls_client(client->stream, client_ctx,
-	                                         "localhost", &error),
-	                 0);
+						 "localhost", &error),
+			 0);
 	for (int i = 0; i < 200000 && server->data.used < 7; i++) {
 		if (relay_one_byte(cfds[1], sfds[1]))
 			moved++;
@@ -626,7 +628,7 @@ static bool server_starttls_hook(struct peer *peer, enum stream_event event)
 	peer->saw_noop = strstr(buf_cstr(input), "NOOP") != NULL;
 	stream_write_str(peer->stream, "220 ready\r\n");
 	assert_int_equal(
-	    stream_start_tls_server(peer->stream, server_ctx, &error), 0);
+		stream_start_tls_server(peer->stream, server_ctx, &error), 0);
 	assert_int_equal(input->used, 0);
 	return true;
 }
@@ -647,8 +649,8 @@ static bool client_starttls_hook(struct peer *peer, enum stream_event event)
 	assert_memory_equal(buf_cstr(input), "220 ready\r\n", 11);
 	peer->saw_noop = input->used > 11;
 	assert_int_equal(stream_start_tls_client(peer->stream, client_ctx,
-	                                         "localhost", &error),
-	                 0);
+						 "localhost", &error),
+			 0);
 	assert_int_equal(input->used, 0);
 	return true;
 }
@@ -699,7 +701,7 @@ static void test_starttls_injection_client(void **state)
 	stream_write_str(server->stream, "220 ready\r\n250 forged\r\n");
 	assert_int_equal(stream_output_pending(server->stream), 0);
 	assert_int_equal(
-	    stream_start_tls_server(server->stream, server_ctx, &error), 0);
+		stream_start_tls_server(server->stream, server_ctx, &error), 0);
 	RUN_UNTIL(server->n_tls == 1 && client->n_tls == 1);
 	assert_true(client->saw_noop);
 	RUN_UNTIL(client->data.used >= 15);
@@ -730,7 +732,7 @@ static void test_starttls_reply_flushed_first(void **state)
 	stream_write(server->stream, data, big);
 	assert_true(stream_output_pending(server->stream) > 0);
 	assert_int_equal(
-	    stream_start_tls_server(server->stream, server_ctx, &error), 0);
+		stream_start_tls_server(server->stream, server_ctx, &error), 0);
 	/* written after the call: must not leak out in plaintext */
 	stream_write_str(server->stream, "SECRET");
 	for (int i = 0; i < 20000 && got < big; i++) {
@@ -739,7 +741,7 @@ static void test_starttls_reply_flushed_first(void **state)
 		if (n > 0) {
 			for (ssize_t j = 0; j < n; j++)
 				assert_int_equal(data[j], 'r');
-			got += (size_t) n;
+			got += (size_t)n;
 		}
 		ioloop_run_once(ioloop, 1);
 	}
@@ -758,8 +760,8 @@ static void test_starttls_reply_flushed_first(void **state)
 
 static void test_server_peer_closes_in_handshake(void **state)
 {
-	static const uint8_t partial_hello[] = {0x16, 0x03, 0x01, 0x02, 0x00,
-	                                        0x01, 0x00, 0x01, 0xfc, 0x03};
+	static const uint8_t partial_hello[] = { 0x16, 0x03, 0x01, 0x02, 0x00,
+						 0x01, 0x00, 0x01, 0xfc, 0x03 };
 	struct peer *server;
 	const char *error = NULL;
 	int fds[2];
@@ -767,7 +769,7 @@ static void test_server_peer_closes_in_handshake(void **state)
 	make_pair(fds);
 	server = peer_new(fds[0]);
 	assert_int_equal(
-	    stream_start_tls_server(server->stream, server_ctx, &error), 0);
+		stream_start_tls_server(server->stream, server_ctx, &error), 0);
 	run_iterations(2);
 	write_all(fds[1], partial_hello, sizeof(partial_hello));
 	run_iterations(2);
@@ -791,12 +793,12 @@ static void test_client_peer_closes_in_handshake(void **state)
 	make_pair(fds);
 	client = peer_new(fds[0]);
 	assert_int_equal(stream_start_tls_client(client->stream, client_ctx,
-	                                         "localhost", &error),
-	                 0);
+						 "localhost", &error),
+			 0);
 	run_iterations(2);
 	/* the ClientHello arrived; hang up on it */
 	assert_true(read(fds[1], buf, sizeof(buf)) > 0);
-	assert_int_equal((uint8_t) buf[0], 0x16);
+	assert_int_equal((uint8_t)buf[0], 0x16);
 	close(fds[1]);
 	RUN_UNTIL(client->n_error == 1);
 	assert_non_null(strstr(client->error, "TLS handshake failed"));
@@ -813,7 +815,7 @@ static void test_plaintext_to_tls_server(void **state)
 	make_pair(fds);
 	server = peer_new(fds[0]);
 	assert_int_equal(
-	    stream_start_tls_server(server->stream, server_ctx, &error), 0);
+		stream_start_tls_server(server->stream, server_ctx, &error), 0);
 	write_all(fds[1], "EHLO plain.example\r\n", 20);
 	RUN_UNTIL(server->n_error == 1);
 	assert_non_null(strstr(server->error, "TLS handshake failed"));
@@ -869,9 +871,9 @@ static int group_teardown(void **state)
 	tls_ctx_unref(&server_ctx);
 	tls_ctx_unref(&client_ctx);
 	tls_ctx_unref(&client_verify_ctx);
-	(void) unlink(cert_file);
-	(void) unlink(key_file);
-	(void) rmdir(tmpdir);
+	(void)unlink(cert_file);
+	(void)unlink(key_file);
+	(void)rmdir(tmpdir);
 	i_free(cert_file);
 	i_free(key_file);
 	return 0;
@@ -882,27 +884,27 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_plain_echo),
-	    T(test_byte_at_a_time),
-	    T(test_max_input_full),
-	    T(test_large_output_drained),
-	    T(test_eof),
-	    T(test_close_after_flush_plain),
-	    T(test_destroy_in_input_callback),
-	    T(test_write_error_reported),
-	    T(test_tls_both_ways),
-	    T(test_tls_large_small_input),
-	    T(test_tls_verify_fails),
-	    T(test_tls_close_after_flush),
-	    T(test_tls_truncation_is_error),
-	    T(test_destroy_in_tls_ready),
-	    T(test_tls_byte_at_a_time),
-	    T(test_starttls_injection_server),
-	    T(test_starttls_injection_client),
-	    T(test_starttls_reply_flushed_first),
-	    T(test_server_peer_closes_in_handshake),
-	    T(test_client_peer_closes_in_handshake),
-	    T(test_plaintext_to_tls_server),
+		T(test_plain_echo),
+		T(test_byte_at_a_time),
+		T(test_max_input_full),
+		T(test_large_output_drained),
+		T(test_eof),
+		T(test_close_after_flush_plain),
+		T(test_destroy_in_input_callback),
+		T(test_write_error_reported),
+		T(test_tls_both_ways),
+		T(test_tls_large_small_input),
+		T(test_tls_verify_fails),
+		T(test_tls_close_after_flush),
+		T(test_tls_truncation_is_error),
+		T(test_destroy_in_tls_ready),
+		T(test_tls_byte_at_a_time),
+		T(test_starttls_injection_server),
+		T(test_starttls_injection_client),
+		T(test_starttls_reply_flushed_first),
+		T(test_server_peer_closes_in_handshake),
+		T(test_client_peer_closes_in_handshake),
+		T(test_plaintext_to_tls_server),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

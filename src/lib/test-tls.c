@@ -46,11 +46,11 @@ static int teardown(void **state)
 {
 	struct tls_test *t = *state;
 
-	(void) unlink(t->cert);
-	(void) unlink(t->key);
-	(void) unlink(t->cert2);
-	(void) unlink(t->key2);
-	(void) rmdir(t->dir);
+	(void)unlink(t->cert);
+	(void)unlink(t->key);
+	(void)unlink(t->cert2);
+	(void)unlink(t->key2);
+	(void)rmdir(t->dir);
 	i_free(t->cert);
 	i_free(t->key);
 	i_free(t->cert2);
@@ -63,9 +63,9 @@ static void write_pair(struct tls_test *t)
 {
 	const char *error = NULL;
 
-	assert_int_equal(
-	    tls_write_self_signed("mail.example.org", t->cert, t->key, &error),
-	    0);
+	assert_int_equal(tls_write_self_signed("mail.example.org", t->cert,
+					       t->key, &error),
+			 0);
 }
 
 static X509 *read_cert(const char *path)
@@ -97,7 +97,7 @@ static void test_self_signed_loads(void **state)
 	assert_true((SSL_get_options(ssl) & SSL_OP_NO_RENEGOTIATION) != 0);
 	assert_true((SSL_get_options(ssl) & SSL_OP_IGNORE_UNEXPECTED_EOF) == 0);
 	assert_true((SSL_get_options(ssl) & SSL_OP_CIPHER_SERVER_PREFERENCE) ==
-	            0);
+		    0);
 	/* The SSL keeps the SSL_CTX alive after the last unref. */
 	tls_ctx_unref(&ctx);
 	assert_null(ctx);
@@ -143,12 +143,12 @@ static void test_cert_fields(void **state)
 	assert_memory_equal(ASN1_STRING_get0_data(dns), "mail.example.org", 16);
 	GENERAL_NAMES_free(names);
 	assert_int_equal(X509_check_host(x509, "mail.example.org", 0, 0, NULL),
-	                 1);
+			 1);
 
 	assert_int_equal(X509_NAME_get_text_by_NID(X509_get_subject_name(x509),
-	                                           NID_commonName, cn,
-	                                           sizeof(cn)),
-	                 16);
+						   NID_commonName, cn,
+						   sizeof(cn)),
+			 16);
 	assert_string_equal(cn, "mail.example.org");
 
 	/* basicConstraints CA:FALSE, digitalSignature, serverAuth */
@@ -159,7 +159,8 @@ static void test_cert_fields(void **state)
 
 	/* notAfter about 10 years ahead, notBefore in the past */
 	assert_int_equal(
-	    ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x509)), 1);
+		ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x509)),
+		1);
 	assert_true(days >= 3650 && days <= 3653);
 	assert_true(X509_cmp_current_time(X509_get0_notBefore(x509)) < 0);
 
@@ -180,13 +181,13 @@ static void test_serials_differ(void **state)
 
 	write_pair(t);
 	assert_int_equal(tls_write_self_signed("mail.example.org", t->cert2,
-	                                       t->key2, &error),
-	                 0);
+					       t->key2, &error),
+			 0);
 	a = read_cert(t->cert);
 	b = read_cert(t->cert2);
 	assert_int_not_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(a),
-	                                      X509_get0_serialNumber(b)),
-	                     0);
+					      X509_get0_serialNumber(b)),
+			     0);
 	assert_true(ASN1_INTEGER_get(X509_get0_serialNumber(a)) != 0);
 	X509_free(a);
 	X509_free(b);
@@ -200,9 +201,9 @@ static void test_existing_key_not_overwritten(void **state)
 
 	write_pair(t);
 	assert_int_equal(stat(t->key, &st1), 0);
-	assert_int_equal(
-	    tls_write_self_signed("other.example", t->cert2, t->key, &error),
-	    -1);
+	assert_int_equal(tls_write_self_signed("other.example", t->cert2,
+					       t->key, &error),
+			 -1);
 	assert_non_null(strstr(error, t->key));
 	assert_int_equal(stat(t->key, &st2), 0);
 	assert_int_equal(st1.st_ino, st2.st_ino);
@@ -216,11 +217,11 @@ static void test_invalid_hostname(void **state)
 	const char *error = NULL;
 
 	assert_int_equal(tls_write_self_signed("a,DNS:evil.example", t->cert,
-	                                       t->key, &error),
-	                 -1);
+					       t->key, &error),
+			 -1);
 	assert_non_null(strstr(error, "Invalid host name"));
 	assert_int_equal(tls_write_self_signed("", t->cert, t->key, &error),
-	                 -1);
+			 -1);
 	assert_int_equal(access(t->key, F_OK), -1);
 }
 
@@ -232,8 +233,8 @@ static void test_mismatched_pair(void **state)
 
 	write_pair(t);
 	assert_int_equal(tls_write_self_signed("mail.example.org", t->cert2,
-	                                       t->key2, &error),
-	                 0);
+					       t->key2, &error),
+			 0);
 	ctx = tls_ctx_server_create(t->cert, t->key2, &error);
 	assert_null(ctx);
 	assert_non_null(error);
@@ -341,25 +342,29 @@ static void test_last_error(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_self_signed_loads, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_key_mode_0600, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_cert_fields, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_serials_differ, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_existing_key_not_overwritten,
-	                                    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_invalid_hostname, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_mismatched_pair, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_missing_cert, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_missing_key, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_garbage_cert, setup, teardown),
-	    cmocka_unit_test(test_client_ctx),
-	    cmocka_unit_test(test_client_ctx_ref),
-	    cmocka_unit_test(test_last_error),
+		cmocka_unit_test_setup_teardown(test_self_signed_loads, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_key_mode_0600, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cert_fields, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_serials_differ, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_existing_key_not_overwritten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_hostname, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mismatched_pair, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_missing_cert, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_missing_key, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_cert, setup,
+						teardown),
+		cmocka_unit_test(test_client_ctx),
+		cmocka_unit_test(test_client_ctx_ref),
+		cmocka_unit_test(test_last_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,9 +65,10 @@ static void test_many_jobs(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
 	struct worker_pool *pool = worker_pool_create(ioloop, 4, "test-many");
-	struct many_ctx ctx = {.ioloop = ioloop};
+	struct many_ctx ctx = { .ioloop = ioloop };
 	struct many_job *jobs = i_new(struct many_job, MANY_JOBS);
-	struct timeout *guard = timeout_add(ioloop, 10000, fail_timeout_cb, NULL);
+	struct timeout *guard =
+		timeout_add(ioloop, 10000, fail_timeout_cb, NULL);
 	unsigned int i;
 
 	ctx.loop_thread = pthread_self();
@@ -124,8 +125,9 @@ static void test_thread_cap(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
 	struct worker_pool *pool = worker_pool_create(ioloop, 2, "test-cap");
-	struct cap_ctx ctx = {.ioloop = ioloop, .total = 20};
-	struct timeout *guard = timeout_add(ioloop, 10000, fail_timeout_cb, NULL);
+	struct cap_ctx ctx = { .ioloop = ioloop, .total = 20 };
+	struct timeout *guard =
+		timeout_add(ioloop, 10000, fail_timeout_cb, NULL);
 	unsigned int i;
 
 	for (i = 0; i < ctx.total; i++)
@@ -170,9 +172,10 @@ static void test_fifo_single_thread(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
 	struct worker_pool *pool = worker_pool_create(ioloop, 1, NULL);
-	struct fifo_ctx ctx = {.ioloop = ioloop};
+	struct fifo_ctx ctx = { .ioloop = ioloop };
 	struct fifo_job jobs[N_ELEMENTS(ctx.order)];
-	struct timeout *guard = timeout_add(ioloop, 10000, fail_timeout_cb, NULL);
+	struct timeout *guard =
+		timeout_add(ioloop, 10000, fail_timeout_cb, NULL);
 	unsigned int i;
 
 	/* One thread: jobs run, complete and are delivered in the order
@@ -214,7 +217,7 @@ static void test_pending_counts(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
 	struct worker_pool *pool = worker_pool_create(ioloop, 2, "test-pend");
-	struct gate gate = {.open = false};
+	struct gate gate = { .open = false };
 	unsigned int i;
 
 	pthread_mutex_init(&gate.mutex, NULL);
@@ -282,7 +285,7 @@ static void drain_done(void *context)
 static void test_destroy_drains(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct drain_ctx ctx = {.done_in_loop_thread = true};
+	struct drain_ctx ctx = { .done_in_loop_thread = true };
 	struct worker_pool *pool;
 	unsigned int i;
 
@@ -309,7 +312,8 @@ static void test_destroy_drains(void **state)
 static void test_destroy_idle_and_null(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct worker_pool *pool = worker_pool_create(ioloop, 8, "a-very-long-"
+	struct worker_pool *pool = worker_pool_create(ioloop, 8,
+						      "a-very-long-"
 						      "worker-pool-name");
 
 	worker_pool_destroy(&pool);
@@ -334,7 +338,7 @@ static void sig_cb(int signo, void *context)
 static void test_signal_reaches_loop(void **state)
 {
 	struct ioloop *ioloop = ioloop_create();
-	struct sig_ctx ctx = {.ioloop = ioloop};
+	struct sig_ctx ctx = { .ioloop = ioloop };
 	struct worker_pool *pool;
 	struct timeout *guard;
 

@@ -29,9 +29,9 @@
 
 /* Mozilla "intermediate" (v5.7) TLS 1.2 suites, ECDHE only: forward secret
    AEAD ciphers. TLS 1.3 keeps OpenSSL's default suites. */
-#define TLS_CIPHERS_TLS12                                                      \
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"           \
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"           \
+#define TLS_CIPHERS_TLS12                                            \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 #define TLS_SELF_SIGNED_DAYS 3652 /* 10 years */
@@ -74,24 +74,24 @@ static int tls_ctx_init_common(SSL_CTX *ssl_ctx, const char **error_r)
 	/* TLS 1.0 and 1.1 are deprecated (RFC 8996 2). */
 	if (SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION) != 1) {
 		*error_r = tls_msg("Can't set minimum TLS version: %s",
-		                   tls_last_error());
+				   tls_last_error());
 		return -1;
 	}
 	if (SSL_CTX_set_cipher_list(ssl_ctx, TLS_CIPHERS_TLS12) != 1) {
 		*error_r =
-		    tls_msg("Can't set cipher list: %s", tls_last_error());
+			tls_msg("Can't set cipher list: %s", tls_last_error());
 		return -1;
 	}
 	SSL_CTX_set_options(ssl_ctx,
-	                    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+			    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
 	/* Client preference: every offered suite is strong, and clients know
 	   whether they have AES hardware (Mozilla intermediate, v5.x). */
 	SSL_CTX_clear_options(ssl_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
-	                                   SSL_OP_IGNORE_UNEXPECTED_EOF);
+					       SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* stream.c retries SSL_write() with its output buffer, which may have
 	   been reallocated and grown in the meantime. */
 	SSL_CTX_set_mode(ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+					  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	return 0;
 }
 
@@ -106,19 +106,19 @@ static struct tls_ctx *tls_ctx_alloc(SSL_CTX *ssl_ctx, bool server)
 }
 
 static int tls_check_readable(const char *path, const char *what,
-                              const char **error_r)
+			      const char **error_r)
 {
 	if (access(path, R_OK) < 0) {
 		*error_r = tls_msg("Can't read %s %s: %s", what, path,
-		                   strerror(errno));
+				   strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
 struct tls_ctx *tls_ctx_server_create(const char *cert_file,
-                                      const char *key_file,
-                                      const char **error_r)
+				      const char *key_file,
+				      const char **error_r)
 {
 	SSL_CTX *ssl_ctx;
 
@@ -130,7 +130,7 @@ struct tls_ctx *tls_ctx_server_create(const char *cert_file,
 	ssl_ctx = SSL_CTX_new(TLS_server_method());
 	if (ssl_ctx == NULL) {
 		*error_r =
-		    tls_msg("SSL_CTX_new() failed: %s", tls_last_error());
+			tls_msg("SSL_CTX_new() failed: %s", tls_last_error());
 		return NULL;
 	}
 	if (tls_ctx_init_common(ssl_ctx, error_r) < 0) {
@@ -139,22 +139,22 @@ struct tls_ctx *tls_ctx_server_create(const char *cert_file,
 	}
 	if (SSL_CTX_use_certificate_chain_file(ssl_ctx, cert_file) != 1) {
 		*error_r = tls_msg("Can't load certificate chain %s: %s",
-		                   cert_file, tls_last_error());
+				   cert_file, tls_last_error());
 		SSL_CTX_free(ssl_ctx);
 		return NULL;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ssl_ctx, key_file, SSL_FILETYPE_PEM) !=
 	    1) {
 		*error_r = tls_msg("Can't load private key %s "
-		                   "(does it match certificate %s?): %s",
-		                   key_file, cert_file, tls_last_error());
+				   "(does it match certificate %s?): %s",
+				   key_file, cert_file, tls_last_error());
 		SSL_CTX_free(ssl_ctx);
 		return NULL;
 	}
 	if (SSL_CTX_check_private_key(ssl_ctx) != 1) {
 		*error_r = tls_msg("Private key %s does not match "
-		                   "certificate %s: %s",
-		                   key_file, cert_file, tls_last_error());
+				   "certificate %s: %s",
+				   key_file, cert_file, tls_last_error());
 		SSL_CTX_free(ssl_ctx);
 		return NULL;
 	}
@@ -169,7 +169,7 @@ struct tls_ctx *tls_ctx_client_create(bool verify, const char **error_r)
 	ssl_ctx = SSL_CTX_new(TLS_client_method());
 	if (ssl_ctx == NULL) {
 		*error_r =
-		    tls_msg("SSL_CTX_new() failed: %s", tls_last_error());
+			tls_msg("SSL_CTX_new() failed: %s", tls_last_error());
 		return NULL;
 	}
 	if (tls_ctx_init_common(ssl_ctx, error_r) < 0) {
@@ -179,8 +179,8 @@ struct tls_ctx *tls_ctx_client_create(bool verify, const char **error_r)
 	if (verify) {
 		if (SSL_CTX_set_default_verify_paths(ssl_ctx) != 1) {
 			*error_r = tls_msg("Can't load the system trust "
-			                   "store: %s",
-			                   tls_last_error());
+					   "store: %s",
+					   tls_last_error());
 			SSL_CTX_free(ssl_ctx);
 			return NULL;
 		}
@@ -276,7 +276,7 @@ static int tls_add_san(X509 *x509, const char *hostname)
 	int ret = -1;
 
 	if (names == NULL || name == NULL || ia5 == NULL ||
-	    ASN1_STRING_set(ia5, hostname, (int) strlen(hostname)) != 1) {
+	    ASN1_STRING_set(ia5, hostname, (int)strlen(hostname)) != 1) {
 		GENERAL_NAME_free(name);
 		ASN1_IA5STRING_free(ia5);
 		GENERAL_NAMES_free(names);
@@ -288,7 +288,7 @@ static int tls_add_san(X509 *x509, const char *hostname)
 	if (sk_GENERAL_NAME_push(names, name) <= 0) {
 		GENERAL_NAME_free(name);
 	} else if (X509_add1_ext_i2d(x509, NID_subject_alt_name, names, 0,
-	                             X509V3_ADD_DEFAULT) == 1) {
+				     X509V3_ADD_DEFAULT) == 1) {
 		ret = 0;
 	}
 	GENERAL_NAMES_free(names);
@@ -327,10 +327,10 @@ static X509 *tls_make_cert(EVP_PKEY *pkey, const char *hostname)
 	    tls_set_random_serial(x509) < 0 ||
 	    X509_gmtime_adj(X509_getm_notBefore(x509), -3600) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x509), TLS_SELF_SIGNED_DAYS, 0,
-	                     NULL) == NULL ||
+			     NULL) == NULL ||
 	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	                               (const unsigned char *) hostname, -1, -1,
-	                               0) != 1 ||
+				       (const unsigned char *)hostname, -1, -1,
+				       0) != 1 ||
 	    X509_set_issuer_name(x509, name) != 1 ||
 	    X509_set_pubkey(x509, pkey) != 1 ||
 	    /* RFC 6125 6.4.4: clients match the SAN, not the CN. */
@@ -357,7 +357,7 @@ static int tls_fsync_parent(const char *path)
 	else if (slash == path)
 		dir = i_strdup("/");
 	else
-		dir = i_strndup(path, (size_t) (slash - path));
+		dir = i_strndup(path, (size_t)(slash - path));
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	i_free(dir);
 	if (fd < 0)
@@ -369,7 +369,7 @@ static int tls_fsync_parent(const char *path)
 
 /* Writes the BIO's contents to a new file (O_EXCL), fsyncs it. */
 static int tls_write_bio_file(BIO *bio, const char *path, mode_t mode,
-                              const char **error_r)
+			      const char **error_r)
 {
 	char *data;
 	long len = BIO_get_mem_data(bio, &data);
@@ -378,18 +378,18 @@ static int tls_write_bio_file(BIO *bio, const char *path, mode_t mode,
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0) {
 		*error_r =
-		    tls_msg("open(%s) failed: %s", path, strerror(errno));
+			tls_msg("open(%s) failed: %s", path, strerror(errno));
 		return -1;
 	}
 	while (len > 0) {
-		ssize_t n = write(fd, data, (size_t) len);
+		ssize_t n = write(fd, data, (size_t)len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			*error_r =
-			    tls_msg("write(%s) failed: %s", path,
-			            n < 0 ? strerror(errno) : "short write");
+			*error_r = tls_msg("write(%s) failed: %s", path,
+					   n < 0 ? strerror(errno)
+						 : "short write");
 			goto fail;
 		}
 		data += n;
@@ -397,25 +397,25 @@ static int tls_write_bio_file(BIO *bio, const char *path, mode_t mode,
 	}
 	if (fsync(fd) < 0) {
 		*error_r =
-		    tls_msg("fsync(%s) failed: %s", path, strerror(errno));
+			tls_msg("fsync(%s) failed: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
 		*error_r =
-		    tls_msg("close(%s) failed: %s", path, strerror(errno));
+			tls_msg("close(%s) failed: %s", path, strerror(errno));
 		goto fail;
 	}
 	return 0;
 fail:
 	if (fd >= 0)
 		close(fd);
-	(void) unlink(path);
+	(void)unlink(path);
 	return -1;
 }
 
 int tls_write_self_signed(const char *hostname, const char *cert_file,
-                          const char *key_file, const char **error_r)
+			  const char *key_file, const char **error_r)
 {
 	EVP_PKEY *pkey = NULL;
 	X509 *x509 = NULL;
@@ -425,19 +425,19 @@ int tls_write_self_signed(const char *hostname, const char *cert_file,
 	ERR_clear_error();
 	if (!tls_hostname_is_valid(hostname)) {
 		*error_r = tls_msg("Invalid host name for a certificate: %s",
-		                   hostname);
+				   hostname);
 		return -1;
 	}
 	pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	if (pkey == NULL) {
-		*error_r =
-		    tls_msg("EC key generation failed: %s", tls_last_error());
+		*error_r = tls_msg("EC key generation failed: %s",
+				   tls_last_error());
 		goto out;
 	}
 	x509 = tls_make_cert(pkey, hostname);
 	if (x509 == NULL) {
 		*error_r = tls_msg("Building the certificate failed: %s",
-		                   tls_last_error());
+				   tls_last_error());
 		goto out;
 	}
 	/* Secure heap memory for the key's PEM: wiped when freed. */
@@ -445,7 +445,7 @@ int tls_write_self_signed(const char *hostname, const char *cert_file,
 	cert_bio = BIO_new(BIO_s_mem());
 	if (key_bio == NULL || cert_bio == NULL ||
 	    PEM_write_bio_PrivateKey(key_bio, pkey, NULL, NULL, 0, NULL,
-	                             NULL) != 1 ||
+				     NULL) != 1 ||
 	    PEM_write_bio_X509(cert_bio, x509) != 1) {
 		*error_r = tls_msg("PEM encoding failed: %s", tls_last_error());
 		goto out;
@@ -453,14 +453,14 @@ int tls_write_self_signed(const char *hostname, const char *cert_file,
 	if (tls_write_bio_file(key_bio, key_file, 0600, error_r) < 0)
 		goto out;
 	if (tls_write_bio_file(cert_bio, cert_file, 0644, error_r) < 0) {
-		(void) unlink(key_file);
+		(void)unlink(key_file);
 		goto out;
 	}
 	if (tls_fsync_parent(key_file) < 0 || tls_fsync_parent(cert_file) < 0) {
 		*error_r = tls_msg("fsync of the directory of %s failed: %s",
-		                   key_file, strerror(errno));
-		(void) unlink(key_file);
-		(void) unlink(cert_file);
+				   key_file, strerror(errno));
+		(void)unlink(key_file);
+		(void)unlink(cert_file);
 		goto out;
 	}
 	ret = 0;

@@ -35,9 +35,9 @@ struct worker_pool {
 	unsigned int thread_count;
 
 	pthread_mutex_t mutex;
-	pthread_cond_t job_cond;  /* a job was queued, or stopping */
+	pthread_cond_t job_cond; /* a job was queued, or stopping */
 	pthread_cond_t idle_cond; /* a job finished (for destroy) */
-	struct worker_job_queue queue;	    /* waiting to run */
+	struct worker_job_queue queue; /* waiting to run */
 	struct worker_job_queue completed; /* waiting for done() */
 	unsigned int queued, running;
 	bool stopping;

@@ -55,9 +55,8 @@ enum master_role_kind {
 	MASTER_ROLE_COUNT
 };
 
-static const char *const master_role_names[MASTER_ROLE_COUNT] = {
-	"vault", "front"
-};
+static const char *const master_role_names[MASTER_ROLE_COUNT] = { "vault",
+								  "front" };
 
 struct master_listener {
 	enum settings_port kind;
@@ -177,8 +176,7 @@ static ATTR_NORETURN void master_child_exec(struct master *m,
 }
 
 static int master_role_ipc_handler(struct ipc_conn *conn,
-				   const struct ipc_frame *frame,
-				   void *context)
+				   const struct ipc_frame *frame, void *context)
 {
 	struct master_role *role = context;
 	struct ipc_reader r;
@@ -272,14 +270,16 @@ static void master_role_exited(struct master *m, struct master_role *role,
 
 	if (WIFSIGNALED(status)) {
 		log_event(m->shutting_down ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR,
-			  NULL, "master.role.exited", "role=%s pid=%d signal=%d",
+			  NULL, "master.role.exited",
+			  "role=%s pid=%d signal=%d",
 			  master_role_names[role->kind], (int)role->pid,
 			  WTERMSIG(status));
 	} else {
 		log_event(m->shutting_down || WEXITSTATUS(status) == 0
 				  ? LOG_LEVEL_INFO
 				  : LOG_LEVEL_ERROR,
-			  NULL, "master.role.exited", "role=%s pid=%d status=%d",
+			  NULL, "master.role.exited",
+			  "role=%s pid=%d status=%d",
 			  master_role_names[role->kind], (int)role->pid,
 			  WEXITSTATUS(status));
 	}
@@ -306,7 +306,7 @@ static void master_role_exited(struct master *m, struct master_role *role,
 	delay = 0;
 	if (role->quick_deaths > 1) {
 		delay = 100u << (role->quick_deaths < 8 ? role->quick_deaths - 2
-							 : 6);
+							: 6);
 		if (delay > MASTER_RESTART_MAX_DELAY_MSECS)
 			delay = MASTER_RESTART_MAX_DELAY_MSECS;
 	}
@@ -484,7 +484,8 @@ static void master_status_text(struct master *m, struct buf *out)
 		buf_printf(out, "  %-12s %s%s%s:%u%s\n",
 			   settings_port_name(l->kind), v6 ? "[" : "", l->addr,
 			   v6 ? "]" : "", l->port,
-			   settings_port_implicit_tls(l->kind) ? "  (TLS)" : "");
+			   settings_port_implicit_tls(l->kind) ? "  (TLS)"
+							       : "");
 	}
 }
 
@@ -754,8 +755,8 @@ int master_run(const char *data_dir)
 	log_info(NULL, "master.stopped", "exit=%d", m.exit_code);
 	{
 		int code = m.exit_code;
-		char *sock = i_strdup_printf("%s/run/control.sock",
-					     m.set->data_dir);
+		char *sock =
+			i_strdup_printf("%s/run/control.sock", m.set->data_dir);
 
 		unlink(sock);
 		i_free(sock);
@@ -828,8 +829,7 @@ int master_role_main(int argc, char **argv)
 	else if (strcmp(role, "front") == 0) {
 		ret = front_main(set, 3, listeners, count);
 		set = NULL; /* front_main owns it */
-	}
-	else {
+	} else {
 		fprintf(stderr, "marmot: role: unknown role %s\n", role);
 		ret = 2;
 	}

@@ -14,7 +14,7 @@
    the master exec'd. Not for people; the master passes:
      marmot role vault --data DIR        fd 3 = master IPC, fd 4 = master.key
      marmot role front --data DIR KIND:FD...   fd 3 = master IPC, then one
-                                         listening socket per KIND:FD
+					 listening socket per KIND:FD
    (KIND as in settings_port_name()). argv[0] is "role". */
 int master_role_main(int argc, char **argv);
 

@@ -63,8 +63,8 @@ struct auth_cache *auth_cache_create(unsigned int capacity,
 	for (uint32_t i = 0; i < nbuckets; i++)
 		cache->buckets[i] = AUTH_CACHE_NIL;
 	for (unsigned int i = 0; i < capacity; i++)
-		cache->entries[i].next = i + 1 < capacity ? i + 1
-							  : AUTH_CACHE_NIL;
+		cache->entries[i].next =
+			i + 1 < capacity ? i + 1 : AUTH_CACHE_NIL;
 	cache->free_head = 0;
 	return cache;
 }
@@ -76,8 +76,7 @@ void auth_cache_destroy(struct auth_cache **_cache)
 	*_cache = NULL;
 	if (cache == NULL)
 		return;
-	safe_memset0(cache->entries,
-		     sizeof(*cache->entries) * cache->capacity);
+	safe_memset0(cache->entries, sizeof(*cache->entries) * cache->capacity);
 	safe_memset0(cache->key, sizeof(cache->key));
 	i_free(cache->entries);
 	i_free(cache->buckets);
@@ -127,8 +126,7 @@ static uint32_t auth_cache_find(const struct auth_cache *cache,
 	while (idx != AUTH_CACHE_NIL) {
 		const struct auth_cache_entry *entry = &cache->entries[idx];
 
-		if (mem_equals_ct(entry->digest, digest,
-				  AUTH_CACHE_DIGEST_LEN))
+		if (mem_equals_ct(entry->digest, digest, AUTH_CACHE_DIGEST_LEN))
 			break;
 		prev = idx;
 		idx = entry->next;
@@ -158,8 +156,8 @@ static void auth_cache_unlink(struct auth_cache *cache, uint32_t idx,
 static void auth_cache_remove_idx(struct auth_cache *cache, uint32_t idx)
 {
 	uint32_t prev;
-	uint32_t found = auth_cache_find(cache, cache->entries[idx].digest,
-					 &prev);
+	uint32_t found =
+		auth_cache_find(cache, cache->entries[idx].digest, &prev);
 
 	i_assert(found == idx);
 	auth_cache_unlink(cache, idx, prev);

@@ -5,7 +5,7 @@
    time. An entry is keyed by
 
      digest = BLAKE2b-256(key = a random secret made per cache,
-                          msg = normalised username || 0x00 || password)
+			  msg = normalised username || 0x00 || password)
 
    and holds only that digest, the account id, the account's
    credential_version at the time of the successful login and an expiry.

@@ -136,17 +136,15 @@ static int group_setup(void **state ATTR_UNUSED)
 	    directory_account_add(fix.dir, NULL, master_key,
 				  "alice@example.org", ALICE_PW, 0,
 				  &fix.alice_id, &error) < 0 ||
-	    directory_account_add(fix.dir, NULL, master_key,
-				  "bob@example.org", BOB_PW, 0, &fix.bob_id,
-				  &error) < 0 ||
+	    directory_account_add(fix.dir, NULL, master_key, "bob@example.org",
+				  BOB_PW, 0, &fix.bob_id, &error) < 0 ||
 	    directory_account_set_disabled(fix.dir, "bob@example.org", true,
 					   &error) < 0 ||
 	    directory_account_add(fix.dir, NULL, master_key,
 				  "carol@example.org", "carol-old", 0,
 				  &fix.carol_id, &error) < 0 ||
-	    directory_account_add(fix.dir, NULL, master_key,
-				  "dave@example.org", "dave-pw", 0,
-				  &fix.dave_id, &error) < 0 ||
+	    directory_account_add(fix.dir, NULL, master_key, "dave@example.org",
+				  "dave-pw", 0, &fix.dave_id, &error) < 0 ||
 	    directory_app_password_add(fix.dir, "alice@example.org", "phone",
 				       &app_pw, &error) < 0) {
 		fprintf(stderr, "directory setup: %s\n", error);
@@ -202,8 +200,7 @@ static void test_unknown_user(void **state ATTR_UNUSED)
 {
 	struct ioloop *ioloop = ioloop_create();
 	struct vault_auth *auth = auth_create(ioloop, 2, 0, 60);
-	struct result res = login(ioloop, auth, "nobody@example.org",
-				  ALICE_PW);
+	struct result res = login(ioloop, auth, "nobody@example.org", ALICE_PW);
 
 	assert_int_equal(res.result, AUTH_RESULT_FAILED);
 	assert_int_equal(res.account_id, 0);
@@ -231,8 +228,8 @@ static void test_app_password(void **state ATTR_UNUSED)
 {
 	struct ioloop *ioloop = ioloop_create();
 	struct vault_auth *auth = auth_create(ioloop, 2, 0, 60);
-	struct result res = login(ioloop, auth, "alice@example.org",
-				  fix.alice_app_pw);
+	struct result res =
+		login(ioloop, auth, "alice@example.org", fix.alice_app_pw);
 
 	assert_int_equal(res.result, AUTH_RESULT_OK);
 	assert_int_equal(res.account_id, fix.alice_id);
@@ -324,9 +321,9 @@ static void test_passwd_invalidates_cache(void **state ATTR_UNUSED)
 	assert_int_equal(res.result, AUTH_RESULT_OK);
 	assert_int_equal(res.account_id, fix.carol_id);
 
-	assert_int_equal(directory_account_passwd(fix.dir,
-						  "carol@example.org",
-						  "carol-new", &error), 0);
+	assert_int_equal(directory_account_passwd(fix.dir, "carol@example.org",
+						  "carol-new", &error),
+			 0);
 	pool_clear(directory_pool(fix.dir));
 
 	res = login(ioloop, auth, "carol@example.org", "carol-old");
@@ -404,8 +401,8 @@ static void test_overload_tempfail(void **state ATTR_UNUSED)
 
 	memset(res, 0, sizeof(res));
 	for (unsigned int i = 0; i < 2; i++)
-		assert_non_null(vault_auth_begin(auth, "x@example.org", "pw",
-						 2, auth_callback, &res[i]));
+		assert_non_null(vault_auth_begin(auth, "x@example.org", "pw", 2,
+						 auth_callback, &res[i]));
 	assert_int_equal(vault_auth_in_flight(auth), 2);
 	assert_null(vault_auth_begin(auth, "x@example.org", "pw", 2,
 				     auth_callback, &res[2]));
@@ -457,8 +454,8 @@ static struct child vault_start(void)
 	char path[128];
 	int sp[2], key_fd;
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
-				    sp), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
+			 0);
 	snprintf(path, sizeof(path), "%s/master.key", fix.tmpdir);
 	key_fd = open(path, O_RDONLY | O_CLOEXEC);
 	assert_true(key_fd >= 0);

@@ -80,8 +80,7 @@ struct vault_auth *vault_auth_create(struct ioloop *ioloop,
 	/* Computed here, in the loop thread, before any request: the first
 	   unknown user must not cost two hashes. */
 	auth->dummy_hash = password_dummy_hash();
-	auth->workers = worker_pool_create(ioloop, auth->threads,
-					   "vault-auth");
+	auth->workers = worker_pool_create(ioloop, auth->threads, "vault-auth");
 	return auth;
 }
 
@@ -188,9 +187,8 @@ static void vault_auth_done(void *context)
 
 /* Returns 1 when the cache answered (account and address filled), 0 to go
    on with hashing, -1 on a database error. */
-static int vault_auth_cache_check(struct vault_auth *auth,
-				  const char *username, const void *password,
-				  size_t password_len,
+static int vault_auth_cache_check(struct vault_auth *auth, const char *username,
+				  const void *password, size_t password_len,
 				  struct directory_account *account_r)
 {
 	uint64_t account_id, version;
@@ -208,8 +206,7 @@ static int vault_auth_cache_check(struct vault_auth *auth,
 		return -1;
 	}
 	if (ret > 0 && account_r->id == account_id &&
-	    account_r->credential_version == version &&
-	    !account_r->disabled)
+	    account_r->credential_version == version && !account_r->disabled)
 		return 1;
 	/* Deleted, re-created, disabled, or the password changed since. */
 	auth_cache_remove(auth->cache, username, password, password_len);
@@ -236,16 +233,15 @@ static int vault_auth_load_account(struct vault_auth *auth,
 	req->version = account->credential_version;
 	req->address = i_strdup(account->address);
 	req->hashes[req->hash_count++] = i_strdup(account->password_hash);
-	for (unsigned int i = 0; app_hashes[i] != NULL &&
-				 i < VAULT_AUTH_MAX_APP_PASSWORDS; i++)
+	for (unsigned int i = 0;
+	     app_hashes[i] != NULL && i < VAULT_AUTH_MAX_APP_PASSWORDS; i++)
 		req->hashes[req->hash_count++] = i_strdup(app_hashes[i]);
 	return 0;
 }
 
-struct vault_auth_request *
-vault_auth_begin(struct vault_auth *auth, const char *username,
-		 const void *password, size_t password_len,
-		 vault_auth_callback_t *callback, void *context)
+struct vault_auth_request *vault_auth_begin(
+	struct vault_auth *auth, const char *username, const void *password,
+	size_t password_len, vault_auth_callback_t *callback, void *context)
 {
 	struct directory_account account;
 	struct vault_auth_request *req;
@@ -263,8 +259,8 @@ vault_auth_begin(struct vault_auth *auth, const char *username,
 	}
 
 	scratch = pool_create("vault-auth", 256);
-	normalized = mail_address_normalize(scratch, username, NULL, NULL,
-					    &error);
+	normalized =
+		mail_address_normalize(scratch, username, NULL, NULL, &error);
 	pool_clear(dir_pool);
 	if (normalized != NULL) {
 		ret = vault_auth_cache_check(auth, normalized, password,

@@ -4,23 +4,23 @@
    tested on its own. One request runs:
 
      1. the password must be 1..PASSWORD_MAX_LEN bytes without NUL, else
-        AUTH_RESULT_FAILED at once;
+	AUTH_RESULT_FAILED at once;
      2. the username is normalised (mail_address_normalize); an invalid one
-        is treated as an unknown user;
+	is treated as an unknown user;
      3. the credential cache (auth-cache.h): a hit whose account still
-        exists with the same id, is not disabled, and has the cached
-        credential_version answers AUTH_RESULT_OK without hashing; a stale
-        hit is removed;
+	exists with the same id, is not disabled, and has the cached
+	credential_version answers AUTH_RESULT_OK without hashing; a stale
+	hit is removed;
      4. otherwise the account and its app password hashes are read in the
-        loop thread, and argon2id runs on a worker pool of max_hashes
-        threads: the account's hash first, then each app password hash (at
-        most VAULT_AUTH_MAX_APP_PASSWORDS). An unknown user is verified
-        against password_dummy_hash(), so its reply and cost match a wrong
-        password. When max_waiting requests already wait for a thread, the
-        reply is AUTH_RESULT_TEMPFAIL at once; a database error also gives
-        AUTH_RESULT_TEMPFAIL;
+	loop thread, and argon2id runs on a worker pool of max_hashes
+	threads: the account's hash first, then each app password hash (at
+	most VAULT_AUTH_MAX_APP_PASSWORDS). An unknown user is verified
+	against password_dummy_hash(), so its reply and cost match a wrong
+	password. When max_waiting requests already wait for a thread, the
+	reply is AUTH_RESULT_TEMPFAIL at once; a database error also gives
+	AUTH_RESULT_TEMPFAIL;
      5. a match is cached (if cache_ttl_secs > 0) and answers
-        AUTH_RESULT_OK, or AUTH_RESULT_DISABLED for a disabled account.
+	AUTH_RESULT_OK, or AUTH_RESULT_DISABLED for a disabled account.
 
    Every function runs in the loop thread of the ioloop given at creation;
    the directory is used from that thread only. */
@@ -37,8 +37,8 @@ struct vault_auth_request;
 #define VAULT_AUTH_DEFAULT_MAX_WAITING 256
 
 struct vault_auth_settings {
-	unsigned int max_hashes;     /* worker threads; 0 is taken as 1 */
-	unsigned int max_waiting;    /* 0 = VAULT_AUTH_DEFAULT_MAX_WAITING */
+	unsigned int max_hashes; /* worker threads; 0 is taken as 1 */
+	unsigned int max_waiting; /* 0 = VAULT_AUTH_DEFAULT_MAX_WAITING */
 	unsigned int cache_ttl_secs; /* 0 disables the cache */
 	unsigned int cache_capacity; /* 0 = AUTH_CACHE_DEFAULT_CAPACITY */
 };
@@ -70,10 +70,9 @@ void vault_auth_destroy(struct vault_auth **auth);
    before this returns and NULL is returned; otherwise the request handle
    is returned and the callback runs later from the loop; the handle is
    invalid once the callback has run. */
-struct vault_auth_request *
-vault_auth_begin(struct vault_auth *auth, const char *username,
-		 const void *password, size_t password_len,
-		 vault_auth_callback_t *callback, void *context);
+struct vault_auth_request *vault_auth_begin(
+	struct vault_auth *auth, const char *username, const void *password,
+	size_t password_len, vault_auth_callback_t *callback, void *context);
 /* The callback will not be called (the client went away); the hashing in
    progress still finishes. Sets *req to NULL; NULL is fine. */
 void vault_auth_request_abort(struct vault_auth_request **req);

@@ -96,13 +96,13 @@ static char vault_error_buf[512];
 			(head)->prev = (item); \
 		(head) = (item);               \
 	} while (0)
-#define VAULT_LIST_DEL(head, item)                      \
-	do {                                            \
-		if ((item)->prev != NULL)               \
+#define VAULT_LIST_DEL(head, item)                         \
+	do {                                               \
+		if ((item)->prev != NULL)                  \
 			(item)->prev->next = (item)->next; \
-		else                                    \
-			(head) = (item)->next;          \
-		if ((item)->next != NULL)               \
+		else                                       \
+			(head) = (item)->next;             \
+		if ((item)->next != NULL)                  \
 			(item)->next->prev = (item)->prev; \
 	} while (0)
 
@@ -280,8 +280,8 @@ static int vault_ipc_handler(struct ipc_conn *conn ATTR_UNUSED,
 		ipc_reader_init(&reader, frame);
 		if (ipc_end(&reader) < 0) {
 			log_warning(client->log_id, "ipc.malformed",
-				    "type=%u id=%u",
-				    (unsigned int)frame->type, frame->id);
+				    "type=%u id=%u", (unsigned int)frame->type,
+				    frame->id);
 			return -1;
 		}
 		ipc_conn_send_empty(client->conn, IPC_FRONT_PONG, frame->id);
@@ -348,8 +348,8 @@ static void vault_accept(void *context)
 
 	fd = net_accept(vault->listen_fd, ip, &port);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK &&
-		    errno != EINTR && errno != ECONNABORTED)
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNABORTED)
 			log_error(NULL, "vault.accept_failed", "error=%s",
 				  log_value(0, strerror(errno)));
 		return;
@@ -369,9 +369,9 @@ static void vault_signal(int signo, void *context)
    with EACCES, so that even code running inside the vault after a bug
    cannot reach the network. Other system calls are unaffected. */
 #if defined(__x86_64__)
-#  define VAULT_AUDIT_ARCH AUDIT_ARCH_X86_64
+#define VAULT_AUDIT_ARCH AUDIT_ARCH_X86_64
 #elif defined(__aarch64__)
-#  define VAULT_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#define VAULT_AUDIT_ARCH AUDIT_ARCH_AARCH64
 #endif
 static int vault_forbid_inet(const char **error_r)
 {
@@ -384,11 +384,11 @@ static int vault_forbid_inet(const char **error_r)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, nr)),
-#  ifdef __x86_64__
+#ifdef __x86_64__
 		/* The x32 ABI shares the arch value: refuse it. */
 		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-#  endif
+#endif
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		/* args[0] low 32 bits (little-endian ABIs only here). */
@@ -465,8 +465,8 @@ static int vault_listen(struct vault *vault, const char **error_r)
 		return -1;
 	}
 	i_free(run_dir);
-	vault->socket_path = i_strdup_printf("%s/run/vault.sock",
-					     vault->set->data_dir);
+	vault->socket_path =
+		i_strdup_printf("%s/run/vault.sock", vault->set->data_dir);
 	vault->listen_fd = net_listen_unix(vault->socket_path, 0600, error_r);
 	if (vault->listen_fd < 0)
 		return -1;
