@@ -1,0 +1,2 @@
+/* html-text.c - placeholder, being written. */
+extern int marmot_placeholder;

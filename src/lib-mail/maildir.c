@@ -1,0 +1,2 @@
+/* maildir.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* mbox.c - placeholder, being written. */
+extern int marmot_placeholder;

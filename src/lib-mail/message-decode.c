@@ -1,0 +1,2 @@
+/* message-decode.c - placeholder, being written. */
+extern int marmot_placeholder;

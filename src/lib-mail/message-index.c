@@ -1,0 +1,2 @@
+/* message-index.c - placeholder, being written. */
+extern int marmot_placeholder;

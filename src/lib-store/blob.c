@@ -1,0 +1,2 @@
+/* blob.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* spool.c - placeholder, being written. */
+extern int marmot_placeholder;

@@ -1,0 +1,2 @@
+/* store-sqlite.c - placeholder, being written. */
+extern int marmot_placeholder;

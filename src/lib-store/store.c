@@ -1,0 +1,2 @@
+/* store.c - placeholder, being written. */
+extern int marmot_placeholder;
