@@ -9,6 +9,7 @@
 
 #include "lib.h"
 #include "account-keys.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,45 +61,6 @@ static void put_u64le(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static int write_full(int fd, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	while (len > 0) {
-		ssize_t ret = write(fd, p, len);
-
-		if (ret < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += ret;
-		len -= (size_t)ret;
-	}
-	return 0;
-}
-
-static int fsync_parent(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, ret;
-
-	if (slash == NULL)
-		dir = i_strdup(".");
-	else if (slash == path)
-		dir = i_strdup("/");
-	else
-		dir = i_strndup(path, (size_t)(slash - path));
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	i_free(dir);
-	if (fd < 0)
-		return -1;
-	ret = fsync(fd);
-	close(fd);
-	return ret;
-}
-
 int master_key_create(const char *path, const char **error_r)
 {
 	uint8_t key[MASTER_KEY_LEN];
@@ -130,7 +92,7 @@ int master_key_create(const char *path, const char **error_r)
 		return -1;
 	}
 	/* The new directory entry must survive a crash too. */
-	if (fsync_parent(path) < 0) {
+	if (fsync_parent_dir(path) < 0) {
 		*error_r = key_errorf("cannot fsync the directory of %s: %s",
 				      path, strerror(errno));
 		return -1;

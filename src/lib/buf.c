@@ -95,20 +95,13 @@ void buf_append_c(struct buf *buf, uint8_t c)
 
 void buf_vprintf(struct buf *buf, const char *fmt, va_list args)
 {
-	va_list args2;
-	char probe[1];
-	int len;
+	size_t len = i_vformat_len(fmt, args);
 	uint8_t *p;
 
-	va_copy(args2, args);
-	len = vsnprintf(probe, sizeof(probe), fmt, args2);
-	va_end(args2);
-	if (len < 0)
-		i_panic("vsnprintf(%s) failed", fmt);
-	p = buf_reserve(buf, (size_t)len);
+	p = buf_reserve(buf, len);
 	/* buf_reserve() keeps one extra byte for the NUL */
-	vsnprintf((char *)p, (size_t)len + 1, fmt, args);
-	buf_commit(buf, (size_t)len);
+	vsnprintf((char *)p, len + 1, fmt, args);
+	buf_commit(buf, len);
 }
 
 void buf_printf(struct buf *buf, const char *fmt, ...)

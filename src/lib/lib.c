@@ -59,20 +59,27 @@ char *i_strndup(const void *str, size_t len)
 	return p;
 }
 
-char *i_strdup_vprintf(const char *fmt, va_list args)
+size_t i_vformat_len(const char *fmt, va_list args)
 {
 	va_list args2;
 	char probe[1];
 	int len;
-	char *p;
 
 	va_copy(args2, args);
 	len = vsnprintf(probe, sizeof(probe), fmt, args2);
 	va_end(args2);
 	if (len < 0)
 		i_panic("vsnprintf(%s) failed", fmt);
-	p = i_malloc((size_t)len + 1);
-	vsnprintf(p, (size_t)len + 1, fmt, args);
+	return (size_t)len;
+}
+
+char *i_strdup_vprintf(const char *fmt, va_list args)
+{
+	size_t len = i_vformat_len(fmt, args);
+	char *p;
+
+	p = i_malloc(len + 1);
+	vsnprintf(p, len + 1, fmt, args);
 	return p;
 }
 

@@ -56,6 +56,10 @@ char *i_strdup_vprintf(const char *fmt, va_list args) ATTR_FORMAT(1, 0);
 		(ptr) = NULL;        \
 	} while (0)
 
+/* The length vsnprintf() would produce for fmt and args (args is not
+   consumed: it is copied). Panics on an encoding error. */
+size_t i_vformat_len(const char *fmt, va_list args) ATTR_FORMAT(1, 0);
+
 /* Overflow-checked size arithmetic: panics on overflow. */
 size_t i_size_add(size_t a, size_t b);
 size_t i_size_mul(size_t a, size_t b);

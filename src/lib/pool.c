@@ -135,18 +135,11 @@ char *p_strdup(pool_t pool, const char *str)
 
 char *p_strdup_vprintf(pool_t pool, const char *fmt, va_list args)
 {
-	va_list args2;
-	char probe[1];
-	int len;
+	size_t len = i_vformat_len(fmt, args);
 	char *p;
 
-	va_copy(args2, args);
-	len = vsnprintf(probe, sizeof(probe), fmt, args2);
-	va_end(args2);
-	if (len < 0)
-		i_panic("vsnprintf(%s) failed", fmt);
-	p = p_malloc(pool, (size_t)len + 1);
-	vsnprintf(p, (size_t)len + 1, fmt, args);
+	p = p_malloc(pool, len + 1);
+	vsnprintf(p, len + 1, fmt, args);
 	return p;
 }
 

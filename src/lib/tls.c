@@ -9,6 +9,7 @@
 
 #include "lib.h"
 #include "tls.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -346,27 +347,6 @@ static X509 *tls_make_cert(EVP_PKEY *pkey, const char *hostname)
 	return x509;
 }
 
-static int tls_fsync_parent(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, ret;
-
-	if (slash == NULL)
-		dir = i_strdup(".");
-	else if (slash == path)
-		dir = i_strdup("/");
-	else
-		dir = i_strndup(path, (size_t)(slash - path));
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	i_free(dir);
-	if (fd < 0)
-		return -1;
-	ret = fsync(fd);
-	close(fd);
-	return ret;
-}
-
 /* Writes the BIO's contents to a new file (O_EXCL), fsyncs it. */
 static int tls_write_bio_file(BIO *bio, const char *path, mode_t mode,
 			      const char **error_r)
@@ -456,7 +436,7 @@ int tls_write_self_signed(const char *hostname, const char *cert_file,
 		(void)unlink(key_file);
 		goto out;
 	}
-	if (tls_fsync_parent(key_file) < 0 || tls_fsync_parent(cert_file) < 0) {
+	if (fsync_parent_dir(key_file) < 0 || fsync_parent_dir(cert_file) < 0) {
 		*error_r = tls_msg("fsync of the directory of %s failed: %s",
 				   key_file, strerror(errno));
 		(void)unlink(key_file);
