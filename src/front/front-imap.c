@@ -132,13 +132,20 @@ static void imap_auth_done(struct front_conn *conn, enum auth_result result,
 	i_free(state->auth_tag);
 }
 
-static bool imap_auth_allowed(struct front_conn *conn, const char *tag)
+/* LOGIN and AUTHENTICATE: once, and only under TLS. Queues the refusal. */
+static bool imap_auth_allowed(struct front_conn *conn, struct imap_state *state)
 {
+	if (state->logged_in) {
+		front_conn_printf(conn, "%s BAD Already logged in\r\n",
+				  state->tag);
+		return false;
+	}
 	if (front_conn_is_tls(conn))
 		return true;
 	/* RFC 9051 6.2.3: LOGINDISABLED until STARTTLS. */
-	front_conn_printf(
-		conn, "%s NO [PRIVACYREQUIRED] Use STARTTLS first.\r\n", tag);
+	front_conn_printf(conn,
+			  "%s NO [PRIVACYREQUIRED] Use STARTTLS first.\r\n",
+			  state->tag);
 	return false;
 }
 
@@ -147,12 +154,7 @@ static int imap_cmd_login(struct front_conn *conn, struct imap_state *state)
 	if (state->arg_count != 2)
 		return imap_bad(conn, state, state->tag,
 				"LOGIN needs a user name and a password");
-	if (state->logged_in) {
-		front_conn_printf(conn, "%s BAD Already logged in\r\n",
-				  state->tag);
-		return 0;
-	}
-	if (!imap_auth_allowed(conn, state->tag))
+	if (!imap_auth_allowed(conn, state))
 		return 0;
 	i_free(state->auth_tag);
 	state->auth_tag = i_strdup(state->tag);
@@ -189,12 +191,7 @@ static int imap_cmd_authenticate(struct front_conn *conn,
 	if (state->arg_count < 1 || state->arg_count > 2)
 		return imap_bad(conn, state, state->tag,
 				"AUTHENTICATE needs a mechanism");
-	if (state->logged_in) {
-		front_conn_printf(conn, "%s BAD Already logged in\r\n",
-				  state->tag);
-		return 0;
-	}
-	if (!imap_auth_allowed(conn, state->tag))
+	if (!imap_auth_allowed(conn, state))
 		return 0;
 	if (strcasecmp(state->args[0].value, "PLAIN") != 0) {
 		front_conn_printf(conn,
