@@ -18,7 +18,14 @@
    blob_put returns). A blob that already exists is not rewritten. Files
    are created 0600. blob_get() verifies the tag, decompresses, and checks
    that the content hashes to the id: a flipped byte anywhere is a clean
-   error. Sizes are bounded by BLOB_MAX_SIZE. */
+   error. Sizes are bounded by BLOB_MAX_SIZE.
+
+   Temporary files are blobs/<hh>/.tmp-<random>; blob_foreach() skips them
+   and removes those older than an hour (left by a crash). Deleting is not
+   fsynced (a blob that comes back after a crash is collected again).
+   Strings returned in *error_r are valid until the next blob_*() call in
+   the same thread. A blob_store may be used by one thread at a time;
+   several processes may write the same store at once. */
 
 #include "lib.h"
 
@@ -41,8 +48,9 @@ void blob_store_close(struct blob_store **bs);
 void blob_id_compute(struct blob_store *bs, const void *data, size_t len,
 		     uint8_t id_r[BLOB_ID_LEN]);
 /* Stores data. Returns 1 if it was written, 0 if it existed already
-   (dedup), -1 on error. id_r gets the id in both cases. compressed_size_r
-   (may be NULL) gets the size of the file on disk. */
+   (dedup), -1 on error. id_r gets the id in both cases. file_size_r
+   (may be NULL) gets the size of the file on disk. An existing file is
+   trusted as it is (it is not read back). */
 int blob_put(struct blob_store *bs, const void *data, size_t len,
 	     uint8_t id_r[BLOB_ID_LEN], uint64_t *file_size_r,
 	     const char **error_r);

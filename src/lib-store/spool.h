@@ -26,7 +26,22 @@
    one is merged. The store records each merged record id in the same
    transaction as the message, so merging the same file twice after a
    crash never duplicates; spool_done() deletes spool.merging after the
-   commit. */
+   commit.
+
+   Details of this implementation: a new spool is created as
+   spool.tmp-<random>, locked, then linked to "spool" and its directory
+   fsynced before any record goes in, so no writer can acknowledge a record
+   whose file name is not yet durable. A writer that waited for the lock on
+   a spool that was taken meanwhile notices (inode check) and appends to
+   the fresh one. The reader resynchronises on the next complete frame
+   after damage, so one damaged or torn record in the middle loses only
+   itself; spool_reader_damaged() counts damaged stretches (a record that
+   does not open or parse, or bytes that are not a frame, before a later
+   record). Bytes after the last complete record are a torn end, not
+   counted. Anyone holding the public key can seal a record: the file's
+   permissions (0600, account directory) are what keeps others out.
+   Strings returned in *error_r are valid until the next spool_*() call in
+   the same thread. */
 
 #include "lib.h"
 
@@ -35,6 +50,8 @@ struct pool;
 
 #define SPOOL_RECORD_ID_LEN 16
 #define SPOOL_MAX_MESSAGE (256u * 1024 * 1024)
+/* sender + recipient + mailbox lengths, together. */
+#define SPOOL_MAX_ENVELOPE 4000u
 
 enum spool_flags {
 	SPOOL_FLAG_JUNK = 0x01, /* a verdict said: file into Junk */
@@ -51,7 +68,9 @@ struct spool_record {
 	size_t message_len;
 };
 
-/* Seals record (record->id is ignored: a fresh random id is generated and
+/* Sender and recipient must not be NULL; mailbox NULL means "". The three
+   strings together are at most SPOOL_MAX_ENVELOPE bytes and contain no NUL.
+   Seals record (record->id is ignored: a fresh random id is generated and
    returned in id_r) and appends it to account_dir/spool, fsyncing the file (and
    the directory when the file was created). Returns 0 once durable, -1 with
    *error_r. */
@@ -63,7 +82,8 @@ int spool_append(const char *account_dir, const uint8_t public_key[32],
    taken file (pool memory), 0 if there is nothing to merge, -1 on error. */
 int spool_take(const char *account_dir, struct pool *pool,
 	       const char **taken_path_r, const char **error_r);
-/* Deletes the taken file after its records are committed. */
+/* Deletes the taken file after its records are committed (and fsyncs its
+   directory). A file that is already gone is not an error. */
 int spool_done(const char *taken_path, const char **error_r);
 
 struct spool_reader;
@@ -72,7 +92,8 @@ struct spool_reader *spool_reader_open(const char *path,
 				       const uint8_t public_key[32],
 				       const uint8_t secret_key[32],
 				       const char **error_r);
-/* Returns 1 and the next record (valid until the next call), 0 at the end
+/* Returns 1 and the next record (valid until the next call or close, which
+   wipe it; the strings are NUL-terminated and contain no NUL), 0 at the end
    (including a torn final record), -1 on an I/O error. A record that does
    not open is skipped and counted in spool_reader_damaged(). */
 int spool_reader_next(struct spool_reader *reader,
