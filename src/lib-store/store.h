@@ -27,7 +27,13 @@
    after the commit.
 
    Errors: functions return 0 (or 1/0 for lookups) on success and -1 with
-   *error_r on failure; store_last_error() classifies the last failure. */
+   *error_r on failure; store_last_error() classifies the last failure.
+   *error_r points into the store and stays valid until the next call on
+   the same store (store_open's: until the next store_open in the thread).
+
+   Threads: a struct store belongs to one thread at a time (open one per
+   thread that needs it; SQLite's WAL lets them share the file). The
+   notification registry is thread-safe. */
 
 #include "lib.h"
 
@@ -35,6 +41,8 @@ struct pool;
 struct message_index;
 
 #define STORE_EMAIL_ID_LEN 16 /* printable id, e.g. "M" + 15 chars */
+#define STORE_MAILBOX_NAME_MAX 1024 /* octets */
+#define STORE_KEYWORD_MAX 128 /* octets of one keyword */
 
 enum store_error {
 	STORE_ERROR_NONE,
@@ -148,8 +156,13 @@ void store_set_quota(struct store *store, uint64_t quota_bytes);
 int store_quota_usage(struct store *store, uint64_t *used_r,
 		      const char **error_r);
 
-/* Mailboxes. Names: non-empty UTF-8, no NUL/CR/LF, no empty hierarchy
-   levels, "INBOX" case-insensitive; at most 1024 octets. */
+/* Mailboxes. Names: non-empty valid UTF-8, no control characters (CR,
+   LF, DEL...), no empty hierarchy levels (no leading, trailing or double
+   '/'); at most STORE_MAILBOX_NAME_MAX octets. Names are case-sensitive
+   except "INBOX" as the first level, which is stored and returned as
+   "INBOX" however it was spelt ("inbox/x" is "INBOX/x").
+   Creating "a/b/c" also creates missing "a" and "a/b" (RFC 9051 6.3.4).
+   Only INBOX may have STORE_SPECIAL_INBOX. */
 int store_mailbox_create(struct store *store, const char *name,
 			 enum store_special_use special_use, uint64_t *id_r,
 			 const char **error_r);
@@ -157,12 +170,14 @@ int store_mailbox_create(struct store *store, const char *name,
    empty (RFC 9051 6.3.6). Children are renamed with their parent. */
 int store_mailbox_rename(struct store *store, uint64_t id, const char *name,
 			 const char **error_r);
-/* Deletes the mailbox and its messages (INBOX cannot be deleted). */
+/* Deletes the mailbox and its messages (INBOX cannot be deleted; a
+   mailbox with children cannot either: STORE_ERROR_INVALID). */
 int store_mailbox_delete(struct store *store, uint64_t id,
 			 const char **error_r);
 int store_mailbox_set_subscribed(struct store *store, uint64_t id,
 				 bool subscribed, const char **error_r);
-/* 1 and *box_r, 0 if none, -1 on error. */
+/* lookup, get and find_special: 1 and *box_r, 0 if none (*box_r
+   zeroed), -1 on error. find_special returns the oldest such mailbox. */
 int store_mailbox_lookup(struct store *store, const char *name,
 			 struct pool *pool, struct store_mailbox *box_r,
 			 const char **error_r);
