@@ -310,7 +310,9 @@ static const char *const stmt_sql[S_COUNT] = {
 		"(SELECT count(*) FROM emails e WHERE NOT EXISTS "
 		"(SELECT 1 FROM messages m WHERE m.email = e.id)), "
 		"(SELECT count(*) FROM emails e WHERE NOT EXISTS "
-		"(SELECT 1 FROM email_text t WHERE t.id = e.id))",
+		"(SELECT 1 FROM email_text t WHERE t.id = e.id)), "
+		"(SELECT count(*) FROM (SELECT blob_id FROM emails "
+		"GROUP BY blob_id HAVING min(size) != max(size)))",
 };
 
 struct sqlite_store {
@@ -1865,16 +1867,19 @@ static int sqlite_verify(struct store *store)
 	    sqlite3_column_int(stmt, 1) != 1 ||
 	    sqlite3_column_int64(stmt, 2) != 0 ||
 	    sqlite3_column_int64(stmt, 3) != 0 ||
-	    sqlite3_column_int64(stmt, 4) != 0) {
+	    sqlite3_column_int64(stmt, 4) != 0 ||
+	    sqlite3_column_int64(stmt, 5) != 0) {
 		store_set_error(store, STORE_ERROR_DAMAGED,
 				"account totals disagree: usage_ok=%d "
 				"modseq_ok=%d orphan_messages=%lld "
-				"unused_emails=%lld emails_without_text=%lld",
+				"unused_emails=%lld emails_without_text=%lld "
+				"blob_size_conflicts=%lld",
 				sqlite3_column_int(stmt, 0),
 				sqlite3_column_int(stmt, 1),
 				(long long)sqlite3_column_int64(stmt, 2),
 				(long long)sqlite3_column_int64(stmt, 3),
-				(long long)sqlite3_column_int64(stmt, 4));
+				(long long)sqlite3_column_int64(stmt, 4),
+				(long long)sqlite3_column_int64(stmt, 5));
 		sql_end(stmt);
 		return -1;
 	}

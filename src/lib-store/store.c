@@ -11,6 +11,8 @@
    never contain message content, only names the caller supplied. */
 
 #include "lib.h"
+#include "blob.h"
+#include "buf.h"
 #include "pool.h"
 #include "store-private.h"
 
@@ -536,12 +538,64 @@ int store_search(struct store *store, uint64_t mailbox_id,
 			    error_r);
 }
 
+struct verify_blobs {
+	struct blob_store *blobs;
+	struct buf data;
+	unsigned int checked, bad;
+	char first[STORE_ERROR_STR_MAX / 2];
+};
+
+static int verify_blob(const uint8_t blob_id[32], uint64_t size, void *context)
+{
+	struct verify_blobs *ctx = context;
+	char hex[BLOB_ID_HEX_LEN + 1];
+	const char *error;
+
+	ctx->checked++;
+	buf_reset(&ctx->data);
+	/* blob_get verifies the tag and that the content hashes to the id;
+	   the length must also be the size the store recorded. */
+	if (blob_get(ctx->blobs, blob_id, &ctx->data, &error) < 0) {
+		if (ctx->bad++ == 0)
+			snprintf(ctx->first, sizeof(ctx->first), "%s", error);
+	} else if (ctx->data.used != size) {
+		if (ctx->bad++ == 0) {
+			blob_id_to_hex(blob_id, hex);
+			snprintf(ctx->first, sizeof(ctx->first),
+				 "blob %s has %zu bytes, not %llu", hex,
+				 ctx->data.used, (unsigned long long)size);
+		}
+	}
+	return 0;
+}
+
 int store_verify(struct store *store, struct blob_store *blobs,
 		 const char **error_r)
 {
-	(void)blobs;
+	struct verify_blobs ctx;
+	int ret;
+
 	store_begin(store);
-	return store_result(store, store->v->verify(store), error_r);
+	if (store->v->verify(store) < 0)
+		return store_result(store, -1, error_r);
+	if (blobs == NULL)
+		return 0;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.blobs = blobs;
+	ret = store->v->foreach_blob(store, verify_blob, &ctx);
+	/* The buffer held message bodies. */
+	buf_free_secure(&ctx.data);
+	if (ret < 0)
+		return store_result(store, -1, error_r);
+	if (ctx.bad > 0) {
+		store_set_error(store, STORE_ERROR_DAMAGED,
+				"%u of %u blobs damaged or missing, first: %s",
+				ctx.bad, ctx.checked, ctx.first);
+		*error_r = store->error_str;
+		return -1;
+	}
+	return 0;
 }
 
 int store_foreach_blob(struct store *store,
@@ -637,11 +691,15 @@ void store_notify_discard(struct store *store)
 
 void store_notify_flush(struct store *store)
 {
+	struct store_notify_pending pending[STORE_NOTIFY_PENDING_MAX];
+	unsigned int i, j, n = 0, pending_count = store->pending_count;
 	struct store_listener *copy = NULL;
-	unsigned int i, j, n = 0;
 
-	if (store->pending_count == 0)
+	if (pending_count == 0)
 		return;
+	/* A callback may use this store again, which queues anew. */
+	memcpy(pending, store->pending, pending_count * sizeof(pending[0]));
+	store->pending_count = 0;
 	/* Callbacks run without the lock, on a snapshot, so that they may
 	   add or remove listeners. */
 	pthread_mutex_lock(&listeners_lock);
@@ -654,13 +712,11 @@ void store_notify_flush(struct store *store)
 	}
 	pthread_mutex_unlock(&listeners_lock);
 
-	for (i = 0; i < store->pending_count; i++) {
+	for (i = 0; i < pending_count; i++) {
 		for (j = 0; j < n; j++) {
-			copy[j].cb(store->account_id,
-				   store->pending[i].mailbox_id,
-				   store->pending[i].modseq, copy[j].context);
+			copy[j].cb(store->account_id, pending[i].mailbox_id,
+				   pending[i].modseq, copy[j].context);
 		}
 	}
-	store->pending_count = 0;
 	i_free(copy);
 }

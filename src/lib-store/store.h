@@ -262,9 +262,13 @@ int store_search(struct store *store, uint64_t mailbox_id,
 		 uint32_t **uids_r, unsigned int *count_r,
 		 const char **error_r);
 
-/* Integrity (`marmot store verify`): PRAGMA integrity_check plus, with
-   blobs given, that every referenced blob exists and opens. Returns 0 if
-   all is well, -1 with a description of the first problems. */
+/* Integrity (`marmot store verify`): PRAGMA integrity_check, the FTS5
+   indexes against their content, the mailbox counts, UIDNEXT and
+   HIGHESTMODSEQ against the messages, the quota usage and the modseq
+   counter; plus, with blobs given (may be NULL), that every referenced
+   blob exists, decrypts, hashes to its id and has the recorded size (it
+   reads every blob). Returns 0 if all is well, -1 with
+   STORE_ERROR_DAMAGED and a description of the first problem. */
 struct blob_store;
 int store_verify(struct store *store, struct blob_store *blobs,
 		 const char **error_r);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "lib.h"
+#include "blob.h"
 #include "pool.h"
 #include "message-index.h"
 #include "spool.h"
@@ -23,6 +24,7 @@
 #include "store.h"
 
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -1425,6 +1427,118 @@ static void test_foreach_blob(void **state)
 	assert_int_equal(n, 2);
 }
 
+static void test_verify_blobs(void **state)
+{
+	static const char *const bodies[] = {
+		"Subject: one\r\n\r\nfirst body\r\n",
+		"Subject: two\r\n\r\nsecond body, a little longer\r\n",
+	};
+	struct fixture *f = *state;
+	struct msg_spec spec = { .subject = "b", .text = "t" };
+	struct message_index idx;
+	struct store_append a;
+	struct blob_store *blobs;
+	uint8_t ids[2][BLOB_ID_LEN];
+	char account_dir[128];
+	const char *error = NULL;
+	unsigned int i;
+	uint32_t uid;
+
+	snprintf(account_dir, sizeof(account_dir), "%s/accounts/%d", f->dir,
+		 ACCOUNT);
+	blobs = blob_store_open(account_dir, key_a, &error);
+	assert_non_null(blobs);
+	for (i = 0; i < N_ELEMENTS(bodies); i++) {
+		assert_true(blob_put(blobs, bodies[i], strlen(bodies[i]),
+				     ids[i], NULL, &error) >= 0);
+		make_append(f, f->inbox, &spec, &idx, &a);
+		memcpy(a.blob_id, ids[i], BLOB_ID_LEN);
+		a.size = strlen(bodies[i]);
+		assert_int_equal(store_append(f->store, &a, &uid, NULL, &error),
+				 0);
+	}
+	if (store_verify(f->store, blobs, &error) < 0)
+		fail_msg("verify: %s", error);
+
+	/* A missing blob is damage; so is a size that does not match. */
+	assert_int_equal(blob_delete(blobs, ids[1], &error), 0);
+	assert_int_equal(store_verify(f->store, blobs, &error), -1);
+	assert_int_equal(store_last_error(f->store), STORE_ERROR_DAMAGED);
+	assert_non_null(strstr(error, "missing"));
+	assert_non_null(strstr(error, "1 of 2"));
+
+	assert_true(blob_put(blobs, bodies[1], strlen(bodies[1]), ids[1], NULL,
+			     &error) >= 0);
+	if (store_verify(f->store, blobs, &error) < 0)
+		fail_msg("verify: %s", error);
+	assert_true(blob_put(blobs, "abcdef", 6, ids[1], NULL, &error) >= 0);
+	make_append(f, f->inbox, &spec, &idx, &a);
+	memcpy(a.blob_id, ids[1], BLOB_ID_LEN);
+	a.size = 3;
+	assert_int_equal(store_append(f->store, &a, &uid, NULL, &error), 0);
+	assert_int_equal(store_verify(f->store, blobs, &error), -1);
+	assert_int_equal(store_last_error(f->store), STORE_ERROR_DAMAGED);
+	assert_non_null(strstr(error, "has 6 bytes, not 3"));
+	/* One blob recorded with two sizes is caught without the blobs. */
+	make_append(f, f->inbox, &spec, &idx, &a);
+	memcpy(a.blob_id, ids[0], BLOB_ID_LEN);
+	a.size = 4;
+	assert_int_equal(store_append(f->store, &a, &uid, NULL, &error), 0);
+	assert_int_equal(store_verify(f->store, NULL, &error), -1);
+	assert_non_null(strstr(error, "blob_size_conflicts=1"));
+	blob_store_close(&blobs);
+}
+
+/* Listeners come and go from other threads while changes commit. */
+struct notify_thread {
+	unsigned int calls;
+};
+
+static void notify_count_cb(uint64_t account_id, uint64_t mailbox_id,
+			    uint64_t modseq, void *context)
+{
+	struct notify_thread *t = context;
+
+	(void)account_id;
+	(void)mailbox_id;
+	(void)modseq;
+	t->calls++;
+}
+
+static void *notify_thread_run(void *context)
+{
+	unsigned int i;
+
+	for (i = 0; i < 2000; i++) {
+		store_notify_add(ACCOUNT, notify_count_cb, context);
+		store_notify_remove(ACCOUNT, notify_count_cb, context);
+	}
+	return NULL;
+}
+
+static void test_notify_threads(void **state)
+{
+	struct fixture *f = *state;
+	struct notify_thread threads[4], steady = { 0 };
+	pthread_t tids[4];
+	unsigned int i;
+
+	memset(threads, 0, sizeof(threads));
+	store_notify_add(ACCOUNT, notify_count_cb, &steady);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&tids[i], NULL,
+						notify_thread_run, &threads[i]),
+				 0);
+	for (i = 0; i < 20; i++)
+		append_simple(f, f->inbox, "x");
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_join(tids[i], NULL), 0);
+	assert_int_equal(steady.calls, 20);
+	store_notify_remove(ACCOUNT, notify_count_cb, &steady);
+	append_simple(f, f->inbox, "y");
+	assert_int_equal(steady.calls, 20);
+}
+
 /* Throughput (printed, not asserted). */
 
 static double now_sec(void)
@@ -1521,6 +1635,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verify_detects_damage,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach_blob, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_verify_blobs, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_notify_threads, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, setup,
 						teardown),
