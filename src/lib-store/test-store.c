@@ -87,8 +87,11 @@ static int setup(void **state)
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	f->store = open_store(f, key_a);
-	if (f->store == NULL)
+	if (f->store == NULL) {
+		nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		i_free(f);
 		return -1;
+	}
 	f->pool = pool_create("test-store", 4096);
 	f->inbox = box_id(f, "INBOX");
 	f->archive = box_id(f, "Archive");
