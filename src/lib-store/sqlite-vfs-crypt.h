@@ -56,9 +56,12 @@ int vfs_crypt_register(const char **error_r);
    with the underlying VFS's xFullPathname, as SQLite does, so any spelling
    of it that SQLite resolves to the same name works. xOpen looks the key
    up for the main database and for its -wal; opening a database through
-   this VFS with no key registered fails with SQLITE_CANTOPEN. An open
-   connection keeps its own copy of the key, so the key may be cleared once
-   vfs_crypt_open() has returned. Thread-safe. Returns 0, or -1 if the VFS
+   this VFS with no key registered fails with SQLITE_CANTOPEN. Each open
+   file keeps its own copy of the key, but SQLite opens the -wal file only
+   at the first transaction, so clear the key only after the connection
+   has run one (store-sqlite.c clears it after its schema check, under a
+   lock so that two threads opening the same store cannot interleave).
+   Thread-safe. Returns 0, or -1 if the VFS
    could not be registered or the path is too long. */
 int vfs_crypt_key_set(const char *path, const uint8_t *key);
 /* Forgets (and wipes) the key registered for path, if any. Thread-safe. */

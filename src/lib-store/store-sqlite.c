@@ -51,6 +51,7 @@
 #include "message-index.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <strings.h>
@@ -2067,9 +2068,10 @@ static const struct store_vfuncs sqlite_vfuncs = {
 	.foreach_blob = sqlite_foreach_blob,
 };
 
-struct store *store_sqlite_open(const char *data_dir, uint64_t account_id,
-				const uint8_t data_key[32],
-				const char **error_r)
+static struct store *store_sqlite_open_locked(const char *data_dir,
+					      uint64_t account_id,
+					      const uint8_t data_key[32],
+					      const char **error_r)
 {
 	struct sqlite_store *s;
 	char *dir;
@@ -2130,4 +2132,23 @@ struct store *store_sqlite_open(const char *data_dir, uint64_t account_id,
 	for (i = 0; i < S_COUNT; i++)
 		i_assert(s->stmts[i] != NULL);
 	return &s->store;
+}
+
+/* The VFS key registry is keyed by path and the key is cleared as soon as
+   both files of the connection are open (each holds its own copy): two
+   threads opening the same store must not interleave set, open and clear,
+   or one would clear the key before the other's files are open. */
+static pthread_mutex_t store_sqlite_open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct store *store_sqlite_open(const char *data_dir, uint64_t account_id,
+				const uint8_t data_key[32],
+				const char **error_r)
+{
+	struct store *store;
+
+	pthread_mutex_lock(&store_sqlite_open_lock);
+	store = store_sqlite_open_locked(data_dir, account_id, data_key,
+					 error_r);
+	pthread_mutex_unlock(&store_sqlite_open_lock);
+	return store;
 }
