@@ -619,6 +619,22 @@ static int maildir_mkdir_parents(pool_t pool, const char *path)
 	return maildir_mkdir(copy);
 }
 
+/* Errors of maildir_writer_create() outlive the writer it destroys. */
+static __thread char maildir_create_error[1024];
+
+static const char *maildir_create_errorf(const char *fmt, ...)
+	ATTR_FORMAT(1, 2);
+static const char *maildir_create_errorf(const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	vsnprintf(maildir_create_error, sizeof(maildir_create_error), fmt,
+		  args);
+	va_end(args);
+	return maildir_create_error;
+}
+
 struct maildir_writer *maildir_writer_create(const char *root, const char *name,
 					     const char **error_r)
 {
@@ -630,8 +646,7 @@ struct maildir_writer *maildir_writer_create(const char *root, const char *name,
 	if (strcasecmp(name, "INBOX") != 0) {
 		dirname = maildir_name_encode(writer->pool, name);
 		if (dirname == NULL) {
-			*error_r = p_strdup_printf(
-				writer->pool,
+			*error_r = maildir_create_errorf(
 				"mailbox name '%s' cannot be a Maildir++ "
 				"folder",
 				name);
@@ -639,8 +654,8 @@ struct maildir_writer *maildir_writer_create(const char *root, const char *name,
 		}
 	}
 	if (maildir_mkdir_parents(writer->pool, root) < 0) {
-		*error_r = p_strdup_printf(writer->pool, "cannot create %s: %s",
-					   root, strerror(errno));
+		*error_r = maildir_create_errorf("cannot create %s: %s", root,
+						 strerror(errno));
 		goto fail;
 	}
 	writer->path = dirname == NULL
@@ -651,9 +666,8 @@ struct maildir_writer *maildir_writer_create(const char *root, const char *name,
 		const char *p = p_strdup_printf(writer->pool, "%s%s",
 						writer->path, subs[i]);
 		if (maildir_mkdir(p) < 0) {
-			*error_r = p_strdup_printf(writer->pool,
-						   "cannot create %s: %s", p,
-						   strerror(errno));
+			*error_r = maildir_create_errorf("cannot create %s: %s",
+							 p, strerror(errno));
 			goto fail;
 		}
 	}
@@ -663,9 +677,8 @@ struct maildir_writer *maildir_writer_create(const char *root, const char *name,
 			writer->pool, "%s/maildirfolder", writer->path);
 		int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0) {
-			*error_r = p_strdup_printf(writer->pool,
-						   "cannot create %s: %s", p,
-						   strerror(errno));
+			*error_r = maildir_create_errorf("cannot create %s: %s",
+							 p, strerror(errno));
 			goto fail;
 		}
 		close(fd);
