@@ -333,6 +333,9 @@ static void test_write_read(void **state)
 		assert_null(w);
 	}
 	assert_null(maildir_writer_create(root, "a//b", &error));
+	assert_non_null(strstr(error, "'a//b'"));
+	assert_null(maildir_writer_create("/dev/null/x", "INBOX", &error));
+	assert_non_null(strstr(error, "cannot create /dev/null/x"));
 
 	assert_int_equal(maildir_folders(pool, root, &folders, &count, &error),
 			 0);
