@@ -2,12 +2,13 @@
 #define MARMOT_CLI_H
 /* Shared declarations of the `marmot` admin CLI (src/cli). main.c owns the
    command table, option parsing, the data directory checks, privilege
-   dropping and opening directory.db; cli-init.c, cli-admin.c and
-   cli-status.c hold the commands. Each command is split OpenSMTPD-style
-   into check (validate the arguments, touch nothing) and run (act, with
-   the directory open if the command asks for it), so bad input writes
-   nothing. Output for people goes to stdout; errors are one line on stderr
-   starting "marmot: ". */
+   dropping and opening directory.db; cli-init.c, cli-admin.c,
+   cli-status.c and cli-deliver.c hold the commands. Each command is split
+   OpenSMTPD-style into check (validate the arguments, touch nothing) and
+   run (act, with the directory open if the command asks for it), so bad
+   input writes nothing. Output for people goes to stdout; errors are one
+   line on stderr starting "marmot: ". cli-deliver.c holds `deliver` (and
+   the hidden `store count`). */
 
 #include "lib.h"
 #include "pool.h"
@@ -32,6 +33,8 @@ enum cli_option {
 	CLI_OPT_USER,
 	CLI_OPT_PASSWORD_STDIN,
 	CLI_OPT_QUOTA,
+	CLI_OPT_FROM,
+	CLI_OPT_MAILBOX,
 	CLI_OPT_HELP,
 	CLI_OPT_VERSION,
 	CLI_OPT_COUNT
@@ -47,6 +50,8 @@ enum cli_command_flags {
 	CLI_CMD_READONLY = 0x04,
 	/* Loads master.key (before dropping root). */
 	CLI_CMD_MASTER_KEY = 0x08,
+	/* Not listed by --help (test and debugging aids). */
+	CLI_CMD_HIDDEN = 0x10,
 };
 
 struct cli_context;
@@ -132,6 +137,12 @@ int cli_alias_check(struct cli_context *ctx);
 int cli_alias_add_run(struct cli_context *ctx);
 int cli_alias_del_run(struct cli_context *ctx);
 int cli_alias_list_run(struct cli_context *ctx);
+
+/* cli-deliver.c: `deliver` exits with sysexits.h codes (0, EX_NOUSER,
+   EX_TEMPFAIL) or 1; `store count` runs with the master key. */
+int cli_deliver_check(struct cli_context *ctx);
+int cli_deliver_run(struct cli_context *ctx);
+int cli_store_count_run(struct cli_context *ctx);
 
 /* Parses a size: bytes, or a number with a K/M/G/T suffix (powers of
    1024, an optional trailing "B" or "iB"); "unlimited" is 0. Returns 0 or

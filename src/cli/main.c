@@ -5,7 +5,7 @@
    the common preparation of admin commands: finding the data directory,
    loading master.key when a command needs it, dropping root to the owner
    of the data directory, and opening directory.db. The commands live in
-   cli-init.c, cli-admin.c and cli-status.c. */
+   cli-init.c, cli-admin.c, cli-status.c and cli-deliver.c. */
 
 #include "lib.h"
 #include "cli.h"
@@ -43,6 +43,8 @@ static const struct cli_option_def cli_option_defs[] = {
 	{ "user", CLI_OPT_USER, true },
 	{ "password-stdin", CLI_OPT_PASSWORD_STDIN, false },
 	{ "quota", CLI_OPT_QUOTA, true },
+	{ "from", CLI_OPT_FROM, true },
+	{ "mailbox", CLI_OPT_MAILBOX, true },
 	{ "help", CLI_OPT_HELP, false },
 	{ "version", CLI_OPT_VERSION, false },
 };
@@ -113,6 +115,16 @@ static const struct cli_command cli_commands[] = {
 	  "delete an alias", cli_alias_check, cli_alias_del_run },
 	{ "alias", "list", 0, 1, OPT(DATA), DIR_RO, "alias list [DOMAIN]",
 	  "list aliases", cli_alias_check, cli_alias_list_run },
+
+	{ "deliver", NULL, 1, 1, OPT(DATA) | OPT(FROM) | OPT(MAILBOX), DIR_RW,
+	  "deliver ADDRESS [--from SENDER] [--mailbox NAME] < MESSAGE",
+	  "deliver a message from stdin to a local address (exit 0 "
+	  "delivered, 67 unknown recipient, 75 try again later)",
+	  cli_deliver_check, cli_deliver_run },
+	{ "store", "count", 1, 1, OPT(DATA),
+	  DIR_RW | CLI_CMD_MASTER_KEY | CLI_CMD_HIDDEN, "store count ADDRESS",
+	  "print the number of messages per mailbox", NULL,
+	  cli_store_count_run },
 };
 
 void cli_error(const char *fmt, ...)
@@ -175,6 +187,8 @@ static void cli_print_help(void)
 	printf("usage: marmot COMMAND [ARGS] [--data DIR]\n\n");
 	printf("commands:\n");
 	for (size_t i = 0; i < N_ELEMENTS(cli_commands); i++) {
+		if ((cli_commands[i].flags & CLI_CMD_HIDDEN) != 0)
+			continue;
 		printf("  marmot %s\n", cli_commands[i].usage);
 		printf("      %s\n", cli_commands[i].summary);
 	}
@@ -188,7 +202,8 @@ static void cli_print_group_help(const char *name)
 {
 	printf("usage:\n");
 	for (size_t i = 0; i < N_ELEMENTS(cli_commands); i++) {
-		if (strcmp(cli_commands[i].name, name) != 0)
+		if (strcmp(cli_commands[i].name, name) != 0 ||
+		    (cli_commands[i].flags & CLI_CMD_HIDDEN) != 0)
 			continue;
 		printf("  marmot %s\n", cli_commands[i].usage);
 		printf("      %s\n", cli_commands[i].summary);

@@ -92,6 +92,21 @@ static int front_vault_handler(struct ipc_conn *conn,
 
 	if (frame->type == IPC_FRONT_PONG)
 		return 0;
+	if (frame->type == IPC_FRONT_CHANGED) {
+		/* A merge committed new mail; IMAP IDLE will use it. */
+		ipc_reader_init(&r, frame);
+		account_id = ipc_get_u64(&r);
+		uint64_t mailbox_id = ipc_get_u64(&r);
+		uint64_t modseq = ipc_get_u64(&r);
+		if (ipc_end(&r) < 0)
+			return -1;
+		log_debug(NULL, "front.store.changed",
+			  "account=%llu mailbox=%llu modseq=%llu",
+			  (unsigned long long)account_id,
+			  (unsigned long long)mailbox_id,
+			  (unsigned long long)modseq);
+		return 0;
+	}
 	if (frame->type != IPC_FRONT_AUTH_REPLY)
 		return -1;
 	for (req = front_auth_requests; req != NULL; req = req->next) {

@@ -40,6 +40,9 @@ enum ipc_type {
 				       u64 account id, str canonical address */
 	IPC_FRONT_PONG = 201,
 	IPC_FRONT_RELOAD = 202, /* master -> front: reload TLS and settings */
+	IPC_FRONT_CHANGED = 203, /* vault -> front: u64 account id, u64
+				    mailbox id (0 = mailbox list), u64 modseq;
+				    unsolicited (id 0) */
 	/* control socket (CLI <-> master) */
 	IPC_CONTROL_STATUS = 300, /* -> IPC_CONTROL_STATUS_REPLY */
 	IPC_CONTROL_STATUS_REPLY = 301, /* str text (human-readable report) */

@@ -2,19 +2,22 @@
    (in locked, guarded memory), the directory connection, the IPC connection
    to the master, the listening socket DATA/run/vault.sock and one IPC
    connection per front process; password verification itself is
-   vault-auth.c. The master starts it through `marmot role vault`
-   (master_role_main -> vault_main). Security stance: this is the process
-   that holds the master key, so it talks to nothing but UNIX sockets: a
-   seccomp filter makes socket(AF_INET/AF_INET6) fail, the process is made
-   non-dumpable so that other processes of the same uid (the front) cannot
-   ptrace it or read its memory, and the listening socket is mode 0600 in
-   a 0700 directory. Everything the front sends is treated as hostile: each
-   frame must be consumed exactly (ipc_end), fields are bounded, and a
-   malformed frame closes that connection. Passwords are never logged; user
-   names and addresses are logged escaped. */
+   vault-auth.c, the spool merge is vault-merge.c (whose changes this file
+   forwards to every front as IPC_FRONT_CHANGED). The master starts it
+   through `marmot role vault` (master_role_main -> vault_main). Security
+   stance: this is the process that holds the master key, so it talks to
+   nothing but UNIX sockets: a seccomp filter makes socket(AF_INET/AF_INET6)
+   fail, the process is made non-dumpable so that other processes of the
+   same uid (the front) cannot ptrace it or read its memory, and the
+   listening socket is mode 0600 in a 0700 directory. Everything the front
+   sends is treated as hostile: each frame must be consumed exactly
+   (ipc_end), fields are bounded, and a malformed frame closes that
+   connection. Passwords are never logged; user names and addresses are
+   logged escaped. */
 
 #include "vault.h"
 #include "vault-auth.h"
+#include "vault-merge.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "ipc.h"
@@ -43,6 +46,8 @@
    vault-auth.c bounds): they only go into log lines. */
 #define VAULT_SERVICE_MAX_LEN 32
 #define VAULT_IP_MAX_LEN 64
+/* Accounts merged at once (each merge is one SQLite writer and fsyncs). */
+#define VAULT_MERGE_THREADS 2
 
 struct vault_pending;
 
@@ -69,6 +74,7 @@ struct vault {
 	struct ioloop *ioloop;
 	struct directory *dir;
 	struct vault_auth *auth;
+	struct vault_merger *merger;
 	uint8_t *master_key; /* sodium_malloc'ed, read-only */
 
 	struct vault_client *master;
@@ -126,6 +132,9 @@ static void vault_stop(struct vault *vault, const char *reason)
 		close(vault->listen_fd);
 		vault->listen_fd = -1;
 	}
+	/* Merges in flight end after their current batch; vault_deinit
+	   waits for them. */
+	vault_merger_stop(vault->merger);
 	vault_check_stopped(vault);
 }
 
@@ -475,6 +484,27 @@ static int vault_listen(struct vault *vault, const char **error_r)
 	return 0;
 }
 
+/* A merge committed: tell every front (IMAP IDLE, push). */
+static void vault_merge_changed(uint64_t account_id, uint64_t mailbox_id,
+				uint64_t modseq, void *context)
+{
+	struct vault *vault = context;
+	struct buf out = BUF_INIT;
+	size_t offset;
+
+	if (vault->clients == NULL)
+		return;
+	offset = ipc_msg_begin(&out, IPC_FRONT_CHANGED, 0);
+	ipc_put_u64(&out, account_id);
+	ipc_put_u64(&out, mailbox_id);
+	ipc_put_u64(&out, modseq);
+	ipc_msg_finish(&out, offset);
+	for (struct vault_client *client = vault->clients; client != NULL;
+	     client = client->next)
+		ipc_conn_send(client->conn, &out);
+	buf_free(&out);
+}
+
 static void vault_send_hello(struct vault *vault)
 {
 	struct buf out = BUF_INIT;
@@ -492,6 +522,9 @@ static void vault_deinit(struct vault *vault)
 {
 	/* Answers anything still in flight (only after a loop failure). */
 	vault_auth_destroy(&vault->auth);
+	/* Waits for merges in flight; their changes still reach the
+	   fronts below. */
+	vault_merger_destroy(&vault->merger);
 	/* Give queued replies a chance to be written: ipc.c writes only from
 	   the loop. */
 	for (unsigned int i = 0; i < 3 && vault->ioloop != NULL; i++)
@@ -579,6 +612,15 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 	vault.master = vault_client_create(&vault, master_fd, true);
 	vault_send_hello(&vault);
 	if (vault_listen(&vault, &error) < 0) {
+		log_error(NULL, "vault.init_failed", "error=%s",
+			  log_value(0, error));
+		vault_deinit(&vault);
+		return MARMOT_EXIT_FATAL;
+	}
+	vault.merger = vault_merger_create(
+		vault.ioloop, set->data_dir, vault.dir, vault.master_key,
+		VAULT_MERGE_THREADS, vault_merge_changed, &vault, &error);
+	if (vault.merger == NULL) {
 		log_error(NULL, "vault.init_failed", "error=%s",
 			  log_value(0, error));
 		vault_deinit(&vault);
