@@ -328,7 +328,7 @@ struct sqlite_store {
 	uint64_t usage_at_begin;
 };
 
-static _Thread_local char open_error[256];
+static _Thread_local char open_error[1024];
 
 static struct sqlite_store *SS(struct store *store)
 {
@@ -1320,7 +1320,7 @@ static int append_one(struct sqlite_store *s, const struct store_append *a,
 {
 	sqlite3_stmt *stmt;
 	int64_t now = (int64_t)time(NULL), email;
-	uint64_t modseq;
+	uint64_t modseq = 0;
 	uint32_t uid;
 	int ret;
 
@@ -1371,7 +1371,7 @@ static int sqlite_append_many(struct store *store,
 	struct sqlite_store *s = SS(store);
 	struct buf kwbuf = BUF_INIT;
 	unsigned int i;
-	uint64_t modseq;
+	uint64_t modseq = 0;
 	int ret = 0;
 
 	if (txn_begin(s) < 0)

@@ -197,9 +197,11 @@ struct ipc_conn {
 	ipc_close_t *closed;
 	void *context;
 
-	/* Set by ipc_conn_destroy() while a callback of ours is on the
-	   stack, so that it returns without touching the freed conn. */
-	bool *destroyed_r;
+	/* References held by our callbacks on the stack; ipc_conn_destroy()
+	   while one is held only marks the conn destroyed, and the last
+	   reference frees it. */
+	unsigned int refcount;
+	bool destroyed;
 	bool dispatching;
 	bool disconnected;
 };
@@ -254,7 +256,7 @@ static int ipc_conn_flush(struct ipc_conn *conn)
 
 /* Dispatches every complete frame in the input buffer. Returns 0, or -1
    after disconnecting (the conn may then be destroyed: check the flag). */
-static int ipc_conn_dispatch(struct ipc_conn *conn, bool *destroyed)
+static int ipc_conn_dispatch(struct ipc_conn *conn)
 {
 	struct ipc_frame frame;
 	const char *error;
@@ -272,7 +274,7 @@ static int ipc_conn_dispatch(struct ipc_conn *conn, bool *destroyed)
 		}
 		conn->dispatching = true;
 		ret = conn->handler(conn, &frame, conn->context);
-		if (*destroyed)
+		if (conn->destroyed)
 			return -1;
 		conn->dispatching = false;
 		/* Frames carry passwords (IPC_VAULT_AUTH): wipe them as
@@ -287,7 +289,7 @@ static int ipc_conn_dispatch(struct ipc_conn *conn, bool *destroyed)
 	return conn->disconnected ? -1 : 0;
 }
 
-static void ipc_conn_read(struct ipc_conn *conn, bool *destroyed)
+static void ipc_conn_read(struct ipc_conn *conn)
 {
 	uint8_t *p = buf_reserve(&conn->in, IPC_READ_CHUNK);
 	ssize_t ret;
@@ -307,30 +309,34 @@ static void ipc_conn_read(struct ipc_conn *conn, bool *destroyed)
 		return;
 	}
 	buf_commit(&conn->in, (size_t)ret);
-	(void)ipc_conn_dispatch(conn, destroyed);
+	(void)ipc_conn_dispatch(conn);
+}
+
+static void ipc_conn_free(struct ipc_conn *conn)
+{
+	buf_free_secure(&conn->in);
+	buf_free_secure(&conn->out);
+	i_free(conn);
 }
 
 static void ipc_conn_io(void *context)
 {
 	struct ipc_conn *conn = context;
-	bool *prev_destroyed = conn->destroyed_r;
-	bool destroyed = false;
 
-	conn->destroyed_r = &destroyed;
+	conn->refcount++;
 	if (conn->out.used > 0 && ipc_conn_flush(conn) < 0)
 		goto out;
 	/* A handler running a nested loop iteration must not see its frame
 	   moved under it: no reading until it returns. */
-	if (!conn->dispatching)
-		ipc_conn_read(conn, &destroyed);
+	if (!conn->dispatching && !conn->destroyed)
+		ipc_conn_read(conn);
 out:
-	if (destroyed) {
-		if (prev_destroyed != NULL)
-			*prev_destroyed = true;
+	if (--conn->refcount == 0 && conn->destroyed) {
+		ipc_conn_free(conn);
 		return;
 	}
-	conn->destroyed_r = prev_destroyed;
-	ipc_conn_update_io(conn);
+	if (!conn->destroyed)
+		ipc_conn_update_io(conn);
 }
 
 struct ipc_conn *ipc_conn_create(struct ioloop *ioloop, int fd,
@@ -359,14 +365,16 @@ void ipc_conn_destroy(struct ipc_conn **_conn)
 	if (conn == NULL)
 		return;
 	*_conn = NULL;
-	if (conn->destroyed_r != NULL)
-		*conn->destroyed_r = true;
+	i_assert(!conn->destroyed);
+	conn->destroyed = true;
+	conn->disconnected = true;
 	io_remove(&conn->io);
-	if (conn->fd >= 0)
+	if (conn->fd >= 0) {
 		close(conn->fd);
-	buf_free_secure(&conn->in);
-	buf_free_secure(&conn->out);
-	i_free(conn);
+		conn->fd = -1;
+	}
+	if (conn->refcount == 0)
+		ipc_conn_free(conn);
 }
 
 void ipc_conn_send(struct ipc_conn *conn, const struct buf *data)

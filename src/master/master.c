@@ -654,6 +654,9 @@ int master_run(const char *data_dir)
 
 	memset(&m, 0, sizeof(m));
 	m.key_fd = m.exe_fd = m.control_fd = -1;
+	/* Everything the server creates (stores, blobs, spools, sockets) is
+	   for the service user alone; the roles inherit this. */
+	umask(077);
 	m.exit_code = 0;
 	log_set_role("master");
 
@@ -782,6 +785,7 @@ int master_role_main(int argc, char **argv)
 		return 2;
 	}
 	role = argv[1];
+	umask(077);
 	for (i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
 			data_dir = argv[++i];

@@ -90,7 +90,7 @@ static bool file_exists(const char *name)
 /* Empties the account directory between tests. */
 static void reset_account(void)
 {
-	char cmd[256];
+	char cmd[1024];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'/* '%s'/.[!.]*", fix.account_dir,
 		 fix.account_dir);
