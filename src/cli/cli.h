@@ -3,12 +3,12 @@
 /* Shared declarations of the `marmot` admin CLI (src/cli). main.c owns the
    command table, option parsing, the data directory checks, privilege
    dropping and opening directory.db; cli-init.c, cli-admin.c,
-   cli-status.c and cli-deliver.c hold the commands. Each command is split
-   OpenSMTPD-style into check (validate the arguments, touch nothing) and
-   run (act, with the directory open if the command asks for it), so bad
-   input writes nothing. Output for people goes to stdout; errors are one
-   line on stderr starting "marmot: ". cli-deliver.c holds `deliver` (and
-   the hidden `store count`). */
+   cli-status.c, cli-deliver.c and cli-store.c hold the commands. Each
+   command is split OpenSMTPD-style into check (validate the arguments,
+   touch nothing) and run (act, with the directory open if the command
+   asks for it), so bad input writes nothing. Output for people goes to
+   stdout; errors are one line on stderr starting "marmot: ". cli-deliver.c
+   holds `deliver` (and the hidden `store count`). */
 
 #include "lib.h"
 #include "pool.h"
@@ -35,6 +35,8 @@ enum cli_option {
 	CLI_OPT_QUOTA,
 	CLI_OPT_FROM,
 	CLI_OPT_MAILBOX,
+	CLI_OPT_MBOX,
+	CLI_OPT_MAILDIR,
 	CLI_OPT_HELP,
 	CLI_OPT_VERSION,
 	CLI_OPT_COUNT
@@ -143,6 +145,16 @@ int cli_alias_list_run(struct cli_context *ctx);
 int cli_deliver_check(struct cli_context *ctx);
 int cli_deliver_run(struct cli_context *ctx);
 int cli_store_count_run(struct cli_context *ctx);
+
+/* cli-store.c: import, export and store stats/verify; run() opens the
+   account's store with the master key loaded by main.c. */
+int cli_import_check(struct cli_context *ctx);
+int cli_import_run(struct cli_context *ctx);
+int cli_export_check(struct cli_context *ctx);
+int cli_export_run(struct cli_context *ctx);
+int cli_store_check(struct cli_context *ctx);
+int cli_store_stats_run(struct cli_context *ctx);
+int cli_store_verify_run(struct cli_context *ctx);
 
 /* Parses a size: bytes, or a number with a K/M/G/T suffix (powers of
    1024, an optional trailing "B" or "iB"); "unlimited" is 0. Returns 0 or

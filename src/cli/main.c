@@ -5,7 +5,8 @@
    the common preparation of admin commands: finding the data directory,
    loading master.key when a command needs it, dropping root to the owner
    of the data directory, and opening directory.db. The commands live in
-   cli-init.c, cli-admin.c, cli-status.c and cli-deliver.c. */
+   cli-init.c, cli-admin.c, cli-status.c, cli-deliver.c and
+   cli-store.c. */
 
 #include "lib.h"
 #include "cli.h"
@@ -45,6 +46,8 @@ static const struct cli_option_def cli_option_defs[] = {
 	{ "quota", CLI_OPT_QUOTA, true },
 	{ "from", CLI_OPT_FROM, true },
 	{ "mailbox", CLI_OPT_MAILBOX, true },
+	{ "mbox", CLI_OPT_MBOX, true },
+	{ "maildir", CLI_OPT_MAILDIR, true },
 	{ "help", CLI_OPT_HELP, false },
 	{ "version", CLI_OPT_VERSION, false },
 };
@@ -125,6 +128,31 @@ static const struct cli_command cli_commands[] = {
 	  DIR_RW | CLI_CMD_MASTER_KEY | CLI_CMD_HIDDEN, "store count ADDRESS",
 	  "print the number of messages per mailbox", NULL,
 	  cli_store_count_run },
+
+	{ "import", NULL, 1, 1,
+	  OPT(DATA) | OPT(MBOX) | OPT(MAILDIR) | OPT(MAILBOX),
+	  DIR_RW | CLI_CMD_MASTER_KEY,
+	  "import ADDRESS --mbox FILE|DIR [--mailbox NAME] | --maildir DIR",
+	  "import mail with its folders, flags and dates (an mbox file goes "
+	  "to INBOX or --mailbox; a DIR of NAME.mbox files as export writes "
+	  "it)",
+	  cli_import_check, cli_import_run },
+	{ "export", NULL, 1, 1,
+	  OPT(DATA) | OPT(MBOX) | OPT(MAILDIR) | OPT(MAILBOX),
+	  DIR_RW | CLI_CMD_MASTER_KEY,
+	  "export ADDRESS --mbox FILE --mailbox NAME | --mbox DIR | "
+	  "--maildir DIR",
+	  "export mail: one mailbox as an mbox file, every mailbox as "
+	  "DIR/NAME.mbox, or everything as a Maildir++ tree",
+	  cli_export_check, cli_export_run },
+	{ "store", "stats", 1, 1, OPT(DATA), DIR_RW | CLI_CMD_MASTER_KEY,
+	  "store stats ADDRESS",
+	  "show mailboxes, sizes, compression ratio and dedup savings",
+	  cli_store_check, cli_store_stats_run },
+	{ "store", "verify", 1, 1, OPT(DATA), DIR_RW | CLI_CMD_MASTER_KEY,
+	  "store verify ADDRESS",
+	  "check the database and every blob (non-zero exit on damage)",
+	  cli_store_check, cli_store_verify_run },
 };
 
 void cli_error(const char *fmt, ...)
