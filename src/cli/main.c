@@ -531,6 +531,9 @@ int main(int argc, char **argv)
 	struct cli_context ctx;
 	int ret;
 
+	/* Whatever a command creates in the data directory (stores, blobs,
+	   spools, exports) is for the service user alone. */
+	umask(077);
 	/* The master execs this binary for its roles; their arguments are
 	   the master's, not a person's. */
 	if (argc >= 2 && strcmp(argv[1], "role") == 0)
