@@ -8,6 +8,7 @@
    module in the same thread. */
 
 #include "lib.h"
+#include "bytes.h"
 #include "account-keys.h"
 #include "fsutil.h"
 
@@ -53,12 +54,6 @@ static void sodium_init_or_panic(void)
 {
 	if (sodium_init() < 0)
 		i_panic("sodium_init() failed");
-}
-
-static void put_u64le(uint8_t *p, uint64_t v)
-{
-	for (unsigned int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
 }
 
 int master_key_create(const char *path, const char **error_r)
@@ -181,7 +176,7 @@ static void wrap_kek(const uint8_t master_key[MASTER_KEY_LEN],
 	uint8_t msg[sizeof(WRAP_KDF_LABEL) - 1 + 8];
 
 	memcpy(msg, WRAP_KDF_LABEL, sizeof(WRAP_KDF_LABEL) - 1);
-	put_u64le(msg + sizeof(WRAP_KDF_LABEL) - 1, account_id);
+	le64_put(msg + sizeof(WRAP_KDF_LABEL) - 1, account_id);
 	crypto_generichash(kek_r, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
 			   msg, sizeof(msg), master_key, MASTER_KEY_LEN);
 }
@@ -192,7 +187,7 @@ static void wrap_ad(uint64_t account_id,
 		    uint8_t ad_r[WRAP_AD_LEN])
 {
 	memcpy(ad_r, WRAP_MAGIC, WRAP_MAGIC_LEN);
-	put_u64le(ad_r + WRAP_MAGIC_LEN, account_id);
+	le64_put(ad_r + WRAP_MAGIC_LEN, account_id);
 	memcpy(ad_r + WRAP_MAGIC_LEN + 8, public_key, ACCOUNT_PUBLIC_KEY_LEN);
 }
 

@@ -14,6 +14,8 @@
    fsync), so a blob that blob_put() reported is durable and complete. */
 
 #include "lib.h"
+#include "fsutil.h"
+#include "bytes.h"
 #include "buf.h"
 #include "blob.h"
 
@@ -62,55 +64,6 @@ static const char *blob_errorf(const char *fmt, ...)
 	vsnprintf(blob_error, sizeof(blob_error), fmt, args);
 	va_end(args);
 	return blob_error;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (unsigned int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static int write_full(int fd, const uint8_t *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t ret = write(fd, data, len);
-
-		if (ret < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += ret;
-		len -= (size_t)ret;
-	}
-	return 0;
-}
-
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int ret;
-
-	if (fd < 0)
-		return -1;
-	ret = fsync(fd);
-	if (ret < 0) {
-		int saved = errno;
-
-		(void)close(fd);
-		errno = saved;
-		return -1;
-	}
-	return close(fd);
 }
 
 /* Creates dir (0700) and makes its entry durable in parent. Returns 0 if
@@ -229,7 +182,7 @@ static void blob_ad(uint8_t ad[BLOB_AD_LEN], const uint8_t id[BLOB_ID_LEN],
 {
 	memcpy(ad, BLOB_MAGIC, BLOB_MAGIC_LEN);
 	memcpy(ad + BLOB_MAGIC_LEN, id, BLOB_ID_LEN);
-	put_le64(ad + BLOB_MAGIC_LEN + BLOB_ID_LEN, raw_len);
+	le64_put(ad + BLOB_MAGIC_LEN + BLOB_ID_LEN, raw_len);
 }
 
 /* Builds the whole file image in memory: header, then zstd output sealed
@@ -253,7 +206,7 @@ static int blob_seal(struct blob_store *bs, const uint8_t id[BLOB_ID_LEN],
 	}
 	file = i_malloc(BLOB_HDR_LEN + bound + BLOB_TAG_LEN);
 	memcpy(file, BLOB_MAGIC, BLOB_MAGIC_LEN);
-	put_le64(file + BLOB_MAGIC_LEN, len);
+	le64_put(file + BLOB_MAGIC_LEN, len);
 	randombytes_buf(file + BLOB_MAGIC_LEN + 8, BLOB_NONCE_LEN);
 	clen = ZSTD_compress(file + BLOB_HDR_LEN, bound, data, len,
 			     BLOB_ZSTD_LEVEL);
@@ -444,7 +397,7 @@ static int blob_open_image(struct blob_store *bs, const uint8_t id[BLOB_ID_LEN],
 
 	if (memcmp(file, BLOB_MAGIC, BLOB_MAGIC_LEN) != 0)
 		return -1;
-	raw_len = get_le64(file + BLOB_MAGIC_LEN);
+	raw_len = le64_get(file + BLOB_MAGIC_LEN);
 	if (raw_len > BLOB_MAX_SIZE)
 		return -1;
 	blob_ad(ad, id, raw_len);

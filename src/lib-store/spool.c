@@ -18,6 +18,8 @@
    skipped and counted, and reading resynchronises on the next record. */
 
 #include "lib.h"
+#include "fsutil.h"
+#include "bytes.h"
 #include "pool.h"
 #include "span.h"
 #include "spool.h"
@@ -80,49 +82,6 @@ static const char *spool_errorf(const char *fmt, ...)
 	return spool_error;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (unsigned int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (unsigned int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static int write_full(int fd, const uint8_t *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t ret = write(fd, data, len);
-
-		if (ret < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += ret;
-		len -= (size_t)ret;
-	}
-	return 0;
-}
-
 /* Reads exactly len bytes at offset. Returns 0, or -1 with errno (EIO-ish
    errors) or with errno 0 when the file ended first. */
 static int pread_full(int fd, uint8_t *data, size_t len, uint64_t offset)
@@ -142,24 +101,6 @@ static int pread_full(int fd, uint8_t *data, size_t len, uint64_t offset)
 		offset += (uint64_t)ret;
 	}
 	return 0;
-}
-
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int ret;
-
-	if (fd < 0)
-		return -1;
-	ret = fsync(fd);
-	if (ret < 0) {
-		int saved = errno;
-
-		(void)close(fd);
-		errno = saved;
-		return -1;
-	}
-	return close(fd);
 }
 
 static int flock_retry(int fd, int op)
@@ -283,7 +224,7 @@ static int spool_open_locked(const char *account_dir, const char *path,
 
 static size_t put_str(uint8_t *p, const char *str, size_t len)
 {
-	put_le32(p, (uint32_t)len);
+	le32_put(p, (uint32_t)len);
 	memcpy(p + 4, str, len);
 	return 4 + len;
 }
@@ -324,14 +265,14 @@ int spool_append(const char *account_dir, const uint8_t public_key[32],
 	randombytes_buf(id_r, SPOOL_RECORD_ID_LEN);
 	memcpy(plain, id_r, SPOOL_RECORD_ID_LEN);
 	pos = SPOOL_RECORD_ID_LEN;
-	put_le64(plain + pos, (uint64_t)record->received);
+	le64_put(plain + pos, (uint64_t)record->received);
 	pos += 8;
-	put_le32(plain + pos, record->flags);
+	le32_put(plain + pos, record->flags);
 	pos += 4;
 	pos += put_str(plain + pos, record->sender, sender_len);
 	pos += put_str(plain + pos, record->recipient, rcpt_len);
 	pos += put_str(plain + pos, mailbox, mailbox_len);
-	put_le64(plain + pos, record->message_len);
+	le64_put(plain + pos, record->message_len);
 	pos += 8;
 	if (record->message_len > 0)
 		memcpy(plain + pos, record->message, record->message_len);
@@ -339,7 +280,7 @@ int spool_append(const char *account_dir, const uint8_t public_key[32],
 
 	frame = i_malloc(frame_len);
 	memcpy(frame, SPOOL_MAGIC, SPOOL_MAGIC_LEN);
-	put_le32(frame + SPOOL_MAGIC_LEN, (uint32_t)sealed_len);
+	le32_put(frame + SPOOL_MAGIC_LEN, (uint32_t)sealed_len);
 	ret = crypto_box_seal(frame + SPOOL_FRAME_HDR_LEN, plain, plain_len,
 			      public_key);
 	sodium_memzero(plain, plain_len);
@@ -560,7 +501,7 @@ static int spool_frame_at(struct spool_reader *reader, uint64_t offset,
 					strerror(errno));
 		return -1;
 	}
-	len = get_le32(hdr + SPOOL_MAGIC_LEN);
+	len = le32_get(hdr + SPOOL_MAGIC_LEN);
 	if (memcmp(hdr, SPOOL_MAGIC, SPOOL_MAGIC_LEN) != 0 ||
 	    len < SPOOL_SEALED_MIN || len > SPOOL_SEALED_MAX ||
 	    reader->size - offset - SPOOL_FRAME_HDR_LEN < len)
@@ -639,7 +580,7 @@ static bool take_str(const uint8_t **p, size_t *left, struct span *str_r)
 
 	if (*left < 4)
 		return false;
-	len = get_le32(*p);
+	len = le32_get(*p);
 	/* A NUL inside would silently cut the C string callers get. */
 	if (*left - 4 < len || memchr(*p + 4, '\0', len) != NULL)
 		return false;
@@ -671,14 +612,14 @@ static bool spool_parse(struct spool_reader *reader,
 	if (left < SPOOL_RECORD_ID_LEN + 8 + 4)
 		return false;
 	memcpy(record_r->id, p, SPOOL_RECORD_ID_LEN);
-	record_r->received = (int64_t)get_le64(p + SPOOL_RECORD_ID_LEN);
-	record_r->flags = get_le32(p + SPOOL_RECORD_ID_LEN + 8);
+	record_r->received = (int64_t)le64_get(p + SPOOL_RECORD_ID_LEN);
+	record_r->flags = le32_get(p + SPOOL_RECORD_ID_LEN + 8);
 	p += SPOOL_RECORD_ID_LEN + 8 + 4;
 	left -= SPOOL_RECORD_ID_LEN + 8 + 4;
 	if (!take_str(&p, &left, &sender) || !take_str(&p, &left, &rcpt) ||
 	    !take_str(&p, &left, &mailbox) || left < 8)
 		return false;
-	msg_len = get_le64(p);
+	msg_len = le64_get(p);
 	if (msg_len != left - 8 || msg_len > SPOOL_MAX_MESSAGE)
 		return false;
 	reader->strs = grow(reader->strs, &reader->strs_alloc,

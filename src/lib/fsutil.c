@@ -25,11 +25,25 @@ int write_full(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret, saved;
+
+	if (fd < 0)
+		return -1;
+	ret = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return ret;
+}
+
 int fsync_parent_dir(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir;
-	int fd, ret, saved;
+	int ret;
 
 	if (slash == NULL)
 		dir = i_strdup(".");
@@ -37,13 +51,7 @@ int fsync_parent_dir(const char *path)
 		dir = i_strdup("/");
 	else
 		dir = i_strndup(path, (size_t)(slash - path));
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ret = fsync_dir(dir);
 	i_free(dir);
-	if (fd < 0)
-		return -1;
-	ret = fsync(fd);
-	saved = errno;
-	close(fd);
-	errno = saved;
 	return ret;
 }

@@ -10,6 +10,8 @@
 /* Writes all of data, retrying on EINTR and short writes. Returns 0, or
    -1 with errno set. */
 int write_full(int fd, const void *data, size_t len);
+/* fsyncs the directory dir itself. Returns 0, or -1 with errno set. */
+int fsync_dir(const char *dir);
 /* fsyncs the directory that contains path ("." for a bare name). Returns
    0, or -1 with errno set. */
 int fsync_parent_dir(const char *path);

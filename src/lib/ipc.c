@@ -7,6 +7,7 @@
    connection, a short field fails the reader. */
 
 #include "ipc.h"
+#include "bytes.h"
 #include "ioloop.h"
 #include "pool.h"
 
@@ -19,20 +20,6 @@
 
 /* Bytes asked of recv() at a time. */
 #define IPC_READ_CHUNK 65536
-
-static void le32_put(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t le32_get(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
 
 static uint16_t le16_get(const uint8_t *p)
 {
