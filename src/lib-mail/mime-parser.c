@@ -407,8 +407,9 @@ static void close_top(struct mime_parser *p, uint64_t end, uint64_t end_lf)
    the last one, then optional white space (transport padding). Anything
    else after the boundary means it is not a boundary line, so that
    "--b20" never closes a part with boundary "b2". Leniently, text after
-   the closing "--" is ignored. Among matching boundaries, the longest
-   wins, then the innermost. Returns the stack index or -1. */
+   the closing "--" is ignored once the multipart has a part. Among
+   matching boundaries, the longest wins, then the innermost. Returns the
+   stack index or -1. */
 static int match_boundary(struct mime_parser *p, struct span line,
 			  bool *close_r)
 {
@@ -428,9 +429,17 @@ static int match_boundary(struct mime_parser *p, struct span line,
 		    memcmp(line.p, op->boundary, op->boundary_len) != 0)
 			continue;
 		rest = span_skip(line, op->boundary_len);
-		if (!(rest.len >= 2 && rest.p[0] == '-' && rest.p[1] == '-') &&
-		    span_trim(rest).len > 0)
+		if (rest.len >= 2 && rest.p[0] == '-' && rest.p[1] == '-') {
+			/* The lenient junk after "--" is not taken in the
+			   preamble: RFC 2046 5.1.1 has no close-delimiter
+			   before the first body part, and taking such a
+			   line for one would lose every part. */
+			if (op->part->child_count == 0 &&
+			    span_trim(span_skip(rest, 2)).len > 0)
+				continue;
+		} else if (span_trim(rest).len > 0) {
 			continue;
+		}
 		best = i;
 		best_len = op->boundary_len;
 	}

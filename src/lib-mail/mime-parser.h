@@ -14,8 +14,9 @@
 
    Leniency: LF-only and CRLF line ends, 8-bit bytes and NUL bytes
    (counted) are accepted; a missing final boundary ends the multipart at
-   the end of its parent; boundary lines may carry trailing white space or
-   junk; a header line without a colon is counted and skipped.
+   the end of its parent; boundary lines may carry trailing white space,
+   and a closing one also junk once its multipart has a part; a header
+   line without a colon is counted and skipped.
 
    Limits never make parsing fail (mail must always be storable): a part
    nested deeper than max_depth is kept as an opaque leaf (its body is not

@@ -180,6 +180,13 @@ static const struct {
 	  "text/plain|||0\n"
 	  "text/plain|X: y\n\n|z|0\n"
 	  "text/plain|X: only||0\n" },
+	/* "--b-- junk" in the preamble is text, not a close-delimiter
+	   (RFC 2046 5.1.1); after a part it closes, leniently. */
+	{ "Content-Type: multipart/mixed; boundary=b\n\n--b-- no\n--b\n\nx\n"
+	  "--b-- junk\nepi\n",
+	  "multipart/mixed|Content-Type: multipart/mixed; boundary=b\n\n|"
+	  "--b-- no\n--b\n\nx\n--b-- junk\nepi\n|6\n"
+	  "text/plain|\n|x|0\n" },
 	/* RFC 2046 5.1.5: digest parts default to message/rfc822. */
 	{ "Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: s\n\n"
 	  "b\n--d--\n",
