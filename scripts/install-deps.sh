@@ -10,6 +10,7 @@ PACKAGES=(
 	libzstd-dev libicu-dev libunbound-dev
 	openssl ca-certificates python3 swaks sqlite3 procps iproute2
 	clang-14 libclang-rt-14-dev clang-format curl git
+	libgmime-3.0-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then
