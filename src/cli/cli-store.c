@@ -1,5 +1,7 @@
 /* cli-store.c - the mail store commands of the `marmot` CLI: import and
-   export (mbox, Maildir++), store stats and store verify. The CLI acts as
+   export (mbox, Maildir++), store stats, store verify and store gc (the
+   blob collector, blob-gc.h, with its hour-long age guard: safe while the
+   vault or an import writes the same account). The CLI acts as
    the operator: main.c loads master.key (as root) and drops to the data
    directory's owner; here the account's keys are unwrapped and its store
    and blob store opened directly through store.h and blob.h, the same API
@@ -29,6 +31,7 @@
 #include "mbox.h"
 #include "message-index.h"
 #include "blob.h"
+#include "blob-gc.h"
 #include "store.h"
 
 #include <dirent.h>
@@ -993,4 +996,41 @@ int cli_store_verify_run(struct cli_context *ctx)
 	}
 	printf("%s: store ok, every referenced blob ok\n", ctx->address);
 	return CLI_EXIT_OK;
+}
+
+/* ---- gc ---- */
+
+int cli_store_gc_run(struct cli_context *ctx)
+{
+	bool dry_run = ctx->opt[CLI_OPT_DRY_RUN] != NULL;
+	struct cli_account_store as;
+	struct blob_gc_result res;
+	const char *error;
+	int ret;
+
+	if (cli_account_store_open(ctx, &as) < 0)
+		return CLI_EXIT_FAILURE;
+	ret = blob_gc_run(as.store, as.blobs, BLOB_GC_MIN_AGE_DEFAULT, dry_run,
+			  NULL, &res, &error);
+	if (ret < 0)
+		cli_error("collecting the blobs of %s failed: %s", ctx->address,
+			  error);
+	cli_account_store_close(&as);
+	/* After a failure, what was deleted before it. */
+	printf("%s: %llu blob files, %llu referenced, %llu unreferenced\n",
+	       ctx->address, (unsigned long long)res.files,
+	       (unsigned long long)res.referenced,
+	       (unsigned long long)res.unreferenced);
+	printf("%s: %llu blobs (%llu bytes)\n",
+	       dry_run ? "would delete" : "deleted",
+	       (unsigned long long)res.deleted,
+	       (unsigned long long)res.deleted_bytes);
+	if (res.young > 0)
+		printf("kept: %llu unreferenced blobs (%llu bytes) younger "
+		       "than %u seconds (a write may be about to reference "
+		       "them)\n",
+		       (unsigned long long)res.young,
+		       (unsigned long long)res.young_bytes,
+		       (unsigned int)BLOB_GC_MIN_AGE_DEFAULT);
+	return ret < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }

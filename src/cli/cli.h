@@ -37,6 +37,7 @@ enum cli_option {
 	CLI_OPT_MAILBOX,
 	CLI_OPT_MBOX,
 	CLI_OPT_MAILDIR,
+	CLI_OPT_DRY_RUN,
 	CLI_OPT_HELP,
 	CLI_OPT_VERSION,
 	CLI_OPT_COUNT
@@ -146,7 +147,7 @@ int cli_deliver_check(struct cli_context *ctx);
 int cli_deliver_run(struct cli_context *ctx);
 int cli_store_count_run(struct cli_context *ctx);
 
-/* cli-store.c: import, export and store stats/verify; run() opens the
+/* cli-store.c: import, export and store stats/verify/gc; run() opens the
    account's store with the master key loaded by main.c. */
 int cli_import_check(struct cli_context *ctx);
 int cli_import_run(struct cli_context *ctx);
@@ -155,6 +156,7 @@ int cli_export_run(struct cli_context *ctx);
 int cli_store_check(struct cli_context *ctx);
 int cli_store_stats_run(struct cli_context *ctx);
 int cli_store_verify_run(struct cli_context *ctx);
+int cli_store_gc_run(struct cli_context *ctx);
 
 /* Parses a size: bytes, or a number with a K/M/G/T suffix (powers of
    1024, an optional trailing "B" or "iB"); "unlimited" is 0. Returns 0 or

@@ -48,6 +48,7 @@ static const struct cli_option_def cli_option_defs[] = {
 	{ "mailbox", CLI_OPT_MAILBOX, true },
 	{ "mbox", CLI_OPT_MBOX, true },
 	{ "maildir", CLI_OPT_MAILDIR, true },
+	{ "dry-run", CLI_OPT_DRY_RUN, false },
 	{ "help", CLI_OPT_HELP, false },
 	{ "version", CLI_OPT_VERSION, false },
 };
@@ -153,6 +154,11 @@ static const struct cli_command cli_commands[] = {
 	  "store verify ADDRESS",
 	  "check the database and every blob (non-zero exit on damage)",
 	  cli_store_check, cli_store_verify_run },
+	{ "store", "gc", 1, 1, OPT(DATA) | OPT(DRY_RUN),
+	  DIR_RW | CLI_CMD_MASTER_KEY, "store gc ADDRESS [--dry-run]",
+	  "delete blobs no message references any more, once an hour old "
+	  "(--dry-run: only report)",
+	  cli_store_check, cli_store_gc_run },
 };
 
 void cli_error(const char *fmt, ...)

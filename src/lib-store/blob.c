@@ -292,6 +292,24 @@ static int blob_write_file(const char *subdir, const char *path,
 	return 1;
 }
 
+/* The dedup path of blob_put: an existing blob gets a fresh mtime, so the
+   collector's age guard (blob_collect) protects it until the caller's
+   commit references it again. Returns 1 (exists, touched; st_r filled),
+   0 (absent: write it), -1. */
+static int blob_touch(const char *path, struct stat *st_r, const char **error_r)
+{
+	if (lstat(path, st_r) < 0 || !S_ISREG(st_r->st_mode))
+		return 0;
+	if (utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0; /* collected meanwhile: write it anew */
+		*error_r = blob_errorf("cannot touch %s: %s", path,
+				       strerror(errno));
+		return -1;
+	}
+	return 1;
+}
+
 int blob_put(struct blob_store *bs, const void *data, size_t len,
 	     uint8_t id_r[BLOB_ID_LEN], uint64_t *file_size_r,
 	     const char **error_r)
@@ -310,10 +328,12 @@ int blob_put(struct blob_store *bs, const void *data, size_t len,
 	}
 	blob_id_compute(bs, data, len, id_r);
 	blob_paths(bs, id_r, &subdir, &path);
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+	if ((ret = blob_touch(path, &st, error_r)) > 0) {
 		if (file_size_r != NULL)
 			*file_size_r = (uint64_t)st.st_size;
 		ret = 0;
+	} else if (ret < 0) {
+		/* error_r is set */
 	} else if (mkdir_durable(subdir, bs->dir) < 0) {
 		*error_r = blob_errorf("cannot create %s: %s", subdir,
 				       strerror(errno));
@@ -491,6 +511,113 @@ int blob_delete(struct blob_store *bs, const uint8_t id[BLOB_ID_LEN],
 				       strerror(errno));
 		ret = -1;
 	}
+	i_free(subdir);
+	i_free(path);
+	return ret;
+}
+
+int blob_stat(struct blob_store *bs, const uint8_t id[BLOB_ID_LEN],
+	      uint64_t *file_size_r, time_t *mtime_r, const char **error_r)
+{
+	char *subdir, *path;
+	struct stat st;
+	int ret = 1;
+
+	blob_paths(bs, id, &subdir, &path);
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT) {
+			ret = 0;
+		} else {
+			*error_r = blob_errorf("cannot stat %s: %s", path,
+					       strerror(errno));
+			ret = -1;
+		}
+	} else if (!S_ISREG(st.st_mode)) {
+		ret = 0;
+	} else {
+		*file_size_r = (uint64_t)st.st_size;
+		*mtime_r = st.st_mtime;
+	}
+	i_free(subdir);
+	i_free(path);
+	return ret;
+}
+
+/* Puts a blob that was moved aside back under its name, unless a writer
+   has meanwhile written it anew (same id, same content). */
+static int blob_restore(const char *tmp, const char *path, const char **error_r)
+{
+	int ret = 0;
+
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EINVAL) {
+		/* The file system cannot refuse to replace; link(2) can. */
+		if (link(tmp, path) < 0 && errno != EEXIST) {
+			*error_r = blob_errorf("cannot restore %s: %s", path,
+					       strerror(errno));
+			ret = -1;
+		}
+	} else if (errno != EEXIST) {
+		*error_r = blob_errorf("cannot restore %s: %s", path,
+				       strerror(errno));
+		return -1;
+	}
+	if (ret == 0)
+		(void)unlink(tmp);
+	return ret;
+}
+
+/* The blob is first renamed to a temporary name, which no blob_put can
+   touch; its mtime is checked there. A blob_put that touched the file
+   before the rename is seen (young: put back); one that comes after it
+   finds no file and writes a new one. So a blob is never removed under a
+   writer whose blob_put returned less than older_than ago. */
+int blob_collect(struct blob_store *bs, const uint8_t id[BLOB_ID_LEN],
+		 time_t older_than, uint64_t *file_size_r, const char **error_r)
+{
+	uint8_t rnd[8];
+	char rnd_hex[sizeof(rnd) * 2 + 1];
+	char *subdir, *path, *tmp;
+	struct stat st;
+	int ret = 0;
+
+	*file_size_r = 0;
+	blob_paths(bs, id, &subdir, &path);
+	randombytes_buf(rnd, sizeof(rnd));
+	(void)sodium_bin2hex(rnd_hex, sizeof(rnd_hex), rnd, sizeof(rnd));
+	/* A crash from here on leaves a .tmp- file: blob_foreach removes it
+	   an hour after its (old) mtime. */
+	tmp = i_strdup_printf("%s/" BLOB_TMP_PREFIX "gc-%s", subdir, rnd_hex);
+	if (rename(path, tmp) < 0) {
+		if (errno != ENOENT) {
+			*error_r = blob_errorf("cannot move %s: %s", path,
+					       strerror(errno));
+			ret = -1;
+		}
+	} else if (lstat(tmp, &st) < 0) {
+		const char *ignored;
+
+		*error_r =
+			blob_errorf("cannot stat %s: %s", tmp, strerror(errno));
+		(void)blob_restore(tmp, path, &ignored);
+		ret = -1;
+	} else if (!S_ISREG(st.st_mode) || st.st_mtime >= older_than) {
+		ret = blob_restore(tmp, path, error_r);
+	} else if (unlink(tmp) < 0 && errno != ENOENT) {
+		/* ENOENT: another process's blob_foreach took the old
+		   temporary file first; it is gone all the same. */
+		const char *ignored;
+
+		*error_r = blob_errorf("cannot delete %s: %s", tmp,
+				       strerror(errno));
+		(void)blob_restore(tmp, path, &ignored);
+		ret = -1;
+	} else {
+		*file_size_r = (uint64_t)st.st_size;
+		ret = 1;
+	}
+	i_free(tmp);
 	i_free(subdir);
 	i_free(path);
 	return ret;

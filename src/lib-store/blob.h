@@ -15,7 +15,10 @@
    blob_put() writes to a temporary file in the same directory, fsyncs it,
    renames it into place and fsyncs the directory, so a blob is durable
    before the metadata commit that references it (callers commit after
-   blob_put returns). A blob that already exists is not rewritten. Files
+   blob_put returns). A blob that already exists is not rewritten, but its
+   mtime is set to now: the collector (blob-gc.h) removes only blobs whose
+   mtime is older than its age guard, so a blob that blob_put just
+   returned survives until the caller's commit references it. Files
    are created 0600. blob_get() verifies the tag, decompresses, and checks
    that the content hashes to the id: a flipped byte anywhere is a clean
    error. Sizes are bounded by BLOB_MAX_SIZE.
@@ -28,6 +31,8 @@
    several processes may write the same store at once. */
 
 #include "lib.h"
+
+#include <time.h>
 
 struct buf;
 
@@ -63,6 +68,19 @@ bool blob_exists(struct blob_store *bs, const uint8_t id[BLOB_ID_LEN]);
    or -1 on error; a missing blob is not an error. */
 int blob_delete(struct blob_store *bs, const uint8_t id[BLOB_ID_LEN],
 		const char **error_r);
+/* Returns 1 and the size and mtime of a blob's file, 0 if there is none,
+   -1 on error. */
+int blob_stat(struct blob_store *bs, const uint8_t id[BLOB_ID_LEN],
+	      uint64_t *file_size_r, time_t *mtime_r, const char **error_r);
+/* The collector's removal: deletes the blob only if its file's mtime is
+   before older_than, atomically with respect to blob_put's touch (the
+   file is moved to a temporary name, checked there, and put back if a
+   writer touched it). Returns 1 if removed (*file_size_r = its size), 0
+   if kept (young, or already gone; *file_size_r = 0), -1 on error (the
+   blob is put back). */
+int blob_collect(struct blob_store *bs, const uint8_t id[BLOB_ID_LEN],
+		 time_t older_than, uint64_t *file_size_r,
+		 const char **error_r);
 /* Calls cb for every blob present (id, file size). Stops and returns -1 if
    cb returns -1. */
 int blob_foreach(struct blob_store *bs,

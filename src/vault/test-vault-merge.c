@@ -5,7 +5,10 @@
    commit) adds nothing; a damaged record is skipped, logged and its file
    kept; junk, mailbox hints and the filter hook choose the mailbox; quota
    never refuses; and the scheduler (inotify + worker pool + ioloop)
-   merges what arrives while it runs and reports the changes. */
+   merges what arrives while it runs and reports the changes. A merge
+   asked to collect removes old unreferenced blobs after its commit; the
+   scheduler collects on an account's first merge and then at most once
+   per interval. */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +18,7 @@
 
 #include "vault-merge.h"
 #include "blob.h"
+#include "blob-gc.h"
 #include "buf.h"
 #include "directory.h"
 #include "ioloop.h"
@@ -30,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -198,6 +203,7 @@ static int test_setup(void **state ATTR_UNUSED)
 {
 	reset_account();
 	fix.account.quota_bytes = 0;
+	fix.account.collect = false;
 	return 0;
 }
 
@@ -508,6 +514,142 @@ static void test_merger_inotify(void **state ATTR_UNUSED)
 	ioloop_destroy(&ioloop);
 }
 
+/* A blob that nothing references, its mtime two hours back (as if left
+   by an import that stopped before its commit). */
+static void orphan_blob(unsigned int n, uint8_t id_r[BLOB_ID_LEN])
+{
+	struct blob_store *blobs;
+	struct timespec ts[2];
+	char *msg = test_message(n);
+	char hex[BLOB_ID_HEX_LEN + 1], path[320];
+	const char *error;
+
+	blobs = blob_store_open(fix.account_dir, fix.keys.data_key, &error);
+	assert_non_null(blobs);
+	assert_int_equal(blob_put(blobs, msg, strlen(msg), id_r, NULL, &error),
+			 1);
+	blob_store_close(&blobs);
+	i_free(msg);
+	blob_id_to_hex(id_r, hex);
+	snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", fix.account_dir, hex,
+		 hex);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - 7200;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static bool blob_present(const uint8_t id[BLOB_ID_LEN])
+{
+	struct blob_store *blobs;
+	const char *error;
+	bool ret;
+
+	blobs = blob_store_open(fix.account_dir, fix.keys.data_key, &error);
+	assert_non_null(blobs);
+	ret = blob_exists(blobs, id);
+	blob_store_close(&blobs);
+	return ret;
+}
+
+static void verify_store(void)
+{
+	struct blob_store *blobs;
+	struct store *store = open_store();
+	const char *error;
+
+	blobs = blob_store_open(fix.account_dir, fix.keys.data_key, &error);
+	assert_non_null(blobs);
+	if (store_verify(store, blobs, &error) < 0)
+		fail_msg("store_verify: %s", error);
+	blob_store_close(&blobs);
+	store_close(&store);
+}
+
+static void test_merge_collects(void **state ATTR_UNUSED)
+{
+	struct vault_merge_result res;
+	uint8_t orphan[BLOB_ID_LEN];
+	pool_t pool = pool_create("test", 1024);
+
+	deliver(1, 0, "");
+	assert_int_equal(merge(&res, pool), 0);
+	assert_false(res.collected);
+	orphan_blob(500, orphan);
+	deliver(2, 0, "");
+	deliver(3, 0, "");
+	fix.account.collect = true;
+	assert_int_equal(merge(&res, pool), 0);
+	assert_int_equal(res.messages, 2);
+	assert_true(res.collected);
+	assert_null(res.gc_error);
+	assert_int_equal(res.gc.files, 4);
+	assert_int_equal(res.gc.referenced, 3);
+	assert_int_equal(res.gc.deleted, 1);
+	assert_true(res.gc.deleted_bytes > 0);
+	/* The merge's own blobs are young and referenced: never candidates. */
+	assert_int_equal(res.gc.young, 0);
+	assert_false(blob_present(orphan));
+	verify_store();
+	pool_unref(&pool);
+}
+
+/* Runs the loop until the merger has merged n messages in all. */
+static void run_until_inbox(struct ioloop *ioloop, struct vault_merger *merger,
+			    uint32_t n)
+{
+	for (unsigned int i = 0;
+	     i < 300 &&
+	     (inbox_count() < n || vault_merger_in_flight(merger) > 0);
+	     i++)
+		ioloop_run_once(ioloop, 100);
+	assert_int_equal(inbox_count(), n);
+	assert_int_equal(vault_merger_in_flight(merger), 0);
+}
+
+static void test_merger_collects_once_per_interval(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct vault_merger *merger;
+	uint8_t o1[BLOB_ID_LEN], o2[BLOB_ID_LEN];
+	struct changes c;
+	const char *error;
+
+	memset(&c, 0, sizeof(c));
+	deliver(1, 0, "");
+	/* The store must exist for the orphans to be unreferenced in it. */
+	{
+		struct vault_merge_result res;
+		pool_t pool = pool_create("test", 1024);
+
+		assert_int_equal(merge(&res, pool), 0);
+		pool_unref(&pool);
+	}
+	orphan_blob(600, o1);
+	deliver(2, 0, "");
+	merger = vault_merger_create(ioloop, fix.tmpdir, fix.dir,
+				     fix.master_key, 2, changed, &c, &error);
+	assert_non_null(merger);
+	/* The account's first merge since the start collects. */
+	run_until_inbox(ioloop, merger, 2);
+	assert_false(blob_present(o1));
+
+	/* Within the hour: the next merge does not. */
+	orphan_blob(601, o2);
+	deliver(3, 0, "");
+	run_until_inbox(ioloop, merger, 3);
+	assert_true(blob_present(o2));
+
+	/* Once the interval has passed, it does again. */
+	vault_merger_set_gc_interval(merger, 0);
+	deliver(4, 0, "");
+	run_until_inbox(ioloop, merger, 4);
+	assert_false(blob_present(o2));
+	verify_store();
+
+	vault_merger_destroy(&merger);
+	ioloop_destroy(&ioloop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +661,9 @@ int main(void)
 		cmocka_unit_test_setup(test_over_quota_still_stored,
 				       test_setup),
 		cmocka_unit_test_setup(test_merger_inotify, test_setup),
+		cmocka_unit_test_setup(test_merge_collects, test_setup),
+		cmocka_unit_test_setup(test_merger_collects_once_per_interval,
+				       test_setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -17,10 +17,13 @@
    indexer, which bounds its own work. Nothing acknowledged is lost: the
    taken spool file is deleted only after every record in it has been
    committed, and each append carries its record id so a redo after a
-   crash is a no-op. Quota never refuses a merge. */
+   crash is a no-op. Quota never refuses a merge. The blob collection a
+   job may run after its merge deletes only blobs unreferenced and older
+   than an hour (blob-gc.h), so it cannot race this or any other writer. */
 
 #include "vault-merge.h"
 #include "blob.h"
+#include "blob-gc.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "log.h"
@@ -347,6 +350,17 @@ static void merge_check_quota(struct merge_ctx *ctx)
 	}
 }
 
+/* After the last commit of the merge, with its store and blobs. */
+static void merge_collect(struct merge_ctx *ctx, const atomic_bool *stop)
+{
+	const char *error;
+
+	ctx->result->collected = true;
+	if (blob_gc_run(ctx->store, ctx->blobs, BLOB_GC_MIN_AGE_DEFAULT, false,
+			stop, &ctx->result->gc, &error) < 0)
+		ctx->result->gc_error = p_strdup(ctx->pool, error);
+}
+
 int vault_merge_account(const char *data_dir,
 			const uint8_t master_key[MASTER_KEY_LEN],
 			const struct vault_merge_account *account,
@@ -413,6 +427,8 @@ int vault_merge_account(const char *data_dir,
 		merge_check_quota(&ctx);
 		ret = 0;
 	}
+	if (ret == 0 && account->collect)
+		merge_collect(&ctx, stop);
 	account_keys_clear(&keys);
 	blob_store_close(&ctx.blobs);
 	store_close(&ctx.store);
@@ -427,6 +443,8 @@ struct merge_acct {
 	int wd; /* inotify watch of the account directory, or -1 */
 	bool running, dirty;
 	uint64_t not_before_ms; /* after a failure */
+	uint64_t last_gc_ms; /* when a job last collected its blobs */
+	bool gc_ran; /* last_gc_ms is set */
 };
 
 struct merge_job {
@@ -452,6 +470,7 @@ struct vault_merger {
 	int accounts_wd;
 	struct io *io;
 	struct timeout *coalesce_to, *retry_to, *sweep_to;
+	uint64_t gc_interval_ms;
 
 	struct merge_acct *accts;
 	unsigned int acct_count, acct_alloc;
@@ -619,6 +638,20 @@ static void merger_done(void *context)
 		merger->changed(job->account.id, res->changes[i].mailbox_id,
 				res->changes[i].modseq, merger->context);
 	}
+	if (res->collected && res->gc_error != NULL) {
+		log_error(NULL, "gc.failed",
+			  "account=%" PRIu64 " deleted=%" PRIu64 " error=%s",
+			  job->account.id, res->gc.deleted,
+			  log_value(0, res->gc_error));
+	} else if (res->collected) {
+		log_info(NULL, "gc.done",
+			 "account=%" PRIu64 " files=%" PRIu64
+			 " referenced=%" PRIu64 " deleted=%" PRIu64
+			 " bytes=%" PRIu64 " young=%" PRIu64 "%s",
+			 job->account.id, res->gc.files, res->gc.referenced,
+			 res->gc.deleted, res->gc.deleted_bytes, res->gc.young,
+			 res->gc.stopped ? " stopped=yes" : "");
+	}
 	if (job->ret < 0) {
 		log_error(NULL, "merge.failed",
 			  "account=%" PRIu64 " messages=%u error=%s",
@@ -688,6 +721,14 @@ static void merger_start(struct vault_merger *merger, struct merge_acct *acct)
 	job->merger = merger;
 	job->account.id = da.id;
 	job->account.quota_bytes = da.quota_bytes;
+	/* Counted from the job's start, whatever its outcome: at most one
+	   collection per interval, even when it keeps failing. */
+	if (!acct->gc_ran || ioloop_now_ms(merger->ioloop) - acct->last_gc_ms >=
+				     merger->gc_interval_ms) {
+		job->account.collect = true;
+		acct->gc_ran = true;
+		acct->last_gc_ms = ioloop_now_ms(merger->ioloop);
+	}
 	memcpy(job->account.public_key, da.public_key,
 	       sizeof(job->account.public_key));
 	memcpy(job->account.wrapped_keys, da.wrapped_keys,
@@ -800,6 +841,7 @@ struct vault_merger *vault_merger_create(
 	merger->changed = changed;
 	merger->context = context;
 	merger->accounts_wd = -1;
+	merger->gc_interval_ms = VAULT_GC_INTERVAL_MSECS;
 	atomic_init(&merger->stop, false);
 
 	if (mkdir(merger->accounts_dir, 0700) < 0 && errno != EEXIST) {
@@ -835,6 +877,12 @@ fail:
 	i_free(merger->accounts_dir);
 	i_free(merger);
 	return NULL;
+}
+
+void vault_merger_set_gc_interval(struct vault_merger *merger,
+				  uint64_t interval_msecs)
+{
+	merger->gc_interval_ms = interval_msecs;
 }
 
 void vault_merger_schedule(struct vault_merger *merger, uint64_t account_id)

@@ -17,10 +17,19 @@
    watches DATA/accounts and every account directory with inotify, merges
    every account with a pending spool at start, coalesces bursts of events,
    runs at most one job per account at a time on its own worker pool, and
-   reports each committed change to the vault (which tells the fronts). */
+   reports each committed change to the vault (which tells the fronts).
+
+   Blob collection (blob-gc.h) rides on the merge: a job whose account was
+   last collected VAULT_GC_INTERVAL_MSECS ago or more (or never, since the
+   vault started) also runs blob_gc_run() after its last commit, with the
+   store and blobs the merge opened. So it runs after merges, on the
+   worker pool, at most once an hour per account, and never at the same
+   time as a merge of that account (one job per account). A collection
+   failure is logged (gc.failed) and does not fail the merge. */
 
 #include "lib.h"
 #include "account-keys.h"
+#include "blob-gc.h"
 
 #include <stdatomic.h>
 
@@ -50,6 +59,9 @@ extern vault_merge_filter_t *vault_merge_filter;
 struct vault_merge_account {
 	uint64_t id;
 	uint64_t quota_bytes; /* 0 = unlimited; only reported */
+	/* Also collect unreferenced blobs after the merge (if anything was
+	   taken), with the age guard BLOB_GC_MIN_AGE_DEFAULT. */
+	bool collect;
 	uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN];
 	uint8_t wrapped_keys[ACCOUNT_WRAPPED_LEN];
 };
@@ -68,6 +80,11 @@ struct vault_merge_result {
 	bool stopped; /* *stop was seen: the taken file stays for later */
 	bool over_quota;
 	uint64_t quota_used;
+	/* account->collect: whether the collection ran, its counts, and its
+	   error (pool memory) when it failed. */
+	bool collected;
+	struct blob_gc_result gc;
+	const char *gc_error;
 	/* Latest modseq per mailbox that changed (pool memory). */
 	struct vault_merge_change *changes;
 	unsigned int change_count;
@@ -103,6 +120,11 @@ struct vault_merger *vault_merger_create(
 	struct ioloop *ioloop, const char *data_dir, struct directory *dir,
 	const uint8_t *master_key, unsigned int threads,
 	vault_merge_changed_t *changed, void *context, const char **error_r);
+/* How often an account's blobs may be collected (default
+   VAULT_GC_INTERVAL_MSECS; tests shorten it). */
+#define VAULT_GC_INTERVAL_MSECS (3600ULL * 1000)
+void vault_merger_set_gc_interval(struct vault_merger *merger,
+				  uint64_t interval_msecs);
 /* Asks for a merge of one account (a login, a test); coalesced. */
 void vault_merger_schedule(struct vault_merger *merger, uint64_t account_id);
 /* Stops scheduling; jobs in flight end after their current batch. */
