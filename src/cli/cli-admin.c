@@ -4,9 +4,11 @@
    one run function per subcommand that acts on ctx->dir, which main.c has
    opened (after dropping root to the data directory's owner). It also owns
    password entry: --password-stdin, a twice-typed prompt with echo off on a
-   terminal, or a generated password printed once. Passwords are wiped as
-   soon as the directory has hashed them. Called only from main.c's command
-   table. */
+   terminal, or a generated password printed once; for a zero-access
+   account's password change also the old password (--old-password-stdin:
+   two lines, old then new; or a prompt). Passwords are wiped as soon as
+   the directory has hashed them (or wrapped the keys under them). Called only
+   from main.c's command table. */
 
 #include "lib.h"
 #include "cli.h"
@@ -434,18 +436,110 @@ int cli_user_add_run(struct cli_context *ctx)
 	i_assert(ctx->have_master_key);
 	if (cli_password_get(ctx, &password, &generated) < 0)
 		return CLI_EXIT_FAILURE;
-	ret = directory_account_add(ctx->dir, ctx->data_dir, ctx->master_key,
-				    ctx->address, password, ctx->size, &id,
-				    &error);
+	if (ctx->opt[CLI_OPT_ZERO_ACCESS] != NULL) {
+		/* The master key is loaded but not used: the keys are
+		   wrapped under the password only. */
+		ret = directory_account_add_zero_access(ctx->dir, ctx->data_dir,
+							ctx->address, password,
+							ctx->size, &id, &error);
+	} else {
+		ret = directory_account_add(ctx->dir, ctx->data_dir,
+					    ctx->master_key, ctx->address,
+					    password, ctx->size, &id, &error);
+	}
 	if (ret < 0) {
 		cli_password_free(&password);
 		return cli_result(-1, error);
 	}
-	printf("added user %s (id %llu, quota %s)\n", ctx->address,
-	       (unsigned long long)id, cli_format_size(ctx->pool, ctx->size));
+	printf("added user %s (id %llu, quota %s%s)\n", ctx->address,
+	       (unsigned long long)id, cli_format_size(ctx->pool, ctx->size),
+	       ctx->opt[CLI_OPT_ZERO_ACCESS] != NULL ? ", zero-access" : "");
+	if (ctx->opt[CLI_OPT_ZERO_ACCESS] != NULL) {
+		printf("its mail keys open only with this password: if it is "
+		       "forgotten, the mail is lost\n");
+	}
 	if (generated)
 		printf("password: %s\n", password);
 	cli_password_free(&password);
+	return CLI_EXIT_OK;
+}
+
+/* Gets the old password, then the new one (--old-password-stdin: two
+   lines; else prompts on a terminal). Returns 0 with both malloc'ed (free
+   with cli_password_free), or prints the error and returns -1. */
+static int cli_password_get_old_new(const struct cli_context *ctx, char **old_r,
+				    char **new_r)
+{
+	const char *error;
+	bool generated;
+
+	*new_r = NULL;
+	if (ctx->opt[CLI_OPT_OLD_PASSWORD_STDIN] != NULL) {
+		*old_r = password_read_fd(STDIN_FILENO, &error);
+		if (*old_r == NULL) {
+			cli_error("cannot read the old password from stdin: %s",
+				  error);
+			return -1;
+		}
+		*new_r = password_read_fd(STDIN_FILENO, &error);
+		if (*new_r == NULL) {
+			cli_password_free(old_r);
+			cli_error("cannot read the new password from stdin "
+				  "(the second line): %s",
+				  error);
+			return -1;
+		}
+		return 0;
+	}
+	if (!isatty(STDIN_FILENO)) {
+		cli_error("%s is a zero-access account: its mail keys are "
+			  "wrapped under the user's password, so the old "
+			  "password is needed (--old-password-stdin reads "
+			  "two lines, old then new); without it the mail "
+			  "would become unreadable, so nothing was changed",
+			  ctx->address);
+		return -1;
+	}
+	*old_r = cli_tty_read_password("Old password: ", &error);
+	if (*old_r == NULL) {
+		cli_error("%s", error);
+		return -1;
+	}
+	if (cli_password_get(ctx, new_r, &generated) < 0) {
+		cli_password_free(old_r);
+		return -1;
+	}
+	i_assert(!generated);
+	return 0;
+}
+
+/* A zero-access account: the keys are re-wrapped, no mail re-encrypted. */
+static int cli_user_passwd_zero_access(struct cli_context *ctx)
+{
+	const char *error;
+	char *old_password, *new_password;
+	int ret;
+
+	if (ctx->opt[CLI_OPT_PASSWORD_STDIN] != NULL) {
+		cli_error("%s is a zero-access account: its mail keys are "
+			  "wrapped under the user's password, and a reset "
+			  "without the old password would make all of its "
+			  "mail unreadable; use --old-password-stdin (two "
+			  "lines, old then new). Nothing was changed",
+			  ctx->address);
+		return CLI_EXIT_FAILURE;
+	}
+	if (cli_password_get_old_new(ctx, &old_password, &new_password) < 0)
+		return CLI_EXIT_FAILURE;
+	ret = directory_account_rewrap(ctx->dir, ctx->address, old_password,
+				       new_password, &error);
+	cli_password_free(&old_password);
+	cli_password_free(&new_password);
+	if (ret < 0)
+		return cli_result(-1, error);
+	printf("changed the password of %s (its keys were re-wrapped; no "
+	       "mail was re-encrypted)\n",
+	       ctx->address);
 	return CLI_EXIT_OK;
 }
 
@@ -453,14 +547,36 @@ int cli_user_passwd_run(struct cli_context *ctx)
 {
 	struct directory_account account;
 	const char *error;
-	char *password;
-	bool generated;
+	char *password, *old_password = NULL;
+	bool generated = false, old_ok;
 	int ret;
 
+	if (ctx->opt[CLI_OPT_PASSWORD_STDIN] != NULL &&
+	    ctx->opt[CLI_OPT_OLD_PASSWORD_STDIN] != NULL)
+		return cli_usage_error(ctx, "give only one of --password-stdin "
+					    "and --old-password-stdin");
 	if ((ret = cli_account_get(ctx, &account)) <= 0)
 		return CLI_EXIT_FAILURE;
-	if (cli_password_get(ctx, &password, &generated) < 0)
+	if (account.zero_access)
+		return cli_user_passwd_zero_access(ctx);
+	if (ctx->opt[CLI_OPT_OLD_PASSWORD_STDIN] != NULL) {
+		/* Not needed for a managed account, but checked when
+		   given. */
+		if (cli_password_get_old_new(ctx, &old_password, &password) < 0)
+			return CLI_EXIT_FAILURE;
+		old_ok = password_verify(account.password_hash, old_password,
+					 strlen(old_password));
+		cli_password_free(&old_password);
+		if (!old_ok) {
+			cli_password_free(&password);
+			cli_error("the old password of %s is wrong (nothing "
+				  "was changed)",
+				  ctx->address);
+			return CLI_EXIT_FAILURE;
+		}
+	} else if (cli_password_get(ctx, &password, &generated) < 0) {
 		return CLI_EXIT_FAILURE;
+	}
 	ret = directory_account_passwd(ctx->dir, ctx->address, password,
 				       &error);
 	if (ret < 0) {

@@ -305,6 +305,12 @@ int cli_store_count_run(struct cli_context *ctx)
 			cli_error("user %s does not exist", address);
 		return CLI_EXIT_FAILURE;
 	}
+	if (account.zero_access) {
+		cli_error("%s is a zero-access account: its keys need the "
+			  "user's password",
+			  address);
+		return CLI_EXIT_FAILURE;
+	}
 	if (account_keys_unwrap(ctx->master_key, account.id, account.public_key,
 				account.wrapped_keys,
 				sizeof(account.wrapped_keys), &keys) < 0) {

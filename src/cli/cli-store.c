@@ -6,7 +6,10 @@
    directory's owner; here the account's keys are unwrapped and its store
    and blob store opened directly through store.h and blob.h, the same API
    the vault uses (SQLite WAL lets both work on one store at once). Keys
-   are wiped as soon as the store and blob store hold their copies.
+   are wiped as soon as the store and blob store hold their copies. A
+   zero-access account's keys do not open with master.key: every command
+   refuses it unless the user's password is given with --password-stdin
+   (doc/zero-access.md).
 
    Import: every message is written as a blob (durable) and indexed, then
    appended in batches with store_append_many(), one transaction each;
@@ -30,6 +33,7 @@
 #include "maildir.h"
 #include "mbox.h"
 #include "message-index.h"
+#include "password.h"
 #include "blob.h"
 #include "blob-gc.h"
 #include "store.h"
@@ -68,6 +72,39 @@ struct cli_account_store {
 
 /* ---- opening ---- */
 
+/* Unwraps a zero-access account's keys with the password on stdin. */
+static int cli_zero_access_keys(struct cli_context *ctx,
+				const struct directory_account *account,
+				struct account_keys *keys_r)
+{
+	const char *error;
+	char *password;
+	int ret;
+
+	if (ctx->opt[CLI_OPT_PASSWORD_STDIN] == NULL) {
+		cli_error("%s is a zero-access account: its keys need the "
+			  "user's password (give it with --password-stdin)",
+			  ctx->address);
+		return -1;
+	}
+	password = password_read_fd(STDIN_FILENO, &error);
+	if (password == NULL) {
+		cli_error("cannot read the password from stdin: %s", error);
+		return -1;
+	}
+	ret = directory_account_keys(account, NULL, password, strlen(password),
+				     keys_r);
+	safe_memset0(password, strlen(password));
+	i_free(password);
+	if (ret < 0) {
+		cli_error("the keys of %s do not open with this password "
+			  "(wrong password, or a damaged directory.db)",
+			  ctx->address);
+		return -1;
+	}
+	return 0;
+}
+
 static int cli_account_store_open(struct cli_context *ctx,
 				  struct cli_account_store *as)
 {
@@ -87,9 +124,13 @@ static int cli_account_store_open(struct cli_context *ctx,
 		cli_error("user %s does not exist", ctx->address);
 		return -1;
 	}
-	if (account_keys_unwrap(
-		    ctx->master_key, as->account.id, as->account.public_key,
-		    as->account.wrapped_keys, ACCOUNT_WRAPPED_LEN, &keys) < 0) {
+	if (as->account.zero_access) {
+		if (cli_zero_access_keys(ctx, &as->account, &keys) < 0)
+			return -1;
+	} else if (account_keys_unwrap(ctx->master_key, as->account.id,
+				       as->account.public_key,
+				       as->account.wrapped_keys,
+				       ACCOUNT_WRAPPED_LEN, &keys) < 0) {
 		cli_error("the keys of %s do not unwrap with this master.key "
 			  "(wrong master key, or a damaged directory.db)",
 			  ctx->address);

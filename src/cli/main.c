@@ -49,6 +49,8 @@ static const struct cli_option_def cli_option_defs[] = {
 	{ "mbox", CLI_OPT_MBOX, true },
 	{ "maildir", CLI_OPT_MAILDIR, true },
 	{ "dry-run", CLI_OPT_DRY_RUN, false },
+	{ "zero-access", CLI_OPT_ZERO_ACCESS, false },
+	{ "old-password-stdin", CLI_OPT_OLD_PASSWORD_STDIN, false },
 	{ "help", CLI_OPT_HELP, false },
 	{ "version", CLI_OPT_VERSION, false },
 };
@@ -83,12 +85,18 @@ static const struct cli_command cli_commands[] = {
 	{ "domain", "list", 0, 0, OPT(DATA), DIR_RO, "domain list",
 	  "list the domains", cli_domain_check, cli_domain_list_run },
 
-	{ "user", "add", 1, 1, OPT(DATA) | OPT(PASSWORD_STDIN) | OPT(QUOTA),
+	{ "user", "add", 1, 1,
+	  OPT(DATA) | OPT(PASSWORD_STDIN) | OPT(QUOTA) | OPT(ZERO_ACCESS),
 	  DIR_RW | CLI_CMD_MASTER_KEY,
-	  "user add ADDRESS [--password-stdin] [--quota SIZE]",
-	  "create an account", cli_user_check, cli_user_add_run },
-	{ "user", "passwd", 1, 1, OPT(DATA) | OPT(PASSWORD_STDIN), DIR_RW,
-	  "user passwd ADDRESS [--password-stdin]", "set an account's password",
+	  "user add ADDRESS [--zero-access] [--password-stdin] [--quota SIZE]",
+	  "create an account (--zero-access: its mail keys open only with "
+	  "the user's password, see doc/zero-access.md)",
+	  cli_user_check, cli_user_add_run },
+	{ "user", "passwd", 1, 1,
+	  OPT(DATA) | OPT(PASSWORD_STDIN) | OPT(OLD_PASSWORD_STDIN), DIR_RW,
+	  "user passwd ADDRESS [--password-stdin | --old-password-stdin]",
+	  "set an account's password (a zero-access account needs the old "
+	  "one: --old-password-stdin reads two lines, old then new)",
 	  cli_user_check, cli_user_passwd_run },
 	{ "user", "del", 1, 1, OPT(DATA), DIR_RW, "user del ADDRESS",
 	  "delete an account (its mail directory is kept)", cli_user_check,
@@ -131,27 +139,31 @@ static const struct cli_command cli_commands[] = {
 	  cli_store_count_run },
 
 	{ "import", NULL, 1, 1,
-	  OPT(DATA) | OPT(MBOX) | OPT(MAILDIR) | OPT(MAILBOX),
+	  OPT(DATA) | OPT(MBOX) | OPT(MAILDIR) | OPT(MAILBOX) |
+		  OPT(PASSWORD_STDIN),
 	  DIR_RW | CLI_CMD_MASTER_KEY,
-	  "import ADDRESS --mbox FILE|DIR [--mailbox NAME] | --maildir DIR",
+	  "import ADDRESS --mbox FILE|DIR [--mailbox NAME] | --maildir DIR "
+	  "[--password-stdin]",
 	  "import mail with its folders, flags and dates (an mbox file goes "
 	  "to INBOX or --mailbox; a DIR of NAME.mbox files as export writes "
 	  "it)",
 	  cli_import_check, cli_import_run },
 	{ "export", NULL, 1, 1,
-	  OPT(DATA) | OPT(MBOX) | OPT(MAILDIR) | OPT(MAILBOX),
+	  OPT(DATA) | OPT(MBOX) | OPT(MAILDIR) | OPT(MAILBOX) |
+		  OPT(PASSWORD_STDIN),
 	  DIR_RW | CLI_CMD_MASTER_KEY,
 	  "export ADDRESS --mbox FILE --mailbox NAME | --mbox DIR | "
-	  "--maildir DIR",
+	  "--maildir DIR [--password-stdin]",
 	  "export mail: one mailbox as an mbox file, every mailbox as "
 	  "DIR/NAME.mbox, or everything as a Maildir++ tree",
 	  cli_export_check, cli_export_run },
-	{ "store", "stats", 1, 1, OPT(DATA), DIR_RW | CLI_CMD_MASTER_KEY,
-	  "store stats ADDRESS",
+	{ "store", "stats", 1, 1, OPT(DATA) | OPT(PASSWORD_STDIN),
+	  DIR_RW | CLI_CMD_MASTER_KEY, "store stats ADDRESS [--password-stdin]",
 	  "show mailboxes, sizes, compression ratio and dedup savings",
 	  cli_store_check, cli_store_stats_run },
-	{ "store", "verify", 1, 1, OPT(DATA), DIR_RW | CLI_CMD_MASTER_KEY,
-	  "store verify ADDRESS",
+	{ "store", "verify", 1, 1, OPT(DATA) | OPT(PASSWORD_STDIN),
+	  DIR_RW | CLI_CMD_MASTER_KEY,
+	  "store verify ADDRESS [--password-stdin]",
 	  "check the database and every blob (non-zero exit on damage)",
 	  cli_store_check, cli_store_verify_run },
 	{ "store", "gc", 1, 1, OPT(DATA) | OPT(DRY_RUN),

@@ -1,6 +1,7 @@
 /* account-keys.c - the account key hierarchy of ARCHITECTURE.md 3: the
    master key file, per-account X25519 key pairs and data keys, and their
-   wrapping under a key derived from the master key. Owns no state; keys
+   wrapping under a key derived from the master key (managed accounts) or
+   from the user's password (zero-access accounts). Owns no state; keys
    live in the caller's struct account_keys and are wiped by
    account_keys_clear(). Called by the directory (account creation), the
    vault (unwrapping at login and delivery) and the admin CLI (init).
@@ -24,6 +25,10 @@
 #define WRAP_KDF_LABEL "marmot/account-wrap/v1"
 #define WRAP_PLAIN_LEN (ACCOUNT_SECRET_KEY_LEN + ACCOUNT_DATA_KEY_LEN)
 #define WRAP_AD_LEN (WRAP_MAGIC_LEN + 8 + ACCOUNT_PUBLIC_KEY_LEN)
+#define PWRAP_MAGIC "MKZ1"
+#define PWRAP_SALT_LEN crypto_pwhash_SALTBYTES
+#define PWRAP_OPSLIMIT crypto_pwhash_OPSLIMIT_INTERACTIVE
+#define PWRAP_MEMLIMIT crypto_pwhash_MEMLIMIT_INTERACTIVE
 
 _Static_assert(ACCOUNT_WRAPPED_LEN ==
 		       WRAP_MAGIC_LEN +
@@ -31,6 +36,12 @@ _Static_assert(ACCOUNT_WRAPPED_LEN ==
 			       WRAP_PLAIN_LEN +
 			       crypto_aead_xchacha20poly1305_ietf_ABYTES,
 	       "wrapped layout");
+_Static_assert(ACCOUNT_PASSWORD_WRAPPED_LEN ==
+		       WRAP_MAGIC_LEN + PWRAP_SALT_LEN +
+			       crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
+			       WRAP_PLAIN_LEN +
+			       crypto_aead_xchacha20poly1305_ietf_ABYTES,
+	       "password-wrapped layout");
 _Static_assert(ACCOUNT_PUBLIC_KEY_LEN == crypto_box_PUBLICKEYBYTES &&
 		       ACCOUNT_SECRET_KEY_LEN == crypto_box_SECRETKEYBYTES,
 	       "X25519 key sizes");
@@ -181,12 +192,12 @@ static void wrap_kek(const uint8_t master_key[MASTER_KEY_LEN],
 			   msg, sizeof(msg), master_key, MASTER_KEY_LEN);
 }
 
-/* ad = "MKW1" || u64le(id) || pk */
-static void wrap_ad(uint64_t account_id,
+/* ad = magic || u64le(id) || pk */
+static void wrap_ad(const char *magic, uint64_t account_id,
 		    const uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN],
 		    uint8_t ad_r[WRAP_AD_LEN])
 {
-	memcpy(ad_r, WRAP_MAGIC, WRAP_MAGIC_LEN);
+	memcpy(ad_r, magic, WRAP_MAGIC_LEN);
 	le64_put(ad_r + WRAP_MAGIC_LEN, account_id);
 	memcpy(ad_r + WRAP_MAGIC_LEN + 8, public_key, ACCOUNT_PUBLIC_KEY_LEN);
 }
@@ -204,7 +215,7 @@ void account_keys_wrap(const uint8_t master_key[MASTER_KEY_LEN],
 
 	sodium_init_or_panic();
 	wrap_kek(master_key, account_id, kek);
-	wrap_ad(account_id, keys->public_key, ad);
+	wrap_ad(WRAP_MAGIC, account_id, keys->public_key, ad);
 	memcpy(plain, keys->secret_key, ACCOUNT_SECRET_KEY_LEN);
 	memcpy(plain + ACCOUNT_SECRET_KEY_LEN, keys->data_key,
 	       ACCOUNT_DATA_KEY_LEN);
@@ -240,7 +251,94 @@ int account_keys_unwrap(const uint8_t master_key[MASTER_KEY_LEN],
 	nonce = wrapped + WRAP_MAGIC_LEN;
 	cipher = nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 	wrap_kek(master_key, account_id, kek);
-	wrap_ad(account_id, public_key, ad);
+	wrap_ad(WRAP_MAGIC, account_id, public_key, ad);
+	ret = crypto_aead_xchacha20poly1305_ietf_decrypt(
+		plain, &plain_len, NULL, cipher,
+		WRAP_PLAIN_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES, ad,
+		sizeof(ad), nonce, kek);
+	sodium_memzero(kek, sizeof(kek));
+	if (ret != 0 || plain_len != WRAP_PLAIN_LEN) {
+		sodium_memzero(plain, sizeof(plain));
+		return -1;
+	}
+	memcpy(keys_r->public_key, public_key, ACCOUNT_PUBLIC_KEY_LEN);
+	memcpy(keys_r->secret_key, plain, ACCOUNT_SECRET_KEY_LEN);
+	memcpy(keys_r->data_key, plain + ACCOUNT_SECRET_KEY_LEN,
+	       ACCOUNT_DATA_KEY_LEN);
+	sodium_memzero(plain, sizeof(plain));
+	return 0;
+}
+
+/* kek = Argon2id(password, salt), INTERACTIVE cost (see the header). */
+static int pwrap_kek(const char *password, size_t password_len,
+		     const uint8_t salt[PWRAP_SALT_LEN],
+		     uint8_t kek_r[crypto_aead_xchacha20poly1305_ietf_KEYBYTES])
+{
+	return crypto_pwhash(kek_r, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+			     password, password_len, salt, PWRAP_OPSLIMIT,
+			     PWRAP_MEMLIMIT, crypto_pwhash_ALG_ARGON2ID13);
+}
+
+int account_keys_wrap_password(const char *password, size_t password_len,
+			       uint64_t account_id,
+			       const struct account_keys *keys,
+			       uint8_t wrapped_r[ACCOUNT_PASSWORD_WRAPPED_LEN])
+{
+	uint8_t kek[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	uint8_t plain[WRAP_PLAIN_LEN];
+	uint8_t ad[WRAP_AD_LEN];
+	uint8_t *salt = wrapped_r + WRAP_MAGIC_LEN;
+	uint8_t *nonce = salt + PWRAP_SALT_LEN;
+	uint8_t *cipher = nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	unsigned long long cipher_len;
+
+	sodium_init_or_panic();
+	memcpy(wrapped_r, PWRAP_MAGIC, WRAP_MAGIC_LEN);
+	randombytes_buf(salt, PWRAP_SALT_LEN);
+	randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	if (pwrap_kek(password, password_len, salt, kek) != 0) {
+		sodium_memzero(kek, sizeof(kek));
+		return -1;
+	}
+	wrap_ad(PWRAP_MAGIC, account_id, keys->public_key, ad);
+	memcpy(plain, keys->secret_key, ACCOUNT_SECRET_KEY_LEN);
+	memcpy(plain + ACCOUNT_SECRET_KEY_LEN, keys->data_key,
+	       ACCOUNT_DATA_KEY_LEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(
+		cipher, &cipher_len, plain, sizeof(plain), ad, sizeof(ad), NULL,
+		nonce, kek);
+	i_assert(cipher_len ==
+		 WRAP_PLAIN_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+	sodium_memzero(plain, sizeof(plain));
+	sodium_memzero(kek, sizeof(kek));
+	return 0;
+}
+
+int account_keys_unwrap_password(
+	const char *password, size_t password_len, uint64_t account_id,
+	const uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN],
+	const uint8_t *wrapped, size_t wrapped_len, struct account_keys *keys_r)
+{
+	uint8_t kek[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	uint8_t plain[WRAP_PLAIN_LEN];
+	uint8_t ad[WRAP_AD_LEN];
+	const uint8_t *salt, *nonce, *cipher;
+	unsigned long long plain_len;
+	int ret;
+
+	sodium_init_or_panic();
+	/* Checked before the expensive derivation. */
+	if (wrapped_len != ACCOUNT_PASSWORD_WRAPPED_LEN ||
+	    memcmp(wrapped, PWRAP_MAGIC, WRAP_MAGIC_LEN) != 0)
+		return -1;
+	salt = wrapped + WRAP_MAGIC_LEN;
+	nonce = salt + PWRAP_SALT_LEN;
+	cipher = nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	if (pwrap_kek(password, password_len, salt, kek) != 0) {
+		sodium_memzero(kek, sizeof(kek));
+		return -1;
+	}
+	wrap_ad(PWRAP_MAGIC, account_id, public_key, ad);
 	ret = crypto_aead_xchacha20poly1305_ietf_decrypt(
 		plain, &plain_len, NULL, cipher,
 		WRAP_PLAIN_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES, ad,

@@ -16,9 +16,23 @@
 				  ad = "MKW1" || u64le(id) || pk)
 
    Binding the account id and public key as associated data means a wrapped
-   blob copied to another account row does not unwrap. Zero-access accounts
-   (a later issue) will wrap under an Argon2id key of the password instead,
-   with a different magic. */
+   blob copied to another account row does not unwrap.
+
+   Zero-access accounts (doc/zero-access.md) wrap the same two keys only
+   under a key derived from the user's password, never under the master
+   key:
+
+     kek     = Argon2id(password, salt(16), opslimit/memlimit INTERACTIVE:
+			t=2, m=64 MiB; crypto_pwhash, 32-byte output)
+     wrapped = "MKZ1" || salt(16) || nonce(24) ||
+	       XChaCha20-Poly1305(kek, nonce, sk || data_key,
+				  ad = "MKZ1" || u64le(id) || pk)
+
+   The cost is the one of the account's password hash (password.h): the
+   hash sits in the same directory.db row and is an offline guessing
+   oracle for the same password at that cost, so a dearer KDF here would
+   slow every unlock without slowing an attacker who holds directory.db.
+   Other parameters will get another magic; "MKZ1" fixes these. */
 
 #include "lib.h"
 
@@ -27,6 +41,7 @@
 #define ACCOUNT_SECRET_KEY_LEN 32
 #define ACCOUNT_DATA_KEY_LEN 32
 #define ACCOUNT_WRAPPED_LEN (4 + 24 + 32 + 32 + 16)
+#define ACCOUNT_PASSWORD_WRAPPED_LEN (4 + 16 + 24 + 32 + 32 + 16)
 
 struct account_keys {
 	uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN];
@@ -52,6 +67,21 @@ int account_keys_unwrap(const uint8_t master_key[MASTER_KEY_LEN],
 			const uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN],
 			const uint8_t *wrapped, size_t wrapped_len,
 			struct account_keys *keys_r);
+/* Wraps keys under password for a zero-access account (salt and nonce
+   random). Costs one argon2id (64 MiB): off the network loop. Returns 0,
+   or -1 when the memory for argon2id could not be had. */
+int account_keys_wrap_password(const char *password, size_t password_len,
+			       uint64_t account_id,
+			       const struct account_keys *keys,
+			       uint8_t wrapped_r[ACCOUNT_PASSWORD_WRAPPED_LEN]);
+/* Fills keys_r (public key taken as given) or returns -1 if the password is
+   wrong, the blob was not made for this account, is damaged, or argon2id
+   ran out of memory. Costs one argon2id. */
+int account_keys_unwrap_password(
+	const char *password, size_t password_len, uint64_t account_id,
+	const uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN],
+	const uint8_t *wrapped, size_t wrapped_len,
+	struct account_keys *keys_r);
 /* Wipes the secret parts. */
 void account_keys_clear(struct account_keys *keys);
 

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DIRECTORY_SCHEMA_VERSION 1
+#define DIRECTORY_SCHEMA_VERSION 2
 #define DIRECTORY_BUSY_TIMEOUT_MSECS 5000
 /* Alias chains deeper than this are refused at resolution time. */
 #define DIRECTORY_ALIAS_MAX_DEPTH 8
@@ -40,6 +40,8 @@
 static const char app_password_alphabet[] =
 	"23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
 
+/* Version 1 as first released; directory_migrations bring it (or an old
+   file) up to DIRECTORY_SCHEMA_VERSION. Never edited once released. */
 static const char directory_schema[] =
 	"CREATE TABLE domains ("
 	" name TEXT PRIMARY KEY,"
@@ -74,9 +76,24 @@ static const char directory_schema[] =
 	"CREATE INDEX alias_targets_target ON alias_targets(target);"
 	"PRAGMA user_version = 1;";
 
+/* directory_migrations[i] takes version i + 1 to i + 2: static DDL run in
+   the migration's transaction. */
+static const char *const directory_migrations[] = {
+	/* 2: zero-access accounts. Their keys are wrapped under the user's
+	   password, in a blob of another length than wrapped_keys, which
+	   such a row leaves empty. */
+	"ALTER TABLE accounts ADD COLUMN zero_access INTEGER NOT NULL "
+	"DEFAULT 0;"
+	"ALTER TABLE accounts ADD COLUMN password_wrapped_keys BLOB;"
+	"PRAGMA user_version = 2;",
+};
+_Static_assert(N_ELEMENTS(directory_migrations) + 1 == DIRECTORY_SCHEMA_VERSION,
+	       "one migration per schema version");
+
 #define ACCOUNT_COLUMNS                                               \
 	"id, address, domain, password_hash, quota_bytes, disabled, " \
-	"credential_version, public_key, wrapped_keys, created"
+	"credential_version, public_key, wrapped_keys, created, "     \
+	"zero_access, password_wrapped_keys"
 
 struct directory {
 	sqlite3 *db;
@@ -398,10 +415,18 @@ static int dir_migrate(struct directory *dir, const char **error_r)
 		return -1;
 	}
 	if (dir->readonly) {
-		*error_r = dir_errorf(dir,
-				      "%s is not a Marmot directory (no "
-				      "schema; run: marmot init)",
-				      dir->path);
+		if (version > 0) {
+			*error_r = dir_errorf(dir,
+					      "%s has schema version %lld and "
+					      "must be upgraded: open it "
+					      "read-write once",
+					      dir->path, (long long)version);
+		} else {
+			*error_r = dir_errorf(dir,
+					      "%s is not a Marmot directory "
+					      "(no schema; run: marmot init)",
+					      dir->path);
+		}
 		return -1;
 	}
 	if (dir_begin(dir, error_r) < 0)
@@ -410,17 +435,26 @@ static int dir_migrate(struct directory *dir, const char **error_r)
 	if (dir_query_int(dir, &version, error_r, "PRAGMA user_version", "") <
 	    0)
 		goto fail;
+	if (version < 0 || version > DIRECTORY_SCHEMA_VERSION) {
+		*error_r = dir_errorf(dir, "%s has unknown schema version %lld",
+				      dir->path, (long long)version);
+		goto fail;
+	}
+	/* Static DDL without parameters: version 1, then each step. */
 	if (version == 0) {
-		/* Static DDL without parameters. */
 		if (sqlite3_exec(dir->db, directory_schema, NULL, NULL, NULL) !=
 		    SQLITE_OK) {
 			*error_r = dir_db_error(dir);
 			goto fail;
 		}
-	} else if (version != DIRECTORY_SCHEMA_VERSION) {
-		*error_r = dir_errorf(dir, "%s has unknown schema version %lld",
-				      dir->path, (long long)version);
-		goto fail;
+		version = 1;
+	}
+	for (; version < DIRECTORY_SCHEMA_VERSION; version++) {
+		if (sqlite3_exec(dir->db, directory_migrations[version - 1],
+				 NULL, NULL, NULL) != SQLITE_OK) {
+			*error_r = dir_db_error(dir);
+			goto fail;
+		}
 	}
 	if (dir_commit(dir, error_r) < 0)
 		goto fail;
@@ -725,14 +759,15 @@ static int dir_make_account_dir(struct directory *dir, const char *data_dir,
 	return 0;
 }
 
-int directory_account_add(struct directory *dir, const char *data_dir,
-			  const uint8_t master_key[MASTER_KEY_LEN],
-			  const char *address, const char *password,
-			  uint64_t quota_bytes, uint64_t *id_r,
-			  const char **error_r)
+/* Adds a managed account (master_key != NULL) or a zero-access one. */
+static int dir_account_add(struct directory *dir, const char *data_dir,
+			   const uint8_t *master_key, const char *address,
+			   const char *password, uint64_t quota_bytes,
+			   uint64_t *id_r, const char **error_r)
 {
 	char hash[PASSWORD_HASH_MAX];
 	uint8_t wrapped[ACCOUNT_WRAPPED_LEN];
+	uint8_t pwrapped[ACCOUNT_PASSWORD_WRAPPED_LEN];
 	struct account_keys keys;
 	const char *addr, *created_dir = NULL;
 	char *domain;
@@ -773,11 +808,28 @@ int directory_account_add(struct directory *dir, const char *data_dir,
 		goto fail;
 	id = sqlite3_last_insert_rowid(dir->db);
 	/* The wrapping binds the id, known only now. */
-	account_keys_wrap(master_key, (uint64_t)id, &keys, wrapped);
-	if (dir_exec(dir, error_r,
-		     "UPDATE accounts SET wrapped_keys = ? WHERE id = ?", "bi",
-		     wrapped, sizeof(wrapped), id) < 0)
-		goto fail;
+	if (master_key != NULL) {
+		account_keys_wrap(master_key, (uint64_t)id, &keys, wrapped);
+		if (dir_exec(
+			    dir, error_r,
+			    "UPDATE accounts SET wrapped_keys = ? WHERE id = ?",
+			    "bi", wrapped, sizeof(wrapped), id) < 0)
+			goto fail;
+	} else {
+		if (account_keys_wrap_password(password, strlen(password),
+					       (uint64_t)id, &keys,
+					       pwrapped) < 0) {
+			*error_r = "cannot wrap the keys (out of memory)";
+			goto fail;
+		}
+		/* Never under the master key: wrapped_keys stays empty. */
+		if (dir_exec(dir, error_r,
+			     "UPDATE accounts SET wrapped_keys = X'', "
+			     "zero_access = 1, password_wrapped_keys = ? "
+			     "WHERE id = ?",
+			     "bi", pwrapped, sizeof(pwrapped), id) < 0)
+			goto fail;
+	}
 	if (data_dir != NULL &&
 	    dir_make_account_dir(dir, data_dir, id, &created_dir, error_r) < 0)
 		goto fail;
@@ -796,6 +848,57 @@ fail:
 	return -1;
 }
 
+int directory_account_add(struct directory *dir, const char *data_dir,
+			  const uint8_t master_key[MASTER_KEY_LEN],
+			  const char *address, const char *password,
+			  uint64_t quota_bytes, uint64_t *id_r,
+			  const char **error_r)
+{
+	i_assert(master_key != NULL);
+	return dir_account_add(dir, data_dir, master_key, address, password,
+			       quota_bytes, id_r, error_r);
+}
+
+int directory_account_add_zero_access(struct directory *dir,
+				      const char *data_dir, const char *address,
+				      const char *password,
+				      uint64_t quota_bytes, uint64_t *id_r,
+				      const char **error_r)
+{
+	return dir_account_add(dir, data_dir, NULL, address, password,
+			       quota_bytes, id_r, error_r);
+}
+
+static const char *dir_zero_access_reset_error(struct directory *dir,
+					       const char *address)
+{
+	return dir_errorf(dir,
+			  "%s is a zero-access account: its mail keys are "
+			  "wrapped under the user's password, so setting a "
+			  "password without the old one would make all of "
+			  "its mail unreadable; change it with the old "
+			  "password (marmot user passwd %s "
+			  "--old-password-stdin)",
+			  address, address);
+}
+
+/* Returns 1 if the account is zero-access, 0 if not, -1 (also when it
+   does not exist). */
+static int dir_account_is_zero_access(struct directory *dir,
+				      const char *address, const char **error_r)
+{
+	int64_t za;
+	int ret;
+
+	ret = dir_query_int(dir, &za, error_r,
+			    "SELECT zero_access FROM accounts WHERE "
+			    "address = ?",
+			    "s", address);
+	if (ret == 0)
+		*error_r = dir_errorf(dir, "user %s does not exist", address);
+	return ret <= 0 ? -1 : (za != 0 ? 1 : 0);
+}
+
 int directory_account_passwd(struct directory *dir, const char *address,
 			     const char *password, const char **error_r)
 {
@@ -810,8 +913,12 @@ int directory_account_passwd(struct directory *dir, const char *address,
 		*error_r = dir_errorf(dir, "%s is open read-only", dir->path);
 		return -1;
 	}
-	if (dir_require_account(dir, addr, NULL, error_r) < 0)
+	ret = dir_account_is_zero_access(dir, addr, error_r);
+	if (ret != 0) {
+		if (ret > 0)
+			*error_r = dir_zero_access_reset_error(dir, addr);
 		return -1;
+	}
 	if (password_hash(password, strlen(password), hash) < 0) {
 		*error_r = "cannot hash the password (out of memory)";
 		return -1;
@@ -821,7 +928,7 @@ int directory_account_passwd(struct directory *dir, const char *address,
 	ret = dir_exec(dir, error_r,
 		       "UPDATE accounts SET password_hash = ?, "
 		       "credential_version = credential_version + 1 "
-		       "WHERE address = ?",
+		       "WHERE address = ? AND zero_access = 0",
 		       "ss", hash, addr);
 	if (ret == 0)
 		*error_r = dir_errorf(dir, "user %s does not exist", addr);
@@ -830,6 +937,102 @@ int directory_account_passwd(struct directory *dir, const char *address,
 		return -1;
 	}
 	return 0;
+}
+
+int directory_account_rewrap(struct directory *dir, const char *address,
+			     const char *old_password, const char *new_password,
+			     const char **error_r)
+{
+	uint8_t old_wrapped[ACCOUNT_PASSWORD_WRAPPED_LEN];
+	uint8_t new_wrapped[ACCOUNT_PASSWORD_WRAPPED_LEN];
+	char hash[PASSWORD_HASH_MAX];
+	struct directory_account account;
+	struct account_keys keys;
+	const char *addr;
+	int ret;
+
+	addr = dir_normalize(dir, address, NULL, NULL, error_r);
+	if (addr == NULL ||
+	    dir_check_password(dir, old_password, error_r) < 0 ||
+	    dir_check_password(dir, new_password, error_r) < 0)
+		return -1;
+	if (dir->readonly) {
+		*error_r = dir_errorf(dir, "%s is open read-only", dir->path);
+		return -1;
+	}
+	ret = directory_account_lookup(dir, addr, &account, error_r);
+	if (ret <= 0) {
+		if (ret == 0)
+			*error_r =
+				dir_errorf(dir, "user %s does not exist", addr);
+		return -1;
+	}
+	if (!account.zero_access) {
+		*error_r = dir_errorf(dir, "%s is not a zero-access account",
+				      addr);
+		return -1;
+	}
+	if (account_keys_unwrap_password(
+		    old_password, strlen(old_password), account.id,
+		    account.public_key, account.password_wrapped_keys,
+		    sizeof(account.password_wrapped_keys), &keys) < 0) {
+		*error_r = dir_errorf(dir,
+				      "the old password of %s is wrong "
+				      "(nothing was changed)",
+				      addr);
+		return -1;
+	}
+	memcpy(old_wrapped, account.password_wrapped_keys, sizeof(old_wrapped));
+	ret = account_keys_wrap_password(new_password, strlen(new_password),
+					 account.id, &keys, new_wrapped);
+	account_keys_clear(&keys);
+	if (ret < 0 ||
+	    password_hash(new_password, strlen(new_password), hash) < 0) {
+		*error_r = "cannot hash the password (out of memory)";
+		return -1;
+	}
+	if (dir_begin(dir, error_r) < 0)
+		return -1;
+	/* Only over the blob that was unwrapped: a concurrent change of the
+	   password wins, and this one writes nothing. */
+	ret = dir_exec(dir, error_r,
+		       "UPDATE accounts SET password_hash = ?, "
+		       "password_wrapped_keys = ?, "
+		       "credential_version = credential_version + 1 "
+		       "WHERE id = ? AND zero_access = 1 AND "
+		       "password_wrapped_keys = ?",
+		       "sbib", hash, new_wrapped, sizeof(new_wrapped),
+		       (int64_t)account.id, old_wrapped, sizeof(old_wrapped));
+	if (ret == 0) {
+		*error_r = dir_errorf(dir,
+				      "the password of %s was changed "
+				      "meanwhile; nothing was changed",
+				      addr);
+	}
+	if (ret <= 0 || dir_commit(dir, error_r) < 0) {
+		dir_rollback(dir);
+		return -1;
+	}
+	return 0;
+}
+
+int directory_account_keys(const struct directory_account *account,
+			   const uint8_t *master_key, const char *password,
+			   size_t password_len, struct account_keys *keys_r)
+{
+	if (account->zero_access) {
+		if (password == NULL)
+			return -1;
+		return account_keys_unwrap_password(
+			password, password_len, account->id,
+			account->public_key, account->password_wrapped_keys,
+			sizeof(account->password_wrapped_keys), keys_r);
+	}
+	if (master_key == NULL)
+		return -1;
+	return account_keys_unwrap(master_key, account->id, account->public_key,
+				   account->wrapped_keys,
+				   sizeof(account->wrapped_keys), keys_r);
 }
 
 /* Runs one UPDATE of the account row of address in a transaction. */
@@ -948,10 +1151,17 @@ static int dir_account_from_row(struct directory *dir, sqlite3_stmt *stmt,
 				struct directory_account *account_r,
 				const char **error_r)
 {
+	bool zero_access;
+
 	memset(account_r, 0, sizeof(*account_r));
 	account_r->id = (uint64_t)sqlite3_column_int64(stmt, 0);
+	zero_access = sqlite3_column_int64(stmt, 10) != 0;
 	if (sqlite3_column_bytes(stmt, 7) != ACCOUNT_PUBLIC_KEY_LEN ||
-	    sqlite3_column_bytes(stmt, 8) != ACCOUNT_WRAPPED_LEN) {
+	    (zero_access
+		     ? sqlite3_column_bytes(stmt, 8) != 0 ||
+			       sqlite3_column_bytes(stmt, 11) !=
+				       ACCOUNT_PASSWORD_WRAPPED_LEN
+		     : sqlite3_column_bytes(stmt, 8) != ACCOUNT_WRAPPED_LEN)) {
 		*error_r = dir_errorf(dir, "%s: account %llu has damaged keys",
 				      dir->path,
 				      (unsigned long long)account_r->id);
@@ -968,8 +1178,15 @@ static int dir_account_from_row(struct directory *dir, sqlite3_stmt *stmt,
 	account_r->credential_version = (uint64_t)sqlite3_column_int64(stmt, 6);
 	memcpy(account_r->public_key, sqlite3_column_blob(stmt, 7),
 	       ACCOUNT_PUBLIC_KEY_LEN);
-	memcpy(account_r->wrapped_keys, sqlite3_column_blob(stmt, 8),
-	       ACCOUNT_WRAPPED_LEN);
+	account_r->zero_access = zero_access;
+	if (zero_access) {
+		memcpy(account_r->password_wrapped_keys,
+		       sqlite3_column_blob(stmt, 11),
+		       ACCOUNT_PASSWORD_WRAPPED_LEN);
+	} else {
+		memcpy(account_r->wrapped_keys, sqlite3_column_blob(stmt, 8),
+		       ACCOUNT_WRAPPED_LEN);
+	}
 	account_r->created = sqlite3_column_int64(stmt, 9);
 	return 0;
 }
@@ -1150,6 +1367,17 @@ int directory_app_password_add(struct directory *dir, const char *address,
 	}
 	if (dir_require_account(dir, addr, &id, error_r) < 0)
 		return -1;
+	ret = dir_account_is_zero_access(dir, addr, error_r);
+	if (ret != 0) {
+		if (ret > 0) {
+			*error_r = dir_errorf(dir,
+					      "%s is a zero-access account: an "
+					      "app password could not unlock "
+					      "its mail keys, so it has none",
+					      addr);
+		}
+		return -1;
+	}
 	pw = app_password_generate(dir);
 	if (password_hash(pw, strlen(pw), hash) < 0) {
 		*error_r = "cannot hash the password (out of memory)";

@@ -4,7 +4,14 @@
    disabled flag (ARCHITECTURE.md 3). Plain SQLite (WAL, synchronous=FULL,
    foreign keys on, trusted_schema off, defensive); nothing secret is in it
    unwrapped: passwords are argon2id hashes, account secret keys are
-   wrapped under the master key (account-keys.h).
+   wrapped under the master key, or, for zero-access accounts, only under
+   the user's password (account-keys.h, doc/zero-access.md).
+
+   Schema versions: 1 is the first; 2 adds accounts.zero_access and
+   accounts.password_wrapped_keys (NULL for managed accounts; a
+   zero-access row has an empty wrapped_keys). directory_open() migrates
+   an older file in one transaction; rows written by version 1 stay
+   managed accounts and work unchanged.
 
    Every write runs in one transaction and is validated before anything is
    written, so a failed command leaves the database unchanged. Errors come
@@ -42,7 +49,13 @@ struct directory_account {
 	   credential cache compares it to drop stale entries. */
 	uint64_t credential_version;
 	uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN];
+	/* A zero-access account's keys open only with the user's password
+	   (password_wrapped_keys; wrapped_keys is all zeros); a managed
+	   account's open with the master key (wrapped_keys; the other is all
+	   zeros). directory_account_keys() picks the right one. */
+	bool zero_access;
 	uint8_t wrapped_keys[ACCOUNT_WRAPPED_LEN];
+	uint8_t password_wrapped_keys[ACCOUNT_PASSWORD_WRAPPED_LEN];
 	int64_t created; /* unix time */
 };
 
@@ -92,8 +105,36 @@ int directory_account_add(struct directory *dir, const char *data_dir,
 			  const char *address, const char *password,
 			  uint64_t quota_bytes, uint64_t *id_r,
 			  const char **error_r);
+/* Creates a zero-access account: as directory_account_add(), but the keys
+   are wrapped only under password (argon2id, account-keys.h), never under
+   the master key, which is therefore not needed. Costs two argon2id, one
+   of them while holding the write lock (the wrapping binds the new id). */
+int directory_account_add_zero_access(struct directory *dir,
+				      const char *data_dir, const char *address,
+				      const char *password,
+				      uint64_t quota_bytes, uint64_t *id_r,
+				      const char **error_r);
+/* Sets a managed account's password. Refused for a zero-access account:
+   without the old password its keys could not be re-wrapped and all of
+   its mail would become unreadable (use directory_account_rewrap). */
 int directory_account_passwd(struct directory *dir, const char *address,
 			     const char *password, const char **error_r);
+/* Changes a zero-access account's password: unwraps the keys with
+   old_password (a wrong one fails, nothing written), hashes new_password
+   and re-wraps the same keys under it; no mail is re-encrypted. Refused
+   for a managed account. Fails without writing if the keys were re-wrapped
+   by someone else meanwhile. Costs three argon2id. */
+int directory_account_rewrap(struct directory *dir, const char *address,
+			     const char *old_password, const char *new_password,
+			     const char **error_r);
+/* Unwraps account's keys: a managed account's with master_key, a
+   zero-access account's with password (the other may be NULL). Returns 0,
+   or -1 when the needed secret is NULL or does not open them (wrong
+   password, wrong master key, damaged row). A zero-access unwrap costs one
+   argon2id. */
+int directory_account_keys(const struct directory_account *account,
+			   const uint8_t *master_key, const char *password,
+			   size_t password_len, struct account_keys *keys_r);
 int directory_account_set_quota(struct directory *dir, const char *address,
 				uint64_t quota_bytes, const char **error_r);
 /* Also bumps credential_version when the flag changes, so that cached
@@ -119,7 +160,9 @@ int directory_account_list(struct directory *dir, const char *domain,
 			   unsigned int *count_r, const char **error_r);
 
 /* App passwords: random, shown once; stored as argon2id hashes with a
-   label. Returns the generated password in *password_r (pool memory). */
+   label. Returns the generated password in *password_r (pool memory).
+   Refused for zero-access accounts: an app password cannot unwrap their
+   keys (doc/zero-access.md). */
 int directory_app_password_add(struct directory *dir, const char *address,
 			       const char *label, const char **password_r,
 			       const char **error_r);

@@ -252,6 +252,80 @@ static void test_unwrap_damaged(void **state)
 	account_keys_clear(&keys);
 }
 
+/* Zero-access wrapping: the password opens, nothing else does. */
+static void test_password_wrap(void **state)
+{
+	static const char pw[] = "correct horse battery staple";
+	uint8_t wrapped[ACCOUNT_PASSWORD_WRAPPED_LEN];
+	uint8_t wrapped2[ACCOUNT_PASSWORD_WRAPPED_LEN];
+	uint8_t bad[ACCOUNT_PASSWORD_WRAPPED_LEN];
+	uint8_t master[MASTER_KEY_LEN];
+	struct account_keys keys, other, out;
+	const size_t len = sizeof(pw) - 1;
+
+	account_keys_generate(&keys);
+	account_keys_generate(&other);
+	assert_int_equal(
+		account_keys_wrap_password(pw, len, 42, &keys, wrapped), 0);
+	assert_memory_equal(wrapped, "MKZ1", 4);
+	/* The right password opens. */
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(account_keys_unwrap_password(pw, len, 42,
+						      keys.public_key, wrapped,
+						      sizeof(wrapped), &out),
+			 0);
+	assert_memory_equal(&keys, &out, sizeof(keys));
+	/* A wrong one (also a prefix of the right one) does not. */
+	assert_int_equal(account_keys_unwrap_password("wrong", 5, 42,
+						      keys.public_key, wrapped,
+						      sizeof(wrapped), &out),
+			 -1);
+	assert_int_equal(account_keys_unwrap_password(pw, len - 1, 42,
+						      keys.public_key, wrapped,
+						      sizeof(wrapped), &out),
+			 -1);
+	/* Another account's id, or another public key. */
+	assert_int_equal(account_keys_unwrap_password(pw, len, 43,
+						      keys.public_key, wrapped,
+						      sizeof(wrapped), &out),
+			 -1);
+	assert_int_equal(account_keys_unwrap_password(pw, len, 42,
+						      other.public_key, wrapped,
+						      sizeof(wrapped), &out),
+			 -1);
+	/* Random salt and nonce: wrapping twice differs; both open. */
+	assert_int_equal(
+		account_keys_wrap_password(pw, len, 42, &keys, wrapped2), 0);
+	assert_memory_not_equal(wrapped, wrapped2, 4 + 16);
+	assert_int_equal(account_keys_unwrap_password(pw, len, 42,
+						      keys.public_key, wrapped2,
+						      sizeof(wrapped2), &out),
+			 0);
+	/* A flipped byte in salt, nonce, ciphertext or tag; truncation. */
+	for (size_t i = 0; i < sizeof(wrapped); i += 13) {
+		memcpy(bad, wrapped, sizeof(wrapped));
+		bad[i] ^= 0x01;
+		assert_int_equal(account_keys_unwrap_password(
+					 pw, len, 42, keys.public_key, bad,
+					 sizeof(bad), &out),
+				 -1);
+	}
+	assert_int_equal(account_keys_unwrap_password(
+				 pw, len, 42, keys.public_key, wrapped,
+				 sizeof(wrapped) - 1, &out),
+			 -1);
+	/* The two kinds never open each other: a password blob is no
+	   master-key blob, whatever the master key. */
+	random_master(master);
+	assert_int_equal(account_keys_unwrap(master, 42, keys.public_key,
+					     wrapped, ACCOUNT_WRAPPED_LEN,
+					     &out),
+			 -1);
+	account_keys_clear(&keys);
+	account_keys_clear(&other);
+	account_keys_clear(&out);
+}
+
 static void test_keys_clear(void **state)
 {
 	struct account_keys keys;
@@ -281,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_wrap_round_trip),
 		cmocka_unit_test(test_unwrap_wrong_context),
 		cmocka_unit_test(test_unwrap_damaged),
+		cmocka_unit_test(test_password_wrap),
 		cmocka_unit_test(test_keys_clear),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

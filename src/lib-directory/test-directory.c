@@ -354,6 +354,209 @@ static void test_account_passwd(void **state)
 		     error, "empty password");
 }
 
+/* Zero-access accounts: keys only under the password, never the master
+   key; passwd without the old password refused; rewrap with it. */
+static void test_zero_access(void **state)
+{
+	struct fixture *f = *state;
+	struct directory_account acc, acc2;
+	struct account_keys keys, keys2;
+	const char *error = NULL, *pw;
+	uint64_t id = 0;
+	char *before;
+
+	OK(directory_domain_add(f->dir, "example.org", &error));
+	OK(directory_account_add_zero_access(f->dir, f->tmp, "Zed@example.org",
+					     "zed secret", 0, &id, &error));
+	assert_int_equal(directory_account_lookup(f->dir, "zed@example.org",
+						  &acc, &error),
+			 1);
+	assert_int_equal(acc.id, id);
+	assert_true(acc.zero_access);
+	assert_memory_equal(acc.password_wrapped_keys, "MKZ1", 4);
+	/* The right password opens; a wrong one, or the master key, not. */
+	assert_int_equal(
+		directory_account_keys(&acc, NULL, "zed secret", 10, &keys), 0);
+	assert_int_equal(
+		directory_account_keys(&acc, NULL, "zed secreT", 10, &keys2),
+		-1);
+	assert_int_equal(
+		directory_account_keys(&acc, f->master, NULL, 0, &keys2), -1);
+	assert_int_equal(account_keys_unwrap(f->master, acc.id, acc.public_key,
+					     acc.wrapped_keys,
+					     sizeof(acc.wrapped_keys), &keys2),
+			 -1);
+	/* Another account's id does not open it (a row copied over). */
+	acc2 = acc;
+	acc2.id = acc.id + 1;
+	assert_int_equal(
+		directory_account_keys(&acc2, NULL, "zed secret", 10, &keys2),
+		-1);
+
+	/* An operator reset is refused and changes nothing. */
+	pool_clear(directory_pool(f->dir));
+	before = dump_tables(f->db_path);
+	assert_int_equal(directory_account_passwd(f->dir, "zed@example.org",
+						  "reset", &error),
+			 -1);
+	assert_non_null(strstr(error, "unreadable"));
+	assert_int_equal(directory_app_password_add(f->dir, "zed@example.org",
+						    "phone", &pw, &error),
+			 -1);
+	assert_non_null(strstr(error, "zero-access"));
+	assert_int_equal(directory_account_rewrap(f->dir, "zed@example.org",
+						  "wrong old", "new pw",
+						  &error),
+			 -1);
+	assert_non_null(strstr(error, "old password"));
+	{
+		char *after = dump_tables(f->db_path);
+
+		assert_string_equal(before, after);
+		i_free(after);
+	}
+	i_free(before);
+
+	/* With the old password: the same keys under the new one. */
+	OK(directory_account_rewrap(f->dir, "zed@example.org", "zed secret",
+				    "zed new secret", &error));
+	assert_int_equal(directory_account_lookup(f->dir, "zed@example.org",
+						  &acc2, &error),
+			 1);
+	assert_int_equal(acc2.credential_version, acc.credential_version + 1);
+	assert_true(password_verify(acc2.password_hash, "zed new secret", 14));
+	assert_false(password_verify(acc2.password_hash, "zed secret", 10));
+	assert_memory_equal(acc2.public_key, acc.public_key,
+			    sizeof(acc.public_key));
+	assert_int_equal(
+		directory_account_keys(&acc2, NULL, "zed secret", 10, &keys2),
+		-1);
+	assert_int_equal(directory_account_keys(&acc2, NULL, "zed new secret",
+						14, &keys2),
+			 0);
+	assert_memory_equal(&keys, &keys2, sizeof(keys));
+	account_keys_clear(&keys);
+	account_keys_clear(&keys2);
+
+	/* Managed accounts are unchanged, and are not rewrapped. */
+	add_account(f, "alice@example.org", "pw-alice");
+	assert_int_equal(directory_account_lookup(f->dir, "alice@example.org",
+						  &acc, &error),
+			 1);
+	assert_false(acc.zero_access);
+	assert_int_equal(
+		directory_account_keys(&acc, f->master, NULL, 0, &keys), 0);
+	account_keys_clear(&keys);
+	expect_error(directory_account_rewrap(f->dir, "alice@example.org",
+					      "pw-alice", "x", &error),
+		     error, "alice@example.org is not a zero-access account");
+}
+
+/* A directory.db written by schema version 1 is migrated; its accounts
+   keep working, and zero-access accounts can be added. */
+static void test_migrate_v1(void **state)
+{
+	static const char v1_schema[] =
+		"CREATE TABLE domains (name TEXT PRIMARY KEY, created INTEGER);"
+		"CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+		" address TEXT UNIQUE NOT NULL,"
+		" domain TEXT NOT NULL REFERENCES domains(name),"
+		" password_hash TEXT NOT NULL,"
+		" quota_bytes INTEGER NOT NULL DEFAULT 0,"
+		" disabled INTEGER NOT NULL DEFAULT 0,"
+		" credential_version INTEGER NOT NULL DEFAULT 1,"
+		" public_key BLOB NOT NULL, wrapped_keys BLOB NOT NULL,"
+		" created INTEGER NOT NULL);"
+		"CREATE INDEX accounts_domain ON accounts(domain);"
+		"CREATE TABLE app_passwords (account_id REFERENCES accounts "
+		" ON DELETE CASCADE, label TEXT, hash TEXT, created INTEGER,"
+		" UNIQUE(account_id, label));"
+		"CREATE TABLE aliases (address TEXT PRIMARY KEY,"
+		" domain TEXT NOT NULL REFERENCES domains(name),"
+		" created INTEGER);"
+		"CREATE INDEX aliases_domain ON aliases(domain);"
+		"CREATE TABLE alias_targets (alias TEXT REFERENCES "
+		" aliases(address) ON DELETE CASCADE, target TEXT,"
+		" PRIMARY KEY(alias, target));"
+		"CREATE INDEX alias_targets_target ON alias_targets(target);"
+		"INSERT INTO domains VALUES ('example.org', 1);"
+		"PRAGMA user_version = 1;";
+	struct fixture *f = *state;
+	uint8_t wrapped[ACCOUNT_WRAPPED_LEN];
+	char hash[PASSWORD_HASH_MAX], path[192];
+	struct directory_account acc;
+	struct account_keys keys, out;
+	struct directory *dir;
+	const char *error = NULL;
+	sqlite3_stmt *stmt;
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/v1.db", f->tmp);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, v1_schema, NULL, NULL, NULL),
+			 SQLITE_OK);
+	account_keys_generate(&keys);
+	account_keys_wrap(f->master, 1, &keys, wrapped);
+	assert_int_equal(password_hash("old-pw", 6, hash), 0);
+	assert_int_equal(
+		sqlite3_prepare_v2(db,
+				   "INSERT INTO accounts (id, address, domain, "
+				   "password_hash, public_key, wrapped_keys, "
+				   "created) VALUES (1, 'old@example.org', "
+				   "'example.org', ?, ?, ?, 1)",
+				   -1, &stmt, NULL),
+		SQLITE_OK);
+	sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(stmt, 2, keys.public_key, sizeof(keys.public_key),
+			  SQLITE_STATIC);
+	sqlite3_bind_blob(stmt, 3, wrapped, sizeof(wrapped), SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+	sqlite3_finalize(stmt);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+	/* Read-only cannot migrate, and says so. */
+	dir = directory_open(path, true, &error);
+	assert_null(dir);
+	assert_non_null(strstr(error, "schema version 1"));
+
+	dir = directory_open(path, false, &error);
+	assert_non_null(dir);
+	assert_int_equal(
+		directory_account_lookup(dir, "old@example.org", &acc, &error),
+		1);
+	assert_false(acc.zero_access);
+	assert_true(password_verify(acc.password_hash, "old-pw", 6));
+	assert_int_equal(directory_account_keys(&acc, f->master, NULL, 0, &out),
+			 0);
+	assert_memory_equal(&keys, &out, sizeof(keys));
+	account_keys_clear(&out);
+	OK(directory_account_passwd(dir, "old@example.org", "new-pw", &error));
+	OK(directory_account_add_zero_access(dir, NULL, "za@example.org",
+					     "za pw", 0, NULL, &error));
+	assert_int_equal(
+		directory_account_lookup(dir, "za@example.org", &acc, &error),
+		1);
+	assert_true(acc.zero_access);
+	directory_close(&dir);
+
+	/* Version 2 now, and opening it again changes nothing. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 2);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	dir = directory_open(path, true, &error);
+	assert_non_null(dir);
+	assert_int_equal(
+		directory_account_lookup(dir, "old@example.org", &acc, &error),
+		1);
+	directory_close(&dir);
+	account_keys_clear(&keys);
+}
+
 static void test_account_quota_disable_lookup(void **state)
 {
 	struct fixture *f = *state;
@@ -793,7 +996,7 @@ static void test_open_errors(void **state)
 	snprintf(path, sizeof(path), "%s/newer.db", f->tmp);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
-		sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL),
+		sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL),
 		SQLITE_OK);
 	sqlite3_close(db);
 	assert_null(directory_open(path, false, &error));
@@ -921,6 +1124,8 @@ int main(void)
 		T(test_account_add),
 		T(test_account_list),
 		T(test_account_passwd),
+		T(test_zero_access),
+		T(test_migrate_v1),
 		T(test_account_quota_disable_lookup),
 		T(test_app_passwords),
 		T(test_alias_add),

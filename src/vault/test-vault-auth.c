@@ -2,8 +2,9 @@
    directory.db (in a temporary directory), a real ioloop and a real worker
    pool: correct, wrong and app passwords, unknown and invalid users,
    disabled accounts, the credential cache (counted in argon2id
-   verifications) and its invalidation by a password change, overload, and
-   aborted requests. Then vault_main() forked as a process over the same
+   verifications) and its invalidation by a password change, overload,
+   aborted requests, and a zero-access login that unlocks the account's
+   keys into the keyring. Then vault_main() forked as a process over the same
    data directory, spoken to over IPC. argon2id is slow under ASan, so
    every test keeps its hash count small. */
 
@@ -15,6 +16,7 @@
 
 #include "vault.h"
 #include "vault-auth.h"
+#include "vault-keyring.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "ipc.h"
@@ -48,6 +50,7 @@ struct result {
 	enum auth_result result;
 	uint64_t account_id;
 	char address[128];
+	bool unlocked;
 };
 
 static struct fixture fix;
@@ -60,6 +63,7 @@ static void auth_callback(const struct vault_auth_reply *reply, void *context)
 	res->called = true;
 	res->result = reply->result;
 	res->account_id = reply->account_id;
+	res->unlocked = reply->unlocked;
 	snprintf(res->address, sizeof(res->address), "%s", reply->address);
 }
 
@@ -357,6 +361,65 @@ static void test_disable_after_cache(void **state ATTR_UNUSED)
 			 0);
 	pool_clear(directory_pool(fix.dir));
 	vault_auth_destroy(&auth);
+	ioloop_destroy(&ioloop);
+}
+
+static void test_zero_access_unlock(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct vault_auth *auth = auth_create(ioloop, 1, 0, 300);
+	struct vault_keyring *keyring = vault_keyring_create(0);
+	struct directory_account da;
+	struct account_keys kept, expected;
+	const char *error;
+	struct result res;
+	uint64_t id, hashes;
+
+	if (directory_account_add_zero_access(fix.dir, NULL, "zed@example.org",
+					      "zed password", 0, &id,
+					      &error) < 0 ||
+	    directory_account_lookup_id(fix.dir, id, &da, &error) != 1)
+		fail_msg("zero-access account: %s", error);
+	assert_int_equal(directory_account_keys(&da, NULL, "zed password", 12,
+						&expected),
+			 0);
+	pool_clear(directory_pool(fix.dir));
+	vault_auth_set_keyring(auth, keyring);
+
+	res = login(ioloop, auth, "zed@example.org", "wrong password");
+	assert_int_equal(res.result, AUTH_RESULT_FAILED);
+	assert_false(res.unlocked);
+	assert_int_equal(vault_keyring_count(keyring), 0);
+
+	/* The password logs in and unlocks the keys into the keyring. */
+	res = login(ioloop, auth, "zed@example.org", "zed password");
+	assert_int_equal(res.result, AUTH_RESULT_OK);
+	assert_int_equal(res.account_id, id);
+	assert_true(res.unlocked);
+	assert_true(
+		vault_keyring_get(keyring, id, ioloop_now_ms(ioloop), &kept));
+	assert_memory_equal(&kept, &expected, sizeof(kept));
+	account_keys_clear(&kept);
+
+	/* Again: the cache answers, the keys are already there. */
+	hashes = vault_auth_hash_count(auth);
+	res = login(ioloop, auth, "zed@example.org", "zed password");
+	assert_int_equal(res.result, AUTH_RESULT_OK);
+	assert_false(res.unlocked);
+	assert_int_equal(vault_auth_hash_count(auth), hashes);
+
+	/* Keys expired: the cache alone is not enough, the login hashes
+	   and unwraps again. */
+	assert_int_equal(vault_keyring_expire(keyring, UINT64_MAX - 1), 1);
+	res = login(ioloop, auth, "zed@example.org", "zed password");
+	assert_int_equal(res.result, AUTH_RESULT_OK);
+	assert_true(res.unlocked);
+	assert_int_equal(vault_auth_hash_count(auth), hashes + 1);
+	assert_int_equal(vault_keyring_count(keyring), 1);
+
+	account_keys_clear(&expected);
+	vault_auth_destroy(&auth);
+	vault_keyring_destroy(&keyring);
 	ioloop_destroy(&ioloop);
 }
 
@@ -683,6 +746,7 @@ int main(void)
 		cmocka_unit_test(test_cache_disabled_by_ttl_zero),
 		cmocka_unit_test(test_passwd_invalidates_cache),
 		cmocka_unit_test(test_disable_after_cache),
+		cmocka_unit_test(test_zero_access_unlock),
 		cmocka_unit_test(test_bad_password_bytes),
 		cmocka_unit_test(test_overload_tempfail),
 		cmocka_unit_test(test_abort),

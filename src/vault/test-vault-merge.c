@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "vault-merge.h"
+#include "vault-keyring.h"
 #include "blob.h"
 #include "blob-gc.h"
 #include "buf.h"
@@ -650,6 +651,114 @@ static void test_merger_collects_once_per_interval(void **state ATTR_UNUSED)
 	ioloop_destroy(&ioloop);
 }
 
+/* A zero-access account's spool waits untouched (no take, no store) while
+   its keys are not in the keyring, and is merged once a login has put
+   them there (unwrapped with the password) and scheduled it. */
+static void test_zero_access_locked_until_unlock(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct vault_keyring *keyring = vault_keyring_create(0);
+	struct vault_merge_account za;
+	struct vault_merge_result res;
+	struct directory_account da;
+	struct vault_merger *merger;
+	struct account_keys keys;
+	struct store *store;
+	struct changes c;
+	char dir[128], path[192];
+	pool_t pool = pool_create("test", 1024);
+	const char *error;
+	struct stat st;
+	uint64_t id;
+
+	memset(&c, 0, sizeof(c));
+	if (directory_account_add_zero_access(fix.dir, fix.tmpdir,
+					      "zed@example.org", "zed pw", 0,
+					      &id, &error) < 0 ||
+	    directory_account_lookup_id(fix.dir, id, &da, &error) != 1)
+		fail_msg("zero-access account: %s", error);
+	assert_true(da.zero_access);
+	snprintf(dir, sizeof(dir), "%s/accounts/%" PRIu64, fix.tmpdir, id);
+	/* Delivery needs only the public key. */
+	for (unsigned int i = 0; i < 3; i++) {
+		struct spool_record rec;
+		uint8_t rid[SPOOL_RECORD_ID_LEN];
+		char *msg = test_message(100 + i);
+
+		memset(&rec, 0, sizeof(rec));
+		rec.received = 1700000000 + i;
+		rec.sender = "sender@example.net";
+		rec.recipient = "zed@example.org";
+		rec.mailbox = "";
+		rec.message = (const uint8_t *)msg;
+		rec.message_len = strlen(msg);
+		if (spool_append(dir, da.public_key, &rec, rid, &error) < 0)
+			fail_msg("spool_append: %s", error);
+		i_free(msg);
+	}
+
+	/* Without keys, vault_merge_account refuses before the spool. */
+	memset(&za, 0, sizeof(za));
+	za.id = id;
+	za.zero_access = true;
+	memcpy(za.public_key, da.public_key, sizeof(za.public_key));
+	pool_clear(directory_pool(fix.dir));
+	assert_int_equal(vault_merge_account(fix.tmpdir, fix.master_key, &za,
+					     NULL, pool, &res, &error),
+			 -1);
+	snprintf(path, sizeof(path), "%s/spool", dir);
+	assert_int_equal(stat(path, &st), 0);
+
+	/* The merger skips it while locked: spool untouched, no store. */
+	merger = vault_merger_create(ioloop, fix.tmpdir, fix.dir,
+				     fix.master_key, 2, changed, &c, &error);
+	assert_non_null(merger);
+	vault_merger_set_keyring(merger, keyring);
+	for (unsigned int i = 0; i < 10; i++)
+		ioloop_run_once(ioloop, 100);
+	vault_merger_schedule(merger, id);
+	for (unsigned int i = 0; i < 5; i++)
+		ioloop_run_once(ioloop, 100);
+	assert_int_equal(c.calls, 0);
+	assert_int_equal(vault_merger_in_flight(merger), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size > 0);
+	snprintf(path, sizeof(path), "%s/spool.merging", dir);
+	assert_int_equal(stat(path, &st), -1);
+	snprintf(path, sizeof(path), "%s/store.db", dir);
+	assert_int_equal(stat(path, &st), -1);
+
+	/* A login unwraps with the password and schedules: merged. */
+	assert_int_equal(directory_account_keys(&da, NULL, "zed pw", 6, &keys),
+			 0);
+	pool_clear(directory_pool(fix.dir));
+	vault_keyring_put(keyring, id, &keys, ioloop_now_ms(ioloop));
+	vault_merger_schedule(merger, id);
+	for (unsigned int i = 0; i < 300 && c.calls == 0; i++)
+		ioloop_run_once(ioloop, 100);
+	for (unsigned int i = 0; i < 300 && vault_merger_in_flight(merger) > 0;
+	     i++)
+		ioloop_run_once(ioloop, 100);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.account_id, id);
+	snprintf(path, sizeof(path), "%s/spool.merging", dir);
+	assert_int_equal(stat(path, &st), -1);
+	store = store_open(fix.tmpdir, id, keys.data_key, &error);
+	assert_non_null(store);
+	assert_int_equal(count_special(store, STORE_SPECIAL_INBOX, pool), 3);
+	store_close(&store);
+
+	/* Expired keys are wiped and no longer handed out. */
+	assert_int_equal(vault_keyring_expire(keyring, UINT64_MAX - 1), 1);
+	assert_false(vault_keyring_get(keyring, id, 0, NULL));
+	account_keys_clear(&keys);
+	vault_merger_destroy(&merger);
+	vault_keyring_destroy(&keyring);
+	assert_null(keyring);
+	ioloop_destroy(&ioloop);
+	pool_unref(&pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -661,6 +770,8 @@ int main(void)
 		cmocka_unit_test_setup(test_over_quota_still_stored,
 				       test_setup),
 		cmocka_unit_test_setup(test_merger_inotify, test_setup),
+		cmocka_unit_test_setup(test_zero_access_locked_until_unlock,
+				       test_setup),
 		cmocka_unit_test_setup(test_merge_collects, test_setup),
 		cmocka_unit_test_setup(test_merger_collects_once_per_interval,
 				       test_setup),

@@ -9,10 +9,15 @@
    DISABLED is only said after a correct password; the number of
    concurrent 64 MiB hashes is the pool size, and the queue behind it is
    bounded. The password copy lives in one heap block that is wiped when
-   the request ends, and it is never logged. */
+   the request ends, and it is never logged. A zero-access account's keys,
+   unwrapped by the worker with the password, live in a sodium_malloc()
+   block of the request until done() copies them into the keyring and
+   frees (wipes) it. */
 
 #include "vault-auth.h"
 #include "auth-cache.h"
+#include "vault-keyring.h"
+#include "account-keys.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "log.h"
@@ -23,11 +28,14 @@
 
 #include <stdlib.h>
 
+#include <sodium.h>
+
 struct vault_auth {
 	struct ioloop *ioloop;
 	struct directory *dir;
 	struct worker_pool *workers;
 	struct auth_cache *cache;
+	struct vault_keyring *keyring; /* NULL: nothing is unlocked */
 	/* Owned by password.c, computed once per process. */
 	const char *dummy_hash;
 	unsigned int threads;
@@ -56,8 +64,17 @@ struct vault_auth_request {
 	char *hashes[1 + VAULT_AUTH_MAX_APP_PASSWORDS];
 	unsigned int hash_count;
 
+	/* Zero-access: unwrap with the password after a match of hashes[0]
+	   (the account's own password; there are no others then). */
+	bool zero_access;
+	bool want_unlock;
+	uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN];
+	uint8_t pwrapped[ACCOUNT_PASSWORD_WRAPPED_LEN];
+
 	/* Written by the worker thread, read by done(). */
 	bool matched;
+	bool unlocked, unlock_failed;
+	struct account_keys *keys; /* sodium_malloc'ed when unlocked */
 	unsigned int verified;
 };
 
@@ -82,6 +99,12 @@ struct vault_auth *vault_auth_create(struct ioloop *ioloop,
 	auth->dummy_hash = password_dummy_hash();
 	auth->workers = worker_pool_create(ioloop, auth->threads, "vault-auth");
 	return auth;
+}
+
+void vault_auth_set_keyring(struct vault_auth *auth,
+			    struct vault_keyring *keyring)
+{
+	auth->keyring = keyring;
 }
 
 void vault_auth_destroy(struct vault_auth **_auth)
@@ -110,12 +133,13 @@ uint64_t vault_auth_hash_count(const struct vault_auth *auth)
 
 static void vault_auth_reply(vault_auth_callback_t *callback, void *context,
 			     enum auth_result result, uint64_t account_id,
-			     const char *address)
+			     const char *address, bool unlocked)
 {
 	struct vault_auth_reply reply = {
 		.result = result,
 		.account_id = account_id,
 		.address = address,
+		.unlocked = unlocked && result == AUTH_RESULT_OK,
 	};
 
 	if (result != AUTH_RESULT_OK && result != AUTH_RESULT_DISABLED) {
@@ -131,6 +155,9 @@ static void vault_auth_request_free(struct vault_auth_request *req)
 		safe_memset0(req->password, req->password_len);
 		i_free(req->password);
 	}
+	if (req->keys != NULL)
+		sodium_free(req->keys); /* wipes */
+	safe_memset0(req->pwrapped, sizeof(req->pwrapped));
 	for (unsigned int i = 0; i < req->hash_count; i++)
 		i_free(req->hashes[i]);
 	i_free(req->username);
@@ -150,6 +177,39 @@ static void vault_auth_work(void *context)
 			req->matched = req->known;
 			break;
 		}
+	}
+	if (!req->matched || !req->want_unlock)
+		return;
+	req->keys = sodium_malloc(sizeof(*req->keys));
+	if (req->keys == NULL ||
+	    account_keys_unwrap_password(req->password, req->password_len,
+					 req->account_id, req->public_key,
+					 req->pwrapped, sizeof(req->pwrapped),
+					 req->keys) < 0)
+		req->unlock_failed = true;
+	else
+		req->unlocked = true;
+}
+
+/* A zero-access login succeeded: keep the keys it unwrapped, or refresh
+   the time of the ones kept. */
+static void vault_auth_keep_keys(struct vault_auth *auth,
+				 struct vault_auth_request *req)
+{
+	uint64_t now = ioloop_now_ms(auth->ioloop);
+
+	if (!req->zero_access || auth->keyring == NULL)
+		return;
+	if (req->unlocked) {
+		vault_keyring_put(auth->keyring, req->account_id, req->keys,
+				  now);
+	} else if (req->unlock_failed) {
+		/* The hash matched but the keys did not open: a damaged
+		   row. The login stands; the mail stays sealed. */
+		log_error(NULL, "auth.unlock_failed", "account=%llu",
+			  (unsigned long long)req->account_id);
+	} else {
+		(void)vault_keyring_touch(auth->keyring, req->account_id, now);
 	}
 }
 
@@ -173,6 +233,7 @@ static void vault_auth_done(void *context)
 					  req->password, req->password_len,
 					  req->account_id, req->version,
 					  ioloop_now_ms(auth->ioloop));
+			vault_auth_keep_keys(auth, req);
 		}
 	}
 	/* Wipe the password before handing control to the caller. */
@@ -180,7 +241,8 @@ static void vault_auth_done(void *context)
 	if (req->callback != NULL) {
 		vault_auth_reply(req->callback, req->context, result,
 				 req->account_id,
-				 req->address != NULL ? req->address : "");
+				 req->address != NULL ? req->address : "",
+				 req->unlocked);
 	}
 	vault_auth_request_free(req);
 }
@@ -206,8 +268,17 @@ static int vault_auth_cache_check(struct vault_auth *auth, const char *username,
 		return -1;
 	}
 	if (ret > 0 && account_r->id == account_id &&
-	    account_r->credential_version == version && !account_r->disabled)
-		return 1;
+	    account_r->credential_version == version && !account_r->disabled) {
+		if (!account_r->zero_access)
+			return 1;
+		/* The keys must be unlocked too, or the login must unwrap
+		   them: hash as if there were no cache. */
+		if (auth->keyring != NULL &&
+		    vault_keyring_touch(auth->keyring, account_id,
+					ioloop_now_ms(auth->ioloop)))
+			return 1;
+		return 0;
+	}
 	/* Deleted, re-created, disabled, or the password changed since. */
 	auth_cache_remove(auth->cache, username, password, password_len);
 	return 0;
@@ -221,18 +292,31 @@ static int vault_auth_load_account(struct vault_auth *auth,
 	const char *const *app_hashes;
 	const char *error;
 
-	if (directory_app_password_hashes(auth->dir, account->id, &app_hashes,
-					  &error) < 0) {
-		log_error(NULL, "auth.db_error", "error=%s",
-			  log_value(0, error));
-		return -1;
-	}
 	req->known = true;
 	req->disabled = account->disabled;
 	req->account_id = account->id;
 	req->version = account->credential_version;
 	req->address = i_strdup(account->address);
 	req->hashes[req->hash_count++] = i_strdup(account->password_hash);
+	if (account->zero_access) {
+		/* App passwords cannot unwrap the keys: never tried. */
+		req->zero_access = true;
+		req->want_unlock =
+			!account->disabled && auth->keyring != NULL &&
+			!vault_keyring_get(auth->keyring, account->id,
+					   ioloop_now_ms(auth->ioloop), NULL);
+		memcpy(req->public_key, account->public_key,
+		       sizeof(req->public_key));
+		memcpy(req->pwrapped, account->password_wrapped_keys,
+		       sizeof(req->pwrapped));
+		return 0;
+	}
+	if (directory_app_password_hashes(auth->dir, account->id, &app_hashes,
+					  &error) < 0) {
+		log_error(NULL, "auth.db_error", "error=%s",
+			  log_value(0, error));
+		return -1;
+	}
 	for (unsigned int i = 0;
 	     app_hashes[i] != NULL && i < VAULT_AUTH_MAX_APP_PASSWORDS; i++)
 		req->hashes[req->hash_count++] = i_strdup(app_hashes[i]);
@@ -254,7 +338,8 @@ struct vault_auth_request *vault_auth_begin(
 	   because the password is handed on as a C string too. */
 	if (password_len == 0 || password_len > PASSWORD_MAX_LEN ||
 	    memchr(password, '\0', password_len) != NULL) {
-		vault_auth_reply(callback, context, AUTH_RESULT_FAILED, 0, "");
+		vault_auth_reply(callback, context, AUTH_RESULT_FAILED, 0, "",
+				 false);
 		return NULL;
 	}
 
@@ -269,10 +354,11 @@ struct vault_auth_request *vault_auth_begin(
 			if (ret > 0)
 				vault_auth_reply(callback, context,
 						 AUTH_RESULT_OK, account.id,
-						 account.address);
+						 account.address, false);
 			else
 				vault_auth_reply(callback, context,
-						 AUTH_RESULT_TEMPFAIL, 0, "");
+						 AUTH_RESULT_TEMPFAIL, 0, "",
+						 false);
 			pool_clear(dir_pool);
 			pool_unref(&scratch);
 			return NULL;
@@ -282,8 +368,8 @@ struct vault_auth_request *vault_auth_begin(
 	if (auth->in_flight >= auth->threads + auth->max_waiting) {
 		log_warning(NULL, "auth.overload", "in_flight=%u",
 			    auth->in_flight);
-		vault_auth_reply(callback, context, AUTH_RESULT_TEMPFAIL, 0,
-				 "");
+		vault_auth_reply(callback, context, AUTH_RESULT_TEMPFAIL, 0, "",
+				 false);
 		pool_unref(&scratch);
 		return NULL;
 	}
@@ -314,8 +400,8 @@ struct vault_auth_request *vault_auth_begin(
 	}
 	pool_clear(dir_pool);
 	if (ret < 0) {
-		vault_auth_reply(callback, context, AUTH_RESULT_TEMPFAIL, 0,
-				 "");
+		vault_auth_reply(callback, context, AUTH_RESULT_TEMPFAIL, 0, "",
+				 false);
 		vault_auth_request_free(req);
 		return NULL;
 	}

@@ -22,6 +22,17 @@
      5. a match is cached (if cache_ttl_secs > 0) and answers
 	AUTH_RESULT_OK, or AUTH_RESULT_DISABLED for a disabled account.
 
+   Zero-access accounts (doc/zero-access.md): only the account's own
+   password can log in; app passwords are never tried (they cannot unwrap
+   the keys, and the directory refuses to create them). When the password
+   matches, the same worker job unwraps the keys with it (one more
+   argon2id) unless the keyring (vault_auth_set_keyring) already holds
+   them; they go into the keyring and the reply says unlocked, so that the
+   vault merges the waiting spool at once. A cache hit counts only while
+   the keys are in the keyring (it then refreshes their time); otherwise
+   the request is hashed and unwrapped as if there were no cache. A
+   disabled account is never unlocked.
+
    Every function runs in the loop thread of the ioloop given at creation;
    the directory is used from that thread only. */
 
@@ -30,6 +41,7 @@
 
 struct ioloop;
 struct directory;
+struct vault_keyring;
 struct vault_auth;
 struct vault_auth_request;
 
@@ -48,6 +60,8 @@ struct vault_auth_reply {
 	/* Set for AUTH_RESULT_OK and AUTH_RESULT_DISABLED, else 0 / "". */
 	uint64_t account_id;
 	const char *address; /* canonical; valid during the callback only */
+	/* A zero-access account's keys were put in the keyring just now. */
+	bool unlocked;
 };
 
 typedef void vault_auth_callback_t(const struct vault_auth_reply *reply,
@@ -59,6 +73,11 @@ typedef void vault_auth_callback_t(const struct vault_auth_reply *reply,
 struct vault_auth *vault_auth_create(struct ioloop *ioloop,
 				     struct directory *dir,
 				     const struct vault_auth_settings *set);
+/* Where unlocked zero-access keys go (loop thread only; must outlive the
+   vault_auth). Without one, zero-access logins succeed but unlock
+   nothing. */
+void vault_auth_set_keyring(struct vault_auth *auth,
+			    struct vault_keyring *keyring);
 /* Waits for the requests in flight; their callbacks are called (unless
    aborted) before this returns. Sets *auth to NULL; NULL is fine. */
 void vault_auth_destroy(struct vault_auth **auth);

@@ -8,7 +8,9 @@
 
    Security stance: this code holds unwrapped account keys (secret key,
    data key) for the duration of one merge on a worker thread, in a stack
-   struct that is wiped (account_keys_clear) on every path; it never logs
+   struct that is wiped (account_keys_clear) on every path (and, for a
+   zero-access account, in the job's copy from the keyring, wiped when the
+   job ends); it never logs
    message content, addresses from inside records or keys, only account
    ids, counts and library error strings. Records are untrusted input: a
    record that does not open is skipped by spool_reader and counted, its
@@ -22,6 +24,7 @@
    than an hour (blob-gc.h), so it cannot race this or any other writer. */
 
 #include "vault-merge.h"
+#include "vault-keyring.h"
 #include "blob.h"
 #include "blob-gc.h"
 #include "directory.h"
@@ -374,6 +377,10 @@ int vault_merge_account(const char *data_dir,
 	int ret;
 
 	memset(result_r, 0, sizeof(*result_r));
+	if (account->zero_access && account->keys == NULL) {
+		*error_r = "zero-access account: its keys are locked";
+		return -1;
+	}
 	account_dir = p_strdup_printf(pool, "%s/accounts/%" PRIu64, data_dir,
 				      account->id);
 	ret = spool_take(account_dir, pool, &path, &error);
@@ -383,9 +390,12 @@ int vault_merge_account(const char *data_dir,
 		return ret;
 	}
 
-	if (account_keys_unwrap(master_key, account->id, account->public_key,
-				account->wrapped_keys,
-				sizeof(account->wrapped_keys), &keys) < 0) {
+	if (account->keys != NULL)
+		memcpy(&keys, account->keys, sizeof(keys));
+	else if (account_keys_unwrap(master_key, account->id,
+				     account->public_key, account->wrapped_keys,
+				     sizeof(account->wrapped_keys),
+				     &keys) < 0) {
 		*error_r = "the account keys do not unwrap with the master key";
 		return -1;
 	}
@@ -442,6 +452,7 @@ struct merge_acct {
 	uint64_t id;
 	int wd; /* inotify watch of the account directory, or -1 */
 	bool running, dirty;
+	bool locked_logged; /* merge.locked said since the last merge */
 	uint64_t not_before_ms; /* after a failure */
 	uint64_t last_gc_ms; /* when a job last collected its blobs */
 	bool gc_ran; /* last_gc_ms is set */
@@ -450,6 +461,8 @@ struct merge_acct {
 struct merge_job {
 	struct vault_merger *merger;
 	struct vault_merge_account account;
+	/* A zero-access account's keys, copied from the keyring. */
+	struct account_keys keys;
 	pool_t pool;
 	struct vault_merge_result result;
 	int ret;
@@ -462,6 +475,7 @@ struct vault_merger {
 	char *data_dir, *accounts_dir;
 	struct directory *dir;
 	const uint8_t *master_key;
+	struct vault_keyring *keyring;
 	struct worker_pool *workers;
 	vault_merge_changed_t *changed;
 	void *context;
@@ -685,6 +699,7 @@ static void merger_done(void *context)
 			merger_arm(merger);
 	}
 	safe_memset0(&job->account, sizeof(job->account));
+	account_keys_clear(&job->keys);
 	pool_unref(&job->pool);
 	i_free(job);
 }
@@ -718,6 +733,26 @@ static void merger_start(struct vault_merger *merger, struct merge_acct *acct)
 		return;
 	}
 	job = i_new(struct merge_job, 1);
+	if (da.zero_access) {
+		if (merger->keyring == NULL ||
+		    !vault_keyring_get(merger->keyring, da.id,
+				       ioloop_now_ms(merger->ioloop),
+				       &job->keys)) {
+			/* Not an error: the mail waits, sealed, for the
+			   user's next login (vault_merger_schedule). */
+			if (!acct->locked_logged) {
+				log_info(NULL, "merge.locked",
+					 "account=%" PRIu64, acct->id);
+				acct->locked_logged = true;
+			}
+			pool_clear(directory_pool(merger->dir));
+			i_free(job);
+			return;
+		}
+		job->account.zero_access = true;
+		job->account.keys = &job->keys;
+	}
+	acct->locked_logged = false;
 	job->merger = merger;
 	job->account.id = da.id;
 	job->account.quota_bytes = da.quota_bytes;
@@ -877,6 +912,12 @@ fail:
 	i_free(merger->accounts_dir);
 	i_free(merger);
 	return NULL;
+}
+
+void vault_merger_set_keyring(struct vault_merger *merger,
+			      struct vault_keyring *keyring)
+{
+	merger->keyring = keyring;
 }
 
 void vault_merger_set_gc_interval(struct vault_merger *merger,

@@ -25,7 +25,14 @@
    store and blobs the merge opened. So it runs after merges, on the
    worker pool, at most once an hour per account, and never at the same
    time as a merge of that account (one job per account). A collection
-   failure is logged (gc.failed) and does not fail the merge. */
+   failure is logged (gc.failed) and does not fail the merge.
+
+   Zero-access accounts (doc/zero-access.md): their keys do not open with
+   the master key. The merger takes them from the vault's keyring
+   (vault-keyring.h), where a login with the password put them; while they
+   are not there the account is skipped (logged once as merge.locked) and
+   its spool is left untouched, sealed, until vault_merger_schedule() after
+   the next unlock. */
 
 #include "lib.h"
 #include "account-keys.h"
@@ -64,6 +71,12 @@ struct vault_merge_account {
 	bool collect;
 	uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN];
 	uint8_t wrapped_keys[ACCOUNT_WRAPPED_LEN];
+	/* A zero-access account: wrapped_keys is unused, and keys must be
+	   given. */
+	bool zero_access;
+	/* Unlocked keys to use instead of unwrapping wrapped_keys with the
+	   master key (the caller owns and wipes them), or NULL. */
+	const struct account_keys *keys;
 };
 
 /* One committed change: the mailbox that received messages and the
@@ -97,7 +110,8 @@ struct vault_merge_result {
    whatever was committed before the failure stays committed and the taken
    file stays, so a later call finishes the work without duplicates.
    Damaged records are logged (merge.damaged) and the taken file that held
-   them is kept as spool.damaged-<time>-<n> for the operator. */
+   them is kept as spool.damaged-<time>-<n> for the operator. A
+   zero-access account without keys fails before the spool is touched. */
 int vault_merge_account(const char *data_dir,
 			const uint8_t master_key[MASTER_KEY_LEN],
 			const struct vault_merge_account *account,
@@ -106,6 +120,7 @@ int vault_merge_account(const char *data_dir,
 			const char **error_r);
 
 struct vault_merger;
+struct vault_keyring;
 
 /* Called in the loop thread for each change a merge committed. */
 typedef void vault_merge_changed_t(uint64_t account_id, uint64_t mailbox_id,
@@ -120,6 +135,10 @@ struct vault_merger *vault_merger_create(
 	struct ioloop *ioloop, const char *data_dir, struct directory *dir,
 	const uint8_t *master_key, unsigned int threads,
 	vault_merge_changed_t *changed, void *context, const char **error_r);
+/* Where the unlocked keys of zero-access accounts are found (loop thread
+   only; must outlive the merger). Without one they are always locked. */
+void vault_merger_set_keyring(struct vault_merger *merger,
+			      struct vault_keyring *keyring);
 /* How often an account's blobs may be collected (default
    VAULT_GC_INTERVAL_MSECS; tests shorten it). */
 #define VAULT_GC_INTERVAL_MSECS (3600ULL * 1000)

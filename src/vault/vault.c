@@ -3,7 +3,9 @@
    to the master, the listening socket DATA/run/vault.sock and one IPC
    connection per front process; password verification itself is
    vault-auth.c, the spool merge is vault-merge.c (whose changes this file
-   forwards to every front as IPC_FRONT_CHANGED). The master starts it
+   forwards to every front as IPC_FRONT_CHANGED), and the keyring of
+   unlocked zero-access accounts is vault-keyring.c (filled by logins, read
+   by merges, expired here by a timer and wiped at exit). The master starts it
    through `marmot role vault` (master_role_main -> vault_main). Security
    stance: this is the process that holds the master key, so it talks to
    nothing but UNIX sockets: a seccomp filter makes socket(AF_INET/AF_INET6)
@@ -18,6 +20,7 @@
 #include "vault.h"
 #include "vault-auth.h"
 #include "vault-merge.h"
+#include "vault-keyring.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "ipc.h"
@@ -48,6 +51,8 @@
 #define VAULT_IP_MAX_LEN 64
 /* Accounts merged at once (each merge is one SQLite writer and fsyncs). */
 #define VAULT_MERGE_THREADS 2
+/* How often expired zero-access keys are looked for and wiped. */
+#define VAULT_KEYRING_EXPIRE_MSECS 60000
 
 struct vault_pending;
 
@@ -75,6 +80,8 @@ struct vault {
 	struct directory *dir;
 	struct vault_auth *auth;
 	struct vault_merger *merger;
+	struct vault_keyring *keyring;
+	struct timeout *keyring_to;
 	uint8_t *master_key; /* sodium_malloc'ed, read-only */
 
 	struct vault_client *master;
@@ -216,11 +223,16 @@ static void vault_auth_callback(const struct vault_auth_reply *reply,
 		buf_log_kv(&fields, "reason", "disabled");
 	if (reply->account_id != 0)
 		buf_printf(&fields, " account=%" PRIu64, reply->account_id);
+	if (reply->unlocked)
+		buf_printf(&fields, " unlocked=yes");
 	log_event(reply->result == AUTH_RESULT_TEMPFAIL ? LOG_LEVEL_WARNING
 							: LOG_LEVEL_INFO,
 		  client->log_id, auth_result_event(reply->result), "%s",
 		  buf_cstr(&fields));
 	buf_free(&fields);
+	/* A zero-access account's mail waited sealed: merge it now. */
+	if (reply->unlocked && vault->merger != NULL)
+		vault_merger_schedule(vault->merger, reply->account_id);
 
 	vault_pending_free(p);
 	vault_check_stopped(vault);
@@ -505,6 +517,16 @@ static void vault_merge_changed(uint64_t account_id, uint64_t mailbox_id,
 	buf_free(&out);
 }
 
+static void vault_keyring_timer(void *context)
+{
+	struct vault *vault = context;
+	unsigned int n;
+
+	n = vault_keyring_expire(vault->keyring, ioloop_now_ms(vault->ioloop));
+	if (n > 0)
+		log_info(NULL, "keys.expired", "accounts=%u", n);
+}
+
 static void vault_send_hello(struct vault *vault)
 {
 	struct buf out = BUF_INIT;
@@ -525,6 +547,9 @@ static void vault_deinit(struct vault *vault)
 	/* Waits for merges in flight; their changes still reach the
 	   fronts below. */
 	vault_merger_destroy(&vault->merger);
+	/* Both above are done with the keys: wipe them. */
+	timeout_remove(&vault->keyring_to);
+	vault_keyring_destroy(&vault->keyring);
 	/* Give queued replies a chance to be written: ipc.c writes only from
 	   the loop. */
 	for (unsigned int i = 0; i < 3 && vault->ioloop != NULL; i++)
@@ -608,6 +633,10 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 		.cache_ttl_secs = set->auth_cache_ttl,
 	};
 	vault.auth = vault_auth_create(vault.ioloop, vault.dir, &auth_set);
+	vault.keyring = vault_keyring_create(0);
+	vault_auth_set_keyring(vault.auth, vault.keyring);
+	vault.keyring_to = timeout_add(vault.ioloop, VAULT_KEYRING_EXPIRE_MSECS,
+				       vault_keyring_timer, &vault);
 
 	vault.master = vault_client_create(&vault, master_fd, true);
 	vault_send_hello(&vault);
@@ -626,6 +655,7 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 		vault_deinit(&vault);
 		return MARMOT_EXIT_FATAL;
 	}
+	vault_merger_set_keyring(vault.merger, vault.keyring);
 	ioloop_signal_add(vault.ioloop, SIGTERM, vault_signal, &vault);
 	ioloop_signal_add(vault.ioloop, SIGINT, vault_signal, &vault);
 	vault.signals_added = true;
