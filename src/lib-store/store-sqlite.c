@@ -1321,7 +1321,7 @@ static int append_one(struct sqlite_store *s, const struct store_append *a,
 	sqlite3_stmt *stmt;
 	int64_t now = (int64_t)time(NULL), email;
 	uint64_t modseq = 0;
-	uint32_t uid;
+	uint32_t uid = 0;
 	int ret;
 
 	if (a->spool_record_id != NULL) {
@@ -1397,7 +1397,7 @@ static int copy_in_txn(struct sqlite_store *s, uint64_t src,
 	if (mailbox_require(s, src) < 0 || mailbox_require(s, dst) < 0)
 		return -1;
 	for (i = 0; i < count; i++) {
-		uint32_t flags, uid;
+		uint32_t flags = 0, uid = 0;
 		int64_t internaldate, email;
 		uint64_t size;
 		char *keywords;
