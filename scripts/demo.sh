@@ -84,7 +84,9 @@ else
 		--listen 127.0.0.1 --port-base "$BASE" --user marmot \
 		>"$REPO/.demo-init.out" || { cat "$REPO/.demo-init.out"; rm -f "$REPO/.demo-init.out"; die "marmot init failed"; }
 	mv "$REPO/.demo-init.out" "$DATA/init-output.txt"
-	password=$(/usr/bin/python3 -c 'import secrets; print(secrets.token_urlsafe(15))')
+	# Letters and digits only (no 0/O/1/l/I), so the password is easy to
+	# read and never looks like a command-line option.
+	password=$(/usr/bin/python3 -c 'import secrets; a="ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"; print("".join(secrets.choice(a) for _ in range(20)))')
 	printf '%s\n' "$password" | "$BIN" user add "$USER_ADDR" --password-stdin --data "$DATA" \
 		|| die "marmot user add $USER_ADDR failed"
 	(umask 077 && printf 'user %s\npassword %s\n' "$USER_ADDR" "$password" >"$CRED")
