@@ -1,10 +1,27 @@
-/* cli-deliver.c - `marmot deliver ADDRESS [--from SENDER] [--mailbox NAME]`,
-   the local delivery agent (as dovecot-lda is): reads one message from
-   stdin, resolves ADDRESS through the directory (accounts, aliases, +tag,
-   catch-all) and appends a sealed record to the spool of every local
-   account it reaches (spool.h); the vault merges it from there. Also the
-   hidden `marmot store count ADDRESS`, which the integration tests use to
-   see what the merge stored. Called only from main.c's command table.
+/* cli-deliver.c - `marmot deliver ADDRESS [--from SENDER] [--mailbox NAME]
+   [--mbox FILE]`, the local delivery agent (as dovecot-lda is): reads one
+   message from stdin, resolves ADDRESS through the directory (accounts,
+   aliases, +tag, catch-all) and appends a sealed record to the spool of
+   every local account it reaches (spool.h); the vault merges it from
+   there. Also the hidden `marmot store count ADDRESS`, which the
+   integration tests use to see what the merge stored. Called only from
+   main.c's command table.
+
+   Bulk delivery: with --mbox FILE ("-" = stdin) every message of the mbox
+   (mbox.h, read as mboxrd: quoting undone, the mbox metadata headers
+   Status/X-Status/X-Keywords/X-UID... removed, their flags not kept:
+   delivered mail is new) becomes its own spool record, one after the
+   other, with the From_ line's sender as the envelope sender unless
+   --from is given. As soon as a message's records are durable, one line
+   "delivered N MESSAGE-ID" is printed and stdout flushed (N = its number
+   in the mbox from 1, MESSAGE-ID its Message-ID header with control
+   characters replaced by '?', or "-"), so whoever runs it knows exactly
+   which messages were acknowledged even if the process dies midway: at
+   most the one message after the last line may be durable without a
+   line (a retry of the unacknowledged rest may duplicate that one). A
+   message over the size limit is refused (named on stderr) and the rest
+   delivered, exit 1; any other failure stops at that message (exit 75
+   for a spool error, 1 for an unreadable mbox).
 
    Exit statuses follow sendmail/LDA practice (sysexits.h): 0 once every
    record is durable (spool_append fsynced it), EX_NOUSER (67) for a
@@ -18,14 +35,17 @@
    deliver mail cannot read any. The message is kept byte for byte as
    given (no Return-Path or Received is added: that is the SMTP side's
    job), bounded in size before it is buffered, never logged or printed,
-   and wiped from memory afterwards. `store count` prints only counts and
-   needs the master key (root, as the other key commands). */
+   and wiped from memory afterwards (an mbox's messages, read with stdio,
+   are not: they are in the operator's file anyway); only the Message-ID
+   of bulk-delivered messages is printed. `store count` prints only counts
+   and needs the master key (root, as the other key commands). */
 
 #include "lib.h"
 #include "cli.h"
 #include "buf.h"
 #include "directory.h"
 #include "mail-address.h"
+#include "mbox.h"
 #include "spool.h"
 #include "store.h"
 
@@ -42,12 +62,28 @@
    angle brackets. */
 #define CLI_DELIVER_SENDER_MAX 254
 #define CLI_DELIVER_MAILBOX_MAX 1024
+/* Longest Message-ID printed by --mbox (RFC 5322's line limit). */
+#define CLI_DELIVER_MSGID_MAX 998
 
 struct cli_deliver {
 	const char *sender; /* "" = null sender */
+	bool have_sender; /* --from given */
 	const char *mailbox; /* "" = INBOX */
 	const char *recipient; /* normalised if valid, else as given */
+	FILE *mbox; /* --mbox, opened by check; NULL without */
+	const char *mbox_path;
 };
+
+/* The --mbox file, closed at exit if run() never got to it. */
+static FILE *cli_deliver_mbox_pending;
+
+static void cli_deliver_mbox_close(void)
+{
+	if (cli_deliver_mbox_pending != NULL &&
+	    cli_deliver_mbox_pending != stdin)
+		fclose(cli_deliver_mbox_pending);
+	cli_deliver_mbox_pending = NULL;
+}
 
 static bool cli_deliver_text_ok(const char *str)
 {
@@ -81,6 +117,7 @@ int cli_deliver_check(struct cli_context *ctx)
 			return CLI_EXIT_FAILURE;
 		}
 		d->sender = from;
+		d->have_sender = true;
 	}
 	d->mailbox = "";
 	if (mailbox != NULL) {
@@ -102,6 +139,26 @@ int cli_deliver_check(struct cli_context *ctx)
 	if (d->recipient == NULL)
 		d->recipient = ctx->args[0];
 	ctx->cmd_data = d;
+	if (ctx->opt[CLI_OPT_MBOX] != NULL) {
+		d->mbox_path = ctx->opt[CLI_OPT_MBOX];
+		if (d->mbox_path[0] == '\0')
+			return cli_usage_error(ctx, "empty --mbox file name");
+		/* Opened before root is dropped, as import does: reading
+		   touches nothing. */
+		if (strcmp(d->mbox_path, "-") == 0) {
+			d->mbox = stdin;
+			d->mbox_path = "stdin";
+		} else {
+			d->mbox = fopen(d->mbox_path, "re");
+			if (d->mbox == NULL) {
+				cli_error("cannot open %s: %s", d->mbox_path,
+					  strerror(errno));
+				return CLI_EXIT_FAILURE;
+			}
+		}
+		cli_deliver_mbox_pending = d->mbox;
+		atexit(cli_deliver_mbox_close);
+	}
 	return CLI_EXIT_OK;
 }
 
@@ -137,6 +194,7 @@ static int cli_deliver_read(struct buf *msg)
 
 struct cli_deliver_target {
 	uint64_t id;
+	const char *account_dir;
 	uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN];
 };
 
@@ -201,6 +259,9 @@ static int cli_deliver_resolve(struct cli_context *ctx,
 			continue;
 		}
 		targets[count].id = account.id;
+		targets[count].account_dir =
+			p_strdup_printf(ctx->pool, "%s/accounts/%" PRIu64,
+					ctx->data_dir, account.id);
 		memcpy(targets[count].public_key, account.public_key,
 		       sizeof(targets[count].public_key));
 		count++;
@@ -221,50 +282,201 @@ static int cli_deliver_resolve(struct cli_context *ctx,
 	return CLI_EXIT_OK;
 }
 
-int cli_deliver_run(struct cli_context *ctx)
+/* Appends one message to the spool of every target. Returns CLI_EXIT_OK
+   once all are durable, or EX_TEMPFAIL (printed). */
+static int cli_deliver_append(const struct cli_deliver *d,
+			      const struct cli_deliver_target *targets,
+			      unsigned int count, const char *sender,
+			      const uint8_t *data, size_t size)
 {
-	const struct cli_deliver *d = ctx->cmd_data;
-	struct cli_deliver_target *targets = NULL;
 	struct spool_record record;
-	struct buf msg = BUF_INIT;
 	uint8_t id[SPOOL_RECORD_ID_LEN];
-	unsigned int count = 0;
 	const char *error;
-	int ret;
-
-	/* Read first, as an LDA does: the sender never sees a broken pipe. */
-	ret = cli_deliver_read(&msg);
-	if (ret == CLI_EXIT_OK)
-		ret = cli_deliver_resolve(ctx, d, &targets, &count);
-	if (ret != CLI_EXIT_OK) {
-		buf_free_secure(&msg);
-		return ret;
-	}
 
 	memset(&record, 0, sizeof(record));
 	record.received = (int64_t)time(NULL);
-	record.sender = d->sender;
+	record.sender = sender;
 	record.recipient = d->recipient;
 	record.mailbox = d->mailbox;
-	record.message = buf_span(&msg).p;
-	record.message_len = msg.used;
+	record.message = data;
+	record.message_len = size;
 	for (unsigned int i = 0; i < count; i++) {
-		const char *account_dir =
-			p_strdup_printf(ctx->pool, "%s/accounts/%" PRIu64,
-					ctx->data_dir, targets[i].id);
-
-		if (spool_append(account_dir, targets[i].public_key, &record,
-				 id, &error) < 0) {
+		if (spool_append(targets[i].account_dir, targets[i].public_key,
+				 &record, id, &error) < 0) {
 			/* Earlier accounts have it already: a retry by the
 			   caller duplicates it there, as with any LDA. */
 			cli_error("delivery to account %" PRIu64 " failed: %s",
 				  targets[i].id, error);
-			buf_free_secure(&msg);
 			return EX_TEMPFAIL;
 		}
 	}
-	buf_free_secure(&msg);
 	return CLI_EXIT_OK;
+}
+
+/* The Message-ID header of a message (unfolded, trimmed, control
+   characters replaced by '?', at most CLI_DELIVER_MSGID_MAX bytes), or
+   NULL if it has none. */
+static const char *cli_deliver_message_id(pool_t pool, const uint8_t *data,
+					  size_t size)
+{
+	static const char name[] = "message-id:";
+	const size_t name_len = sizeof(name) - 1;
+	const uint8_t *p = data, *end = data + size;
+
+	while (p < end) {
+		const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
+		const uint8_t *line_end = eol != NULL ? eol : end;
+
+		if (line_end == p || (line_end == p + 1 && *p == '\r'))
+			return NULL; /* end of the header */
+		if ((size_t)(line_end - p) >= name_len &&
+		    strncasecmp((const char *)p, name, name_len) == 0) {
+			/* The value, with its continuation lines. */
+			const uint8_t *v = p + name_len;
+			const uint8_t *v_end = line_end;
+
+			while (v_end < end && v_end + 1 < end &&
+			       (v_end[1] == ' ' || v_end[1] == '\t')) {
+				const uint8_t *next =
+					memchr(v_end + 1, '\n',
+					       (size_t)(end - v_end - 1));
+				v_end = next != NULL ? next : end;
+			}
+			char *out = p_malloc(pool, CLI_DELIVER_MSGID_MAX + 1);
+			size_t len = 0;
+			for (; v < v_end && len < CLI_DELIVER_MSGID_MAX; v++) {
+				if (*v == '\r' || *v == '\n')
+					continue;
+				if ((*v == ' ' || *v == '\t') &&
+				    (len == 0 || out[len - 1] == ' '))
+					continue;
+				out[len++] = *v == '\t' ? ' '
+					     : *v < 0x20 || *v == 0x7f
+						     ? '?'
+						     : (char)*v;
+			}
+			while (len > 0 && out[len - 1] == ' ')
+				len--;
+			out[len] = '\0';
+			return len > 0 ? out : NULL;
+		}
+		if (eol == NULL)
+			break;
+		p = eol + 1;
+	}
+	return NULL;
+}
+
+/* The envelope sender of an mbox message: --from, else its From_ line's
+   sender ("MAILER-DAEMON" and anything unusable as a reverse-path are
+   the null sender). */
+static const char *cli_deliver_mbox_sender(const struct cli_deliver *d,
+					   const struct mbox_message *msg)
+{
+	const char *s = msg->sender;
+
+	if (d->have_sender)
+		return d->sender;
+	if (s == NULL || strcasecmp(s, "MAILER-DAEMON") == 0 ||
+	    strlen(s) > CLI_DELIVER_SENDER_MAX || !cli_deliver_text_ok(s) ||
+	    strchr(s, ' ') != NULL)
+		return "";
+	return s;
+}
+
+/* --mbox: delivers every message, printing a line for each durable one. */
+static int cli_deliver_mbox(const struct cli_deliver *d,
+			    const struct cli_deliver_target *targets,
+			    unsigned int count)
+{
+	struct mbox_reader *reader =
+		mbox_reader_create(d->mbox, MBOX_FORMAT_MBOXRD);
+	struct mbox_message msg;
+	pool_t pool = pool_create("deliver-mbox", 4096);
+	uint64_t n = 0, refused = 0;
+	const char *error;
+	int ret = CLI_EXIT_OK, r;
+
+	while ((r = mbox_reader_next(reader, &msg, &error)) > 0) {
+		n++;
+		pool_clear(pool);
+		const char *msgid =
+			cli_deliver_message_id(pool, msg.data, msg.size);
+		if (msg.size > CLI_DELIVER_MAX_SIZE) {
+			cli_error("message %" PRIu64 " (line %" PRIu64
+				  ") is too large (more than %u MiB): not "
+				  "delivered",
+				  n, msg.line,
+				  CLI_DELIVER_MAX_SIZE / (1024 * 1024));
+			refused++;
+			continue;
+		}
+		if (msg.size == 0) {
+			cli_error("message %" PRIu64 " (line %" PRIu64
+				  ") is empty: not delivered",
+				  n, msg.line);
+			refused++;
+			continue;
+		}
+		ret = cli_deliver_append(d, targets, count,
+					 cli_deliver_mbox_sender(d, &msg),
+					 msg.data, msg.size);
+		if (ret != CLI_EXIT_OK) {
+			cli_error("stopped at message %" PRIu64
+				  " (line %" PRIu64
+				  "): it and the rest are not delivered",
+				  n, msg.line);
+			break;
+		}
+		/* The acknowledgement: durable, then said, then flushed. */
+		if (printf("delivered %" PRIu64 " %s\n", n,
+			   msgid != NULL ? msgid : "-") < 0 ||
+		    fflush(stdout) != 0) {
+			cli_error("writing to stdout failed: %s",
+				  strerror(errno));
+			ret = CLI_EXIT_FAILURE;
+			break;
+		}
+	}
+	if (r < 0) {
+		cli_error("%s: %s (after %" PRIu64 " messages)", d->mbox_path,
+			  error, n);
+		ret = CLI_EXIT_FAILURE;
+	} else if (ret == CLI_EXIT_OK && n == 0) {
+		cli_error("no message in %s", d->mbox_path);
+		ret = CLI_EXIT_FAILURE;
+	} else if (ret == CLI_EXIT_OK && refused > 0) {
+		ret = CLI_EXIT_FAILURE;
+	}
+	mbox_reader_destroy(&reader);
+	pool_unref(&pool);
+	return ret;
+}
+
+int cli_deliver_run(struct cli_context *ctx)
+{
+	const struct cli_deliver *d = ctx->cmd_data;
+	struct cli_deliver_target *targets = NULL;
+	struct buf msg = BUF_INIT;
+	unsigned int count = 0;
+	int ret;
+
+	if (d->mbox != NULL) {
+		ret = cli_deliver_resolve(ctx, d, &targets, &count);
+		if (ret == CLI_EXIT_OK)
+			ret = cli_deliver_mbox(d, targets, count);
+		cli_deliver_mbox_close();
+		return ret;
+	}
+	/* Read first, as an LDA does: the sender never sees a broken pipe. */
+	ret = cli_deliver_read(&msg);
+	if (ret == CLI_EXIT_OK)
+		ret = cli_deliver_resolve(ctx, d, &targets, &count);
+	if (ret == CLI_EXIT_OK)
+		ret = cli_deliver_append(d, targets, count, d->sender,
+					 buf_span(&msg).p, msg.used);
+	buf_free_secure(&msg);
+	return ret;
 }
 
 /* ---- store count (hidden; for tests) ---- */

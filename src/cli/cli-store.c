@@ -1,5 +1,7 @@
 /* cli-store.c - the mail store commands of the `marmot` CLI: import and
-   export (mbox, Maildir++), store stats, store verify and store gc (the
+   export (mbox, Maildir++), store stats, store verify, store list (one
+   line per message: mailbox, UIDVALIDITY, UID, Message-ID from the cached
+   ENVELOPE, size) and store gc (the
    blob collector, blob-gc.h, with its hour-long age guard: safe while the
    vault or an import writes the same account). The CLI acts as
    the operator: main.c loads master.key (as root) and drops to the data
@@ -1037,6 +1039,188 @@ int cli_store_verify_run(struct cli_context *ctx)
 	}
 	printf("%s: store ok, every referenced blob ok\n", ctx->address);
 	return CLI_EXIT_OK;
+}
+
+/* ---- list ---- */
+
+/* Skips one IMAP item of a cached ENVELOPE string (NIL, a quoted string,
+   a literal "{n}\r\n..." or a parenthesised list). Returns the byte after
+   it, or NULL if the string is not what imap-envelope.c writes. */
+static const char *cli_list_skip_item(const char *p, const char *end,
+				      unsigned int depth)
+{
+	if (p >= end || depth > 8)
+		return NULL;
+	if (*p == '"') {
+		for (p++; p < end; p++) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			else if (*p == '"')
+				return p + 1;
+		}
+		return NULL;
+	}
+	if (*p == '{') {
+		uint64_t n = 0;
+
+		for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+			n = n * 10 + (uint64_t)(*p - '0');
+			if (n > (uint64_t)(end - p))
+				return NULL;
+		}
+		if (end - p < 3 || memcmp(p, "}\r\n", 3) != 0 ||
+		    n > (uint64_t)(end - p - 3))
+			return NULL;
+		return p + 3 + n;
+	}
+	if (*p == '(') {
+		for (p++; p < end;) {
+			if (*p == ' ') {
+				p++;
+			} else if (*p == ')') {
+				return p + 1;
+			} else {
+				p = cli_list_skip_item(p, end, depth + 1);
+				if (p == NULL)
+					return NULL;
+			}
+		}
+		return NULL;
+	}
+	if (end - p >= 3 && memcmp(p, "NIL", 3) == 0)
+		return p + 3;
+	return NULL;
+}
+
+/* The message-id (10th field) of a cached ENVELOPE, undone from its
+   quoting, with control characters replaced by '?'; NULL if NIL or
+   unreadable. */
+static const char *cli_list_message_id(pool_t pool, const char *envelope)
+{
+	const char *p, *end, *item, *item_end;
+	char *out;
+	size_t len = 0;
+
+	if (envelope == NULL || envelope[0] != '(')
+		return NULL;
+	p = envelope + 1;
+	end = envelope + strlen(envelope);
+	for (unsigned int i = 0; i < 9; i++) {
+		p = cli_list_skip_item(p, end, 0);
+		if (p == NULL || p >= end || *p != ' ')
+			return NULL;
+		p++;
+	}
+	item = p;
+	item_end = cli_list_skip_item(item, end, 0);
+	if (item_end == NULL || *item == 'N' || *item == '(')
+		return NULL;
+	out = p_malloc(pool, (size_t)(item_end - item) + 1);
+	if (*item == '"') {
+		for (p = item + 1; p < item_end - 1; p++) {
+			if (*p == '\\')
+				p++;
+			out[len++] = *p;
+		}
+	} else {
+		p = memchr(item, '\n', (size_t)(item_end - item));
+		for (p++; p < item_end; p++)
+			out[len++] = *p;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			out[i] = '?';
+	}
+	out[len] = '\0';
+	return len > 0 ? out : NULL;
+}
+
+/* Prints str with control characters (tab and newline too) as '?'. */
+static void cli_list_print_field(const char *str)
+{
+	for (const unsigned char *p = (const unsigned char *)str; *p != '\0';
+	     p++)
+		putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
+}
+
+static int cli_list_mailbox(struct cli_account_store *as,
+			    const struct store_mailbox *box, pool_t pool)
+{
+	const char *error;
+
+	for (uint64_t lo = 1; lo < box->uidnext; lo += CLI_EXPORT_UID_CHUNK) {
+		struct store_message *msgs;
+		unsigned int count;
+		uint64_t hi = lo + CLI_EXPORT_UID_CHUNK - 1;
+
+		pool_clear(pool);
+		if (hi > UINT32_MAX)
+			hi = UINT32_MAX;
+		if (store_fetch(as->store, box->id, (uint32_t)lo, (uint32_t)hi,
+				pool, &msgs, &count, &error) < 0) {
+			cli_error("cannot read mailbox '%s': %s", box->name,
+				  error);
+			return -1;
+		}
+		for (unsigned int i = 0; i < count; i++) {
+			const char *msgid =
+				cli_list_message_id(pool, msgs[i].envelope);
+
+			cli_list_print_field(box->name);
+			printf("\t%u\t%u\t", box->uidvalidity, msgs[i].uid);
+			cli_list_print_field(msgid != NULL ? msgid : "-");
+			printf("\t%llu\n", (unsigned long long)msgs[i].size);
+		}
+		if (hi == UINT32_MAX)
+			break;
+	}
+	return 0;
+}
+
+int cli_store_list_run(struct cli_context *ctx)
+{
+	const char *name = ctx->opt[CLI_OPT_MAILBOX];
+	struct cli_account_store as;
+	struct store_mailbox *boxes, one;
+	unsigned int count;
+	pool_t pool;
+	const char *error;
+	int ret;
+
+	if (name != NULL && name[0] == '\0')
+		return cli_usage_error(ctx, "empty --mailbox name");
+	if (cli_account_store_open(ctx, &as) < 0)
+		return CLI_EXIT_FAILURE;
+	if (name != NULL) {
+		ret = store_mailbox_lookup(as.store, name, ctx->pool, &one,
+					   &error);
+		if (ret == 0) {
+			cli_error("%s has no mailbox '%s'", ctx->address, name);
+			cli_account_store_close(&as);
+			return CLI_EXIT_FAILURE;
+		}
+		boxes = &one;
+		count = 1;
+	} else {
+		ret = store_mailbox_list(as.store, ctx->pool, &boxes, &count,
+					 &error);
+	}
+	if (ret < 0) {
+		cli_error("cannot read the store of %s: %s", ctx->address,
+			  error);
+		cli_account_store_close(&as);
+		return CLI_EXIT_FAILURE;
+	}
+	printf("mailbox\tuidvalidity\tuid\tmessage-id\tsize\n");
+	pool = pool_create("store-list", 65536);
+	ret = CLI_EXIT_OK;
+	for (unsigned int i = 0; i < count && ret == CLI_EXIT_OK; i++) {
+		if (cli_list_mailbox(&as, &boxes[i], pool) < 0)
+			ret = CLI_EXIT_FAILURE;
+	}
+	pool_unref(&pool);
+	cli_account_store_close(&as);
+	return ret;
 }
 
 /* ---- gc ---- */

@@ -149,8 +149,8 @@ int cli_deliver_check(struct cli_context *ctx);
 int cli_deliver_run(struct cli_context *ctx);
 int cli_store_count_run(struct cli_context *ctx);
 
-/* cli-store.c: import, export and store stats/verify/gc; run() opens the
-   account's store with the master key loaded by main.c. */
+/* cli-store.c: import, export and store stats/verify/list/gc; run()
+   opens the account's store with the master key loaded by main.c. */
 int cli_import_check(struct cli_context *ctx);
 int cli_import_run(struct cli_context *ctx);
 int cli_export_check(struct cli_context *ctx);
@@ -158,6 +158,7 @@ int cli_export_run(struct cli_context *ctx);
 int cli_store_check(struct cli_context *ctx);
 int cli_store_stats_run(struct cli_context *ctx);
 int cli_store_verify_run(struct cli_context *ctx);
+int cli_store_list_run(struct cli_context *ctx);
 int cli_store_gc_run(struct cli_context *ctx);
 
 /* Parses a size: bytes, or a number with a K/M/G/T suffix (powers of

@@ -128,10 +128,15 @@ static const struct cli_command cli_commands[] = {
 	{ "alias", "list", 0, 1, OPT(DATA), DIR_RO, "alias list [DOMAIN]",
 	  "list aliases", cli_alias_check, cli_alias_list_run },
 
-	{ "deliver", NULL, 1, 1, OPT(DATA) | OPT(FROM) | OPT(MAILBOX), DIR_RW,
-	  "deliver ADDRESS [--from SENDER] [--mailbox NAME] < MESSAGE",
+	{ "deliver", NULL, 1, 1,
+	  OPT(DATA) | OPT(FROM) | OPT(MAILBOX) | OPT(MBOX), DIR_RW,
+	  "deliver ADDRESS [--from SENDER] [--mailbox NAME] "
+	  "[< MESSAGE | --mbox FILE]",
 	  "deliver a message from stdin to a local address (exit 0 "
-	  "delivered, 67 unknown recipient, 75 try again later)",
+	  "delivered, 67 unknown recipient, 75 try again later); --mbox FILE "
+	  "(- = stdin) delivers each message of an mbox as its own, printing "
+	  "\"delivered N MESSAGE-ID\" as soon as message N is durable "
+	  "(after a failure, only messages with such a line were delivered)",
 	  cli_deliver_check, cli_deliver_run },
 	{ "store", "count", 1, 1, OPT(DATA),
 	  DIR_RW | CLI_CMD_MASTER_KEY | CLI_CMD_HIDDEN, "store count ADDRESS",
@@ -166,6 +171,13 @@ static const struct cli_command cli_commands[] = {
 	  "store verify ADDRESS [--password-stdin]",
 	  "check the database and every blob (non-zero exit on damage)",
 	  cli_store_check, cli_store_verify_run },
+	{ "store", "list", 1, 1, OPT(DATA) | OPT(MAILBOX) | OPT(PASSWORD_STDIN),
+	  DIR_RW | CLI_CMD_MASTER_KEY,
+	  "store list ADDRESS [--mailbox NAME] [--password-stdin]",
+	  "list the messages, one line each: mailbox, UIDVALIDITY, UID, "
+	  "Message-ID (\"-\" if none), size (tab-separated, control "
+	  "characters shown as '?')",
+	  cli_store_check, cli_store_list_run },
 	{ "store", "gc", 1, 1, OPT(DATA) | OPT(DRY_RUN),
 	  DIR_RW | CLI_CMD_MASTER_KEY, "store gc ADDRESS [--dry-run]",
 	  "delete blobs no message references any more, once an hour old "
