@@ -231,6 +231,32 @@ void account_keys_wrap(const uint8_t master_key[MASTER_KEY_LEN],
 	sodium_memzero(kek, sizeof(kek));
 }
 
+/* Opens sk || data key sealed under kek with ad, and fills keys_r (the
+   public key taken as given). The caller wipes kek. Returns 0 or -1. */
+static int wrap_open(const uint8_t *kek, const uint8_t *ad, size_t ad_len,
+		     const uint8_t *nonce, const uint8_t *cipher,
+		     const uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN],
+		     struct account_keys *keys_r)
+{
+	uint8_t plain[WRAP_PLAIN_LEN];
+	unsigned long long plain_len;
+
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+		    plain, &plain_len, NULL, cipher,
+		    WRAP_PLAIN_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES,
+		    ad, ad_len, nonce, kek) != 0 ||
+	    plain_len != WRAP_PLAIN_LEN) {
+		sodium_memzero(plain, sizeof(plain));
+		return -1;
+	}
+	memcpy(keys_r->public_key, public_key, ACCOUNT_PUBLIC_KEY_LEN);
+	memcpy(keys_r->secret_key, plain, ACCOUNT_SECRET_KEY_LEN);
+	memcpy(keys_r->data_key, plain + ACCOUNT_SECRET_KEY_LEN,
+	       ACCOUNT_DATA_KEY_LEN);
+	sodium_memzero(plain, sizeof(plain));
+	return 0;
+}
+
 int account_keys_unwrap(const uint8_t master_key[MASTER_KEY_LEN],
 			uint64_t account_id,
 			const uint8_t public_key[ACCOUNT_PUBLIC_KEY_LEN],
@@ -238,10 +264,8 @@ int account_keys_unwrap(const uint8_t master_key[MASTER_KEY_LEN],
 			struct account_keys *keys_r)
 {
 	uint8_t kek[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
-	uint8_t plain[WRAP_PLAIN_LEN];
 	uint8_t ad[WRAP_AD_LEN];
 	const uint8_t *nonce, *cipher;
-	unsigned long long plain_len;
 	int ret;
 
 	sodium_init_or_panic();
@@ -252,21 +276,9 @@ int account_keys_unwrap(const uint8_t master_key[MASTER_KEY_LEN],
 	cipher = nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 	wrap_kek(master_key, account_id, kek);
 	wrap_ad(WRAP_MAGIC, account_id, public_key, ad);
-	ret = crypto_aead_xchacha20poly1305_ietf_decrypt(
-		plain, &plain_len, NULL, cipher,
-		WRAP_PLAIN_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES, ad,
-		sizeof(ad), nonce, kek);
+	ret = wrap_open(kek, ad, sizeof(ad), nonce, cipher, public_key, keys_r);
 	sodium_memzero(kek, sizeof(kek));
-	if (ret != 0 || plain_len != WRAP_PLAIN_LEN) {
-		sodium_memzero(plain, sizeof(plain));
-		return -1;
-	}
-	memcpy(keys_r->public_key, public_key, ACCOUNT_PUBLIC_KEY_LEN);
-	memcpy(keys_r->secret_key, plain, ACCOUNT_SECRET_KEY_LEN);
-	memcpy(keys_r->data_key, plain + ACCOUNT_SECRET_KEY_LEN,
-	       ACCOUNT_DATA_KEY_LEN);
-	sodium_memzero(plain, sizeof(plain));
-	return 0;
+	return ret;
 }
 
 /* kek = Argon2id(password, salt), INTERACTIVE cost (see the header). */
@@ -320,10 +332,8 @@ int account_keys_unwrap_password(
 	const uint8_t *wrapped, size_t wrapped_len, struct account_keys *keys_r)
 {
 	uint8_t kek[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
-	uint8_t plain[WRAP_PLAIN_LEN];
 	uint8_t ad[WRAP_AD_LEN];
 	const uint8_t *salt, *nonce, *cipher;
-	unsigned long long plain_len;
 	int ret;
 
 	sodium_init_or_panic();
@@ -339,21 +349,9 @@ int account_keys_unwrap_password(
 		return -1;
 	}
 	wrap_ad(PWRAP_MAGIC, account_id, public_key, ad);
-	ret = crypto_aead_xchacha20poly1305_ietf_decrypt(
-		plain, &plain_len, NULL, cipher,
-		WRAP_PLAIN_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES, ad,
-		sizeof(ad), nonce, kek);
+	ret = wrap_open(kek, ad, sizeof(ad), nonce, cipher, public_key, keys_r);
 	sodium_memzero(kek, sizeof(kek));
-	if (ret != 0 || plain_len != WRAP_PLAIN_LEN) {
-		sodium_memzero(plain, sizeof(plain));
-		return -1;
-	}
-	memcpy(keys_r->public_key, public_key, ACCOUNT_PUBLIC_KEY_LEN);
-	memcpy(keys_r->secret_key, plain, ACCOUNT_SECRET_KEY_LEN);
-	memcpy(keys_r->data_key, plain + ACCOUNT_SECRET_KEY_LEN,
-	       ACCOUNT_DATA_KEY_LEN);
-	sodium_memzero(plain, sizeof(plain));
-	return 0;
+	return ret;
 }
 
 void account_keys_clear(struct account_keys *keys)
