@@ -58,6 +58,18 @@ def take_notes():
     return out
 
 
+
+def dump_log_on_failure(test, inst):
+    """Cleanup helper: prints inst's server log as TAP comments if test
+    failed (register with test.addCleanup(dump_log_on_failure, self,
+    inst))."""
+    outcome = getattr(test, '_outcome', None)
+    result = getattr(outcome, 'result', None)
+    errors = list(getattr(result, 'errors', [])) + list(
+        getattr(result, 'failures', []))
+    if any(t is test for t, _ in errors):
+        note(inst.log_text())
+
 def is_root():
     return os.geteuid() == 0
 

@@ -293,15 +293,8 @@ class CrashSafetyTest(unittest.TestCase):
         self.inst.add_user(self.alice)
         self.inst.add_user(self.bob)
         self.inst.start()
-        self.addCleanup(self.dump_log_on_failure)
+        self.addCleanup(harness.dump_log_on_failure, self, self.inst)
 
-    def dump_log_on_failure(self):
-        outcome = getattr(self, '_outcome', None)
-        result = getattr(outcome, 'result', None)
-        errors = list(getattr(result, 'errors', [])) + list(
-            getattr(result, 'failures', []))
-        if any(t is self for t, _ in errors):
-            harness.note(self.inst.log_text())
 
     def account_dir(self, address):
         # Ids are given in creation order: alice, then bob.

@@ -35,14 +35,8 @@ class RunningCase(unittest.TestCase):
         self.user = 'alice@' + DOMAIN
         self.password = self.inst.add_user(self.user)
         self.inst.start()
-        self.addCleanup(self.dump_log_on_failure)
+        self.addCleanup(harness.dump_log_on_failure, self, self.inst)
 
-    def dump_log_on_failure(self):
-        outcome = getattr(self, '_outcome', None)
-        errors = getattr(getattr(outcome, 'result', None), 'errors', [])
-        failures = getattr(getattr(outcome, 'result', None), 'failures', [])
-        if any(t is self for t, _ in list(errors) + list(failures)):
-            harness.note(self.inst.log_text())
 
 
 class ProcessTest(RunningCase):

@@ -40,7 +40,7 @@ class ZeroAccessTest(unittest.TestCase):
     def setUp(self):
         self.inst = Instance()
         self.addCleanup(self.inst.cleanup)
-        self.addCleanup(self.dump_log_on_failure)
+        self.addCleanup(harness.dump_log_on_failure, self, self.inst)
         self.zed = 'zed@' + DOMAIN
         self.password = harness.random_password()
         r = self.inst.marmot(['user', 'add', self.zed, '--zero-access',
@@ -54,13 +54,6 @@ class ZeroAccessTest(unittest.TestCase):
         self.account_dir = os.path.join(self.inst.data, 'accounts',
                                         str(self.acct_id))
 
-    def dump_log_on_failure(self):
-        outcome = getattr(self, '_outcome', None)
-        result = getattr(outcome, 'result', None)
-        errors = list(getattr(result, 'errors', [])) + list(
-            getattr(result, 'failures', []))
-        if any(t is self for t, _ in errors):
-            harness.note(self.inst.log_text())
 
     def log_has(self, event):
         pattern = re.compile(r'%s\b.*\baccount=%d\b' % (re.escape(event),
