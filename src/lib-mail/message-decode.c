@@ -79,19 +79,6 @@ static void out_byte(struct message_decoder *dec, struct buf *dest, uint8_t c)
 	out_append(dec, dest, &c, 1);
 }
 
-static int hex_value(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	/* RFC 2045 6.7 (1): upper case is required, but a robust decoder
-	   takes lower case too. */
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static void qp_flush_ws(struct message_decoder *dec, struct buf *dest)
 {
 	out_append(dec, dest, dec->ws, dec->ws_len);
@@ -140,7 +127,7 @@ static bool qp_byte(struct message_decoder *dec, struct buf *dest, uint8_t c)
 		out_byte(dec, dest, '\r');
 		return false;
 	case QP_EQ:
-		if ((v = hex_value(c)) >= 0) {
+		if ((v = hex_digit_value(c)) >= 0) {
 			dec->hex = c;
 			dec->state = QP_EQ_HEX;
 		} else if (c == '\n') {
@@ -163,11 +150,11 @@ static bool qp_byte(struct message_decoder *dec, struct buf *dest, uint8_t c)
 		return true;
 	case QP_EQ_HEX:
 		dec->state = QP_TEXT;
-		if ((v = hex_value(c)) >= 0) {
+		if ((v = hex_digit_value(c)) >= 0) {
 			/* RFC 2045 6.7 (1): "=" followed by two hex digits
 			   is the octet they spell. */
 			out_byte(dec, dest,
-				 (uint8_t)(hex_value(dec->hex) << 4 | v));
+				 (uint8_t)(hex_digit_value(dec->hex) << 4 | v));
 			return true;
 		}
 		out_byte(dec, dest, '=');
@@ -228,7 +215,7 @@ static void qp_finish(struct message_decoder *dec, struct buf *dest)
 	dec->state = QP_TEXT;
 }
 
-static int b64_value(uint8_t c)
+int base64_char_value(uint8_t c)
 {
 	/* RFC 2045 6.8 Table 1. */
 	if (c >= 'A' && c <= 'Z')
@@ -265,7 +252,7 @@ static void b64_feed(struct message_decoder *dec, struct span input,
 {
 	for (size_t i = 0; i < input.len && !dec->b64_done && !dec->full; i++) {
 		uint8_t c = input.p[i];
-		int v = b64_value(c);
+		int v = base64_char_value(c);
 
 		if (v >= 0) {
 			dec->b64_bits = dec->b64_bits << 6 | (uint32_t)v;

@@ -44,6 +44,10 @@ struct message_decoder {
 
 /* Maps a Content-Transfer-Encoding value (any case, surrounding white
    space ignored) to an encoding. NULL or "" is 7bit (RFC 2045 6.1). */
+/* The value of a base64 alphabet character (RFC 2045 6.8 Table 1), or -1
+   for anything else, '=' included. */
+int base64_char_value(uint8_t c);
+
 enum message_decode_encoding message_decode_encoding_parse(const char *cte);
 
 /* Starts decoding. max_output 0 means unlimited. */

@@ -4,6 +4,7 @@
    are checked by charset.c before ICU sees them. */
 
 #include "rfc2047.h"
+#include "message-decode.h"
 #include "charset.h"
 
 #include <strings.h>
@@ -16,17 +17,6 @@ struct encoded_word {
 	struct span text;
 	size_t total_len; /* bytes from "=?" through "?=" */
 };
-
-static int hex_value(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* RFC 2047 2: encoded-word = "=?" charset "?" encoding "?" encoded-text
    "?=". Returns true if s starts with one. */
@@ -85,31 +75,17 @@ static void decode_q(struct buf *out, struct span text)
 		if (c == '_') {
 			buf_append_c(out, ' ');
 		} else if (c == '=' && i + 2 < text.len &&
-			   hex_value(text.p[i + 1]) >= 0 &&
-			   hex_value(text.p[i + 2]) >= 0) {
-			buf_append_c(out,
-				     (uint8_t)(hex_value(text.p[i + 1]) * 16 +
-					       hex_value(text.p[i + 2])));
+			   hex_digit_value(text.p[i + 1]) >= 0 &&
+			   hex_digit_value(text.p[i + 2]) >= 0) {
+			buf_append_c(
+				out,
+				(uint8_t)(hex_digit_value(text.p[i + 1]) * 16 +
+					  hex_digit_value(text.p[i + 2])));
 			i += 2;
 		} else {
 			buf_append_c(out, c);
 		}
 	}
-}
-
-static int b64_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
 }
 
 /* RFC 2047 4.1 / RFC 4648 4: base64; characters outside the alphabet are
@@ -125,7 +101,7 @@ static void decode_b(struct buf *out, struct span text)
 
 		if (text.p[i] == '=')
 			break;
-		v = b64_value(text.p[i]);
+		v = base64_char_value(text.p[i]);
 		if (v < 0)
 			continue;
 		acc = (acc << 6) | (uint32_t)v;

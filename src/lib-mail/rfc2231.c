@@ -65,24 +65,17 @@ static bool is_attr_char(uint8_t c)
 	return strchr("*'%()<>@,;:\\\"/[]?=", c) == NULL;
 }
 
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* RFC 2231 4: extended-other-values are %XX-escaped octets. */
 static void percent_decode(struct buf *out, struct span s)
 {
 	for (size_t i = 0; i < s.len; i++) {
-		if (s.p[i] == '%' && i + 2 < s.len && hexval(s.p[i + 1]) >= 0 &&
-		    hexval(s.p[i + 2]) >= 0) {
-			buf_append_c(out, (uint8_t)(hexval(s.p[i + 1]) * 16 +
-						    hexval(s.p[i + 2])));
+		if (s.p[i] == '%' && i + 2 < s.len &&
+		    hex_digit_value(s.p[i + 1]) >= 0 &&
+		    hex_digit_value(s.p[i + 2]) >= 0) {
+			buf_append_c(
+				out,
+				(uint8_t)(hex_digit_value(s.p[i + 1]) * 16 +
+					  hex_digit_value(s.p[i + 2])));
 			i += 2;
 		} else {
 			buf_append_c(out, s.p[i]);

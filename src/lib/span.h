@@ -43,6 +43,18 @@ static inline struct span span_skip(struct span s, size_t n)
 		n = s.len;
 	return span_make(s.p + n, s.len - n);
 }
+/* The value of an ASCII hex digit (either case), or -1. */
+static inline int hex_digit_value(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
 /* Parses a decimal unsigned integer spanning all of s, at most max.
    Returns 0 on success, -1 on empty input, non-digits or overflow. */
 int span_to_u64(struct span s, uint64_t max, uint64_t *num_r);
