@@ -63,6 +63,7 @@ import unittest
 
 import harness
 from harness import DOMAIN, Instance
+from test_store_deliver import DeliverCase
 
 WRITERS = 4
 WRITER_MESSAGES = 1300  # 5,200 in all: >= 5,000 acknowledged
@@ -284,33 +285,9 @@ class UidHistory:
         del self.errors[50:]
 
 
-class CrashSafetyTest(unittest.TestCase):
-    def setUp(self):
-        self.inst = Instance()
-        self.addCleanup(self.inst.cleanup)
-        self.alice = 'alice@' + DOMAIN
-        self.bob = 'bob@' + DOMAIN
-        self.inst.add_user(self.alice)
-        self.inst.add_user(self.bob)
-        self.inst.start()
-        self.addCleanup(harness.dump_log_on_failure, self, self.inst)
-
-
-    def account_dir(self, address):
-        # Ids are given in creation order: alice, then bob.
-        ids = sorted(int(n) for n in os.listdir(
-            os.path.join(self.inst.data, 'accounts')) if n.isdigit())
-        return os.path.join(self.inst.data, 'accounts',
-                            str(ids[[self.alice, self.bob].index(address)]))
-
-    def spool_pending(self, address):
-        d = self.account_dir(address)
-        for name in ('spool', 'spool.merging'):
-            p = os.path.join(d, name)
-            if os.path.exists(p) and (name == 'spool.merging' or
-                                      os.path.getsize(p) > 0):
-                return True
-        return False
+class CrashSafetyTest(DeliverCase):
+    """alice and bob on a running instance (DeliverCase's setUp), with
+    account_dir() and spool_pending() from there."""
 
     def store_list(self, address):
         """({(mailbox, uid): message-id}, {mailbox: uidvalidity},
