@@ -1609,6 +1609,12 @@ static void fq_request(void *context, enum queue_request_op op, const char *id)
 		return;
 	}
 	e = fq_entry_find(id);
+	if (e == NULL) {
+		/* Written by another process since the last scan (marmot
+		   queue inject). */
+		fq_scan();
+		e = fq_entry_find(id);
+	}
 	if (e != NULL && e->busy) {
 		/* The jobs' commit applies it. */
 		for (struct fq_conn *c = fq->conns; c != NULL; c = c->next) {
