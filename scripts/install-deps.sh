@@ -11,6 +11,7 @@ PACKAGES=(
 	openssl ca-certificates python3 swaks sqlite3 procps iproute2
 	clang-14 libclang-rt-14-dev clang-format curl git
 	libgmime-3.0-dev
+	nsd postfix
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -32,6 +33,10 @@ if [ "${#missing[@]}" -eq 0 ]; then
 else
 	echo "install-deps.sh: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# The tests run private Postfix instances (tests/integration/
+	# postfix_mx.py); the system one must not be configured or started.
+	echo "postfix postfix/main_mailer_type select No configuration" |
+		debconf-set-selections
 	apt-get update
 	apt-get install -y --no-install-recommends "${PACKAGES[@]}" </dev/null
 fi
