@@ -35,10 +35,26 @@ enum ipc_type {
 	IPC_VAULT_AUTH = 100, /* str service, str username, bytes password,
 				 str remote ip -> IPC_FRONT_AUTH_REPLY */
 	IPC_VAULT_PING = 101, /* -> IPC_FRONT_PONG */
+	/* SCRAM-SHA-256 (RFC 5802, RFC 7677) in two steps; see
+	   vault-scram.h. */
+	IPC_VAULT_SCRAM_START = 120, /* str service, str client-first-message,
+					str remote ip ->
+					IPC_FRONT_SCRAM_START_REPLY */
+	IPC_VAULT_SCRAM_FINISH = 121, /* u32 session id, str
+					 client-final-message ->
+					 IPC_FRONT_SCRAM_FINISH_REPLY */
 	/* to the front */
 	IPC_FRONT_AUTH_REPLY = 200, /* u32 result (enum auth_result),
 				       u64 account id, str canonical address */
 	IPC_FRONT_PONG = 201,
+	IPC_FRONT_SCRAM_START_REPLY = 220, /* u32 result (AUTH_RESULT_OK: go
+					      on; FAILED: malformed; TEMPFAIL),
+					      u32 session id, str
+					      server-first-message */
+	IPC_FRONT_SCRAM_FINISH_REPLY = 221, /* u32 result (enum auth_result),
+					       u64 account id, str canonical
+					       address, str server-final-message
+					       ("" unless OK) */
 	IPC_FRONT_RELOAD = 202, /* master -> front: reload TLS and settings */
 	IPC_FRONT_CHANGED = 203, /* vault -> front: u64 account id, u64
 				    mailbox id (0 = mailbox list), u64 modseq;
