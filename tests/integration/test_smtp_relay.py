@@ -100,6 +100,11 @@ def marker(n):
 class RelayTest(MailCase):
     ACCOUNTS = (ALICE, SINK)
     ALIASES = ((FWD, (FWD_TARGET,)),)
+    # The forward must stay queued and go nowhere: every delivery attempt
+    # goes to a closed port on loopback (a temporary failure), the next
+    # one an hour later.
+    CONF = (('queue_relay_host', '127.0.0.1:9'), ('queue_retry_min', '1h'),
+            ('queue_retry_max', '1h'))
 
     @classmethod
     def setUpClass(cls):
