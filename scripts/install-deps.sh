@@ -8,7 +8,7 @@ PACKAGES=(
 	build-essential meson ninja-build pkg-config
 	libssl-dev libsodium-dev libsqlite3-dev libcmocka-dev libidn2-dev
 	libzstd-dev libicu-dev libunbound-dev
-	openssl ca-certificates python3 swaks sqlite3 procps iproute2
+	openssl ca-certificates python3 swaks libnet-ssleay-perl sqlite3 procps iproute2
 	clang-14 libclang-rt-14-dev clang-format curl git
 	libgmime-3.0-dev
 	nsd postfix
