@@ -493,9 +493,11 @@ def report(results, args, host):
     lines = []
     lines.append('# bench/smtp report')
     lines.append('')
-    lines.append('%s; %d CPUs; load client -n %d messages per connection; '
-                 'data under %s.' % (host, os.cpu_count() or 0,
-                                     args.per_connection, args.dir))
+    lines.append('%s; %d CPUs; load average %.2f before, %.2f after; '
+                 'bench-smtp-load sends %d messages per connection; data '
+                 'under %s.' % (host, os.cpu_count() or 0, args.load_before,
+                                os.getloadavg()[0], args.per_connection,
+                                args.dir))
     lines.append('')
     lines.append('- **marmot msg/s**: acknowledged messages / (first connect '
                  '-> last 250 after DATA); a 250 means sealed and fsynced '
@@ -599,6 +601,10 @@ def main():
     if args.messages > 100000 or args.messages_large > 100000:
         ap.error('at most 100000 messages per run')
 
+    args.load_before = os.getloadavg()[0]
+    if not port_free(25):
+        log('warning: something (a system MTA?) listens on port 25; this '
+            'benchmark does not use it, but it shares the machine')
     root = os.path.abspath(
         tempfile.mkdtemp(prefix='bench-smtp-', dir=args.dir))
     os.chmod(root, 0o755)  # marmot's and Dovecot's users traverse it
