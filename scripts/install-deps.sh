@@ -33,8 +33,9 @@ if [ "${#missing[@]}" -eq 0 ]; then
 else
 	echo "install-deps.sh: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	# Postfix and Dovecot are only peers for tests and bench/smtp (tests/integration/postfix_mx.py, bench/smtp), which
-	# start private instances: no system mail service is configured.
+	# Postfix and Dovecot are only peers for the tests
+	# (tests/integration/postfix_mx.py) and bench/smtp, which start
+	# private instances: no system mail service is configured.
 	echo "postfix postfix/main_mailer_type select No configuration" |
 		debconf-set-selections
 	apt-get update
