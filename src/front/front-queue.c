@@ -172,6 +172,7 @@ struct fq_runner {
 	unsigned int conn_seq;
 	int64_t next_scan;
 	bool relay; /* queue_relay_host set */
+	bool relay_is_ip; /* else a name to resolve (A/AAAA, no MX) */
 	char relay_host[256];
 	unsigned int relay_port;
 #ifdef MARMOT_HAVE_DNS
@@ -1390,6 +1391,13 @@ static struct fq_conn *fq_conn_create(struct fq_dest *dest, struct fq_job *job)
 	fq->conn_count++;
 	log_info(conn->log_id, "queue.connect", "dest=%s id=%s rcpts=%u",
 		 log_value(0, dest->key), job->m->id, job->count);
+	if (fq->relay && !fq->relay_is_ip) {
+		/* A smarthost by name: its addresses, no MX lookup. */
+		conn->mx_hosts[conn->mx_count++] = i_strdup(fq->relay_host);
+		conn->port = fq->relay_port;
+		fq_conn_next_addr(conn);
+		return conn;
+	}
 	if (fq->relay) {
 		struct fq_addr *a = &conn->addrs[conn->addr_count++];
 
@@ -1715,12 +1723,16 @@ static int fq_parse_relay(const char *value, const char **error_r)
 		uint8_t bin[16];
 
 		/* A name needs the resolver; an IP literal does not. */
-		if (inet_pton(AF_INET, fq->relay_host, bin) != 1 &&
-		    inet_pton(AF_INET6, fq->relay_host, bin) != 1) {
+		fq->relay_is_ip =
+			inet_pton(AF_INET, fq->relay_host, bin) == 1 ||
+			inet_pton(AF_INET6, fq->relay_host, bin) == 1;
+#ifndef MARMOT_HAVE_DNS
+		if (!fq->relay_is_ip) {
 			*error_r = "queue_relay_host: the host must be an "
-				   "IP address";
+				   "IP address (built without a resolver)";
 			return -1;
 		}
+#endif
 	}
 	fq->relay = true;
 	return 0;
@@ -1752,8 +1764,14 @@ int front_queue_init(struct front *front, const char **error_r)
 #ifdef MARMOT_HAVE_DNS
 	{
 		struct dns_settings dns_set;
+		const struct marmot_settings *set = front->set;
 
 		memset(&dns_set, 0, sizeof(dns_set));
+		if (strcmp(set->dns_resolver, "resolv.conf") != 0)
+			dns_set.resolver = set->dns_resolver;
+		if (strcmp(set->dns_trust_anchor_file, "none") != 0)
+			dns_set.trust_anchor_file = set->dns_trust_anchor_file;
+		dns_set.timeout_msecs = set->dns_timeout * 1000;
 		fq->dns = dns_create(front->ioloop, &dns_set, error_r);
 		if (fq->dns == NULL && !fq->relay) {
 			tls_ctx_unref(&fq->tls_client);

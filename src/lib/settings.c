@@ -115,6 +115,21 @@ static const struct setting_def setting_defs[] = {
 	{ "log_level", SETTING_LOG_LEVEL, "info", 0, 0, OFF(log_level), -1,
 	  "Least severe level logged: debug, info, warning or error. info "
 	  "logs one line per connection and transaction." },
+	{ "dns_resolver", SETTING_STRING, "resolv.conf", 0, 0,
+	  OFF(dns_resolver), -1,
+	  "DNS servers for MX, A, AAAA, TXT and TLSA lookups, queried with "
+	  "recursion desired: resolv.conf uses the nameservers of "
+	  "/etc/resolv.conf; otherwise comma-separated IP addresses with an "
+	  "optional @port (127.0.0.1@5353, ::1). A local validating resolver "
+	  "is best; tests point it at a DNS server they start." },
+	{ "dns_trust_anchor_file", SETTING_STRING, "none", 0, 0,
+	  OFF(dns_trust_anchor_file), -1,
+	  "Absolute path of a DNSSEC trust anchor file (DS or DNSKEY records, "
+	  "e.g. /usr/share/dns/root.key) to validate answers here; none trusts "
+	  "the resolver (answers are never marked secure, which DANE needs)." },
+	{ "dns_timeout", SETTING_TIME, "30s", 1, 300, OFF(dns_timeout), -1,
+	  "How long one lookup may take before it counts as a temporary "
+	  "failure (the message is retried later)." },
 	{ "vault_max_hashes", SETTING_UINT, "2", 1, 64, OFF(vault_max_hashes),
 	  -1,
 	  "Concurrent argon2id password hashes in the vault. Each takes 64 MiB, "
@@ -952,6 +967,8 @@ void settings_free(struct marmot_settings **_set)
 	i_free(set->user);
 	str_list_free(&set->listen);
 	i_free(set->tls_cert);
+	i_free(set->dns_resolver);
+	i_free(set->dns_trust_anchor_file);
 	i_free(set->tls_key);
 	i_free(set->log_level);
 	i_free(set->queue_relay_host);

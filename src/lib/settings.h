@@ -51,6 +51,10 @@ struct marmot_settings {
 			   data_dir) */
 	char *tls_key;
 	char *log_level;
+	/* The resolver (src/lib-dns/dns.h). */
+	char *dns_resolver; /* "resolv.conf" or ADDR[@PORT],... */
+	char *dns_trust_anchor_file; /* "none" or an absolute path */
+	unsigned int dns_timeout; /* seconds per lookup */
 	unsigned int vault_max_hashes;
 	unsigned int auth_cache_ttl; /* seconds */
 	unsigned int max_connections; /* front, total */
