@@ -294,31 +294,49 @@ class DeliveryTest(QueueCase):
         # in parallel, reused in between).
         self.assertLessEqual(self.fake.sessions, 3)
 
+    def local_messages(self, address):
+        r = self.inst.marmot(['store', 'list', address])
+        if r.returncode != 0:
+            return []
+        return [l for l in r.stdout.splitlines() if 'INBOX' in l]
+
     def test_550_one_dsn(self):
+        self.inst.add_user(self.alice)
         self.fake.rcpt_reply = (
             lambda a: '550 5.1.1 no such user here'
             if a.startswith('bob@') else '250 2.1.5 ok')
         qid, body = self.inject(['bob@' + REMOTE, 'carol@' + REMOTE], 'fail')
-        dsns = lambda: [t for t in self.fake.delivered() if t['sender'] == '']
-        self.assertTrue(wait_for(dsns), 'no DSN arrived')
+        # The DSN goes to alice's local mailbox (through the spool, like
+        # mail from SMTP), not to the remote side.
+        self.assertTrue(wait_for(lambda: self.local_messages(self.alice),
+                                 timeout=30),
+                        'no DSN in the sender\'s mailbox')
         self.assertTrue(wait_for(self.queue_empty), self.queue_list())
         time.sleep(3)  # a second DSN would arrive by now
-        self.assertEqual(len(dsns()), 1, dsns())
-        normal = [t for t in self.fake.delivered() if t['sender'] != '']
+        self.assertEqual(len(self.local_messages(self.alice)), 1)
+        self.assertEqual([t for t in self.fake.delivered()
+                          if t['sender'] == ''], [])
+        normal = self.fake.delivered()
         self.assertEqual(len(normal), 1)
         self.assertEqual(normal[0]['rcpts'], ['carol@' + REMOTE])
-        dsn = dsns()[0]
-        self.assertEqual(dsn['rcpts'], [self.alice])
-        msg = email.message_from_bytes(dsn['data'],
-                                       policy=email.policy.compat32)
+        mbox = os.path.join(self.inst.dir, 'dsn.mbox')
+        self.inst.check_ok(self.inst.marmot(['export', self.alice, '--mbox',
+                                             mbox, '--mailbox', 'INBOX']),
+                           'marmot export')
+        with open(mbox, 'rb') as f:
+            data = f.read()
+        data = data.split(b'\n', 1)[1]  # the mbox From_ line
+        msg = email.message_from_bytes(data, policy=email.policy.compat32)
         self.assertEqual(msg.get_content_type(), 'multipart/report')
         self.assertEqual(msg.get_param('report-type'), 'delivery-status')
         self.assertEqual(msg['Auto-Submitted'], 'auto-replied')
+        # RFC 5321 4.4: the null reverse-path as Return-Path.
+        self.assertEqual(msg['Return-Path'], '<>')
         parts = msg.get_payload()
         self.assertEqual([p.get_content_type() for p in parts],
                          ['text/plain', 'message/delivery-status',
                           'text/rfc822-headers'])
-        status = dsn['data'].decode()
+        status = data.decode('utf-8', 'replace')
         self.assertIn('Final-Recipient: rfc822; bob@' + REMOTE, status)
         self.assertNotIn('Final-Recipient: rfc822; carol@', status)
         self.assertIn('Action: failed', status)
@@ -328,6 +346,21 @@ class DeliveryTest(QueueCase):
         self.assertIn('Reporting-MTA: dns; ' + harness.HOSTNAME, status)
         self.assertIn('Subject: queue test fail', parts[2].as_string())
         self.assertNotIn('Hello Bob', parts[2].as_string())
+
+    def test_remote_sender_dsn_goes_out(self):
+        sender = 'someone@elsewhere.example'
+        self.fake.rcpt_reply = lambda a: '550 5.1.1 no such user here'
+        self.fake_accept_null = True
+        self.inject(['bob@' + REMOTE], 'remote-dsn', sender=sender)
+        dsns = lambda: [t for t in self.fake.delivered() if t['sender'] == '']
+        self.fake.rcpt_reply = (lambda a: '250 2.1.5 ok' if a == sender
+                                else '550 5.1.1 no such user here')
+        self.assertTrue(wait_for(dsns), 'no DSN went out')
+        self.assertTrue(wait_for(self.queue_empty), self.queue_list())
+        time.sleep(2)
+        self.assertEqual(len(dsns()), 1)
+        self.assertEqual(dsns()[0]['rcpts'], [sender])
+        self.assertIn(b'Status: 5.1.1', dsns()[0]['data'])
 
     def test_null_sender_no_dsn(self):
         self.fake.rcpt_reply = lambda a: '550 5.1.1 no such user'
