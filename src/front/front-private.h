@@ -112,6 +112,14 @@ typedef void front_auth_callback_t(struct front_conn *conn,
 void front_conn_auth(struct front_conn *conn, const char *service,
 		     const char *user, const uint8_t *password,
 		     size_t password_len, front_auth_callback_t *callback);
+/* Pauses input for a vault exchange that is not front_conn_auth() (SCRAM,
+   front-sasl.c), or for a result delivered later from the ioloop. */
+void front_conn_pause(struct front_conn *conn);
+/* Resumes paused input: calls fn(context) with the connection referenced,
+   then processes buffered input unless the connection is closing or
+   gone. Call from the ioloop, never from inside proto->line. */
+void front_conn_resume(struct front_conn *conn, void (*fn)(void *context),
+		       void *context);
 /* Asks every connection to say goodbye (shutdown). */
 void front_conns_goodbye(struct front *front);
 void front_conns_destroy_all(struct front *front);
@@ -124,6 +132,10 @@ void front_vault_request(struct front *front, const char *service,
 			 struct front_conn *conn,
 			 front_auth_callback_t *callback);
 void front_vault_forget_conn(struct front *front, struct front_conn *conn);
+/* Sends the frames in out to the vault; replies of types the front does
+   not route itself go to their module (front-sasl.c for SCRAM). Returns
+   -1 (nothing sent) when the vault cannot be reached. */
+int front_vault_send(struct front *front, const struct buf *out);
 void front_conn_auth_done(struct front_conn *conn,
 			  front_auth_callback_t *callback,
 			  enum auth_result result, uint64_t account_id,

@@ -16,6 +16,7 @@
 #include "stream.h"
 #include "tls.h"
 #include "front-private.h"
+#include "front-sasl.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -110,6 +111,9 @@ static int front_vault_handler(struct ipc_conn *conn,
 	if (frame->type == IPC_FRONT_RCPT_REPLY ||
 	    frame->type == IPC_FRONT_SENDER_REPLY)
 		return front_delivery_vault_reply(frame);
+	if (frame->type == IPC_FRONT_SCRAM_START_REPLY ||
+	    frame->type == IPC_FRONT_SCRAM_FINISH_REPLY)
+		return front_sasl_vault_reply(frame);
 	if (frame->type != IPC_FRONT_AUTH_REPLY)
 		return -1;
 	for (req = front_auth_requests; req != NULL; req = req->next) {
@@ -141,6 +145,7 @@ static void front_vault_closed(struct ipc_conn *conn, const char *reason,
 	ipc_conn_destroy(&front_vault_ipc);
 	front_vault_fail_all();
 	front_delivery_vault_lost();
+	front_sasl_vault_lost();
 }
 
 static struct ipc_conn *front_vault_get(struct front *front)
@@ -229,6 +234,19 @@ void front_vault_request(struct front *front, const char *service,
 	ipc_msg_finish(&out, off);
 	ipc_conn_send(vault, &out);
 	buf_free_secure(&out);
+}
+
+int front_vault_send(struct front *front, const struct buf *out)
+{
+	struct ipc_conn *vault;
+
+	if (front_auth_pending_count >= FRONT_MAX_PENDING_AUTH)
+		return -1;
+	vault = front_vault_get(front);
+	if (vault == NULL)
+		return -1;
+	ipc_conn_send(vault, out);
+	return 0;
 }
 
 void front_vault_forget_conn(struct front *front, struct front_conn *conn)

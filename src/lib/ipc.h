@@ -39,10 +39,26 @@ enum ipc_type {
 				 unknown) -> IPC_FRONT_RCPT_REPLY */
 	IPC_VAULT_SENDER = 111, /* u64 account id, str address ->
 				   IPC_FRONT_SENDER_REPLY */
+	/* SCRAM-SHA-256 (RFC 5802, RFC 7677) in two steps; see
+	   vault-scram.h. */
+	IPC_VAULT_SCRAM_START = 120, /* str service, str client-first-message,
+					str remote ip ->
+					IPC_FRONT_SCRAM_START_REPLY */
+	IPC_VAULT_SCRAM_FINISH = 121, /* u32 session id, str
+					 client-final-message ->
+					 IPC_FRONT_SCRAM_FINISH_REPLY */
 	/* to the front */
 	IPC_FRONT_AUTH_REPLY = 200, /* u32 result (enum auth_result),
 				       u64 account id, str canonical address */
 	IPC_FRONT_PONG = 201,
+	IPC_FRONT_SCRAM_START_REPLY = 220, /* u32 result (AUTH_RESULT_OK: go
+					      on; FAILED: malformed; TEMPFAIL),
+					      u32 session id, str
+					      server-first-message */
+	IPC_FRONT_SCRAM_FINISH_REPLY = 221, /* u32 result (enum auth_result),
+					       u64 account id, str canonical
+					       address, str server-final-message
+					       ("" unless OK) */
 	IPC_FRONT_RELOAD = 202, /* master -> front: reload TLS and settings */
 	IPC_FRONT_RCPT_REPLY = 210, /* u32 result (enum ipc_rcpt_result),
 				       u32 quota_permanent (0/1), str
