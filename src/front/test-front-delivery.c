@@ -414,6 +414,31 @@ static struct front_rcpt_target target(struct t *t, unsigned int account)
 	return tg;
 }
 
+/* Commits msg from sender to one local account and waits for the result
+   (reason_r, if not NULL, gets the reason: 128 bytes). */
+static enum front_commit_result commit_one(struct t *t, const char *sender,
+					   unsigned int account,
+					   const char *rcpt, const char *msg,
+					   char *reason_r)
+{
+	struct front_rcpt_target tg = target(t, account);
+	struct front_delivery *d;
+	struct commit_ctx ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	d = front_delivery_create(sender, "127.0.0.1", false, 0);
+	front_delivery_add_local(d, rcpt, &tg);
+	front_delivery_commit(d, (const uint8_t *)msg, strlen(msg), commit_cb,
+			      &ctx);
+	assert_false(ctx.called);
+	run_until(t, &ctx.called);
+	front_delivery_destroy(&d);
+	assert_null(d);
+	if (reason_r != NULL)
+		memcpy(reason_r, ctx.reason, sizeof(ctx.reason));
+	return ctx.result;
+}
+
 struct read_record {
 	char sender[64], rcpt[64], mailbox[16];
 	uint32_t flags;
@@ -507,14 +532,8 @@ static void test_commit_locals(void **state)
 	}
 
 	/* The null reverse-path. */
-	memset(&ctx, 0, sizeof(ctx));
-	d = front_delivery_create("", "127.0.0.1", false, 0);
-	front_delivery_add_local(d, "u1@example.org", &t1);
-	front_delivery_commit(d, (const uint8_t *)msg, strlen(msg), commit_cb,
-			      &ctx);
-	run_until(t, &ctx.called);
-	assert_int_equal(ctx.result, FRONT_COMMIT_OK);
-	front_delivery_destroy(&d);
+	assert_int_equal(commit_one(t, "", 1, "u1@example.org", msg, NULL),
+			 FRONT_COMMIT_OK);
 	assert_int_equal(read_spool(t, 1, recs, 4), 1);
 	assert_string_equal(recs[0].sender, "");
 	assert_true(strncmp(recs[0].message,
@@ -526,19 +545,11 @@ static void test_commit_gtube(void **state)
 {
 	struct t *t = *state;
 	const char msg[] = RECEIVED "Subject: spam\r\n\r\n" GTUBE "\r\n";
-	struct front_rcpt_target t1 = target(t, 1);
-	struct commit_ctx ctx;
 	struct read_record recs[2];
-	struct front_delivery *d;
 
-	memset(&ctx, 0, sizeof(ctx));
-	d = front_delivery_create("s@spam.example", "127.0.0.2", false, 0);
-	front_delivery_add_local(d, "u1@example.org", &t1);
-	front_delivery_commit(d, (const uint8_t *)msg, strlen(msg), commit_cb,
-			      &ctx);
-	run_until(t, &ctx.called);
-	assert_int_equal(ctx.result, FRONT_COMMIT_OK);
-	front_delivery_destroy(&d);
+	assert_int_equal(
+		commit_one(t, "s@spam.example", 1, "u1@example.org", msg, NULL),
+		FRONT_COMMIT_OK);
 	assert_int_equal(read_spool(t, 1, recs, 2), 1);
 	assert_string_equal(recs[0].mailbox, "Junk");
 	assert_int_equal(recs[0].flags, SPOOL_FLAG_JUNK);
@@ -555,21 +566,13 @@ static void test_commit_eicar(void **state)
 {
 	struct t *t = *state;
 	const char msg[] = RECEIVED "Subject: virus\r\n\r\n" EICAR "\r\n";
-	struct front_rcpt_target t1 = target(t, 1);
-	struct commit_ctx ctx;
-	struct front_delivery *d;
-	char path[128];
+	char path[128], reason[128];
 
-	memset(&ctx, 0, sizeof(ctx));
-	d = front_delivery_create("s@virus.example", "127.0.0.2", false, 0);
-	front_delivery_add_local(d, "u1@example.org", &t1);
-	front_delivery_commit(d, (const uint8_t *)msg, strlen(msg), commit_cb,
-			      &ctx);
-	run_until(t, &ctx.called);
-	assert_int_equal(ctx.result, FRONT_COMMIT_REJECTED);
-	assert_string_equal(ctx.reason, "5.7.1 message contains a virus "
-					"(EICAR test signature)");
-	front_delivery_destroy(&d);
+	assert_int_equal(commit_one(t, "s@virus.example", 1, "u1@example.org",
+				    msg, reason),
+			 FRONT_COMMIT_REJECTED);
+	assert_string_equal(reason, "5.7.1 message contains a virus "
+				    "(EICAR test signature)");
 	snprintf(path, sizeof(path), "%s/accounts/1/spool", t->dir);
 	assert_int_equal(access(path, F_OK), -1);
 }
@@ -588,13 +591,9 @@ static void test_group_commit(void **state)
 	unsigned int fsyncs;
 
 	/* The spool exists: what is counted is the batch fsyncs. */
-	memset(&ctx[0], 0, sizeof(ctx[0]));
-	d[0] = front_delivery_create("x@example.org", "127.0.0.1", false, 0);
-	front_delivery_add_local(d[0], "u1@example.org", &t1);
-	front_delivery_commit(d[0], (const uint8_t *)"\r\nx", 3, commit_cb,
-			      &ctx[0]);
-	run_until(t, &ctx[0].called);
-	front_delivery_destroy(&d[0]);
+	assert_int_equal(commit_one(t, "x@example.org", 1, "u1@example.org",
+				    "\r\nx", NULL),
+			 FRONT_COMMIT_OK);
 
 	atomic_store(&fsync_calls, 0);
 	for (unsigned int i = 0; i < GROUP; i++) {
