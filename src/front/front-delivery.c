@@ -439,17 +439,20 @@ void front_delivery_add_remote(struct front_delivery *d, const char *rcpt,
 void front_delivery_set_dsn(struct front_delivery *d, bool ret_full,
 			    const char *envid)
 {
+	i_assert(d->state == DELIVERY_STATE_NEW);
 	d->ret_full = ret_full;
 	d->envid = p_strdup(d->pool, envid);
 }
 
 void front_delivery_set_hold_until(struct front_delivery *d, int64_t unix_time)
 {
+	i_assert(d->state == DELIVERY_STATE_NEW);
 	d->hold_until = unix_time;
 }
 
 void front_delivery_set_requiretls(struct front_delivery *d, bool on)
 {
+	i_assert(d->state == DELIVERY_STATE_NEW);
 	d->requiretls = on;
 }
 

@@ -3,7 +3,8 @@
    directory: a resolve reply with locals and remotes reaches the callback
    (never inside the call), unreachable vault and lost connection give
    TEMPFAIL, cancel drops the callback, malformed or unknown replies are
-   refused, the sender question; commits: two accounts each get a sealed
+   refused (every truncation of a valid reply, corrupted fields), the
+   sender question; commits: two accounts each get a sealed
    record whose message is Return-Path + the message (RFC 5321 4.4), one
    copy per account even for two addresses of it; GTUBE lands with mailbox
    hint Junk, SPOOL_FLAG_JUNK and X-Spam after the Received field; EICAR is
@@ -67,6 +68,8 @@ struct t {
 	unsigned int rcpt_requests;
 	uint64_t last_size_hint;
 	bool answer_garbage;
+	bool answer_none;
+	uint32_t last_id;
 };
 
 static struct t *t_global;
@@ -109,6 +112,11 @@ static int vault_handler(struct ipc_conn *conn, const struct ipc_frame *frame,
 		t->last_size_hint = ipc_get_u64(&r);
 		assert_int_equal(ipc_end(&r), 0);
 		t->rcpt_requests++;
+		t->last_id = frame->id;
+		if (t->answer_none) {
+			pool_unref(&pool);
+			return 0;
+		}
 		off = ipc_msg_begin(&out, IPC_FRONT_RCPT_REPLY, frame->id);
 		if (t->answer_garbage) {
 			ipc_put_u32(&out, 99);
@@ -344,6 +352,79 @@ static void test_cancel_and_garbage(void **state)
 	front_delivery_resolve("a@example.org", 0, rcpt_cb, &after);
 	run_until(t, &after.called);
 	assert_int_equal(after.rcpt.result, FRONT_RCPT_TEMPFAIL);
+}
+
+/* Every truncation of a valid reply, and a few corrupted fields, are
+   refused without calling anybody; the whole reply then works. */
+static void test_truncated_replies(void **state)
+{
+	struct t *t = *state;
+	struct rcpt_ctx ctx;
+	struct buf full = BUF_INIT, cut = BUF_INIT;
+	struct ipc_frame frame;
+	const char *error;
+	size_t consumed, off, payload;
+
+	t->answer_none = true;
+	memset(&ctx, 0, sizeof(ctx));
+	front_delivery_resolve("list@example.org", 10, rcpt_cb, &ctx);
+	for (unsigned int i = 0; i < 100 && t->last_id == 0; i++)
+		ioloop_run_once(t->ioloop, 10);
+	assert_int_not_equal(t->last_id, 0);
+
+	off = ipc_msg_begin(&full, IPC_FRONT_RCPT_REPLY, t->last_id);
+	ipc_put_u32(&full, IPC_RCPT_OK);
+	ipc_put_u32(&full, 0);
+	ipc_put_str(&full, "list@example.org");
+	ipc_put_u32(&full, 1);
+	ipc_put_u64(&full, 1);
+	ipc_put_bytes(&full, t->pk[1], 32);
+	ipc_put_u32(&full, 1);
+	ipc_put_str(&full, "far@remote.example");
+	ipc_msg_finish(&full, off);
+	payload = full.used - IPC_HEADER_SIZE;
+	for (size_t n = 0; n < payload; n++) {
+		buf_reset(&cut);
+		off = ipc_msg_begin(&cut, IPC_FRONT_RCPT_REPLY, t->last_id);
+		buf_append(&cut, full.data + IPC_HEADER_SIZE, n);
+		ipc_msg_finish(&cut, off);
+		assert_int_equal(ipc_frame_parse(buf_span(&cut), &frame,
+						 &consumed, &error),
+				 1);
+		assert_int_equal(front_delivery_vault_reply(&frame), -1);
+	}
+	/* Corrupted: a result out of range, a short key, OK without
+	   targets. */
+	static const struct {
+		size_t offset;
+		uint8_t value;
+	} corrupt[] = {
+		{ 0, 9 }, /* result */
+		{ 4, 2 }, /* quota_permanent */
+		{ 4 + 4 + 4 + 16 + 4 + 8, 31 }, /* key length */
+		{ 4 + 4 + 4 + 16, 0 }, /* 0 locals: then trailing bytes */
+	};
+	for (unsigned int i = 0; i < N_ELEMENTS(corrupt); i++) {
+		buf_reset(&cut);
+		buf_append(&cut, full.data, full.used);
+		cut.data[IPC_HEADER_SIZE + corrupt[i].offset] =
+			corrupt[i].value;
+		assert_int_equal(ipc_frame_parse(buf_span(&cut), &frame,
+						 &consumed, &error),
+				 1);
+		assert_int_equal(front_delivery_vault_reply(&frame), -1);
+	}
+	assert_false(ctx.called);
+	assert_int_equal(
+		ipc_frame_parse(buf_span(&full), &frame, &consumed, &error), 1);
+	assert_int_equal(front_delivery_vault_reply(&frame), 0);
+	assert_true(ctx.called);
+	assert_int_equal(ctx.rcpt.result, FRONT_RCPT_OK);
+	assert_string_equal(ctx.remote[0], "far@remote.example");
+	/* Answered once: the same reply again is unknown. */
+	assert_int_equal(front_delivery_vault_reply(&frame), -1);
+	buf_free(&full);
+	buf_free(&cut);
 }
 
 struct sender_ctx {
@@ -737,6 +818,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resolve_tempfail, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_and_garbage, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_replies, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sender, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_locals, setup,
