@@ -651,7 +651,10 @@ static void vault_merge_changed(uint64_t account_id, uint64_t mailbox_id,
 /* A merge committed: the account's store usage for the quota check. */
 static void vault_merge_usage(uint64_t account_id, uint64_t used, void *context)
 {
-	vault_rcpt_usage_set(context, account_id, used);
+	struct vault *vault = context;
+
+	if (vault->rcpt != NULL)
+		vault_rcpt_usage_set(vault->rcpt, account_id, used);
 }
 
 static void vault_keyring_timer(void *context)
@@ -681,11 +684,13 @@ static void vault_deinit(struct vault *vault)
 {
 	/* Answers anything still in flight (only after a loop failure). */
 	vault_auth_destroy(&vault->auth);
-	vault_rcpt_destroy(&vault->rcpt);
 	/* Waits for merges in flight; their changes still reach the
 	   fronts below. */
 	vault_merger_destroy(&vault->merger);
-	/* Both above are done with the keys: wipe them. */
+	/* After the merger, whose last jobs report usage to it; answers the
+	   RCPTs still waiting for a usage load. */
+	vault_rcpt_destroy(&vault->rcpt);
+	/* All three above are done with the keys: wipe them. */
 	timeout_remove(&vault->keyring_to);
 	vault_keyring_destroy(&vault->keyring);
 	/* Give queued replies a chance to be written: ipc.c writes only from
@@ -797,7 +802,7 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 	vault.rcpt = vault_rcpt_create(vault.ioloop, set->data_dir, vault.dir,
 				       vault.master_key, vault.keyring);
 	vault_merger_set_usage_callback(vault.merger, vault_merge_usage,
-					vault.rcpt);
+					&vault);
 	ioloop_signal_add(vault.ioloop, SIGTERM, vault_signal, &vault);
 	ioloop_signal_add(vault.ioloop, SIGINT, vault_signal, &vault);
 	vault.signals_added = true;
