@@ -6,7 +6,9 @@
    the quota is refused permanently at once, the usage is loaded by a
    worker the first time (the callback then comes later from the loop),
    spool bytes count, a merge's usage replaces the cache, and a real store
-   filled by a merge is measured; an aborted waiting request calls nobody;
+   filled by a merge is measured; a locked zero-access account counts its
+   spool only, an unlocked one is measured with the keyring's keys; an
+   aborted waiting request calls nobody;
    sender ownership: own address, +tag, aliases (exact and +tag) that
    reach the account, never a catch-all, never another account. */
 
@@ -18,6 +20,7 @@
 
 #include "vault-rcpt.h"
 #include "vault-merge.h"
+#include "vault-keyring.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "pool.h"
@@ -239,13 +242,13 @@ static void test_disabled(void **state ATTR_UNUSED)
 	assert_int_equal(a.result, IPC_RCPT_DISABLED);
 }
 
-static void bob_spool(size_t bytes)
+static void spool_of(uint64_t account, size_t bytes)
 {
 	char path[256];
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/accounts/%" PRIu64 "/spool",
-		 fix.tmpdir, fix.bob);
+		 fix.tmpdir, account);
 	if (bytes == 0) {
 		(void)unlink(path);
 		return;
@@ -254,6 +257,11 @@ static void bob_spool(size_t bytes)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, (off_t)bytes), 0);
 	close(fd);
+}
+
+static void bob_spool(size_t bytes)
+{
+	spool_of(fix.bob, bytes);
 }
 
 static void test_quota(void **state ATTR_UNUSED)
@@ -367,6 +375,53 @@ static void test_usage_from_store(void **state ATTR_UNUSED)
 	pool_unref(&pool);
 }
 
+/* A zero-access account: while locked only its spool counts (answered at
+   once); once its keys are in the keyring the store is measured. */
+static void test_zero_access(void **state ATTR_UNUSED)
+{
+	const char *password = "zero access password";
+	struct directory_account da;
+	struct account_keys keys;
+	struct vault_keyring *ring = vault_keyring_create(0);
+	struct vault_rcpt *saved = fix.vr;
+	const char *error;
+	struct answer a;
+	uint64_t id, used;
+	bool waited;
+
+	if (directory_account_add_zero_access(fix.dir, fix.tmpdir,
+					      "za@example.org", password, 10000,
+					      &id, &error) < 0)
+		fail_msg("zero-access add: %s", error);
+	fix.vr = vault_rcpt_create(fix.ioloop, fix.tmpdir, fix.dir,
+				   fix.master_key, ring);
+	resolve("za@example.org", 100, &a, &waited);
+	assert_false(waited);
+	assert_int_equal(a.result, IPC_RCPT_OK);
+	assert_false(vault_rcpt_usage_get(fix.vr, id, &used));
+	spool_of(id, 9950);
+	resolve("za@example.org", 100, &a, NULL);
+	assert_int_equal(a.result, IPC_RCPT_OVER_QUOTA);
+	spool_of(id, 0);
+
+	assert_int_equal(directory_account_lookup_id(fix.dir, id, &da, &error),
+			 1);
+	assert_int_equal(directory_account_keys(&da, NULL, password,
+						strlen(password), &keys),
+			 0);
+	pool_clear(directory_pool(fix.dir));
+	vault_keyring_put(ring, id, &keys, ioloop_now_ms(fix.ioloop));
+	account_keys_clear(&keys);
+	resolve("za@example.org", 100, &a, &waited);
+	assert_true(waited);
+	assert_int_equal(a.result, IPC_RCPT_OK);
+	assert_true(vault_rcpt_usage_get(fix.vr, id, &used));
+	assert_int_equal(used, 0);
+	vault_rcpt_destroy(&fix.vr);
+	fix.vr = saved;
+	vault_keyring_destroy(&ring);
+}
+
 static void test_abort(void **state ATTR_UNUSED)
 {
 	struct vault_rcpt_request *req;
@@ -456,6 +511,8 @@ int main(void)
 						test_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_from_store,
 						test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_zero_access, test_setup,
+						test_teardown),
 		cmocka_unit_test_setup_teardown(test_abort, test_setup,
 						test_teardown),
 		cmocka_unit_test_setup_teardown(test_sender, test_setup,
