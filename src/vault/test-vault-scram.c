@@ -21,6 +21,7 @@
 #include "net.h"
 #include "pool.h"
 #include "scram.h"
+#include "scram-client.h"
 #include "settings.h"
 
 #include <fcntl.h>
@@ -125,91 +126,27 @@ static int group_teardown(void **state ATTR_UNUSED)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* ---- a SCRAM-SHA-256 client (RFC 5802 3, 7) ---- */
+/* ---- the client: lib-sasl's scram-client.h ---- */
 
-struct client {
-	char client_first[512];
-	char bare[512];
-	char server_first[512];
-	char final[1024];
-	uint8_t salt[64];
-	size_t salt_len;
-	unsigned int iterations;
-	char nonce[256];
-	uint8_t salted[SCRAM_KEY_LEN];
-	struct buf auth;
-};
+#define CLIENT_NONCE "fyko+d2lbbFgONRv9qkxdawL"
 
-static void client_first(struct client *c, const char *gs2, const char *user)
+static void client_first(struct scram_client *c, char cbind_flag,
+			 const char *user)
 {
-	struct buf name = BUF_INIT;
-
-	memset(c, 0, sizeof(*c));
-	scram_saslname_encode(&name, user);
-	snprintf(c->bare, sizeof(c->bare), "n=%s,r=fyko+d2lbbFgONRv9qkxdawL",
-		 buf_cstr(&name));
-	snprintf(c->client_first, sizeof(c->client_first), "%s%s", gs2,
-		 c->bare);
-	buf_free(&name);
+	scram_client_init(c, cbind_flag, NULL, user, CLIENT_NONCE);
 }
 
-/* Parses "r=...,s=...,i=..." */
-static void client_parse_server_first(struct client *c, const char *msg)
-{
-	const char *s, *i, *comma;
-
-	snprintf(c->server_first, sizeof(c->server_first), "%s", msg);
-	assert_int_equal(strncmp(msg, "r=fyko+d2lbbFgONRv9qkxdawL", 26), 0);
-	comma = strchr(msg, ',');
-	assert_non_null(comma);
-	snprintf(c->nonce, sizeof(c->nonce), "%.*s", (int)(comma - msg - 2),
-		 msg + 2);
-	s = strstr(msg, ",s=");
-	i = strstr(msg, ",i=");
-	assert_non_null(s);
-	assert_non_null(i);
-	assert_int_equal(sodium_base642bin(c->salt, sizeof(c->salt), s + 3,
-					   (size_t)(i - s - 3), NULL,
-					   &c->salt_len, NULL,
-					   sodium_base64_VARIANT_ORIGINAL),
-			 0);
-	c->iterations = (unsigned int)strtoul(i + 3, NULL, 10);
-}
-
-static void client_final(struct client *c, const char *channel_binding,
+/* Reads the server-first-message and builds the client-final. */
+static void client_final(struct scram_client *c, const char *server_first,
 			 const char *password)
 {
-	char without[512], proof_b64[64];
-	uint8_t proof[SCRAM_KEY_LEN];
+	const char *error;
 
-	snprintf(without, sizeof(without), "c=%s,r=%s", channel_binding,
-		 c->nonce);
-	scram_salted_password(span_from_cstr(password), c->salt, c->salt_len,
-			      c->iterations, c->salted);
-	buf_reset(&c->auth);
-	scram_auth_message(&c->auth, span_from_cstr(c->bare),
-			   span_from_cstr(c->server_first),
-			   span_from_cstr(without));
-	scram_client_proof(c->salted, buf_span(&c->auth), proof);
-	sodium_bin2base64(proof_b64, sizeof(proof_b64), proof, sizeof(proof),
-			  sodium_base64_VARIANT_ORIGINAL);
-	snprintf(c->final, sizeof(c->final), "%s,p=%s", without, proof_b64);
-}
-
-/* RFC 5802 3: the client checks ServerSignature. */
-static bool client_verify_server(struct client *c, const char *server_final)
-{
-	struct scram_secret secret;
-	uint8_t sig[SCRAM_KEY_LEN];
-	struct buf expected = BUF_INIT;
-	bool ok;
-
-	scram_secret_from_salted(c->salted, &secret);
-	scram_server_signature(secret.server_key, buf_span(&c->auth), sig);
-	scram_build_server_final(&expected, sig);
-	ok = strcmp(buf_cstr(&expected), server_final) == 0;
-	buf_free(&expected);
-	return ok;
+	if (scram_client_server_first(c, server_first, span_from_cstr(password),
+				      &error) < 0)
+		fail_msg("server-first %s: %s", server_first, error);
+	assert_true(c->iterations >= 4096);
+	assert_int_equal(c->salt_len, SCRAM_SALT_LEN);
 }
 
 static struct vault_scram *scram_create(struct ioloop *ioloop,
@@ -240,22 +177,21 @@ static struct outcome scram_login(struct vault_scram *scram, const char *user,
 	struct vault_scram_result res;
 	struct buf first = BUF_INIT, final = BUF_INIT;
 	struct outcome out;
-	struct client c;
+	struct scram_client c;
 	uint32_t session;
 
 	memset(&out, 0, sizeof(out));
-	client_first(&c, "n,,", user);
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first,
+	client_first(&c, 'n', user);
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
 	assert_int_not_equal(session, 0);
 	snprintf(out.server_first, sizeof(out.server_first), "%s",
 		 buf_cstr(&first));
-	client_parse_server_first(&c, buf_cstr(&first));
-	assert_true(c.iterations >= 4096);
-	assert_int_equal(c.salt_len, SCRAM_SALT_LEN);
-	client_final(&c, "biws", password);
-	vault_scram_finish(scram, &fix, session, c.final, &final, &res);
+	client_final(&c, buf_cstr(&first), password);
+	vault_scram_finish(scram, &fix, session, scram_client_final_message(&c),
+			   &final, &res);
 	out.result = res.result;
 	out.account_id = res.account_id;
 	snprintf(out.address, sizeof(out.address), "%s", res.address);
@@ -263,10 +199,10 @@ static struct outcome scram_login(struct vault_scram *scram, const char *user,
 		 res.reason != NULL ? res.reason : "");
 	if (res.result == AUTH_RESULT_OK)
 		out.server_verified =
-			client_verify_server(&c, buf_cstr(&final));
+			scram_client_verify_server_final(&c, buf_cstr(&final));
 	else
 		assert_int_equal(final.used, 0);
-	buf_free(&c.auth);
+	scram_client_deinit(&c);
 	buf_free(&first);
 	buf_free(&final);
 	return out;
@@ -391,22 +327,23 @@ static void test_changed_mid_exchange(void **state ATTR_UNUSED)
 	struct vault_scram *scram = scram_create(ioloop, 0, 0);
 	struct vault_scram_result res;
 	struct buf first = BUF_INIT, final = BUF_INIT;
-	struct client c;
+	struct scram_client c;
 	const char *error, *app_pw;
 	uint32_t session;
 
-	client_first(&c, "n,,", "alice@example.org");
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first,
+	client_first(&c, 'n', "alice@example.org");
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
-	client_parse_server_first(&c, buf_cstr(&first));
-	client_final(&c, "biws", ALICE_PW);
+	client_final(&c, buf_cstr(&first), ALICE_PW);
 	/* Any credential change bumps credential_version. */
 	assert_int_equal(directory_app_password_add(fix.dir,
 						    "alice@example.org",
 						    "laptop", &app_pw, &error),
 			 0);
-	vault_scram_finish(scram, &fix, session, c.final, &final, &res);
+	vault_scram_finish(scram, &fix, session, scram_client_final_message(&c),
+			   &final, &res);
 	assert_int_equal(res.result, AUTH_RESULT_FAILED);
 	assert_string_equal(res.reason, "changed");
 	assert_int_equal(final.used, 0);
@@ -414,7 +351,7 @@ static void test_changed_mid_exchange(void **state ATTR_UNUSED)
 						    "alice@example.org",
 						    "laptop", &error),
 			 0);
-	buf_free(&c.auth);
+	scram_client_deinit(&c);
 	buf_free(&first);
 	vault_scram_destroy(&scram);
 	ioloop_destroy(&ioloop);
@@ -426,7 +363,7 @@ static void test_bad_messages(void **state ATTR_UNUSED)
 	struct vault_scram *scram = scram_create(ioloop, 0, 0);
 	struct vault_scram_result res;
 	struct buf first = BUF_INIT, final = BUF_INIT;
-	struct client c;
+	struct scram_client c;
 	uint32_t session;
 
 	/* RFC 5802 6: channel binding is not offered. */
@@ -449,51 +386,71 @@ static void test_bad_messages(void **state ATTR_UNUSED)
 	assert_string_equal(res.reason, "invalid-authzid");
 	assert_int_equal(vault_scram_session_count(scram), 0);
 
-	/* "y" is accepted, but then c= must be "eSws" (base64 "y,,"). */
-	client_first(&c, "y,,", "alice@example.org");
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first,
+	/* "y" is accepted; c= must then be "eSws" (base64 "y,,"): a final
+	   built for the header "n,," (c=biws) does not match. */
+	struct scram_client n_client;
+
+	client_first(&c, 'y', "alice@example.org");
+	client_first(&n_client, 'n', "alice@example.org");
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
-	client_parse_server_first(&c, buf_cstr(&first));
-	client_final(&c, "biws", ALICE_PW);
-	vault_scram_finish(scram, &fix, session, c.final, &final, &res);
+	client_final(&n_client, buf_cstr(&first), ALICE_PW);
+	assert_int_equal(
+		strncmp(scram_client_final_message(&n_client), "c=biws,", 7),
+		0);
+	vault_scram_finish(scram, &fix, session,
+			   scram_client_final_message(&n_client), &final, &res);
 	assert_int_equal(res.result, AUTH_RESULT_FAILED);
 	assert_string_equal(res.reason, "channel-bindings-dont-match");
+	scram_client_deinit(&n_client);
 	buf_reset(&first);
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first,
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
-	client_parse_server_first(&c, buf_cstr(&first));
-	client_final(&c, "eSws", ALICE_PW);
-	vault_scram_finish(scram, &fix, session, c.final, &final, &res);
+	client_final(&c, buf_cstr(&first), ALICE_PW);
+	assert_int_equal(strncmp(scram_client_final_message(&c), "c=eSws,", 7),
+			 0);
+	vault_scram_finish(scram, &fix, session, scram_client_final_message(&c),
+			   &final, &res);
 	assert_int_equal(res.result, AUTH_RESULT_OK);
-	assert_true(client_verify_server(&c, buf_cstr(&final)));
+	assert_true(scram_client_verify_server_final(&c, buf_cstr(&final)));
+	scram_client_deinit(&c);
 
-	/* A nonce other than the server's. */
-	buf_free(&c.auth);
-	client_first(&c, "n,,", "alice@example.org");
+	/* A nonce other than the server's (the client is told another
+	   server nonce than the vault sent). */
+	char *forged;
+
+	client_first(&c, 'n', "alice@example.org");
 	buf_reset(&first);
 	buf_reset(&final);
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first,
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
-	client_parse_server_first(&c, buf_cstr(&first));
-	c.nonce[strlen(c.nonce) - 1] ^= 1;
-	client_final(&c, "biws", ALICE_PW);
-	vault_scram_finish(scram, &fix, session, c.final, &final, &res);
+	forged = i_strdup(buf_cstr(&first));
+	forged[strchr(forged, ',') - forged - 1] ^= 1;
+	client_final(&c, forged, ALICE_PW);
+	i_free(forged);
+	vault_scram_finish(scram, &fix, session, scram_client_final_message(&c),
+			   &final, &res);
 	assert_int_equal(res.result, AUTH_RESULT_FAILED);
+	assert_string_equal(res.reason, "other-error");
 	assert_int_equal(final.used, 0);
 
 	/* A malformed final ends the session too. */
 	buf_reset(&first);
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first,
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
 	vault_scram_finish(scram, &fix, session, "c=biws", &final, &res);
 	assert_int_equal(res.result, AUTH_RESULT_FAILED);
 	assert_int_equal(vault_scram_session_count(scram), 0);
 
-	buf_free(&c.auth);
+	scram_client_deinit(&c);
 	buf_free(&first);
 	buf_free(&final);
 	vault_scram_destroy(&scram);
@@ -506,38 +463,44 @@ static void test_sessions(void **state ATTR_UNUSED)
 	struct vault_scram *scram = scram_create(ioloop, 2, 50);
 	struct vault_scram_result res;
 	struct buf first = BUF_INIT, final = BUF_INIT;
-	struct client c;
+	struct scram_client c;
 	uint32_t s1, s2, s3;
 	int other_owner;
 
-	client_first(&c, "n,,", "alice@example.org");
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first, &s1,
+	client_first(&c, 'n', "alice@example.org");
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c), &s1,
 					   &first, &res),
 			 AUTH_RESULT_OK);
-	client_parse_server_first(&c, buf_cstr(&first));
-	client_final(&c, "biws", ALICE_PW);
+	client_final(&c, buf_cstr(&first), ALICE_PW);
 	/* Another connection cannot finish it... */
-	vault_scram_finish(scram, &other_owner, s1, c.final, &final, &res);
+	vault_scram_finish(scram, &other_owner, s1,
+			   scram_client_final_message(&c), &final, &res);
 	assert_int_equal(res.result, AUTH_RESULT_FAILED);
 	assert_string_equal(res.reason, "no_session");
 	/* ...the owner can, once. */
-	vault_scram_finish(scram, &fix, s1, c.final, &final, &res);
+	vault_scram_finish(scram, &fix, s1, scram_client_final_message(&c),
+			   &final, &res);
 	assert_int_equal(res.result, AUTH_RESULT_OK);
 	buf_reset(&final);
-	vault_scram_finish(scram, &fix, s1, c.final, &final, &res);
+	vault_scram_finish(scram, &fix, s1, scram_client_final_message(&c),
+			   &final, &res);
 	assert_int_equal(res.result, AUTH_RESULT_FAILED);
 	assert_string_equal(res.reason, "no_session");
 
 	/* Bounded: two live sessions, the third is a temporary failure. */
 	buf_reset(&first);
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first, &s1,
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c), &s1,
 					   &first, &res),
 			 AUTH_RESULT_OK);
-	assert_int_equal(vault_scram_start(scram, &other_owner, c.client_first,
-					   &s2, &first, &res),
+	assert_int_equal(vault_scram_start(scram, &other_owner,
+					   scram_client_first_message(&c), &s2,
+					   &first, &res),
 			 AUTH_RESULT_OK);
 	assert_int_not_equal(s1, s2);
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first, &s3,
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c), &s3,
 					   &first, &res),
 			 AUTH_RESULT_TEMPFAIL);
 	/* A closed connection's sessions go. */
@@ -546,25 +509,28 @@ static void test_sessions(void **state ATTR_UNUSED)
 
 	/* Expiry: after the TTL, finish fails and start finds room. */
 	buf_reset(&first);
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first, &s2,
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c), &s2,
 					   &first, &res),
 			 AUTH_RESULT_OK);
-	client_parse_server_first(&c, buf_cstr(&first));
-	client_final(&c, "biws", ALICE_PW);
+	client_final(&c, buf_cstr(&first), ALICE_PW);
 	usleep(80 * 1000);
 	ioloop_run_once(ioloop, 0); /* updates the loop's clock */
-	vault_scram_finish(scram, &fix, s2, c.final, &final, &res);
+	vault_scram_finish(scram, &fix, s2, scram_client_final_message(&c),
+			   &final, &res);
 	assert_int_equal(res.result, AUTH_RESULT_FAILED);
 	assert_string_equal(res.reason, "expired");
 	assert_int_equal(vault_scram_session_count(scram), 1);
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first, &s3,
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c), &s3,
 					   &first, &res),
 			 AUTH_RESULT_OK);
-	assert_int_equal(vault_scram_start(scram, &fix, c.client_first, &s3,
+	assert_int_equal(vault_scram_start(scram, &fix,
+					   scram_client_first_message(&c), &s3,
 					   &first, &res),
 			 AUTH_RESULT_OK);
 
-	buf_free(&c.auth);
+	scram_client_deinit(&c);
 	buf_free(&first);
 	buf_free(&final);
 	vault_scram_destroy(&scram);
@@ -606,15 +572,15 @@ static enum auth_result ipc_login(int fd, uint32_t id, const char *user,
 	struct ipc_frame frame;
 	struct ipc_reader r;
 	pool_t pool = pool_create("test", 512);
-	struct client c;
+	struct scram_client c;
 	uint32_t result, session;
 	const char *server_first, *server_final;
 	size_t off;
 
-	client_first(&c, "n,,", user);
+	client_first(&c, 'n', user);
 	off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_START, id);
 	ipc_put_str(&out, "smtp");
-	ipc_put_str(&out, c.client_first);
+	ipc_put_str(&out, scram_client_first_message(&c));
 	ipc_put_str(&out, "192.0.2.7");
 	ipc_msg_finish(&out, off);
 	send_frame(fd, &out);
@@ -627,12 +593,11 @@ static enum auth_result ipc_login(int fd, uint32_t id, const char *user,
 	server_first = ipc_get_str(&r, pool);
 	assert_int_equal(ipc_end(&r), 0);
 	assert_int_equal(result, AUTH_RESULT_OK);
-	client_parse_server_first(&c, server_first);
-	client_final(&c, "biws", password);
+	client_final(&c, server_first, password);
 
 	off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_FINISH, id + 1);
 	ipc_put_u32(&out, session);
-	ipc_put_str(&out, c.final);
+	ipc_put_str(&out, scram_client_final_message(&c));
 	ipc_msg_finish(&out, off);
 	send_frame(fd, &out);
 	assert_true(read_frame(fd, &in, &frame));
@@ -645,10 +610,10 @@ static enum auth_result ipc_login(int fd, uint32_t id, const char *user,
 	server_final = ipc_get_str(&r, pool);
 	assert_int_equal(ipc_end(&r), 0);
 	*verified_r = result == AUTH_RESULT_OK &&
-		      client_verify_server(&c, server_final);
+		      scram_client_verify_server_final(&c, server_final);
 	if (result != AUTH_RESULT_OK)
 		assert_string_equal(server_final, "");
-	buf_free(&c.auth);
+	scram_client_deinit(&c);
 	buf_free(&in);
 	buf_free(&out);
 	pool_unref(&pool);
