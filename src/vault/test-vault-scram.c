@@ -182,7 +182,7 @@ static struct outcome scram_login(struct vault_scram *scram, const char *user,
 
 	memset(&out, 0, sizeof(out));
 	client_first(&c, 'n', user);
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
@@ -192,6 +192,9 @@ static struct outcome scram_login(struct vault_scram *scram, const char *user,
 	client_final(&c, buf_cstr(&first), password);
 	vault_scram_finish(scram, &fix, session, scram_client_final_message(&c),
 			   &final, &res);
+	/* Kept from start for the log of finish. */
+	assert_string_equal(res.service, "imap");
+	assert_string_equal(res.ip, "192.0.2.1");
 	out.result = res.result;
 	out.account_id = res.account_id;
 	snprintf(out.address, sizeof(out.address), "%s", res.address);
@@ -332,7 +335,7 @@ static void test_changed_mid_exchange(void **state ATTR_UNUSED)
 	uint32_t session;
 
 	client_first(&c, 'n', "alice@example.org");
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
@@ -367,18 +370,18 @@ static void test_bad_messages(void **state ATTR_UNUSED)
 	uint32_t session;
 
 	/* RFC 5802 6: channel binding is not offered. */
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   "p=tls-unique,,n=alice@example.org,"
 					   "r=abc",
 					   &session, &first, &res),
 			 AUTH_RESULT_FAILED);
 	assert_string_equal(res.reason, "channel-binding-not-supported");
 	assert_int_equal(first.used, 0);
-	assert_int_equal(vault_scram_start(scram, &fix, "garbage", &session,
-					   &first, &res),
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   "garbage", &session, &first, &res),
 			 AUTH_RESULT_FAILED);
 	/* authzid must be the user itself. */
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   "n,a=bob@example.org,n=alice@"
 					   "example.org,r=abc",
 					   &session, &first, &res),
@@ -392,7 +395,7 @@ static void test_bad_messages(void **state ATTR_UNUSED)
 
 	client_first(&c, 'y', "alice@example.org");
 	client_first(&n_client, 'n', "alice@example.org");
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
@@ -406,7 +409,7 @@ static void test_bad_messages(void **state ATTR_UNUSED)
 	assert_string_equal(res.reason, "channel-bindings-dont-match");
 	scram_client_deinit(&n_client);
 	buf_reset(&first);
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
@@ -426,7 +429,7 @@ static void test_bad_messages(void **state ATTR_UNUSED)
 	client_first(&c, 'n', "alice@example.org");
 	buf_reset(&first);
 	buf_reset(&final);
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
@@ -442,7 +445,7 @@ static void test_bad_messages(void **state ATTR_UNUSED)
 
 	/* A malformed final ends the session too. */
 	buf_reset(&first);
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c),
 					   &session, &first, &res),
 			 AUTH_RESULT_OK);
@@ -468,7 +471,7 @@ static void test_sessions(void **state ATTR_UNUSED)
 	int other_owner;
 
 	client_first(&c, 'n', "alice@example.org");
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c), &s1,
 					   &first, &res),
 			 AUTH_RESULT_OK);
@@ -490,16 +493,17 @@ static void test_sessions(void **state ATTR_UNUSED)
 
 	/* Bounded: two live sessions, the third is a temporary failure. */
 	buf_reset(&first);
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c), &s1,
 					   &first, &res),
 			 AUTH_RESULT_OK);
-	assert_int_equal(vault_scram_start(scram, &other_owner,
+	assert_int_equal(vault_scram_start(scram, &other_owner, "imap",
+					   "192.0.2.1",
 					   scram_client_first_message(&c), &s2,
 					   &first, &res),
 			 AUTH_RESULT_OK);
 	assert_int_not_equal(s1, s2);
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c), &s3,
 					   &first, &res),
 			 AUTH_RESULT_TEMPFAIL);
@@ -509,7 +513,7 @@ static void test_sessions(void **state ATTR_UNUSED)
 
 	/* Expiry: after the TTL, finish fails and start finds room. */
 	buf_reset(&first);
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c), &s2,
 					   &first, &res),
 			 AUTH_RESULT_OK);
@@ -521,11 +525,11 @@ static void test_sessions(void **state ATTR_UNUSED)
 	assert_int_equal(res.result, AUTH_RESULT_FAILED);
 	assert_string_equal(res.reason, "expired");
 	assert_int_equal(vault_scram_session_count(scram), 1);
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c), &s3,
 					   &first, &res),
 			 AUTH_RESULT_OK);
-	assert_int_equal(vault_scram_start(scram, &fix,
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
 					   scram_client_first_message(&c), &s3,
 					   &first, &res),
 			 AUTH_RESULT_OK);

@@ -30,7 +30,7 @@ struct vault_scram_session {
 	bool zero_access;
 	uint64_t account_id;
 	uint64_t version;
-	char *username; /* for logs */
+	char *username, *service, *ip; /* for logs */
 
 	char *gs2_header;
 	char *client_first_bare;
@@ -87,6 +87,8 @@ static void vault_scram_session_free(struct vault_scram *scram,
 		i_free(s->secrets);
 	}
 	i_free(s->username);
+	i_free(s->service);
+	i_free(s->ip);
 	i_free(s->gs2_header);
 	i_free(s->client_first_bare);
 	i_free(s->server_first);
@@ -243,9 +245,12 @@ static void vault_scram_result_init(struct vault_scram *scram,
 	result_r->result = AUTH_RESULT_FAILED;
 	result_r->address = "";
 	result_r->username = "";
+	result_r->service = "";
+	result_r->ip = "";
 }
 
 enum auth_result vault_scram_start(struct vault_scram *scram, void *owner,
+				   const char *service, const char *ip,
 				   const char *client_first,
 				   uint32_t *session_id_r,
 				   struct buf *server_first,
@@ -262,6 +267,8 @@ enum auth_result vault_scram_start(struct vault_scram *scram, void *owner,
 	int ret;
 
 	vault_scram_result_init(scram, result_r);
+	result_r->service = service;
+	result_r->ip = ip;
 	*session_id_r = 0;
 	if (scram_parse_client_first(scram->pool, span_from_cstr(client_first),
 				     &first, &error) < 0) {
@@ -296,6 +303,8 @@ enum auth_result vault_scram_start(struct vault_scram *scram, void *owner,
 	s->owner = owner;
 	s->created_ms = ioloop_now_ms(scram->ioloop);
 	s->username = i_strdup(result_r->username);
+	s->service = i_strdup(service);
+	s->ip = i_strdup(ip);
 	s->next = scram->sessions;
 	if (s->next != NULL)
 		s->next->prev = s;
@@ -415,6 +424,8 @@ void vault_scram_finish(struct vault_scram *scram, void *owner,
 		return;
 	}
 	result_r->username = p_strdup(scram->pool, s->username);
+	result_r->service = p_strdup(scram->pool, s->service);
+	result_r->ip = p_strdup(scram->pool, s->ip);
 	if (vault_scram_expired(scram, s, ioloop_now_ms(scram->ioloop))) {
 		result_r->reason = "expired";
 		vault_scram_session_free(scram, s);

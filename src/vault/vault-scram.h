@@ -63,9 +63,12 @@ struct vault_scram_result {
 	/* Set for AUTH_RESULT_OK and AUTH_RESULT_DISABLED, else 0 / "". */
 	uint64_t account_id;
 	const char *address; /* canonical; valid until the next call */
-	/* The username the client gave (normalised when valid), for logs;
-	   valid until the next call. */
+	/* The username the client gave (normalised when valid), and the
+	   service and remote IP given at start, for logs; valid until the
+	   next call. */
 	const char *username;
+	const char *service;
+	const char *ip;
 	/* Why it failed, for logs ("invalid-proof", "unknown_user",
 	   "zero_access", "no_secret", "expired", "changed", a RFC 5802
 	   server-error value for bad syntax, ...); NULL on success. */
@@ -85,8 +88,10 @@ void vault_scram_destroy(struct vault_scram **scram);
    server-first-message appended to server_first. AUTH_RESULT_FAILED: the
    client-first-message is malformed or asks for channel binding
    (result_r->reason says which). AUTH_RESULT_TEMPFAIL: too many sessions
-   or a database error. owner identifies the connection (any pointer). */
+   or a database error. owner identifies the connection (any pointer);
+   service and ip are kept for the logs of finish. */
 enum auth_result vault_scram_start(struct vault_scram *scram, void *owner,
+				   const char *service, const char *ip,
 				   const char *client_first,
 				   uint32_t *session_id_r,
 				   struct buf *server_first,

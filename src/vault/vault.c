@@ -295,7 +295,6 @@ static int vault_handle_auth(struct vault_client *client,
 }
 
 static void vault_scram_log(struct vault_client *client, const char *step,
-			    const char *service, const char *ip,
 			    const struct vault_scram_result *result)
 {
 	struct buf fields = BUF_INIT;
@@ -303,11 +302,9 @@ static void vault_scram_log(struct vault_client *client, const char *step,
 	/* Never a proof or a key: who, from where, and the verdict. */
 	buf_log_kv(&fields, "mech", "SCRAM-SHA-256");
 	buf_log_kv(&fields, "step", step);
-	if (service != NULL)
-		buf_log_kv(&fields, "service", service);
+	buf_log_kv(&fields, "service", result->service);
 	buf_log_kv(&fields, "user", result->username);
-	if (ip != NULL)
-		buf_log_kv(&fields, "ip", ip);
+	buf_log_kv(&fields, "ip", result->ip);
 	if (result->reason != NULL)
 		buf_log_kv(&fields, "reason", result->reason);
 	if (result->account_id != 0)
@@ -348,11 +345,12 @@ static int vault_handle_scram_start(struct vault_client *client,
 	if (vault->stopping) {
 		res = AUTH_RESULT_TEMPFAIL;
 	} else {
-		res = vault_scram_start(vault->scram, client, client_first,
-					&session, &server_first, &result);
+		res = vault_scram_start(vault->scram, client, service, ip,
+					client_first, &session, &server_first,
+					&result);
 		/* Only failures here: the verdict comes with finish. */
 		if (res != AUTH_RESULT_OK)
-			vault_scram_log(client, "start", service, ip, &result);
+			vault_scram_log(client, "start", &result);
 	}
 	offset = ipc_msg_begin(&out, IPC_FRONT_SCRAM_START_REPLY, frame->id);
 	ipc_put_u32(&out, (uint32_t)res);
@@ -390,7 +388,7 @@ static int vault_handle_scram_finish(struct vault_client *client,
 	}
 	vault_scram_finish(vault->scram, client, session, client_final,
 			   &server_final, &result);
-	vault_scram_log(client, "finish", NULL, NULL, &result);
+	vault_scram_log(client, "finish", &result);
 	offset = ipc_msg_begin(&out, IPC_FRONT_SCRAM_FINISH_REPLY, frame->id);
 	ipc_put_u32(&out, (uint32_t)result.result);
 	ipc_put_u64(&out, result.account_id);
