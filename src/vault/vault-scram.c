@@ -9,6 +9,7 @@
    gets only the server signature). */
 
 #include "vault-scram.h"
+#include "vault-auth.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "log.h"
@@ -18,6 +19,8 @@
 
 #include <openssl/hmac.h>
 #include <sodium.h>
+
+#define VAULT_SCRAM_MAX_SECRETS (1 + VAULT_AUTH_MAX_APP_PASSWORDS)
 
 struct vault_scram_session {
 	struct vault_scram_session *prev, *next;
@@ -206,11 +209,16 @@ static int vault_scram_load(struct vault_scram *scram,
 			s->known = true;
 			memcpy(salt_r, secrets.salt, SCRAM_SALT_LEN);
 			*iterations_r = secrets.iterations;
-			s->secret_count = secrets.secret_count;
-			s->secrets = i_new(struct scram_secret,
-					   secrets.secret_count);
+			/* The same bound as for PLAIN (vault-auth.h): the
+			   password and the oldest app passwords. */
+			s->secret_count =
+				secrets.secret_count > VAULT_SCRAM_MAX_SECRETS
+					? VAULT_SCRAM_MAX_SECRETS
+					: secrets.secret_count;
+			s->secrets =
+				i_new(struct scram_secret, s->secret_count);
 			memcpy(s->secrets, secrets.secrets,
-			       sizeof(*s->secrets) * secrets.secret_count);
+			       sizeof(*s->secrets) * s->secret_count);
 			sodium_memzero(secrets.secrets,
 				       sizeof(*secrets.secrets) *
 					       secrets.secret_count);
