@@ -252,6 +252,7 @@ int front_vault_send(struct front *front, const struct buf *out)
 
 void front_vault_forget_conn(struct front *front, struct front_conn *conn)
 {
+	front_sasl_forget_conn(conn);
 	for (struct front_auth_request *req = front_auth_requests; req != NULL;
 	     req = req->next) {
 		if (req->conn == conn)
