@@ -319,7 +319,12 @@ class DeliveryTest(QueueCase):
         normal = self.fake.delivered()
         self.assertEqual(len(normal), 1)
         self.assertEqual(normal[0]['rcpts'], ['carol@' + REMOTE])
-        mbox = os.path.join(self.inst.dir, 'dsn.mbox')
+        # The CLI runs as the data directory's owner.
+        out = os.path.join(self.inst.dir, 'export')
+        os.mkdir(out)
+        st = os.stat(self.inst.data)
+        os.chown(out, st.st_uid, st.st_gid)
+        mbox = os.path.join(out, 'dsn.mbox')
         self.inst.check_ok(self.inst.marmot(['export', self.alice, '--mbox',
                                              mbox, '--mailbox', 'INBOX']),
                            'marmot export')
