@@ -165,6 +165,7 @@ struct fq_runner {
 	struct queue *queue;
 	struct tls_ctx *tls_client;
 	struct timeout *tick;
+	struct timeout *added_timeout;
 	struct fq_entry *entries;
 	unsigned int entry_count, entry_alloc;
 	struct fq_dest *dests;
@@ -2077,6 +2078,7 @@ void front_queue_deinit(void)
 	if (fq == NULL)
 		return;
 	timeout_remove(&fq->tick);
+	timeout_remove(&fq->added_timeout);
 	/* Open jobs end as temporary failures and are saved: the next
 	   start retries them. */
 	while (fq->conns != NULL) {
@@ -2114,6 +2116,24 @@ void front_queue_deinit(void)
 struct queue *front_queue_get(void)
 {
 	return fq == NULL ? NULL : fq->queue;
+}
+
+static void fq_added_dispatch(void *context)
+{
+	timeout_remove(&fq->added_timeout);
+	fq_dispatch();
+}
+
+void front_queue_added(const char *id)
+{
+	if (fq == NULL || !queue_id_valid(id))
+		return;
+	if (fq_entry_find(id) == NULL)
+		fq_entry_add(id)->due = 0;
+	/* From the loop, not inside the delivery's callback. */
+	if (fq->added_timeout == NULL)
+		fq->added_timeout = timeout_add(fq->front->ioloop, 0,
+						fq_added_dispatch, NULL);
 }
 
 void front_queue_kick(void)

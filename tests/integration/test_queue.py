@@ -219,6 +219,7 @@ class QueueCase(unittest.TestCase):
     inject_reply = False
     retry_min = '1s'
     retry_max = '2s'
+    extra = ''
 
     def setUp(self):
         self.inst = Instance()
@@ -236,6 +237,7 @@ class QueueCase(unittest.TestCase):
             f.write('queue_retry_min = %s\nqueue_retry_max = %s\n'
                     % (self.retry_min, self.retry_max))
             f.write('queue_scan_interval = 1s\nqueue_timeout = 10s\n')
+            f.write(self.extra)
         self.inst.start()
         self.alice = 'alice@' + DOMAIN
 
@@ -463,6 +465,28 @@ class ControlTest(QueueCase):
         key = os.path.join(self.inst.data, 'queue.key')
         self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
         self.assertEqual(os.path.getsize(key), 32)
+
+
+class ExpiryTest(QueueCase):
+    extra = 'queue_max_age = 4s\n'
+
+    def test_expired_after_max_age(self):
+        self.inst.add_user(self.alice)
+        self.fake.rcpt_reply = lambda a: '451 4.2.0 mailbox busy'
+        qid, _ = self.inject(['bob@' + REMOTE], 'expire')
+        self.assertTrue(wait_for(lambda: (self.attempts(qid) or 0) >= 2),
+                        self.show(qid).stdout)
+        # RFC 5321 4.5.4.1: after queue_max_age the message fails; one
+        # DSN with the RFC 3463 "delivery time expired" status.
+        self.assertTrue(wait_for(self.queue_empty, timeout=30),
+                        self.queue_list())
+        msgs = wait_for(lambda: DeliveryTest.local_messages(self,
+                                                            self.alice))
+        self.assertEqual(len(msgs), 1, msgs)
+        log = open(self.inst.log_path, encoding='utf-8',
+                   errors='replace').read()
+        self.assertIn('4.4.7 delivery time expired', log)
+        self.assertEqual(self.fake.delivered(), [])
 
 
 class StartTLSInjectionTest(QueueCase):
