@@ -19,6 +19,7 @@ import email
 import email.policy
 import os
 import re
+import smtplib
 import socket
 import ssl
 import threading
@@ -487,6 +488,45 @@ class ExpiryTest(QueueCase):
                    errors='replace').read()
         self.assertIn('4.4.7 delivery time expired', log)
         self.assertEqual(self.fake.delivered(), [])
+
+
+class FutureReleaseTest(QueueCase):
+    """RFC 4865 through submission: HOLDFOR keeps the message in the
+    queue until its time. Skipped while submission does not offer
+    FUTURERELEASE (it comes with the SMTP front)."""
+
+    def test_holdfor(self):
+        password = self.inst.add_user(self.alice)
+        s = smtplib.SMTP(harness.LOOPBACK, self.inst.ports['submission'],
+                         timeout=20)
+        try:
+            s.ehlo(harness.HOSTNAME)
+            if not s.has_extn('starttls'):
+                self.skipTest('submission does not offer STARTTLS yet')
+            s.starttls(context=harness.insecure_context())
+            s.ehlo(harness.HOSTNAME)
+            if not s.has_extn('auth'):
+                self.skipTest('submission does not offer AUTH yet')
+            s.login(self.alice, password)
+            s.ehlo(harness.HOSTNAME)
+            if not s.has_extn('futurerelease'):
+                self.skipTest('submission does not offer FUTURERELEASE')
+            body = MESSAGE % ('hold', 'hold')
+            t0 = time.monotonic()
+            s.sendmail(self.alice, ['bob@' + REMOTE], body.encode(),
+                       mail_options=['HOLDFOR=4'])
+        finally:
+            try:
+                s.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+        listing = self.queue_list()
+        self.assertIn('hold_until=', listing)
+        time.sleep(2)
+        self.assertEqual(self.fake.delivered(), [])
+        self.assertTrue(wait_for(lambda: self.fake.delivered(), timeout=20))
+        self.assertGreaterEqual(time.monotonic() - t0, 3.5)
+        self.assertTrue(wait_for(self.queue_empty))
 
 
 class StartTLSInjectionTest(QueueCase):
