@@ -25,9 +25,12 @@
    envid is never sent anywhere (ENVID is only passed on for non-null
    senders).
 
+   Each due recipient is first resolved through the vault: local ones (a
+   DSN to a local sender, above all) are committed into the spools with
+   front_delivery_commit, only non-local ones go out.
+
    Limitations (documented in doc/architecture.md): state saves (an fsync
-   each) run in the loop thread; a DSN to a local sender goes out like any
-   other mail (to the relay host, or to our own MX). */
+   each) run in the loop thread; no delay DSNs. */
 
 #include "lib.h"
 #include "front-queue.h"
@@ -84,6 +87,7 @@ struct fq_entry {
 };
 
 struct fq_msg {
+	struct fq_msg *prev, *next; /* fq_msgs: messages being worked on */
 	char id[QUEUE_ID_LEN + 1];
 	struct queue_message *msg;
 	unsigned int jobs;
@@ -183,6 +187,7 @@ struct fq_runner {
 };
 
 static struct fq_runner *fq;
+static struct fq_msg *fq_msgs;
 
 static void fq_dispatch(void);
 static void fq_conn_next_addr(struct fq_conn *conn);
@@ -596,6 +601,12 @@ static void fq_msg_unref_job(struct fq_msg *m)
 		}
 	}
 	queue_message_free(&m->msg);
+	if (m->prev != NULL)
+		m->prev->next = m->next;
+	else
+		fq_msgs = m->next;
+	if (m->next != NULL)
+		m->next->prev = m->prev;
 	i_free(m);
 }
 
@@ -1852,6 +1863,10 @@ static void fq_dispatch_one(const char *id, int64_t now)
 	m->msg = msg;
 	m->hold_request = -1;
 	m->jobs = 1; /* the resolve phase's, so no job commits early */
+	m->next = fq_msgs;
+	if (fq_msgs != NULL)
+		fq_msgs->prev = m;
+	fq_msgs = m;
 	e->busy = true;
 	fq_local_start(m, flush, now);
 }
@@ -1907,16 +1922,16 @@ static void fq_request(void *context, enum queue_request_op op, const char *id)
 		e = fq_entry_find(id);
 	}
 	if (e != NULL && e->busy) {
-		/* The jobs' commit applies it. */
-		for (struct fq_conn *c = fq->conns; c != NULL; c = c->next) {
-			if (c->job == NULL || strcmp(c->job->m->id, id) != 0)
+		/* Being worked on: the commit at its end applies it. */
+		for (struct fq_msg *m = fq_msgs; m != NULL; m = m->next) {
+			if (strcmp(m->id, id) != 0)
 				continue;
 			if (op == QUEUE_REQUEST_DELETE)
-				c->job->m->deleted = true;
+				m->deleted = true;
 			else if (op == QUEUE_REQUEST_HOLD)
-				c->job->m->hold_request = 1;
+				m->hold_request = 1;
 			else if (op == QUEUE_REQUEST_RELEASE)
-				c->job->m->hold_request = 0;
+				m->hold_request = 0;
 		}
 		return;
 	}
