@@ -18,12 +18,13 @@
    can never be taken for the answer to our next EHLO.
 
    Exactly-once DSNs: a failed recipient is first saved as FAILED with
-   dsn=NEEDED (state generation G), then its DSN is enqueued with the
-   envid "marmot-dsn;<id>;<G>", then dsn=DONE is saved. After a crash in
-   between, the index (which knows every queued DSN's envid) tells whether
-   the DSN is already queued. The null sender never gets DSNs, so this
-   envid is never sent anywhere (ENVID is only passed on for non-null
-   senders).
+   dsn=NEEDED, then its DSN is enqueued with the envid
+   "marmot-dsn;<id>;<hash of the NEEDED recipients and their attempts>",
+   then dsn=DONE is saved. After a crash in between, the index (which
+   knows every queued DSN's envid) tells whether the DSN is already
+   queued, and such a message settles its DSN before any new attempt. The null
+   sender never gets DSNs, so this envid is never sent anywhere (ENVID is only
+   passed on for non-null senders).
 
    Each due recipient is first resolved through the vault: local ones (a
    DSN to a local sender, above all) are committed into the spools with
@@ -50,6 +51,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sodium.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <strings.h>
@@ -367,8 +369,37 @@ static const char *fq_domain_of(const char *address)
 	return at == NULL ? "" : at + 1;
 }
 
-/* Enqueues one DSN for the NEEDED recipients of msg (state generation
-   gen) and marks them DONE in memory. Returns 0 or -1. */
+/* The identity of one failure event: the message id and a hash of the
+   recipients whose DSN is NEEDED with their attempt counts. Both are in
+   the state saved before the DSN is enqueued, so after a crash the same
+   event gives the same key (and nothing else does: a recipient fails
+   once). */
+static void fq_dsn_key(const struct queue_message *msg, char *key,
+		       size_t key_size)
+{
+	crypto_generichash_state state;
+	uint8_t hash[16];
+	char hex[sizeof(hash) * 2 + 1];
+
+	crypto_generichash_init(&state, NULL, 0, sizeof(hash));
+	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
+		char item[32];
+		int len;
+
+		if (msg->states[i].dsn != QUEUE_DSN_NEEDED)
+			continue;
+		len = snprintf(item, sizeof(item), "%u:%u;", i,
+			       msg->states[i].attempts);
+		crypto_generichash_update(&state, (const uint8_t *)item,
+					  (size_t)len);
+	}
+	crypto_generichash_final(&state, hash, sizeof(hash));
+	(void)sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	snprintf(key, key_size, "%s;%s", msg->id, hex);
+}
+
+/* Enqueues one DSN for the NEEDED recipients of msg and marks them DONE
+   in memory. Returns 0 or -1. */
 static int fq_send_dsn(struct queue_message *msg, const char **error_r)
 {
 	struct queue_dsn_rcpt *rcpts;
@@ -383,8 +414,7 @@ static int fq_send_dsn(struct queue_message *msg, const char **error_r)
 	int ret = 0;
 
 	i_assert(msg->body != NULL);
-	snprintf(key, sizeof(key), "%s;%llu", msg->id,
-		 (unsigned long long)msg->generation);
+	fq_dsn_key(msg, key, sizeof(key));
 	rcpts = i_new(struct queue_dsn_rcpt, msg->env.rcpt_count);
 	status = i_malloc(sizeof(*status) * msg->env.rcpt_count);
 	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
@@ -1868,6 +1898,15 @@ static void fq_dispatch_one(const char *id, int64_t now)
 		fq_msgs->prev = m;
 	fq_msgs = m;
 	e->busy = true;
+	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
+		if (msg->states[i].dsn == QUEUE_DSN_NEEDED) {
+			/* A DSN owed since before a crash: settle it first
+			   (fq_msg_commit finds an already queued one), so
+			   no new failure joins that event. */
+			fq_msg_unref_job(m);
+			return;
+		}
+	}
 	fq_local_start(m, flush, now);
 }
 
