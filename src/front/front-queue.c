@@ -144,6 +144,7 @@ struct fq_conn {
 	struct fq_job *job;
 	enum fq_state state;
 	pool_t pool; /* per session: EHLO data, cleared per host */
+	pool_t reply_pool; /* one reply, cleared after it */
 	/* Candidate addresses, in order (MX preference, then address). */
 	struct fq_addr addrs[FQ_ADDRS_MAX];
 	unsigned int addr_count, addr_pos;
@@ -754,6 +755,7 @@ static void fq_conn_destroy(struct fq_conn **_conn)
 		i_free(conn->mx_hosts[i]);
 	i_free(conn->last_error);
 	pool_unref(&conn->pool);
+	pool_unref(&conn->reply_pool);
 	if (conn->prev != NULL)
 		conn->prev->next = conn->next;
 	else
@@ -1044,7 +1046,7 @@ static void fq_conn_ready(struct fq_conn *conn)
 static int fq_conn_reply(struct fq_conn *conn, const struct smtp_reply *reply)
 {
 	struct fq_job *job = conn->job;
-	const char *text = smtp_reply_one_line(reply, conn->pool);
+	const char *text = smtp_reply_one_line(reply, conn->reply_pool);
 	const char *error;
 	unsigned int cls = reply->code / 100;
 
@@ -1192,8 +1194,9 @@ static void fq_conn_input(struct fq_conn *conn)
 			buf_consume(input, input->used);
 			return;
 		}
-		ret = smtp_reply_parse(buf_span(input), conn->pool, &reply,
-				       &consumed, &error);
+		pool_clear(conn->reply_pool);
+		ret = smtp_reply_parse(buf_span(input), conn->reply_pool,
+				       &reply, &consumed, &error);
 		if (ret == 0)
 			return;
 		if (ret < 0) {
@@ -1433,6 +1436,7 @@ static struct fq_conn *fq_conn_create(struct fq_dest *dest, struct fq_job *job)
 	conn->fd = -1;
 	conn->port = 25;
 	conn->pool = pool_create("queue conn", 4096);
+	conn->reply_pool = pool_create("queue reply", 1024);
 	snprintf(conn->log_id, sizeof(conn->log_id), "q%u", ++fq->conn_seq);
 	conn->next = fq->conns;
 	if (fq->conns != NULL)

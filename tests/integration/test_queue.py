@@ -496,30 +496,10 @@ class FutureReleaseTest(QueueCase):
     FUTURERELEASE (it comes with the SMTP front)."""
 
     def test_holdfor(self):
-        password = self.inst.add_user(self.alice)
-        s = smtplib.SMTP(harness.LOOPBACK, self.inst.ports['submission'],
-                         timeout=20)
-        try:
-            s.ehlo(harness.HOSTNAME)
-            if not s.has_extn('starttls'):
-                self.skipTest('submission does not offer STARTTLS yet')
-            s.starttls(context=harness.insecure_context())
-            s.ehlo(harness.HOSTNAME)
-            if not s.has_extn('auth'):
-                self.skipTest('submission does not offer AUTH yet')
-            s.login(self.alice, password)
-            s.ehlo(harness.HOSTNAME)
-            if not s.has_extn('futurerelease'):
-                self.skipTest('submission does not offer FUTURERELEASE')
-            body = MESSAGE % ('hold', 'hold')
-            t0 = time.monotonic()
-            s.sendmail(self.alice, ['bob@' + REMOTE], body.encode(),
-                       mail_options=['HOLDFOR=4'])
-        finally:
-            try:
-                s.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
+        body = MESSAGE % ('hold', 'hold')
+        t0 = time.monotonic()
+        submit(self, self.alice, ['bob@' + REMOTE], body, ['HOLDFOR=4'],
+               'futurerelease')
         listing = self.queue_list()
         self.assertIn('hold_until=', listing)
         time.sleep(2)
@@ -527,6 +507,51 @@ class FutureReleaseTest(QueueCase):
         self.assertTrue(wait_for(lambda: self.fake.delivered(), timeout=20))
         self.assertGreaterEqual(time.monotonic() - t0, 3.5)
         self.assertTrue(wait_for(self.queue_empty))
+
+
+def submit(case, sender, rcpts, body, mail_options, needed_extn):
+    """Submits over 587 (STARTTLS, AUTH) with MAIL parameters; skips the
+    test when submission does not offer needed_extn yet."""
+    password = case.inst.add_user(sender)
+    s = smtplib.SMTP(harness.LOOPBACK, case.inst.ports['submission'],
+                     timeout=20)
+    try:
+        s.ehlo(harness.HOSTNAME)
+        if not s.has_extn('starttls'):
+            case.skipTest('submission does not offer STARTTLS yet')
+        s.starttls(context=harness.insecure_context())
+        s.ehlo(harness.HOSTNAME)
+        if not s.has_extn('auth'):
+            case.skipTest('submission does not offer AUTH yet')
+        s.login(sender, password)
+        s.ehlo(harness.HOSTNAME)
+        if not s.has_extn(needed_extn):
+            case.skipTest('submission does not offer %s' % needed_extn)
+        s.sendmail(sender, rcpts, body.encode(), mail_options=mail_options)
+    finally:
+        try:
+            s.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+
+
+class RequireTLSTest(QueueCase):
+    """RFC 8689: a REQUIRETLS message is never sent in the clear; when no
+    host offers TLS and REQUIRETLS it fails with 5.7.30 and a DSN."""
+
+    def test_never_in_the_clear(self):
+        body = MESSAGE % ('rtls', 'rtls')
+        submit(self, self.alice, ['bob@' + REMOTE], body, ['REQUIRETLS'],
+               'requiretls')
+        self.assertTrue(wait_for(lambda: DeliveryTest.local_messages(
+            self, self.alice), timeout=30), 'no DSN')
+        self.assertTrue(wait_for(self.queue_empty))
+        self.assertEqual(self.fake.delivered(), [])
+        self.assertEqual([c for c in self.fake.commands
+                          if c[1].upper().startswith('MAIL')], [])
+        log = open(self.inst.log_path, encoding='utf-8',
+                   errors='replace').read()
+        self.assertIn('5.7.30', log)
 
 
 class StartTLSInjectionTest(QueueCase):
