@@ -204,6 +204,15 @@ static int64_t fq_now(void)
 	return (int64_t)time(NULL);
 }
 
+/* The current time in whole seconds, rounded up. */
+static int64_t fq_now_ceil(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec + (ts.tv_nsec > 0 ? 1 : 0);
+}
+
 /* ---- the index ---- */
 
 static struct fq_entry *fq_entry_find(const char *id)
@@ -568,7 +577,10 @@ static void fq_rcpt_result(struct queue_message *msg, unsigned int idx,
 	case FQ_RESULT_NONE:
 	case FQ_RESULT_TEMP:
 		if (now - msg->queued < fq->front->set->queue_max_age) {
-			st->next_attempt = now + fq_backoff(st->attempts);
+			/* Rounded up, so the gap is never shorter than the
+			   backoff (the dispatcher compares whole seconds). */
+			st->next_attempt =
+				fq_now_ceil() + fq_backoff(st->attempts);
 			log_info(NULL, "queue.deferred",
 				 "id=%s to=%s attempts=%u retry_in=%lld "
 				 "reply=%s",
