@@ -198,6 +198,7 @@ static void fq_conn_destroy(struct fq_conn **conn);
 static void fq_conn_start_job(struct fq_conn *conn);
 static unsigned int fq_msg_start(struct fq_msg *m, const bool *remote,
 				 bool flush, int64_t now);
+static void fq_added_dispatch(void *context);
 
 static int64_t fq_now(void)
 {
@@ -2139,7 +2140,10 @@ int front_queue_init(struct front *front, const char **error_r)
 	fq->tick = timeout_add(front->ioloop, FQ_TICK_MSECS, fq_tick, NULL);
 	log_info(NULL, "queue.start", "messages=%u relay=%s", fq->entry_count,
 		 fq->relay ? relay : "none");
-	fq_dispatch();
+	/* The first dispatch runs from the loop: front.c sets up the
+	   delivery path (front_delivery_init) after this. */
+	fq->added_timeout =
+		timeout_add(front->ioloop, 0, fq_added_dispatch, NULL);
 	return 0;
 }
 
