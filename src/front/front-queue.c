@@ -31,7 +31,7 @@
    front_delivery_commit, only non-local ones go out.
 
    Limitations (documented in doc/architecture.md): state saves (an fsync
-   each) run in the loop thread; no delay DSNs. */
+   each) run in the loop thread; no success DSNs; no client PIPELINING. */
 
 #include "lib.h"
 #include "front-queue.h"
@@ -499,6 +499,68 @@ static int fq_send_dsn(struct queue_message *msg, const char **error_r)
 	return 0;
 }
 
+/* Enqueues one "delayed" DSN for the recipients marked delay_pending
+   (their delay_notified is already durable: a crash before this loses
+   the warning, never repeats it). */
+static void fq_send_delay_dsn(struct queue_message *msg)
+{
+	struct queue_dsn_rcpt *rcpts =
+		i_new(struct queue_dsn_rcpt, msg->env.rcpt_count);
+	char(*status)[16] = i_malloc(sizeof(*status) * msg->env.rcpt_count);
+	struct queue_dsn dsn;
+	struct queue_rcpt to = { msg->env.sender, NULL, QUEUE_NOTIFY_NEVER };
+	struct queue_envelope env;
+	struct buf out = BUF_INIT;
+	char id[QUEUE_ID_LEN + 1];
+	const char *error;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
+		struct queue_rcpt_state *st = &msg->states[i];
+
+		if (!st->delay_pending)
+			continue;
+		st->delay_pending = false;
+		rcpts[n].address = msg->env.rcpts[i].address;
+		rcpts[n].orcpt = msg->env.rcpts[i].orcpt;
+		rcpts[n].action = "delayed";
+		rcpts[n].status = queue_dsn_status_of_reply(
+			st->last_reply, status[n], sizeof(status[n]));
+		rcpts[n].remote_mta = st->remote_host;
+		rcpts[n].diagnostic = st->last_reply;
+		rcpts[n].last_attempt = st->last_attempt;
+		n++;
+	}
+	if (n > 0 && msg->body != NULL) {
+		memset(&dsn, 0, sizeof(dsn));
+		dsn.reporting_mta = fq->front->set->hostname;
+		dsn.sender = msg->env.sender;
+		dsn.envid = msg->env.envid;
+		dsn.arrival = msg->queued;
+		dsn.rcpts = rcpts;
+		dsn.rcpt_count = n;
+		dsn.original = msg->body;
+		dsn.original_len = msg->body_len;
+		queue_dsn_build(&dsn, fq_now(), &out);
+		memset(&env, 0, sizeof(env));
+		env.sender = "";
+		env.rcpts = &to;
+		env.rcpt_count = 1;
+		if (queue_enqueue(fq->queue, &env, buf_span(&out).p, out.used,
+				  id, &error) < 0) {
+			log_error(NULL, "queue.dsn.failed", "id=%s error=%s",
+				  msg->id, log_value(0, error));
+		} else {
+			fq_entry_add(id)->due = 0;
+			log_info(NULL, "queue.dsn.delay_queued",
+				 "id=%s dsn=%s rcpts=%u", msg->id, id, n);
+		}
+		buf_free_secure(&out);
+	}
+	i_free(rcpts);
+	i_free(status);
+}
+
 /* Saves msg's state; then, if DSNs are owed, enqueues them and saves
    again; deletes the message when nothing is left to do. Updates the
    index entry. */
@@ -517,6 +579,9 @@ static void fq_msg_commit(struct queue_message *msg, bool deleted)
 			e->due = fq_now() + 60;
 		return;
 	}
+	if (!gone)
+		fq_send_delay_dsn(msg);
+	e = fq_entry_find(msg->id); /* the array may have moved */
 	for (unsigned int i = 0; i < msg->env.rcpt_count && !gone; i++) {
 		if (msg->states[i].dsn == QUEUE_DSN_NEEDED)
 			dsn_needed = true;
@@ -582,6 +647,18 @@ static void fq_rcpt_result(struct queue_message *msg, unsigned int idx,
 			   backoff (the dispatcher compares whole seconds). */
 			st->next_attempt =
 				fq_now_ceil() + fq_backoff(st->attempts);
+			/* RFC 3461 4.1: a "delayed" DSN only when NOTIFY
+			   asked for DELAY, once, when the message has waited
+			   longer than the longest retry interval. */
+			if (!st->delay_notified &&
+			    now - msg->queued >=
+				    fq->front->set->queue_retry_max &&
+			    queue_dsn_wanted(msg->env.sender,
+					     msg->env.rcpts[idx].notify,
+					     "delayed")) {
+				st->delay_notified = true;
+				st->delay_pending = true;
+			}
 			log_info(NULL, "queue.deferred",
 				 "id=%s to=%s attempts=%u retry_in=%lld "
 				 "reply=%s",
@@ -937,9 +1014,12 @@ static void fq_conn_send_mail(struct fq_conn *conn)
 	buf_printf(&cmd, "MAIL FROM:<%s>", env->sender);
 	if ((conn->ehlo.flags & SMTP_EHLO_SIZE) != 0)
 		buf_printf(&cmd, " SIZE=%zu", msg->body_len);
+	/* RFC 6152 2. Deviation from RFC 6152 3: an 8-bit message goes as
+	   it is to a server without 8BITMIME (as most MTAs do) rather than
+	   bouncing; there is no MIME downgrade yet. */
 	if ((conn->ehlo.flags & SMTP_EHLO_8BITMIME) != 0 &&
 	    fq_has_8bit(msg->body, msg->body_len))
-		buf_append_str(&cmd, " BODY=8BITMIME"); /* RFC 6152 2 */
+		buf_append_str(&cmd, " BODY=8BITMIME");
 	if (utf8)
 		buf_append_str(&cmd, " SMTPUTF8"); /* RFC 6531 3.4 */
 	if ((conn->ehlo.flags & SMTP_EHLO_DSN) != 0 && env->sender[0] != '\0') {

@@ -511,7 +511,8 @@ class FutureReleaseTest(QueueCase):
         self.assertTrue(wait_for(self.queue_empty))
 
 
-def submit(case, sender, rcpts, body, mail_options, needed_extn):
+def submit(case, sender, rcpts, body, mail_options, needed_extn,
+           rcpt_options=()):
     """Submits over 587 (STARTTLS, AUTH) with MAIL parameters; skips the
     test when submission does not offer needed_extn yet."""
     password = case.inst.add_user(sender)
@@ -529,12 +530,38 @@ def submit(case, sender, rcpts, body, mail_options, needed_extn):
         s.ehlo(harness.HOSTNAME)
         if not s.has_extn(needed_extn):
             case.skipTest('submission does not offer %s' % needed_extn)
-        s.sendmail(sender, rcpts, body.encode(), mail_options=mail_options)
+        s.sendmail(sender, rcpts, body.encode(), mail_options=mail_options,
+                   rcpt_options=list(rcpt_options))
     finally:
         try:
             s.quit()
         except (smtplib.SMTPException, OSError):
             pass
+
+
+class DelayDSNTest(QueueCase):
+    """RFC 3461 4.1: NOTIFY=DELAY gets one "delayed" DSN once the message
+    has waited longer than queue_retry_max (2 s here); retries go on."""
+
+    def test_one_delay_dsn(self):
+        self.fake.rcpt_reply = lambda a: '451 4.2.0 mailbox busy'
+        body = MESSAGE % ('delay', 'delay')
+        submit(self, self.alice, ['bob@' + REMOTE], body, [], 'dsn',
+               rcpt_options=['NOTIFY=DELAY,FAILURE'])
+        msgs = wait_for(lambda: DeliveryTest.local_messages(self,
+                                                            self.alice),
+                        timeout=30)
+        self.assertTrue(msgs, 'no delay DSN')
+        listing = self.queue_list()
+        qid = re.search(r'^([0-9a-f]{32}) ', listing, re.M).group(1)
+        self.assertTrue(wait_for(lambda: (self.attempts(qid) or 0) >= 4))
+        self.assertEqual(len(DeliveryTest.local_messages(self, self.alice)),
+                         1)
+        log = open(self.inst.log_path, encoding='utf-8',
+                   errors='replace').read()
+        self.assertEqual(log.count('queue.dsn.delay_queued'), 1)
+        self.inst.check_ok(self.inst.marmot(['queue', 'delete', qid]),
+                           'queue delete')
 
 
 class RequireTLSTest(QueueCase):
