@@ -419,7 +419,7 @@ static int fq_send_dsn(struct queue_message *msg, const char **error_r)
 	struct queue_envelope env;
 	struct buf out = BUF_INIT;
 	char(*status)[16];
-	char key[QUEUE_ID_LEN + 32], id[QUEUE_ID_LEN + 1];
+	char key[QUEUE_ID_LEN + 48], id[QUEUE_ID_LEN + 1];
 	char *envid;
 	unsigned int n = 0;
 	int ret = 0;
@@ -1549,7 +1549,8 @@ static struct fq_conn *fq_conn_create(struct fq_dest *dest, struct fq_job *job)
 		struct fq_addr *a = &conn->addrs[conn->addr_count++];
 
 		snprintf(a->host, sizeof(a->host), "%s", fq->relay_host);
-		snprintf(a->ip, sizeof(a->ip), "%s", fq->relay_host);
+		/* An IP literal here (fq_parse_relay), so it fits. */
+		snprintf(a->ip, sizeof(a->ip), "%.45s", fq->relay_host);
 		a->port = fq->relay_port;
 		fq_conn_next_addr(conn);
 		return conn;
