@@ -3,10 +3,11 @@
    a message's due recipients by destination domain (one transaction per
    message and domain, all its recipients in it), handing them to the
    non-blocking SMTP client of front-queue-smtp.c (connection reuse, a
-   per-destination connection limit). Results are applied to the queue's state files at
-   once (a recipient is DELIVERED only after the remote's final 250 and a
-   durable state save); permanent failures and expiry produce one DSN per
-   failure event (queue-dsn.h), enqueued with the null sender.
+   per-destination connection limit). Results are applied to the
+   queue's state files at once (a recipient is DELIVERED only after the
+   remote's final 250 and a durable state save); permanent failures and
+   expiry produce one DSN per failure event (queue-dsn.h), enqueued with
+   the null sender.
 
    Security stance: everything the remote says is untrusted (smtp-reply.c
    bounds and parses it; replies are stored on one line). STARTTLS is
