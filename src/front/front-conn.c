@@ -347,6 +347,25 @@ void front_conn_auth_done(struct front_conn *conn,
 	front_conn_unref(conn);
 }
 
+void front_conn_pause(struct front_conn *conn)
+{
+	conn->auth_pending = true;
+	stream_set_reading(conn->stream, false);
+}
+
+void front_conn_resume(struct front_conn *conn, void (*fn)(void *context),
+		       void *context)
+{
+	conn->refcount++;
+	conn->auth_pending = false;
+	fn(context);
+	if (!conn->destroyed && !conn->closing) {
+		stream_set_reading(conn->stream, true);
+		front_conn_process_input(conn);
+	}
+	front_conn_unref(conn);
+}
+
 void front_conns_goodbye(struct front *front)
 {
 	struct front_conn *conn, *next;

@@ -112,6 +112,14 @@ typedef void front_auth_callback_t(struct front_conn *conn,
 void front_conn_auth(struct front_conn *conn, const char *service,
 		     const char *user, const uint8_t *password,
 		     size_t password_len, front_auth_callback_t *callback);
+/* Pauses input for a vault exchange that is not front_conn_auth() (SCRAM,
+   front-sasl.c), or for a result delivered later from the ioloop. */
+void front_conn_pause(struct front_conn *conn);
+/* Resumes paused input: calls fn(context) with the connection referenced,
+   then processes buffered input unless the connection is closing or
+   gone. Call from the ioloop, never from inside proto->line. */
+void front_conn_resume(struct front_conn *conn, void (*fn)(void *context),
+		       void *context);
 /* Asks every connection to say goodbye (shutdown). */
 void front_conns_goodbye(struct front *front);
 void front_conns_destroy_all(struct front *front);
@@ -124,10 +132,33 @@ void front_vault_request(struct front *front, const char *service,
 			 struct front_conn *conn,
 			 front_auth_callback_t *callback);
 void front_vault_forget_conn(struct front *front, struct front_conn *conn);
+/* Sends the frames in out to the vault; replies of types the front does
+   not route itself go to their module (front-sasl.c for SCRAM). Returns
+   -1 (nothing sent) when the vault cannot be reached. */
+int front_vault_send(struct front *front, const struct buf *out);
 void front_conn_auth_done(struct front_conn *conn,
 			  front_auth_callback_t *callback,
 			  enum auth_result result, uint64_t account_id,
 			  const char *address);
+
+/* front-delivery.c (front-delivery.h is the protocols' API). */
+struct front_delivery_env {
+	struct ioloop *ioloop;
+	const char *data_dir; /* copied */
+	/* The vault connection, connecting if needed; NULL if unreachable. */
+	struct ipc_conn *(*vault_get)(void);
+	unsigned int verdict_threads; /* 0 = 2 */
+};
+/* Starts the verdict and commit workers (and opens the outbound queue). */
+void front_delivery_init(const struct front_delivery_env *env);
+/* Runs every commit in flight to its end (callbacks included), then
+   answers pending vault questions with TEMPFAIL. */
+void front_delivery_deinit(void);
+/* IPC_FRONT_RCPT_REPLY / IPC_FRONT_SENDER_REPLY from the vault. Returns
+   -1 (close the connection) for a malformed reply or an unknown id. */
+int front_delivery_vault_reply(const struct ipc_frame *frame);
+/* The vault connection was lost: every question gets TEMPFAIL now. */
+void front_delivery_vault_lost(void);
 
 /* RFC 4616 PLAIN: decodes base64 "authzid NUL authcid NUL passwd".
    Returns 0 and pool-allocated user and password (with its length), or

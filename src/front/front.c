@@ -16,6 +16,7 @@
 #include "stream.h"
 #include "tls.h"
 #include "front-private.h"
+#include "front-sasl.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -107,6 +108,12 @@ static int front_vault_handler(struct ipc_conn *conn,
 			  (unsigned long long)modseq);
 		return 0;
 	}
+	if (frame->type == IPC_FRONT_RCPT_REPLY ||
+	    frame->type == IPC_FRONT_SENDER_REPLY)
+		return front_delivery_vault_reply(frame);
+	if (frame->type == IPC_FRONT_SCRAM_START_REPLY ||
+	    frame->type == IPC_FRONT_SCRAM_FINISH_REPLY)
+		return front_sasl_vault_reply(frame);
 	if (frame->type != IPC_FRONT_AUTH_REPLY)
 		return -1;
 	for (req = front_auth_requests; req != NULL; req = req->next) {
@@ -137,6 +144,8 @@ static void front_vault_closed(struct ipc_conn *conn, const char *reason,
 		    log_value(0, reason));
 	ipc_conn_destroy(&front_vault_ipc);
 	front_vault_fail_all();
+	front_delivery_vault_lost();
+	front_sasl_vault_lost();
 }
 
 static struct ipc_conn *front_vault_get(struct front *front)
@@ -159,6 +168,11 @@ static struct ipc_conn *front_vault_get(struct front *front)
 		ipc_conn_create(front->ioloop, fd, front_vault_handler,
 				front_vault_closed, front);
 	return front_vault_ipc;
+}
+
+static struct ipc_conn *front_vault_get_global(void)
+{
+	return front_vault_get(front_global);
 }
 
 /* The reply to a request that could not be sent arrives from a timer, so
@@ -220,6 +234,19 @@ void front_vault_request(struct front *front, const char *service,
 	ipc_msg_finish(&out, off);
 	ipc_conn_send(vault, &out);
 	buf_free_secure(&out);
+}
+
+int front_vault_send(struct front *front, const struct buf *out)
+{
+	struct ipc_conn *vault;
+
+	if (front_auth_pending_count >= FRONT_MAX_PENDING_AUTH)
+		return -1;
+	vault = front_vault_get(front);
+	if (vault == NULL)
+		return -1;
+	ipc_conn_send(vault, out);
+	return 0;
 }
 
 void front_vault_forget_conn(struct front *front, struct front_conn *conn)
@@ -424,6 +451,12 @@ int front_main(struct marmot_settings *set, int master_fd,
 			       front_listener_accept, l);
 	}
 	front_listener_count = listener_count;
+	const struct front_delivery_env delivery_env = {
+		.ioloop = front.ioloop,
+		.data_dir = set->data_dir,
+		.vault_get = front_vault_get_global,
+	};
+	front_delivery_init(&delivery_env);
 	log_info(NULL, "front.start", "listeners=%u pid=%d", listener_count,
 		 (int)getpid());
 
@@ -438,6 +471,7 @@ int front_main(struct marmot_settings *set, int master_fd,
 			close(front_listeners[i].fd);
 	}
 	front_conns_destroy_all(&front);
+	front_delivery_deinit();
 	front_vault_fail_all();
 	if (front_vault_ipc != NULL)
 		ipc_conn_destroy(&front_vault_ipc);

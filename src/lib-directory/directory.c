@@ -17,6 +17,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include "scram.h"
+
 #include <fcntl.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -25,8 +27,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DIRECTORY_SCHEMA_VERSION 2
+#define DIRECTORY_SCHEMA_VERSION 3
 #define DIRECTORY_BUSY_TIMEOUT_MSECS 5000
+/* RFC 7677 3: the iteration count SHOULD be at least 4096. Stored per
+   account, so that a later release can raise it. */
+#define DIRECTORY_SCRAM_ITERATIONS 4096
 /* Alias chains deeper than this are refused at resolution time. */
 #define DIRECTORY_ALIAS_MAX_DEPTH 8
 /* Bound on account/alias lookups for one resolution (fan-out DoS). */
@@ -86,6 +91,18 @@ static const char *const directory_migrations[] = {
 	"DEFAULT 0;"
 	"ALTER TABLE accounts ADD COLUMN password_wrapped_keys BLOB;"
 	"PRAGMA user_version = 2;",
+	/* 3: SCRAM-SHA-256 secrets (RFC 5802 3, RFC 7677). One salt and
+	   iteration count per account, shared by the password and every app
+	   password, so that the vault can send the server-first-message
+	   before it knows which credential the client holds. NULL until a
+	   password is set under version 3: older rows have none. */
+	"ALTER TABLE accounts ADD COLUMN scram_salt BLOB;"
+	"ALTER TABLE accounts ADD COLUMN scram_iterations INTEGER;"
+	"ALTER TABLE accounts ADD COLUMN scram_stored_key BLOB;"
+	"ALTER TABLE accounts ADD COLUMN scram_server_key BLOB;"
+	"ALTER TABLE app_passwords ADD COLUMN scram_stored_key BLOB;"
+	"ALTER TABLE app_passwords ADD COLUMN scram_server_key BLOB;"
+	"PRAGMA user_version = 3;",
 };
 _Static_assert(N_ELEMENTS(directory_migrations) + 1 == DIRECTORY_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -759,6 +776,114 @@ static int dir_make_account_dir(struct directory *dir, const char *data_dir,
 	return 0;
 }
 
+/* SCRAM-SHA-256 secrets */
+
+/* The account's SCRAM salt and iteration count: returns 1 when it has
+   them, 0 when not (a row from before schema 3, or a zero-access
+   account), -1 on error. */
+static int dir_scram_salt(struct directory *dir, int64_t id,
+			  uint8_t salt_r[SCRAM_SALT_LEN],
+			  unsigned int *iterations_r, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc, ret = 0;
+
+	stmt = dir_prepare(dir, error_r,
+			   "SELECT scram_salt, scram_iterations FROM accounts "
+			   "WHERE id = ?",
+			   "i", id);
+	if (stmt == NULL)
+		return -1;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+		int64_t iter = sqlite3_column_int64(stmt, 1);
+
+		if (sqlite3_column_bytes(stmt, 0) != SCRAM_SALT_LEN ||
+		    iter < SCRAM_MIN_ITERATIONS ||
+		    iter > SCRAM_MAX_ITERATIONS) {
+			*error_r = dir_errorf(dir,
+					      "%s: account %lld has a damaged "
+					      "SCRAM salt",
+					      dir->path, (long long)id);
+			ret = -1;
+		} else {
+			memcpy(salt_r, sqlite3_column_blob(stmt, 0),
+			       SCRAM_SALT_LEN);
+			*iterations_r = (unsigned int)iter;
+			ret = 1;
+		}
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		*error_r = dir_db_error(dir);
+		ret = -1;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/* Inside a write transaction: the account's salt, made (and stored) now if
+   it has none yet. */
+static int dir_scram_salt_get_or_make(struct directory *dir, int64_t id,
+				      uint8_t salt_r[SCRAM_SALT_LEN],
+				      unsigned int *iterations_r,
+				      const char **error_r)
+{
+	int ret = dir_scram_salt(dir, id, salt_r, iterations_r, error_r);
+
+	if (ret != 0)
+		return ret < 0 ? -1 : 0;
+	randombytes_buf(salt_r, SCRAM_SALT_LEN);
+	*iterations_r = DIRECTORY_SCRAM_ITERATIONS;
+	return dir_exec(dir, error_r,
+			"UPDATE accounts SET scram_salt = ?, "
+			"scram_iterations = ? WHERE id = ?",
+			"bii", salt_r, (size_t)SCRAM_SALT_LEN,
+			(int64_t)*iterations_r, id) < 0
+		       ? -1
+		       : 0;
+}
+
+/* The secrets of password under salt; false when SCRAM cannot use the
+   password (scram_saltprep refuses it): the columns then stay NULL and
+   that credential works with PLAIN and LOGIN only. */
+static bool dir_scram_secret(const char *password,
+			     const uint8_t salt[SCRAM_SALT_LEN],
+			     unsigned int iterations,
+			     struct scram_secret *secret_r)
+{
+	return scram_secret_from_password(span_from_cstr(password), salt,
+					  SCRAM_SALT_LEN, iterations,
+					  secret_r) == 0;
+}
+
+/* Stores (or, when the password cannot be used, clears) the account's own
+   SCRAM secret, in the caller's write transaction. */
+static int dir_scram_set_account(struct directory *dir, int64_t id,
+				 const char *password, const char **error_r)
+{
+	uint8_t salt[SCRAM_SALT_LEN];
+	unsigned int iterations;
+	struct scram_secret secret;
+	int ret;
+
+	if (dir_scram_salt_get_or_make(dir, id, salt, &iterations, error_r) < 0)
+		return -1;
+	if (!dir_scram_secret(password, salt, iterations, &secret)) {
+		return dir_exec(dir, error_r,
+				"UPDATE accounts SET scram_stored_key = NULL, "
+				"scram_server_key = NULL WHERE id = ?",
+				"i", id) < 0
+			       ? -1
+			       : 0;
+	}
+	ret = dir_exec(dir, error_r,
+		       "UPDATE accounts SET scram_stored_key = ?, "
+		       "scram_server_key = ? WHERE id = ?",
+		       "bbi", secret.stored_key, sizeof(secret.stored_key),
+		       secret.server_key, sizeof(secret.server_key), id);
+	sodium_memzero(&secret, sizeof(secret));
+	return ret < 0 ? -1 : 0;
+}
+
 /* Adds a managed account (master_key != NULL) or a zero-access one. */
 static int dir_account_add(struct directory *dir, const char *data_dir,
 			   const uint8_t *master_key, const char *address,
@@ -814,6 +939,11 @@ static int dir_account_add(struct directory *dir, const char *data_dir,
 			    dir, error_r,
 			    "UPDATE accounts SET wrapped_keys = ? WHERE id = ?",
 			    "bi", wrapped, sizeof(wrapped), id) < 0)
+			goto fail;
+		/* Zero-access accounts get none: a SCRAM secret is a
+		   PBKDF2 verifier of the password, far cheaper to attack
+		   than the argon2id wrapping that protects their keys. */
+		if (dir_scram_set_account(dir, id, password, error_r) < 0)
 			goto fail;
 	} else {
 		if (account_keys_wrap_password(password, strlen(password),
@@ -904,6 +1034,7 @@ int directory_account_passwd(struct directory *dir, const char *address,
 {
 	char hash[PASSWORD_HASH_MAX];
 	const char *addr;
+	int64_t id;
 	int ret;
 
 	addr = dir_normalize(dir, address, NULL, NULL, error_r);
@@ -932,6 +1063,9 @@ int directory_account_passwd(struct directory *dir, const char *address,
 		       "ss", hash, addr);
 	if (ret == 0)
 		*error_r = dir_errorf(dir, "user %s does not exist", addr);
+	if (ret > 0 && (dir_account_id(dir, addr, &id, error_r) <= 0 ||
+			dir_scram_set_account(dir, id, password, error_r) < 0))
+		ret = -1;
 	if (ret <= 0 || dir_commit(dir, error_r) < 0) {
 		dir_rollback(dir);
 		return -1;
@@ -1353,6 +1487,9 @@ int directory_app_password_add(struct directory *dir, const char *address,
 			       const char **error_r)
 {
 	char hash[PASSWORD_HASH_MAX];
+	uint8_t salt[SCRAM_SALT_LEN];
+	unsigned int iterations;
+	struct scram_secret secret;
 	const char *addr;
 	char *pw;
 	int64_t id;
@@ -1400,10 +1537,20 @@ int directory_app_password_add(struct directory *dir, const char *address,
 		}
 		goto fail;
 	}
-	if (dir_exec(dir, error_r,
-		     "INSERT INTO app_passwords (account_id, label, hash, "
-		     "created) VALUES (?, ?, ?, ?)",
-		     "issi", id, label, hash, (int64_t)time(NULL)) < 0 ||
+	if (dir_scram_salt_get_or_make(dir, id, salt, &iterations, error_r) < 0)
+		goto fail;
+	/* The generated password is ASCII: scram_saltprep accepts it. */
+	if (!dir_scram_secret(pw, salt, iterations, &secret))
+		i_unreached();
+	ret = dir_exec(dir, error_r,
+		       "INSERT INTO app_passwords (account_id, label, hash, "
+		       "created, scram_stored_key, scram_server_key) "
+		       "VALUES (?, ?, ?, ?, ?, ?)",
+		       "issibb", id, label, hash, (int64_t)time(NULL),
+		       secret.stored_key, sizeof(secret.stored_key),
+		       secret.server_key, sizeof(secret.server_key));
+	sodium_memzero(&secret, sizeof(secret));
+	if (ret < 0 ||
 	    dir_exec(dir, error_r,
 		     "UPDATE accounts SET credential_version = "
 		     "credential_version + 1 WHERE id = ?",
@@ -1465,6 +1612,69 @@ int directory_app_password_hashes(struct directory *dir, uint64_t account_id,
 	if (stmt == NULL)
 		return -1;
 	return dir_collect_strings(dir, stmt, hashes_r, NULL, error_r);
+}
+
+int directory_scram_lookup(struct directory *dir, uint64_t account_id,
+			   struct directory_scram *scram_r,
+			   const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	unsigned int alloc = 4;
+	int rc, ret;
+
+	memset(scram_r, 0, sizeof(*scram_r));
+	ret = dir_scram_salt(dir, (int64_t)account_id, scram_r->salt,
+			     &scram_r->iterations, error_r);
+	if (ret <= 0)
+		return ret;
+	scram_r->secrets = p_new(dir->pool, struct scram_secret, alloc);
+	/* The account's own first, then app passwords, oldest first. */
+	stmt = dir_prepare(dir, error_r,
+			   "SELECT scram_stored_key, scram_server_key, 0, '' "
+			   "FROM accounts WHERE id = ? UNION ALL "
+			   "SELECT scram_stored_key, scram_server_key, 1, "
+			   "label FROM app_passwords WHERE account_id = ? "
+			   "ORDER BY 3, 4",
+			   "ii", (int64_t)account_id, (int64_t)account_id);
+	if (stmt == NULL)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct scram_secret *secret;
+
+		if (sqlite3_column_type(stmt, 0) == SQLITE_NULL)
+			continue; /* a password set before schema 3 */
+		if (sqlite3_column_bytes(stmt, 0) != SCRAM_KEY_LEN ||
+		    sqlite3_column_bytes(stmt, 1) != SCRAM_KEY_LEN) {
+			*error_r = dir_errorf(dir,
+					      "%s: account %llu has a damaged "
+					      "SCRAM secret",
+					      dir->path,
+					      (unsigned long long)account_id);
+			sqlite3_finalize(stmt);
+			return -1;
+		}
+		if (scram_r->secret_count == alloc) {
+			struct scram_secret *bigger = p_new(
+				dir->pool, struct scram_secret, alloc * 2);
+
+			memcpy(bigger, scram_r->secrets,
+			       sizeof(*bigger) * alloc);
+			scram_r->secrets = bigger;
+			alloc *= 2;
+		}
+		secret = &scram_r->secrets[scram_r->secret_count++];
+		memcpy(secret->stored_key, sqlite3_column_blob(stmt, 0),
+		       SCRAM_KEY_LEN);
+		memcpy(secret->server_key, sqlite3_column_blob(stmt, 1),
+		       SCRAM_KEY_LEN);
+	}
+	if (rc != SQLITE_DONE) {
+		*error_r = dir_db_error(dir);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	return 1;
 }
 
 /* Aliases */

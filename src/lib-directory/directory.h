@@ -11,7 +11,16 @@
    accounts.password_wrapped_keys (NULL for managed accounts; a
    zero-access row has an empty wrapped_keys). directory_open() migrates
    an older file in one transaction; rows written by version 1 stay
-   managed accounts and work unchanged.
+   managed accounts and work unchanged. 3 adds SCRAM-SHA-256 secrets
+   (accounts.scram_salt, scram_iterations, scram_stored_key,
+   scram_server_key; app_passwords.scram_stored_key, scram_server_key):
+   they are computed whenever a password or app password is set
+   (account add, passwd, app password add), so an account from an older
+   version gets SCRAM once its password is set again, and an app password
+   made before version 3 never has it (make a new one). Zero-access
+   accounts never get SCRAM secrets (a PBKDF2 verifier is cheaper to
+   attack than the argon2id that wraps their keys, and SCRAM could not
+   unlock them anyway): they log in with PLAIN or LOGIN.
 
    Every write runs in one transaction and is validated before anything is
    written, so a failed command leaves the database unchanged. Errors come
@@ -34,6 +43,7 @@
 
 #include "lib.h"
 #include "account-keys.h"
+#include "scram.h"
 
 struct pool;
 struct directory;
@@ -172,6 +182,23 @@ int directory_app_password_del(struct directory *dir, const char *address,
 int directory_app_password_hashes(struct directory *dir, uint64_t account_id,
 				  const char *const **hashes_r,
 				  const char **error_r);
+
+/* SCRAM-SHA-256 (RFC 5802 3): one salt and iteration count per account
+   and a StoredKey/ServerKey pair per credential that has one: the
+   account's password first (if set since schema 3), then app passwords,
+   oldest first. */
+struct directory_scram {
+	uint8_t salt[SCRAM_SALT_LEN];
+	unsigned int iterations;
+	struct scram_secret *secrets; /* directory pool */
+	unsigned int secret_count; /* may be 0 */
+};
+/* Returns 1 and fills scram_r, 0 if the account has no SCRAM salt (made
+   before schema 3 and untouched since, zero-access, or no such account),
+   -1 on error (also a damaged row). */
+int directory_scram_lookup(struct directory *dir, uint64_t account_id,
+			   struct directory_scram *scram_r,
+			   const char **error_r);
 
 /* targets: NULL-terminated. "@domain" makes a catch-all. Each target must
    be a valid address; local targets must exist. */

@@ -530,7 +530,13 @@ static void test_migrate_v1(void **state)
 			 0);
 	assert_memory_equal(&keys, &out, sizeof(keys));
 	account_keys_clear(&out);
+	/* Schema 3: no SCRAM secret until the password is set again. */
+	struct directory_scram scram;
+
+	assert_int_equal(directory_scram_lookup(dir, 1, &scram, &error), 0);
 	OK(directory_account_passwd(dir, "old@example.org", "new-pw", &error));
+	assert_int_equal(directory_scram_lookup(dir, 1, &scram, &error), 1);
+	assert_int_equal(scram.secret_count, 1);
 	OK(directory_account_add_zero_access(dir, NULL, "za@example.org",
 					     "za pw", 0, NULL, &error));
 	assert_int_equal(
@@ -539,13 +545,13 @@ static void test_migrate_v1(void **state)
 	assert_true(acc.zero_access);
 	directory_close(&dir);
 
-	/* Version 2 now, and opening it again changes nothing. */
+	/* Version 3 now, and opening it again changes nothing. */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
 		sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL),
 		SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(stmt, 0), 2);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 3);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	dir = directory_open(path, true, &error);
@@ -555,6 +561,87 @@ static void test_migrate_v1(void **state)
 		1);
 	directory_close(&dir);
 	account_keys_clear(&keys);
+}
+
+/* The secret of password under the account's salt is one of scram's. */
+static bool scram_has(const struct directory_scram *scram, const char *password,
+		      unsigned int index)
+{
+	struct scram_secret secret;
+
+	assert_int_equal(scram_secret_from_password(span_from_cstr(password),
+						    scram->salt,
+						    sizeof(scram->salt),
+						    scram->iterations, &secret),
+			 0);
+	return index < scram->secret_count &&
+	       memcmp(&secret, &scram->secrets[index], sizeof(secret)) == 0;
+}
+
+/* Schema 3: SCRAM-SHA-256 secrets for the password and each app
+   password under one salt per account; none for zero-access accounts. */
+static void test_scram_secrets(void **state)
+{
+	struct fixture *f = *state;
+	struct directory_scram scram, again;
+	const char *error = NULL, *app1_tmp, *app2_tmp;
+	char *app1, *app2;
+	uint8_t salt[SCRAM_SALT_LEN];
+	uint64_t id, za_id;
+
+	OK(directory_domain_add(f->dir, "example.org", &error));
+	id = add_account(f, "alice@example.org", "pencil");
+	assert_int_equal(directory_scram_lookup(f->dir, id, &scram, &error), 1);
+	assert_int_equal(scram.iterations, 4096);
+	assert_int_equal(scram.secret_count, 1);
+	assert_true(scram_has(&scram, "pencil", 0));
+	assert_false(scram_has(&scram, "pencil2", 0));
+	memcpy(salt, scram.salt, sizeof(salt));
+
+	OK(directory_app_password_add(f->dir, "alice@example.org", "phone",
+				      &app1_tmp, &error));
+	app1 = i_strdup(app1_tmp);
+	OK(directory_app_password_add(f->dir, "alice@example.org", "laptop",
+				      &app2_tmp, &error));
+	app2 = i_strdup(app2_tmp);
+	assert_int_equal(directory_scram_lookup(f->dir, id, &scram, &error), 1);
+	assert_int_equal(scram.secret_count, 3);
+	assert_memory_equal(scram.salt, salt, sizeof(salt));
+	assert_true(scram_has(&scram, "pencil", 0));
+	assert_true(scram_has(&scram, app1, 1) || scram_has(&scram, app1, 2));
+	assert_true(scram_has(&scram, app2, 1) || scram_has(&scram, app2, 2));
+
+	/* A new password keeps the salt (the app passwords depend on it). */
+	OK(directory_account_passwd(f->dir, "alice@example.org", "crayon",
+				    &error));
+	assert_int_equal(directory_scram_lookup(f->dir, id, &again, &error), 1);
+	assert_memory_equal(again.salt, salt, sizeof(salt));
+	assert_int_equal(again.secret_count, 3);
+	assert_true(scram_has(&again, "crayon", 0));
+	assert_false(scram_has(&again, "pencil", 0));
+	OK(directory_app_password_del(f->dir, "alice@example.org", "phone",
+				      &error));
+	assert_int_equal(directory_scram_lookup(f->dir, id, &again, &error), 1);
+	assert_int_equal(again.secret_count, 2);
+
+	/* A password SCRAM cannot prepare leaves the account without its
+	   own secret (PLAIN still works), app passwords keep theirs. */
+	OK(directory_account_passwd(f->dir, "alice@example.org", "tab\tpw",
+				    &error));
+	assert_int_equal(directory_scram_lookup(f->dir, id, &again, &error), 1);
+	assert_int_equal(again.secret_count, 1);
+	assert_true(scram_has(&again, app2, 0));
+
+	/* Zero-access: no salt, no secret. */
+	OK(directory_account_add_zero_access(f->dir, NULL, "za@example.org",
+					     "za pw", 0, &za_id, &error));
+	assert_int_equal(directory_scram_lookup(f->dir, za_id, &scram, &error),
+			 0);
+	/* Unknown account. */
+	assert_int_equal(directory_scram_lookup(f->dir, 999, &scram, &error),
+			 0);
+	i_free(app1);
+	i_free(app2);
 }
 
 static void test_account_quota_disable_lookup(void **state)
@@ -996,7 +1083,7 @@ static void test_open_errors(void **state)
 	snprintf(path, sizeof(path), "%s/newer.db", f->tmp);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
-		sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL),
+		sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL),
 		SQLITE_OK);
 	sqlite3_close(db);
 	assert_null(directory_open(path, false, &error));
@@ -1126,6 +1213,7 @@ int main(void)
 		T(test_account_passwd),
 		T(test_zero_access),
 		T(test_migrate_v1),
+		T(test_scram_secrets),
 		T(test_account_quota_disable_lookup),
 		T(test_app_passwords),
 		T(test_alias_add),
