@@ -61,6 +61,8 @@ struct smtp_state {
 	pool_t tpool;
 	struct smtp_mail mail;
 	struct smtp_rcpt rcpt; /* the one being resolved */
+	/* <Postmaster>: the domain tried, a suffix of our host name. */
+	const char *postmaster_domain;
 	struct smtp_rcpt_entry *rcpts;
 	unsigned int rcpt_count, rcpt_alloc;
 	unsigned int transactions;
@@ -406,12 +408,18 @@ static struct smtp_rcpt_entry *smtp_rcpt_add(struct smtp_state *state,
 	return e;
 }
 
+static int smtp_postmaster_next(struct smtp_state *state);
+
 static void smtp_rcpt_resolved(void *context, const struct front_rcpt *r)
 {
 	struct smtp_state *state = context;
 	const char *rcpt = state->rcpt.path.address;
 	struct smtp_rcpt_entry *e;
 
+	if (state->rcpt.path.postmaster && r->result != FRONT_RCPT_OK &&
+	    r->result != FRONT_RCPT_TEMPFAIL &&
+	    smtp_postmaster_next(state) == 0)
+		return;
 	switch (r->result) {
 	case FRONT_RCPT_OK:
 		e = smtp_rcpt_add(state, r->address);
@@ -467,11 +475,33 @@ static void smtp_rcpt_resolved(void *context, const struct front_rcpt *r)
 	i_unreached();
 }
 
+/* RFC 5321 4.5.1: <Postmaster> must reach someone. Tries
+   postmaster@ each parent of our host name that still has a dot
+   (mx.example.org, then example.org). Returns 0 when a lookup was
+   started, -1 when there is no domain left. */
+static int smtp_postmaster_next(struct smtp_state *state)
+{
+	const char *domain = state->postmaster_domain;
+
+	if (domain == NULL) {
+		domain = front_global->set->hostname;
+	} else {
+		domain = strchr(domain, '.');
+		if (domain == NULL || strchr(domain + 1, '.') == NULL)
+			return -1;
+		domain++;
+	}
+	state->postmaster_domain = domain;
+	snprintf(state->rcpt.path.address, sizeof(state->rcpt.path.address),
+		 "postmaster@%s", domain);
+	front_delivery_resolve(state->rcpt.path.address, state->mail.size,
+			       smtp_rcpt_resolved, state);
+	return 0;
+}
+
 static void smtp_rcpt(void *context, const struct smtp_rcpt *rcpt)
 {
 	struct smtp_state *state = context;
-	char postmaster[SMTP_MAX_PATH + 16];
-	const char *address = rcpt->path.address;
 
 	state->rcpt = *rcpt;
 	if (rcpt->path.domain_literal) {
@@ -481,17 +511,14 @@ static void smtp_rcpt(void *context, const struct smtp_rcpt *rcpt)
 				       "5.7.1 Relaying denied");
 		return;
 	}
-	if (rcpt->path.postmaster) {
-		/* RFC 5321 4.5.1: <Postmaster> is ours, at our host name. */
-		snprintf(postmaster, sizeof(postmaster), "postmaster@%s",
-			 front_global->set->hostname);
-		address = postmaster;
-		snprintf(state->rcpt.path.address,
-			 sizeof(state->rcpt.path.address), "%s", postmaster);
-	}
 	front_conn_pause(state->conn);
-	front_delivery_resolve(address, state->mail.size, smtp_rcpt_resolved,
-			       state);
+	if (rcpt->path.postmaster) {
+		state->postmaster_domain = NULL;
+		(void)smtp_postmaster_next(state);
+		return;
+	}
+	front_delivery_resolve(rcpt->path.address, state->mail.size,
+			       smtp_rcpt_resolved, state);
 }
 
 /* RFC 5322 3.3 date-time for the Received: header. */

@@ -8,6 +8,10 @@ address the account does not own and enforces submission_rate_limit; port
 25 refuses address literals and foreign domains (the full relay matrix is
 test_smtp_relay.py)."""
 
+import base64
+import hashlib
+import hmac
+import os
 import smtplib
 import time
 import unittest
@@ -20,6 +24,7 @@ ALICE = 'alice@' + DOMAIN
 BOB = 'bob@' + DOMAIN
 CAROL = 'carol@' + DOMAIN
 JORG = 'j\u00f6rg@' + DOMAIN
+POSTMASTER = 'postmaster@' + DOMAIN
 
 RATE_LIMIT = 3
 
@@ -49,7 +54,7 @@ def dot_stuff(data):
 
 
 class DeliveryTest(MailCase):
-    ACCOUNTS = (ALICE, BOB, CAROL, JORG)
+    ACCOUNTS = (ALICE, BOB, CAROL, JORG, POSTMASTER)
     CONF = (('submission_rate_limit', str(RATE_LIMIT)),)
 
     @classmethod
@@ -282,6 +287,67 @@ class DeliveryTest(MailCase):
         self.assertEqual(cm.exception.smtp_code, 450, cm.exception)
         self.stored(ALICE, 'rate', n=RATE_LIMIT)
 
+
+    def test_10_postmaster(self):
+        """RFC 5321 4.1.1.3 / 4.5.1: <Postmaster> without a domain reaches
+        the postmaster of our domain (the host name's parent here)."""
+        msg = body('postmaster')
+        c = self.client('smtp')
+        c.greet_ehlo()
+        c.cmd('MAIL FROM:<>')
+        c.expect(250, 'MAIL FROM:<>')
+        c.cmd('RCPT TO:<Postmaster>')
+        c.expect(250, 'RCPT TO:<Postmaster>')
+        c.cmd('DATA')
+        c.expect(354, 'DATA')
+        c.send(dot_stuff(msg) + b'.\r\n')
+        c.expect(250, 'end of data')
+        trace = self.assert_same(self.stored(POSTMASTER, 'postmaster')[0],
+                                 msg, '<Postmaster>')
+        self.assertIn(b'Return-Path: <>', trace, trace)
+
+    def test_11_scram(self):
+        """AUTH SCRAM-SHA-256 (RFC 7677) on 465: the server-final message
+        comes in a 334 that the client answers with an empty line
+        (RFC 4954 4), then 235, then mail is taken."""
+        def b64(data):
+            if isinstance(data, str):
+                data = data.encode()
+            return base64.b64encode(data).decode()
+
+        password = self.mi.passwords[ALICE]
+        nonce = b64(os.urandom(18))
+        bare = 'n=%s,r=%s' % (ALICE.replace('=', '=3D').replace(',', '=2C'),
+                              nonce)
+        c = self.client('submissions', tls=True)
+        c.greet_ehlo()
+        c.cmd('AUTH SCRAM-SHA-256 ' + b64('n,,' + bare))
+        code, lines = c.reply()
+        self.assertEqual(code, 334, lines)
+        server_first = base64.b64decode(lines[-1][4:]).decode()
+        attrs = dict(kv.split('=', 1) for kv in server_first.split(','))
+        self.assertTrue(attrs['r'].startswith(nonce), server_first)
+        salted = hashlib.pbkdf2_hmac('sha256', password.encode(),
+                                     base64.b64decode(attrs['s']),
+                                     int(attrs['i']))
+        client_key = hmac.new(salted, b'Client Key', 'sha256').digest()
+        stored_key = hashlib.sha256(client_key).digest()
+        without_proof = 'c=biws,r=' + attrs['r']
+        auth_msg = ','.join((bare, server_first, without_proof)).encode()
+        sig = hmac.new(stored_key, auth_msg, 'sha256').digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, sig))
+        c.cmd(b64(without_proof + ',p=' + b64(proof)))
+        code, lines = c.reply()
+        self.assertEqual(code, 334, 'SCRAM client-final: expected 334 '
+                         'with the server-final, got %r' % lines)
+        server_key = hmac.new(salted, b'Server Key', 'sha256').digest()
+        expected = 'v=' + b64(hmac.new(server_key, auth_msg,
+                                       'sha256').digest())
+        self.assertEqual(base64.b64decode(lines[-1][4:]).decode(), expected)
+        c.cmd('')
+        c.expect(235, 'SCRAM after the empty response')
+        c.cmd('MAIL FROM:<%s>' % ALICE)
+        c.expect(250, 'MAIL after SCRAM')
 
 if __name__ == '__main__':
     unittest.main()
