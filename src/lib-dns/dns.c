@@ -12,6 +12,7 @@
 #include "dns.h"
 #include "ioloop.h"
 #include "log.h"
+#include "settings.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -305,6 +306,15 @@ static void dns_ctx_teardown(struct dns *dns)
 		ub_ctx_delete(dns->ctx);
 		dns->ctx = NULL;
 	}
+}
+
+void dns_settings_init(struct dns_settings *set,
+		       const struct marmot_settings *mset)
+{
+	memset(set, 0, sizeof(*set));
+	set->resolver = mset->dns_resolver;
+	set->trust_anchor_file = mset->dns_trust_anchor_file;
+	set->timeout_msecs = mset->dns_timeout * 1000;
 }
 
 struct dns *dns_create(struct ioloop *ioloop, const struct dns_settings *set,

@@ -9,6 +9,7 @@
 
 #include "dns.h"
 #include "ioloop.h"
+#include "settings.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -701,6 +702,35 @@ static void test_bad_settings(void **state)
 	assert_string_equal(dns_status_name(DNS_STATUS_NODATA), "NODATA");
 }
 
+static void test_settings_init(void **state)
+{
+	struct fixture *f = *state;
+	struct marmot_settings mset;
+	struct dns_settings set;
+	char resolver[64];
+	const char *error;
+
+	/* marmot.conf's keywords: "none" (no validation) and a forwarder. */
+	memset(&mset, 0, sizeof(mset));
+	snprintf(resolver, sizeof(resolver), "127.0.0.1@%u", f->responder.port);
+	mset.dns_resolver = resolver;
+	mset.dns_trust_anchor_file = (char *)"none";
+	mset.dns_timeout = 7;
+	dns_settings_init(&set, &mset);
+	assert_int_equal(set.timeout_msecs, 7000);
+	dns_destroy(&f->dns);
+	f->dns = dns_create(f->ioloop, &set, &error);
+	assert_non_null(f->dns);
+	lookup_mx(f, "nullmx.test");
+	run_until(f, 1);
+	assert_true(f->null_mx);
+
+	mset.dns_trust_anchor_file = (char *)"root.key";
+	dns_settings_init(&set, &mset);
+	assert_null(dns_create(f->ioloop, &set, &error));
+	assert_non_null(strstr(error, "absolute"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +748,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_destroy_in_callback, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_settings, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_settings_init, setup,
 						teardown),
 	};
 
