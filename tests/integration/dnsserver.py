@@ -15,8 +15,9 @@ Zones are dicts: {'remote.test': [('@', 'MX', '10 mx1'), ('mx1', 'A',
 '127.0.0.3')], ...}; names are relative to the zone unless they end in
 '.', '@' is the apex. SOA and NS records are added. set_zones() rewrites
 the zone files and reloads nsd (SIGHUP, or a restart on the same port when
-zones are added or removed), then waits until the new serial answers. start() waits until every zone answers its SOA; stop() and every
-failure path kill nsd and remove the temp dir. Standard library only.
+zones are added or removed), then waits until the new serial answers.
+start() waits until every zone answers its SOA; stop() and every failure
+path kill nsd and remove the temp dir. Standard library only.
 """
 
 import os
@@ -157,7 +158,74 @@ def register_live(server):
         harness._live.add(server)
 
 
-class DnsServer:
+class TempServer:
+    """What DnsServer and PostfixMx share: a temp dir (self.dir) removed
+    by stop(), and cleanup() for run.py. Subclasses define _kill()."""
+
+    dir = None
+    proc = None
+
+    def _prepare(self):
+        """Writes the configuration; returns (argv, output file)."""
+        raise NotImplementedError
+
+    def _wait_ready(self, timeout):
+        raise NotImplementedError
+
+    def _kill(self):
+        raise NotImplementedError
+
+    def log_paths(self):
+        raise NotImplementedError
+
+    def log_text(self):
+        """The server's output and log, for failure messages."""
+        out = []
+        for path in self.log_paths() if self.dir else []:
+            try:
+                with open(path, 'rb') as f:
+                    out.append(f.read().decode('utf-8', 'replace'))
+            except OSError:
+                pass
+        return ''.join(out)
+
+    def start(self, timeout=20.0):
+        """Runs the server as a child in its own session and waits until
+        it serves; on any failure everything is stopped again."""
+        register_live(self)
+        try:
+            argv, out_path = self._prepare()
+            with open(out_path, 'ab') as out:
+                self.proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.STDOUT, start_new_session=True)
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        self._kill()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+        if harness is not None:
+            harness._live.discard(self)
+
+    def cleanup(self):
+        """What run.py calls on every exit path (see register_live)."""
+        self.stop()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class DnsServer(TempServer):
     """One nsd serving zones on DNS_ADDR:port."""
 
     def __init__(self, zones=None, addr=DNS_ADDR, port=None):
@@ -177,13 +245,6 @@ class DnsServer:
     def resolver(self):
         """The dns_resolver setting that points Marmot here."""
         return '%s@%d' % (self.addr, self.port)
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # -- files -------------------------------------------------------------
 
@@ -231,26 +292,24 @@ class DnsServer:
 
     # -- process -----------------------------------------------------------
 
-    def start(self, timeout=10.0):
-        register_live(self)
-        try:
-            self._write()
-            r = subprocess.run(['/usr/sbin/nsd-checkconf', self.conf],
+    def _prepare(self):
+        self._write()
+        r = subprocess.run(['/usr/sbin/nsd-checkconf', self.conf],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError('nsd-checkconf %s: %s%s'
+                               % (self.conf, r.stdout, r.stderr))
+        for zone in sorted(self.zones):
+            path = os.path.join(self.dir, '%s.zone' % zone)
+            r = subprocess.run(['/usr/sbin/nsd-checkzone', zone, path],
                                capture_output=True, text=True, timeout=30)
             if r.returncode != 0:
-                raise RuntimeError('nsd-checkconf %s: %s%s'
-                                   % (self.conf, r.stdout, r.stderr))
-            self.proc = subprocess.Popen(
-                [NSD, '-d', '-c', self.conf], stdin=subprocess.DEVNULL,
-                stdout=open(os.path.join(self.dir, 'nsd.out'), 'wb'),
-                stderr=subprocess.STDOUT, start_new_session=True)
-            self._wait_serial(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+                raise RuntimeError('zone %s: %s%s' % (zone, r.stdout,
+                                                      r.stderr))
+        return [NSD, '-d', '-c', self.conf], os.path.join(self.dir,
+                                                          'nsd.out')
 
-    def _wait_serial(self, timeout):
+    def _wait_ready(self, timeout):
         """Waits until every zone answers its SOA with the current
         serial."""
         deadline = time.monotonic() + timeout
@@ -289,7 +348,7 @@ class DnsServer:
             # SIGHUP rereads the zone files, not the list of zones.
             self._write()
             self.proc.send_signal(signal.SIGHUP)
-            self._wait_serial(timeout)
+            self._wait_ready(timeout)
             return
         self._kill()
         self.start(timeout)
@@ -297,27 +356,9 @@ class DnsServer:
     def query(self, name, rtype, timeout=1.0):
         return query(self.addr, self.port, name, rtype, timeout)
 
-    def log_text(self):
-        out = []
-        for name in ('nsd.out', 'nsd.log'):
-            try:
-                with open(os.path.join(self.dir, name), 'rb') as f:
-                    out.append(f.read().decode('utf-8', 'replace'))
-            except OSError:
-                pass
-        return ''.join(out)
-
-    def stop(self):
-        self._kill()
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-        if harness is not None:
-            harness._live.discard(self)
-
-    def cleanup(self):
-        """What run.py calls on every exit path (see register_live)."""
-        self.stop()
+    def log_paths(self):
+        return [os.path.join(self.dir, name)
+                for name in ('nsd.out', 'nsd.log')]
 
     def _kill(self):
         p, self.proc = self.proc, None

@@ -28,14 +28,13 @@ Standard library only.
 import grp
 import os
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
 
-from dnsserver import harness, register_live
+from dnsserver import TempServer
 
 POSTFIX = '/usr/sbin/postfix'
 MX_ADDR = '127.0.0.3'
@@ -81,6 +80,17 @@ def port_open(addr, port, timeout=0.5):
     return True
 
 
+def wait_for(fetch, done, timeout, step=0.2):
+    """Calls fetch() every step seconds until done(value) or timeout;
+    returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
 def split_message(data):
     """(header bytes, body bytes) at the first empty line."""
     for sep in (b'\r\n\r\n', b'\n\n'):
@@ -98,7 +108,7 @@ def headers_of(data):
     return split_message(data)[0]
 
 
-class PostfixMx:
+class PostfixMx(TempServer):
     """One private Postfix instance."""
 
     def __init__(self, domains=('remote.test', 'fallback.test',
@@ -125,13 +135,6 @@ class PostfixMx:
         self.log_path = os.path.join(self.dir, 'maillog')
         self.proc = None
         self.out_path = os.path.join(self.dir, 'postfix.out')
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # -- files -------------------------------------------------------------
 
@@ -234,30 +237,19 @@ class PostfixMx:
                               stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, timeout=timeout)
 
-    def start(self, timeout=20.0):
-        register_live(self)
+    def _prepare(self):
         if port_open(self.addr, self.port):
             raise RuntimeError(
                 'something already listens on %s:%d (a system Postfix? '
                 'stop it: this test runs its own)' % (self.addr, self.port))
-        try:
-            self._write_config()
-            # Creates the queue directories with their owners.
-            r = self.postfix('set-permissions', 'create-missing')
-            if r.returncode != 0:
-                r = self.postfix('check')
-            if r.returncode != 0:
-                raise RuntimeError('postfix check: %s%s'
-                                   % (r.stdout, r.stderr))
-            self.proc = subprocess.Popen(
-                [POSTFIX, '-c', self.conf_dir, 'start-fg'],
-                stdin=subprocess.DEVNULL, stdout=open(self.out_path, 'wb'),
-                stderr=subprocess.STDOUT, start_new_session=True)
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self._write_config()
+        # Creates the queue directories with their owners.
+        r = self.postfix('set-permissions', 'create-missing')
+        if r.returncode != 0:
+            r = self.postfix('check')
+        if r.returncode != 0:
+            raise RuntimeError('postfix check: %s%s' % (r.stdout, r.stderr))
+        return [POSTFIX, '-c', self.conf_dir, 'start-fg'], self.out_path
 
     def _wait_ready(self, timeout):
         """Waits for the 220 greeting of smtpd."""
@@ -305,17 +297,10 @@ class PostfixMx:
         self._write_maps()
         self.reload()
 
-    def log_text(self):
-        out = []
-        for path in (self.out_path, self.log_path):
-            try:
-                with open(path, 'rb') as f:
-                    out.append(f.read().decode('utf-8', 'replace'))
-            except OSError:
-                pass
-        return ''.join(out)
+    def log_paths(self):
+        return [self.out_path, self.log_path]
 
-    def stop(self):
+    def _kill(self):
         p, self.proc = self.proc, None
         if p is not None and p.poll() is None:
             self.postfix('stop', timeout=30)
@@ -336,15 +321,6 @@ class PostfixMx:
                 os.killpg(p.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-        if harness is not None:
-            harness._live.discard(self)
-
-    def cleanup(self):
-        """What run.py calls on every exit path (dnsserver.register_live)."""
-        self.stop()
 
     # -- mail --------------------------------------------------------------
 
@@ -371,16 +347,13 @@ class PostfixMx:
     def wait_messages(self, user, count=1, timeout=30.0):
         """Waits (bounded) until user has at least count messages; returns
         them all."""
-        deadline = time.monotonic() + timeout
-        while True:
-            msgs = self.messages(user)
-            if len(msgs) >= count:
-                return msgs
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    '%d message(s) for %s after %.0f s, expected %d\n%s'
-                    % (len(msgs), user, timeout, count, self.log_text()))
-            time.sleep(0.1)
+        msgs = wait_for(lambda: self.messages(user),
+                        lambda m: len(m) >= count, timeout)
+        if len(msgs) < count:
+            raise AssertionError(
+                '%d message(s) for %s after %.0f s, expected %d\n%s'
+                % (len(msgs), user, timeout, count, self.log_text()))
+        return msgs
 
     def wait_message(self, user, timeout=30.0):
         return self.wait_messages(user, 1, timeout)[0]

@@ -29,7 +29,7 @@ import harness
 from harness import LOOPBACK, DOMAIN, insecure_context
 import dnsserver
 import postfix_mx
-from postfix_mx import body_of, headers_of
+from postfix_mx import body_of, headers_of, wait_for
 
 # Queue timing for the tests (seconds): first retry after 2 s, doubling,
 # at most 8 s apart; the runner rescans every second.
@@ -321,20 +321,10 @@ class OutboundCases:
         return [m for m in self.mx.messages(user) if tag.encode() in m]
 
     def wait_mx(self, user, tag, timeout=60.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.mx_messages(user, tag)
-            if found or time.monotonic() > deadline:
-                return found
-            time.sleep(0.2)
+        return wait_for(lambda: self.mx_messages(user, tag), bool, timeout)
 
     def wait_dsns(self, sender, tag, timeout=60.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.dsns(sender, tag)
-            if found or time.monotonic() > deadline:
-                return found
-            time.sleep(0.5)
+        return wait_for(lambda: self.dsns(sender, tag), bool, timeout, 0.5)
 
     def assert_dsn(self, dsn, rcpt, status, tag):
         """One RFC 3464 failure report for rcpt, with the original
