@@ -92,7 +92,12 @@ static const struct fake_rr fake_zone[] = {
 	  2,
 	  { RD("\x07v=spf1 \x04-all"), RD("\x06second") } },
 	/* A length octet past the end of the rdata. */
-	{ "badtxt.test", DNS_TYPE_TXT, 0, 1, { RD("\x09" "abc") } },
+	{ "badtxt.test",
+	  DNS_TYPE_TXT,
+	  0,
+	  1,
+	  { RD("\x09"
+	       "abc") } },
 	/* A TLSA too short for its three fixed octets. */
 	{ "badtlsa.test", DNS_TYPE_TLSA, 0, 1, { RD("\x03\x01") } },
 	{ "_25._tcp.mx1.remote.test",
