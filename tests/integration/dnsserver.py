@@ -38,41 +38,44 @@ except ImportError:  # used outside the test runner
 NSD = '/usr/sbin/nsd'
 DNS_ADDR = '127.0.0.10'
 
-# The addresses the default zones point at (loopback, nothing else).
-POSTFIX_ADDR = '127.0.0.3'     # where postfix_mx.py listens
-CLOSED_ADDR = '127.0.0.4'      # nothing listens there: a dead MX
+def test_zones(mx_addr, closed_addr):
+    """The zones the outbound tests use, pointing at mx_addr (where
+    postfix_mx.py listens) and closed_addr (where nothing listens: a dead
+    MX):
+    remote.test: two MX hosts (both the same Postfix); alice@, bounce@,
+      defer@ exist there (see postfix_mx.py).
+    fallback.test: the preferred MX is closed, the second is Postfix.
+    nullmx.test: RFC 7505 "MX 0 ." - accepts no mail.
+    aonly.test: no MX, an A record: RFC 5321 5.1 implicit MX.
+    nxmx.test: its only MX host does not exist."""
+    return {
+        'remote.test': [
+            ('@', 'MX', '10 mx1'),
+            ('@', 'MX', '20 mx2'),
+            ('mx1', 'A', mx_addr),
+            ('mx2', 'A', mx_addr),
+            ('@', 'TXT', '"v=spf1 ip4:127.0.0.0/8 -all"'),
+        ],
+        'fallback.test': [
+            ('@', 'MX', '10 dead'),
+            ('@', 'MX', '20 live'),
+            ('dead', 'A', closed_addr),
+            ('live', 'A', mx_addr),
+        ],
+        'nullmx.test': [
+            ('@', 'MX', '0 .'),
+            ('@', 'A', mx_addr),
+        ],
+        'aonly.test': [
+            ('@', 'A', mx_addr),
+        ],
+        'nxmx.test': [
+            ('@', 'MX', '10 nowhere.nxmx.test.'),
+        ],
+    }
 
-# remote.test: two MX hosts (the second one the same Postfix); alice@,
-# bounce@, defer@ exist there (see postfix_mx.py).
-# fallback.test: the preferred MX is closed, the second is Postfix.
-# nullmx.test: RFC 7505 "MX 0 ." - accepts no mail.
-# aonly.test: no MX, an A record: RFC 5321 5.1 implicit MX.
-# nxmx.test: its only MX host does not exist.
-DEFAULT_ZONES = {
-    'remote.test': [
-        ('@', 'MX', '10 mx1'),
-        ('@', 'MX', '20 mx2'),
-        ('mx1', 'A', POSTFIX_ADDR),
-        ('mx2', 'A', POSTFIX_ADDR),
-        ('@', 'TXT', '"v=spf1 ip4:127.0.0.0/8 -all"'),
-    ],
-    'fallback.test': [
-        ('@', 'MX', '10 dead'),
-        ('@', 'MX', '20 live'),
-        ('dead', 'A', CLOSED_ADDR),
-        ('live', 'A', POSTFIX_ADDR),
-    ],
-    'nullmx.test': [
-        ('@', 'MX', '0 .'),
-        ('@', 'A', POSTFIX_ADDR),
-    ],
-    'aonly.test': [
-        ('@', 'A', POSTFIX_ADDR),
-    ],
-    'nxmx.test': [
-        ('@', 'MX', '10 nowhere.nxmx.test.'),
-    ],
-}
+
+DEFAULT_ZONES = test_zones('127.0.0.3', '127.0.0.4')
 
 TYPES = {'A': 1, 'NS': 2, 'CNAME': 5, 'SOA': 6, 'PTR': 12, 'MX': 15,
          'TXT': 16, 'AAAA': 28, 'SRV': 33, 'TLSA': 52}

@@ -1,7 +1,10 @@
 """A private Postfix (Debian's package) acting as the MX of remote.test for
 integration tests: its own config, queue, data and mail directories in a
 temp dir, `postfix -c DIR start-fg` as a child in its own session,
-listening only on 127.0.0.3:25 (needs root, as the tests that use it).
+listening only on port 25 of a loopback address of its own (free_mx_addr():
+a random 127.0.X.Y, so that concurrent test runs do not collide; the zones
+of dnsserver.test_zones() point there). Needs root, as the tests that use
+it.
 
     with PostfixMx() as mx:
         ...  # Marmot delivers to alice@remote.test through the test DNS
@@ -20,7 +23,7 @@ stored message for comparisons.
 
 The system Postfix is never started or touched: this instance has its own
 config directory, and start() refuses to run when something already
-listens on 127.0.0.3:25. stop() (also on every failure path) runs
+listens on its address and port. stop() (also on every failure path) runs
 `postfix stop`, then kills the process group, and removes the temp dir.
 Standard library only.
 """
@@ -28,6 +31,7 @@ Standard library only.
 import grp
 import os
 import pwd
+import random
 import signal
 import socket
 import subprocess
@@ -37,7 +41,6 @@ import time
 from dnsserver import TempServer
 
 POSTFIX = '/usr/sbin/postfix'
-MX_ADDR = '127.0.0.3'
 MX_PORT = 25
 
 DEFAULT_USERS = ('alice', 'bob', 'defer', 'bounce')
@@ -91,6 +94,28 @@ def wait_for(fetch, done, timeout, step=0.2):
         time.sleep(step)
 
 
+def _bindable(addr, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((addr, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_mx_addr(exclude=()):
+    """A random loopback address 127.0.X.Y (X, Y in 2..254) on which port
+    25 is free: where a Postfix of this run can listen."""
+    for _ in range(100):
+        addr = '127.0.%d.%d' % (random.randrange(2, 255),
+                                random.randrange(2, 255))
+        if addr not in exclude and _bindable(addr, MX_PORT):
+            return addr
+    raise RuntimeError('no free loopback address for port %d' % MX_PORT)
+
+
 def split_message(data):
     """(header bytes, body bytes) at the first empty line."""
     for sep in (b'\r\n\r\n', b'\n\n'):
@@ -113,7 +138,7 @@ class PostfixMx(TempServer):
 
     def __init__(self, domains=('remote.test', 'fallback.test',
                                 'aonly.test'),
-                 users=DEFAULT_USERS, actions=None, addr=MX_ADDR,
+                 users=DEFAULT_USERS, actions=None, addr=None,
                  port=MX_PORT, hostname='mx1.remote.test'):
         if os.geteuid() != 0:
             raise RuntimeError('PostfixMx needs root (port 25, mail_owner)')
@@ -123,7 +148,7 @@ class PostfixMx(TempServer):
         self.domains = tuple(domains)
         self.users = tuple(users)
         self.actions = dict(DEFAULT_ACTIONS if actions is None else actions)
-        self.addr = addr
+        self.addr = addr or free_mx_addr()
         self.port = port
         self.hostname = hostname
         self.dir = tempfile.mkdtemp(prefix='marmot-postfix-')
@@ -181,7 +206,7 @@ class PostfixMx(TempServer):
             'myorigin': '$myhostname',
             'mydestination': '',
             # Postfix checks inet_interfaces against the interface
-            # addresses (127.0.0.3 is on lo only as part of 127/8); the
+            # addresses (127.0.X.Y is on lo only as part of 127/8); the
             # listener's address comes from its master.cf service name.
             'inet_interfaces': 'loopback-only',
             'inet_protocols': 'ipv4',
@@ -238,6 +263,9 @@ class PostfixMx(TempServer):
                               text=True, timeout=timeout)
 
     def _prepare(self):
+        # A previous instance may still be closing its listener.
+        wait_for(lambda: port_open(self.addr, self.port), lambda o: not o,
+                 timeout=5.0)
         if port_open(self.addr, self.port):
             raise RuntimeError(
                 'something already listens on %s:%d (a system Postfix? '
@@ -300,8 +328,17 @@ class PostfixMx(TempServer):
     def log_paths(self):
         return [self.out_path, self.log_path]
 
+    def _master_pid(self):
+        try:
+            with open(os.path.join(self.queue_dir, 'pid',
+                                   'master.pid')) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def _kill(self):
         p, self.proc = self.proc, None
+        master = self._master_pid() if p is not None else None
         if p is not None and p.poll() is None:
             self.postfix('stop', timeout=30)
             try:
@@ -315,12 +352,19 @@ class PostfixMx(TempServer):
                     pass
                 p.wait(timeout=5)
         if p is not None:
-            # Postfix daemons detach from start-fg's group only if they
-            # setsid; they do not, but be sure none survives.
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            # master(8) -s runs in a session of its own, its daemons in
+            # its process group: if `postfix stop` did not end them, kill
+            # that group (and start-fg's).
+            for pgid in (master, p.pid):
+                if pgid is None:
+                    continue
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            # Until the listener is gone, the next instance cannot start.
+            wait_for(lambda: port_open(self.addr, self.port),
+                     lambda o: not o, timeout=5.0, step=0.05)
 
     # -- mail --------------------------------------------------------------
 
