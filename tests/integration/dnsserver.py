@@ -36,6 +36,8 @@ except ImportError:  # used outside the test runner
     harness = None
 
 NSD = '/usr/sbin/nsd'
+LDNS_KEYGEN = '/usr/bin/ldns-keygen'
+LDNS_SIGNZONE = '/usr/bin/ldns-signzone'
 DNS_ADDR = '127.0.0.10'
 
 def test_zones(mx_addr, closed_addr):
@@ -231,11 +233,23 @@ class TempServer:
 class DnsServer(TempServer):
     """One nsd serving zones on DNS_ADDR:port."""
 
-    def __init__(self, zones=None, addr=DNS_ADDR, port=None):
+    def __init__(self, zones=None, addr=DNS_ADDR, port=None, signed=(),
+                 tampered=()):
+        """signed: zones to sign with DNSSEC (ldns-signzone, a KSK and a
+        ZSK made here, ECDSA P-256); their DS records go to
+        trust_anchor_file. tampered: signed zones whose A records are
+        then changed without re-signing, so that validators call them
+        bogus."""
         if not os.access(NSD, os.X_OK):
             raise RuntimeError('%s not found: apt-get install nsd '
                                '(scripts/install-deps.sh)' % NSD)
+        if (signed or tampered) and not os.access(LDNS_SIGNZONE, os.X_OK):
+            raise RuntimeError('%s not found: apt-get install ldnsutils '
+                               '(scripts/install-deps.sh)' % LDNS_SIGNZONE)
         self.zones = dict(DEFAULT_ZONES if zones is None else zones)
+        self.signed = set(signed) | set(tampered)
+        self.tampered = set(tampered)
+        self.keys = {}
         self.addr = addr
         self.port = port or _free_port(addr)
         self.dir = tempfile.mkdtemp(prefix='marmot-nsd-')
@@ -243,6 +257,7 @@ class DnsServer(TempServer):
         self.log_path = os.path.join(self.dir, 'nsd.log')
         self.proc = None
         self.serial = int(time.time()) % 1000000000
+        self.trust_anchor_file = os.path.join(self.dir, 'trust-anchors')
 
     @property
     def resolver(self):
@@ -282,16 +297,54 @@ class DnsServer(TempServer):
             'remote-control:',
             '  control-enable: no',
         ]
+        anchors = []
         for zone in sorted(self.zones):
             fname = '%s.zone' % zone
-            with open(os.path.join(self.dir, fname + '.tmp'), 'w') as f:
+            path = os.path.join(self.dir, fname)
+            with open(path + '.tmp', 'w') as f:
                 f.write(self._zone_text(zone, self.zones[zone]))
-            os.rename(os.path.join(self.dir, fname + '.tmp'),
-                      os.path.join(self.dir, fname))
+            if zone in self.signed:
+                anchors.append(self._sign(zone, path + '.tmp'))
+            os.rename(path + '.tmp', path)
             conf += ['zone:', '  name: "%s"' % zone,
                      '  zonefile: "%s"' % fname]
         with open(self.conf, 'w') as f:
             f.write('\n'.join(conf) + '\n')
+        with open(self.trust_anchor_file, 'w') as f:
+            f.write(''.join(anchors))
+
+    def _run(self, argv):
+        r = subprocess.run(argv, cwd=self.dir, capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError('%s: %s%s' % (' '.join(argv), r.stdout,
+                                             r.stderr))
+        return r.stdout.strip()
+
+    def _sign(self, zone, path):
+        """Signs the zone file at path in place; returns its DS record
+        (the trust anchor)."""
+        if zone not in self.keys:
+            ksk = self._run([LDNS_KEYGEN, '-a', 'ECDSAP256SHA256', '-k',
+                             zone])
+            zsk = self._run([LDNS_KEYGEN, '-a', 'ECDSAP256SHA256', zone])
+            self.keys[zone] = (ksk, zsk)
+        ksk, zsk = self.keys[zone]
+        self._run([LDNS_SIGNZONE, '-f', path + '.signed', path, ksk, zsk])
+        with open(path + '.signed') as f:
+            lines = f.read().splitlines()
+        if zone in self.tampered:
+            # Change the data, keep the signatures: RFC 4035 5.3 fails.
+            for i, line in enumerate(lines):
+                fields = line.split('\t')
+                if len(fields) == 5 and fields[3] == 'A':
+                    fields[4] = '127.0.0.99'
+                    lines[i] = '\t'.join(fields)
+        with open(path, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        os.unlink(path + '.signed')
+        with open(os.path.join(self.dir, ksk + '.ds')) as f:
+            return f.read()
 
     # -- process -----------------------------------------------------------
 

@@ -175,6 +175,77 @@ class DnsServerTest(SkippableCase):
                          ['added.test mx OK', '5 mx1.remote.test'])
 
 
+class DnssecTest(SkippableCase):
+    """lib-dns validating through nsd with a trust anchor: the secure and
+    bogus flags libunbound gives, which DANE (RFC 7672) will need."""
+
+    ZONES = {
+        'secure.test': [
+            ('@', 'A', '127.0.0.5'),
+            ('_25._tcp.mx', 'TLSA', '3 1 1 ' + '0123456789abcdef' * 4),
+        ],
+        'bogus.test': [('@', 'A', '127.0.0.5')],
+        'plain.test': [('@', 'A', '127.0.0.5')],
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tool = dns_query_binary()
+        cls.skip_reason = missing_infra()
+        if not cls.skip_reason and not os.access(dnsserver.LDNS_SIGNZONE,
+                                                 os.X_OK):
+            cls.skip_reason = ('ldns-signzone is not installed '
+                               '(scripts/install-deps.sh)')
+        if not cls.skip_reason and not os.access(cls.tool, os.X_OK):
+            cls.skip_reason = '%s not built' % cls.tool
+        if cls.skip_reason:
+            return
+        cls.dns = dnsserver.DnsServer(cls.ZONES, signed=['secure.test'],
+                                      tampered=['bogus.test'])
+        cls.dns.start()
+        cls.addClassCleanup(cls.dns.stop)
+
+    def lookup(self, rtype, *names, anchor=True):
+        args = [self.tool]
+        if anchor:
+            args += ['--trust-anchor', self.dns.trust_anchor_file]
+        r = subprocess.run(args + [self.dns.resolver, rtype] + list(names),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, 'dns-query: %s' % r.stderr)
+        return {l.split()[0]: l for l in r.stdout.splitlines()
+                if not l.startswith('  ')}, r.stdout
+
+    def test_secure_bogus_insecure(self):
+        got, out = self.lookup('host', 'secure.test', 'bogus.test',
+                               'plain.test', 'nx.secure.test')
+        self.assertEqual(got['secure.test'], 'secure.test host OK secure',
+                         out)
+        # RFC 4035 5.5: data whose signature fails is never used: a
+        # temporary failure with the bogus flag and libunbound's reason.
+        self.assertTrue(got['bogus.test'].startswith(
+            'bogus.test host TEMPFAIL bogus error='), out)
+        self.assertNotIn('127.0.0.99', out)
+        # No trust anchor covers plain.test: insecure, not bogus.
+        self.assertEqual(got['plain.test'], 'plain.test host OK', out)
+        # Proven non-existence (NSEC) is secure too.
+        self.assertEqual(got['nx.secure.test'],
+                         'nx.secure.test host NXDOMAIN secure', out)
+        got, out = self.lookup('mx', 'secure.test')
+        self.assertEqual(got['secure.test'], 'secure.test mx NODATA secure',
+                         out)
+        got, out = self.lookup('tlsa', '_25._tcp.mx.secure.test')
+        self.assertEqual(got['_25._tcp.mx.secure.test'],
+                         '_25._tcp.mx.secure.test tlsa OK secure', out)
+        self.assertIn('  3 1 1 ' + '0123456789abcdef' * 4 + '\n', out)
+
+    def test_without_trust_anchor_nothing_is_validated(self):
+        got, out = self.lookup('host', 'secure.test', 'bogus.test',
+                               anchor=False)
+        self.assertEqual(got['secure.test'], 'secure.test host OK', out)
+        self.assertEqual(got['bogus.test'], 'bogus.test host OK', out)
+        self.assertIn('127.0.0.99', out)
+
+
 class PostfixMxTest(SkippableCase):
     """The private Postfix behaves as the tests below rely on."""
 
