@@ -169,8 +169,7 @@ static const struct setting_def setting_defs[] = {
 	  "with each attempt (RFC 5321 4.5.4.1 asks for at least 30 minutes "
 	  "in general, 5 minutes serves the usual greylisting)." },
 	{ "queue_retry_max", SETTING_TIME, "1h", 1, 86400, OFF(queue_retry_max),
-	  -1,
-	  "Longest delay between two attempts, the cap of the doubling." },
+	  -1, "Longest delay between two attempts, the cap of the doubling." },
 	{ "queue_max_age", SETTING_TIME, "5d", 1, 30 * 86400,
 	  OFF(queue_max_age), -1,
 	  "How long a message is retried before it fails with a DSN (RFC 5321 "
