@@ -181,7 +181,9 @@ class Client:
 
 class SmtpCrashTest(unittest.TestCase):
     def setUp(self):
-        self.mi = MailInstance([ALICE, BOB, CAROL])
+        # Client 3 submits far more than the default hourly limit.
+        self.mi = MailInstance([ALICE, BOB, CAROL],
+                               conf=[('submission_rate_limit', '0')])
         self.addCleanup(self.mi.cleanup)
         if not mail_transactions(self.mi.inst):
             self.skipTest(NO_TRANSACTIONS)
