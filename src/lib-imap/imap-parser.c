@@ -154,6 +154,13 @@ unsigned int imap_parser_get_flags(const struct imap_parser *parser)
 	return parser->next_flags;
 }
 
+size_t imap_parser_memory_used(const struct imap_parser *parser)
+{
+	return pool_used(parser->pool) + parser->token.alloc +
+	       parser->stack_alloc * sizeof(*parser->stack) +
+	       parser->limits.max_depth * sizeof(*parser->list_starts);
+}
+
 void imap_parser_expect_line(struct imap_parser *parser)
 {
 	i_assert(parser->state == IMAP_PARSER_STATE_LINE_START);
@@ -358,9 +365,11 @@ static int imap_parser_refuse(struct imap_parser *parser,
 			      struct imap_parser_result *result,
 			      const char *code, const char *msg)
 {
+	/* The same test as imap_parser_skip_eol() will make after the CRLF
+	   (2 more octets), so that one refusal gives one error. */
 	if (parser->lit_nonsync &&
 	    (parser->lit_size > parser->limits.max_skip ||
-	     parser->lit_size >
+	     parser->lit_size + 2 >
 		     parser->limits.max_command - parser->cmd_size)) {
 		return imap_parser_error(parser, result, true, code, msg);
 	}

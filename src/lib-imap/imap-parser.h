@@ -159,6 +159,11 @@ void imap_parser_set_limits(struct imap_parser *parser,
 void imap_parser_set_flags(struct imap_parser *parser, unsigned int flags);
 unsigned int imap_parser_get_flags(const struct imap_parser *parser);
 
+/* Bytes the parser holds for the command being parsed (its pool, token
+   buffer and argument stack), for accounting; back to a few KiB between
+   commands. */
+size_t imap_parser_memory_used(const struct imap_parser *parser);
+
 /* Parses input. Returns 1 with an event in *result_r, 0 when all of input
    was consumed and more is needed, -1 on an error (result_r->error). In
    every case *consumed_r says how much of input was used; the caller

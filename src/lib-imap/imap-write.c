@@ -21,15 +21,23 @@ static bool imap_is_astring_char(uint8_t c)
 	return strchr("(){%*\"\\", c) == NULL;
 }
 
-/* RFC 9051 9 QUOTED-CHAR (and RFC 6855 3 for UTF-8). */
+/* RFC 9051 9 QUOTED-CHAR (and RFC 6855 3 for UTF-8). A string with more
+   than a few '"' or '\\' goes as a literal all the same, as Dovecot does:
+   it is no longer, and a client's unescaping is not relied on. */
+#define IMAP_QUOTED_MAX_ESCAPES 4
+
 static bool imap_quoted_ok(struct span s, unsigned int flags)
 {
+	unsigned int escapes = 0;
 	bool eight_bit = false;
 
 	for (size_t i = 0; i < s.len; i++) {
 		uint8_t c = s.p[i];
 
 		if (c == '\0' || c == '\r' || c == '\n')
+			return false;
+		if ((c == '"' || c == '\\') &&
+		    ++escapes > IMAP_QUOTED_MAX_ESCAPES)
 			return false;
 		if (c >= 0x80)
 			eight_bit = true;

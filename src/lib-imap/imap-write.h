@@ -31,12 +31,13 @@ enum imap_status {
 	IMAP_STATUS_BYE,
 };
 
-/* RFC 9051 9 string: quoted ("" escapes for '"' and '\') when every
+/* RFC 9051 9 string: quoted (with "\" escapes for '"' and '\') when every
    octet may appear in a quoted string, else a synchronising literal
-   {N} (a server never sends {N+}, RFC 7888 3). CR, LF, NUL and 8-bit
-   octets (unless flags allow UTF-8 and it is well-formed) force the
-   literal. NUL is not valid in a literal either (RFC 9051 9 CHAR8):
-   callers with binary data use imap_write_literal8(). */
+   {N} (a server never sends {N+}, RFC 7888 3). CR, LF, NUL, 8-bit
+   octets (unless flags allow UTF-8 and it is well-formed) and more than
+   four quotes or backslashes force the literal. NUL is not valid in a literal
+   either (RFC 9051 9 CHAR8): callers with binary data use
+   imap_write_literal8(). */
 void imap_write_string(struct buf *out, struct span s, unsigned int flags);
 /* RFC 9051 9 astring: an atom when s is 1*ASTRING-CHAR and not "NIL",
    otherwise as imap_write_string(). */

@@ -610,6 +610,53 @@ static void test_pipeline(void **state)
 	buf_free(&expected);
 }
 
+/* Memory follows the command: a 1 MiB APPEND, then back to small. */
+static void test_memory(void **state)
+{
+	struct imap_parser *parser =
+		imap_parser_create(&imap_parser_limits_auth, F_PLUS);
+	struct imap_parser_result res;
+	struct buf input = BUF_INIT;
+	struct span in;
+
+	buf_append_str(&input, "a1 APPEND INBOX {1048576}\r\n");
+	for (unsigned int i = 0; i < 1048576; i++)
+		buf_append_c(&input, 'a' + i % 26);
+	buf_append_str(&input, " ");
+	for (unsigned int i = 0; i < 15000; i++)
+		buf_append_str(&input, "() ");
+	buf_append_str(&input, "\r\na2 NOOP\r\n");
+	in = buf_span(&input);
+	assert_int_equal(parse_str(parser, &in, &res), 1);
+	assert_int_equal(res.event, IMAP_PARSER_EVENT_CONTINUE);
+	assert_int_equal(parse_str(parser, &in, &res), 1);
+	assert_int_equal(res.cmd.arg_count, 15002);
+	assert_true(imap_parser_memory_used(parser) > 1048576);
+	assert_int_equal(parse_str(parser, &in, &res), 1);
+	assert_string_equal(res.cmd.tag, "a2");
+	assert_true(imap_parser_memory_used(parser) < 8192);
+	imap_parser_destroy(&parser);
+	buf_free(&input);
+}
+
+/* RFC 2971 3.3: ID with 30 pairs fits the pre-auth limits. */
+static void test_preauth_id(void **state)
+{
+	struct buf input = BUF_INIT;
+	char *got;
+
+	buf_append_str(&input, "a1 ID (");
+	for (unsigned int i = 0; i < 30; i++)
+		buf_printf(&input, "%s\"field%u\" \"%s\"", i == 0 ? "" : " ", i,
+			   "a value of thirty octets......");
+	buf_append_str(&input, ")\r\n");
+	got = run(&imap_parser_limits_preauth, 0, buf_cstr(&input), input.used,
+		  5);
+	assert_true(strncmp(got, "CMD a1 ID ( \"field0\" ", 21) == 0);
+	i_free(got);
+	buf_free(&input);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -623,6 +670,8 @@ int main(void)
 		cmocka_unit_test(test_raw_line),
 		cmocka_unit_test(test_accessors),
 		cmocka_unit_test(test_pipeline),
+		cmocka_unit_test(test_memory),
+		cmocka_unit_test(test_preauth_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
