@@ -401,8 +401,16 @@ static int imap_parser_literal_announced(struct imap_parser *parser,
 	}
 	if (size > limits->max_literal ||
 	    size > limits->max_command - parser->cmd_size) {
-		return imap_parser_refuse(parser, result, "TOOBIG",
-					  "Literal too large");
+		int ret = imap_parser_refuse(parser, result, "TOOBIG",
+					     "Literal too large");
+
+		/* RFC 7889 4 and RFC 4469 4.2: an APPEND too large for us
+		   is "NO [TOOBIG]" (the client may try elsewhere); RFC
+		   7888 5 keeps BAD for {N+}. */
+		if (!parser->lit_nonsync && parser->name != NULL &&
+		    strcmp(parser->name, "APPEND") == 0)
+			result->error.status = "NO";
+		return ret;
 	}
 	if (!imap_parser_count_arg(parser)) {
 		return imap_parser_refuse(parser, result, "LIMIT",

@@ -335,6 +335,13 @@ static void test_huge_literal_preauth(void **state)
 	assert_string_equal(res.error.tag, "a1");
 	assert_string_equal(res.error.code, "TOOBIG");
 	assert_false(res.error.fatal);
+	assert_string_equal(res.error.status, "BAD");
+	assert_int_equal(parse_str(parser, &in, &res), 0);
+	in = SPAN_LIT("a1 APPEND INBOX {4294967295}\r\n");
+	assert_int_equal(parse_str(parser, &in, &res), -1);
+	assert_string_equal(res.error.status, "NO");
+	assert_string_equal(res.error.code, "TOOBIG");
+	assert_false(res.error.fatal);
 	assert_int_equal(parse_str(parser, &in, &res), 0);
 	in = SPAN_LIT("a2 LOGIN {99999999999999999999999999}\r\n");
 	assert_int_equal(parse_str(parser, &in, &res), -1);
