@@ -232,6 +232,10 @@ static const struct {
 	  "CMD a1 APPEND INBOX ~{3+}a\\x00b\n" },
 	{ "a1 APPEND INBOX ~{3}\r\na2 NOOP\r\n", 0,
 	  "ERR a1 BAD: literal8 needs BINARY\nCMD a2 NOOP\n" },
+	{ "a1 X {3+x}\r\n", F_PLUS, "ERR a1 BAD: Invalid literal size\n" },
+	{ "a1 X {1}\nb\n", 0, "CONT a1 X 1\nCMD a1 X {1}b\n" },
+	{ "a1 X {1}\rb\n", 0, "ERR a1 BAD: CR without LF\n" },
+	{ "a1 X \"a\0b\"\r\n", 0, "ERR a1 BAD: NUL in quoted string\n" },
 	/* Errors and resynchronisation. */
 	{ "* NOOP\r\na2 NOOP\r\n", 0, "ERR * BAD: Invalid tag\nCMD a2 NOOP\n" },
 	{ "+1 NOOP\r\n", 0, "ERR * BAD: Invalid tag\n" },
@@ -477,6 +481,24 @@ static void test_limits(void **state)
 				 "CMD a5 X a b {1+}c\n"
 				 "ERR a6 BAD [LIMIT]: Too many arguments\n"
 				 "CMD a7 NOOP\n");
+	i_free(got);
+
+	got = run(&limits, 0, "a1 X a b c (d)\r\na2 X a b \"c\" ~d\r\n",
+		  strlen("a1 X a b c (d)\r\na2 X a b \"c\" ~d\r\n"), 0);
+	assert_string_equal(got, "ERR a1 BAD [LIMIT]: Too many arguments\n"
+				 "ERR a2 BAD [LIMIT]: Too many arguments\n");
+	i_free(got);
+	limits.max_args = 2;
+	got = run(&limits, 0, "a1 X a b \"c\"\r\n",
+		  strlen("a1 X a b \"c\"\r\n"), 0);
+	assert_string_equal(got, "ERR a1 BAD [LIMIT]: Too many arguments\n");
+	i_free(got);
+	/* A failing line's {N+} too large to skip closes. */
+	got = run(&imap_parser_limits_preauth, F_PLUS, "a1 X ) {20000+}\r\n",
+		  strlen("a1 X ) {20000+}\r\n"), 0);
+	assert_string_equal(got, "ERR a1 BAD: Unexpected ')'\n"
+				 "ERR a1 BAD [TOOBIG]: FATAL: Literal too "
+				 "large to skip\n");
 	i_free(got);
 
 	/* Total command size: literals count. */
