@@ -300,6 +300,30 @@ static const struct imap_arg *imap_parser_take(struct imap_parser *parser,
 	return args;
 }
 
+/* Starts a quoted string or an atom: one more argument. */
+static int imap_parser_token_begin(struct imap_parser *parser,
+				   struct imap_parser_result *result,
+				   enum imap_parser_state state)
+{
+	if (!imap_parser_count_arg(parser))
+		return imap_parser_error(parser, result, false, "LIMIT",
+					 "Too many arguments");
+	buf_reset(&parser->token);
+	parser->state = state;
+	return IMAP_PARSER_STEP_NEXT;
+}
+
+/* At "{" or "~{": a literal announcement begins. */
+static int imap_parser_literal_begin(struct imap_parser *parser, bool lit8)
+{
+	parser->lit8 = lit8;
+	parser->lit_nonsync = false;
+	parser->lit_size = 0;
+	parser->lit_digits = 0;
+	parser->state = IMAP_PARSER_STATE_LIT_NUM;
+	return IMAP_PARSER_STEP_NEXT;
+}
+
 static int imap_parser_open_list(struct imap_parser *parser,
 				 struct imap_parser_result *result)
 {
@@ -661,21 +685,11 @@ static int imap_parser_step(struct imap_parser *parser, uint8_t c,
 		case ')':
 			return imap_parser_close_list(parser, result);
 		case '"':
-			if (!imap_parser_count_arg(parser))
-				return imap_parser_error(parser, result, false,
-							 "LIMIT",
-							 "Too many arguments");
-			buf_reset(&parser->token);
 			parser->quoted_8bit = false;
-			parser->state = IMAP_PARSER_STATE_QUOTED;
-			return IMAP_PARSER_STEP_NEXT;
+			return imap_parser_token_begin(
+				parser, result, IMAP_PARSER_STATE_QUOTED);
 		case '{':
-			parser->lit8 = false;
-			parser->lit_nonsync = false;
-			parser->lit_size = 0;
-			parser->lit_digits = 0;
-			parser->state = IMAP_PARSER_STATE_LIT_NUM;
-			return IMAP_PARSER_STEP_NEXT;
+			return imap_parser_literal_begin(parser, false);
 		case '~':
 			parser->state = IMAP_PARSER_STATE_TILDE;
 			return IMAP_PARSER_STEP_NEXT;
@@ -691,13 +705,13 @@ static int imap_parser_step(struct imap_parser *parser, uint8_t c,
 				c >= 0x80 ? "8-bit octets outside a string"
 					  : "Invalid character");
 		}
-		if (!imap_parser_count_arg(parser))
-			return imap_parser_error(parser, result, false, "LIMIT",
-						 "Too many arguments");
-		buf_reset(&parser->token);
-		buf_append_c(&parser->token, c);
+		/* RFC 9051 9 flag-extension: "\\" may start an atom. */
 		parser->atom_bracket = false;
-		parser->state = IMAP_PARSER_STATE_ATOM;
+		if (imap_parser_token_begin(parser, result,
+					    IMAP_PARSER_STATE_ATOM) ==
+		    IMAP_PARSER_STEP_ERROR)
+			return IMAP_PARSER_STEP_ERROR;
+		buf_append_c(&parser->token, c);
 		return IMAP_PARSER_STEP_NEXT;
 	case IMAP_PARSER_STATE_ARG_SEP:
 		switch (c) {
@@ -797,21 +811,16 @@ static int imap_parser_step(struct imap_parser *parser, uint8_t c,
 				return imap_parser_syntax_error(
 					parser, result, c,
 					"literal8 needs BINARY");
-			parser->lit8 = true;
-			parser->lit_nonsync = false;
-			parser->lit_size = 0;
-			parser->lit_digits = 0;
-			parser->state = IMAP_PARSER_STATE_LIT_NUM;
-			return IMAP_PARSER_STEP_NEXT;
+			return imap_parser_literal_begin(parser, true);
 		}
-		/* Just an atom starting with "~". */
-		if (!imap_parser_count_arg(parser))
-			return imap_parser_error(parser, result, false, "LIMIT",
-						 "Too many arguments");
-		buf_reset(&parser->token);
-		buf_append_c(&parser->token, '~');
+		/* Just an atom starting with "~"; c is read as its next
+		   byte. */
 		parser->atom_bracket = false;
-		parser->state = IMAP_PARSER_STATE_ATOM;
+		if (imap_parser_token_begin(parser, result,
+					    IMAP_PARSER_STATE_ATOM) ==
+		    IMAP_PARSER_STEP_ERROR)
+			return IMAP_PARSER_STEP_ERROR;
+		buf_append_c(&parser->token, '~');
 		return IMAP_PARSER_STEP_AGAIN;
 	case IMAP_PARSER_STATE_LIT_NUM:
 		/* RFC 9051 9 literal: "{" number64 ["+"] "}" CRLF. Sizes
