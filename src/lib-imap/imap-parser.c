@@ -88,6 +88,9 @@ struct imap_parser {
 	unsigned int *list_starts; /* stack index where each open list begins */
 	unsigned int depth, arg_count;
 	const char *tag, *name;
+	/* The last command's arguments, for imap_parser_wipe(). */
+	const struct imap_arg *last_args;
+	unsigned int last_arg_count;
 
 	size_t line_len; /* this line, so far */
 	uint64_t cmd_size; /* this command, so far */
@@ -172,6 +175,8 @@ void imap_parser_expect_line(struct imap_parser *parser)
 static void imap_parser_reset(struct imap_parser *parser)
 {
 	pool_clear(parser->pool);
+	parser->last_args = NULL;
+	parser->last_arg_count = 0;
 	if (parser->token.alloc > 4096)
 		buf_free(&parser->token);
 	if (parser->stack_alloc > 64) {
@@ -370,6 +375,8 @@ static int imap_parser_end_line(struct imap_parser *parser,
 	cmd->name = parser->name;
 	cmd->arg_count = parser->stack_count;
 	cmd->args = imap_parser_take(parser, 0);
+	parser->last_args = cmd->args;
+	parser->last_arg_count = cmd->arg_count;
 	cmd->size = parser->cmd_size;
 	result->event = IMAP_PARSER_EVENT_COMMAND;
 	result->tag = cmd->tag;
@@ -705,7 +712,7 @@ static int imap_parser_step(struct imap_parser *parser, uint8_t c,
 				c >= 0x80 ? "8-bit octets outside a string"
 					  : "Invalid character");
 		}
-		/* RFC 9051 9 flag-extension: "\\" may start an atom. */
+		/* RFC 9051 9 flag-extension: "\" may start an atom. */
 		parser->atom_bracket = false;
 		if (imap_parser_token_begin(parser, result,
 					    IMAP_PARSER_STATE_ATOM) ==
@@ -984,6 +991,24 @@ void imap_parser_refuse_literal(struct imap_parser *parser)
 	imap_parser_line_reset(parser);
 	parser->cmd_size = 0;
 	parser->state = IMAP_PARSER_STATE_LINE_START;
+}
+
+static void imap_args_wipe(const struct imap_arg *args, unsigned int count)
+{
+	for (unsigned int i = 0; i < count; i++) {
+		if (args[i].type == IMAP_ARG_LIST)
+			imap_args_wipe(args[i].list, args[i].list_count);
+		else if (args[i].len > 0)
+			/* The parser owns these bytes (pool memory). */
+			safe_memset0((char *)args[i].str, args[i].len);
+	}
+}
+
+void imap_parser_wipe(struct imap_parser *parser)
+{
+	imap_args_wipe(parser->last_args, parser->last_arg_count);
+	if (parser->token.data != NULL)
+		safe_memset0(parser->token.data, parser->token.alloc);
 }
 
 bool imap_arg_get_atom(const struct imap_arg *arg, const char **str_r)

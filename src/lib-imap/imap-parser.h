@@ -185,6 +185,12 @@ void imap_parser_refuse_literal(struct imap_parser *parser);
    EVENT_LINE, bounded by max_line. Only valid between commands. */
 void imap_parser_expect_line(struct imap_parser *parser);
 
+/* Overwrites with zeros the strings of the last command's arguments and
+   the last raw line, once the caller is done with them: after LOGIN and
+   AUTHENTICATE, so that passwords do not linger in freed memory. The
+   pointers in the last result stay valid and point at zeros. */
+void imap_parser_wipe(struct imap_parser *parser);
+
 /* Argument accessors: true and the value when arg has that type. */
 bool imap_arg_get_atom(const struct imap_arg *arg, const char **str_r);
 /* RFC 9051 9 astring: an atom (NIL included), quoted or literal (not

@@ -570,6 +570,28 @@ static void test_raw_line(void **state)
 	imap_parser_destroy(&parser);
 }
 
+static void test_wipe(void **state)
+{
+	struct imap_parser *parser =
+		imap_parser_create(&imap_parser_limits_preauth, 0);
+	struct imap_parser_result res;
+	struct span in = SPAN_LIT("a1 LOGIN fred (\"secret\")\r\n"
+				  "a2 AUTHENTICATE PLAIN\r\nAGZy\r\n");
+
+	assert_int_equal(parse_str(parser, &in, &res), 1);
+	assert_string_equal(res.cmd.args[1].list[0].str, "secret");
+	imap_parser_wipe(parser);
+	assert_memory_equal(res.cmd.args[0].str, "\0\0\0\0", 4);
+	assert_memory_equal(res.cmd.args[1].list[0].str, "\0\0\0\0\0\0", 6);
+	assert_int_equal(parse_str(parser, &in, &res), 1);
+	imap_parser_expect_line(parser);
+	assert_int_equal(parse_str(parser, &in, &res), 1);
+	assert_true(span_eq(res.line, SPAN_LIT("AGZy")));
+	imap_parser_wipe(parser);
+	assert_memory_equal(res.line.p, "\0\0\0\0", 4);
+	imap_parser_destroy(&parser);
+}
+
 static void test_accessors(void **state)
 {
 	struct imap_parser *parser =
@@ -697,6 +719,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_limits_change),
 		cmocka_unit_test(test_raw_line),
+		cmocka_unit_test(test_wipe),
 		cmocka_unit_test(test_accessors),
 		cmocka_unit_test(test_pipeline),
 		cmocka_unit_test(test_memory),
