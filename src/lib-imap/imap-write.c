@@ -100,6 +100,52 @@ void imap_write_nstring(struct buf *out, const char *str, unsigned int flags)
 		imap_write_string(out, span_from_cstr(str), flags);
 }
 
+/* RFC 9051 9 ATOM-CHAR: any CHAR except atom-specials. */
+static bool imap_is_atom_char(uint8_t c)
+{
+	return imap_is_astring_char(c) && c != ']';
+}
+
+bool imap_write_atom_valid(struct span s)
+{
+	/* RFC 9051 9 flag-perm: "\*". */
+	if (span_eq(s, SPAN_LIT("\\*")))
+		return true;
+	/* RFC 9051 9 flag-extension = "\" atom. */
+	if (s.len > 0 && s.p[0] == '\\')
+		s = span_skip(s, 1);
+	if (s.len == 0)
+		return false;
+	for (size_t i = 0; i < s.len; i++) {
+		if (!imap_is_atom_char(s.p[i]))
+			return false;
+	}
+	return true;
+}
+
+unsigned int imap_write_atom_list(struct buf *out, const char *const *atoms,
+				  unsigned int count)
+{
+	unsigned int skipped = 0;
+	bool first = true;
+
+	buf_append_c(out, '(');
+	for (unsigned int i = 0; i < count; i++) {
+		struct span s = span_from_cstr(atoms[i]);
+
+		if (!imap_write_atom_valid(s)) {
+			skipped++;
+			continue;
+		}
+		if (!first)
+			buf_append_c(out, ' ');
+		buf_append_span(out, s);
+		first = false;
+	}
+	buf_append_c(out, ')');
+	return skipped;
+}
+
 void imap_write_args(struct buf *out, const struct imap_arg *args,
 		     unsigned int count, unsigned int flags)
 {

@@ -50,6 +50,16 @@ void imap_write_literal(struct buf *out, struct span s);
 /* RFC 3516 4.2 literal8: "~{N}\r\n" and the octets (NUL allowed). */
 void imap_write_literal8(struct buf *out, struct span s);
 
+/* Writes "(" atoms separated by SP ")": flags, mailbox attributes,
+   capabilities. An entry that is not an RFC 9051 9 atom, optionally after
+   one "\" (flag-extension), or "\*" (flag-perm), cannot be sent in this
+   form (a keyword set through another protocol, say) and is left out;
+   returns how many were. */
+unsigned int imap_write_atom_list(struct buf *out, const char *const *atoms,
+				  unsigned int count);
+/* True if s can be written by imap_write_atom_list(). */
+bool imap_write_atom_valid(struct span s);
+
 /* Writes an argument tree, separated by SP, lists in parentheses: atoms
    as they are, strings via imap_write_string() (literal8 as literal8). */
 void imap_write_args(struct buf *out, const struct imap_arg *args,

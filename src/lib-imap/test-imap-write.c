@@ -78,6 +78,26 @@ static void test_strings(void **state)
 	buf_free(&out);
 }
 
+static void test_atom_list(void **state)
+{
+	static const char *const atoms[] = {
+		"\\Seen", "$Label1",     "\\*", "two words", "",     "\\",
+		"a]",     "caf\xc3\xa9", "%",   "\\\\x",     "Junk",
+	};
+	struct buf out = BUF_INIT;
+
+	assert_int_equal(imap_write_atom_list(&out, atoms, N_ELEMENTS(atoms)),
+			 7);
+	assert_string_equal(buf_cstr(&out), "(\\Seen $Label1 \\* Junk)");
+	buf_reset(&out);
+	assert_int_equal(imap_write_atom_list(&out, NULL, 0), 0);
+	assert_string_equal(buf_cstr(&out), "()");
+	buf_reset(&out);
+	assert_int_equal(imap_write_atom_list(&out, atoms + 3, 2), 2);
+	assert_string_equal(buf_cstr(&out), "()");
+	buf_free(&out);
+}
+
 /* Written arguments parse back to the same tree. */
 static void test_args_roundtrip(void **state)
 {
@@ -226,6 +246,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_atom_list),
 		cmocka_unit_test(test_args_roundtrip),
 		cmocka_unit_test(test_mailbox),
 		cmocka_unit_test(test_status),
