@@ -168,8 +168,8 @@ size_t imap_parser_memory_used(const struct imap_parser *parser);
    was consumed and more is needed, -1 on an error (result_r->error). In
    every case *consumed_r says how much of input was used; the caller
    drops those bytes and calls again with the rest (and later with more).
-   Everything in *result_r (parser memory) lives until the next call. After a non-fatal
-   error the parser skips to the next command by itself; after a fatal
+   Everything in *result_r (parser memory) lives until the next call. After a
+   non-fatal error the parser skips to the next command by itself; after a fatal
    one every call returns the same error. */
 int imap_parser_parse(struct imap_parser *parser, struct span input,
 		      size_t *consumed_r, struct imap_parser_result *result_r);

@@ -147,12 +147,47 @@ static void test_iter_contains(void **state)
 	pool_unref(&pool);
 }
 
+static void test_clamp(void **state)
+{
+	pool_t pool = pool_create("test", 1024);
+	struct imap_seqset set;
+	struct imap_seq_range *ranges;
+	unsigned int count;
+	const char *error;
+	struct buf out = BUF_INIT;
+
+	assert_int_equal(
+		imap_seqset_parse(pool, "1:4294967295", false, &set, &error),
+		0);
+	assert_int_equal(imap_seqset_resolve(&set, 10, pool, &ranges, &count),
+			 0);
+	assert_true(imap_seqset_clamp(ranges, &count, 10));
+	imap_seqset_write(&out, ranges, count);
+	assert_string_equal(buf_cstr(&out), "1:10");
+	assert_false(imap_seqset_clamp(ranges, &count, 10));
+	buf_reset(&out);
+
+	assert_int_equal(
+		imap_seqset_parse(pool, "2,5:7,20:30,40", false, &set, &error),
+		0);
+	assert_int_equal(imap_seqset_resolve(&set, 10, pool, &ranges, &count),
+			 0);
+	assert_true(imap_seqset_clamp(ranges, &count, 6));
+	imap_seqset_write(&out, ranges, count);
+	assert_string_equal(buf_cstr(&out), "2,5:6");
+	assert_true(imap_seqset_clamp(ranges, &count, 1));
+	assert_int_equal(count, 0);
+	buf_free(&out);
+	pool_unref(&pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_searchres),
 		cmocka_unit_test(test_iter_contains),
+		cmocka_unit_test(test_clamp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
