@@ -121,14 +121,16 @@ struct imap_parser_error {
 	/* The tag to answer with, or NULL when none was read (answer
 	   "* BAD"). */
 	const char *tag;
-	/* "BAD" or "NO". */
+	/* "BAD", or "NO" for an APPEND whose synchronising literal is over
+	   the limits (RFC 7889 4: NO [TOOBIG]). */
 	const char *status;
 	/* A response code without brackets ("TOOBIG", "LIMIT"), or NULL. */
 	const char *code;
 	/* Human-readable, printable ASCII, safe to send. */
 	const char *msg;
-	/* The caller sends "* BYE msg" and closes the connection; the parser
-	   refuses further input. */
+	/* The caller sends "* BYE msg" as well and closes the connection;
+	   the parser refuses further input. imap_write_parser_error()
+	   writes the whole answer. */
 	bool fatal;
 };
 
