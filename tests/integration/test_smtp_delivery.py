@@ -254,9 +254,10 @@ class DeliveryTest(MailCase):
             return s.sendmail(sender, rcpts, msg)
 
     def test_7_submission(self):
+        # A folded From: with a display name (RFC 5322 3.2.2).
         msg = body('submit').replace(b'From: sender@' + REMOTE.encode(),
-                                     b'From: Alice <' + ALICE.encode() +
-                                     b'>')
+                                     b'From: "Alice A."\r\n\t<' +
+                                     ALICE.encode() + b'>')
         refused = self.submit(ALICE, ALICE, [BOB], msg)
         self.assertEqual(refused, {})
         trace = self.assert_same(self.stored(BOB, 'submit')[0], msg,
