@@ -1274,6 +1274,11 @@ bool smtp_server_is_closed(const struct smtp_server *s)
 static void smtp_server_answer(struct smtp_server *s, enum smtp_pending what,
 			       unsigned int code, const char *text)
 {
+	if (s->mode == SMTP_INPUT_CLOSED) {
+		/* A 421 (idle, shutdown) ended the session while the answer
+		   was on its way: nobody is listening any more. */
+		return;
+	}
 	i_assert(s->pending == what);
 	s->pending = SMTP_PENDING_NONE;
 	if (code >= 400)
@@ -1313,6 +1318,8 @@ void smtp_server_message_reply(struct smtp_server *s, unsigned int code,
 void smtp_server_auth_challenge(struct smtp_server *s,
 				const char *challenge_b64)
 {
+	if (s->mode == SMTP_INPUT_CLOSED)
+		return;
 	i_assert(s->pending == SMTP_PENDING_AUTH);
 	s->pending = SMTP_PENDING_NONE;
 	/* RFC 4954 4: "334" SP [base64] */

@@ -674,6 +674,27 @@ static void test_pipelining_async(void **state)
 	t_destroy(&t);
 }
 
+static void test_close_while_pending(void **state)
+{
+	struct t_ctx *t = t_create(NULL);
+
+	t_feed(t, "EHLO c\r\nMAIL FROM:<a@x>\r\n");
+	t->auto_reply = false;
+	t_feed(t, "RCPT TO:<b@y>\r\nDATA\r\n");
+	assert_true(smtp_server_is_paused(t->s));
+	buf_reset(&t->out);
+	/* The caller's idle timeout fires while the vault is asked. */
+	smtp_server_reply(t->s, 421, "4.4.2 mx Idle timeout");
+	assert_true(t->closed);
+	assert_false(smtp_server_is_paused(t->s));
+	/* The late answer is dropped, and so is the rest of the input. */
+	smtp_server_rcpt_reply(t->s, 250, "2.1.5 OK");
+	t_pump(t, SIZE_MAX);
+	assert_string_equal(buf_cstr(&t->out), "421 4.4.2 mx Idle timeout\r\n");
+	assert_int_equal(t->in.used, 0);
+	t_destroy(&t);
+}
+
 static void test_starttls(void **state)
 {
 	struct t_ctx *t = t_create(NULL);
@@ -889,6 +910,7 @@ int main(void)
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_bdat_rules),
 		cmocka_unit_test(test_pipelining_async),
+		cmocka_unit_test(test_close_while_pending),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_auth),
