@@ -573,7 +573,9 @@ static void smtp_data_begin(void *context)
 	   WITH protocol ID id [FOR path] ; date-time */
 	buf_append_str(&b, "Received: from ");
 	smtp_header_safe(&b, smtp_server_helo_domain(state->server));
-	buf_printf(&b, " ([%s])\r\n\tby %s (Marmot) with %s id %s%u", conn->ip,
+	/* RFC 5321 4.1.3: an IPv6 address literal carries "IPv6:". */
+	buf_printf(&b, " ([%s%s])\r\n\tby %s (Marmot) with %s id %s%u",
+		   strchr(conn->ip, ':') != NULL ? "IPv6:" : "", conn->ip,
 		   front_global->set->hostname, proto, conn->id,
 		   ++state->transactions);
 	if (tls) {
