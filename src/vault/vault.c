@@ -22,6 +22,7 @@
 #include "vault-merge.h"
 #include "vault-keyring.h"
 #include "vault-rcpt.h"
+#include "vault-scram.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "ipc.h"
@@ -91,6 +92,7 @@ struct vault {
 	struct directory *dir;
 	struct vault_auth *auth;
 	struct vault_rcpt *rcpt;
+	struct vault_scram *scram;
 	struct vault_merger *merger;
 	struct vault_keyring *keyring;
 	struct timeout *keyring_to;
@@ -188,6 +190,8 @@ static void vault_client_destroy(struct vault_client **_client)
 		VAULT_LIST_DEL(client->rcpt_pending, p);
 		i_free(p);
 	}
+	if (vault->scram != NULL)
+		vault_scram_forget_owner(vault->scram, client);
 	ipc_conn_destroy(&client->conn);
 	if (client->master)
 		vault->master = NULL;
@@ -413,6 +417,115 @@ static int vault_handle_sender(struct vault_client *client,
 	return 0;
 }
 
+static void vault_scram_log(struct vault_client *client, const char *step,
+			    const struct vault_scram_result *result)
+{
+	struct buf fields = BUF_INIT;
+
+	/* Never a proof or a key: who, from where, and the verdict. */
+	buf_log_kv(&fields, "mech", "SCRAM-SHA-256");
+	buf_log_kv(&fields, "step", step);
+	buf_log_kv(&fields, "service", result->service);
+	buf_log_kv(&fields, "user", result->username);
+	buf_log_kv(&fields, "ip", result->ip);
+	if (result->reason != NULL)
+		buf_log_kv(&fields, "reason", result->reason);
+	if (result->account_id != 0)
+		buf_printf(&fields, " account=%" PRIu64, result->account_id);
+	log_event(result->result == AUTH_RESULT_TEMPFAIL ? LOG_LEVEL_WARNING
+							 : LOG_LEVEL_INFO,
+		  client->log_id, auth_result_event(result->result), "%s",
+		  buf_cstr(&fields));
+	buf_free(&fields);
+}
+
+/* IPC_VAULT_SCRAM_START: str service, str client-first-message, str ip
+   -> IPC_FRONT_SCRAM_START_REPLY u32 result, u32 session, str
+   server-first-message. Returns -1 on a malformed frame. */
+static int vault_handle_scram_start(struct vault_client *client,
+				    const struct ipc_frame *frame)
+{
+	struct vault *vault = client->vault;
+	struct vault_scram_result result;
+	struct ipc_reader reader;
+	struct buf server_first = BUF_INIT, out = BUF_INIT;
+	const char *service, *client_first, *ip;
+	enum auth_result res;
+	uint32_t session = 0;
+	size_t offset;
+
+	pool_clear(vault->frame_pool);
+	ipc_reader_init(&reader, frame);
+	service = ipc_get_str(&reader, vault->frame_pool);
+	client_first = ipc_get_str(&reader, vault->frame_pool);
+	ip = ipc_get_str(&reader, vault->frame_pool);
+	if (ipc_end(&reader) < 0 || strlen(service) > VAULT_SERVICE_MAX_LEN ||
+	    strlen(ip) > VAULT_IP_MAX_LEN) {
+		log_warning(client->log_id, "ipc.malformed", "type=%u id=%u",
+			    (unsigned int)frame->type, frame->id);
+		return -1;
+	}
+	if (vault->stopping) {
+		res = AUTH_RESULT_TEMPFAIL;
+	} else {
+		res = vault_scram_start(vault->scram, client, service, ip,
+					client_first, &session, &server_first,
+					&result);
+		/* Only failures here: the verdict comes with finish. */
+		if (res != AUTH_RESULT_OK)
+			vault_scram_log(client, "start", &result);
+	}
+	offset = ipc_msg_begin(&out, IPC_FRONT_SCRAM_START_REPLY, frame->id);
+	ipc_put_u32(&out, (uint32_t)res);
+	ipc_put_u32(&out, session);
+	ipc_put_str(&out, res == AUTH_RESULT_OK ? buf_cstr(&server_first) : "");
+	ipc_msg_finish(&out, offset);
+	ipc_conn_send(client->conn, &out);
+	buf_free(&out);
+	buf_free(&server_first);
+	return 0;
+}
+
+/* IPC_VAULT_SCRAM_FINISH: u32 session, str client-final-message ->
+   IPC_FRONT_SCRAM_FINISH_REPLY u32 result, u64 account id, str address,
+   str server-final-message. Returns -1 on a malformed frame. */
+static int vault_handle_scram_finish(struct vault_client *client,
+				     const struct ipc_frame *frame)
+{
+	struct vault *vault = client->vault;
+	struct vault_scram_result result;
+	struct ipc_reader reader;
+	struct buf server_final = BUF_INIT, out = BUF_INIT;
+	const char *client_final;
+	uint32_t session;
+	size_t offset;
+
+	pool_clear(vault->frame_pool);
+	ipc_reader_init(&reader, frame);
+	session = ipc_get_u32(&reader);
+	client_final = ipc_get_str(&reader, vault->frame_pool);
+	if (ipc_end(&reader) < 0) {
+		log_warning(client->log_id, "ipc.malformed", "type=%u id=%u",
+			    (unsigned int)frame->type, frame->id);
+		return -1;
+	}
+	vault_scram_finish(vault->scram, client, session, client_final,
+			   &server_final, &result);
+	vault_scram_log(client, "finish", &result);
+	offset = ipc_msg_begin(&out, IPC_FRONT_SCRAM_FINISH_REPLY, frame->id);
+	ipc_put_u32(&out, (uint32_t)result.result);
+	ipc_put_u64(&out, result.account_id);
+	ipc_put_str(&out, result.address);
+	ipc_put_str(&out, result.result == AUTH_RESULT_OK
+				  ? buf_cstr(&server_final)
+				  : "");
+	ipc_msg_finish(&out, offset);
+	ipc_conn_send(client->conn, &out);
+	buf_free(&out);
+	buf_free(&server_final);
+	return 0;
+}
+
 static int vault_ipc_handler(struct ipc_conn *conn ATTR_UNUSED,
 			     const struct ipc_frame *frame, void *context)
 {
@@ -442,6 +555,14 @@ static int vault_ipc_handler(struct ipc_conn *conn ATTR_UNUSED,
 		if (client->master)
 			break;
 		return vault_handle_sender(client, frame);
+	case IPC_VAULT_SCRAM_START:
+		if (client->master)
+			break;
+		return vault_handle_scram_start(client, frame);
+	case IPC_VAULT_SCRAM_FINISH:
+		if (client->master)
+			break;
+		return vault_handle_scram_finish(client, frame);
 	default:
 		break;
 	}
@@ -703,6 +824,7 @@ static void vault_deinit(struct vault *vault)
 		vault_client_destroy(&client);
 	}
 	vault_client_destroy(&vault->master);
+	vault_scram_destroy(&vault->scram);
 	io_remove(&vault->listen_io);
 	if (vault->listen_fd >= 0)
 		(void)close(vault->listen_fd);
@@ -778,6 +900,20 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 	vault.auth = vault_auth_create(vault.ioloop, vault.dir, &auth_set);
 	vault.keyring = vault_keyring_create(0);
 	vault_auth_set_keyring(vault.auth, vault.keyring);
+	{
+		/* Stable across restarts, so that the made-up salts of
+		   users without SCRAM secrets do not change either. */
+		static const char context[] = "marmot scram fake salt v1";
+		const struct vault_scram_settings scram_set = { 0 };
+		uint8_t key[VAULT_SCRAM_KEY_LEN];
+
+		crypto_generichash(key, sizeof(key), (const uint8_t *)context,
+				   sizeof(context) - 1, vault.master_key,
+				   MASTER_KEY_LEN);
+		vault.scram = vault_scram_create(vault.ioloop, vault.dir,
+						 &scram_set, key);
+		sodium_memzero(key, sizeof(key));
+	}
 	vault.keyring_to = timeout_add(vault.ioloop, VAULT_KEYRING_EXPIRE_MSECS,
 				       vault_keyring_timer, &vault);
 
