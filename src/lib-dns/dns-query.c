@@ -8,15 +8,17 @@
 	       NAME...
 
    Output per name: "NAME TYPE STATUS [secure] [bogus] [null_mx]
-   [unusable] [partial]" then one indented line per record. All names are
-   looked up concurrently in one ioloop. Exit 0 when every lookup
-   completed (whatever its status), 1 on a usage or settings error. */
+   [unusable] [partial] [canonical=NAME] [error="..."]" then one indented line
+   per record. All names are looked up concurrently in one ioloop. Exit 0 when
+   every lookup completed (whatever its status), 1 on a usage or settings error.
+ */
 
 #include "dns.h"
 #include "ioloop.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 struct query {
 	const char *name;
@@ -31,6 +33,9 @@ static void print_info(const struct query *q,
 	printf("%s %s %s%s%s%s", q->name, q->type,
 	       dns_status_name(info->status), info->secure ? " secure" : "",
 	       info->bogus ? " bogus" : "", extra);
+	if (info->canonical_name != NULL &&
+	    strcasecmp(info->canonical_name, q->name) != 0)
+		printf(" canonical=%s", info->canonical_name);
 	if (info->error != NULL)
 		printf(" error=\"%s\"", info->error);
 	printf("\n");

@@ -47,6 +47,8 @@ struct dns_query {
 	bool answered;
 	int err; /* ub error code, 0 with a result */
 	struct ub_result *result;
+	/* result->canonname without its trailing dot */
+	char canonical[DNS_NAME_TEXT_MAX + 2];
 };
 
 struct dns_lookup {
@@ -402,8 +404,8 @@ static void dns_lookup_stop_queries(struct dns_lookup *l)
 
 /* --- building typed results ------------------------------------------ */
 
-static void dns_info_from(struct dns_result_info *info,
-			  const struct dns_query *q, const struct dns_lookup *l)
+static void dns_info_from(struct dns_result_info *info, struct dns_query *q,
+			  const struct dns_lookup *l)
 {
 	const struct ub_result *res = q->result;
 
@@ -415,7 +417,17 @@ static void dns_info_from(struct dns_result_info *info,
 						       : "no answer";
 		return;
 	}
-	info->canonical_name = res->canonname;
+	if (res->canonname != NULL) {
+		size_t len = strlen(res->canonname);
+
+		if (len > 1 && res->canonname[len - 1] == '.')
+			len--;
+		if (len < sizeof(q->canonical)) {
+			memcpy(q->canonical, res->canonname, len);
+			q->canonical[len] = '\0';
+			info->canonical_name = q->canonical;
+		}
+	}
 	if (res->bogus) {
 		/* A validation failure is an attack or a broken zone:
 		   never use the data, retry later (RFC 4035 5.5). */
@@ -508,7 +520,7 @@ static int dns_mx_cmp(const void *a, const void *b)
 
 static void dns_complete_mx(struct dns_lookup *l)
 {
-	const struct dns_query *q = &l->queries[0];
+	struct dns_query *q = &l->queries[0];
 	struct dns_mx_result result;
 	unsigned int n = dns_rdata_count(q->result), count = 0;
 	unsigned int roots = 0;
@@ -584,7 +596,7 @@ static void dns_complete_host(struct dns_lookup *l)
 {
 	struct dns_host_result result;
 	struct dns_result_info info6, info4;
-	const struct dns_query *q6 = &l->queries[0], *q4 = &l->queries[1];
+	struct dns_query *q6 = &l->queries[0], *q4 = &l->queries[1];
 	unsigned int n =
 		dns_rdata_count(q6->result) + dns_rdata_count(q4->result);
 	struct dns_addr *addrs = i_new(struct dns_addr, n + 1);
@@ -642,7 +654,7 @@ static void dns_complete_host(struct dns_lookup *l)
 
 static void dns_complete_txt(struct dns_lookup *l)
 {
-	const struct dns_query *q = &l->queries[0];
+	struct dns_query *q = &l->queries[0];
 	struct dns_txt_result result;
 	unsigned int n = dns_rdata_count(q->result), count = 0;
 	struct dns_txt *txt = i_new(struct dns_txt, n + 1);
@@ -691,7 +703,7 @@ static void dns_complete_txt(struct dns_lookup *l)
 
 static void dns_complete_tlsa(struct dns_lookup *l)
 {
-	const struct dns_query *q = &l->queries[0];
+	struct dns_query *q = &l->queries[0];
 	struct dns_tlsa_result result;
 	unsigned int n = dns_rdata_count(q->result), count = 0;
 	struct dns_tlsa *tlsa = i_new(struct dns_tlsa, n + 1);
@@ -726,7 +738,7 @@ static void dns_complete_tlsa(struct dns_lookup *l)
 
 static void dns_complete_raw(struct dns_lookup *l)
 {
-	const struct dns_query *q = &l->queries[0];
+	struct dns_query *q = &l->queries[0];
 	struct dns_raw_result result;
 	unsigned int n = dns_rdata_count(q->result);
 	struct dns_rdata *rdata = i_new(struct dns_rdata, n + 1);

@@ -285,6 +285,7 @@ struct fixture {
 	enum dns_status status;
 	bool null_mx, unusable, partial, bogus, secure;
 	char error[128];
+	char canonical[256];
 	unsigned int count;
 	char items[8][300];
 	size_t item_len[8];
@@ -339,6 +340,8 @@ static void record_info(struct fixture *f, const struct dns_result_info *info)
 	f->ttl = info->ttl;
 	snprintf(f->error, sizeof(f->error), "%s",
 		 info->error == NULL ? "" : info->error);
+	snprintf(f->canonical, sizeof(f->canonical), "%s",
+		 info->canonical_name == NULL ? "" : info->canonical_name);
 }
 
 static void mx_cb(void *context, const struct dns_mx_result *r)
@@ -437,6 +440,8 @@ static void test_mx_sorted(void **state)
 			seen_b = true;
 		}
 		assert_true(f->ttl > 0 && f->ttl <= 60);
+		/* No CNAME: the query name, without libunbound's dot. */
+		assert_string_equal(f->canonical, "remote.test");
 		assert_false(f->secure);
 		assert_false(f->bogus);
 	}

@@ -145,6 +145,12 @@ class DnsServerTest(SkippableCase):
                          ['nxmx.test mx OK', '10 nowhere.nxmx.test'])
         self.assertEqual(got['bad..name'][0].split()[:3],
                          ['bad..name', 'mx', 'INVALID_NAME'])
+        # RFC 5321 5.1: "If a CNAME record is found, the resulting name is
+        # processed as if it were the initial name."
+        got = self.lookup('mx', 'alias.remote.test')
+        self.assertEqual(got['alias.remote.test'],
+                         ['alias.remote.test mx OK canonical=remote.test',
+                          '10 mx1.remote.test', '20 mx2.remote.test'])
 
     def test_hosts_and_txt(self):
         got = self.lookup('host', 'mx1.remote.test', 'aonly.test',
