@@ -18,7 +18,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 struct query {
 	const char *name;
@@ -33,8 +32,7 @@ static void print_info(const struct query *q,
 	printf("%s %s %s%s%s%s", q->name, q->type,
 	       dns_status_name(info->status), info->secure ? " secure" : "",
 	       info->bogus ? " bogus" : "", extra);
-	if (info->canonical_name != NULL &&
-	    strcasecmp(info->canonical_name, q->name) != 0)
+	if (info->canonical_name != NULL)
 		printf(" canonical=%s", info->canonical_name);
 	if (info->error != NULL)
 		printf(" error=\"%s\"", info->error);

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unbound.h>
 #include <unistd.h>
@@ -422,7 +423,14 @@ static void dns_info_from(struct dns_result_info *info, struct dns_query *q,
 
 		if (len > 1 && res->canonname[len - 1] == '.')
 			len--;
-		if (len < sizeof(q->canonical)) {
+		size_t qlen = strlen(l->name);
+
+		if (qlen > 1 && l->name[qlen - 1] == '.')
+			qlen--;
+		/* Only a name reached through CNAMEs is worth reporting. */
+		if (len < sizeof(q->canonical) &&
+		    (len != qlen ||
+		     strncasecmp(res->canonname, l->name, len) != 0)) {
 			memcpy(q->canonical, res->canonname, len);
 			q->canonical[len] = '\0';
 			info->canonical_name = q->canonical;

@@ -66,8 +66,8 @@ struct dns_result_info {
 	/* Why bogus, or what failed for TEMPFAIL; NULL otherwise. For logs
 	   and DSN diagnostics. */
 	const char *error;
-	/* The name the records belong to after CNAMEs (no trailing dot;
-	   the query name itself when there was no CNAME), or NULL. */
+	/* The name the records belong to when CNAMEs were followed (no
+	   trailing dot); NULL when the answer is for the name asked. */
 	const char *canonical_name;
 	/* Smallest TTL of the answer in seconds (0 when no data). */
 	unsigned int ttl;
