@@ -221,6 +221,12 @@ void dns_lookup_cancel(struct dns_lookup **lookup);
    shutdown). */
 unsigned int dns_pending_count(const struct dns *dns);
 
+/* For tests: the next n cancellations inside libunbound fail (as they
+   may on a system error), to exercise the orphaned-query path. */
+void dns_test_fail_cancels(unsigned int n);
+/* Queries whose cancellation failed and whose answer has not come. */
+unsigned int dns_test_orphans(const struct dns *dns);
+
 /* "OK", "NXDOMAIN", "NODATA", "TEMPFAIL", "INVALID_NAME". */
 const char *dns_status_name(enum dns_status status);
 
