@@ -514,6 +514,53 @@ static void test_sessions(void **state ATTR_UNUSED)
 	ioloop_destroy(&ioloop);
 }
 
+static void test_failures_throttle(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	const struct vault_scram_settings set = {
+		.max_failures = 3,
+		.failure_window_msecs = 100,
+	};
+	struct vault_scram *scram =
+		vault_scram_create(ioloop, fix.dir, &set, fix.fake_key);
+	struct vault_scram_result res;
+	struct buf first = BUF_INIT;
+	struct outcome o;
+	uint32_t session;
+
+	/* scram_login() starts from 192.0.2.1. */
+	for (unsigned int i = 0; i < 3; i++) {
+		o = scram_login(scram, "alice@example.org", "wrong");
+		assert_int_equal(o.result, AUTH_RESULT_FAILED);
+	}
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   "n,,n=alice@example.org,r=abc",
+					   &session, &first, &res),
+			 AUTH_RESULT_TEMPFAIL);
+	assert_string_equal(res.reason, "too_many_failures");
+	/* Other addresses are not affected. */
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.99",
+					   "n,,n=alice@example.org,r=abc",
+					   &session, &first, &res),
+			 AUTH_RESULT_OK);
+	/* After the window, the IP may try again. */
+	usleep(150 * 1000);
+	ioloop_run_once(ioloop, 0);
+	o = scram_login(scram, "alice@example.org", ALICE_PW);
+	assert_int_equal(o.result, AUTH_RESULT_OK);
+	/* Successes do not count; each failure does. */
+	for (unsigned int i = 0; i < 2; i++) {
+		o = scram_login(scram, "nobody@example.org", "x");
+		assert_int_equal(o.result, AUTH_RESULT_FAILED);
+	}
+	o = scram_login(scram, "alice@example.org", ALICE_PW);
+	assert_int_equal(o.result, AUTH_RESULT_OK);
+
+	buf_free(&first);
+	vault_scram_destroy(&scram);
+	ioloop_destroy(&ioloop);
+}
+
 /* ---- vault_main() as a process: SCRAM over IPC ---- */
 
 #define read_frame test_ipc_read_frame
@@ -643,6 +690,7 @@ int main(void)
 		cmocka_unit_test(test_changed_mid_exchange),
 		cmocka_unit_test(test_bad_messages),
 		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_failures_throttle),
 		cmocka_unit_test(test_vault_ipc),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
