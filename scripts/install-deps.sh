@@ -8,9 +8,10 @@ PACKAGES=(
 	build-essential meson ninja-build pkg-config
 	libssl-dev libsodium-dev libsqlite3-dev libcmocka-dev libidn2-dev
 	libzstd-dev libicu-dev libunbound-dev
-	openssl ca-certificates python3 swaks sqlite3 procps iproute2
+	openssl ca-certificates python3 swaks libnet-ssleay-perl sqlite3 procps iproute2
 	clang-14 libclang-rt-14-dev clang-format curl git
 	libgmime-3.0-dev
+	nsd postfix dovecot-core dovecot-lmtpd
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -32,8 +33,22 @@ if [ "${#missing[@]}" -eq 0 ]; then
 else
 	echo "install-deps.sh: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# Postfix and Dovecot are only peers for the tests
+	# (tests/integration/postfix_mx.py) and bench/smtp, which start
+	# private instances: no system mail service is configured.
+	echo "postfix postfix/main_mailer_type select No configuration" |
+		debconf-set-selections
 	apt-get update
 	apt-get install -y --no-install-recommends "${PACKAGES[@]}" </dev/null
+	# Where the install started the system Postfix or Dovecot (ports 25,
+	# 143, ...), stop and disable them: nothing here uses them.
+	for svc in postfix dovecot; do
+		if [ -d /run/systemd/system ]; then
+			systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		elif [ -x "/etc/init.d/$svc" ]; then
+			"/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+		fi
+	done
 fi
 
 if ! id -u marmot >/dev/null 2>&1; then

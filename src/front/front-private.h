@@ -141,6 +141,25 @@ void front_conn_auth_done(struct front_conn *conn,
 			  enum auth_result result, uint64_t account_id,
 			  const char *address);
 
+/* front-delivery.c (front-delivery.h is the protocols' API). */
+struct front_delivery_env {
+	struct ioloop *ioloop;
+	const char *data_dir; /* copied */
+	/* The vault connection, connecting if needed; NULL if unreachable. */
+	struct ipc_conn *(*vault_get)(void);
+	unsigned int verdict_threads; /* 0 = 2 */
+};
+/* Starts the verdict and commit workers (and opens the outbound queue). */
+void front_delivery_init(const struct front_delivery_env *env);
+/* Runs every commit in flight to its end (callbacks included), then
+   answers pending vault questions with TEMPFAIL. */
+void front_delivery_deinit(void);
+/* IPC_FRONT_RCPT_REPLY / IPC_FRONT_SENDER_REPLY from the vault. Returns
+   -1 (close the connection) for a malformed reply or an unknown id. */
+int front_delivery_vault_reply(const struct ipc_frame *frame);
+/* The vault connection was lost: every question gets TEMPFAIL now. */
+void front_delivery_vault_lost(void);
+
 /* RFC 4616 PLAIN: decodes base64 "authzid NUL authcid NUL passwd".
    Returns 0 and pool-allocated user and password (with its length), or
    -1 if malformed or authzid differs from authcid. */

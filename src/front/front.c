@@ -16,6 +16,7 @@
 #include "stream.h"
 #include "tls.h"
 #include "front-private.h"
+#include "front-queue.h"
 #include "front-sasl.h"
 
 #include <errno.h>
@@ -108,6 +109,9 @@ static int front_vault_handler(struct ipc_conn *conn,
 			  (unsigned long long)modseq);
 		return 0;
 	}
+	if (frame->type == IPC_FRONT_RCPT_REPLY ||
+	    frame->type == IPC_FRONT_SENDER_REPLY)
+		return front_delivery_vault_reply(frame);
 	if (frame->type == IPC_FRONT_SCRAM_START_REPLY ||
 	    frame->type == IPC_FRONT_SCRAM_FINISH_REPLY)
 		return front_sasl_vault_reply(frame);
@@ -141,6 +145,7 @@ static void front_vault_closed(struct ipc_conn *conn, const char *reason,
 		    log_value(0, reason));
 	ipc_conn_destroy(&front_vault_ipc);
 	front_vault_fail_all();
+	front_delivery_vault_lost();
 	front_sasl_vault_lost();
 }
 
@@ -164,6 +169,11 @@ static struct ipc_conn *front_vault_get(struct front *front)
 		ipc_conn_create(front->ioloop, fd, front_vault_handler,
 				front_vault_closed, front);
 	return front_vault_ipc;
+}
+
+static struct ipc_conn *front_vault_get_global(void)
+{
+	return front_vault_get(front_global);
 }
 
 /* The reply to a request that could not be sent arrives from a timer, so
@@ -426,6 +436,14 @@ int front_main(struct marmot_settings *set, int master_fd,
 		ipc_conn_create(front.ioloop, master_fd, front_master_handler,
 				front_master_closed, &front);
 	front_send_hello(&front);
+	if (front_queue_init(&front, &error) < 0) {
+		log_error(NULL, "front.queue.failed", "error=%s",
+			  log_value(0, error));
+		ipc_conn_destroy(&front_master_ipc);
+		ioloop_destroy(&front.ioloop);
+		tls_ctx_unref(&front.tls);
+		return MARMOT_EXIT_CONFIG;
+	}
 	ioloop_signal_add(front.ioloop, SIGTERM, front_signal, &front);
 	ioloop_signal_add(front.ioloop, SIGINT, front_signal, &front);
 
@@ -443,6 +461,12 @@ int front_main(struct marmot_settings *set, int master_fd,
 			       front_listener_accept, l);
 	}
 	front_listener_count = listener_count;
+	const struct front_delivery_env delivery_env = {
+		.ioloop = front.ioloop,
+		.data_dir = set->data_dir,
+		.vault_get = front_vault_get_global,
+	};
+	front_delivery_init(&delivery_env);
 	log_info(NULL, "front.start", "listeners=%u pid=%d", listener_count,
 		 (int)getpid());
 
@@ -457,6 +481,8 @@ int front_main(struct marmot_settings *set, int master_fd,
 			close(front_listeners[i].fd);
 	}
 	front_conns_destroy_all(&front);
+	front_queue_deinit();
+	front_delivery_deinit();
 	front_vault_fail_all();
 	if (front_vault_ipc != NULL)
 		ipc_conn_destroy(&front_vault_ipc);

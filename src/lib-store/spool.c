@@ -182,10 +182,12 @@ fail:
 }
 
 /* Opens account_dir/spool for appending with the lock held, creating it
-   if needed. Returns the fd or -1. */
+   if needed (*created_r: and its directory entry was fsynced). Returns the
+   fd or -1. */
 static int spool_open_locked(const char *account_dir, const char *path,
-			     const char **error_r)
+			     bool *created_r, const char **error_r)
 {
+	*created_r = false;
 	for (unsigned int tries = 0;; tries++) {
 		int fd;
 
@@ -202,6 +204,7 @@ static int spool_open_locked(const char *account_dir, const char *path,
 			fd = spool_create_locked(account_dir, path, error_r);
 			if (fd == -2)
 				continue;
+			*created_r = fd >= 0;
 			return fd;
 		}
 		if (fd < 0) {
@@ -229,9 +232,12 @@ static size_t put_str(uint8_t *p, const char *str, size_t len)
 	return 4 + len;
 }
 
-int spool_append(const char *account_dir, const uint8_t public_key[32],
-		 const struct spool_record *record,
-		 uint8_t id_r[SPOOL_RECORD_ID_LEN], const char **error_r)
+/* Checks record and seals it into a new frame (i_malloc'ed, *frame_len_r
+   bytes) with a fresh id in id_r. Returns the frame or NULL. */
+static uint8_t *spool_seal_frame(const uint8_t public_key[32],
+				 const struct spool_record *record,
+				 uint8_t id_r[SPOOL_RECORD_ID_LEN],
+				 size_t *frame_len_r, const char **error_r)
 {
 	const char *mailbox = record->mailbox == NULL ? "" : record->mailbox;
 	size_t sender_len = strlen(record->sender);
@@ -239,21 +245,17 @@ int spool_append(const char *account_dir, const uint8_t public_key[32],
 	size_t mailbox_len = strlen(mailbox);
 	size_t plain_len, sealed_len, frame_len, pos;
 	uint8_t *plain, *frame;
-	struct stat st;
-	char *path;
-	int fd, ret = -1;
+	int ret;
 
-	if (sodium_init() < 0)
-		i_panic("sodium_init() failed");
 	if (record->message_len > SPOOL_MAX_MESSAGE) {
 		*error_r = spool_errorf("message of %zu bytes is larger than "
 					"the limit (%u)",
 					record->message_len, SPOOL_MAX_MESSAGE);
-		return -1;
+		return NULL;
 	}
 	if (sender_len + rcpt_len + mailbox_len > SPOOL_MAX_ENVELOPE) {
 		*error_r = spool_errorf("envelope fields are too long");
-		return -1;
+		return NULL;
 	}
 	plain_len = SPOOL_PLAIN_FIXED + sender_len + rcpt_len + mailbox_len +
 		    record->message_len;
@@ -289,12 +291,42 @@ int spool_append(const char *account_dir, const uint8_t public_key[32],
 		*error_r = spool_errorf("cannot seal the record (bad public "
 					"key?)");
 		i_free(frame);
-		return -1;
+		return NULL;
+	}
+	*frame_len_r = frame_len;
+	return frame;
+}
+
+int spool_append_many(const char *account_dir, const uint8_t public_key[32],
+		      const struct spool_record *records, unsigned int count,
+		      uint8_t (*ids_r)[SPOOL_RECORD_ID_LEN],
+		      const char **error_r)
+{
+	uint8_t **frames;
+	size_t *frame_lens;
+	struct stat st;
+	char *path = NULL;
+	unsigned int sealed = 0;
+	bool created;
+	int fd, ret = -1;
+
+	if (sodium_init() < 0)
+		i_panic("sodium_init() failed");
+	i_assert(count > 0);
+	/* Sealed before the lock is taken: other writers wait only for
+	   the writes and the fsync. */
+	frames = i_new(uint8_t *, count);
+	frame_lens = i_new(size_t, count);
+	for (; sealed < count; sealed++) {
+		frames[sealed] = spool_seal_frame(public_key, &records[sealed],
+						  ids_r[sealed],
+						  &frame_lens[sealed], error_r);
+		if (frames[sealed] == NULL)
+			goto out;
 	}
 
 	path = i_strdup_printf("%s/spool", account_dir);
-	ret = -1;
-	fd = spool_open_locked(account_dir, path, error_r);
+	fd = spool_open_locked(account_dir, path, &created, error_r);
 	if (fd < 0)
 		goto out;
 	if (fstat(fd, &st) < 0) {
@@ -305,18 +337,26 @@ int spool_append(const char *account_dir, const uint8_t public_key[32],
 	/* An empty spool may have been left by a creator that died before
 	   fsyncing the directory: make its name durable before our record
 	   is acknowledged. */
-	if (st.st_size == 0 && fsync_dir(account_dir) < 0) {
+	if (st.st_size == 0 && !created && fsync_dir(account_dir) < 0) {
 		*error_r = spool_errorf("cannot fsync %s: %s", account_dir,
 					strerror(errno));
 		goto out_close;
 	}
-	if (write_full(fd, frame, frame_len) < 0 || fsync(fd) < 0) {
+	for (unsigned int i = 0; i < count && ret == -1; i++) {
+		if (write_full(fd, frames[i], frame_lens[i]) < 0)
+			ret = -2;
+	}
+	if (ret == -2 || fsync(fd) < 0) {
 		*error_r = spool_errorf("cannot append to %s: %s", path,
 					strerror(errno));
-		/* Do not leave a torn record for the next writer to append
-		   after (readers resynchronise, but would count it). */
+		/* All or nothing: do not leave part of the batch (nor a torn
+		   record) for the next writer to append after. If the
+		   truncation fails too, the records that are there may still
+		   be merged later: a duplicate, never a loss, since none is
+		   acknowledged. */
 		if (ftruncate(fd, st.st_size) == 0)
 			(void)fsync(fd);
+		ret = -1;
 		goto out_close;
 	}
 	ret = 0;
@@ -326,9 +366,21 @@ out_close:
 	(void)flock_retry(fd, LOCK_UN);
 	(void)close(fd);
 out:
-	i_free(frame);
+	for (unsigned int i = 0; i < sealed; i++)
+		i_free(frames[i]);
+	i_free(frames);
+	i_free(frame_lens);
 	i_free(path);
 	return ret;
+}
+
+int spool_append(const char *account_dir, const uint8_t public_key[32],
+		 const struct spool_record *record,
+		 uint8_t id_r[SPOOL_RECORD_ID_LEN], const char **error_r)
+{
+	return spool_append_many(account_dir, public_key, record, 1,
+				 (uint8_t(*)[SPOOL_RECORD_ID_LEN])id_r,
+				 error_r);
 }
 
 /* Removes spool.tmp-* files left by a writer that died between creating

@@ -78,6 +78,20 @@ int spool_append(const char *account_dir, const uint8_t public_key[32],
 		 const struct spool_record *record,
 		 uint8_t id_r[SPOOL_RECORD_ID_LEN], const char **error_r);
 
+/* Group commit: seals count (> 0) records with the same rules as
+   spool_append() and appends them all under one flock and one fsync, so
+   that many deliveries to one account cost one fsync. ids_r[i] gets the id
+   of records[i]. All or nothing: 0 means every record is durable; -1
+   means none may be acknowledged (a record that fails the checks fails
+   the batch before anything is written, and after a failed write or fsync
+   the file is truncated back to its length before the batch; should even
+   that fail, the records left may be merged later, so a retry of the
+   batch can duplicate but never lose). */
+int spool_append_many(const char *account_dir, const uint8_t public_key[32],
+		      const struct spool_record *records, unsigned int count,
+		      uint8_t (*ids_r)[SPOOL_RECORD_ID_LEN],
+		      const char **error_r);
+
 /* Takes the spool for merging (see above). Returns 1 and the path of the
    taken file (pool memory), 0 if there is nothing to merge, -1 on error. */
 int spool_take(const char *account_dir, struct pool *pool,

@@ -7,9 +7,13 @@
    absurd lengths; a canary never reaches the disk in the clear; take /
    done, with a leftover spool.merging returned first; 4 processes x 50
    concurrent appends, alone and while the spool is being taken, give
-   exactly 200 intact records. Prints (as TAP comments) appends per second
-   of 4 KiB messages with fsync. Each test works in its own mkdtemp()
-   directory, removed at the end. */
+   exactly 200 intact records. spool_append_many: 50 records in one call
+   read back in order with their ids and cost one fsync (fsync is wrapped
+   with the linker's --wrap and counted), and a batch is all or nothing:
+   a bad record fails it before anything is written, and a write that
+   fails midway (RLIMIT_FSIZE) leaves the file as it was. Prints (as TAP
+   comments) appends per second of 4 KiB messages with fsync. Each test works in
+   its own mkdtemp() directory, removed at the end. */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,12 +30,25 @@
 #include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define CANARY "zqCanary-5p00l-e1d3-Marmot"
+
+/* Every fsync() of the code under test goes through here (meson links
+   this test with -Wl,--wrap=fsync). */
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+static unsigned int fsync_calls;
+int __wrap_fsync(int fd)
+{
+	fsync_calls++;
+	return __real_fsync(fd);
+}
 
 struct tmp {
 	char dir[64];
@@ -97,28 +114,37 @@ static uint8_t *make_message(unsigned int n, size_t *len_r)
 	return msg;
 }
 
+/* Fills rec as record n; the strings and message are pool memory. */
+static void make_record(pool_t pool, unsigned int n, struct spool_record *rec)
+{
+	size_t len;
+	uint8_t *msg = make_message(n, &len);
+	uint8_t *copy = p_malloc(pool, len);
+
+	memcpy(copy, msg, len);
+	i_free(msg);
+	memset(rec, 0, sizeof(*rec));
+	rec->received = 1700000000 + n;
+	rec->flags = n % 2 == 0 ? 0 : SPOOL_FLAG_JUNK;
+	rec->sender =
+		n % 5 == 0 ? ""
+			   : p_strdup_printf(pool, "sender%u@example.org", n);
+	rec->recipient = p_strdup_printf(pool, "rcpt%u@example.net", n);
+	rec->mailbox =
+		n % 3 == 0 ? "Archive/" CANARY : (n % 3 == 1 ? "" : NULL);
+	rec->message = copy;
+	rec->message_len = len;
+}
+
 static void append_n(struct tmp *t, unsigned int n,
 		     uint8_t id_r[SPOOL_RECORD_ID_LEN])
 {
 	struct spool_record rec;
 	const char *error = NULL;
-	char sender[64], rcpt[64];
-	size_t len;
-	uint8_t *msg = make_message(n, &len);
 
-	memset(&rec, 0, sizeof(rec));
-	snprintf(sender, sizeof(sender), "sender%u@example.org", n);
-	snprintf(rcpt, sizeof(rcpt), "rcpt%u@example.net", n);
-	rec.received = 1700000000 + n;
-	rec.flags = n % 2 == 0 ? 0 : SPOOL_FLAG_JUNK;
-	rec.sender = n % 5 == 0 ? "" : sender;
-	rec.recipient = rcpt;
-	rec.mailbox = n % 3 == 0 ? "Archive/" CANARY : (n % 3 == 1 ? "" : NULL);
-	rec.message = msg;
-	rec.message_len = len;
+	make_record(t->pool, n, &rec);
 	if (spool_append(t->dir, t->pk, &rec, id_r, &error) < 0)
 		fail_msg("spool_append: %s", error);
-	i_free(msg);
 }
 
 static void check_record(const struct spool_record *rec, unsigned int n)
@@ -781,6 +807,137 @@ static void test_concurrent_take(void **state)
 		assert_int_equal(seen[i], 1);
 }
 
+#define MANY 50
+
+static void test_append_many(void **state)
+{
+	struct tmp *t = *state;
+	struct spool_record recs[MANY];
+	uint8_t ids[MANY][SPOOL_RECORD_ID_LEN];
+	struct expect expect[MANY + 1];
+	const char *error = NULL;
+	unsigned int damaged;
+
+	/* Record 0 creates the spool (its directory fsync is not what is
+	   counted here). */
+	append_n(t, 0, expect[0].id);
+	for (unsigned int i = 0; i < MANY; i++)
+		make_record(t->pool, i + 1, &recs[i]);
+	fsync_calls = 0;
+	assert_int_equal(
+		spool_append_many(t->dir, t->pk, recs, MANY, ids, &error), 0);
+	/* One fsync for the whole batch. */
+	assert_int_equal(fsync_calls, 1);
+	for (unsigned int i = 0; i < MANY; i++)
+		memcpy(expect[i + 1].id, ids[i], SPOOL_RECORD_ID_LEN);
+	assert_int_equal(
+		read_all(t, t->spool, t->sk, 0, 0, &damaged, expect, MANY + 1),
+		MANY + 1);
+	assert_int_equal(damaged, 0);
+	/* Every id is fresh. */
+	for (unsigned int i = 0; i < MANY; i++) {
+		for (unsigned int j = i + 1; j < MANY; j++)
+			assert_memory_not_equal(ids[i], ids[j],
+						SPOOL_RECORD_ID_LEN);
+	}
+
+	/* The same records one by one: one fsync each. */
+	fsync_calls = 0;
+	for (unsigned int i = 0; i < 5; i++)
+		assert_int_equal(
+			spool_append(t->dir, t->pk, &recs[i], ids[i], &error),
+			0);
+	assert_int_equal(fsync_calls, 5);
+}
+
+static void test_append_many_new_spool(void **state)
+{
+	struct tmp *t = *state;
+	struct spool_record recs[3];
+	uint8_t ids[3][SPOOL_RECORD_ID_LEN];
+	const char *error = NULL;
+	unsigned int damaged;
+
+	for (unsigned int i = 0; i < 3; i++)
+		make_record(t->pool, i, &recs[i]);
+	fsync_calls = 0;
+	assert_int_equal(spool_append_many(t->dir, t->pk, recs, 3, ids, &error),
+			 0);
+	/* The new name's directory, then the records. */
+	assert_int_equal(fsync_calls, 2);
+	assert_int_equal(read_all(t, t->spool, t->sk, 0, 0, &damaged, NULL, 0),
+			 3);
+}
+
+static void test_append_many_bad_record(void **state)
+{
+	struct tmp *t = *state;
+	struct spool_record recs[4];
+	uint8_t ids[4][SPOOL_RECORD_ID_LEN], id[SPOOL_RECORD_ID_LEN];
+	const char *error = NULL;
+	char *long_rcpt = p_malloc(t->pool, SPOOL_MAX_ENVELOPE + 2);
+	unsigned int damaged;
+	off_t before;
+
+	append_n(t, 0, id);
+	before = file_size(t->spool);
+	for (unsigned int i = 0; i < 4; i++)
+		make_record(t->pool, i + 1, &recs[i]);
+	memset(long_rcpt, 'r', SPOOL_MAX_ENVELOPE + 1);
+	recs[2].recipient = long_rcpt;
+	fsync_calls = 0;
+	assert_int_equal(spool_append_many(t->dir, t->pk, recs, 4, ids, &error),
+			 -1);
+	assert_non_null(strstr(error, "too long"));
+	/* Nothing of the batch was written, nothing synced. */
+	assert_int_equal(file_size(t->spool), before);
+	assert_int_equal(fsync_calls, 0);
+	assert_int_equal(read_all(t, t->spool, t->sk, 0, 0, &damaged, NULL, 0),
+			 1);
+	assert_int_equal(damaged, 0);
+}
+
+static void test_append_many_write_fails(void **state)
+{
+	struct tmp *t = *state;
+	struct spool_record recs[MANY];
+	uint8_t ids[MANY][SPOOL_RECORD_ID_LEN];
+	uint8_t id[SPOOL_RECORD_ID_LEN];
+	const char *error = NULL;
+	struct rlimit old, lim;
+	unsigned int damaged;
+	off_t before;
+	void (*old_handler)(int);
+
+	append_n(t, 0, id);
+	append_n(t, 1, id);
+	before = file_size(t->spool);
+	for (unsigned int i = 0; i < MANY; i++)
+		make_record(t->pool, i + 2, &recs[i]);
+	/* The file may grow by about ten records: the batch fails midway
+	   with EFBIG (SIGXFSZ ignored so the write returns the error). */
+	old_handler = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)before + 10 * 2000;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(
+		spool_append_many(t->dir, t->pk, recs, MANY, ids, &error), -1);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	(void)signal(SIGXFSZ, old_handler);
+	assert_non_null(strstr(error, "cannot append"));
+	/* Truncated back: the two earlier records, no torn tail. */
+	assert_int_equal(file_size(t->spool), before);
+	assert_int_equal(read_all(t, t->spool, t->sk, 0, 0, &damaged, NULL, 0),
+			 2);
+	assert_int_equal(damaged, 0);
+	/* And the spool still takes the batch afterwards. */
+	assert_int_equal(
+		spool_append_many(t->dir, t->pk, recs, MANY, ids, &error), 0);
+	assert_int_equal(read_all(t, t->spool, t->sk, 0, 0, &damaged, NULL, 0),
+			 MANY + 2);
+}
+
 static void test_throughput(void **state)
 {
 	struct tmp *t = *state;
@@ -855,6 +1012,14 @@ int main(void)
 						tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_take, tmp_setup,
 						tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_append_many, tmp_setup,
+						tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_append_many_new_spool,
+						tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_append_many_bad_record,
+						tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_append_many_write_fails,
+						tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, tmp_setup,
 						tmp_teardown),
 	};

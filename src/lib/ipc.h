@@ -35,6 +35,10 @@ enum ipc_type {
 	IPC_VAULT_AUTH = 100, /* str service, str username, bytes password,
 				 str remote ip -> IPC_FRONT_AUTH_REPLY */
 	IPC_VAULT_PING = 101, /* -> IPC_FRONT_PONG */
+	IPC_VAULT_RCPT = 110, /* str address, u64 message size hint (0 =
+				 unknown) -> IPC_FRONT_RCPT_REPLY */
+	IPC_VAULT_SENDER = 111, /* u64 account id, str address ->
+				   IPC_FRONT_SENDER_REPLY */
 	/* SCRAM-SHA-256 (RFC 5802, RFC 7677) in two steps; see
 	   vault-scram.h. */
 	IPC_VAULT_SCRAM_START = 120, /* str service, str client-first-message,
@@ -56,6 +60,12 @@ enum ipc_type {
 					       address, str server-final-message
 					       ("" unless OK) */
 	IPC_FRONT_RELOAD = 202, /* master -> front: reload TLS and settings */
+	IPC_FRONT_RCPT_REPLY = 210, /* u32 result (enum ipc_rcpt_result),
+				       u32 quota_permanent (0/1), str
+				       normalised address, u32 n locals, n x
+				       (u64 account id, bytes public key 32),
+				       u32 n remote, n x str address */
+	IPC_FRONT_SENDER_REPLY = 211, /* u32 owned (0 no, 1 yes, 2 tempfail) */
 	IPC_FRONT_CHANGED = 203, /* vault -> front: u64 account id, u64
 				    mailbox id (0 = mailbox list), u64 modseq;
 				    unsolicited (id 0) */
@@ -73,6 +83,21 @@ enum auth_result {
 	AUTH_RESULT_DISABLED = 2,
 	AUTH_RESULT_TEMPFAIL = 3, /* vault overloaded or its database failed */
 };
+
+/* Result of IPC_VAULT_RCPT (front-delivery.h enum front_rcpt_result has
+   the same values). */
+enum ipc_rcpt_result {
+	IPC_RCPT_OK = 0,
+	IPC_RCPT_UNKNOWN = 1,
+	IPC_RCPT_NOT_LOCAL = 2,
+	IPC_RCPT_DISABLED = 3,
+	IPC_RCPT_OVER_QUOTA = 4,
+	IPC_RCPT_TEMPFAIL = 5,
+};
+/* Bounds of IPC_FRONT_RCPT_REPLY: more targets make the vault answer
+   IPC_RCPT_TEMPFAIL (an operator's alias is too big). */
+#define IPC_RCPT_MAX_LOCALS 1000
+#define IPC_RCPT_MAX_REMOTES 100
 
 struct ipc_frame {
 	uint16_t type;

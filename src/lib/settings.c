@@ -115,6 +115,21 @@ static const struct setting_def setting_defs[] = {
 	{ "log_level", SETTING_LOG_LEVEL, "info", 0, 0, OFF(log_level), -1,
 	  "Least severe level logged: debug, info, warning or error. info "
 	  "logs one line per connection and transaction." },
+	{ "dns_resolver", SETTING_STRING, "resolv.conf", 0, 0,
+	  OFF(dns_resolver), -1,
+	  "DNS servers for MX, A, AAAA, TXT and TLSA lookups, queried with "
+	  "recursion desired: resolv.conf uses the nameservers of "
+	  "/etc/resolv.conf; otherwise comma-separated IP addresses with an "
+	  "optional @port (127.0.0.1@5353, ::1). A local validating resolver "
+	  "is best; tests point it at a DNS server they start." },
+	{ "dns_trust_anchor_file", SETTING_STRING, "none", 0, 0,
+	  OFF(dns_trust_anchor_file), -1,
+	  "Absolute path of a DNSSEC trust anchor file (DS or DNSKEY records, "
+	  "e.g. /usr/share/dns/root.key) to validate answers here; none trusts "
+	  "the resolver (answers are never marked secure, which DANE needs)." },
+	{ "dns_timeout", SETTING_TIME, "30s", 1, 300, OFF(dns_timeout), -1,
+	  "How long one lookup may take before it counts as a temporary "
+	  "failure (the message is retried later)." },
 	{ "vault_max_hashes", SETTING_UINT, "2", 1, 64, OFF(vault_max_hashes),
 	  -1,
 	  "Concurrent argon2id password hashes in the vault. Each takes 64 MiB, "
@@ -143,6 +158,34 @@ static const struct setting_def setting_defs[] = {
 	  OFF(max_line_length), -1,
 	  "Longest input line accepted per connection. 64K is far above any "
 	  "protocol's limit and bounds memory per connection." },
+	{ "queue_relay_host", SETTING_STRING, "none", 0, 0,
+	  OFF(queue_relay_host), -1,
+	  "none delivers outbound mail to each domain's MX hosts. HOST:PORT "
+	  "(an IP literal, [IPv6]:PORT, or a name) sends all of it to one "
+	  "smarthost instead; tests point it at a fake server." },
+	{ "queue_retry_min", SETTING_TIME, "5m", 1, 86400, OFF(queue_retry_min),
+	  -1,
+	  "Delay before the first retry after a temporary failure; it doubles "
+	  "with each attempt (RFC 5321 4.5.4.1 asks for at least 30 minutes "
+	  "in general, 5 minutes serves the usual greylisting)." },
+	{ "queue_retry_max", SETTING_TIME, "1h", 1, 86400, OFF(queue_retry_max),
+	  -1,
+	  "Longest delay between two attempts, the cap of the doubling." },
+	{ "queue_max_age", SETTING_TIME, "5d", 1, 30 * 86400,
+	  OFF(queue_max_age), -1,
+	  "How long a message is retried before it fails with a DSN (RFC 5321 "
+	  "4.5.4.1: give-up time of at least 4-5 days)." },
+	{ "queue_max_per_domain", SETTING_UINT, "4", 1, 1000,
+	  OFF(queue_max_per_domain), -1,
+	  "Concurrent outbound connections per destination domain, so one "
+	  "large mailing does not look like an attack to the receiver." },
+	{ "queue_scan_interval", SETTING_TIME, "1m", 1, 3600,
+	  OFF(queue_scan_interval), -1,
+	  "How often the queue runner rereads the queue directory for "
+	  "messages and marmot queue requests written by other processes." },
+	{ "queue_timeout", SETTING_TIME, "5m", 1, 3600, OFF(queue_timeout), -1,
+	  "How long the queue's SMTP client waits for a connection or a reply "
+	  "(RFC 5321 4.5.3.2 gives 2 to 10 minutes per command)." },
 };
 
 static const struct {
@@ -924,8 +967,11 @@ void settings_free(struct marmot_settings **_set)
 	i_free(set->user);
 	str_list_free(&set->listen);
 	i_free(set->tls_cert);
+	i_free(set->dns_resolver);
+	i_free(set->dns_trust_anchor_file);
 	i_free(set->tls_key);
 	i_free(set->log_level);
+	i_free(set->queue_relay_host);
 	i_free(set);
 }
 

@@ -51,6 +51,10 @@ struct marmot_settings {
 			   data_dir) */
 	char *tls_key;
 	char *log_level;
+	/* The resolver (src/lib-dns/dns.h). */
+	char *dns_resolver; /* "resolv.conf" or ADDR[@PORT],... */
+	char *dns_trust_anchor_file; /* "none" or an absolute path */
+	unsigned int dns_timeout; /* seconds per lookup */
 	unsigned int vault_max_hashes;
 	unsigned int auth_cache_ttl; /* seconds */
 	unsigned int max_connections; /* front, total */
@@ -58,6 +62,14 @@ struct marmot_settings {
 	unsigned int shutdown_timeout; /* seconds */
 	unsigned int idle_timeout; /* seconds, pre-auth */
 	uint64_t max_line_length; /* bytes */
+	/* The outbound queue (front-queue.c). */
+	char *queue_relay_host; /* "none" or HOST:PORT, [IPv6]:PORT */
+	unsigned int queue_retry_min; /* seconds */
+	unsigned int queue_retry_max; /* seconds */
+	unsigned int queue_max_age; /* seconds */
+	unsigned int queue_max_per_domain; /* connections */
+	unsigned int queue_scan_interval; /* seconds */
+	unsigned int queue_timeout; /* seconds, per SMTP command */
 };
 
 /* Standard names and ports: "smtp" 25, "submission" 587, "submissions"

@@ -1,0 +1,323 @@
+"""Crash safety of SMTP delivery (issue 4, "Must show"): >= 20 rounds of
+kill -9 (the front, which holds the SMTP sessions and commits messages;
+the vault, which resolves recipients and merges spools; once the master,
+then `marmot run` again on the same data directory) while four
+concurrent smtplib clients deliver: two on port 25 (one of them with two
+recipients per message), one on 25 with STARTTLS, one on 587 with
+STARTTLS and AUTH. Every message has its own Message-ID.
+
+Acknowledgement and retries, precisely: a message is acknowledged by the
+250 reply to the end of its data; a client retries a message until it
+gets that 250, as a real client retries what it saw no acknowledgement
+for. A message whose data was sent but whose connection died before any
+reply is "in flight": it may have been made durable without an
+acknowledgement, and then its retry stores it a second time (the one
+duplicate a retrying client causes with any SMTP server). A refusal (a
+4xx/5xx reply, to RCPT, DATA or the end of the data) means the server did
+not take the message: nothing of it may be stored. So at the end, after
+the spools are merged, each message must be stored per recipient
+1 (if acknowledged) + (the number of its in-flight attempts) times at
+most, and at least once if it was acknowledged; nothing that no client
+sent may be stored; `marmot store verify` passes for every account.
+
+Every wait is bounded: the clients send while the killer runs, then
+finish the message they are on (at most GRACE seconds); sized for well
+under a minute under ASan on two cores; only 127.0.0.1 is used."""
+
+import os
+import random
+import secrets
+import signal
+import smtplib
+import threading
+import time
+import unittest
+
+import harness
+import test_crash_safety
+from harness import DOMAIN
+from smtp_util import MailInstance, NO_TRANSACTIONS, mail_transactions
+
+ALICE = 'alice@' + DOMAIN
+BOB = 'bob@' + DOMAIN
+CAROL = 'carol@' + DOMAIN
+
+KILL_ROUNDS = 22  # >= 20
+MASTER_ROUND = 11
+# Seconds between kills: the master restarts a role at once only if it
+# lived more than a second.
+KILL_INTERVAL = (1.0, 1.8)
+GRACE = 30.0  # after the killer: finishing the current message
+MAX_MESSAGES = 5000  # per client
+RETRY_PAUSE = 0.1
+MERGE_DEADLINE = 120.0
+
+
+class Client:
+    """One smtplib client sending numbered messages until told to stop,
+    retrying each until it is acknowledged."""
+
+    def __init__(self, test, k, port, starttls, login, rcpts, tag):
+        self.test = test
+        self.inst = test.inst
+        self.k = k
+        self.port = port
+        self.starttls = starttls
+        self.login = login
+        self.sender = login or 'sender%d@crash-remote.test' % k
+        self.rcpts = rcpts
+        self.tag = tag
+        self.sent = []  # message-ids in order
+        self.acked = set()
+        self.in_flight = {}  # message-id -> attempts that died unanswered
+        self.refusals = 0
+        self.sessions = 0
+        self.connect_failures = 0
+        self.errors = []
+        self.thread = threading.Thread(target=self.run, daemon=True,
+                                       name='smtp-client-%d' % k)
+
+    def message(self, n):
+        msgid = '<c%d.%d.%s@crash.test>' % (self.k, n, self.tag)
+        size = 40 * 1024 if n % 17 == 5 else 200
+        text = ('From: %s\r\nTo: %s\r\nSubject: crash client %d message '
+                '%d\r\nMessage-ID: %s\r\n\r\n' % (
+                    self.sender, ', '.join(self.rcpts), self.k, n, msgid))
+        body = ''.join('line %d of message %d %s\r\n' % (i, n, 'x' * 40)
+                       for i in range(max(1, size // 60)))
+        return msgid, (text + body).encode()
+
+    def connect(self):
+        port = self.inst.ports[self.port]
+        if self.port == 'submissions':
+            s = smtplib.SMTP_SSL('127.0.0.1', port, timeout=15,
+                                 context=self.test.ctx,
+                                 local_hostname='client.test.example')
+        else:
+            s = smtplib.SMTP('127.0.0.1', port, timeout=15,
+                             local_hostname='client.test.example')
+        try:
+            s.ehlo()
+            if self.starttls:
+                s.starttls(context=self.test.ctx)
+                s.ehlo()
+            if self.login:
+                s.login(self.login, self.test.mi.passwords[self.login])
+        except BaseException:
+            s.close()
+            raise
+        self.sessions += 1
+        return s
+
+    def one(self, s, msgid, data):
+        """One attempt; returns True if acknowledged. Raises on a dead
+        connection (after recording an in-flight attempt if the data was
+        under way)."""
+        code, msg = s.mail(self.sender)
+        if code != 250:
+            self.refusals += 1
+            s.rset()
+            return False
+        for r in self.rcpts:
+            code, msg = s.rcpt(r)
+            if code != 250:
+                self.refusals += 1
+                s.rset()
+                return False
+        try:
+            code, msg = s.data(data)
+        except smtplib.SMTPDataError:
+            # DATA itself refused: nothing was sent.
+            self.refusals += 1
+            s.rset()
+            return False
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self.in_flight[msgid] = self.in_flight.get(msgid, 0) + 1
+            raise
+        if code == 250:
+            return True
+        self.refusals += 1
+        return False
+
+    def run(self):
+        s = None
+        n = 0
+        try:
+            while n < MAX_MESSAGES:
+                if self.test.stop.is_set():
+                    break
+                msgid, data = self.message(n)
+                self.sent.append(msgid)
+                while True:
+                    if self.test.stop.is_set() and \
+                            time.monotonic() > self.test.grace_deadline:
+                        return
+                    try:
+                        if s is None:
+                            s = self.connect()
+                        if self.one(s, msgid, data):
+                            self.acked.add(msgid)
+                            break
+                    except (smtplib.SMTPException, OSError):
+                        if s is None:
+                            self.connect_failures += 1
+                        else:
+                            try:
+                                s.close()
+                            except OSError:
+                                pass
+                        s = None
+                    time.sleep(RETRY_PAUSE)
+                n += 1
+        except Exception as e:  # a bug in the client: report it
+            self.errors.append('%s: %s' % (type(e).__name__, e))
+        finally:
+            if s is not None:
+                try:
+                    s.quit()
+                except (smtplib.SMTPException, OSError):
+                    pass
+
+
+class SmtpCrashTest(unittest.TestCase):
+    def setUp(self):
+        self.mi = MailInstance([ALICE, BOB, CAROL])
+        self.addCleanup(self.mi.cleanup)
+        if not mail_transactions(self.mi.inst):
+            self.skipTest(NO_TRANSACTIONS)
+        self.inst = self.mi.inst
+        self.addCleanup(harness.dump_log_on_failure, self, self.inst)
+        self.ctx = self.inst.ssl_context()
+        self.stop = threading.Event()
+        self.grace_deadline = 0.0
+
+    def kill_role(self, role):
+        os.kill(self.inst.role_pid(role, timeout=20.0), signal.SIGKILL)
+
+    def test_kill_9_during_smtp_load(self):
+        tag = secrets.token_hex(4)
+        clients = [
+            Client(self, 0, 'smtp', False, None, [ALICE], tag),
+            Client(self, 1, 'smtp', False, None, [BOB, CAROL], tag),
+            Client(self, 2, 'smtp', True, None, [CAROL], tag),
+            Client(self, 3, 'submission', True, ALICE, [BOB], tag),
+        ]
+        kills = {'front': 0, 'vault': 0, 'master': 0}
+        killer_errors = []
+        stray_roles = []
+
+        def killer():
+            cycle = ['front', 'vault']
+            try:
+                for rnd in range(KILL_ROUNDS):
+                    time.sleep(random.uniform(*KILL_INTERVAL))
+                    target = ('master' if rnd == MASTER_ROUND
+                              else cycle[rnd % len(cycle)])
+                    if target == 'master':
+                        stray_roles.extend(
+                            test_crash_safety.CrashSafetyTest.kill_master(
+                                self))
+                    else:
+                        self.kill_role(target)
+                    kills[target] += 1
+                # A last stretch without kills, so that every client gets
+                # through to a live front again.
+                time.sleep(2.0)
+            except Exception as e:
+                killer_errors.append('%s: %s' % (type(e).__name__, e))
+
+        t0 = time.monotonic()
+        for c in clients:
+            c.thread.start()
+        kthread = threading.Thread(target=killer, daemon=True,
+                                   name='killer')
+        kthread.start()
+        kthread.join(timeout=KILL_ROUNDS * (KILL_INTERVAL[1] + 20) + 60)
+        self.assertFalse(kthread.is_alive(), 'the killer thread hangs')
+        self.grace_deadline = time.monotonic() + GRACE
+        self.stop.set()
+        for c in clients:
+            c.thread.join(timeout=GRACE + 30)
+        loaded = time.monotonic() - t0
+        self.assertEqual(killer_errors, [])
+        for c in clients:
+            self.assertFalse(c.thread.is_alive(), 'client %d hangs' % c.k)
+            self.assertEqual(c.errors, [], 'client %d' % c.k)
+        self.assertTrue(self.inst.running(), self.inst.log_text())
+
+        accounts = (ALICE, BOB, CAROL)
+        m0 = time.monotonic()
+        self.mi.wait_merged(accounts, timeout=MERGE_DEADLINE)
+        merge_wait = time.monotonic() - m0
+        stored = {}  # (address, message-id) -> copies
+        for address in accounts:
+            for box, _uid, msgid, _size in self.mi.store_list(address):
+                key = (address, msgid)
+                stored[key] = stored.get(key, 0) + 1
+
+        problems = []
+        expected = set()
+        allowance_used = 0
+        acked_total = 0
+        for c in clients:
+            acked_total += len(c.acked)
+            for msgid in c.sent:
+                for r in c.rcpts:
+                    expected.add((r, msgid))
+                    n = stored.get((r, msgid), 0)
+                    allowed = (1 if msgid in c.acked else 0) + \
+                        c.in_flight.get(msgid, 0)
+                    if msgid in c.acked and n == 0:
+                        problems.append('acknowledged %s missing from %s'
+                                        % (msgid, r))
+                    elif n > allowed:
+                        problems.append('%s stored %d times in %s (allowed '
+                                        '%d: acknowledged %s, %d attempts '
+                                        'in flight)'
+                                        % (msgid, n, r, allowed,
+                                           msgid in c.acked,
+                                           c.in_flight.get(msgid, 0)))
+                    elif n > 1 or (n == 1 and msgid not in c.acked):
+                        allowance_used += n - (1 if msgid in c.acked
+                                               else 0)
+        for key, n in stored.items():
+            if key not in expected:
+                problems.append('%s holds %d unexpected message(s) %s'
+                                % (key[0], n, key[1]))
+
+        for address in accounts:
+            r = self.inst.marmot(['store', 'verify', address], timeout=180)
+            if r.returncode != 0:
+                problems.append('store verify %s: %s%s'
+                                % (address, r.stdout, r.stderr))
+
+        log = self.inst.log_text(limit=10 ** 8)
+        harness.note('%d messages acknowledged by %d clients in %.1f s '
+                     '(%d SMTP sessions, %d connection failures, %d '
+                     'refusals retried); in-flight attempts %d, copies '
+                     'they left %d'
+                     % (acked_total, len(clients), loaded,
+                        sum(c.sessions for c in clients),
+                        sum(c.connect_failures for c in clients),
+                        sum(c.refusals for c in clients),
+                        sum(sum(c.in_flight.values()) for c in clients),
+                        allowance_used))
+        harness.note('kill -9 rounds: %r (roles left by the dead master: '
+                     '%d); vault starts %d, front starts %d; merged %.1f s '
+                     'after the load'
+                     % (kills, len(stray_roles),
+                        log.count(' vault.started '),
+                        log.count(' front.start '), merge_wait))
+        harness.note('per client acknowledged: %r'
+                     % [len(c.acked) for c in clients])
+        self.assertEqual(problems[:20], [], '%d problems' % len(problems))
+        self.assertGreaterEqual(sum(kills.values()), 20)
+        self.assertEqual(kills['master'], 1)
+        for c in clients:
+            self.assertGreaterEqual(len(c.acked), 20, 'client %d got only '
+                                    '%d acknowledgements' % (c.k,
+                                                             len(c.acked)))
+
+
+if __name__ == '__main__':
+    unittest.main()
