@@ -28,6 +28,7 @@ under a minute under ASan on two cores; only 127.0.0.1 is used."""
 import os
 import random
 import secrets
+import shutil
 import signal
 import smtplib
 import threading
@@ -345,6 +346,11 @@ class SmtpCrashTest(unittest.TestCase):
         if problems:
             harness.note('kills (seconds from the start, after the kill): '
                          '%s' % ', '.join(kill_log))
+            keep = os.environ.get('MARMOT_KEEP_LOGS')
+            if keep:  # a directory to keep the whole server log in
+                path = os.path.join(keep, 'smtp-crash-%s.log' % tag)
+                shutil.copy(self.inst.log_path, path)
+                harness.note('server log kept in %s' % path)
         self.assertEqual(problems[:20], [], '%d problems' % len(problems))
         self.assertGreaterEqual(sum(kills.values()), 20)
         self.assertEqual(kills['master'], 1)
