@@ -161,6 +161,11 @@ int cli_store_verify_run(struct cli_context *ctx);
 int cli_store_list_run(struct cli_context *ctx);
 int cli_store_gc_run(struct cli_context *ctx);
 
+/* cli-queue.c: `queue SUB ...` (one table entry; check validates SUB and
+   its arguments). */
+int cli_queue_check(struct cli_context *ctx);
+int cli_queue_run(struct cli_context *ctx);
+
 /* Parses a size: bytes, or a number with a K/M/G/T suffix (powers of
    1024, an optional trailing "B" or "iB"); "unlimited" is 0. Returns 0 or
    -1 (malformed or overflowing). */

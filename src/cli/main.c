@@ -128,6 +128,13 @@ static const struct cli_command cli_commands[] = {
 	{ "alias", "list", 0, 1, OPT(DATA), DIR_RO, "alias list [DOMAIN]",
 	  "list aliases", cli_alias_check, cli_alias_list_run },
 
+	{ "queue", NULL, 1, U, OPT(DATA) | OPT(FROM), DIR_RW,
+	  "queue list | show ID | flush [ID] | delete ID | hold ID | "
+	  "release ID | inject RCPT... [--from SENDER] < MESSAGE",
+	  "the outbound queue: list messages, show one, retry now, delete, "
+	  "hold or release (applied by the running server), or enqueue a "
+	  "message for remote delivery",
+	  cli_queue_check, cli_queue_run },
 	{ "deliver", NULL, 1, 1,
 	  OPT(DATA) | OPT(FROM) | OPT(MAILBOX) | OPT(MBOX), DIR_RW,
 	  "deliver ADDRESS [--from SENDER] [--mailbox NAME] "

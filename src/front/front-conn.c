@@ -127,6 +127,20 @@ static void front_conn_process_input(struct front_conn *conn)
 		ssize_t lf;
 		size_t consumed;
 
+		if (conn->proto->input != NULL) {
+			size_t n;
+
+			if (data.len == 0)
+				return;
+			n = conn->proto->input(conn, data);
+			/* STARTTLS inside input() emptied the buffer. */
+			if (n > in->used)
+				n = in->used;
+			buf_consume(in, n);
+			if (n == 0)
+				return;
+			continue;
+		}
 		if (conn->raw_wanted > 0) {
 			size_t n = conn->raw_wanted;
 			char *raw;

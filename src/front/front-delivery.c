@@ -37,6 +37,7 @@
 
 #ifdef FRONT_DELIVERY_QUEUE
 #include "queue.h"
+#include "front-queue.h"
 #endif
 
 #include <inttypes.h>
@@ -111,8 +112,9 @@ struct front_delivery {
 	front_commit_callback_t *cb;
 	void *context;
 
-	/* The commit (the workers' part, see file head). */
-	uint8_t *message;
+	/* The commit (the workers' part, see file head): message points
+	   into stored, after its Return-Path. */
+	const uint8_t *message;
 	size_t message_len;
 	struct front_verdict verdict;
 	/* What goes to the spool: Return-Path + message with the verdict
@@ -438,17 +440,20 @@ void front_delivery_add_remote(struct front_delivery *d, const char *rcpt,
 void front_delivery_set_dsn(struct front_delivery *d, bool ret_full,
 			    const char *envid)
 {
+	i_assert(d->state == DELIVERY_STATE_NEW);
 	d->ret_full = ret_full;
 	d->envid = p_strdup(d->pool, envid);
 }
 
 void front_delivery_set_hold_until(struct front_delivery *d, int64_t unix_time)
 {
+	i_assert(d->state == DELIVERY_STATE_NEW);
 	d->hold_until = unix_time;
 }
 
 void front_delivery_set_requiretls(struct front_delivery *d, bool on)
 {
+	i_assert(d->state == DELIVERY_STATE_NEW);
 	d->requiretls = on;
 }
 
@@ -456,7 +461,6 @@ static void delivery_free(struct front_delivery *d)
 {
 	i_free(d->locals);
 	i_free(d->remotes);
-	i_free(d->message);
 	buf_free(&d->stored);
 	pool_unref(&d->pool);
 }
@@ -525,18 +529,25 @@ static void delivery_verdict_work(void *context)
 		return;
 	}
 	headers_len = strlen(d->verdict.headers);
-	/* RFC 5321 4.4: the final delivery inserts Return-Path with the
-	   reverse-path from MAIL FROM at the top of the message, before the
-	   Received: trace field that starts it; the verdict headers go after
-	   that trace block, not inside it (RFC 5322 3.6.7). */
-	buf_init(&d->stored, d->message_len + headers_len + 300);
-	buf_printf(&d->stored, "Return-Path: <%s>\r\n", d->sender);
-	d->remote_offset = d->stored.used;
-	received_len = delivery_first_received_len(d->message, d->message_len);
-	buf_append(&d->stored, d->message, received_len);
-	buf_append(&d->stored, d->verdict.headers, headers_len);
-	buf_append(&d->stored, d->message + received_len,
-		   d->message_len - received_len);
+	if (headers_len > 0) {
+		/* The verdict headers go after the Received: trace field
+		   that starts the message, not inside the trace block of
+		   Return-Path and Received (RFC 5322 3.6.7). */
+		struct buf with = BUF_INIT;
+
+		buf_init(&with, d->stored.used + headers_len);
+		received_len =
+			delivery_first_received_len(d->message, d->message_len);
+		buf_append(&with, d->stored.data, d->remote_offset);
+		buf_append(&with, d->message, received_len);
+		buf_append(&with, d->verdict.headers, headers_len);
+		buf_append(&with, d->message + received_len,
+			   d->message_len - received_len);
+		buf_free(&d->stored);
+		d->stored = with;
+		d->message = d->stored.data + d->remote_offset;
+		d->message_len = d->stored.used - d->remote_offset;
+	}
 	if (d->stored.used > SPOOL_MAX_MESSAGE) {
 		d->result = FRONT_COMMIT_TOO_BIG;
 		return;
@@ -549,6 +560,9 @@ static void delivery_finish(struct front_delivery *d)
 	struct buf fields = BUF_INIT;
 
 	d->state = DELIVERY_STATE_DONE;
+	/* The queue runner takes the new message at once. */
+	if (d->queue_id[0] != '\0')
+		front_queue_added(d->queue_id);
 	if (d->local_count + d->remote_count > 0) {
 		buf_log_kv(&fields, "from", d->sender);
 		buf_log_kv(&fields, "ip", d->client_ip);
@@ -822,10 +836,16 @@ void front_delivery_commit(struct front_delivery *d, const uint8_t *message,
 		/* Not worth copying: answered from the pool like the rest. */
 		d->result = FRONT_COMMIT_TOO_BIG;
 	} else {
-		/* The copy makes the caller's buffer free at once (and the
-		   workers independent of a connection that goes away). */
-		d->message = i_malloc(len == 0 ? 1 : len);
-		memcpy(d->message, message, len);
+		/* RFC 5321 4.4: the final delivery inserts Return-Path with
+		   the reverse-path from MAIL FROM at the top of the message.
+		   The copy also frees the caller's buffer at once (and makes
+		   the workers independent of a connection that goes away);
+		   remote copies are the same bytes after it. */
+		buf_init(&d->stored, len + 300);
+		buf_printf(&d->stored, "Return-Path: <%s>\r\n", d->sender);
+		d->remote_offset = d->stored.used;
+		buf_append(&d->stored, message, len);
+		d->message = d->stored.data + d->remote_offset;
 		d->message_len = len;
 	}
 	worker_pool_submit(delivery_verdict_pool,

@@ -29,6 +29,12 @@ struct front_protocol {
 	/* Raw bytes requested with front_conn_want_raw() (IMAP literals):
 	   called once with exactly that many bytes. Returns like line(). */
 	int (*raw)(struct front_conn *conn, struct span data);
+	/* Optional: when set, every input byte goes here instead of line()
+	   and raw() (SMTP, whose lib-smtp session splits lines and reads DATA
+	   and BDAT itself). Returns the bytes consumed: all of them unless
+	   the protocol paused input (front_conn_pause()). It may start TLS
+	   (front_conn_starttls()), which drops whatever is still buffered. */
+	size_t (*input)(struct front_conn *conn, struct span data);
 	/* Input exceeded max_line_length without a line end: queue an
 	   error; the connection is then closed. */
 	void (*line_too_long)(struct front_conn *conn);

@@ -538,6 +538,18 @@ int front_sasl_vault_reply(const struct ipc_frame *frame)
 	return 0;
 }
 
+void front_sasl_forget_conn(struct front_conn *conn)
+{
+	for (struct front_sasl *s = front_sasl_list; s != NULL; s = s->next) {
+		if (s->conn != conn)
+			continue;
+		/* The protocol's deinit frees it; nothing may run before. */
+		timeout_remove(&s->later);
+		s->request_id = 0;
+		s->state = FRONT_SASL_STATE_DONE;
+	}
+}
+
 void front_sasl_vault_lost(void)
 {
 	for (struct front_sasl *s = front_sasl_list; s != NULL; s = s->next) {

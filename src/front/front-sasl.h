@@ -98,6 +98,9 @@ const char *front_sasl_mechs(void);
 /* front.c hands the vault's SCRAM replies here (IPC_FRONT_SCRAM_*_REPLY).
    Returns 0, or -1 for a malformed frame (a protocol error). */
 int front_sasl_vault_reply(const struct ipc_frame *frame);
+/* The connection is being destroyed (front_conn_destroy, before the
+   protocol's deinit): its exchanges stop; done is not called. */
+void front_sasl_forget_conn(struct front_conn *conn);
 /* The vault connection broke: pending SCRAM steps end in
    AUTH_RESULT_TEMPFAIL. */
 void front_sasl_vault_lost(void);

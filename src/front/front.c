@@ -16,6 +16,7 @@
 #include "stream.h"
 #include "tls.h"
 #include "front-private.h"
+#include "front-queue.h"
 #include "front-sasl.h"
 
 #include <errno.h>
@@ -251,6 +252,7 @@ int front_vault_send(struct front *front, const struct buf *out)
 
 void front_vault_forget_conn(struct front *front, struct front_conn *conn)
 {
+	front_sasl_forget_conn(conn);
 	for (struct front_auth_request *req = front_auth_requests; req != NULL;
 	     req = req->next) {
 		if (req->conn == conn)
@@ -434,6 +436,14 @@ int front_main(struct marmot_settings *set, int master_fd,
 		ipc_conn_create(front.ioloop, master_fd, front_master_handler,
 				front_master_closed, &front);
 	front_send_hello(&front);
+	if (front_queue_init(&front, &error) < 0) {
+		log_error(NULL, "front.queue.failed", "error=%s",
+			  log_value(0, error));
+		ipc_conn_destroy(&front_master_ipc);
+		ioloop_destroy(&front.ioloop);
+		tls_ctx_unref(&front.tls);
+		return MARMOT_EXIT_CONFIG;
+	}
 	ioloop_signal_add(front.ioloop, SIGTERM, front_signal, &front);
 	ioloop_signal_add(front.ioloop, SIGINT, front_signal, &front);
 
@@ -471,6 +481,7 @@ int front_main(struct marmot_settings *set, int master_fd,
 			close(front_listeners[i].fd);
 	}
 	front_conns_destroy_all(&front);
+	front_queue_deinit();
 	front_delivery_deinit();
 	front_vault_fail_all();
 	if (front_vault_ipc != NULL)

@@ -1630,11 +1630,11 @@ int directory_scram_lookup(struct directory *dir, uint64_t account_id,
 	scram_r->secrets = p_new(dir->pool, struct scram_secret, alloc);
 	/* The account's own first, then app passwords, oldest first. */
 	stmt = dir_prepare(dir, error_r,
-			   "SELECT scram_stored_key, scram_server_key, 0, '' "
-			   "FROM accounts WHERE id = ? UNION ALL "
+			   "SELECT scram_stored_key, scram_server_key, 0, 0, "
+			   "'' FROM accounts WHERE id = ? UNION ALL "
 			   "SELECT scram_stored_key, scram_server_key, 1, "
-			   "label FROM app_passwords WHERE account_id = ? "
-			   "ORDER BY 3, 4",
+			   "created, label FROM app_passwords WHERE "
+			   "account_id = ? ORDER BY 3, 4, 5",
 			   "ii", (int64_t)account_id, (int64_t)account_id);
 	if (stmt == NULL)
 		return -1;

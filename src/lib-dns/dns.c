@@ -12,6 +12,7 @@
 #include "dns.h"
 #include "ioloop.h"
 #include "log.h"
+#include "settings.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -257,12 +258,7 @@ static int dns_ctx_setup(struct dns *dns, const char **error_r)
 	if (dns->trust_anchor_file[0] != '\0') {
 		/* libunbound reads the file only at the first query; check
 		   now so that a typo is a start-up error. */
-		int fd = dns->trust_anchor_file[0] != '/'
-				 ? (errno = EINVAL, -1)
-				 : open(dns->trust_anchor_file,
-					O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0 && errno == EINVAL) {
+		if (dns->trust_anchor_file[0] != '/') {
 			*error_r = dns_error_buf(
 				"dns: dns_trust_anchor_file %s: not an "
 				"absolute path",
@@ -270,6 +266,7 @@ static int dns_ctx_setup(struct dns *dns, const char **error_r)
 			ub_ctx_delete(ctx);
 			return -1;
 		}
+		int fd = open(dns->trust_anchor_file, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			*error_r = dns_error_buf(
 				"dns: dns_trust_anchor_file %s: %s",
@@ -305,6 +302,15 @@ static void dns_ctx_teardown(struct dns *dns)
 		ub_ctx_delete(dns->ctx);
 		dns->ctx = NULL;
 	}
+}
+
+void dns_settings_init(struct dns_settings *set,
+		       const struct marmot_settings *mset)
+{
+	memset(set, 0, sizeof(*set));
+	set->resolver = mset->dns_resolver;
+	set->trust_anchor_file = mset->dns_trust_anchor_file;
+	set->timeout_msecs = mset->dns_timeout * 1000;
 }
 
 struct dns *dns_create(struct ioloop *ioloop, const struct dns_settings *set,

@@ -23,6 +23,7 @@
 #include "lib.h"
 
 struct ioloop;
+struct marmot_settings;
 struct dns;
 struct dns_lookup;
 
@@ -180,6 +181,11 @@ struct dns_settings {
 	   completes with TEMPFAIL "timed out". 0: 30000. */
 	unsigned int timeout_msecs;
 };
+
+/* Fills set from marmot.conf's dns_resolver, dns_trust_anchor_file and
+   dns_timeout. set points into mset, which must outlive it. */
+void dns_settings_init(struct dns_settings *set,
+		       const struct marmot_settings *mset);
 
 /* Creates the resolver for ioloop. Returns NULL with *error_r (static or
    valid until the next dns_create()) on a bad setting: an unparsable

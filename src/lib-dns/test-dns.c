@@ -9,6 +9,7 @@
 
 #include "dns.h"
 #include "ioloop.h"
+#include "settings.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -90,6 +91,15 @@ static const struct fake_rr fake_zone[] = {
 	  0,
 	  2,
 	  { RD("\x07v=spf1 \x04-all"), RD("\x06second") } },
+	/* A length octet past the end of the rdata. */
+	{ "badtxt.test",
+	  DNS_TYPE_TXT,
+	  0,
+	  1,
+	  { RD("\x09"
+	       "abc") } },
+	/* A TLSA too short for its three fixed octets. */
+	{ "badtlsa.test", DNS_TYPE_TLSA, 0, 1, { RD("\x03\x01") } },
 	{ "_25._tcp.mx1.remote.test",
 	  DNS_TYPE_TLSA,
 	  0,
@@ -105,9 +115,10 @@ static const struct fake_rr fake_zone[] = {
 
 /* Names that exist (NODATA for types not in the table). */
 static const char *const fake_names[] = {
-	"remote.test", "nullmx.test", "badmx.test",
-	"mixed.test",  "aonly.test",  "dual.test",
-	"half.test",   "txt.test",    "_25._tcp.mx1.remote.test",
+	"remote.test", "nullmx.test",  "badmx.test",
+	"mixed.test",  "aonly.test",   "dual.test",
+	"half.test",   "txt.test",     "_25._tcp.mx1.remote.test",
+	"badtxt.test", "badtlsa.test",
 };
 
 struct responder {
@@ -553,6 +564,24 @@ static void test_txt_tlsa_raw(void **state)
 	assert_int_equal(f->item_len[0], 3);
 }
 
+static void test_malformed_answers(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Whether libunbound drops the record or hands it on, a malformed
+	   answer is never data: a temporary failure, nothing read past the
+	   rdata (ASan). */
+	(void)dns_lookup_txt(f->dns, "badtxt.test", txt_cb, f);
+	run_until(f, 1);
+	assert_int_equal(f->status, DNS_STATUS_TEMPFAIL);
+	assert_int_equal(f->count, 0);
+
+	(void)dns_lookup_tlsa(f->dns, "badtlsa.test", tlsa_cb, f);
+	run_until(f, 2);
+	assert_int_equal(f->status, DNS_STATUS_TEMPFAIL);
+	assert_int_equal(f->count, 0);
+}
+
 static void test_invalid_names(void **state)
 {
 	static const char *const bad[] = {
@@ -701,6 +730,35 @@ static void test_bad_settings(void **state)
 	assert_string_equal(dns_status_name(DNS_STATUS_NODATA), "NODATA");
 }
 
+static void test_settings_init(void **state)
+{
+	struct fixture *f = *state;
+	struct marmot_settings mset;
+	struct dns_settings set;
+	char resolver[64];
+	const char *error;
+
+	/* marmot.conf's keywords: "none" (no validation) and a forwarder. */
+	memset(&mset, 0, sizeof(mset));
+	snprintf(resolver, sizeof(resolver), "127.0.0.1@%u", f->responder.port);
+	mset.dns_resolver = resolver;
+	mset.dns_trust_anchor_file = (char *)"none";
+	mset.dns_timeout = 7;
+	dns_settings_init(&set, &mset);
+	assert_int_equal(set.timeout_msecs, 7000);
+	dns_destroy(&f->dns);
+	f->dns = dns_create(f->ioloop, &set, &error);
+	assert_non_null(f->dns);
+	lookup_mx(f, "nullmx.test");
+	run_until(f, 1);
+	assert_true(f->null_mx);
+
+	mset.dns_trust_anchor_file = (char *)"root.key";
+	dns_settings_init(&set, &mset);
+	assert_null(dns_create(f->ioloop, &set, &error));
+	assert_non_null(strstr(error, "absolute"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -711,6 +769,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txt_tlsa_raw, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_answers, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_names, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
@@ -718,6 +778,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_destroy_in_callback, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_settings, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_settings_init, setup,
 						teardown),
 	};
 

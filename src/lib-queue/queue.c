@@ -51,6 +51,7 @@ _Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == 32, "key");
 
 struct queue {
 	char *dir; /* DATA/queue */
+	char *ctl_dir; /* DATA/queue/ctl */
 	uint8_t key[32];
 };
 
@@ -193,6 +194,13 @@ struct queue *queue_open(const char *data_dir, const char **error_r)
 		return NULL;
 	}
 	i_free(key_path);
+	q->ctl_dir = i_strdup_printf("%s/ctl", q->dir);
+	if (mkdir(q->ctl_dir, 0700) < 0 && errno != EEXIST) {
+		*error_r = queue_errorf("cannot create %s: %s", q->ctl_dir,
+					strerror(errno));
+		queue_close(&q);
+		return NULL;
+	}
 	queue_clean_tmp(q);
 	return q;
 }
@@ -206,6 +214,7 @@ void queue_close(struct queue **_q)
 		return;
 	safe_memset0(q->key, sizeof(q->key));
 	i_free(q->dir);
+	i_free(q->ctl_dir);
 	i_free(q);
 }
 
@@ -871,4 +880,112 @@ const char *queue_rcpt_status_name(enum queue_rcpt_status status)
 		return "failed";
 	}
 	return "unknown";
+}
+
+/* ---- requests from `marmot queue` ---- */
+
+static const char *const queue_request_names[] = {
+	[QUEUE_REQUEST_FLUSH] = "flush",
+	[QUEUE_REQUEST_DELETE] = "delete",
+	[QUEUE_REQUEST_HOLD] = "hold",
+	[QUEUE_REQUEST_RELEASE] = "release",
+};
+
+const char *queue_request_op_name(enum queue_request_op op)
+{
+	i_assert(op < N_ELEMENTS(queue_request_names));
+	return queue_request_names[op];
+}
+
+static bool queue_request_id_valid(enum queue_request_op op, const char *id)
+{
+	return queue_id_valid(id) ||
+	       (op == QUEUE_REQUEST_FLUSH && strcmp(id, "all") == 0);
+}
+
+int queue_request_add(struct queue *q, enum queue_request_op op, const char *id,
+		      const char **error_r)
+{
+	char *path;
+	int fd;
+
+	if (!queue_request_id_valid(op, id)) {
+		*error_r = "bad queue id";
+		return -1;
+	}
+	path = i_strdup_printf("%s/%s.%s", q->ctl_dir,
+			       queue_request_op_name(op), id);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || fsync(fd) < 0 || fsync_dir(q->ctl_dir) < 0) {
+		*error_r = queue_errorf("cannot create %s: %s", path,
+					strerror(errno));
+		if (fd >= 0)
+			(void)close(fd);
+		i_free(path);
+		return -1;
+	}
+	(void)close(fd);
+	i_free(path);
+	return 0;
+}
+
+bool queue_request_pending(struct queue *q, enum queue_request_op op,
+			   const char *id)
+{
+	char *path = i_strdup_printf("%s/%s.%s", q->ctl_dir,
+				     queue_request_op_name(op), id);
+	bool exists = access(path, F_OK) == 0;
+
+	i_free(path);
+	return exists;
+}
+
+int queue_requests_take(struct queue *q, unsigned int max,
+			queue_request_callback_t *cb, void *context,
+			const char **error_r)
+{
+	DIR *dir = opendir(q->ctl_dir);
+	struct dirent *d;
+	int count = 0;
+
+	if (dir == NULL) {
+		*error_r = queue_errorf("cannot open %s: %s", q->ctl_dir,
+					strerror(errno));
+		return -1;
+	}
+	for (unsigned int n = 0;
+	     n < QUEUE_LIST_MAX && (unsigned int)count < max; n++) {
+		const char *dot;
+		bool found = false;
+
+		if ((d = readdir(dir)) == NULL)
+			break;
+		if (d->d_name[0] == '.')
+			continue;
+		dot = strchr(d->d_name, '.');
+		for (unsigned int op = 0;
+		     dot != NULL && op < N_ELEMENTS(queue_request_names);
+		     op++) {
+			size_t len = strlen(queue_request_names[op]);
+
+			if ((size_t)(dot - d->d_name) == len &&
+			    strncmp(d->d_name, queue_request_names[op], len) ==
+				    0 &&
+			    queue_request_id_valid(op, dot + 1)) {
+				/* Applied, then removed, so a CLI waiting
+				   for the file to go sees the result. A
+				   request that fails is removed too (no
+				   retry loop; the runner logs it). */
+				cb(context, (enum queue_request_op)op, dot + 1);
+				(void)unlinkat(dirfd(dir), d->d_name, 0);
+				count++;
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			(void)unlinkat(dirfd(dir), d->d_name, 0);
+	}
+	(void)closedir(dir);
+	return count;
 }

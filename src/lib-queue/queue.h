@@ -180,4 +180,28 @@ bool queue_message_done(const struct queue_message *msg);
 
 const char *queue_rcpt_status_name(enum queue_rcpt_status status);
 
+enum queue_request_op {
+	QUEUE_REQUEST_FLUSH,
+	QUEUE_REQUEST_DELETE,
+	QUEUE_REQUEST_HOLD,
+	QUEUE_REQUEST_RELEASE,
+};
+
+/* Creates the request file ctl/<op>.<id> (id: a queue id, or "all" with
+   QUEUE_REQUEST_FLUSH), durably. Returns 0 or -1. */
+int queue_request_add(struct queue *q, enum queue_request_op op, const char *id,
+		      const char **error_r);
+/* True while ctl/<op>.<id> exists (not yet applied by the runner). */
+bool queue_request_pending(struct queue *q, enum queue_request_op op,
+			   const char *id);
+typedef void queue_request_callback_t(void *context, enum queue_request_op op,
+				      const char *id);
+/* Calls cb for every well-formed request (malformed files are removed),
+   then removes the files it reported. At most max per call. Returns the
+   number reported, or -1. */
+int queue_requests_take(struct queue *q, unsigned int max,
+			queue_request_callback_t *cb, void *context,
+			const char **error_r);
+const char *queue_request_op_name(enum queue_request_op op);
+
 #endif

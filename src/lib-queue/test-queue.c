@@ -16,7 +16,9 @@
 #include <cmocka.h>
 
 #include "lib.h"
+#include "buf.h"
 #include "queue.h"
+#include "queue-dsn.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -425,7 +427,7 @@ static void test_bad_envelope(void **state)
 	struct dirent *d;
 	unsigned int entries = 0;
 	while ((d = readdir(dir)) != NULL) {
-		if (d->d_name[0] != '.')
+		if (d->d_name[0] != '.' && strcmp(d->d_name, "ctl") != 0)
 			entries++;
 	}
 	closedir(dir);
@@ -487,6 +489,158 @@ static void test_threads(void **state)
 	i_free(list);
 }
 
+struct seen_request {
+	unsigned int count;
+	enum queue_request_op ops[8];
+	char ids[8][40];
+};
+
+static void request_cb(void *context, enum queue_request_op op, const char *id)
+{
+	struct seen_request *seen = context;
+
+	assert_true(seen->count < 8);
+	seen->ops[seen->count] = op;
+	snprintf(seen->ids[seen->count], sizeof(seen->ids[0]), "%s", id);
+	seen->count++;
+}
+
+static void test_requests(void **state)
+{
+	struct tmp *t = *state;
+	struct seen_request seen;
+	const char *error;
+	char id[33], *path;
+	FILE *f;
+
+	enqueue_ok(t, id);
+	assert_int_equal(
+		queue_request_add(t->q, QUEUE_REQUEST_HOLD, id, &error), 0);
+	assert_true(queue_request_pending(t->q, QUEUE_REQUEST_HOLD, id));
+	assert_false(queue_request_pending(t->q, QUEUE_REQUEST_DELETE, id));
+	assert_int_equal(
+		queue_request_add(t->q, QUEUE_REQUEST_FLUSH, "all", &error), 0);
+	/* "all" only for flush; no path games. */
+	assert_int_equal(
+		queue_request_add(t->q, QUEUE_REQUEST_DELETE, "all", &error),
+		-1);
+	assert_int_equal(
+		queue_request_add(t->q, QUEUE_REQUEST_DELETE, "../x", &error),
+		-1);
+	/* A foreign file in ctl/ is removed, not reported. */
+	path = i_strdup_printf("%s/queue/ctl/bogus.%s", t->dir, id);
+	f = fopen(path, "w");
+	fclose(f);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(
+		queue_requests_take(t->q, 100, request_cb, &seen, &error), 2);
+	assert_int_equal(seen.count, 2);
+	for (unsigned int i = 0; i < 2; i++) {
+		if (seen.ops[i] == QUEUE_REQUEST_HOLD)
+			assert_string_equal(seen.ids[i], id);
+		else
+			assert_string_equal(seen.ids[i], "all");
+	}
+	assert_int_equal(access(path, F_OK), -1);
+	i_free(path);
+	assert_false(queue_request_pending(t->q, QUEUE_REQUEST_HOLD, id));
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(
+		queue_requests_take(t->q, 100, request_cb, &seen, &error), 0);
+}
+
+static void test_dsn(void **state)
+{
+	static const char original[] = "From: alice@example.com\n"
+				       "Subject: hello\n"
+				       "\n"
+				       "body " CANARY "\n";
+	const struct queue_dsn_rcpt rcpts[] = {
+		{ "bob@example.net", "rfc822;Bob@Example.net", "failed",
+		  "5.1.1", "mx.example.net",
+		  "550 5.1.1 no such user\r\nInjected: header", 1700000000 },
+		{ "carol@example.org", NULL, "failed", "4.4.7", "", "", 0 },
+	};
+	struct queue_dsn dsn = {
+		.reporting_mta = "mail.example.com",
+		.sender = "alice@example.com",
+		.envid = "ENV-1",
+		.arrival = 1700000000,
+		.rcpts = rcpts,
+		.rcpt_count = 2,
+		.original = (const uint8_t *)original,
+		.original_len = strlen(original),
+		.ret_full = false,
+	};
+	struct buf out = BUF_INIT;
+	const char *text;
+	char status[16];
+
+	queue_dsn_build(&dsn, 1700000100, &out);
+	text = buf_cstr(&out);
+	assert_non_null(strstr(text, "Content-Type: multipart/report; "
+				     "report-type=delivery-status;"));
+	assert_non_null(strstr(text, "\r\nTo: <alice@example.com>\r\n"));
+	assert_non_null(strstr(text, "Auto-Submitted: auto-replied\r\n"));
+	assert_non_null(strstr(text, "Content-Type: message/delivery-status"));
+	assert_non_null(
+		strstr(text, "Reporting-MTA: dns; mail.example.com\r\n"));
+	assert_non_null(strstr(text, "Original-Envelope-Id: ENV-1\r\n"));
+	assert_non_null(strstr(text, "Original-Recipient: "
+				     "rfc822;Bob@Example.net\r\n"
+				     "Final-Recipient: rfc822; "
+				     "bob@example.net\r\n"
+				     "Action: failed\r\n"
+				     "Status: 5.1.1\r\n"
+				     "Remote-MTA: dns; mx.example.net\r\n"
+				     "Diagnostic-Code: smtp; 550 5.1.1 no "
+				     "such user  Injected: header\r\n"));
+	assert_non_null(strstr(text, "Final-Recipient: rfc822; "
+				     "carol@example.org\r\n"
+				     "Action: failed\r\nStatus: 4.4.7\r\n"));
+	/* The injected CRLF did not make a header line. */
+	assert_null(strstr(text, "\r\nInjected:"));
+	/* RET=HDRS: headers only, made CRLF. */
+	assert_non_null(strstr(text, "Content-Type: text/rfc822-headers\r\n"
+				     "\r\nFrom: alice@example.com\r\n"
+				     "Subject: hello\r\n"));
+	assert_null(strstr(text, CANARY));
+	/* No bare LF anywhere. */
+	for (size_t i = 0; i < out.used; i++) {
+		if (text[i] == '\n')
+			assert_int_equal(text[i - 1], '\r');
+	}
+	buf_free(&out);
+
+	dsn.ret_full = true;
+	queue_dsn_build(&dsn, 1700000100, &out);
+	assert_non_null(strstr(buf_cstr(&out), "Content-Type: message/rfc822"));
+	assert_non_null(strstr(buf_cstr(&out), "body " CANARY "\r\n"));
+	buf_free(&out);
+
+	/* Who gets one (RFC 3461 4.1, RFC 5321 4.5.5). */
+	assert_true(queue_dsn_wanted("a@b", 0, "failed"));
+	assert_true(queue_dsn_wanted("a@b", QUEUE_NOTIFY_FAILURE, "failed"));
+	assert_false(queue_dsn_wanted("a@b", QUEUE_NOTIFY_SUCCESS, "failed"));
+	assert_false(queue_dsn_wanted("a@b", QUEUE_NOTIFY_NEVER, "failed"));
+	assert_false(queue_dsn_wanted("", 0, "failed"));
+	assert_false(queue_dsn_wanted("a@b", 0, "delayed"));
+	assert_true(queue_dsn_wanted("a@b", QUEUE_NOTIFY_DELAY, "delayed"));
+	assert_true(queue_dsn_wanted("a@b", QUEUE_NOTIFY_SUCCESS, "delivered"));
+
+	assert_string_equal(queue_dsn_status_of_reply("550 5.1.1 no", status,
+						      sizeof(status)),
+			    "5.1.1");
+	assert_string_equal(queue_dsn_status_of_reply("554 no code", status,
+						      sizeof(status)),
+			    "5.0.0");
+	assert_string_equal(queue_dsn_status_of_reply("451 4.4.7 expired",
+						      status, sizeof(status)),
+			    "4.4.7");
+	assert_string_equal(
+		queue_dsn_status_of_reply("", status, sizeof(status)), "4.0.0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -504,6 +658,9 @@ int main(void)
 						tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_threads, tmp_setup,
 						tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_requests, tmp_setup,
+						tmp_teardown),
+		cmocka_unit_test(test_dsn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "pool.h"
 #include "scram.h"
+#include "scram-client.h"
 
 #include <sodium.h>
 
@@ -120,6 +121,71 @@ static void test_rfc7677_exchange(void **state)
 	buf_free(&auth);
 	buf_free(&out);
 	pool_unref(&pool);
+}
+
+/* The client side reproduces the RFC 7677 3 exchange byte for byte. */
+static void test_rfc7677_client(void **state)
+{
+	static const struct {
+		const char *server_first, *error;
+	} bad[] = {
+		{ "", "server-first-message without nonce" },
+		{ "r=rOprNGfwEbeRWgbNEkqO,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+		  "server nonce does not extend ours" },
+		{ "r=XOprNGfwEbeRWgbNEkqOabc,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+		  "server nonce does not extend ours" },
+		{ "r=rOprNGfwEbeRWgbNEkqOabc,s=,i=4096", "bad salt" },
+		{ "r=rOprNGfwEbeRWgbNEkqOabc,s=!!,i=4096", "bad salt" },
+		{ "r=rOprNGfwEbeRWgbNEkqOabc,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4095",
+		  "bad iteration count" },
+		{ "r=rOprNGfwEbeRWgbNEkqOabc,s=W22ZaJ0SNY7soEsUEjb6gQ==",
+		  "bad iteration count" },
+		{ "r=rOprNGfwEbeRWgbNEkqOabc,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=x",
+		  "bad iteration count" },
+	};
+	struct scram_client client;
+	const char *error;
+
+	scram_client_init(&client, 'n', NULL, "user", RFC_CLIENT_NONCE);
+	assert_string_equal(scram_client_first_message(&client),
+			    RFC_CLIENT_FIRST);
+	assert_false(
+		scram_client_verify_server_final(&client, RFC_SERVER_FINAL));
+	assert_int_equal(scram_client_server_first(&client, RFC_SERVER_FIRST,
+						   SPAN_LIT("pencil"), &error),
+			 0);
+	assert_string_equal(scram_client_final_message(&client),
+			    RFC_CLIENT_FINAL);
+	assert_true(
+		scram_client_verify_server_final(&client, RFC_SERVER_FINAL));
+	/* A forged or truncated server signature is caught. */
+	assert_false(scram_client_verify_server_final(
+		&client, "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G5="));
+	assert_false(scram_client_verify_server_final(&client, "v="));
+	assert_false(
+		scram_client_verify_server_final(&client, "e=other-error"));
+	for (unsigned int i = 0; i < N_ELEMENTS(bad); i++) {
+		error = NULL;
+		assert_int_equal(
+			scram_client_server_first(&client, bad[i].server_first,
+						  SPAN_LIT("pencil"), &error),
+			-1);
+		assert_string_equal(error, bad[i].error);
+	}
+	scram_client_deinit(&client);
+
+	/* gs2 header with "y" and an authzid, names saslname-encoded. */
+	scram_client_init(&client, 'y', "a,b", "c=d", "xyz");
+	assert_string_equal(scram_client_first_message(&client),
+			    "y,a=a=2Cb,n=c=3Dd,r=xyz");
+	assert_int_equal(scram_client_server_first(&client,
+						   "r=xyzSERVER,s=QUJD,i=4096",
+						   SPAN_LIT("pw"), &error),
+			 0);
+	assert_int_equal(strncmp(scram_client_final_message(&client),
+				 "c=eSxhPWE9MkNiLA==,r=xyzSERVER,p=", 33),
+			 0);
+	scram_client_deinit(&client);
 }
 
 static void test_client_first_good(void **state)
@@ -410,6 +476,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc7677_exchange),
+		cmocka_unit_test(test_rfc7677_client),
 		cmocka_unit_test(test_client_first_good),
 		cmocka_unit_test(test_client_first_bad),
 		cmocka_unit_test(test_client_final),

@@ -3,7 +3,9 @@
    directory: 20 records land in INBOX byte for byte; a redo over the same
    records after a simulated crash (spool.merging re-created after the
    commit) adds nothing; a damaged record is skipped, logged and its file
-   kept; junk, mailbox hints and the filter hook choose the mailbox; quota
+   kept; junk, mailbox hints and the filter hook choose the mailbox (the
+   verdict's "Junk" hint follows a renamed Junk, and falls back to INBOX
+   when there is none); quota
    never refuses; and the scheduler (inotify + worker pool + ioloop)
    merges what arrives while it runs and reports the changes. A merge
    asked to collect removes old unreferenced blobs after its commit; the
@@ -399,6 +401,45 @@ static void test_junk_and_hints(void **state ATTR_UNUSED)
 	pool_unref(&pool);
 }
 
+/* What the front's verdict stage writes for junk (hint "Junk" and
+   SPOOL_FLAG_JUNK): the Junk mailbox; a renamed Junk (special use kept)
+   is found by its special use; with no Junk mailbox at all, INBOX. */
+static void test_verdict_junk(void **state ATTR_UNUSED)
+{
+	struct vault_merge_result res;
+	struct store_mailbox box;
+	struct store *store;
+	const char *error;
+	pool_t pool = pool_create("test", 1024);
+
+	deliver(1, SPOOL_FLAG_JUNK, "Junk");
+	assert_int_equal(merge(&res, pool), 0);
+	store = open_store();
+	assert_int_equal(count_named(store, "Junk", pool), 1);
+	/* The user renames Junk to Spam: the hint names no mailbox. */
+	assert_int_equal(
+		store_mailbox_lookup(store, "Junk", pool, &box, &error), 1);
+	assert_int_equal(store_mailbox_rename(store, box.id, "Spam", &error),
+			 0);
+	store_close(&store);
+	deliver(2, SPOOL_FLAG_JUNK, "Junk");
+	assert_int_equal(merge(&res, pool), 0);
+	store = open_store();
+	assert_int_equal(count_named(store, "Spam", pool), 2);
+	/* And deletes it: junk goes to INBOX rather than nowhere. */
+	assert_int_equal(
+		store_mailbox_lookup(store, "Spam", pool, &box, &error), 1);
+	assert_int_equal(store_mailbox_delete(store, box.id, &error), 0);
+	store_close(&store);
+	deliver(3, SPOOL_FLAG_JUNK, "Junk");
+	assert_int_equal(merge(&res, pool), 0);
+	assert_int_equal(res.messages, 1);
+	store = open_store();
+	assert_int_equal(count_special(store, STORE_SPECIAL_INBOX, pool), 1);
+	store_close(&store);
+	pool_unref(&pool);
+}
+
 static int filter_to_trash(const struct spool_record *record,
 			   const struct message_index *index,
 			   const char **mailbox_name)
@@ -766,6 +807,7 @@ int main(void)
 		cmocka_unit_test_setup(test_merge_20_and_redo, test_setup),
 		cmocka_unit_test_setup(test_damaged_record, test_setup),
 		cmocka_unit_test_setup(test_junk_and_hints, test_setup),
+		cmocka_unit_test_setup(test_verdict_junk, test_setup),
 		cmocka_unit_test_setup(test_filter_hook, test_setup),
 		cmocka_unit_test_setup(test_over_quota_still_stored,
 				       test_setup),

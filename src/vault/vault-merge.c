@@ -344,6 +344,7 @@ static void merge_check_quota(struct merge_ctx *ctx)
 		return;
 	}
 	ctx->result->quota_used = used;
+	ctx->result->quota_known = true;
 	if (used > ctx->account->quota_bytes) {
 		ctx->result->over_quota = true;
 		log_warning(NULL, "merge.over_quota",
@@ -479,6 +480,8 @@ struct vault_merger {
 	struct worker_pool *workers;
 	vault_merge_changed_t *changed;
 	void *context;
+	vault_merge_usage_t *usage;
+	void *usage_context;
 
 	int inotify_fd;
 	int accounts_wd;
@@ -652,6 +655,9 @@ static void merger_done(void *context)
 		merger->changed(job->account.id, res->changes[i].mailbox_id,
 				res->changes[i].modseq, merger->context);
 	}
+	if (res->quota_known && merger->usage != NULL)
+		merger->usage(job->account.id, res->quota_used,
+			      merger->usage_context);
 	if (res->collected && res->gc_error != NULL) {
 		log_error(NULL, "gc.failed",
 			  "account=%" PRIu64 " deleted=%" PRIu64 " error=%s",
@@ -918,6 +924,13 @@ void vault_merger_set_keyring(struct vault_merger *merger,
 			      struct vault_keyring *keyring)
 {
 	merger->keyring = keyring;
+}
+
+void vault_merger_set_usage_callback(struct vault_merger *merger,
+				     vault_merge_usage_t *usage, void *context)
+{
+	merger->usage = usage;
+	merger->usage_context = context;
 }
 
 void vault_merger_set_gc_interval(struct vault_merger *merger,

@@ -92,6 +92,9 @@ struct vault_merge_result {
 	unsigned int damaged; /* records that did not open: skipped */
 	bool stopped; /* *stop was seen: the taken file stays for later */
 	bool over_quota;
+	/* quota_used is set (the account has a quota and mail was
+	   merged). */
+	bool quota_known;
 	uint64_t quota_used;
 	/* account->collect: whether the collection ran, its counts, and its
 	   error (pool memory) when it failed. */
@@ -139,6 +142,13 @@ struct vault_merger *vault_merger_create(
    only; must outlive the merger). Without one they are always locked. */
 void vault_merger_set_keyring(struct vault_merger *merger,
 			      struct vault_keyring *keyring);
+/* Called in the loop thread after a merge of an account with a quota
+   committed messages, with its store usage after the commit (the
+   recipient check's usage cache, vault-rcpt.h). */
+typedef void vault_merge_usage_t(uint64_t account_id, uint64_t used,
+				 void *context);
+void vault_merger_set_usage_callback(struct vault_merger *merger,
+				     vault_merge_usage_t *usage, void *context);
 /* How often an account's blobs may be collected (default
    VAULT_GC_INTERVAL_MSECS; tests shorten it). */
 #define VAULT_GC_INTERVAL_MSECS (3600ULL * 1000)

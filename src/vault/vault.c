@@ -21,6 +21,8 @@
 #include "vault-auth.h"
 #include "vault-merge.h"
 #include "vault-keyring.h"
+#include "vault-rcpt.h"
+#include "vault-scram.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "ipc.h"
@@ -55,12 +57,14 @@
 #define VAULT_KEYRING_EXPIRE_MSECS 60000
 
 struct vault_pending;
+struct vault_rcpt_pending;
 
 struct vault_client {
 	struct vault_client *prev, *next;
 	struct vault *vault;
 	struct ipc_conn *conn;
 	struct vault_pending *pending; /* auth requests in flight */
+	struct vault_rcpt_pending *rcpt_pending; /* RCPTs waiting for usage */
 	char log_id[16];
 	bool master;
 };
@@ -74,11 +78,21 @@ struct vault_pending {
 	char *service, *username, *ip;
 };
 
+/* An IPC_VAULT_RCPT waiting for a usage load (vault-rcpt.h). */
+struct vault_rcpt_pending {
+	struct vault_rcpt_pending *prev, *next;
+	struct vault_client *client;
+	struct vault_rcpt_request *req;
+	uint32_t id;
+};
+
 struct vault {
 	struct marmot_settings *set;
 	struct ioloop *ioloop;
 	struct directory *dir;
 	struct vault_auth *auth;
+	struct vault_rcpt *rcpt;
+	struct vault_scram *scram;
 	struct vault_merger *merger;
 	struct vault_keyring *keyring;
 	struct timeout *keyring_to;
@@ -169,6 +183,15 @@ static void vault_client_destroy(struct vault_client **_client)
 		vault_auth_request_abort(&p->req);
 		vault_pending_free(p);
 	}
+	while (client->rcpt_pending != NULL) {
+		struct vault_rcpt_pending *p = client->rcpt_pending;
+
+		vault_rcpt_request_abort(&p->req);
+		VAULT_LIST_DEL(client->rcpt_pending, p);
+		i_free(p);
+	}
+	if (vault->scram != NULL)
+		vault_scram_forget_owner(vault->scram, client);
 	ipc_conn_destroy(&client->conn);
 	if (client->master)
 		vault->master = NULL;
@@ -290,6 +313,219 @@ static int vault_handle_auth(struct vault_client *client,
 	return 0;
 }
 
+static void vault_send_rcpt_reply(struct vault_client *client, uint32_t id,
+				  const struct vault_rcpt_reply *reply)
+{
+	struct buf out = BUF_INIT;
+	size_t offset = ipc_msg_begin(&out, IPC_FRONT_RCPT_REPLY, id);
+
+	ipc_put_u32(&out, (uint32_t)reply->result);
+	ipc_put_u32(&out, reply->quota_permanent ? 1 : 0);
+	ipc_put_str(&out, reply->address);
+	ipc_put_u32(&out, reply->local_count);
+	for (unsigned int i = 0; i < reply->local_count; i++) {
+		ipc_put_u64(&out, reply->locals[i].account_id);
+		ipc_put_bytes(&out, reply->locals[i].public_key,
+			      sizeof(reply->locals[i].public_key));
+	}
+	ipc_put_u32(&out, reply->remote_count);
+	for (unsigned int i = 0; i < reply->remote_count; i++)
+		ipc_put_str(&out, reply->remote[i]);
+	ipc_msg_finish(&out, offset);
+	ipc_conn_send(client->conn, &out);
+	buf_free(&out);
+}
+
+/* Called inside vault_rcpt_resolve() (p not listed yet: the caller
+   frees it) or later from the loop (p is listed: freed here). */
+static void vault_rcpt_callback(const struct vault_rcpt_reply *reply,
+				void *context)
+{
+	struct vault_rcpt_pending *p = context;
+
+	vault_send_rcpt_reply(p->client, p->id, reply);
+	if (p->req != NULL) {
+		VAULT_LIST_DEL(p->client->rcpt_pending, p);
+		i_free(p);
+	}
+}
+
+/* IPC_VAULT_RCPT: str address, u64 size hint. Addresses longer than an
+   SMTP path can be (RFC 5321 4.5.3.1.3, with room for SMTPUTF8) are a
+   malformed frame. */
+static int vault_handle_rcpt(struct vault_client *client,
+			     const struct ipc_frame *frame)
+{
+	struct vault *vault = client->vault;
+	struct vault_rcpt_request *req;
+	struct vault_rcpt_pending *p;
+	struct ipc_reader reader;
+	const char *address;
+	uint64_t size_hint;
+
+	pool_clear(vault->frame_pool);
+	ipc_reader_init(&reader, frame);
+	address = ipc_get_str(&reader, vault->frame_pool);
+	size_hint = ipc_get_u64(&reader);
+	if (ipc_end(&reader) < 0 || strlen(address) > 1024) {
+		log_warning(client->log_id, "ipc.malformed", "type=%u id=%u",
+			    (unsigned int)frame->type, frame->id);
+		return -1;
+	}
+	p = i_new(struct vault_rcpt_pending, 1);
+	p->client = client;
+	p->id = frame->id;
+	req = vault_rcpt_resolve(vault->rcpt, address, size_hint,
+				 vault_rcpt_callback, p);
+	if (req == NULL) {
+		/* Answered already (the usual case). */
+		i_free(p);
+		return 0;
+	}
+	/* Waiting for a usage load. */
+	p->req = req;
+	VAULT_LIST_ADD(client->rcpt_pending, p);
+	return 0;
+}
+
+/* IPC_VAULT_SENDER: u64 account id, str address. */
+static int vault_handle_sender(struct vault_client *client,
+			       const struct ipc_frame *frame)
+{
+	struct vault *vault = client->vault;
+	struct ipc_reader reader;
+	struct buf out = BUF_INIT;
+	const char *address;
+	uint64_t account_id;
+	size_t offset;
+
+	pool_clear(vault->frame_pool);
+	ipc_reader_init(&reader, frame);
+	account_id = ipc_get_u64(&reader);
+	address = ipc_get_str(&reader, vault->frame_pool);
+	if (ipc_end(&reader) < 0 || strlen(address) > 1024) {
+		log_warning(client->log_id, "ipc.malformed", "type=%u id=%u",
+			    (unsigned int)frame->type, frame->id);
+		return -1;
+	}
+	offset = ipc_msg_begin(&out, IPC_FRONT_SENDER_REPLY, frame->id);
+	ipc_put_u32(&out, (uint32_t)vault_rcpt_sender_owned(
+				  vault->rcpt, account_id, address));
+	ipc_msg_finish(&out, offset);
+	ipc_conn_send(client->conn, &out);
+	buf_free(&out);
+	return 0;
+}
+
+static void vault_scram_log(struct vault_client *client, const char *step,
+			    const struct vault_scram_result *result)
+{
+	struct buf fields = BUF_INIT;
+
+	/* Never a proof or a key: who, from where, and the verdict. */
+	buf_log_kv(&fields, "mech", "SCRAM-SHA-256");
+	buf_log_kv(&fields, "step", step);
+	buf_log_kv(&fields, "service", result->service);
+	buf_log_kv(&fields, "user", result->username);
+	buf_log_kv(&fields, "ip", result->ip);
+	if (result->reason != NULL)
+		buf_log_kv(&fields, "reason", result->reason);
+	if (result->account_id != 0)
+		buf_printf(&fields, " account=%" PRIu64, result->account_id);
+	log_event(result->result == AUTH_RESULT_TEMPFAIL ? LOG_LEVEL_WARNING
+							 : LOG_LEVEL_INFO,
+		  client->log_id, auth_result_event(result->result), "%s",
+		  buf_cstr(&fields));
+	buf_free(&fields);
+}
+
+/* IPC_VAULT_SCRAM_START: str service, str client-first-message, str ip
+   -> IPC_FRONT_SCRAM_START_REPLY u32 result, u32 session, str
+   server-first-message. Returns -1 on a malformed frame. */
+static int vault_handle_scram_start(struct vault_client *client,
+				    const struct ipc_frame *frame)
+{
+	struct vault *vault = client->vault;
+	struct vault_scram_result result;
+	struct ipc_reader reader;
+	struct buf server_first = BUF_INIT, out = BUF_INIT;
+	const char *service, *client_first, *ip;
+	enum auth_result res;
+	uint32_t session = 0;
+	size_t offset;
+
+	pool_clear(vault->frame_pool);
+	ipc_reader_init(&reader, frame);
+	service = ipc_get_str(&reader, vault->frame_pool);
+	client_first = ipc_get_str(&reader, vault->frame_pool);
+	ip = ipc_get_str(&reader, vault->frame_pool);
+	if (ipc_end(&reader) < 0 || strlen(service) > VAULT_SERVICE_MAX_LEN ||
+	    strlen(ip) > VAULT_IP_MAX_LEN) {
+		log_warning(client->log_id, "ipc.malformed", "type=%u id=%u",
+			    (unsigned int)frame->type, frame->id);
+		return -1;
+	}
+	if (vault->stopping) {
+		res = AUTH_RESULT_TEMPFAIL;
+	} else {
+		res = vault_scram_start(vault->scram, client, service, ip,
+					client_first, &session, &server_first,
+					&result);
+		/* Only failures here: the verdict comes with finish. */
+		if (res != AUTH_RESULT_OK)
+			vault_scram_log(client, "start", &result);
+	}
+	offset = ipc_msg_begin(&out, IPC_FRONT_SCRAM_START_REPLY, frame->id);
+	ipc_put_u32(&out, (uint32_t)res);
+	ipc_put_u32(&out, session);
+	ipc_put_str(&out, res == AUTH_RESULT_OK ? buf_cstr(&server_first) : "");
+	ipc_msg_finish(&out, offset);
+	ipc_conn_send(client->conn, &out);
+	buf_free(&out);
+	buf_free(&server_first);
+	return 0;
+}
+
+/* IPC_VAULT_SCRAM_FINISH: u32 session, str client-final-message ->
+   IPC_FRONT_SCRAM_FINISH_REPLY u32 result, u64 account id, str address,
+   str server-final-message. Returns -1 on a malformed frame. */
+static int vault_handle_scram_finish(struct vault_client *client,
+				     const struct ipc_frame *frame)
+{
+	struct vault *vault = client->vault;
+	struct vault_scram_result result;
+	struct ipc_reader reader;
+	struct buf server_final = BUF_INIT, out = BUF_INIT;
+	const char *client_final;
+	uint32_t session;
+	size_t offset;
+
+	pool_clear(vault->frame_pool);
+	ipc_reader_init(&reader, frame);
+	session = ipc_get_u32(&reader);
+	client_final = ipc_get_str(&reader, vault->frame_pool);
+	if (ipc_end(&reader) < 0) {
+		log_warning(client->log_id, "ipc.malformed", "type=%u id=%u",
+			    (unsigned int)frame->type, frame->id);
+		return -1;
+	}
+	vault_scram_finish(vault->scram, client, session, client_final,
+			   &server_final, &result);
+	vault_scram_log(client, "finish", &result);
+	offset = ipc_msg_begin(&out, IPC_FRONT_SCRAM_FINISH_REPLY, frame->id);
+	ipc_put_u32(&out, (uint32_t)result.result);
+	ipc_put_u64(&out, result.account_id);
+	ipc_put_str(&out, result.address);
+	ipc_put_str(&out, result.result == AUTH_RESULT_OK
+				  ? buf_cstr(&server_final)
+				  : "");
+	ipc_msg_finish(&out, offset);
+	ipc_conn_send(client->conn, &out);
+	buf_free(&out);
+	buf_free(&server_final);
+	return 0;
+}
+
 static int vault_ipc_handler(struct ipc_conn *conn ATTR_UNUSED,
 			     const struct ipc_frame *frame, void *context)
 {
@@ -311,6 +547,22 @@ static int vault_ipc_handler(struct ipc_conn *conn ATTR_UNUSED,
 		if (client->master)
 			break;
 		return vault_handle_auth(client, frame);
+	case IPC_VAULT_RCPT:
+		if (client->master)
+			break;
+		return vault_handle_rcpt(client, frame);
+	case IPC_VAULT_SENDER:
+		if (client->master)
+			break;
+		return vault_handle_sender(client, frame);
+	case IPC_VAULT_SCRAM_START:
+		if (client->master)
+			break;
+		return vault_handle_scram_start(client, frame);
+	case IPC_VAULT_SCRAM_FINISH:
+		if (client->master)
+			break;
+		return vault_handle_scram_finish(client, frame);
 	default:
 		break;
 	}
@@ -517,6 +769,15 @@ static void vault_merge_changed(uint64_t account_id, uint64_t mailbox_id,
 	buf_free(&out);
 }
 
+/* A merge committed: the account's store usage for the quota check. */
+static void vault_merge_usage(uint64_t account_id, uint64_t used, void *context)
+{
+	struct vault *vault = context;
+
+	if (vault->rcpt != NULL)
+		vault_rcpt_usage_set(vault->rcpt, account_id, used);
+}
+
 static void vault_keyring_timer(void *context)
 {
 	struct vault *vault = context;
@@ -547,7 +808,10 @@ static void vault_deinit(struct vault *vault)
 	/* Waits for merges in flight; their changes still reach the
 	   fronts below. */
 	vault_merger_destroy(&vault->merger);
-	/* Both above are done with the keys: wipe them. */
+	/* After the merger, whose last jobs report usage to it; answers the
+	   RCPTs still waiting for a usage load. */
+	vault_rcpt_destroy(&vault->rcpt);
+	/* All three above are done with the keys: wipe them. */
 	timeout_remove(&vault->keyring_to);
 	vault_keyring_destroy(&vault->keyring);
 	/* Give queued replies a chance to be written: ipc.c writes only from
@@ -560,6 +824,7 @@ static void vault_deinit(struct vault *vault)
 		vault_client_destroy(&client);
 	}
 	vault_client_destroy(&vault->master);
+	vault_scram_destroy(&vault->scram);
 	io_remove(&vault->listen_io);
 	if (vault->listen_fd >= 0)
 		(void)close(vault->listen_fd);
@@ -635,6 +900,20 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 	vault.auth = vault_auth_create(vault.ioloop, vault.dir, &auth_set);
 	vault.keyring = vault_keyring_create(0);
 	vault_auth_set_keyring(vault.auth, vault.keyring);
+	{
+		/* Stable across restarts, so that the made-up salts of
+		   users without SCRAM secrets do not change either. */
+		static const char context[] = "marmot scram fake salt v1";
+		const struct vault_scram_settings scram_set = { 0 };
+		uint8_t key[VAULT_SCRAM_KEY_LEN];
+
+		crypto_generichash(key, sizeof(key), (const uint8_t *)context,
+				   sizeof(context) - 1, vault.master_key,
+				   MASTER_KEY_LEN);
+		vault.scram = vault_scram_create(vault.ioloop, vault.dir,
+						 &scram_set, key);
+		sodium_memzero(key, sizeof(key));
+	}
 	vault.keyring_to = timeout_add(vault.ioloop, VAULT_KEYRING_EXPIRE_MSECS,
 				       vault_keyring_timer, &vault);
 
@@ -656,6 +935,10 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 		return MARMOT_EXIT_FATAL;
 	}
 	vault_merger_set_keyring(vault.merger, vault.keyring);
+	vault.rcpt = vault_rcpt_create(vault.ioloop, set->data_dir, vault.dir,
+				       vault.master_key, vault.keyring);
+	vault_merger_set_usage_callback(vault.merger, vault_merge_usage,
+					&vault);
 	ioloop_signal_add(vault.ioloop, SIGTERM, vault_signal, &vault);
 	ioloop_signal_add(vault.ioloop, SIGINT, vault_signal, &vault);
 	vault.signals_added = true;

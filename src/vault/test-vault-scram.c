@@ -1,0 +1,711 @@
+/* test-vault-scram.c - vault-scram.c against a real directory.db (in a
+   temporary directory) and a real ioloop, with a SCRAM-SHA-256 client
+   written here on top of lib-sasl: the account's password and an app
+   password log in and the server signature checks out; wrong passwords,
+   unknown users (a stable made-up salt), disabled and zero-access
+   accounts, a password changed mid-exchange, channel binding, a bad c= or
+   nonce, and the session rules (single use, owner, expiry, bound). Then
+   vault_main() forked as a process, spoken to over IPC_VAULT_SCRAM_*. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "vault.h"
+#include "vault-scram.h"
+#include "directory.h"
+#include "ioloop.h"
+#include "ipc.h"
+#include "net.h"
+#include "pool.h"
+#include "scram.h"
+#include "scram-client.h"
+#include "settings.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ALICE_PW "correct horse battery"
+#define BOB_PW "bob's password"
+
+struct fixture {
+	char tmpdir[64];
+	char db_path[128];
+	struct directory *dir;
+	uint64_t alice_id, bob_id, zed_id, old_id;
+	char alice_app_pw[128];
+	uint8_t fake_key[VAULT_SCRAM_KEY_LEN];
+};
+
+static struct fixture fix;
+
+static int write_master_key(const uint8_t key[MASTER_KEY_LEN])
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/master.key", fix.tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (write(fd, key, MASTER_KEY_LEN) != MASTER_KEY_LEN) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+static int group_setup(void **state ATTR_UNUSED)
+{
+	uint8_t master_key[MASTER_KEY_LEN];
+	const char *error, *app_pw;
+	char *sql;
+	sqlite3 *db;
+
+	snprintf(fix.tmpdir, sizeof(fix.tmpdir), "/tmp/marmot-scram-XXXXXX");
+	if (mkdtemp(fix.tmpdir) == NULL)
+		return -1;
+	snprintf(fix.db_path, sizeof(fix.db_path), "%s/directory.db",
+		 fix.tmpdir);
+	fix.dir = directory_open(fix.db_path, false, &error);
+	if (fix.dir == NULL)
+		return -1;
+	memset(master_key, 0x5a, sizeof(master_key));
+	memset(fix.fake_key, 0xa5, sizeof(fix.fake_key));
+	if (write_master_key(master_key) < 0)
+		return -1;
+	if (directory_domain_add(fix.dir, "example.org", &error) < 0 ||
+	    directory_account_add(fix.dir, NULL, master_key,
+				  "alice@example.org", ALICE_PW, 0,
+				  &fix.alice_id, &error) < 0 ||
+	    directory_account_add(fix.dir, NULL, master_key, "bob@example.org",
+				  BOB_PW, 0, &fix.bob_id, &error) < 0 ||
+	    directory_account_set_disabled(fix.dir, "bob@example.org", true,
+					   &error) < 0 ||
+	    directory_account_add_zero_access(fix.dir, NULL, "zed@example.org",
+					      "zed-pw", 0, &fix.zed_id,
+					      &error) < 0 ||
+	    directory_account_add(fix.dir, NULL, master_key, "old@example.org",
+				  "old-pw", 0, &fix.old_id, &error) < 0 ||
+	    directory_app_password_add(fix.dir, "alice@example.org", "phone",
+				       &app_pw, &error) < 0) {
+		fprintf(stderr, "directory setup: %s\n", error);
+		return -1;
+	}
+	snprintf(fix.alice_app_pw, sizeof(fix.alice_app_pw), "%s", app_pw);
+	pool_clear(directory_pool(fix.dir));
+	/* "old" as if its password was set before schema 3. */
+	if (sqlite3_open(fix.db_path, &db) != SQLITE_OK)
+		return -1;
+	sql = sqlite3_mprintf("UPDATE accounts SET scram_salt = NULL, "
+			      "scram_iterations = NULL, scram_stored_key = "
+			      "NULL, scram_server_key = NULL WHERE id = %lld",
+			      (long long)fix.old_id);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_free(sql);
+	sqlite3_close(db);
+	return 0;
+}
+
+static int group_teardown(void **state ATTR_UNUSED)
+{
+	char cmd[160];
+
+	directory_close(&fix.dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fix.tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- the client: lib-sasl's scram-client.h ---- */
+
+#define CLIENT_NONCE "fyko+d2lbbFgONRv9qkxdawL"
+
+static void client_first(struct scram_client *c, char cbind_flag,
+			 const char *user)
+{
+	scram_client_init(c, cbind_flag, NULL, user, CLIENT_NONCE);
+}
+
+/* Reads the server-first-message and builds the client-final. */
+static void client_final(struct scram_client *c, const char *server_first,
+			 const char *password)
+{
+	const char *error;
+
+	if (scram_client_server_first(c, server_first, span_from_cstr(password),
+				      &error) < 0)
+		fail_msg("server-first %s: %s", server_first, error);
+	assert_true(c->iterations >= 4096);
+	assert_int_equal(c->salt_len, SCRAM_SALT_LEN);
+}
+
+static struct vault_scram *scram_create(struct ioloop *ioloop,
+					unsigned int max_sessions,
+					unsigned int ttl_msecs)
+{
+	const struct vault_scram_settings set = {
+		.max_sessions = max_sessions,
+		.ttl_msecs = ttl_msecs,
+	};
+
+	return vault_scram_create(ioloop, fix.dir, &set, fix.fake_key);
+}
+
+struct outcome {
+	enum auth_result result;
+	uint64_t account_id;
+	char address[128];
+	char reason[64];
+	bool server_verified;
+	char server_first[512];
+};
+
+/* One full exchange. */
+static struct outcome scram_login(struct vault_scram *scram, const char *user,
+				  const char *password)
+{
+	struct vault_scram_result res;
+	struct buf first = BUF_INIT, final = BUF_INIT;
+	struct outcome out;
+	struct scram_client c;
+	uint32_t session;
+
+	memset(&out, 0, sizeof(out));
+	client_first(&c, 'n', user);
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c),
+					   &session, &first, &res),
+			 AUTH_RESULT_OK);
+	assert_int_not_equal(session, 0);
+	snprintf(out.server_first, sizeof(out.server_first), "%s",
+		 buf_cstr(&first));
+	client_final(&c, buf_cstr(&first), password);
+	vault_scram_finish(scram, &fix, session, scram_client_final_message(&c),
+			   &final, &res);
+	/* Kept from start for the log of finish. */
+	assert_string_equal(res.service, "imap");
+	assert_string_equal(res.ip, "192.0.2.1");
+	out.result = res.result;
+	out.account_id = res.account_id;
+	snprintf(out.address, sizeof(out.address), "%s", res.address);
+	snprintf(out.reason, sizeof(out.reason), "%s",
+		 res.reason != NULL ? res.reason : "");
+	if (res.result == AUTH_RESULT_OK)
+		out.server_verified =
+			scram_client_verify_server_final(&c, buf_cstr(&final));
+	else
+		assert_int_equal(final.used, 0);
+	scram_client_deinit(&c);
+	buf_free(&first);
+	buf_free(&final);
+	return out;
+}
+
+static void test_password_and_app_password(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct vault_scram *scram = scram_create(ioloop, 0, 0);
+	struct outcome o;
+
+	o = scram_login(scram, "Alice@Example.org", ALICE_PW);
+	assert_int_equal(o.result, AUTH_RESULT_OK);
+	assert_int_equal(o.account_id, fix.alice_id);
+	assert_string_equal(o.address, "alice@example.org");
+	assert_true(o.server_verified);
+
+	o = scram_login(scram, "alice@example.org", fix.alice_app_pw);
+	assert_int_equal(o.result, AUTH_RESULT_OK);
+	assert_int_equal(o.account_id, fix.alice_id);
+	assert_true(o.server_verified);
+
+	o = scram_login(scram, "alice@example.org", "wrong");
+	assert_int_equal(o.result, AUTH_RESULT_FAILED);
+	assert_int_equal(o.account_id, 0);
+	assert_string_equal(o.address, "");
+	assert_string_equal(o.reason, "invalid-proof");
+	assert_int_equal(vault_scram_session_count(scram), 0);
+
+	vault_scram_destroy(&scram);
+	ioloop_destroy(&ioloop);
+}
+
+static void salt_of(const char *server_first, char *out, size_t size)
+{
+	const char *s = strstr(server_first, ",s=");
+
+	assert_non_null(s);
+	snprintf(out, size, "%s", s);
+}
+
+static void test_unknown_user(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct vault_scram *scram = scram_create(ioloop, 0, 0);
+	struct vault_scram *other;
+	struct outcome o, again;
+	char s1[128], s2[128];
+
+	o = scram_login(scram, "nobody@example.org", "x");
+	assert_int_equal(o.result, AUTH_RESULT_FAILED);
+	assert_string_equal(o.reason, "unknown_user");
+	/* The made-up salt is stable, and like a real one: 16 bytes and
+	   4096 iterations. */
+	again = scram_login(scram, "Nobody@example.org", "y");
+	salt_of(o.server_first, s1, sizeof(s1));
+	salt_of(again.server_first, s2, sizeof(s2));
+	assert_string_equal(s1, s2);
+	assert_non_null(strstr(s1, ",i=4096"));
+	/* Different users, different salts; another key, another salt. */
+	again = scram_login(scram, "nobody2@example.org", "y");
+	salt_of(again.server_first, s2, sizeof(s2));
+	assert_string_not_equal(s1, s2);
+	memset(fix.fake_key, 0x11, sizeof(fix.fake_key));
+	other = scram_create(ioloop, 0, 0);
+	memset(fix.fake_key, 0xa5, sizeof(fix.fake_key));
+	again = scram_login(other, "nobody@example.org", "y");
+	salt_of(again.server_first, s2, sizeof(s2));
+	assert_string_not_equal(s1, s2);
+	vault_scram_destroy(&other);
+
+	/* An invalid address and another domain are unknown too. */
+	o = scram_login(scram, "not an address", "x");
+	assert_int_equal(o.result, AUTH_RESULT_FAILED);
+	o = scram_login(scram, "alice@elsewhere.example", ALICE_PW);
+	assert_int_equal(o.result, AUTH_RESULT_FAILED);
+
+	/* A real account's salt is stable too. */
+	o = scram_login(scram, "alice@example.org", ALICE_PW);
+	again = scram_login(scram, "alice@example.org", "wrong");
+	salt_of(o.server_first, s1, sizeof(s1));
+	salt_of(again.server_first, s2, sizeof(s2));
+	assert_string_equal(s1, s2);
+	/* The server nonces differ. */
+	assert_string_not_equal(o.server_first, again.server_first);
+
+	vault_scram_destroy(&scram);
+	ioloop_destroy(&ioloop);
+}
+
+static void test_disabled_zero_access_old(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct vault_scram *scram = scram_create(ioloop, 0, 0);
+	struct outcome o;
+
+	o = scram_login(scram, "bob@example.org", BOB_PW);
+	assert_int_equal(o.result, AUTH_RESULT_DISABLED);
+	assert_int_equal(o.account_id, fix.bob_id);
+	o = scram_login(scram, "bob@example.org", "wrong");
+	assert_int_equal(o.result, AUTH_RESULT_FAILED);
+	assert_int_equal(o.account_id, 0);
+
+	/* Zero-access: no secrets; refused even with the right password. */
+	o = scram_login(scram, "zed@example.org", "zed-pw");
+	assert_int_equal(o.result, AUTH_RESULT_FAILED);
+	assert_string_equal(o.reason, "zero_access");
+	assert_non_null(strstr(o.server_first, ",i=4096"));
+
+	/* A password from before schema 3: no SCRAM until it is set. */
+	o = scram_login(scram, "old@example.org", "old-pw");
+	assert_int_equal(o.result, AUTH_RESULT_FAILED);
+	assert_string_equal(o.reason, "no_secret");
+
+	vault_scram_destroy(&scram);
+	ioloop_destroy(&ioloop);
+}
+
+static void test_changed_mid_exchange(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct vault_scram *scram = scram_create(ioloop, 0, 0);
+	struct vault_scram_result res;
+	struct buf first = BUF_INIT, final = BUF_INIT;
+	struct scram_client c;
+	const char *error, *app_pw;
+	uint32_t session;
+
+	client_first(&c, 'n', "alice@example.org");
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c),
+					   &session, &first, &res),
+			 AUTH_RESULT_OK);
+	client_final(&c, buf_cstr(&first), ALICE_PW);
+	/* Any credential change bumps credential_version. */
+	assert_int_equal(directory_app_password_add(fix.dir,
+						    "alice@example.org",
+						    "laptop", &app_pw, &error),
+			 0);
+	vault_scram_finish(scram, &fix, session, scram_client_final_message(&c),
+			   &final, &res);
+	assert_int_equal(res.result, AUTH_RESULT_FAILED);
+	assert_string_equal(res.reason, "changed");
+	assert_int_equal(final.used, 0);
+	assert_int_equal(directory_app_password_del(fix.dir,
+						    "alice@example.org",
+						    "laptop", &error),
+			 0);
+	scram_client_deinit(&c);
+	buf_free(&first);
+	vault_scram_destroy(&scram);
+	ioloop_destroy(&ioloop);
+}
+
+static void test_bad_messages(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct vault_scram *scram = scram_create(ioloop, 0, 0);
+	struct vault_scram_result res;
+	struct buf first = BUF_INIT, final = BUF_INIT;
+	struct scram_client c;
+	uint32_t session;
+
+	/* RFC 5802 6: channel binding is not offered. */
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   "p=tls-unique,,n=alice@example.org,"
+					   "r=abc",
+					   &session, &first, &res),
+			 AUTH_RESULT_FAILED);
+	assert_string_equal(res.reason, "channel-binding-not-supported");
+	assert_int_equal(first.used, 0);
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   "garbage", &session, &first, &res),
+			 AUTH_RESULT_FAILED);
+	/* authzid must be the user itself. */
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   "n,a=bob@example.org,n=alice@"
+					   "example.org,r=abc",
+					   &session, &first, &res),
+			 AUTH_RESULT_FAILED);
+	assert_string_equal(res.reason, "invalid-authzid");
+	assert_int_equal(vault_scram_session_count(scram), 0);
+
+	/* "y" is accepted; c= must then be "eSws" (base64 "y,,"): a final
+	   built for the header "n,," (c=biws) does not match. */
+	struct scram_client n_client;
+
+	client_first(&c, 'y', "alice@example.org");
+	client_first(&n_client, 'n', "alice@example.org");
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c),
+					   &session, &first, &res),
+			 AUTH_RESULT_OK);
+	client_final(&n_client, buf_cstr(&first), ALICE_PW);
+	assert_int_equal(
+		strncmp(scram_client_final_message(&n_client), "c=biws,", 7),
+		0);
+	vault_scram_finish(scram, &fix, session,
+			   scram_client_final_message(&n_client), &final, &res);
+	assert_int_equal(res.result, AUTH_RESULT_FAILED);
+	assert_string_equal(res.reason, "channel-bindings-dont-match");
+	scram_client_deinit(&n_client);
+	buf_reset(&first);
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c),
+					   &session, &first, &res),
+			 AUTH_RESULT_OK);
+	client_final(&c, buf_cstr(&first), ALICE_PW);
+	assert_int_equal(strncmp(scram_client_final_message(&c), "c=eSws,", 7),
+			 0);
+	vault_scram_finish(scram, &fix, session, scram_client_final_message(&c),
+			   &final, &res);
+	assert_int_equal(res.result, AUTH_RESULT_OK);
+	assert_true(scram_client_verify_server_final(&c, buf_cstr(&final)));
+	scram_client_deinit(&c);
+
+	/* A nonce other than the server's (the client is told another
+	   server nonce than the vault sent). */
+	char *forged;
+
+	client_first(&c, 'n', "alice@example.org");
+	buf_reset(&first);
+	buf_reset(&final);
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c),
+					   &session, &first, &res),
+			 AUTH_RESULT_OK);
+	forged = i_strdup(buf_cstr(&first));
+	forged[strchr(forged, ',') - forged - 1] ^= 1;
+	client_final(&c, forged, ALICE_PW);
+	i_free(forged);
+	vault_scram_finish(scram, &fix, session, scram_client_final_message(&c),
+			   &final, &res);
+	assert_int_equal(res.result, AUTH_RESULT_FAILED);
+	assert_string_equal(res.reason, "other-error");
+	assert_int_equal(final.used, 0);
+
+	/* A malformed final ends the session too. */
+	buf_reset(&first);
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c),
+					   &session, &first, &res),
+			 AUTH_RESULT_OK);
+	vault_scram_finish(scram, &fix, session, "c=biws", &final, &res);
+	assert_int_equal(res.result, AUTH_RESULT_FAILED);
+	assert_int_equal(vault_scram_session_count(scram), 0);
+
+	scram_client_deinit(&c);
+	buf_free(&first);
+	buf_free(&final);
+	vault_scram_destroy(&scram);
+	ioloop_destroy(&ioloop);
+}
+
+static void test_sessions(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct vault_scram *scram = scram_create(ioloop, 2, 50);
+	struct vault_scram_result res;
+	struct buf first = BUF_INIT, final = BUF_INIT;
+	struct scram_client c;
+	uint32_t s1, s2, s3;
+	int other_owner;
+
+	client_first(&c, 'n', "alice@example.org");
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c), &s1,
+					   &first, &res),
+			 AUTH_RESULT_OK);
+	client_final(&c, buf_cstr(&first), ALICE_PW);
+	/* Another connection cannot finish it... */
+	vault_scram_finish(scram, &other_owner, s1,
+			   scram_client_final_message(&c), &final, &res);
+	assert_int_equal(res.result, AUTH_RESULT_FAILED);
+	assert_string_equal(res.reason, "no_session");
+	/* ...the owner can, once. */
+	vault_scram_finish(scram, &fix, s1, scram_client_final_message(&c),
+			   &final, &res);
+	assert_int_equal(res.result, AUTH_RESULT_OK);
+	buf_reset(&final);
+	vault_scram_finish(scram, &fix, s1, scram_client_final_message(&c),
+			   &final, &res);
+	assert_int_equal(res.result, AUTH_RESULT_FAILED);
+	assert_string_equal(res.reason, "no_session");
+
+	/* Bounded: two live sessions, the third is a temporary failure. */
+	buf_reset(&first);
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c), &s1,
+					   &first, &res),
+			 AUTH_RESULT_OK);
+	assert_int_equal(vault_scram_start(scram, &other_owner, "imap",
+					   "192.0.2.1",
+					   scram_client_first_message(&c), &s2,
+					   &first, &res),
+			 AUTH_RESULT_OK);
+	assert_int_not_equal(s1, s2);
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c), &s3,
+					   &first, &res),
+			 AUTH_RESULT_TEMPFAIL);
+	/* A closed connection's sessions go. */
+	vault_scram_forget_owner(scram, &other_owner);
+	assert_int_equal(vault_scram_session_count(scram), 1);
+
+	/* Expiry: after the TTL, finish fails and start finds room. */
+	buf_reset(&first);
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c), &s2,
+					   &first, &res),
+			 AUTH_RESULT_OK);
+	client_final(&c, buf_cstr(&first), ALICE_PW);
+	usleep(80 * 1000);
+	ioloop_run_once(ioloop, 0); /* updates the loop's clock */
+	vault_scram_finish(scram, &fix, s2, scram_client_final_message(&c),
+			   &final, &res);
+	assert_int_equal(res.result, AUTH_RESULT_FAILED);
+	assert_string_equal(res.reason, "expired");
+	assert_int_equal(vault_scram_session_count(scram), 1);
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c), &s3,
+					   &first, &res),
+			 AUTH_RESULT_OK);
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   scram_client_first_message(&c), &s3,
+					   &first, &res),
+			 AUTH_RESULT_OK);
+
+	scram_client_deinit(&c);
+	buf_free(&first);
+	buf_free(&final);
+	vault_scram_destroy(&scram);
+	ioloop_destroy(&ioloop);
+}
+
+/* ---- vault_main() as a process: SCRAM over IPC ---- */
+
+static bool read_frame(int fd, struct buf *in, struct ipc_frame *frame_r)
+{
+	const char *error;
+	size_t consumed;
+	ssize_t ret;
+
+	buf_reset(in);
+	for (;;) {
+		if (in->used > 0 && ipc_frame_parse(buf_span(in), frame_r,
+						    &consumed, &error) == 1)
+			return true;
+		ret = read(fd, buf_reserve(in, 4096), 4096);
+		if (ret <= 0)
+			return false;
+		buf_commit(in, (size_t)ret);
+	}
+}
+
+static void send_frame(int fd, struct buf *out)
+{
+	assert_int_equal(write(fd, out->data, out->used), (ssize_t)out->used);
+	buf_reset(out);
+}
+
+/* One exchange over IPC; returns the FINISH result. */
+static enum auth_result ipc_login(int fd, uint32_t id, const char *user,
+				  const char *password, uint64_t *account_r,
+				  bool *verified_r)
+{
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	struct ipc_frame frame;
+	struct ipc_reader r;
+	pool_t pool = pool_create("test", 512);
+	struct scram_client c;
+	uint32_t result, session;
+	const char *server_first, *server_final;
+	size_t off;
+
+	client_first(&c, 'n', user);
+	off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_START, id);
+	ipc_put_str(&out, "smtp");
+	ipc_put_str(&out, scram_client_first_message(&c));
+	ipc_put_str(&out, "192.0.2.7");
+	ipc_msg_finish(&out, off);
+	send_frame(fd, &out);
+	assert_true(read_frame(fd, &in, &frame));
+	assert_int_equal(frame.type, IPC_FRONT_SCRAM_START_REPLY);
+	assert_int_equal(frame.id, id);
+	ipc_reader_init(&r, &frame);
+	result = ipc_get_u32(&r);
+	session = ipc_get_u32(&r);
+	server_first = ipc_get_str(&r, pool);
+	assert_int_equal(ipc_end(&r), 0);
+	assert_int_equal(result, AUTH_RESULT_OK);
+	client_final(&c, server_first, password);
+
+	off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_FINISH, id + 1);
+	ipc_put_u32(&out, session);
+	ipc_put_str(&out, scram_client_final_message(&c));
+	ipc_msg_finish(&out, off);
+	send_frame(fd, &out);
+	assert_true(read_frame(fd, &in, &frame));
+	assert_int_equal(frame.type, IPC_FRONT_SCRAM_FINISH_REPLY);
+	assert_int_equal(frame.id, id + 1);
+	ipc_reader_init(&r, &frame);
+	result = ipc_get_u32(&r);
+	*account_r = ipc_get_u64(&r);
+	(void)ipc_get_str(&r, pool);
+	server_final = ipc_get_str(&r, pool);
+	assert_int_equal(ipc_end(&r), 0);
+	*verified_r = result == AUTH_RESULT_OK &&
+		      scram_client_verify_server_final(&c, server_final);
+	if (result != AUTH_RESULT_OK)
+		assert_string_equal(server_final, "");
+	scram_client_deinit(&c);
+	buf_free(&in);
+	buf_free(&out);
+	pool_unref(&pool);
+	return (enum auth_result)result;
+}
+
+static void test_vault_ipc(void **state ATTR_UNUSED)
+{
+	struct marmot_settings set;
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	struct ipc_frame frame;
+	char path[128];
+	const char *error;
+	uint64_t account;
+	bool verified;
+	int sp[2], key_fd, fd = -1, status;
+	pid_t pid;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
+			 0);
+	snprintf(path, sizeof(path), "%s/master.key", fix.tmpdir);
+	key_fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(key_fd >= 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		memset(&set, 0, sizeof(set));
+		set.data_dir = fix.tmpdir;
+		set.vault_max_hashes = 1;
+		close(sp[0]);
+		_exit(vault_main(&set, sp[1], key_fd));
+	}
+	close(sp[1]);
+	close(key_fd);
+
+	snprintf(path, sizeof(path), "%s/run/vault.sock", fix.tmpdir);
+	for (unsigned int i = 0; i < 100 && fd < 0; i++) {
+		fd = net_connect_unix(path, &error);
+		if (fd < 0)
+			usleep(20000);
+	}
+	assert_true(fd >= 0);
+
+	assert_int_equal(ipc_login(fd, 10, "alice@example.org", ALICE_PW,
+				   &account, &verified),
+			 AUTH_RESULT_OK);
+	assert_int_equal(account, fix.alice_id);
+	assert_true(verified);
+	assert_int_equal(ipc_login(fd, 20, "alice@example.org",
+				   fix.alice_app_pw, &account, &verified),
+			 AUTH_RESULT_OK);
+	assert_true(verified);
+	assert_int_equal(ipc_login(fd, 30, "alice@example.org", "nope",
+				   &account, &verified),
+			 AUTH_RESULT_FAILED);
+	assert_int_equal(account, 0);
+	assert_int_equal(ipc_login(fd, 40, "bob@example.org", BOB_PW, &account,
+				   &verified),
+			 AUTH_RESULT_DISABLED);
+
+	/* A FINISH with trailing bytes is a protocol error: closed. */
+	size_t off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_FINISH, 50);
+	ipc_put_u32(&out, 1);
+	ipc_put_str(&out, "c=biws");
+	buf_append_c(&out, 'x');
+	ipc_msg_finish(&out, off);
+	send_frame(fd, &out);
+	assert_false(read_frame(fd, &in, &frame));
+
+	close(sp[0]); /* the master goes: the vault ends */
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(fd);
+	buf_free(&in);
+	buf_free(&out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_password_and_app_password),
+		cmocka_unit_test(test_unknown_user),
+		cmocka_unit_test(test_disabled_zero_access_old),
+		cmocka_unit_test(test_changed_mid_exchange),
+		cmocka_unit_test(test_bad_messages),
+		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_vault_ipc),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
