@@ -29,6 +29,12 @@ struct front_protocol {
 	/* Raw bytes requested with front_conn_want_raw() (IMAP literals):
 	   called once with exactly that many bytes. Returns like line(). */
 	int (*raw)(struct front_conn *conn, struct span data);
+	/* Optional: when set, every input byte goes here instead of line()
+	   and raw() (SMTP, whose lib-smtp session splits lines and reads DATA
+	   and BDAT itself). Returns the bytes consumed: all of them unless
+	   the protocol paused input (front_conn_pause()). It may start TLS
+	   (front_conn_starttls()), which drops whatever is still buffered. */
+	size_t (*input)(struct front_conn *conn, struct span data);
 	/* Input exceeded max_line_length without a line end: queue an
 	   error; the connection is then closed. */
 	void (*line_too_long)(struct front_conn *conn);
@@ -148,6 +154,9 @@ struct front_delivery_env {
 	/* The vault connection, connecting if needed; NULL if unreachable. */
 	struct ipc_conn *(*vault_get)(void);
 	unsigned int verdict_threads; /* 0 = 2 */
+	/* How long questions wait for an unreachable vault before TEMPFAIL
+	   (0 = 2 s; tests shorten it). */
+	unsigned int vault_wait_msecs;
 };
 /* Starts the verdict and commit workers (and opens the outbound queue). */
 void front_delivery_init(const struct front_delivery_env *env);
@@ -157,7 +166,8 @@ void front_delivery_deinit(void);
 /* IPC_FRONT_RCPT_REPLY / IPC_FRONT_SENDER_REPLY from the vault. Returns
    -1 (close the connection) for a malformed reply or an unknown id. */
 int front_delivery_vault_reply(const struct ipc_frame *frame);
-/* The vault connection was lost: every question gets TEMPFAIL now. */
+/* The vault connection was lost: every question sent on it gets TEMPFAIL
+   now (the others keep waiting for a new connection). */
 void front_delivery_vault_lost(void);
 
 /* RFC 4616 PLAIN: decodes base64 "authzid NUL authcid NUL passwd".

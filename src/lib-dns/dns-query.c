@@ -4,12 +4,14 @@
    (tests/integration/dnsserver.py) and operators can check a resolver
    setting:
 
-     dns-query RESOLVER|resolv.conf mx|host|txt|tlsa NAME...
+     dns-query [--trust-anchor FILE] RESOLVER|resolv.conf mx|host|txt|tlsa
+	       NAME...
 
    Output per name: "NAME TYPE STATUS [secure] [bogus] [null_mx]
-   [unusable] [partial]" then one indented line per record. All names are
-   looked up concurrently in one ioloop. Exit 0 when every lookup
-   completed (whatever its status), 1 on a usage or settings error. */
+   [unusable] [partial] [canonical=NAME] [error="..."]" then one indented line
+   per record. All names are looked up concurrently in one ioloop. Exit 0 when
+   every lookup completed (whatever its status), 1 on a usage or settings error.
+ */
 
 #include "dns.h"
 #include "ioloop.h"
@@ -30,6 +32,8 @@ static void print_info(const struct query *q,
 	printf("%s %s %s%s%s%s", q->name, q->type,
 	       dns_status_name(info->status), info->secure ? " secure" : "",
 	       info->bogus ? " bogus" : "", extra);
+	if (info->canonical_name != NULL)
+		printf(" canonical=%s", info->canonical_name);
 	if (info->error != NULL)
 		printf(" error=\"%s\"", info->error);
 	printf("\n");
@@ -90,11 +94,17 @@ static void tlsa_cb(void *context, const struct dns_tlsa_result *r)
 
 int main(int argc, char **argv)
 {
-	const char *error;
+	const char *error, *trust_anchor = NULL;
 
+	if (argc > 2 && strcmp(argv[1], "--trust-anchor") == 0) {
+		trust_anchor = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 4) {
-		fprintf(stderr, "usage: dns-query RESOLVER|resolv.conf "
-				"mx|host|txt|tlsa NAME...\n");
+		fprintf(stderr, "usage: dns-query [--trust-anchor FILE] "
+				"RESOLVER|resolv.conf mx|host|txt|tlsa "
+				"NAME...\n");
 		return 1;
 	}
 	const char *type = argv[2];
@@ -105,6 +115,7 @@ int main(int argc, char **argv)
 	}
 	struct ioloop *ioloop = ioloop_create();
 	struct dns_settings set = { .resolver = argv[1],
+				    .trust_anchor_file = trust_anchor,
 				    .timeout_msecs = 10000 };
 	struct dns *dns = dns_create(ioloop, &set, &error);
 	if (dns == NULL) {

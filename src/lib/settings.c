@@ -158,6 +158,24 @@ static const struct setting_def setting_defs[] = {
 	  OFF(max_line_length), -1,
 	  "Longest input line accepted per connection. 64K is far above any "
 	  "protocol's limit and bounds memory per connection." },
+	{ "smtp_max_message_size", SETTING_SIZE, "50M", 1024, 255 * 1024 * 1024,
+	  OFF(smtp_max_message_size), -1,
+	  "Largest message SMTP and submission accept (advertised as SIZE, "
+	  "RFC 1870; counted while the data is read)." },
+	{ "smtp_max_recipients", SETTING_UINT, "100", 1, 100000,
+	  OFF(smtp_max_recipients), -1,
+	  "Recipients per SMTP transaction; more get 452 and the client sends "
+	  "them in another transaction (RFC 5321 4.5.3.1.8 asks for at least "
+	  "100)." },
+	{ "smtp_max_errors", SETTING_UINT, "20", 1, 1000, OFF(smtp_max_errors),
+	  -1,
+	  "Refused commands and recipients in one SMTP session before it is "
+	  "closed with 421 (bounds address guessing)." },
+	{ "submission_rate_limit", SETTING_UINT, "500", 0, 1000000,
+	  OFF(submission_rate_limit), -1,
+	  "Messages one account may submit per hour (a token bucket, so a "
+	  "burst of this many is allowed); more get 450 4.7.0. 0 disables "
+	  "the limit." },
 	{ "queue_relay_host", SETTING_STRING, "none", 0, 0,
 	  OFF(queue_relay_host), -1,
 	  "none delivers outbound mail to each domain's MX hosts. HOST:PORT "

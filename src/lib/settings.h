@@ -62,6 +62,11 @@ struct marmot_settings {
 	unsigned int shutdown_timeout; /* seconds */
 	unsigned int idle_timeout; /* seconds, pre-auth */
 	uint64_t max_line_length; /* bytes */
+	/* SMTP and submission (front-smtp.c). */
+	uint64_t smtp_max_message_size; /* bytes */
+	unsigned int smtp_max_recipients; /* per transaction */
+	unsigned int smtp_max_errors; /* per session */
+	unsigned int submission_rate_limit; /* messages/hour/account, 0 off */
 	/* The outbound queue (front-queue.c). */
 	char *queue_relay_host; /* "none" or HOST:PORT, [IPv6]:PORT */
 	unsigned int queue_retry_min; /* seconds */

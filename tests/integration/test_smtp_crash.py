@@ -2,9 +2,10 @@
 kill -9 (the front, which holds the SMTP sessions and commits messages;
 the vault, which resolves recipients and merges spools; once the master,
 then `marmot run` again on the same data directory) while four
-concurrent smtplib clients deliver: two on port 25 (one of them with two
-recipients per message), one on 25 with STARTTLS, one on 587 with
-STARTTLS and AUTH. Every message has its own Message-ID.
+concurrent smtplib clients deliver: two on port 25 with DATA (one of
+them with two recipients per message), one on 25 with STARTTLS and BDAT
+(two chunks per message), one on 587 with STARTTLS and AUTH. Every
+message has its own Message-ID.
 
 Acknowledgement and retries, precisely: a message is acknowledged by the
 250 reply to the end of its data; a client retries a message until it
@@ -20,6 +21,11 @@ the spools are merged, each message must be stored per recipient
 most, and at least once if it was acknowledged; nothing that no client
 sent may be stored; `marmot store verify` passes for every account.
 
+The same load and checks run once more with an orderly shutdown in
+place of the kills: TERM_ROUNDS times SIGTERM to the master (the front
+drains its sessions) and `marmot run` again. There no session may be
+told 421 at the end of a message that the front then commits.
+
 Every wait is bounded: the clients send while the killer runs, then
 finish the message they are on (at most GRACE seconds); sized for well
 under a minute under ASan on two cores; only 127.0.0.1 is used."""
@@ -27,6 +33,7 @@ under a minute under ASan on two cores; only 127.0.0.1 is used."""
 import os
 import random
 import secrets
+import shutil
 import signal
 import smtplib
 import threading
@@ -44,6 +51,7 @@ CAROL = 'carol@' + DOMAIN
 
 KILL_ROUNDS = 22  # >= 20
 MASTER_ROUND = 11
+TERM_ROUNDS = 3  # orderly shutdowns in the SIGTERM test
 # Seconds between kills: the master restarts a role at once only if it
 # lived more than a second.
 KILL_INTERVAL = (1.0, 1.8)
@@ -57,7 +65,8 @@ class Client:
     """One smtplib client sending numbered messages until told to stop,
     retrying each until it is acknowledged."""
 
-    def __init__(self, test, k, port, starttls, login, rcpts, tag):
+    def __init__(self, test, k, port, starttls, login, rcpts, tag,
+                 bdat=False):
         self.test = test
         self.inst = test.inst
         self.k = k
@@ -67,10 +76,12 @@ class Client:
         self.sender = login or 'sender%d@crash-remote.test' % k
         self.rcpts = rcpts
         self.tag = tag
+        self.bdat = bdat
         self.sent = []  # message-ids in order
         self.acked = set()
         self.in_flight = {}  # message-id -> attempts that died unanswered
         self.refusals = 0
+        self.history = {}  # message-id -> what each attempt got
         self.sessions = 0
         self.connect_failures = 0
         self.errors = []
@@ -109,35 +120,53 @@ class Client:
         self.sessions += 1
         return s
 
+    def note(self, msgid, what):
+        self.history.setdefault(msgid, []).append(
+            '%.2f %s' % (time.monotonic() - self.test.t0, what))
+
+    def refused(self, s, msgid, what, code, msg):
+        self.refusals += 1
+        self.note(msgid, '%s refused: %s %r' % (what, code, msg[:80]))
+        s.rset()
+        return False
+
     def one(self, s, msgid, data):
         """One attempt; returns True if acknowledged. Raises on a dead
         connection (after recording an in-flight attempt if the data was
         under way)."""
         code, msg = s.mail(self.sender)
         if code != 250:
-            self.refusals += 1
-            s.rset()
-            return False
+            return self.refused(s, msgid, 'MAIL', code, msg)
         for r in self.rcpts:
             code, msg = s.rcpt(r)
             if code != 250:
-                self.refusals += 1
-                s.rset()
-                return False
+                return self.refused(s, msgid, 'RCPT', code, msg)
         try:
-            code, msg = s.data(data)
-        except smtplib.SMTPDataError:
+            if self.bdat:
+                # Two chunks (RFC 3030 2), the second LAST.
+                half = len(data) // 2
+                s.send(b'BDAT %d\r\n' % half + data[:half])
+                code, msg = s.getreply()
+                if code != 250:
+                    return self.refused(s, msgid, 'first BDAT chunk', code,
+                                        msg)
+                s.send(b'BDAT %d LAST\r\n' % (len(data) - half) +
+                       data[half:])
+                code, msg = s.getreply()
+            else:
+                code, msg = s.data(data)
+        except smtplib.SMTPDataError as e:
             # DATA itself refused: nothing was sent.
-            self.refusals += 1
-            s.rset()
-            return False
-        except (smtplib.SMTPServerDisconnected, OSError):
+            return self.refused(s, msgid, 'DATA', e.smtp_code,
+                                e.smtp_error)
+        except (smtplib.SMTPServerDisconnected, OSError) as e:
             self.in_flight[msgid] = self.in_flight.get(msgid, 0) + 1
+            self.note(msgid, 'in flight: %s: %s' % (type(e).__name__, e))
             raise
         if code == 250:
+            self.note(msgid, 'acknowledged: %r' % msg[:80])
             return True
-        self.refusals += 1
-        return False
+        return self.refused(s, msgid, 'end of data', code, msg)
 
     def run(self):
         s = None
@@ -158,7 +187,9 @@ class Client:
                         if self.one(s, msgid, data):
                             self.acked.add(msgid)
                             break
-                    except (smtplib.SMTPException, OSError):
+                    except (smtplib.SMTPException, OSError) as e:
+                        self.note(msgid, 'session: %s: %s'
+                                  % (type(e).__name__, e))
                         if s is None:
                             self.connect_failures += 1
                         else:
@@ -181,7 +212,9 @@ class Client:
 
 class SmtpCrashTest(unittest.TestCase):
     def setUp(self):
-        self.mi = MailInstance([ALICE, BOB, CAROL])
+        # Client 3 submits far more than the default hourly limit.
+        self.mi = MailInstance([ALICE, BOB, CAROL],
+                               conf=[('submission_rate_limit', '0')])
         self.addCleanup(self.mi.cleanup)
         if not mail_transactions(self.mi.inst):
             self.skipTest(NO_TRANSACTIONS)
@@ -190,49 +223,83 @@ class SmtpCrashTest(unittest.TestCase):
         self.ctx = self.inst.ssl_context()
         self.stop = threading.Event()
         self.grace_deadline = 0.0
+        self.t0 = time.monotonic()
 
     def kill_role(self, role):
         os.kill(self.inst.role_pid(role, timeout=20.0), signal.SIGKILL)
 
+    def stop_master(self):
+        """SIGTERM to the master: the orderly shutdown (the front drains
+        its sessions), then `marmot run` again on the same data
+        directory."""
+        inst = self.inst
+        os.kill(inst.master_pid, signal.SIGTERM)
+        inst.proc.wait(timeout=30)
+        inst.log_file.close()
+        inst.log_file = None
+        inst.proc = None
+        inst.start(timeout=30.0)
+
     def test_kill_9_during_smtp_load(self):
+        plan = [('master' if rnd == MASTER_ROUND
+                 else ['front', 'vault'][rnd % 2])
+                for rnd in range(KILL_ROUNDS)]
+        kills = self.run_load(plan)
+        self.assertGreaterEqual(sum(kills.values()), 20)
+        self.assertEqual(kills['master'], 1)
+
+    def test_orderly_shutdown_during_smtp_load(self):
+        """SIGTERM to the master while messages are being committed: a
+        session whose message is being made durable gets its 250 (or no
+        reply), never a 421 for a message that is then stored."""
+        kills = self.run_load(['master-term'] * TERM_ROUNDS)
+        self.assertEqual(kills['master-term'], TERM_ROUNDS)
+
+    def run_load(self, plan):
+        """Runs the four clients while the killer works through plan (a
+        list of 'front', 'vault', 'master' (kill -9) and 'master-term'
+        (SIGTERM)), then checks what is stored. Returns the counts of
+        kills by target."""
         tag = secrets.token_hex(4)
         clients = [
             Client(self, 0, 'smtp', False, None, [ALICE], tag),
             Client(self, 1, 'smtp', False, None, [BOB, CAROL], tag),
-            Client(self, 2, 'smtp', True, None, [CAROL], tag),
+            Client(self, 2, 'smtp', True, None, [CAROL], tag, bdat=True),
             Client(self, 3, 'submission', True, ALICE, [BOB], tag),
         ]
-        kills = {'front': 0, 'vault': 0, 'master': 0}
+        kills = {'front': 0, 'vault': 0, 'master': 0, 'master-term': 0}
         killer_errors = []
         stray_roles = []
+        kill_log = []  # 'seconds target', after each kill
 
         def killer():
-            cycle = ['front', 'vault']
             try:
-                for rnd in range(KILL_ROUNDS):
+                for target in plan:
                     time.sleep(random.uniform(*KILL_INTERVAL))
-                    target = ('master' if rnd == MASTER_ROUND
-                              else cycle[rnd % len(cycle)])
                     if target == 'master':
                         stray_roles.extend(
                             test_crash_safety.CrashSafetyTest.kill_master(
                                 self))
+                    elif target == 'master-term':
+                        self.stop_master()
                     else:
                         self.kill_role(target)
                     kills[target] += 1
+                    kill_log.append('%.2f %s' % (time.monotonic() - self.t0,
+                                                 target))
                 # A last stretch without kills, so that every client gets
                 # through to a live front again.
                 time.sleep(2.0)
             except Exception as e:
                 killer_errors.append('%s: %s' % (type(e).__name__, e))
 
-        t0 = time.monotonic()
+        t0 = self.t0 = time.monotonic()
         for c in clients:
             c.thread.start()
         kthread = threading.Thread(target=killer, daemon=True,
                                    name='killer')
         kthread.start()
-        kthread.join(timeout=KILL_ROUNDS * (KILL_INTERVAL[1] + 20) + 60)
+        kthread.join(timeout=len(plan) * (KILL_INTERVAL[1] + 35) + 60)
         self.assertFalse(kthread.is_alive(), 'the killer thread hangs')
         self.grace_deadline = time.monotonic() + GRACE
         self.stop.set()
@@ -268,15 +335,17 @@ class SmtpCrashTest(unittest.TestCase):
                     allowed = (1 if msgid in c.acked else 0) + \
                         c.in_flight.get(msgid, 0)
                     if msgid in c.acked and n == 0:
-                        problems.append('acknowledged %s missing from %s'
-                                        % (msgid, r))
+                        problems.append('acknowledged %s missing from %s; '
+                                        'attempts: %r'
+                                        % (msgid, r, c.history.get(msgid)))
                     elif n > allowed:
                         problems.append('%s stored %d times in %s (allowed '
                                         '%d: acknowledged %s, %d attempts '
-                                        'in flight)'
+                                        'in flight); attempts: %r'
                                         % (msgid, n, r, allowed,
                                            msgid in c.acked,
-                                           c.in_flight.get(msgid, 0)))
+                                           c.in_flight.get(msgid, 0),
+                                           c.history.get(msgid)))
                     elif n > 1 or (n == 1 and msgid not in c.acked):
                         allowance_used += n - (1 if msgid in c.acked
                                                else 0)
@@ -302,7 +371,7 @@ class SmtpCrashTest(unittest.TestCase):
                         sum(c.refusals for c in clients),
                         sum(sum(c.in_flight.values()) for c in clients),
                         allowance_used))
-        harness.note('kill -9 rounds: %r (roles left by the dead master: '
+        harness.note('kill rounds: %r (roles left by the dead master: '
                      '%d); vault starts %d, front starts %d; merged %.1f s '
                      'after the load'
                      % (kills, len(stray_roles),
@@ -310,14 +379,20 @@ class SmtpCrashTest(unittest.TestCase):
                         log.count(' front.start '), merge_wait))
         harness.note('per client acknowledged: %r'
                      % [len(c.acked) for c in clients])
+        if problems or stray_roles:
+            harness.note('kills (seconds from the start, after the kill): '
+                         '%s' % ', '.join(kill_log))
+            keep = os.environ.get('MARMOT_KEEP_LOGS')
+            if keep:  # a directory to keep the whole server log in
+                path = os.path.join(keep, 'smtp-crash-%s.log' % tag)
+                shutil.copy(self.inst.log_path, path)
+                harness.note('server log kept in %s' % path)
         self.assertEqual(problems[:20], [], '%d problems' % len(problems))
-        self.assertGreaterEqual(sum(kills.values()), 20)
-        self.assertEqual(kills['master'], 1)
         for c in clients:
             self.assertGreaterEqual(len(c.acked), 20, 'client %d got only '
                                     '%d acknowledgements' % (c.k,
                                                              len(c.acked)))
-
+        return kills
 
 if __name__ == '__main__':
     unittest.main()
