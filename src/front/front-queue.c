@@ -277,33 +277,25 @@ static void fq_dsn_key(const struct queue_message *msg, char *key,
 	snprintf(key, key_size, "%s;%s", msg->id, hex);
 }
 
-/* Enqueues one DSN for the NEEDED recipients of msg and marks them DONE
-   in memory. Returns 0 or -1. */
-static int fq_send_dsn(struct queue_message *msg, const char **error_r)
+/* The DSN recipients of msg: those whose dsn is NEEDED (delayed false)
+   or whose delay_pending is set (delayed true, which clears it). Fills
+   rcpts (and status, their storage) and returns their number. */
+static unsigned int fq_dsn_rcpts(struct queue_message *msg, bool delayed,
+				 struct queue_dsn_rcpt *rcpts,
+				 char (*status)[16])
 {
-	struct queue_dsn_rcpt *rcpts;
-	struct queue_dsn dsn;
-	struct queue_rcpt to;
-	struct queue_envelope env;
-	struct buf out = BUF_INIT;
-	char(*status)[16];
-	char key[QUEUE_ID_LEN + 48], id[QUEUE_ID_LEN + 1];
-	char *envid;
 	unsigned int n = 0;
-	int ret = 0;
 
-	i_assert(msg->body != NULL);
-	fq_dsn_key(msg, key, sizeof(key));
-	rcpts = i_new(struct queue_dsn_rcpt, msg->env.rcpt_count);
-	status = i_malloc(sizeof(*status) * msg->env.rcpt_count);
 	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
 		struct queue_rcpt_state *st = &msg->states[i];
 
-		if (st->dsn != QUEUE_DSN_NEEDED)
+		if (delayed ? !st->delay_pending : st->dsn != QUEUE_DSN_NEEDED)
 			continue;
+		if (delayed)
+			st->delay_pending = false;
 		rcpts[n].address = msg->env.rcpts[i].address;
 		rcpts[n].orcpt = msg->env.rcpts[i].orcpt;
-		rcpts[n].action = "failed";
+		rcpts[n].action = delayed ? "delayed" : "failed";
 		rcpts[n].status = queue_dsn_status_of_reply(
 			st->last_reply, status[n], sizeof(status[n]));
 		rcpts[n].remote_mta = st->remote_host;
@@ -311,50 +303,78 @@ static int fq_send_dsn(struct queue_message *msg, const char **error_r)
 		rcpts[n].last_attempt = st->last_attempt;
 		n++;
 	}
-	if (n == 0) {
-		i_free(rcpts);
-		i_free(status);
-		return 0;
-	}
-	if (fq_dsn_queued(key)) {
+	return n;
+}
+
+/* Builds the DSN for rcpts about msg and enqueues it to msg's sender with
+   the null reverse-path (RFC 5321 4.5.5 / RFC 3464 2: so it can never
+   cause another DSN) and envid (NULL: none). Returns 0 with id_r, or
+   -1. */
+static int fq_dsn_enqueue(const struct queue_message *msg,
+			  const struct queue_dsn_rcpt *rcpts, unsigned int n,
+			  const char *envid, char id_r[QUEUE_ID_LEN + 1],
+			  const char **error_r)
+{
+	struct queue_rcpt to = { msg->env.sender, NULL, QUEUE_NOTIFY_NEVER };
+	struct queue_envelope env;
+	struct queue_dsn dsn;
+	struct buf out = BUF_INIT;
+	int ret;
+
+	memset(&dsn, 0, sizeof(dsn));
+	dsn.reporting_mta = fq->front->set->hostname;
+	dsn.sender = msg->env.sender;
+	dsn.envid = msg->env.envid;
+	dsn.arrival = msg->queued;
+	dsn.rcpts = rcpts;
+	dsn.rcpt_count = n;
+	dsn.original = msg->body;
+	dsn.original_len = msg->body_len;
+	/* RFC 3461 4.3: RET is about failure DSNs; others carry the
+	   headers. */
+	dsn.ret_full =
+		msg->env.ret_full && strcmp(rcpts[0].action, "failed") == 0;
+	queue_dsn_build(&dsn, fq_now(), &out);
+	memset(&env, 0, sizeof(env));
+	env.sender = "";
+	env.rcpts = &to;
+	env.rcpt_count = 1;
+	env.envid = envid;
+	ret = queue_enqueue(fq->queue, &env, buf_span(&out).p, out.used, id_r,
+			    error_r);
+	buf_free_secure(&out);
+	if (ret == 0)
+		fq_entry_add(id_r)->due = 0;
+	return ret;
+}
+
+/* Enqueues one DSN for the NEEDED recipients of msg and marks them DONE
+   in memory. Returns 0 or -1. */
+static int fq_send_dsn(struct queue_message *msg, const char **error_r)
+{
+	struct queue_dsn_rcpt *rcpts =
+		i_new(struct queue_dsn_rcpt, msg->env.rcpt_count);
+	char(*status)[16] = i_malloc(sizeof(*status) * msg->env.rcpt_count);
+	char key[QUEUE_ID_LEN + 48], id[QUEUE_ID_LEN + 1];
+	unsigned int n;
+	int ret = 0;
+
+	i_assert(msg->body != NULL);
+	fq_dsn_key(msg, key, sizeof(key));
+	n = fq_dsn_rcpts(msg, false, rcpts, status);
+	if (n > 0 && fq_dsn_queued(key)) {
 		/* Queued before a crash, DONE not saved: do not repeat. */
 		log_info(NULL, "queue.dsn.recovered", "id=%s", msg->id);
-	} else {
-		memset(&dsn, 0, sizeof(dsn));
-		dsn.reporting_mta = fq->front->set->hostname;
-		dsn.sender = msg->env.sender;
-		dsn.envid = msg->env.envid;
-		dsn.arrival = msg->queued;
-		dsn.rcpts = rcpts;
-		dsn.rcpt_count = n;
-		dsn.original = msg->body;
-		dsn.original_len = msg->body_len;
-		dsn.ret_full = msg->env.ret_full;
-		queue_dsn_build(&dsn, fq_now(), &out);
+	} else if (n > 0) {
+		char *envid = i_strdup_printf(FQ_DSN_ENVID_PREFIX "%s", key);
 
-		to.address = msg->env.sender;
-		to.orcpt = NULL;
-		to.notify = QUEUE_NOTIFY_NEVER;
-		envid = i_strdup_printf(FQ_DSN_ENVID_PREFIX "%s", key);
-		memset(&env, 0, sizeof(env));
-		/* RFC 5321 4.5.5 / RFC 3464 2: sent with the null
-		   reverse-path, so it can never cause another DSN. */
-		env.sender = "";
-		env.rcpts = &to;
-		env.rcpt_count = 1;
-		env.envid = envid;
-		ret = queue_enqueue(fq->queue, &env, buf_span(&out).p, out.used,
-				    id, error_r);
+		ret = fq_dsn_enqueue(msg, rcpts, n, envid, id, error_r);
 		if (ret == 0) {
-			struct fq_entry *e = fq_entry_add(id);
-
-			e->due = 0;
-			e->dsn_key = i_strdup(key);
+			fq_entry_find(id)->dsn_key = i_strdup(key);
 			log_info(NULL, "queue.dsn.queued",
 				 "id=%s dsn=%s rcpts=%u", msg->id, id, n);
 		}
 		i_free(envid);
-		buf_free_secure(&out);
 	}
 	i_free(rcpts);
 	i_free(status);
@@ -375,55 +395,17 @@ static void fq_send_delay_dsn(struct queue_message *msg)
 	struct queue_dsn_rcpt *rcpts =
 		i_new(struct queue_dsn_rcpt, msg->env.rcpt_count);
 	char(*status)[16] = i_malloc(sizeof(*status) * msg->env.rcpt_count);
-	struct queue_dsn dsn;
-	struct queue_rcpt to = { msg->env.sender, NULL, QUEUE_NOTIFY_NEVER };
-	struct queue_envelope env;
-	struct buf out = BUF_INIT;
 	char id[QUEUE_ID_LEN + 1];
 	const char *error;
-	unsigned int n = 0;
+	unsigned int n = fq_dsn_rcpts(msg, true, rcpts, status);
 
-	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
-		struct queue_rcpt_state *st = &msg->states[i];
-
-		if (!st->delay_pending)
-			continue;
-		st->delay_pending = false;
-		rcpts[n].address = msg->env.rcpts[i].address;
-		rcpts[n].orcpt = msg->env.rcpts[i].orcpt;
-		rcpts[n].action = "delayed";
-		rcpts[n].status = queue_dsn_status_of_reply(
-			st->last_reply, status[n], sizeof(status[n]));
-		rcpts[n].remote_mta = st->remote_host;
-		rcpts[n].diagnostic = st->last_reply;
-		rcpts[n].last_attempt = st->last_attempt;
-		n++;
-	}
 	if (n > 0 && msg->body != NULL) {
-		memset(&dsn, 0, sizeof(dsn));
-		dsn.reporting_mta = fq->front->set->hostname;
-		dsn.sender = msg->env.sender;
-		dsn.envid = msg->env.envid;
-		dsn.arrival = msg->queued;
-		dsn.rcpts = rcpts;
-		dsn.rcpt_count = n;
-		dsn.original = msg->body;
-		dsn.original_len = msg->body_len;
-		queue_dsn_build(&dsn, fq_now(), &out);
-		memset(&env, 0, sizeof(env));
-		env.sender = "";
-		env.rcpts = &to;
-		env.rcpt_count = 1;
-		if (queue_enqueue(fq->queue, &env, buf_span(&out).p, out.used,
-				  id, &error) < 0) {
+		if (fq_dsn_enqueue(msg, rcpts, n, NULL, id, &error) < 0)
 			log_error(NULL, "queue.dsn.failed", "id=%s error=%s",
 				  msg->id, log_value(0, error));
-		} else {
-			fq_entry_add(id)->due = 0;
+		else
 			log_info(NULL, "queue.dsn.delay_queued",
 				 "id=%s dsn=%s rcpts=%u", msg->id, id, n);
-		}
-		buf_free_secure(&out);
 	}
 	i_free(rcpts);
 	i_free(status);
