@@ -184,6 +184,28 @@ static const char *dns_error_buf(const char *fmt, ...)
 	return error;
 }
 
+/* Whether /etc/resolv.conf names a nameserver (then libunbound forwards
+   to them; otherwise it recurses from the root itself). */
+static bool dns_resolvconf_has_servers(void)
+{
+	FILE *f = fopen("/etc/resolv.conf", "re");
+	char line[512];
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		const char *p = line;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		found = strncmp(p, "nameserver", 10) == 0 &&
+			(p[10] == ' ' || p[10] == '\t');
+	}
+	fclose(f);
+	return found;
+}
+
 static int dns_ctx_setup(struct dns *dns, const char **error_r)
 {
 	struct ub_ctx *ctx = ub_ctx_create();
@@ -201,12 +223,15 @@ static int dns_ctx_setup(struct dns *dns, const char **error_r)
 		ub_ctx_delete(ctx);
 		return -1;
 	}
-	/* We only ever forward (to dns_resolver or to resolv.conf's
-	   servers), and those are often on loopback (a local unbound,
-	   systemd-resolved's 127.0.0.53, the test suite's server), which
-	   libunbound refuses to query by default. */
-	if ((ret = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no")) !=
-	    0) {
+	/* Forwarders (dns_resolver or resolv.conf's) are often on loopback
+	   (a local unbound, systemd-resolved's 127.0.0.53, the test suite's
+	   server), which libunbound refuses to query by default. Only when
+	   it resolves by itself (resolv.conf lists no server) does that
+	   default stay, so that no delegation can point us at local
+	   services. */
+	if ((dns->resolver[0] != '\0' || dns_resolvconf_has_servers()) &&
+	    (ret = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no")) !=
+		    0) {
 		*error_r = dns_error_buf("dns: do-not-query-localhost: %s",
 					 ub_strerror(ret));
 		ub_ctx_delete(ctx);
