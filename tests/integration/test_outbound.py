@@ -5,7 +5,9 @@ as that domain's MX on port 25 of a loopback address of its own
 (postfix_mx.py). A 5xx from Postfix yields exactly one DSN in the sender's
 INBOX, a 4xx is retried on schedule (queue_retry_min 2 s, doubling) and
 delivered once Postfix accepts, a dead first MX falls back to the second,
-and a null MX (RFC 7505) fails at once with a DSN. The same cases run
+a domain without MX is reached through its A record (implicit MX), and a
+null MX (RFC 7505) or a domain that does not exist fails at once with a
+DSN. The same cases run
 again with `marmot queue inject` as the way in (remote senders, whose
 DSNs travel to Postfix too).
 
@@ -325,7 +327,8 @@ class OutboundCases:
     fails at once with a DSN. Subclasses provide send(), dsns() and the
     senders' addresses."""
 
-    SENDERS = ('deliver', 'bounce', 'defer', 'fallback', 'nullmx')
+    SENDERS = ('deliver', 'bounce', 'defer', 'fallback', 'nullmx',
+               'implicit', 'nxdomain')
     skip_reason = None
 
     @classmethod
@@ -529,6 +532,28 @@ class OutboundCases:
         harness.note('\n'.join(lines))
         self.assertEqual(len(lines), 1, lines)
         self.assertIn('live.fallback.test', lines[0])
+
+    def test_implicit_mx(self):
+        # aonly.test has no MX, only an A record: RFC 5321 5.1, "the
+        # address is treated as if it was associated with an implicit MX
+        # RR, with a preference of 0, pointing to that host".
+        sender, tag = self.sender('implicit'), token()
+        rcpt = 'dave@aonly.test'
+        self.send(sender, rcpt, make_message(sender, rcpt, tag))
+        found = self.wait_mx('catchall', tag)
+        self.assertEqual(len(found), 1)
+        self.assertIn(b'Delivered-To: dave@aonly.test', found[0])
+        self.assertEqual(self.dsns(sender, tag), [])
+
+    def test_nxdomain_yields_dsn(self):
+        # RFC 5321 5.1: "If a non-existent domain error is returned, this
+        # situation MUST be reported as an error": one DSN, 5.1.2.
+        sender, tag = self.sender('nxdomain'), token()
+        rcpt = 'erin@nowhere.remote.test'
+        self.send(sender, rcpt, make_message(sender, rcpt, tag))
+        found = self.wait_dsns(sender, tag)
+        self.assertEqual(len(found), 1)
+        self.assert_dsn(found[0], rcpt, '5.1.2', tag)
 
     def test_null_mx_yields_dsn(self):
         # RFC 7505 4.1: no delivery attempt, the recipient fails with
