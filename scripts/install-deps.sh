@@ -11,7 +11,7 @@ PACKAGES=(
 	openssl ca-certificates python3 swaks libnet-ssleay-perl sqlite3 procps iproute2
 	clang-14 libclang-rt-14-dev clang-format curl git
 	libgmime-3.0-dev
-	nsd postfix dovecot-core dovecot-lmtpd
+	nsd ldnsutils postfix dovecot-core dovecot-lmtpd
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -17,6 +17,7 @@
 #include "mail-address.h"
 #include "directory.h"
 #include "account-keys.h"
+#include "queue.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -399,6 +400,18 @@ static int cli_init_populate(struct cli_context *ctx,
 	directory_close(&directory);
 	if (ret < 0)
 		return -1;
+	/* The outbound queue: DATA/queue/ and DATA/queue.key (the front
+	   makes them at its first start in older data directories). */
+	{
+		struct queue *queue = queue_open(dir, &error);
+
+		if (queue == NULL) {
+			cli_error("cannot create the outbound queue: %s",
+				  error);
+			return -1;
+		}
+		queue_close(&queue);
+	}
 
 	if (init->as_root) {
 		cli_chown_uid = init->uid;

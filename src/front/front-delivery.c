@@ -37,6 +37,7 @@
 
 #ifdef FRONT_DELIVERY_QUEUE
 #include "queue.h"
+#include "front-queue.h"
 #endif
 
 #include <inttypes.h>
@@ -559,6 +560,9 @@ static void delivery_finish(struct front_delivery *d)
 	struct buf fields = BUF_INIT;
 
 	d->state = DELIVERY_STATE_DONE;
+	/* The queue runner takes the new message at once. */
+	if (d->queue_id[0] != '\0')
+		front_queue_added(d->queue_id);
 	if (d->local_count + d->remote_count > 0) {
 		buf_log_kv(&fields, "from", d->sender);
 		buf_log_kv(&fields, "ip", d->client_ip);

@@ -25,12 +25,16 @@
    envid is never sent anywhere (ENVID is only passed on for non-null
    senders).
 
+   Each due recipient is first resolved through the vault: local ones (a
+   DSN to a local sender, above all) are committed into the spools with
+   front_delivery_commit, only non-local ones go out.
+
    Limitations (documented in doc/architecture.md): state saves (an fsync
-   each) run in the loop thread; a DSN to a local sender goes out like any
-   other mail (to the relay host, or to our own MX). */
+   each) run in the loop thread; no delay DSNs. */
 
 #include "lib.h"
 #include "front-queue.h"
+#include "front-delivery.h"
 #include "front-private.h"
 #include "ioloop.h"
 #include "log.h"
@@ -83,6 +87,7 @@ struct fq_entry {
 };
 
 struct fq_msg {
+	struct fq_msg *prev, *next; /* fq_msgs: messages being worked on */
 	char id[QUEUE_ID_LEN + 1];
 	struct queue_message *msg;
 	unsigned int jobs;
@@ -164,6 +169,7 @@ struct fq_runner {
 	struct queue *queue;
 	struct tls_ctx *tls_client;
 	struct timeout *tick;
+	struct timeout *added_timeout;
 	struct fq_entry *entries;
 	unsigned int entry_count, entry_alloc;
 	struct fq_dest *dests;
@@ -181,11 +187,14 @@ struct fq_runner {
 };
 
 static struct fq_runner *fq;
+static struct fq_msg *fq_msgs;
 
 static void fq_dispatch(void);
 static void fq_conn_next_addr(struct fq_conn *conn);
 static void fq_conn_destroy(struct fq_conn **conn);
 static void fq_conn_start_job(struct fq_conn *conn);
+static unsigned int fq_msg_start(struct fq_msg *m, const bool *remote,
+				 bool flush, int64_t now);
 
 static int64_t fq_now(void)
 {
@@ -583,10 +592,21 @@ static void fq_msg_unref_job(struct fq_msg *m)
 		if (m->started > 0 || dsn_needed || m->deleted ||
 		    m->hold_request >= 0 || queue_message_done(m->msg))
 			fq_msg_commit(m->msg, m->deleted);
-		else if (e != NULL)
+		else if (e != NULL) {
 			fq_entry_update(e, m->msg);
+			/* Nothing could start (destinations at their
+			   limit): the next tick tries again. */
+			if (e->due <= fq_now())
+				e->due = fq_now() + 1;
+		}
 	}
 	queue_message_free(&m->msg);
+	if (m->prev != NULL)
+		m->prev->next = m->next;
+	else
+		fq_msgs = m->next;
+	if (m->next != NULL)
+		m->next->prev = m->prev;
 	i_free(m);
 }
 
@@ -1425,6 +1445,282 @@ static void fq_conn_start_job(struct fq_conn *conn)
 	fq_conn_send_mail(conn);
 }
 
+/* ---- local recipients ---- */
+
+/* Before a message goes out, each due recipient is resolved through the
+   vault (front-delivery.h): one of our addresses (a DSN to a local
+   sender, above all) is delivered into the local spools with
+   front_delivery_commit, like mail from SMTP; only FRONT_RCPT_NOT_LOCAL
+   recipients go to the remote side. */
+struct fq_local;
+
+struct fq_local_rcpt {
+	struct fq_local *l;
+	unsigned int idx; /* in the message */
+	bool answered;
+	enum front_rcpt_result result;
+	bool quota_permanent;
+	struct front_rcpt_target *targets;
+	unsigned int target_count;
+	char **forwards;
+	unsigned int forward_count;
+};
+
+struct fq_local {
+	struct fq_local *prev, *next;
+	struct fq_msg *m;
+	struct fq_local_rcpt *rcpts;
+	unsigned int count, answered;
+	bool flush;
+	/* Committing the local copies. */
+	struct front_delivery *delivery;
+	unsigned int *committing; /* message indexes in the commit */
+	unsigned int committing_count;
+};
+
+static struct fq_local *fq_locals;
+
+static void fq_local_free(struct fq_local *l)
+{
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		fq_locals = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	for (unsigned int i = 0; i < l->count; i++) {
+		struct fq_local_rcpt *r = &l->rcpts[i];
+
+		if (!r->answered)
+			front_delivery_cancel(r);
+		i_free(r->targets);
+		for (unsigned int j = 0; j < r->forward_count; j++)
+			i_free(r->forwards[j]);
+		i_free(r->forwards);
+	}
+	front_delivery_destroy(&l->delivery);
+	i_free(l->committing);
+	i_free(l->rcpts);
+	i_free(l);
+}
+
+static void fq_local_committed(void *context, enum front_commit_result result,
+			       const char *reason)
+{
+	struct fq_local *l = context;
+	struct fq_msg *m = l->m;
+	int64_t now = fq_now();
+
+	for (unsigned int i = 0; i < l->committing_count; i++) {
+		unsigned int idx = l->committing[i];
+
+		switch (result) {
+		case FRONT_COMMIT_OK:
+			fq_rcpt_result(m->msg, idx, FQ_RESULT_OK,
+				       "250 2.0.0 delivered locally",
+				       fq->front->set->hostname, now);
+			break;
+		case FRONT_COMMIT_REJECTED: {
+			char *text = i_strdup_printf("550 %s", reason);
+
+			fq_rcpt_result(m->msg, idx, FQ_RESULT_PERM, text,
+				       fq->front->set->hostname, now);
+			i_free(text);
+			break;
+		}
+		case FRONT_COMMIT_TOO_BIG:
+			fq_rcpt_result(m->msg, idx, FQ_RESULT_PERM,
+				       "552 5.3.4 message too big for the "
+				       "mailbox",
+				       fq->front->set->hostname, now);
+			break;
+		case FRONT_COMMIT_TEMPFAIL:
+			fq_rcpt_result(m->msg, idx, FQ_RESULT_TEMP,
+				       "451 4.3.0 local delivery failed",
+				       fq->front->set->hostname, now);
+			break;
+		}
+	}
+	m->started++;
+	fq_local_free(l); /* destroys the finished delivery */
+	fq_msg_unref_job(m);
+	fq_dispatch();
+}
+
+/* Queues the remote forward targets of a local recipient as a new
+   message (same sender, no DSN options). Returns 0 or -1. */
+static int fq_local_forward(const struct queue_message *msg,
+			    const struct fq_local_rcpt *r)
+{
+	struct queue_rcpt *rcpts = i_new(struct queue_rcpt, r->forward_count);
+	struct queue_envelope env;
+	const char *error;
+	char id[QUEUE_ID_LEN + 1];
+	int ret;
+
+	for (unsigned int i = 0; i < r->forward_count; i++)
+		rcpts[i].address = r->forwards[i];
+	memset(&env, 0, sizeof(env));
+	env.sender = msg->env.sender;
+	env.rcpts = rcpts;
+	env.rcpt_count = r->forward_count;
+	env.account_id = msg->env.account_id;
+	ret = queue_enqueue(fq->queue, &env, msg->body, msg->body_len, id,
+			    &error);
+	i_free(rcpts);
+	if (ret < 0) {
+		log_error(NULL, "queue.forward.failed", "id=%s error=%s",
+			  msg->id, log_value(0, error));
+		return -1;
+	}
+	fq_entry_add(id)->due = 0;
+	return 0;
+}
+
+/* Every recipient is answered: locals are committed, the rest either
+   fail here or go to the remote side. */
+static void fq_local_resolved(struct fq_local *l)
+{
+	struct fq_msg *m = l->m;
+	struct queue_message *msg = m->msg;
+	bool *remote = i_new(bool, msg->env.rcpt_count);
+	const char *host = fq->front->set->hostname;
+	int64_t now = fq_now();
+
+	for (unsigned int i = 0; i < l->count; i++) {
+		struct fq_local_rcpt *r = &l->rcpts[i];
+
+		switch (r->result) {
+		case FRONT_RCPT_NOT_LOCAL:
+			remote[r->idx] = true;
+			continue;
+		case FRONT_RCPT_OK:
+			if (r->forward_count > 0 &&
+			    fq_local_forward(msg, r) < 0) {
+				fq_rcpt_result(msg, r->idx, FQ_RESULT_TEMP,
+					       "451 4.3.0 cannot queue the "
+					       "forward",
+					       host, now);
+				m->started++;
+				continue;
+			}
+			if (r->target_count == 0) {
+				fq_rcpt_result(msg, r->idx, FQ_RESULT_OK,
+					       "250 2.0.0 forwarded", host,
+					       now);
+				m->started++;
+				continue;
+			}
+			if (l->delivery == NULL) {
+				l->delivery = front_delivery_create(
+					msg->env.sender, "", false,
+					msg->env.account_id);
+				l->committing = i_new(unsigned int, l->count);
+			}
+			for (unsigned int j = 0; j < r->target_count; j++)
+				front_delivery_add_local(
+					l->delivery,
+					msg->env.rcpts[r->idx].address,
+					&r->targets[j]);
+			l->committing[l->committing_count++] = r->idx;
+			continue;
+		case FRONT_RCPT_UNKNOWN:
+			fq_rcpt_result(msg, r->idx, FQ_RESULT_PERM,
+				       "550 5.1.1 no such local recipient",
+				       host, now);
+			break;
+		case FRONT_RCPT_DISABLED:
+			fq_rcpt_result(msg, r->idx, FQ_RESULT_PERM,
+				       "550 5.2.1 mailbox disabled", host, now);
+			break;
+		case FRONT_RCPT_OVER_QUOTA:
+			fq_rcpt_result(msg, r->idx,
+				       r->quota_permanent ? FQ_RESULT_PERM
+							  : FQ_RESULT_TEMP,
+				       r->quota_permanent
+					       ? "552 5.2.2 mailbox full"
+					       : "452 4.2.2 mailbox full",
+				       host, now);
+			break;
+		case FRONT_RCPT_TEMPFAIL:
+			fq_rcpt_result(msg, r->idx, FQ_RESULT_TEMP,
+				       "451 4.3.0 recipient lookup failed",
+				       host, now);
+			break;
+		}
+		m->started++;
+	}
+	m->started += fq_msg_start(m, remote, l->flush, now);
+	i_free(remote);
+	if (l->delivery != NULL) {
+		m->jobs++;
+		front_delivery_commit(l->delivery, msg->body, msg->body_len,
+				      fq_local_committed, l);
+		fq_msg_unref_job(m); /* the resolve phase's reference */
+		return;
+	}
+	fq_local_free(l);
+	fq_msg_unref_job(m);
+}
+
+static void fq_local_rcpt_cb(void *context, const struct front_rcpt *rcpt)
+{
+	struct fq_local_rcpt *r = context;
+	struct fq_local *l = r->l;
+
+	r->answered = true;
+	r->result = rcpt->result;
+	r->quota_permanent = rcpt->quota_permanent;
+	if (rcpt->result == FRONT_RCPT_OK) {
+		r->target_count = rcpt->local_count;
+		r->targets =
+			i_new(struct front_rcpt_target, rcpt->local_count + 1);
+		memcpy(r->targets, rcpt->locals,
+		       sizeof(*rcpt->locals) * rcpt->local_count);
+		r->forward_count = rcpt->remote_count;
+		r->forwards = i_new(char *, rcpt->remote_count + 1);
+		for (unsigned int i = 0; i < rcpt->remote_count; i++)
+			r->forwards[i] = i_strdup(rcpt->remote[i]);
+	}
+	if (++l->answered == l->count)
+		fq_local_resolved(l);
+}
+
+/* Starts the resolve phase for the due recipients of m (which holds one
+   job reference for it). */
+static void fq_local_start(struct fq_msg *m, bool flush, int64_t now)
+{
+	struct queue_message *msg = m->msg;
+	struct fq_local *l = i_new(struct fq_local, 1);
+
+	l->m = m;
+	l->flush = flush;
+	l->rcpts = i_new(struct fq_local_rcpt, msg->env.rcpt_count);
+	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
+		const struct queue_rcpt_state *st = &msg->states[i];
+
+		if (st->status != QUEUE_RCPT_PENDING ||
+		    (!flush && st->next_attempt > now))
+			continue;
+		l->rcpts[l->count].l = l;
+		l->rcpts[l->count].idx = i;
+		l->count++;
+	}
+	l->next = fq_locals;
+	if (fq_locals != NULL)
+		fq_locals->prev = l;
+	fq_locals = l;
+	if (l->count == 0) {
+		fq_local_resolved(l);
+		return;
+	}
+	/* The callbacks run later from the ioloop, never in here. */
+	for (unsigned int i = 0; i < l->count; i++)
+		front_delivery_resolve(msg->env.rcpts[l->rcpts[i].idx].address,
+				       msg->body_len, fq_local_rcpt_cb,
+				       &l->rcpts[i]);
+}
+
 /* ---- dispatch ---- */
 
 static struct fq_conn *fq_dest_idle_conn(struct fq_dest *dest)
@@ -1458,11 +1754,16 @@ static bool fq_dest_has_room(const char *key)
 
 /* Starts jobs for the due recipients of the loaded m. Returns the
    number of jobs started. */
-static unsigned int fq_msg_start(struct fq_msg *m, bool flush, int64_t now)
+static unsigned int fq_msg_start(struct fq_msg *m, const bool *remote,
+				 bool flush, int64_t now)
 {
 	struct queue_message *msg = m->msg;
 	unsigned int count = msg->env.rcpt_count, started = 0;
 	bool *taken = i_new(bool, count);
+
+	/* Only the recipients the vault called not local go out. */
+	for (unsigned int i = 0; i < count; i++)
+		taken[i] = !remote[i];
 
 	for (unsigned int i = 0; i < count; i++) {
 		const struct queue_rcpt_state *st = &msg->states[i];
@@ -1561,16 +1862,13 @@ static void fq_dispatch_one(const char *id, int64_t now)
 	memcpy(m->id, id, sizeof(m->id));
 	m->msg = msg;
 	m->hold_request = -1;
-	m->jobs = 1; /* held while starting, so no job commits early */
+	m->jobs = 1; /* the resolve phase's, so no job commits early */
+	m->next = fq_msgs;
+	if (fq_msgs != NULL)
+		fq_msgs->prev = m;
+	fq_msgs = m;
 	e->busy = true;
-	m->started = fq_msg_start(m, flush, now);
-	fq_msg_unref_job(m);
-	e = fq_entry_find(id);
-	if (e != NULL && !e->busy && e->due <= now) {
-		/* Nothing could start (destinations at their limit): the
-		   next tick tries again. */
-		e->due = now + 1;
-	}
+	fq_local_start(m, flush, now);
 }
 
 static void fq_dispatch(void)
@@ -1624,16 +1922,16 @@ static void fq_request(void *context, enum queue_request_op op, const char *id)
 		e = fq_entry_find(id);
 	}
 	if (e != NULL && e->busy) {
-		/* The jobs' commit applies it. */
-		for (struct fq_conn *c = fq->conns; c != NULL; c = c->next) {
-			if (c->job == NULL || strcmp(c->job->m->id, id) != 0)
+		/* Being worked on: the commit at its end applies it. */
+		for (struct fq_msg *m = fq_msgs; m != NULL; m = m->next) {
+			if (strcmp(m->id, id) != 0)
 				continue;
 			if (op == QUEUE_REQUEST_DELETE)
-				c->job->m->deleted = true;
+				m->deleted = true;
 			else if (op == QUEUE_REQUEST_HOLD)
-				c->job->m->hold_request = 1;
+				m->hold_request = 1;
 			else if (op == QUEUE_REQUEST_RELEASE)
-				c->job->m->hold_request = 0;
+				m->hold_request = 0;
 		}
 		return;
 	}
@@ -1795,6 +2093,7 @@ void front_queue_deinit(void)
 	if (fq == NULL)
 		return;
 	timeout_remove(&fq->tick);
+	timeout_remove(&fq->added_timeout);
 	/* Open jobs end as temporary failures and are saved: the next
 	   start retries them. */
 	while (fq->conns != NULL) {
@@ -1803,6 +2102,20 @@ void front_queue_deinit(void)
 		if (conn->last_error == NULL)
 			fq_conn_set_error(conn, "451 4.3.2 shutting down");
 		fq_conn_destroy(&conn);
+	}
+	/* Messages still in the resolve or local commit phase: what they
+	   did so far is saved; a commit that is still running finishes
+	   without us (its records stay, the next start may deliver them
+	   again: at-least-once). */
+	while (fq_locals != NULL) {
+		struct fq_local *l = fq_locals;
+		struct fq_msg *m = l->m;
+		bool committing = l->delivery != NULL;
+
+		fq_local_free(l);
+		if (committing)
+			fq_msg_unref_job(m);
+		fq_msg_unref_job(m);
 	}
 #ifdef MARMOT_HAVE_DNS
 	dns_destroy(&fq->dns);
@@ -1818,6 +2131,24 @@ void front_queue_deinit(void)
 struct queue *front_queue_get(void)
 {
 	return fq == NULL ? NULL : fq->queue;
+}
+
+static void fq_added_dispatch(void *context)
+{
+	timeout_remove(&fq->added_timeout);
+	fq_dispatch();
+}
+
+void front_queue_added(const char *id)
+{
+	if (fq == NULL || !queue_id_valid(id))
+		return;
+	if (fq_entry_find(id) == NULL)
+		fq_entry_add(id)->due = 0;
+	/* From the loop, not inside the delivery's callback. */
+	if (fq->added_timeout == NULL)
+		fq->added_timeout = timeout_add(fq->front->ioloop, 0,
+						fq_added_dispatch, NULL);
 }
 
 void front_queue_kick(void)

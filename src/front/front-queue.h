@@ -23,5 +23,9 @@ struct queue *front_queue_get(void);
 /* Something was enqueued (or requested): rescan at once rather than at
    the next queue_scan_interval. Ioloop thread only. */
 void front_queue_kick(void);
+/* Message id was just enqueued by this process (front-delivery.c): the
+   runner indexes it and dispatches it from the loop, without a directory
+   scan. Ioloop thread only; safe before init (ignored). */
+void front_queue_added(const char *id);
 
 #endif

@@ -4,7 +4,8 @@
    (tests/integration/dnsserver.py) and operators can check a resolver
    setting:
 
-     dns-query RESOLVER|resolv.conf mx|host|txt|tlsa NAME...
+     dns-query [--trust-anchor FILE] RESOLVER|resolv.conf mx|host|txt|tlsa
+	       NAME...
 
    Output per name: "NAME TYPE STATUS [secure] [bogus] [null_mx]
    [unusable] [partial]" then one indented line per record. All names are
@@ -90,11 +91,17 @@ static void tlsa_cb(void *context, const struct dns_tlsa_result *r)
 
 int main(int argc, char **argv)
 {
-	const char *error;
+	const char *error, *trust_anchor = NULL;
 
+	if (argc > 2 && strcmp(argv[1], "--trust-anchor") == 0) {
+		trust_anchor = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 4) {
-		fprintf(stderr, "usage: dns-query RESOLVER|resolv.conf "
-				"mx|host|txt|tlsa NAME...\n");
+		fprintf(stderr, "usage: dns-query [--trust-anchor FILE] "
+				"RESOLVER|resolv.conf mx|host|txt|tlsa "
+				"NAME...\n");
 		return 1;
 	}
 	const char *type = argv[2];
@@ -105,6 +112,7 @@ int main(int argc, char **argv)
 	}
 	struct ioloop *ioloop = ioloop_create();
 	struct dns_settings set = { .resolver = argv[1],
+				    .trust_anchor_file = trust_anchor,
 				    .timeout_msecs = 10000 };
 	struct dns *dns = dns_create(ioloop, &set, &error);
 	if (dns == NULL) {

@@ -258,12 +258,7 @@ static int dns_ctx_setup(struct dns *dns, const char **error_r)
 	if (dns->trust_anchor_file[0] != '\0') {
 		/* libunbound reads the file only at the first query; check
 		   now so that a typo is a start-up error. */
-		int fd = dns->trust_anchor_file[0] != '/'
-				 ? (errno = EINVAL, -1)
-				 : open(dns->trust_anchor_file,
-					O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0 && errno == EINVAL) {
+		if (dns->trust_anchor_file[0] != '/') {
 			*error_r = dns_error_buf(
 				"dns: dns_trust_anchor_file %s: not an "
 				"absolute path",
@@ -271,6 +266,7 @@ static int dns_ctx_setup(struct dns *dns, const char **error_r)
 			ub_ctx_delete(ctx);
 			return -1;
 		}
+		int fd = open(dns->trust_anchor_file, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			*error_r = dns_error_buf(
 				"dns: dns_trust_anchor_file %s: %s",

@@ -91,6 +91,15 @@ static const struct fake_rr fake_zone[] = {
 	  0,
 	  2,
 	  { RD("\x07v=spf1 \x04-all"), RD("\x06second") } },
+	/* A length octet past the end of the rdata. */
+	{ "badtxt.test",
+	  DNS_TYPE_TXT,
+	  0,
+	  1,
+	  { RD("\x09"
+	       "abc") } },
+	/* A TLSA too short for its three fixed octets. */
+	{ "badtlsa.test", DNS_TYPE_TLSA, 0, 1, { RD("\x03\x01") } },
 	{ "_25._tcp.mx1.remote.test",
 	  DNS_TYPE_TLSA,
 	  0,
@@ -106,9 +115,10 @@ static const struct fake_rr fake_zone[] = {
 
 /* Names that exist (NODATA for types not in the table). */
 static const char *const fake_names[] = {
-	"remote.test", "nullmx.test", "badmx.test",
-	"mixed.test",  "aonly.test",  "dual.test",
-	"half.test",   "txt.test",    "_25._tcp.mx1.remote.test",
+	"remote.test", "nullmx.test",  "badmx.test",
+	"mixed.test",  "aonly.test",   "dual.test",
+	"half.test",   "txt.test",     "_25._tcp.mx1.remote.test",
+	"badtxt.test", "badtlsa.test",
 };
 
 struct responder {
@@ -554,6 +564,24 @@ static void test_txt_tlsa_raw(void **state)
 	assert_int_equal(f->item_len[0], 3);
 }
 
+static void test_malformed_answers(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Whether libunbound drops the record or hands it on, a malformed
+	   answer is never data: a temporary failure, nothing read past the
+	   rdata (ASan). */
+	(void)dns_lookup_txt(f->dns, "badtxt.test", txt_cb, f);
+	run_until(f, 1);
+	assert_int_equal(f->status, DNS_STATUS_TEMPFAIL);
+	assert_int_equal(f->count, 0);
+
+	(void)dns_lookup_tlsa(f->dns, "badtlsa.test", tlsa_cb, f);
+	run_until(f, 2);
+	assert_int_equal(f->status, DNS_STATUS_TEMPFAIL);
+	assert_int_equal(f->count, 0);
+}
+
 static void test_invalid_names(void **state)
 {
 	static const char *const bad[] = {
@@ -740,6 +768,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_negative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txt_tlsa_raw, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_answers, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_names, setup,
 						teardown),

@@ -152,6 +152,7 @@ static int group_setup(void **state ATTR_UNUSED)
 		  NULL);
 	add_alias("gone@example.org", "carol@example.org", NULL, NULL);
 	add_alias("@example.net", "alice@example.org", NULL, NULL);
+	add_alias("fwd@example.org", "someone@elsewhere.example", NULL, NULL);
 	pool_clear(directory_pool(fix.dir));
 	fix.ioloop = ioloop_create();
 	return 0;
@@ -223,6 +224,13 @@ static void test_resolve(void **state ATTR_UNUSED)
 		    (a.ids[0] == fix.bob && a.ids[1] == fix.alice));
 	assert_int_equal(a.remote_count, 1);
 	assert_string_equal(a.remote[0], "far@remote.example");
+
+	/* Forward only: no local target. */
+	resolve("fwd@example.org", 100, &a, NULL);
+	assert_int_equal(a.result, IPC_RCPT_OK);
+	assert_int_equal(a.local_count, 0);
+	assert_int_equal(a.remote_count, 1);
+	assert_string_equal(a.remote[0], "someone@elsewhere.example");
 }
 
 static void test_disabled(void **state ATTR_UNUSED)

@@ -393,8 +393,11 @@ static int rcpt_resolve(struct vault_rcpt *vr, const char *address,
 	const char **remote =
 		p_new(vr->pool, const char *, rcpts.remote_count + 1);
 
-	memcpy(ids, rcpts.account_ids,
-	       sizeof(*ids) * (size_t)rcpts.account_count);
+	if (rcpts.account_count > 0) {
+		/* (A forward-only alias has no account array at all.) */
+		memcpy(ids, rcpts.account_ids,
+		       sizeof(*ids) * (size_t)rcpts.account_count);
+	}
 	for (unsigned int i = 0; i < rcpts.remote_count; i++)
 		remote[i] = p_strdup(vr->pool, rcpts.remote[i]);
 	reply->remote = remote;

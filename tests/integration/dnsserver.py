@@ -15,8 +15,9 @@ Zones are dicts: {'remote.test': [('@', 'MX', '10 mx1'), ('mx1', 'A',
 '127.0.0.3')], ...}; names are relative to the zone unless they end in
 '.', '@' is the apex. SOA and NS records are added. set_zones() rewrites
 the zone files and reloads nsd (SIGHUP, or a restart on the same port when
-zones are added or removed), then waits until the new serial answers. start() waits until every zone answers its SOA; stop() and every
-failure path kill nsd and remove the temp dir. Standard library only.
+zones are added or removed), then waits until the new serial answers.
+start() waits until every zone answers its SOA; stop() and every failure
+path kill nsd and remove the temp dir. Standard library only.
 """
 
 import os
@@ -35,43 +36,48 @@ except ImportError:  # used outside the test runner
     harness = None
 
 NSD = '/usr/sbin/nsd'
+LDNS_KEYGEN = '/usr/bin/ldns-keygen'
+LDNS_SIGNZONE = '/usr/bin/ldns-signzone'
 DNS_ADDR = '127.0.0.10'
 
-# The addresses the default zones point at (loopback, nothing else).
-POSTFIX_ADDR = '127.0.0.3'     # where postfix_mx.py listens
-CLOSED_ADDR = '127.0.0.4'      # nothing listens there: a dead MX
+def test_zones(mx_addr, closed_addr):
+    """The zones the outbound tests use, pointing at mx_addr (where
+    postfix_mx.py listens) and closed_addr (where nothing listens: a dead
+    MX):
+    remote.test: two MX hosts (both the same Postfix); alice@, bounce@,
+      defer@ exist there (see postfix_mx.py).
+    fallback.test: the preferred MX is closed, the second is Postfix.
+    nullmx.test: RFC 7505 "MX 0 ." - accepts no mail.
+    aonly.test: no MX, an A record: RFC 5321 5.1 implicit MX.
+    nxmx.test: its only MX host does not exist."""
+    return {
+        'remote.test': [
+            ('@', 'MX', '10 mx1'),
+            ('@', 'MX', '20 mx2'),
+            ('mx1', 'A', mx_addr),
+            ('mx2', 'A', mx_addr),
+            ('@', 'TXT', '"v=spf1 ip4:127.0.0.0/8 -all"'),
+        ],
+        'fallback.test': [
+            ('@', 'MX', '10 dead'),
+            ('@', 'MX', '20 live'),
+            ('dead', 'A', closed_addr),
+            ('live', 'A', mx_addr),
+        ],
+        'nullmx.test': [
+            ('@', 'MX', '0 .'),
+            ('@', 'A', mx_addr),
+        ],
+        'aonly.test': [
+            ('@', 'A', mx_addr),
+        ],
+        'nxmx.test': [
+            ('@', 'MX', '10 nowhere.nxmx.test.'),
+        ],
+    }
 
-# remote.test: two MX hosts (the second one the same Postfix); alice@,
-# bounce@, defer@ exist there (see postfix_mx.py).
-# fallback.test: the preferred MX is closed, the second is Postfix.
-# nullmx.test: RFC 7505 "MX 0 ." - accepts no mail.
-# aonly.test: no MX, an A record: RFC 5321 5.1 implicit MX.
-# nxmx.test: its only MX host does not exist.
-DEFAULT_ZONES = {
-    'remote.test': [
-        ('@', 'MX', '10 mx1'),
-        ('@', 'MX', '20 mx2'),
-        ('mx1', 'A', POSTFIX_ADDR),
-        ('mx2', 'A', POSTFIX_ADDR),
-        ('@', 'TXT', '"v=spf1 ip4:127.0.0.0/8 -all"'),
-    ],
-    'fallback.test': [
-        ('@', 'MX', '10 dead'),
-        ('@', 'MX', '20 live'),
-        ('dead', 'A', CLOSED_ADDR),
-        ('live', 'A', POSTFIX_ADDR),
-    ],
-    'nullmx.test': [
-        ('@', 'MX', '0 .'),
-        ('@', 'A', POSTFIX_ADDR),
-    ],
-    'aonly.test': [
-        ('@', 'A', POSTFIX_ADDR),
-    ],
-    'nxmx.test': [
-        ('@', 'MX', '10 nowhere.nxmx.test.'),
-    ],
-}
+
+DEFAULT_ZONES = test_zones('127.0.0.3', '127.0.0.4')
 
 TYPES = {'A': 1, 'NS': 2, 'CNAME': 5, 'SOA': 6, 'PTR': 12, 'MX': 15,
          'TXT': 16, 'AAAA': 28, 'SRV': 33, 'TLSA': 52}
@@ -157,26 +163,64 @@ def register_live(server):
         harness._live.add(server)
 
 
-class DnsServer:
-    """One nsd serving zones on DNS_ADDR:port."""
+class TempServer:
+    """What DnsServer and PostfixMx share: a temp dir (self.dir) removed
+    by stop(), and cleanup() for run.py. Subclasses define _kill()."""
 
-    def __init__(self, zones=None, addr=DNS_ADDR, port=None):
-        if not os.access(NSD, os.X_OK):
-            raise RuntimeError('%s not found: apt-get install nsd '
-                               '(scripts/install-deps.sh)' % NSD)
-        self.zones = dict(DEFAULT_ZONES if zones is None else zones)
-        self.addr = addr
-        self.port = port or _free_port(addr)
-        self.dir = tempfile.mkdtemp(prefix='marmot-nsd-')
-        self.conf = os.path.join(self.dir, 'nsd.conf')
-        self.log_path = os.path.join(self.dir, 'nsd.log')
-        self.proc = None
-        self.serial = int(time.time()) % 1000000000
+    dir = None
+    proc = None
 
-    @property
-    def resolver(self):
-        """The dns_resolver setting that points Marmot here."""
-        return '%s@%d' % (self.addr, self.port)
+    def _prepare(self):
+        """Writes the configuration; returns (argv, output file)."""
+        raise NotImplementedError
+
+    def _wait_ready(self, timeout):
+        raise NotImplementedError
+
+    def _kill(self):
+        raise NotImplementedError
+
+    def log_paths(self):
+        raise NotImplementedError
+
+    def log_text(self):
+        """The server's output and log, for failure messages."""
+        out = []
+        for path in self.log_paths() if self.dir else []:
+            try:
+                with open(path, 'rb') as f:
+                    out.append(f.read().decode('utf-8', 'replace'))
+            except OSError:
+                pass
+        return ''.join(out)
+
+    def start(self, timeout=20.0):
+        """Runs the server as a child in its own session and waits until
+        it serves; on any failure everything is stopped again."""
+        register_live(self)
+        try:
+            argv, out_path = self._prepare()
+            with open(out_path, 'ab') as out:
+                self.proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.STDOUT, start_new_session=True)
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        self._kill()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+        if harness is not None:
+            harness._live.discard(self)
+
+    def cleanup(self):
+        """What run.py calls on every exit path (see register_live)."""
+        self.stop()
 
     def __enter__(self):
         self.start()
@@ -184,6 +228,41 @@ class DnsServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class DnsServer(TempServer):
+    """One nsd serving zones on DNS_ADDR:port."""
+
+    def __init__(self, zones=None, addr=DNS_ADDR, port=None, signed=(),
+                 tampered=()):
+        """signed: zones to sign with DNSSEC (ldns-signzone, a KSK and a
+        ZSK made here, ECDSA P-256); their DS records go to
+        trust_anchor_file. tampered: signed zones whose A records are
+        then changed without re-signing, so that validators call them
+        bogus."""
+        if not os.access(NSD, os.X_OK):
+            raise RuntimeError('%s not found: apt-get install nsd '
+                               '(scripts/install-deps.sh)' % NSD)
+        if (signed or tampered) and not os.access(LDNS_SIGNZONE, os.X_OK):
+            raise RuntimeError('%s not found: apt-get install ldnsutils '
+                               '(scripts/install-deps.sh)' % LDNS_SIGNZONE)
+        self.zones = dict(DEFAULT_ZONES if zones is None else zones)
+        self.signed = set(signed) | set(tampered)
+        self.tampered = set(tampered)
+        self.keys = {}
+        self.addr = addr
+        self.port = port or _free_port(addr)
+        self.dir = tempfile.mkdtemp(prefix='marmot-nsd-')
+        self.conf = os.path.join(self.dir, 'nsd.conf')
+        self.log_path = os.path.join(self.dir, 'nsd.log')
+        self.proc = None
+        self.serial = int(time.time()) % 1000000000
+        self.trust_anchor_file = os.path.join(self.dir, 'trust-anchors')
+
+    @property
+    def resolver(self):
+        """The dns_resolver setting that points Marmot here."""
+        return '%s@%d' % (self.addr, self.port)
 
     # -- files -------------------------------------------------------------
 
@@ -218,39 +297,75 @@ class DnsServer:
             'remote-control:',
             '  control-enable: no',
         ]
+        anchors = []
         for zone in sorted(self.zones):
             fname = '%s.zone' % zone
-            with open(os.path.join(self.dir, fname + '.tmp'), 'w') as f:
+            path = os.path.join(self.dir, fname)
+            with open(path + '.tmp', 'w') as f:
                 f.write(self._zone_text(zone, self.zones[zone]))
-            os.rename(os.path.join(self.dir, fname + '.tmp'),
-                      os.path.join(self.dir, fname))
+            if zone in self.signed:
+                anchors.append(self._sign(zone, path + '.tmp'))
+            os.rename(path + '.tmp', path)
             conf += ['zone:', '  name: "%s"' % zone,
                      '  zonefile: "%s"' % fname]
         with open(self.conf, 'w') as f:
             f.write('\n'.join(conf) + '\n')
+        with open(self.trust_anchor_file, 'w') as f:
+            f.write(''.join(anchors))
+
+    def _run(self, argv):
+        r = subprocess.run(argv, cwd=self.dir, capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError('%s: %s%s' % (' '.join(argv), r.stdout,
+                                             r.stderr))
+        return r.stdout.strip()
+
+    def _sign(self, zone, path):
+        """Signs the zone file at path in place; returns its DS record
+        (the trust anchor)."""
+        if zone not in self.keys:
+            ksk = self._run([LDNS_KEYGEN, '-a', 'ECDSAP256SHA256', '-k',
+                             zone])
+            zsk = self._run([LDNS_KEYGEN, '-a', 'ECDSAP256SHA256', zone])
+            self.keys[zone] = (ksk, zsk)
+        ksk, zsk = self.keys[zone]
+        self._run([LDNS_SIGNZONE, '-f', path + '.signed', path, ksk, zsk])
+        with open(path + '.signed') as f:
+            lines = f.read().splitlines()
+        if zone in self.tampered:
+            # Change the data, keep the signatures: RFC 4035 5.3 fails.
+            for i, line in enumerate(lines):
+                fields = line.split('\t')
+                if len(fields) == 5 and fields[3] == 'A':
+                    fields[4] = '127.0.0.99'
+                    lines[i] = '\t'.join(fields)
+        with open(path, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        os.unlink(path + '.signed')
+        with open(os.path.join(self.dir, ksk + '.ds')) as f:
+            return f.read()
 
     # -- process -----------------------------------------------------------
 
-    def start(self, timeout=10.0):
-        register_live(self)
-        try:
-            self._write()
-            r = subprocess.run(['/usr/sbin/nsd-checkconf', self.conf],
+    def _prepare(self):
+        self._write()
+        r = subprocess.run(['/usr/sbin/nsd-checkconf', self.conf],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError('nsd-checkconf %s: %s%s'
+                               % (self.conf, r.stdout, r.stderr))
+        for zone in sorted(self.zones):
+            path = os.path.join(self.dir, '%s.zone' % zone)
+            r = subprocess.run(['/usr/sbin/nsd-checkzone', zone, path],
                                capture_output=True, text=True, timeout=30)
             if r.returncode != 0:
-                raise RuntimeError('nsd-checkconf %s: %s%s'
-                                   % (self.conf, r.stdout, r.stderr))
-            self.proc = subprocess.Popen(
-                [NSD, '-d', '-c', self.conf], stdin=subprocess.DEVNULL,
-                stdout=open(os.path.join(self.dir, 'nsd.out'), 'wb'),
-                stderr=subprocess.STDOUT, start_new_session=True)
-            self._wait_serial(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+                raise RuntimeError('zone %s: %s%s' % (zone, r.stdout,
+                                                      r.stderr))
+        return [NSD, '-d', '-c', self.conf], os.path.join(self.dir,
+                                                          'nsd.out')
 
-    def _wait_serial(self, timeout):
+    def _wait_ready(self, timeout):
         """Waits until every zone answers its SOA with the current
         serial."""
         deadline = time.monotonic() + timeout
@@ -289,7 +404,7 @@ class DnsServer:
             # SIGHUP rereads the zone files, not the list of zones.
             self._write()
             self.proc.send_signal(signal.SIGHUP)
-            self._wait_serial(timeout)
+            self._wait_ready(timeout)
             return
         self._kill()
         self.start(timeout)
@@ -297,27 +412,9 @@ class DnsServer:
     def query(self, name, rtype, timeout=1.0):
         return query(self.addr, self.port, name, rtype, timeout)
 
-    def log_text(self):
-        out = []
-        for name in ('nsd.out', 'nsd.log'):
-            try:
-                with open(os.path.join(self.dir, name), 'rb') as f:
-                    out.append(f.read().decode('utf-8', 'replace'))
-            except OSError:
-                pass
-        return ''.join(out)
-
-    def stop(self):
-        self._kill()
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-        if harness is not None:
-            harness._live.discard(self)
-
-    def cleanup(self):
-        """What run.py calls on every exit path (see register_live)."""
-        self.stop()
+    def log_paths(self):
+        return [os.path.join(self.dir, name)
+                for name in ('nsd.out', 'nsd.log')]
 
     def _kill(self):
         p, self.proc = self.proc, None

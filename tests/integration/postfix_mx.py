@@ -1,7 +1,10 @@
 """A private Postfix (Debian's package) acting as the MX of remote.test for
 integration tests: its own config, queue, data and mail directories in a
 temp dir, `postfix -c DIR start-fg` as a child in its own session,
-listening only on 127.0.0.3:25 (needs root, as the tests that use it).
+listening only on port 25 of a loopback address of its own (free_mx_addr():
+a random 127.0.X.Y, so that concurrent test runs do not collide; the zones
+of dnsserver.test_zones() point there). Needs root, as the tests that use
+it.
 
     with PostfixMx() as mx:
         ...  # Marmot delivers to alice@remote.test through the test DNS
@@ -20,7 +23,7 @@ stored message for comparisons.
 
 The system Postfix is never started or touched: this instance has its own
 config directory, and start() refuses to run when something already
-listens on 127.0.0.3:25. stop() (also on every failure path) runs
+listens on its address and port. stop() (also on every failure path) runs
 `postfix stop`, then kills the process group, and removes the temp dir.
 Standard library only.
 """
@@ -28,17 +31,16 @@ Standard library only.
 import grp
 import os
 import pwd
-import shutil
+import random
 import signal
 import socket
 import subprocess
 import tempfile
 import time
 
-from dnsserver import harness, register_live
+from dnsserver import TempServer
 
 POSTFIX = '/usr/sbin/postfix'
-MX_ADDR = '127.0.0.3'
 MX_PORT = 25
 
 DEFAULT_USERS = ('alice', 'bob', 'defer', 'bounce')
@@ -81,6 +83,39 @@ def port_open(addr, port, timeout=0.5):
     return True
 
 
+def wait_for(fetch, done, timeout, step=0.2):
+    """Calls fetch() every step seconds until done(value) or timeout;
+    returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def _bindable(addr, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((addr, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_mx_addr(exclude=()):
+    """A random loopback address 127.0.X.Y (X, Y in 2..254) on which port
+    25 is free: where a Postfix of this run can listen."""
+    for _ in range(100):
+        addr = '127.0.%d.%d' % (random.randrange(2, 255),
+                                random.randrange(2, 255))
+        if addr not in exclude and _bindable(addr, MX_PORT):
+            return addr
+    raise RuntimeError('no free loopback address for port %d' % MX_PORT)
+
+
 def split_message(data):
     """(header bytes, body bytes) at the first empty line."""
     for sep in (b'\r\n\r\n', b'\n\n'):
@@ -98,12 +133,12 @@ def headers_of(data):
     return split_message(data)[0]
 
 
-class PostfixMx:
+class PostfixMx(TempServer):
     """One private Postfix instance."""
 
     def __init__(self, domains=('remote.test', 'fallback.test',
                                 'aonly.test'),
-                 users=DEFAULT_USERS, actions=None, addr=MX_ADDR,
+                 users=DEFAULT_USERS, actions=None, addr=None,
                  port=MX_PORT, hostname='mx1.remote.test'):
         if os.geteuid() != 0:
             raise RuntimeError('PostfixMx needs root (port 25, mail_owner)')
@@ -113,7 +148,7 @@ class PostfixMx:
         self.domains = tuple(domains)
         self.users = tuple(users)
         self.actions = dict(DEFAULT_ACTIONS if actions is None else actions)
-        self.addr = addr
+        self.addr = addr or free_mx_addr()
         self.port = port
         self.hostname = hostname
         self.dir = tempfile.mkdtemp(prefix='marmot-postfix-')
@@ -125,13 +160,6 @@ class PostfixMx:
         self.log_path = os.path.join(self.dir, 'maillog')
         self.proc = None
         self.out_path = os.path.join(self.dir, 'postfix.out')
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # -- files -------------------------------------------------------------
 
@@ -178,7 +206,7 @@ class PostfixMx:
             'myorigin': '$myhostname',
             'mydestination': '',
             # Postfix checks inet_interfaces against the interface
-            # addresses (127.0.0.3 is on lo only as part of 127/8); the
+            # addresses (127.0.X.Y is on lo only as part of 127/8); the
             # listener's address comes from its master.cf service name.
             'inet_interfaces': 'loopback-only',
             'inet_protocols': 'ipv4',
@@ -234,30 +262,22 @@ class PostfixMx:
                               stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, timeout=timeout)
 
-    def start(self, timeout=20.0):
-        register_live(self)
+    def _prepare(self):
+        # A previous instance may still be closing its listener.
+        wait_for(lambda: port_open(self.addr, self.port), lambda o: not o,
+                 timeout=5.0)
         if port_open(self.addr, self.port):
             raise RuntimeError(
                 'something already listens on %s:%d (a system Postfix? '
                 'stop it: this test runs its own)' % (self.addr, self.port))
-        try:
-            self._write_config()
-            # Creates the queue directories with their owners.
-            r = self.postfix('set-permissions', 'create-missing')
-            if r.returncode != 0:
-                r = self.postfix('check')
-            if r.returncode != 0:
-                raise RuntimeError('postfix check: %s%s'
-                                   % (r.stdout, r.stderr))
-            self.proc = subprocess.Popen(
-                [POSTFIX, '-c', self.conf_dir, 'start-fg'],
-                stdin=subprocess.DEVNULL, stdout=open(self.out_path, 'wb'),
-                stderr=subprocess.STDOUT, start_new_session=True)
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self._write_config()
+        # Creates the queue directories with their owners.
+        r = self.postfix('set-permissions', 'create-missing')
+        if r.returncode != 0:
+            r = self.postfix('check')
+        if r.returncode != 0:
+            raise RuntimeError('postfix check: %s%s' % (r.stdout, r.stderr))
+        return [POSTFIX, '-c', self.conf_dir, 'start-fg'], self.out_path
 
     def _wait_ready(self, timeout):
         """Waits for the 220 greeting of smtpd."""
@@ -305,18 +325,20 @@ class PostfixMx:
         self._write_maps()
         self.reload()
 
-    def log_text(self):
-        out = []
-        for path in (self.out_path, self.log_path):
-            try:
-                with open(path, 'rb') as f:
-                    out.append(f.read().decode('utf-8', 'replace'))
-            except OSError:
-                pass
-        return ''.join(out)
+    def log_paths(self):
+        return [self.out_path, self.log_path]
 
-    def stop(self):
+    def _master_pid(self):
+        try:
+            with open(os.path.join(self.queue_dir, 'pid',
+                                   'master.pid')) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _kill(self):
         p, self.proc = self.proc, None
+        master = self._master_pid() if p is not None else None
         if p is not None and p.poll() is None:
             self.postfix('stop', timeout=30)
             try:
@@ -330,21 +352,19 @@ class PostfixMx:
                     pass
                 p.wait(timeout=5)
         if p is not None:
-            # Postfix daemons detach from start-fg's group only if they
-            # setsid; they do not, but be sure none survives.
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-        if harness is not None:
-            harness._live.discard(self)
-
-    def cleanup(self):
-        """What run.py calls on every exit path (dnsserver.register_live)."""
-        self.stop()
+            # master(8) -s runs in a session of its own, its daemons in
+            # its process group: if `postfix stop` did not end them, kill
+            # that group (and start-fg's).
+            for pgid in (master, p.pid):
+                if pgid is None:
+                    continue
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            # Until the listener is gone, the next instance cannot start.
+            wait_for(lambda: port_open(self.addr, self.port),
+                     lambda o: not o, timeout=5.0, step=0.05)
 
     # -- mail --------------------------------------------------------------
 
@@ -371,16 +391,13 @@ class PostfixMx:
     def wait_messages(self, user, count=1, timeout=30.0):
         """Waits (bounded) until user has at least count messages; returns
         them all."""
-        deadline = time.monotonic() + timeout
-        while True:
-            msgs = self.messages(user)
-            if len(msgs) >= count:
-                return msgs
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    '%d message(s) for %s after %.0f s, expected %d\n%s'
-                    % (len(msgs), user, timeout, count, self.log_text()))
-            time.sleep(0.1)
+        msgs = wait_for(lambda: self.messages(user),
+                        lambda m: len(m) >= count, timeout)
+        if len(msgs) < count:
+            raise AssertionError(
+                '%d message(s) for %s after %.0f s, expected %d\n%s'
+                % (len(msgs), user, timeout, count, self.log_text()))
+        return msgs
 
     def wait_message(self, user, timeout=30.0):
         return self.wait_messages(user, 1, timeout)[0]

@@ -58,6 +58,11 @@ class TapResult(unittest.TestResult):
         self.broken_fixtures = []
         self.not_ok = 0
         self.skip_reason = None
+        self.reported = set()
+        # setUpClass raising SkipTest skips every test of the class
+        # without startTest/stopTest: remembered here, given their TAP
+        # lines after the run (report_unrun), so the plan still holds.
+        self.class_skips = {}
 
     def startTest(self, test):
         super().startTest(test)
@@ -95,7 +100,33 @@ class TapResult(unittest.TestResult):
 
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
+        if not isinstance(test, unittest.TestCase):
+            # unittest's _ErrorHolder: "setUpClass (module.Class)".
+            self.class_skips[str(test).split('(', 1)[-1].rstrip(')')] = reason
+            return
         self.skip_reason = reason
+
+    def report_unrun(self, tests):
+        """One TAP line for each test case that never started: skipped
+        with its class (ok # SKIP), or not run because a fixture broke
+        (not ok)."""
+        for test in tests:
+            name = test_name(test)
+            if name in self.reported:
+                continue
+            self.number += 1
+            cls = '%s.%s' % (type(test).__module__, type(test).__qualname__)
+            reason = self.class_skips.get(cls)
+            if reason is not None:
+                self.out.write('ok %d - %s # SKIP %s\n'
+                               % (self.number, name,
+                                  reason.replace('\n', ' ')))
+            else:
+                self.not_ok += 1
+                self.out.write('not ok %d - %s\n' % (self.number, name))
+                self.out.write(tap_comment('never ran (its class or module '
+                                           'fixture failed)'))
+        self.out.flush()
 
     def stopTest(self, test):
         signal.alarm(0)
@@ -103,6 +134,7 @@ class TapResult(unittest.TestResult):
         self.number += 1
         elapsed = time.monotonic() - self.started
         name = test_name(test)
+        self.reported.add(name)
         reason = getattr(self, 'skip_reason', None)
         self.skip_reason = None
         if self.current_failed is not None:
@@ -188,6 +220,7 @@ def main():
         unittest.TestSuite(tests).run(result)
     finally:
         harness.cleanup_all()
+    result.report_unrun(tests)
     result.number += 1
     if harness.sanitizer_findings:
         result.not_ok += 1

@@ -174,6 +174,8 @@ class MailInstance:
             self.inst.start()
             self.inst.wait_port('smtp')
             self.inst.wait_port('submission')
+            if accounts:
+                self.wait_vault(accounts[0])
         except BaseException:
             self.inst.cleanup()
             raise
@@ -188,6 +190,36 @@ class MailInstance:
 
     def cleanup(self):
         self.inst.cleanup()
+
+    def wait_vault(self, address, timeout=20.0):
+        """Waits (bounded) until RCPT TO:<address> on port 25 is no longer
+        answered with a 4xx: the front listens before its vault
+        connection is up, and answers RCPT with 451 until then (a
+        correct answer, which a real sender retries; the tests start
+        once the vault answers). A build without mail transactions
+        (MAIL refused) returns at once."""
+        deadline = time.monotonic() + timeout
+        code, lines = None, []
+        while time.monotonic() < deadline:
+            c = SmtpClient(self.inst.ports['smtp'])
+            try:
+                c.greet_ehlo()
+                c.cmd('MAIL FROM:<probe@probe.test>')
+                code, lines = c.reply()
+                if code != 250:
+                    return
+                c.cmd('RCPT TO:<%s>' % address)
+                code, lines = c.reply()
+                c.cmd('QUIT')
+                c.reply()
+            finally:
+                c.close()
+            if code is not None and not 400 <= code < 500:
+                return
+            time.sleep(0.1)
+        raise AssertionError('RCPT TO:<%s> still %r after %.0f s\n%s'
+                             % (address, lines, timeout,
+                                self.inst.log_text()))
 
     def ok(self, args, input=None, timeout=120):
         r = self.inst.marmot(args, input=input, timeout=timeout)
@@ -294,12 +326,36 @@ class MailInstance:
         return sorted(out)
 
     def queue_list(self):
-        """The CompletedProcess of `marmot queue list`, or None if this
-        build has no such command."""
+        """{queue id: [recipient addresses]} from `marmot queue list`, or
+        None if this build has no such command. The listing is one line
+        "ID QUEUED <sender>[ held]..." per message, then one indented
+        "  <rcpt> STATUS ..." line per recipient, then "N messages"."""
         r = self.inst.marmot(['queue', 'list'])
         if r.returncode != 0 and 'unknown command' in r.stderr:
             return None
-        return r
+        if r.returncode != 0:
+            raise AssertionError('marmot queue list: exit %d\n%s%s'
+                                 % (r.returncode, r.stdout, r.stderr))
+        entries = {}
+        current = None
+        lines = r.stdout.splitlines()
+        if not lines or not re.match(r'^\d+ messages?$', lines[-1]):
+            raise AssertionError('marmot queue list: no count line at the '
+                                 'end: %r' % r.stdout)
+        for line in lines[:-1]:
+            m = re.match(r'^  <([^>]*)> ', line)
+            if m and current is not None:
+                entries[current].append(m.group(1))
+            elif line and not line.startswith(' '):
+                current = line.split()[0]
+                entries[current] = []
+            else:
+                raise AssertionError('marmot queue list: unexpected line %r'
+                                     % line)
+        if int(lines[-1].split()[0]) != len(entries):
+            raise AssertionError('marmot queue list: count line %r for %d '
+                                 'entries' % (lines[-1], len(entries)))
+        return entries
 
 
 NO_TRANSACTIONS = ('this build has no SMTP mail transactions yet (EHLO on '

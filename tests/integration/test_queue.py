@@ -19,6 +19,7 @@ import email
 import email.policy
 import os
 import re
+import smtplib
 import socket
 import ssl
 import threading
@@ -219,6 +220,7 @@ class QueueCase(unittest.TestCase):
     inject_reply = False
     retry_min = '1s'
     retry_max = '2s'
+    extra = ''
 
     def setUp(self):
         self.inst = Instance()
@@ -236,6 +238,7 @@ class QueueCase(unittest.TestCase):
             f.write('queue_retry_min = %s\nqueue_retry_max = %s\n'
                     % (self.retry_min, self.retry_max))
             f.write('queue_scan_interval = 1s\nqueue_timeout = 10s\n')
+            f.write(self.extra)
         self.inst.start()
         self.alice = 'alice@' + DOMAIN
 
@@ -294,31 +297,54 @@ class DeliveryTest(QueueCase):
         # in parallel, reused in between).
         self.assertLessEqual(self.fake.sessions, 3)
 
+    def local_messages(self, address):
+        r = self.inst.marmot(['store', 'list', address])
+        if r.returncode != 0:
+            return []
+        return [l for l in r.stdout.splitlines() if 'INBOX' in l]
+
     def test_550_one_dsn(self):
+        self.inst.add_user(self.alice)
         self.fake.rcpt_reply = (
             lambda a: '550 5.1.1 no such user here'
             if a.startswith('bob@') else '250 2.1.5 ok')
         qid, body = self.inject(['bob@' + REMOTE, 'carol@' + REMOTE], 'fail')
-        dsns = lambda: [t for t in self.fake.delivered() if t['sender'] == '']
-        self.assertTrue(wait_for(dsns), 'no DSN arrived')
+        # The DSN goes to alice's local mailbox (through the spool, like
+        # mail from SMTP), not to the remote side.
+        self.assertTrue(wait_for(lambda: self.local_messages(self.alice),
+                                 timeout=30),
+                        'no DSN in the sender\'s mailbox')
         self.assertTrue(wait_for(self.queue_empty), self.queue_list())
         time.sleep(3)  # a second DSN would arrive by now
-        self.assertEqual(len(dsns()), 1, dsns())
-        normal = [t for t in self.fake.delivered() if t['sender'] != '']
+        self.assertEqual(len(self.local_messages(self.alice)), 1)
+        self.assertEqual([t for t in self.fake.delivered()
+                          if t['sender'] == ''], [])
+        normal = self.fake.delivered()
         self.assertEqual(len(normal), 1)
         self.assertEqual(normal[0]['rcpts'], ['carol@' + REMOTE])
-        dsn = dsns()[0]
-        self.assertEqual(dsn['rcpts'], [self.alice])
-        msg = email.message_from_bytes(dsn['data'],
-                                       policy=email.policy.compat32)
+        # The CLI runs as the data directory's owner.
+        out = os.path.join(self.inst.dir, 'export')
+        os.mkdir(out)
+        st = os.stat(self.inst.data)
+        os.chown(out, st.st_uid, st.st_gid)
+        mbox = os.path.join(out, 'dsn.mbox')
+        self.inst.check_ok(self.inst.marmot(['export', self.alice, '--mbox',
+                                             mbox, '--mailbox', 'INBOX']),
+                           'marmot export')
+        with open(mbox, 'rb') as f:
+            data = f.read()
+        data = data.split(b'\n', 1)[1]  # the mbox From_ line
+        msg = email.message_from_bytes(data, policy=email.policy.compat32)
         self.assertEqual(msg.get_content_type(), 'multipart/report')
         self.assertEqual(msg.get_param('report-type'), 'delivery-status')
         self.assertEqual(msg['Auto-Submitted'], 'auto-replied')
+        # RFC 5321 4.4: the null reverse-path as Return-Path.
+        self.assertEqual(msg['Return-Path'], '<>')
         parts = msg.get_payload()
         self.assertEqual([p.get_content_type() for p in parts],
                          ['text/plain', 'message/delivery-status',
                           'text/rfc822-headers'])
-        status = dsn['data'].decode()
+        status = data.decode('utf-8', 'replace')
         self.assertIn('Final-Recipient: rfc822; bob@' + REMOTE, status)
         self.assertNotIn('Final-Recipient: rfc822; carol@', status)
         self.assertIn('Action: failed', status)
@@ -328,6 +354,21 @@ class DeliveryTest(QueueCase):
         self.assertIn('Reporting-MTA: dns; ' + harness.HOSTNAME, status)
         self.assertIn('Subject: queue test fail', parts[2].as_string())
         self.assertNotIn('Hello Bob', parts[2].as_string())
+
+    def test_remote_sender_dsn_goes_out(self):
+        sender = 'someone@elsewhere.example'
+        self.fake.rcpt_reply = lambda a: '550 5.1.1 no such user here'
+        self.fake_accept_null = True
+        self.inject(['bob@' + REMOTE], 'remote-dsn', sender=sender)
+        dsns = lambda: [t for t in self.fake.delivered() if t['sender'] == '']
+        self.fake.rcpt_reply = (lambda a: '250 2.1.5 ok' if a == sender
+                                else '550 5.1.1 no such user here')
+        self.assertTrue(wait_for(dsns), 'no DSN went out')
+        self.assertTrue(wait_for(self.queue_empty), self.queue_list())
+        time.sleep(2)
+        self.assertEqual(len(dsns()), 1)
+        self.assertEqual(dsns()[0]['rcpts'], [sender])
+        self.assertIn(b'Status: 5.1.1', dsns()[0]['data'])
 
     def test_null_sender_no_dsn(self):
         self.fake.rcpt_reply = lambda a: '550 5.1.1 no such user'
@@ -425,6 +466,67 @@ class ControlTest(QueueCase):
         key = os.path.join(self.inst.data, 'queue.key')
         self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
         self.assertEqual(os.path.getsize(key), 32)
+
+
+class ExpiryTest(QueueCase):
+    extra = 'queue_max_age = 4s\n'
+
+    def test_expired_after_max_age(self):
+        self.inst.add_user(self.alice)
+        self.fake.rcpt_reply = lambda a: '451 4.2.0 mailbox busy'
+        qid, _ = self.inject(['bob@' + REMOTE], 'expire')
+        self.assertTrue(wait_for(lambda: (self.attempts(qid) or 0) >= 2),
+                        self.show(qid).stdout)
+        # RFC 5321 4.5.4.1: after queue_max_age the message fails; one
+        # DSN with the RFC 3463 "delivery time expired" status.
+        self.assertTrue(wait_for(self.queue_empty, timeout=30),
+                        self.queue_list())
+        msgs = wait_for(lambda: DeliveryTest.local_messages(self,
+                                                            self.alice))
+        self.assertEqual(len(msgs), 1, msgs)
+        log = open(self.inst.log_path, encoding='utf-8',
+                   errors='replace').read()
+        self.assertIn('4.4.7 delivery time expired', log)
+        self.assertEqual(self.fake.delivered(), [])
+
+
+class FutureReleaseTest(QueueCase):
+    """RFC 4865 through submission: HOLDFOR keeps the message in the
+    queue until its time. Skipped while submission does not offer
+    FUTURERELEASE (it comes with the SMTP front)."""
+
+    def test_holdfor(self):
+        password = self.inst.add_user(self.alice)
+        s = smtplib.SMTP(harness.LOOPBACK, self.inst.ports['submission'],
+                         timeout=20)
+        try:
+            s.ehlo(harness.HOSTNAME)
+            if not s.has_extn('starttls'):
+                self.skipTest('submission does not offer STARTTLS yet')
+            s.starttls(context=harness.insecure_context())
+            s.ehlo(harness.HOSTNAME)
+            if not s.has_extn('auth'):
+                self.skipTest('submission does not offer AUTH yet')
+            s.login(self.alice, password)
+            s.ehlo(harness.HOSTNAME)
+            if not s.has_extn('futurerelease'):
+                self.skipTest('submission does not offer FUTURERELEASE')
+            body = MESSAGE % ('hold', 'hold')
+            t0 = time.monotonic()
+            s.sendmail(self.alice, ['bob@' + REMOTE], body.encode(),
+                       mail_options=['HOLDFOR=4'])
+        finally:
+            try:
+                s.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+        listing = self.queue_list()
+        self.assertIn('hold_until=', listing)
+        time.sleep(2)
+        self.assertEqual(self.fake.delivered(), [])
+        self.assertTrue(wait_for(lambda: self.fake.delivered(), timeout=20))
+        self.assertGreaterEqual(time.monotonic() - t0, 3.5)
+        self.assertTrue(wait_for(self.queue_empty))
 
 
 class StartTLSInjectionTest(QueueCase):

@@ -19,18 +19,22 @@ import os
 import re
 import smtplib
 import subprocess
+import time
 import unittest
 
 import harness
 from harness import DOMAIN, HOSTNAME
-from smtp_util import CaptureServer, MailCase, REMOTE, first_diff, \
-    strip_trace
+from smtp_util import CaptureServer, MailCase, REMOTE, SmtpClient, \
+    first_diff, strip_trace
 
 ALICE = 'alice@' + DOMAIN
 BOB = 'bob@' + DOMAIN
 JOERG = 'j\u00f6rg@' + DOMAIN
 SENDER = 'sender@' + REMOTE
 UTF8_SENDER = 'jos\u00e9@' + REMOTE
+# Average round trip of a NOOP allowed (ms): ~1 expected, ~40 when a reply
+# waits for a delayed ACK.
+LATENCY_MAX_MS = 20.0
 
 
 def message(case, sender_hdr, to_hdr, utf8=False, extra=b''):
@@ -240,6 +244,32 @@ class ClientsTest(MailCase):
         self.bdat(s, data, 2, 'BINARYMIME')
         s.quit()
         self.record('lib-binarymime', ALICE, SENDER, data)
+
+    def test_5_reply_latency(self):
+        """A reply is not held back: NOOP after NOOP, each waiting for its
+        reply, takes about a millisecond each, even under ASan. A reply
+        written in pieces (code, text, CRLF as separate segments) meets
+        Nagle's algorithm and the client's delayed ACK and waits about
+        40 ms each; the bound (LATENCY_MAX_MS on average over 40) lies
+        well between the two."""
+        rounds = 40
+        for port, tls in (('smtp', False), ('submission', True)):
+            with self.subTest(port=port):
+                c = SmtpClient(self.inst.ports[port])
+                self.addCleanup(c.close)
+                c.greet_ehlo()
+                if tls:
+                    c.starttls_ehlo(self.ctx)
+                t0 = time.monotonic()
+                for i in range(rounds):
+                    c.cmd('NOOP')
+                    c.expect(250, 'NOOP %d' % i)
+                per = (time.monotonic() - t0) * 1000.0 / rounds
+                harness.note('%s%s: %.1f ms per NOOP round trip'
+                             % (port, ' (TLS)' if tls else '', per))
+                self.assertLess(per, LATENCY_MAX_MS, '%s: %.1f ms per reply '
+                                'on average over %d NOOPs' % (port, per,
+                                                              rounds))
 
     # -- read back --------------------------------------------------------
 

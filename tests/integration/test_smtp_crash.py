@@ -2,9 +2,10 @@
 kill -9 (the front, which holds the SMTP sessions and commits messages;
 the vault, which resolves recipients and merges spools; once the master,
 then `marmot run` again on the same data directory) while four
-concurrent smtplib clients deliver: two on port 25 (one of them with two
-recipients per message), one on 25 with STARTTLS, one on 587 with
-STARTTLS and AUTH. Every message has its own Message-ID.
+concurrent smtplib clients deliver: two on port 25 with DATA (one of
+them with two recipients per message), one on 25 with STARTTLS and BDAT
+(two chunks per message), one on 587 with STARTTLS and AUTH. Every
+message has its own Message-ID.
 
 Acknowledgement and retries, precisely: a message is acknowledged by the
 250 reply to the end of its data; a client retries a message until it
@@ -57,7 +58,8 @@ class Client:
     """One smtplib client sending numbered messages until told to stop,
     retrying each until it is acknowledged."""
 
-    def __init__(self, test, k, port, starttls, login, rcpts, tag):
+    def __init__(self, test, k, port, starttls, login, rcpts, tag,
+                 bdat=False):
         self.test = test
         self.inst = test.inst
         self.k = k
@@ -67,10 +69,12 @@ class Client:
         self.sender = login or 'sender%d@crash-remote.test' % k
         self.rcpts = rcpts
         self.tag = tag
+        self.bdat = bdat
         self.sent = []  # message-ids in order
         self.acked = set()
         self.in_flight = {}  # message-id -> attempts that died unanswered
         self.refusals = 0
+        self.history = {}  # message-id -> what each attempt got
         self.sessions = 0
         self.connect_failures = 0
         self.errors = []
@@ -109,35 +113,53 @@ class Client:
         self.sessions += 1
         return s
 
+    def note(self, msgid, what):
+        self.history.setdefault(msgid, []).append(
+            '%.2f %s' % (time.monotonic() - self.test.t0, what))
+
+    def refused(self, s, msgid, what, code, msg):
+        self.refusals += 1
+        self.note(msgid, '%s refused: %s %r' % (what, code, msg[:80]))
+        s.rset()
+        return False
+
     def one(self, s, msgid, data):
         """One attempt; returns True if acknowledged. Raises on a dead
         connection (after recording an in-flight attempt if the data was
         under way)."""
         code, msg = s.mail(self.sender)
         if code != 250:
-            self.refusals += 1
-            s.rset()
-            return False
+            return self.refused(s, msgid, 'MAIL', code, msg)
         for r in self.rcpts:
             code, msg = s.rcpt(r)
             if code != 250:
-                self.refusals += 1
-                s.rset()
-                return False
+                return self.refused(s, msgid, 'RCPT', code, msg)
         try:
-            code, msg = s.data(data)
-        except smtplib.SMTPDataError:
+            if self.bdat:
+                # Two chunks (RFC 3030 2), the second LAST.
+                half = len(data) // 2
+                s.send(b'BDAT %d\r\n' % half + data[:half])
+                code, msg = s.getreply()
+                if code != 250:
+                    return self.refused(s, msgid, 'first BDAT chunk', code,
+                                        msg)
+                s.send(b'BDAT %d LAST\r\n' % (len(data) - half) +
+                       data[half:])
+                code, msg = s.getreply()
+            else:
+                code, msg = s.data(data)
+        except smtplib.SMTPDataError as e:
             # DATA itself refused: nothing was sent.
-            self.refusals += 1
-            s.rset()
-            return False
-        except (smtplib.SMTPServerDisconnected, OSError):
+            return self.refused(s, msgid, 'DATA', e.smtp_code,
+                                e.smtp_error)
+        except (smtplib.SMTPServerDisconnected, OSError) as e:
             self.in_flight[msgid] = self.in_flight.get(msgid, 0) + 1
+            self.note(msgid, 'in flight: %s: %s' % (type(e).__name__, e))
             raise
         if code == 250:
+            self.note(msgid, 'acknowledged: %r' % msg[:80])
             return True
-        self.refusals += 1
-        return False
+        return self.refused(s, msgid, 'end of data', code, msg)
 
     def run(self):
         s = None
@@ -158,7 +180,9 @@ class Client:
                         if self.one(s, msgid, data):
                             self.acked.add(msgid)
                             break
-                    except (smtplib.SMTPException, OSError):
+                    except (smtplib.SMTPException, OSError) as e:
+                        self.note(msgid, 'session: %s: %s'
+                                  % (type(e).__name__, e))
                         if s is None:
                             self.connect_failures += 1
                         else:
@@ -181,7 +205,9 @@ class Client:
 
 class SmtpCrashTest(unittest.TestCase):
     def setUp(self):
-        self.mi = MailInstance([ALICE, BOB, CAROL])
+        # Client 3 submits far more than the default hourly limit.
+        self.mi = MailInstance([ALICE, BOB, CAROL],
+                               conf=[('submission_rate_limit', '0')])
         self.addCleanup(self.mi.cleanup)
         if not mail_transactions(self.mi.inst):
             self.skipTest(NO_TRANSACTIONS)
@@ -190,6 +216,7 @@ class SmtpCrashTest(unittest.TestCase):
         self.ctx = self.inst.ssl_context()
         self.stop = threading.Event()
         self.grace_deadline = 0.0
+        self.t0 = time.monotonic()
 
     def kill_role(self, role):
         os.kill(self.inst.role_pid(role, timeout=20.0), signal.SIGKILL)
@@ -199,12 +226,13 @@ class SmtpCrashTest(unittest.TestCase):
         clients = [
             Client(self, 0, 'smtp', False, None, [ALICE], tag),
             Client(self, 1, 'smtp', False, None, [BOB, CAROL], tag),
-            Client(self, 2, 'smtp', True, None, [CAROL], tag),
+            Client(self, 2, 'smtp', True, None, [CAROL], tag, bdat=True),
             Client(self, 3, 'submission', True, ALICE, [BOB], tag),
         ]
         kills = {'front': 0, 'vault': 0, 'master': 0}
         killer_errors = []
         stray_roles = []
+        kill_log = []  # 'seconds target', after each kill
 
         def killer():
             cycle = ['front', 'vault']
@@ -220,13 +248,15 @@ class SmtpCrashTest(unittest.TestCase):
                     else:
                         self.kill_role(target)
                     kills[target] += 1
+                    kill_log.append('%.2f %s' % (time.monotonic() - self.t0,
+                                                 target))
                 # A last stretch without kills, so that every client gets
                 # through to a live front again.
                 time.sleep(2.0)
             except Exception as e:
                 killer_errors.append('%s: %s' % (type(e).__name__, e))
 
-        t0 = time.monotonic()
+        t0 = self.t0 = time.monotonic()
         for c in clients:
             c.thread.start()
         kthread = threading.Thread(target=killer, daemon=True,
@@ -268,15 +298,17 @@ class SmtpCrashTest(unittest.TestCase):
                     allowed = (1 if msgid in c.acked else 0) + \
                         c.in_flight.get(msgid, 0)
                     if msgid in c.acked and n == 0:
-                        problems.append('acknowledged %s missing from %s'
-                                        % (msgid, r))
+                        problems.append('acknowledged %s missing from %s; '
+                                        'attempts: %r'
+                                        % (msgid, r, c.history.get(msgid)))
                     elif n > allowed:
                         problems.append('%s stored %d times in %s (allowed '
                                         '%d: acknowledged %s, %d attempts '
-                                        'in flight)'
+                                        'in flight); attempts: %r'
                                         % (msgid, n, r, allowed,
                                            msgid in c.acked,
-                                           c.in_flight.get(msgid, 0)))
+                                           c.in_flight.get(msgid, 0),
+                                           c.history.get(msgid)))
                     elif n > 1 or (n == 1 and msgid not in c.acked):
                         allowance_used += n - (1 if msgid in c.acked
                                                else 0)
@@ -310,6 +342,9 @@ class SmtpCrashTest(unittest.TestCase):
                         log.count(' front.start '), merge_wait))
         harness.note('per client acknowledged: %r'
                      % [len(c.acked) for c in clients])
+        if problems:
+            harness.note('kills (seconds from the start, after the kill): '
+                         '%s' % ', '.join(kill_log))
         self.assertEqual(problems[:20], [], '%d problems' % len(problems))
         self.assertGreaterEqual(sum(kills.values()), 20)
         self.assertEqual(kills['master'], 1)

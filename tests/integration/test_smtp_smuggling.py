@@ -123,6 +123,8 @@ def dot_unstuff(data):
 
 class SmugglingTest(MailCase):
     ACCOUNTS = (ALICE, BOB, CAROL, VICTIM)
+    # alice submits about 90 messages on 587 here.
+    CONF = (('submission_rate_limit', '0'),)
 
     def session(self, port):
         """An EHLO'd session from 127.0.0.2: plain on 25, STARTTLS and

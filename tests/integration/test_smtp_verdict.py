@@ -23,6 +23,7 @@ takes mail."""
 
 import base64
 import os
+import socket
 import struct
 import time
 
@@ -105,7 +106,9 @@ class VerdictTest(MailCase):
         if any(code == 250 for code, _ in codes):
             c.cmd('DATA')
             c.expect(354, 'DATA')
-            c.send(dot_stuff(data) + b'\r\n.\r\n')
+            # data ends with CRLF: that CRLF starts <CRLF>.<CRLF>.
+            assert data.endswith(b'\r\n')
+            c.send(dot_stuff(data) + b'.\r\n')
             end = c.expect(expect_data, 'end of data')
         c.cmd('QUIT')
         c.reply()
@@ -219,11 +222,20 @@ class VaultIpcTest(MailCase):
     def setUp(self):
         super().setUp()
         self.mi.ok(['user', 'disable', GONE])
-        import socket
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(15)
-        self.sock.connect(os.path.join(self.inst.data, 'run',
-                                       'vault.sock'))
+        # The vault may still be starting when the front's ports answer.
+        path = os.path.join(self.inst.data, 'run', 'vault.sock')
+        deadline = time.monotonic() + 30
+        while True:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(15)
+            try:
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         self.addCleanup(self.sock.close)
         self.next_id = 1
 
