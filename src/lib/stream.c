@@ -353,6 +353,10 @@ static void stream_handle(struct stream *stream)
 		stream_flush(stream);
 		if (stream->failed)
 			goto report_error;
+		/* What the socket did not take waits: OUTPUT_DRAINED
+		   follows once it is gone. */
+		if (stream->output.used > 0)
+			stream->output_waited = true;
 	}
 	if (stream->output.used == 0 && stream->output_waited &&
 	    !stream->closing) {
@@ -555,18 +559,13 @@ void stream_write(struct stream *stream, const void *data, size_t len)
 {
 	if (len == 0 || stream->failed || stream->closing || stream->closed)
 		return;
+	/* Only queued here: the loop flushes once it is back from whatever
+	   is running now (this stream's callback, a timer, a worker's done
+	   function), so a reply produced in pieces — an SMTP code, its
+	   text, CRLF; a multi-line EHLO — leaves in one segment or TLS
+	   record. Written piece by piece it meets Nagle's algorithm and the
+	   peer's delayed ACK and waits ~40 ms a reply. */
 	buf_append(&stream->output, data, len);
-	if (stream->tls_state == STREAM_TLS_NONE ||
-	    stream->tls_state == STREAM_TLS_ACTIVE) {
-		stream_flush(stream);
-		if (stream->failed) {
-			/* reported from the loop, never from inside a call */
-			stream_kick(stream);
-			return;
-		}
-	}
-	if (stream->output.used > 0)
-		stream->output_waited = true;
 	if (stream->refcount == 0)
 		stream_update_io(stream);
 }

@@ -699,7 +699,9 @@ static void test_starttls_injection_client(void **state)
 
 	/* A malicious server: its 220 and a forged reply in one write. */
 	stream_write_str(server->stream, "220 ready\r\n250 forged\r\n");
-	assert_int_equal(stream_output_pending(server->stream), 0);
+	/* Queued, not yet written: stream_start_tls_server sends it as one
+	   plaintext write before the handshake. */
+	assert_int_equal(stream_output_pending(server->stream), 23);
 	assert_int_equal(
 		stream_start_tls_server(server->stream, server_ctx, &error), 0);
 	RUN_UNTIL(server->n_tls == 1 && client->n_tls == 1);
