@@ -154,6 +154,9 @@ struct front_delivery_env {
 	/* The vault connection, connecting if needed; NULL if unreachable. */
 	struct ipc_conn *(*vault_get)(void);
 	unsigned int verdict_threads; /* 0 = 2 */
+	/* How long questions wait for an unreachable vault before TEMPFAIL
+	   (0 = 2 s; tests shorten it). */
+	unsigned int vault_wait_msecs;
 };
 /* Starts the verdict and commit workers (and opens the outbound queue). */
 void front_delivery_init(const struct front_delivery_env *env);
@@ -163,7 +166,8 @@ void front_delivery_deinit(void);
 /* IPC_FRONT_RCPT_REPLY / IPC_FRONT_SENDER_REPLY from the vault. Returns
    -1 (close the connection) for a malformed reply or an unknown id. */
 int front_delivery_vault_reply(const struct ipc_frame *frame);
-/* The vault connection was lost: every question gets TEMPFAIL now. */
+/* The vault connection was lost: every question sent on it gets TEMPFAIL
+   now (the others keep waiting for a new connection). */
 void front_delivery_vault_lost(void);
 
 /* RFC 4616 PLAIN: decodes base64 "authzid NUL authcid NUL passwd".

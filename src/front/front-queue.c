@@ -18,19 +18,20 @@
    can never be taken for the answer to our next EHLO.
 
    Exactly-once DSNs: a failed recipient is first saved as FAILED with
-   dsn=NEEDED (state generation G), then its DSN is enqueued with the
-   envid "marmot-dsn;<id>;<G>", then dsn=DONE is saved. After a crash in
-   between, the index (which knows every queued DSN's envid) tells whether
-   the DSN is already queued. The null sender never gets DSNs, so this
-   envid is never sent anywhere (ENVID is only passed on for non-null
-   senders).
+   dsn=NEEDED, then its DSN is enqueued with the envid
+   "marmot-dsn;<id>;<hash of the NEEDED recipients and their attempts>",
+   then dsn=DONE is saved. After a crash in between, the index (which
+   knows every queued DSN's envid) tells whether the DSN is already
+   queued, and such a message settles its DSN before any new attempt. The null
+   sender never gets DSNs, so this envid is never sent anywhere (ENVID is only
+   passed on for non-null senders).
 
    Each due recipient is first resolved through the vault: local ones (a
    DSN to a local sender, above all) are committed into the spools with
    front_delivery_commit, only non-local ones go out.
 
    Limitations (documented in doc/architecture.md): state saves (an fsync
-   each) run in the loop thread; no delay DSNs. */
+   each) run in the loop thread; no success DSNs; no client PIPELINING. */
 
 #include "lib.h"
 #include "front-queue.h"
@@ -50,6 +51,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sodium.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <strings.h>
@@ -142,6 +144,7 @@ struct fq_conn {
 	struct fq_job *job;
 	enum fq_state state;
 	pool_t pool; /* per session: EHLO data, cleared per host */
+	pool_t reply_pool; /* one reply, cleared after it */
 	/* Candidate addresses, in order (MX preference, then address). */
 	struct fq_addr addrs[FQ_ADDRS_MAX];
 	unsigned int addr_count, addr_pos;
@@ -195,10 +198,20 @@ static void fq_conn_destroy(struct fq_conn **conn);
 static void fq_conn_start_job(struct fq_conn *conn);
 static unsigned int fq_msg_start(struct fq_msg *m, const bool *remote,
 				 bool flush, int64_t now);
+static void fq_added_dispatch(void *context);
 
 static int64_t fq_now(void)
 {
 	return (int64_t)time(NULL);
+}
+
+/* The current time in whole seconds, rounded up. */
+static int64_t fq_now_ceil(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec + (ts.tv_nsec > 0 ? 1 : 0);
 }
 
 /* ---- the index ---- */
@@ -367,8 +380,37 @@ static const char *fq_domain_of(const char *address)
 	return at == NULL ? "" : at + 1;
 }
 
-/* Enqueues one DSN for the NEEDED recipients of msg (state generation
-   gen) and marks them DONE in memory. Returns 0 or -1. */
+/* The identity of one failure event: the message id and a hash of the
+   recipients whose DSN is NEEDED with their attempt counts. Both are in
+   the state saved before the DSN is enqueued, so after a crash the same
+   event gives the same key (and nothing else does: a recipient fails
+   once). */
+static void fq_dsn_key(const struct queue_message *msg, char *key,
+		       size_t key_size)
+{
+	crypto_generichash_state state;
+	uint8_t hash[16];
+	char hex[sizeof(hash) * 2 + 1];
+
+	crypto_generichash_init(&state, NULL, 0, sizeof(hash));
+	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
+		char item[32];
+		int len;
+
+		if (msg->states[i].dsn != QUEUE_DSN_NEEDED)
+			continue;
+		len = snprintf(item, sizeof(item), "%u:%u;", i,
+			       msg->states[i].attempts);
+		crypto_generichash_update(&state, (const uint8_t *)item,
+					  (size_t)len);
+	}
+	crypto_generichash_final(&state, hash, sizeof(hash));
+	(void)sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	snprintf(key, key_size, "%s;%s", msg->id, hex);
+}
+
+/* Enqueues one DSN for the NEEDED recipients of msg and marks them DONE
+   in memory. Returns 0 or -1. */
 static int fq_send_dsn(struct queue_message *msg, const char **error_r)
 {
 	struct queue_dsn_rcpt *rcpts;
@@ -383,8 +425,7 @@ static int fq_send_dsn(struct queue_message *msg, const char **error_r)
 	int ret = 0;
 
 	i_assert(msg->body != NULL);
-	snprintf(key, sizeof(key), "%s;%llu", msg->id,
-		 (unsigned long long)msg->generation);
+	fq_dsn_key(msg, key, sizeof(key));
 	rcpts = i_new(struct queue_dsn_rcpt, msg->env.rcpt_count);
 	status = i_malloc(sizeof(*status) * msg->env.rcpt_count);
 	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
@@ -458,6 +499,68 @@ static int fq_send_dsn(struct queue_message *msg, const char **error_r)
 	return 0;
 }
 
+/* Enqueues one "delayed" DSN for the recipients marked delay_pending
+   (their delay_notified is already durable: a crash before this loses
+   the warning, never repeats it). */
+static void fq_send_delay_dsn(struct queue_message *msg)
+{
+	struct queue_dsn_rcpt *rcpts =
+		i_new(struct queue_dsn_rcpt, msg->env.rcpt_count);
+	char(*status)[16] = i_malloc(sizeof(*status) * msg->env.rcpt_count);
+	struct queue_dsn dsn;
+	struct queue_rcpt to = { msg->env.sender, NULL, QUEUE_NOTIFY_NEVER };
+	struct queue_envelope env;
+	struct buf out = BUF_INIT;
+	char id[QUEUE_ID_LEN + 1];
+	const char *error;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
+		struct queue_rcpt_state *st = &msg->states[i];
+
+		if (!st->delay_pending)
+			continue;
+		st->delay_pending = false;
+		rcpts[n].address = msg->env.rcpts[i].address;
+		rcpts[n].orcpt = msg->env.rcpts[i].orcpt;
+		rcpts[n].action = "delayed";
+		rcpts[n].status = queue_dsn_status_of_reply(
+			st->last_reply, status[n], sizeof(status[n]));
+		rcpts[n].remote_mta = st->remote_host;
+		rcpts[n].diagnostic = st->last_reply;
+		rcpts[n].last_attempt = st->last_attempt;
+		n++;
+	}
+	if (n > 0 && msg->body != NULL) {
+		memset(&dsn, 0, sizeof(dsn));
+		dsn.reporting_mta = fq->front->set->hostname;
+		dsn.sender = msg->env.sender;
+		dsn.envid = msg->env.envid;
+		dsn.arrival = msg->queued;
+		dsn.rcpts = rcpts;
+		dsn.rcpt_count = n;
+		dsn.original = msg->body;
+		dsn.original_len = msg->body_len;
+		queue_dsn_build(&dsn, fq_now(), &out);
+		memset(&env, 0, sizeof(env));
+		env.sender = "";
+		env.rcpts = &to;
+		env.rcpt_count = 1;
+		if (queue_enqueue(fq->queue, &env, buf_span(&out).p, out.used,
+				  id, &error) < 0) {
+			log_error(NULL, "queue.dsn.failed", "id=%s error=%s",
+				  msg->id, log_value(0, error));
+		} else {
+			fq_entry_add(id)->due = 0;
+			log_info(NULL, "queue.dsn.delay_queued",
+				 "id=%s dsn=%s rcpts=%u", msg->id, id, n);
+		}
+		buf_free_secure(&out);
+	}
+	i_free(rcpts);
+	i_free(status);
+}
+
 /* Saves msg's state; then, if DSNs are owed, enqueues them and saves
    again; deletes the message when nothing is left to do. Updates the
    index entry. */
@@ -476,6 +579,9 @@ static void fq_msg_commit(struct queue_message *msg, bool deleted)
 			e->due = fq_now() + 60;
 		return;
 	}
+	if (!gone)
+		fq_send_delay_dsn(msg);
+	e = fq_entry_find(msg->id); /* the array may have moved */
 	for (unsigned int i = 0; i < msg->env.rcpt_count && !gone; i++) {
 		if (msg->states[i].dsn == QUEUE_DSN_NEEDED)
 			dsn_needed = true;
@@ -537,7 +643,22 @@ static void fq_rcpt_result(struct queue_message *msg, unsigned int idx,
 	case FQ_RESULT_NONE:
 	case FQ_RESULT_TEMP:
 		if (now - msg->queued < fq->front->set->queue_max_age) {
-			st->next_attempt = now + fq_backoff(st->attempts);
+			/* Rounded up, so the gap is never shorter than the
+			   backoff (the dispatcher compares whole seconds). */
+			st->next_attempt =
+				fq_now_ceil() + fq_backoff(st->attempts);
+			/* RFC 3461 4.1: a "delayed" DSN only when NOTIFY
+			   asked for DELAY, once, when the message has waited
+			   longer than the longest retry interval. */
+			if (!st->delay_notified &&
+			    now - msg->queued >=
+				    fq->front->set->queue_retry_max &&
+			    queue_dsn_wanted(msg->env.sender,
+					     msg->env.rcpts[idx].notify,
+					     "delayed")) {
+				st->delay_notified = true;
+				st->delay_pending = true;
+			}
 			log_info(NULL, "queue.deferred",
 				 "id=%s to=%s attempts=%u retry_in=%lld "
 				 "reply=%s",
@@ -724,6 +845,7 @@ static void fq_conn_destroy(struct fq_conn **_conn)
 		i_free(conn->mx_hosts[i]);
 	i_free(conn->last_error);
 	pool_unref(&conn->pool);
+	pool_unref(&conn->reply_pool);
 	if (conn->prev != NULL)
 		conn->prev->next = conn->next;
 	else
@@ -892,9 +1014,12 @@ static void fq_conn_send_mail(struct fq_conn *conn)
 	buf_printf(&cmd, "MAIL FROM:<%s>", env->sender);
 	if ((conn->ehlo.flags & SMTP_EHLO_SIZE) != 0)
 		buf_printf(&cmd, " SIZE=%zu", msg->body_len);
+	/* RFC 6152 2. Deviation from RFC 6152 3: an 8-bit message goes as
+	   it is to a server without 8BITMIME (as most MTAs do) rather than
+	   bouncing; there is no MIME downgrade yet. */
 	if ((conn->ehlo.flags & SMTP_EHLO_8BITMIME) != 0 &&
 	    fq_has_8bit(msg->body, msg->body_len))
-		buf_append_str(&cmd, " BODY=8BITMIME"); /* RFC 6152 2 */
+		buf_append_str(&cmd, " BODY=8BITMIME");
 	if (utf8)
 		buf_append_str(&cmd, " SMTPUTF8"); /* RFC 6531 3.4 */
 	if ((conn->ehlo.flags & SMTP_EHLO_DSN) != 0 && env->sender[0] != '\0') {
@@ -1014,7 +1139,7 @@ static void fq_conn_ready(struct fq_conn *conn)
 static int fq_conn_reply(struct fq_conn *conn, const struct smtp_reply *reply)
 {
 	struct fq_job *job = conn->job;
-	const char *text = smtp_reply_one_line(reply, conn->pool);
+	const char *text = smtp_reply_one_line(reply, conn->reply_pool);
 	const char *error;
 	unsigned int cls = reply->code / 100;
 
@@ -1162,8 +1287,9 @@ static void fq_conn_input(struct fq_conn *conn)
 			buf_consume(input, input->used);
 			return;
 		}
-		ret = smtp_reply_parse(buf_span(input), conn->pool, &reply,
-				       &consumed, &error);
+		pool_clear(conn->reply_pool);
+		ret = smtp_reply_parse(buf_span(input), conn->reply_pool,
+				       &reply, &consumed, &error);
 		if (ret == 0)
 			return;
 		if (ret < 0) {
@@ -1403,6 +1529,7 @@ static struct fq_conn *fq_conn_create(struct fq_dest *dest, struct fq_job *job)
 	conn->fd = -1;
 	conn->port = 25;
 	conn->pool = pool_create("queue conn", 4096);
+	conn->reply_pool = pool_create("queue reply", 1024);
 	snprintf(conn->log_id, sizeof(conn->log_id), "q%u", ++fq->conn_seq);
 	conn->next = fq->conns;
 	if (fq->conns != NULL)
@@ -1868,6 +1995,15 @@ static void fq_dispatch_one(const char *id, int64_t now)
 		fq_msgs->prev = m;
 	fq_msgs = m;
 	e->busy = true;
+	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
+		if (msg->states[i].dsn == QUEUE_DSN_NEEDED) {
+			/* A DSN owed since before a crash: settle it first
+			   (fq_msg_commit finds an already queued one), so
+			   no new failure joins that event. */
+			fq_msg_unref_job(m);
+			return;
+		}
+	}
 	fq_local_start(m, flush, now);
 }
 
@@ -2084,7 +2220,10 @@ int front_queue_init(struct front *front, const char **error_r)
 	fq->tick = timeout_add(front->ioloop, FQ_TICK_MSECS, fq_tick, NULL);
 	log_info(NULL, "queue.start", "messages=%u relay=%s", fq->entry_count,
 		 fq->relay ? relay : "none");
-	fq_dispatch();
+	/* The first dispatch runs from the loop: front.c sets up the
+	   delivery path (front_delivery_init) after this. */
+	fq->added_timeout =
+		timeout_add(front->ioloop, 0, fq_added_dispatch, NULL);
 	return 0;
 }
 

@@ -422,6 +422,18 @@ static void smtp_rcpt_resolved(void *context, const struct front_rcpt *r)
 		return;
 	switch (r->result) {
 	case FRONT_RCPT_OK:
+		if (state->mail.hold_until > (int64_t)time(NULL) &&
+		    r->local_count > 0) {
+			/* RFC 4865 holds are kept by the outbound queue;
+			   local copies are sealed at once, so a held message
+			   to a local mailbox would arrive early. Say so
+			   rather than ignore the hold (RFC 3463 3.3: X.3.3
+			   system not capable of selected features). */
+			smtp_answer_later(state, smtp_server_rcpt_reply, 550,
+					  "5.3.3 FUTURERELEASE is not "
+					  "supported for local recipients");
+			return;
+		}
 		e = smtp_rcpt_add(state, r->address);
 		e->locals = p_new(state->tpool, struct front_rcpt_target,
 				  r->local_count + 1);
@@ -573,7 +585,9 @@ static void smtp_data_begin(void *context)
 	   WITH protocol ID id [FOR path] ; date-time */
 	buf_append_str(&b, "Received: from ");
 	smtp_header_safe(&b, smtp_server_helo_domain(state->server));
-	buf_printf(&b, " ([%s])\r\n\tby %s (Marmot) with %s id %s%u", conn->ip,
+	/* RFC 5321 4.1.3: an IPv6 address literal carries "IPv6:". */
+	buf_printf(&b, " ([%s%s])\r\n\tby %s (Marmot) with %s id %s%u",
+		   strchr(conn->ip, ':') != NULL ? "IPv6:" : "", conn->ip,
 		   front_global->set->hostname, proto, conn->id,
 		   ++state->transactions);
 	if (tls) {

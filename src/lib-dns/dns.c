@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unbound.h>
 #include <unistd.h>
@@ -40,13 +41,19 @@ enum dns_kind {
 };
 
 struct dns_query {
+	struct dns *dns;
+	/* NULL once orphaned: its lookup is gone but ub_cancel() failed, so
+	   libunbound may still call back with it (dns->orphans). */
 	struct dns_lookup *lookup;
+	struct dns_query *orphan_next;
 	uint16_t rrtype;
 	int async_id;
 	bool active; /* ub query outstanding */
 	bool answered;
 	int err; /* ub error code, 0 with a result */
 	struct ub_result *result;
+	/* result->canonname without its trailing dot */
+	char canonical[DNS_NAME_TEXT_MAX + 2];
 };
 
 struct dns_lookup {
@@ -62,7 +69,7 @@ struct dns_lookup {
 		dns_raw_callback_t *raw;
 	} cb;
 	void *context;
-	struct dns_query queries[2];
+	struct dns_query *queries[2]; /* the ub callbacks' mydata */
 	unsigned int query_count;
 	struct timeout *timeout;
 	/* Set when the lookup ends before all its answers came. */
@@ -80,6 +87,7 @@ struct dns {
 	unsigned int timeout_msecs;
 	struct dns_lookup *pending; /* not yet answered */
 	struct dns_lookup *done; /* answered, callback not yet run */
+	struct dns_query *orphans;
 	unsigned int pending_count;
 	bool dispatching;
 	bool destroyed; /* dns_destroy() ran during dispatch */
@@ -367,43 +375,89 @@ static void dns_done_append(struct dns *dns, struct dns_lookup *l)
 	*p = l;
 }
 
+static void dns_query_free(struct dns_query *q)
+{
+	if (q->result != NULL)
+		ub_resolve_free(q->result);
+	i_free(q);
+}
+
 static void dns_lookup_free(struct dns_lookup *l)
 {
-	for (unsigned int i = 0; i < l->query_count; i++) {
-		if (l->queries[i].result != NULL)
-			ub_resolve_free(l->queries[i].result);
-	}
+	for (unsigned int i = 0; i < l->query_count; i++)
+		dns_query_free(l->queries[i]);
 	timeout_remove(&l->timeout);
 	i_free(l->name);
 	i_free(l);
+}
+
+/* For tests: makes the next n ub_cancel() calls fail as they may on a
+   system error. */
+static unsigned int dns_fail_cancels;
+
+void dns_test_fail_cancels(unsigned int n)
+{
+	dns_fail_cancels = n;
+}
+
+unsigned int dns_test_orphans(const struct dns *dns)
+{
+	unsigned int n = 0;
+
+	for (const struct dns_query *q = dns->orphans; q != NULL;
+	     q = q->orphan_next)
+		n++;
+	return n;
 }
 
 /* Stops the outstanding ub queries of l (their callbacks then never
    run). */
 static void dns_lookup_stop_queries(struct dns_lookup *l)
 {
+	struct dns *dns = l->dns;
 	int ret;
 
 	for (unsigned int i = 0; i < l->query_count; i++) {
-		struct dns_query *q = &l->queries[i];
+		struct dns_query *q = l->queries[i];
 
 		if (!q->active)
 			continue;
 		q->active = false;
-		/* Fails only for an id that is unknown or already delivered,
-		   which cannot be an active one: answers are handed to
-		   dns_ub_callback() only inside ub_process(). */
-		if (l->dns->ctx != NULL &&
-		    (ret = ub_cancel(l->dns->ctx, q->async_id)) != 0)
-			i_panic("dns: ub_cancel(%d): %s", q->async_id,
-				ub_strerror(ret));
+		if (dns->ctx == NULL)
+			continue;
+		if (dns_fail_cancels > 0) {
+			dns_fail_cancels--;
+			ret = UB_NOMEM;
+		} else {
+			ret = ub_cancel(dns->ctx, q->async_id);
+		}
+		if (ret == 0)
+			continue;
+		/* Answers reach dns_ub_callback() only inside ub_process(),
+		   so an active id is never "already delivered"; a system
+		   error (memory, the pipe) is what is left. libunbound may
+		   then still call back with q: q becomes an orphan, freed by
+		   that callback or by dns_destroy(), and l gets a blank
+		   query in its place. */
+		log_warning(NULL, "dns.cancel_failed", "name=%s error=%s",
+			    log_value(0, l->name),
+			    log_value(1, ub_strerror(ret)));
+		struct dns_query *blank = i_new(struct dns_query, 1);
+		blank->dns = dns;
+		blank->lookup = l;
+		blank->rrtype = q->rrtype;
+		blank->answered = q->answered;
+		l->queries[i] = blank;
+		q->lookup = NULL;
+		q->orphan_next = dns->orphans;
+		dns->orphans = q;
 	}
 }
 
 /* --- building typed results ------------------------------------------ */
 
-static void dns_info_from(struct dns_result_info *info,
-			  const struct dns_query *q, const struct dns_lookup *l)
+static void dns_info_from(struct dns_result_info *info, struct dns_query *q,
+			  const struct dns_lookup *l)
 {
 	const struct ub_result *res = q->result;
 
@@ -415,7 +469,24 @@ static void dns_info_from(struct dns_result_info *info,
 						       : "no answer";
 		return;
 	}
-	info->canonical_name = res->canonname;
+	if (res->canonname != NULL) {
+		size_t len = strlen(res->canonname);
+
+		if (len > 1 && res->canonname[len - 1] == '.')
+			len--;
+		size_t qlen = strlen(l->name);
+
+		if (qlen > 1 && l->name[qlen - 1] == '.')
+			qlen--;
+		/* Only a name reached through CNAMEs is worth reporting. */
+		if (len < sizeof(q->canonical) &&
+		    (len != qlen ||
+		     strncasecmp(res->canonname, l->name, len) != 0)) {
+			memcpy(q->canonical, res->canonname, len);
+			q->canonical[len] = '\0';
+			info->canonical_name = q->canonical;
+		}
+	}
 	if (res->bogus) {
 		/* A validation failure is an attack or a broken zone:
 		   never use the data, retry later (RFC 4035 5.5). */
@@ -508,7 +579,7 @@ static int dns_mx_cmp(const void *a, const void *b)
 
 static void dns_complete_mx(struct dns_lookup *l)
 {
-	const struct dns_query *q = &l->queries[0];
+	struct dns_query *q = l->queries[0];
 	struct dns_mx_result result;
 	unsigned int n = dns_rdata_count(q->result), count = 0;
 	unsigned int roots = 0;
@@ -584,7 +655,7 @@ static void dns_complete_host(struct dns_lookup *l)
 {
 	struct dns_host_result result;
 	struct dns_result_info info6, info4;
-	const struct dns_query *q6 = &l->queries[0], *q4 = &l->queries[1];
+	struct dns_query *q6 = l->queries[0], *q4 = l->queries[1];
 	unsigned int n =
 		dns_rdata_count(q6->result) + dns_rdata_count(q4->result);
 	struct dns_addr *addrs = i_new(struct dns_addr, n + 1);
@@ -642,7 +713,7 @@ static void dns_complete_host(struct dns_lookup *l)
 
 static void dns_complete_txt(struct dns_lookup *l)
 {
-	const struct dns_query *q = &l->queries[0];
+	struct dns_query *q = l->queries[0];
 	struct dns_txt_result result;
 	unsigned int n = dns_rdata_count(q->result), count = 0;
 	struct dns_txt *txt = i_new(struct dns_txt, n + 1);
@@ -691,7 +762,7 @@ static void dns_complete_txt(struct dns_lookup *l)
 
 static void dns_complete_tlsa(struct dns_lookup *l)
 {
-	const struct dns_query *q = &l->queries[0];
+	struct dns_query *q = l->queries[0];
 	struct dns_tlsa_result result;
 	unsigned int n = dns_rdata_count(q->result), count = 0;
 	struct dns_tlsa *tlsa = i_new(struct dns_tlsa, n + 1);
@@ -726,7 +797,7 @@ static void dns_complete_tlsa(struct dns_lookup *l)
 
 static void dns_complete_raw(struct dns_lookup *l)
 {
-	const struct dns_query *q = &l->queries[0];
+	struct dns_query *q = l->queries[0];
 	struct dns_raw_result result;
 	unsigned int n = dns_rdata_count(q->result);
 	struct dns_rdata *rdata = i_new(struct dns_rdata, n + 1);
@@ -777,7 +848,7 @@ static void dns_lookup_complete(struct dns_lookup *l)
 		}
 		case DNS_KIND_RAW: {
 			struct dns_raw_result r = { .info = info };
-			r.rrtype = l->queries[0].rrtype;
+			r.rrtype = l->queries[0]->rrtype;
 			l->cb.raw(l->context, &r);
 			break;
 		}
@@ -820,6 +891,12 @@ static void dns_free_list(struct dns_lookup **list)
 
 static void dns_free(struct dns *dns)
 {
+	while (dns->orphans != NULL) {
+		struct dns_query *q = dns->orphans;
+
+		dns->orphans = q->orphan_next;
+		dns_query_free(q);
+	}
 	dns_free_list(&dns->pending);
 	dns_free_list(&dns->done);
 	i_free(dns->resolver);
@@ -848,14 +925,28 @@ static void dns_ub_callback(void *mydata, int err, struct ub_result *result)
 {
 	struct dns_query *q = mydata;
 	struct dns_lookup *l = q->lookup;
-	struct dns *dns = l->dns;
+	struct dns *dns = q->dns;
 
+	if (l == NULL) {
+		/* An orphan (see dns_lookup_stop_queries()). */
+		for (struct dns_query **p = &dns->orphans; *p != NULL;
+		     p = &(*p)->orphan_next) {
+			if (*p == q) {
+				*p = q->orphan_next;
+				break;
+			}
+		}
+		if (result != NULL)
+			ub_resolve_free(result);
+		i_free(q);
+		return;
+	}
 	q->active = false;
 	q->answered = true;
 	q->err = err;
 	q->result = result;
 	for (unsigned int i = 0; i < l->query_count; i++) {
-		if (!l->queries[i].answered)
+		if (!l->queries[i]->answered)
 			return;
 	}
 	dns_list_unlink(&dns->pending, l);
@@ -880,7 +971,7 @@ static void dns_reset(struct dns *dns, const char *why)
 		dns->pending_count--;
 		timeout_remove(&l->timeout);
 		for (unsigned int i = 0; i < l->query_count; i++)
-			l->queries[i].active = false;
+			l->queries[i]->active = false;
 		l->early_status = DNS_STATUS_TEMPFAIL;
 		l->early_error = "resolver restarted";
 		dns_done_append(dns, l);
@@ -935,8 +1026,10 @@ static struct dns_lookup *dns_lookup_start(struct dns *dns, enum dns_kind kind,
 	l->context = context;
 	l->query_count = count;
 	for (unsigned int i = 0; i < count; i++) {
-		l->queries[i].lookup = l;
-		l->queries[i].rrtype = rrtypes[i];
+		l->queries[i] = i_new(struct dns_query, 1);
+		l->queries[i]->dns = dns;
+		l->queries[i]->lookup = l;
+		l->queries[i]->rrtype = rrtypes[i];
 	}
 	l->prev = NULL;
 	l->next = dns->pending;
@@ -950,7 +1043,7 @@ static struct dns_lookup *dns_lookup_start(struct dns *dns, enum dns_kind kind,
 		msecs = 0;
 	} else {
 		for (unsigned int i = 0; i < count; i++) {
-			struct dns_query *q = &l->queries[i];
+			struct dns_query *q = l->queries[i];
 			int ret = ub_resolve_async(
 				dns->ctx, name, q->rrtype, DNS_CLASS_IN, q,
 				dns_ub_callback, &q->async_id);

@@ -7,10 +7,12 @@
    all of it; errors carry a message and a status; commands respect the
    limits (size, literal size, argument count, depth); every command's
    arguments, written back with imap_write_args(), parse again to the same
-   text; every atom that is a sequence set resolves to ascending,
-   disjoint ranges whose count agrees with the iterator. Continuations
-   for odd-sized literals are refused, and AUTHENTICATE is followed by a
-   raw line, to reach those paths. Replayed over
+   text, and every string written alone as an astring, a string or
+   literal8 reads back as the same bytes; every atom that is a sequence set
+   resolves to ascending, disjoint ranges that clamp below a maximum and
+   whose count agrees with the iterator.
+   Continuations for odd-sized literals are refused, and AUTHENTICATE is
+   followed by a raw line, to reach those paths. Replayed over
    tests/fuzz-corpus/fuzz-imap-parser/ by tests/fuzz-replay.c in every
    build. */
 
@@ -45,41 +47,72 @@ static void check_seqset(const char *str, size_t len)
 	pool_t pool = pool_create("fuzz seqset", 1024);
 	struct imap_seqset set;
 	struct imap_seq_range *ranges;
+	struct imap_seqset_iter iter;
 	unsigned int count;
-	const char *error;
+	const char *error = NULL;
+	uint64_t n = 0;
+	uint32_t num;
 
-	if (imap_seqset_parse(pool, str, true, &set, &error) == 0 &&
-	    !set.searchres) {
-		check(set.count > 0 && set.count <= len / 2 + 1);
-		if (imap_seqset_resolve(&set, 100, pool, &ranges, &count) ==
-		    0) {
-			uint64_t total = imap_seqset_count(ranges, count);
-
-			for (unsigned int i = 0; i < count; i++) {
-				check(ranges[i].first > 0 &&
-				      ranges[i].first <= ranges[i].last);
-				check(i == 0 ||
-				      ranges[i].first >
-					      ranges[i - 1].last + 1ull);
-			}
-			if (total < 10000) {
-				struct imap_seqset_iter iter;
-				uint64_t n = 0;
-				uint32_t num;
-
-				imap_seqset_iter_init(&iter, ranges, count);
-				while (imap_seqset_iter_next(&iter, &num)) {
-					check(imap_seqset_contains(ranges,
-								   count, num));
-					n++;
-				}
-				check(n == total);
-			}
-		}
-	} else if (imap_seqset_parse(pool, str, true, &set, &error) < 0) {
+	if (imap_seqset_parse(pool, str, true, &set, &error) < 0) {
 		check(error != NULL);
+		pool_unref(&pool);
+		return;
 	}
+	if (set.searchres ||
+	    imap_seqset_resolve(&set, 100, pool, &ranges, &count) < 0) {
+		pool_unref(&pool);
+		return;
+	}
+	check(set.count > 0 && set.count <= len / 2 + 1);
+	check(count > 0 && count <= set.count);
+	for (unsigned int i = 0; i < count; i++) {
+		check(ranges[i].first > 0 && ranges[i].first <= ranges[i].last);
+		check(i == 0 || ranges[i].first > ranges[i - 1].last + 1ull);
+	}
+	(void)imap_seqset_clamp(ranges, &count, 1000);
+	check(count == 0 || ranges[count - 1].last <= 1000);
+	imap_seqset_iter_init(&iter, ranges, count);
+	while (imap_seqset_iter_next(&iter, &num)) {
+		check(imap_seqset_contains(ranges, count, num));
+		n++;
+	}
+	check(n == imap_seqset_count(ranges, count));
 	pool_unref(&pool);
+}
+
+static void check_string_form(struct span s, bool literal8, bool astring)
+{
+	unsigned int flags = IMAP_PARSER_FLAG_BINARY | IMAP_PARSER_FLAG_UTF8;
+	struct buf out = BUF_INIT;
+	struct imap_parser *parser;
+	struct imap_parser_result res;
+	struct span in;
+	size_t consumed;
+	const char *str;
+
+	buf_append_str(&out, "t X ");
+	if (literal8)
+		imap_write_literal8(&out, s);
+	else if (astring)
+		imap_write_astring(&out, s, IMAP_WRITE_FLAG_UTF8);
+	else
+		imap_write_string(&out, s, IMAP_WRITE_FLAG_UTF8);
+	buf_append_str(&out, "\r\n");
+	parser = imap_parser_create(&imap_parser_limits_auth, flags);
+	in = buf_span(&out);
+	do {
+		check(imap_parser_parse(parser, in, &consumed, &res) == 1);
+		in = span_skip(in, consumed);
+	} while (res.event == IMAP_PARSER_EVENT_CONTINUE);
+	check(in.len == 0 && res.cmd.arg_count == 1);
+	check(res.cmd.args[0].len == s.len &&
+	      memcmp(res.cmd.args[0].str, s.p, s.len) == 0);
+	check(literal8 ? res.cmd.args[0].literal8
+		       : (astring ? imap_arg_get_astring(&res.cmd.args[0], &str)
+				  : imap_arg_get_string(&res.cmd.args[0],
+							&str)));
+	imap_parser_destroy(&parser);
+	buf_free(&out);
 }
 
 static void check_args(const struct imap_arg *args, unsigned int count,
@@ -95,16 +128,30 @@ static void check_args(const struct imap_arg *args, unsigned int count,
 			check_args(arg->list, arg->list_count, depth + 1,
 				   total);
 		} else if (arg->type == IMAP_ARG_LITERAL) {
+			struct span s = span_make(arg->str, arg->len);
+
 			check(arg->len <= fuzz_limits.max_literal);
 			check(arg->literal8 ||
 			      memchr(arg->str, '\0', arg->len) == NULL);
+			check_string_form(s, arg->literal8, false);
+			if (!arg->literal8)
+				check_string_form(s, false, true);
 		} else {
 			check(arg->type == IMAP_ARG_ATOM ||
 			      arg->type == IMAP_ARG_NIL ||
 			      arg->type == IMAP_ARG_QUOTED);
 			check(strlen(arg->str) == arg->len);
-			if (arg->type != IMAP_ARG_QUOTED)
+			check_string_form(span_make(arg->str, arg->len), false,
+					  true);
+			check_string_form(span_make(arg->str, arg->len), false,
+					  false);
+			if (arg->type != IMAP_ARG_QUOTED) {
+				check(imap_write_atom_valid(
+					      span_make(arg->str, arg->len)) ||
+				      arg->str[0] == '\\' ||
+				      strpbrk(arg->str, "%*][") != NULL);
 				check_seqset(arg->str, arg->len);
+			}
 		}
 	}
 }

@@ -506,7 +506,10 @@ static int imap_parser_literal_check(struct imap_parser *parser,
 
 /* RFC 9051 9 section: in FETCH's BODY[...] and BINARY[...] the section
    may hold SP and a parenthesised header list; such an atom runs to the
-   matching "]" so that it reaches the FETCH parser in one piece. */
+   matching "]" so that it reaches the FETCH parser in one piece.
+   Deviation from RFC 9051 9 astring: an astring atom such as "BODY[x"
+   with no "]" on its line is refused; clients quote such names, and our
+   writer does (imap_write_astring()). */
 static bool imap_parser_bracket_atom(const struct buf *token)
 {
 	static const char *const prefixes[] = {

@@ -44,7 +44,7 @@ struct imap_arg {
 	/* LITERAL: sent as a non-synchronising literal {N+}. */
 	bool nonsync;
 	/* ATOM, NIL, QUOTED (unescaped), LITERAL: the bytes, len of them,
-	   always followed by a NUL. */
+	   always followed by a NUL. LIST: "". */
 	const char *str;
 	size_t len;
 	/* LIST: the elements. */
@@ -121,14 +121,16 @@ struct imap_parser_error {
 	/* The tag to answer with, or NULL when none was read (answer
 	   "* BAD"). */
 	const char *tag;
-	/* "BAD" or "NO". */
+	/* "BAD", or "NO" for an APPEND whose synchronising literal is over
+	   the limits (RFC 7889 4: NO [TOOBIG]). */
 	const char *status;
 	/* A response code without brackets ("TOOBIG", "LIMIT"), or NULL. */
 	const char *code;
 	/* Human-readable, printable ASCII, safe to send. */
 	const char *msg;
-	/* The caller sends "* BYE msg" and closes the connection; the parser
-	   refuses further input. */
+	/* The caller sends "* BYE msg" as well and closes the connection;
+	   the parser refuses further input. imap_write_parser_error()
+	   writes the whole answer. */
 	bool fatal;
 };
 
@@ -168,8 +170,8 @@ size_t imap_parser_memory_used(const struct imap_parser *parser);
    was consumed and more is needed, -1 on an error (result_r->error). In
    every case *consumed_r says how much of input was used; the caller
    drops those bytes and calls again with the rest (and later with more).
-   Everything in *result_r lives until the next call. After a non-fatal
-   error the parser skips to the next command by itself; after a fatal
+   Everything in *result_r (parser memory) lives until the next call. After a
+   non-fatal error the parser skips to the next command by itself; after a fatal
    one every call returns the same error. */
 int imap_parser_parse(struct imap_parser *parser, struct span input,
 		      size_t *consumed_r, struct imap_parser_result *result_r);

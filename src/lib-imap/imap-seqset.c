@@ -132,6 +132,24 @@ int imap_seqset_resolve(const struct imap_seqset *set, uint32_t star,
 	return 0;
 }
 
+bool imap_seqset_clamp(struct imap_seq_range *ranges, unsigned int *count,
+		       uint32_t max)
+{
+	bool dropped = false;
+
+	/* Resolved ranges ascend: only the tail can be above max. */
+	while (*count > 0 && ranges[*count - 1].last > max) {
+		struct imap_seq_range *last = &ranges[*count - 1];
+
+		dropped = true;
+		if (last->first > max)
+			(*count)--;
+		else
+			last->last = max;
+	}
+	return dropped;
+}
+
 uint64_t imap_seqset_count(const struct imap_seq_range *ranges,
 			   unsigned int count)
 {

@@ -42,6 +42,14 @@ int imap_seqset_resolve(const struct imap_seqset *set, uint32_t star,
 			struct pool *pool, struct imap_seq_range **ranges_r,
 			unsigned int *count_r);
 
+/* Drops the numbers above max from resolved ranges, in place (*count
+   may become 0). Returns true if any were dropped: for message sequence
+   numbers the caller answers BAD (RFC 9051 9 seq-number); for UIDs they
+   name no message, and clamping keeps "1:4294967295" from being walked
+   number by number. */
+bool imap_seqset_clamp(struct imap_seq_range *ranges, unsigned int *count,
+		       uint32_t max);
+
 /* How many numbers resolved ranges hold. */
 uint64_t imap_seqset_count(const struct imap_seq_range *ranges,
 			   unsigned int count);

@@ -79,8 +79,11 @@ void imap_write_astring(struct buf *out, struct span s, unsigned int flags)
 {
 	bool atom = s.len > 0 && !span_eq_ci(s, SPAN_LIT("NIL"));
 
+	/* "[" is an ASTRING-CHAR, but "BODY[x" as an atom would start a
+	   FETCH section for our parser (imap-parser.c), and quoting costs
+	   nothing. */
 	for (size_t i = 0; atom && i < s.len; i++)
-		atom = imap_is_astring_char(s.p[i]);
+		atom = imap_is_astring_char(s.p[i]) && s.p[i] != '[';
 	if (atom)
 		buf_append_span(out, s);
 	else

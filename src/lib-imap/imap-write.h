@@ -39,8 +39,8 @@ enum imap_status {
    either (RFC 9051 9 CHAR8): callers with binary data use
    imap_write_literal8(). */
 void imap_write_string(struct buf *out, struct span s, unsigned int flags);
-/* RFC 9051 9 astring: an atom when s is 1*ASTRING-CHAR and not "NIL",
-   otherwise as imap_write_string(). */
+/* RFC 9051 9 astring: an atom when s is 1*ASTRING-CHAR without "[" and
+   not "NIL", otherwise as imap_write_string(). */
 void imap_write_astring(struct buf *out, struct span s, unsigned int flags);
 /* RFC 9051 9 nstring: NIL for str == NULL, else a string. */
 void imap_write_nstring(struct buf *out, const char *str, unsigned int flags);

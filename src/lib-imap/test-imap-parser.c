@@ -406,6 +406,8 @@ static void test_long_line(void **state)
 	assert_true(res.error.fatal);
 	assert_string_equal(res.error.code, "LIMIT");
 	assert_int_equal(fed, imap_parser_limits_preauth.max_line);
+	/* Issue 6's pre-auth attack: what one such client costs. */
+	assert_true(imap_parser_memory_used(parser) <= 16384);
 	i_free(line);
 	imap_parser_destroy(&parser);
 

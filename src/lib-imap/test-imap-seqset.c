@@ -147,12 +147,55 @@ static void test_iter_contains(void **state)
 	pool_unref(&pool);
 }
 
+static const struct {
+	const char *input;
+	uint32_t max;
+	bool dropped;
+	const char *clamped; /* "" = nothing left */
+} clamp_cases[] = {
+	{ "1:4294967295", 10, true, "1:10" },
+	{ "1:10", 10, false, "1:10" },
+	{ "2,5:7,20:30,40", 6, true, "2,5:6" },
+	{ "2,5:7,20:30,40", 1, true, "" },
+	{ "2,5:7,20:30,40", 4294967295u, false, "2,5:7,20:30,40" },
+};
+
+static void test_clamp(void **state)
+{
+	pool_t pool = pool_create("test", 1024);
+	struct buf out = BUF_INIT;
+
+	for (unsigned int i = 0; i < N_ELEMENTS(clamp_cases); i++) {
+		struct imap_seqset set;
+		struct imap_seq_range *ranges;
+		unsigned int count;
+		const char *error;
+
+		assert_int_equal(imap_seqset_parse(pool, clamp_cases[i].input,
+						   false, &set, &error),
+				 0);
+		assert_int_equal(
+			imap_seqset_resolve(&set, 10, pool, &ranges, &count),
+			0);
+		assert_int_equal(
+			imap_seqset_clamp(ranges, &count, clamp_cases[i].max),
+			clamp_cases[i].dropped);
+		buf_reset(&out);
+		if (count > 0)
+			imap_seqset_write(&out, ranges, count);
+		assert_string_equal(buf_cstr(&out), clamp_cases[i].clamped);
+	}
+	buf_free(&out);
+	pool_unref(&pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_searchres),
 		cmocka_unit_test(test_iter_contains),
+		cmocka_unit_test(test_clamp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@ static const struct {
 } string_cases[] = {
 	{ "INBOX", 0, "INBOX", "\"INBOX\"" },
 	{ "a]b", 0, "a]b", "\"a]b\"" },
+	{ "BODY[", 0, "\"BODY[\"", "\"BODY[\"" },
 	{ "", 0, "\"\"", "\"\"" },
 	{ "NIL", 0, "\"NIL\"", "\"NIL\"" },
 	{ "nil", 0, "\"nil\"", "\"nil\"" },

@@ -68,7 +68,6 @@ struct smtp_server {
 	char helo[SMTP_MAX_DOMAIN + 1];
 
 	struct buf line;
-	bool line_overflow;
 
 	/* The transaction. */
 	struct smtp_mail mail;
@@ -111,19 +110,32 @@ static void smtp_server_close(struct smtp_server *s, const char *reason)
 		s->cb->close(s->context, reason);
 }
 
+/* Appends one reply line (RFC 5321 4.2: code, SP or "-", text, CRLF). */
+static void smtp_reply_line(struct buf *out, unsigned int code, char sep,
+			    const char *text)
+{
+	i_assert(code >= 200 && code <= 599);
+	i_assert(strpbrk(text, "\r\n") == NULL);
+	buf_printf(out, "%u%c%s\r\n", code, sep, text);
+}
+
+/* Hands a whole reply to output in one call, so that it leaves in one
+   segment rather than one per piece. */
+static void smtp_server_output(struct smtp_server *s, const struct buf *out)
+{
+	if (s->mode == SMTP_INPUT_CLOSED)
+		return;
+	s->cb->output(s->context, buf_span(out).p, out->used);
+}
+
 static void smtp_server_send(struct smtp_server *s, unsigned int code, char sep,
 			     const char *text)
 {
-	char head[5];
+	struct buf b = BUF_INIT;
 
-	if (s->mode == SMTP_INPUT_CLOSED)
-		return;
-	i_assert(code >= 200 && code <= 599);
-	i_assert(strpbrk(text, "\r\n") == NULL);
-	snprintf(head, sizeof(head), "%u%c", code, sep);
-	s->cb->output(s->context, head, 4);
-	s->cb->output(s->context, text, strlen(text));
-	s->cb->output(s->context, "\r\n", 2);
+	smtp_reply_line(&b, code, sep, text);
+	smtp_server_output(s, &b);
+	buf_free(&b);
 }
 
 static void ATTR_FORMAT(3, 4)
@@ -338,14 +350,17 @@ static void smtp_cmd_ehlo(struct smtp_server *s, struct span args)
 		return;
 	}
 	{
-		struct buf b = BUF_INIT;
+		struct buf b = BUF_INIT, greeting = BUF_INIT;
 
-		buf_printf(&b, "%s Hello %s", s->hostname, s->helo);
-		smtp_server_send(s, 250, '-', buf_cstr(&b));
+		buf_printf(&greeting, "%s Hello %s", s->hostname, s->helo);
+		smtp_reply_line(&b, 250, '-', buf_cstr(&greeting));
+		for (unsigned int i = 0; i < n; i++)
+			smtp_reply_line(&b, 250, i + 1 == n ? ' ' : '-',
+					ext[i]);
+		smtp_server_output(s, &b);
+		buf_free(&greeting);
 		buf_free(&b);
 	}
-	for (unsigned int i = 0; i < n; i++)
-		smtp_server_send(s, 250, i + 1 == n ? ' ' : '-', ext[i]);
 }
 
 /* RFC 3339 5.6 date-time, as RFC 4865 3 HOLDUNTIL uses it. */
@@ -1020,29 +1035,25 @@ static size_t smtp_input_line(struct smtp_server *s, const uint8_t *p,
 	size_t content = lf != NULL ? take - 1 : take;
 	struct span line;
 
-	if (!s->line_overflow) {
-		/* +1: room for the CR of the CRLF */
-		if (s->line.used + content > s->set.max_line_length + 1) {
-			s->line_overflow = true;
-			buf_free_secure(&s->line);
-		} else {
-			buf_append(&s->line, p, content);
-		}
+	/* +1: room for the CR of the CRLF */
+	if (s->line.used + content > s->set.max_line_length + 1 ||
+	    (lf != NULL && s->line.used + content > s->set.max_line_length &&
+	     (content == 0 || p[content - 1] != '\r'))) {
+		/* RFC 5321 4.5.3.1.4 / 4.2.2: 500 line too long. A line this
+		   far past the bound (16 KiB by default, 32 times RFC 5321's
+		   512) is not SMTP: the session ends rather than reading on
+		   to a line end that may never come. */
+		buf_free_secure(&s->line);
+		smtp_server_send(s, 500, ' ', "5.5.2 Line too long");
+		smtp_server_replyf(s, 421,
+				   "4.7.0 %s Line too long, closing connection",
+				   s->hostname);
+		smtp_server_close(s, "line too long");
+		return len;
 	}
+	buf_append(&s->line, p, content);
 	if (lf == NULL)
 		return take;
-	if (s->line_overflow) {
-		s->line_overflow = false;
-		if (s->mode == SMTP_INPUT_AUTH_LINE) {
-			/* RFC 4954 4: the exchange ends; the mechanism sees
-			   a cancel. */
-			smtp_server_line(s, SPAN_LIT("*"));
-		} else {
-			/* RFC 5321 4.5.3.1.4 / 4.2.2: 500 line too long. */
-			smtp_server_error(s, 500, "5.5.2 Line too long");
-		}
-		return take;
-	}
 	line = buf_span(&s->line);
 	/* RFC 5321 2.3.8: lines end in CRLF; a lone LF ending a command is
 	   accepted (no data is at stake), a CR anywhere else is refused by
@@ -1274,6 +1285,11 @@ bool smtp_server_is_closed(const struct smtp_server *s)
 static void smtp_server_answer(struct smtp_server *s, enum smtp_pending what,
 			       unsigned int code, const char *text)
 {
+	if (s->mode == SMTP_INPUT_CLOSED) {
+		/* A 421 (idle, shutdown) ended the session while the answer
+		   was on its way: nobody is listening any more. */
+		return;
+	}
 	i_assert(s->pending == what);
 	s->pending = SMTP_PENDING_NONE;
 	if (code >= 400)
@@ -1313,6 +1329,8 @@ void smtp_server_message_reply(struct smtp_server *s, unsigned int code,
 void smtp_server_auth_challenge(struct smtp_server *s,
 				const char *challenge_b64)
 {
+	if (s->mode == SMTP_INPUT_CLOSED)
+		return;
 	i_assert(s->pending == SMTP_PENDING_AUTH);
 	s->pending = SMTP_PENDING_NONE;
 	/* RFC 4954 4: "334" SP [base64] */
@@ -1342,7 +1360,6 @@ void smtp_server_tls_started(struct smtp_server *s)
 	s->ehlo = false;
 	s->authenticated = false;
 	s->helo[0] = '\0';
-	s->line_overflow = false;
 	buf_free_secure(&s->line);
 }
 

@@ -160,7 +160,8 @@ bool smtp_server_is_paused(const struct smtp_server *s);
 bool smtp_server_is_closed(const struct smtp_server *s);
 
 /* Answers to the pausing callbacks. text is "X.Y.Z words" (the enhanced
-   code first, RFC 2034); it must not contain CR or LF. */
+   code first, RFC 2034); it must not contain CR or LF. After the session
+   closed (a 421 while the answer was pending) they do nothing. */
 void smtp_server_mail_reply(struct smtp_server *s, unsigned int code,
 			    const char *text);
 void smtp_server_rcpt_reply(struct smtp_server *s, unsigned int code,

@@ -674,6 +674,27 @@ static void test_pipelining_async(void **state)
 	t_destroy(&t);
 }
 
+static void test_close_while_pending(void **state)
+{
+	struct t_ctx *t = t_create(NULL);
+
+	t_feed(t, "EHLO c\r\nMAIL FROM:<a@x>\r\n");
+	t->auto_reply = false;
+	t_feed(t, "RCPT TO:<b@y>\r\nDATA\r\n");
+	assert_true(smtp_server_is_paused(t->s));
+	buf_reset(&t->out);
+	/* The caller's idle timeout fires while the vault is asked. */
+	smtp_server_reply(t->s, 421, "4.4.2 mx Idle timeout");
+	assert_true(t->closed);
+	assert_false(smtp_server_is_paused(t->s));
+	/* The late answer is dropped, and so is the rest of the input. */
+	smtp_server_rcpt_reply(t->s, 250, "2.1.5 OK");
+	t_pump(t, SIZE_MAX);
+	assert_string_equal(buf_cstr(&t->out), "421 4.4.2 mx Idle timeout\r\n");
+	assert_int_equal(t->in.used, 0);
+	t_destroy(&t);
+}
+
 static void test_starttls(void **state)
 {
 	struct t_ctx *t = t_create(NULL);
@@ -712,17 +733,28 @@ static void test_limits(void **state)
 		t_feed(t, "RCPT TO:<b@y>\r\n");
 	assert_int_equal(t->rcpts, 5);
 	assert_out(t, "452 4.5.3 Too many recipients\r\n");
-	/* Line length: 500, then the session goes on. */
+	/* A line of exactly max_line_length is fine. */
 	memset(line, 'x', sizeof(line));
 	memcpy(line, "NOOP ", 5);
-	t_feed_step(t, line, sizeof(line), 1);
-	t_feed(t, "\r\nNOOP\r\n");
-	assert_out(t, "500 5.5.2 Line too long\r\n250 2.0.0 OK\r\n");
-	/* A line of exactly max_line_length is fine. */
 	buf_reset(&t->out);
 	t_feed_step(t, line, 512, 3);
 	t_feed(t, "\r\n");
 	assert_string_equal(buf_cstr(&t->out), "250 2.0.0 OK\r\n");
+	/* 513 bytes and an LF (no CR): too long. */
+	t_feed_step(t, line, 513, 5);
+	t_feed(t, "\n");
+	assert_out(t, "500 5.5.2 Line too long\r\n");
+	t_destroy(&t);
+	t = t_create(NULL);
+	/* Two bytes more than a line and its CR: 500 and 421 at once,
+	   without waiting for a line end that may never come. */
+	buf_reset(&t->out);
+	t_feed_step(t, line, 514, 1);
+	assert_string_equal(buf_cstr(&t->out),
+			    "500 5.5.2 Line too long\r\n"
+			    "421 4.7.0 mx.test.example Line too long, closing "
+			    "connection\r\n");
+	assert_true(t->closed);
 	t_destroy(&t);
 
 	/* Errors: 421 and close after max_errors. */
@@ -779,7 +811,7 @@ static void test_auth(void **state)
 	assert_true(t_events_has(t, "AUTHLINE *"));
 	t_destroy(&t);
 
-	/* An over-long response line cancels the exchange. */
+	/* An over-long response line ends the session. */
 	t = t_create(NULL);
 	t_feed(t, "EHLO c\r\nAUTH X\r\n");
 	{
@@ -788,10 +820,13 @@ static void test_auth(void **state)
 		memset(line, 'A', sizeof(line));
 		t_feed_step(t, line, sizeof(line), SIZE_MAX);
 	}
-	t_feed(t, "\r\n");
-	assert_out(t, "334 \r\n501 5.0.0 Cancelled\r\n");
+	assert_out(t, "334 \r\n500 5.5.2 Line too long\r\n421 ");
+	assert_true(t->closed);
+	assert_false(t_events_has(t, "AUTHLINE"));
+	t_destroy(&t);
 	/* No AUTH in a transaction (RFC 4954 4). */
-	t_feed(t, "MAIL FROM:<a@x>\r\nAUTH PLAIN good\r\n");
+	t = t_create(NULL);
+	t_feed(t, "EHLO c\r\nMAIL FROM:<a@x>\r\nAUTH PLAIN good\r\n");
 	assert_out(t, "503 5.5.1 AUTH not permitted during a mail "
 		      "transaction\r\n");
 	t_destroy(&t);
@@ -889,6 +924,7 @@ int main(void)
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_bdat_rules),
 		cmocka_unit_test(test_pipelining_async),
+		cmocka_unit_test(test_close_while_pending),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_auth),

@@ -67,8 +67,8 @@ void stream_set_reading(struct stream *stream, bool enabled);
 /* Queues bytes for sending; the loop writes them when the current
    callback (or timer, or worker completion) returns, so consecutive
    writes leave together. Never blocks and never calls the callback; a
-   write error is reported as STREAM_EVENT_ERROR from the loop. Ignored after an error or after
-   stream_close_after_flush(). */
+   write error is reported as STREAM_EVENT_ERROR from the loop. Ignored after an
+   error or after stream_close_after_flush(). */
 void stream_write(struct stream *stream, const void *data, size_t len);
 void stream_write_str(struct stream *stream, const char *str);
 void stream_printf(struct stream *stream, const char *fmt, ...)

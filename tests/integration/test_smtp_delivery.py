@@ -254,9 +254,10 @@ class DeliveryTest(MailCase):
             return s.sendmail(sender, rcpts, msg)
 
     def test_7_submission(self):
+        # A folded From: with a display name (RFC 5322 3.2.2).
         msg = body('submit').replace(b'From: sender@' + REMOTE.encode(),
-                                     b'From: Alice <' + ALICE.encode() +
-                                     b'>')
+                                     b'From: "Alice A."\r\n\t<' +
+                                     ALICE.encode() + b'>')
         refused = self.submit(ALICE, ALICE, [BOB], msg)
         self.assertEqual(refused, {})
         trace = self.assert_same(self.stored(BOB, 'submit')[0], msg,
@@ -348,6 +349,28 @@ class DeliveryTest(MailCase):
         c.expect(235, 'SCRAM after the empty response')
         c.cmd('MAIL FROM:<%s>' % ALICE)
         c.expect(250, 'MAIL after SCRAM')
+
+    def test_12_futurerelease_local(self):
+        """FUTURERELEASE (RFC 4865) is offered on submission after AUTH;
+        a held message cannot go to a local mailbox (it would be sealed
+        at once), which RCPT says with 550 5.3.3."""
+        c = self.client('submissions', tls=True)
+        c.greet_ehlo()
+        c.auth_plain(BOB, self.mi.passwords[BOB])
+        c.cmd('EHLO client.test.example')
+        code, lines = c.reply()
+        self.assertTrue(any(l[4:].startswith('FUTURERELEASE ')
+                            for l in lines), lines)
+        c.cmd('MAIL FROM:<%s> HOLDFOR=3600' % BOB)
+        c.expect(250, 'MAIL with HOLDFOR')
+        c.cmd('RCPT TO:<%s>' % ALICE)
+        code, lines = c.reply()
+        self.assertTrue(lines[-1].startswith('550 5.3.3'), lines)
+        c.cmd('RSET')
+        c.expect(250, 'RSET')
+        c.cmd('MAIL FROM:<%s> HOLDFOR=999999999' % BOB)
+        c.expect(501, 'HOLDFOR beyond the advertised maximum')
+
 
 if __name__ == '__main__':
     unittest.main()
