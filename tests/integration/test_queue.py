@@ -444,6 +444,22 @@ class ControlTest(QueueCase):
         self.assertNotEqual(self.show(qid).returncode, 0)
         self.assertEqual(self.fake.delivered(), [])
 
+    def test_show_is_terminal_safe(self):
+        self.fake.rcpt_reply = lambda a: '451 4.3.0 \x1b[2J later'
+        body = ('Subject: \x1b]0;owned\x07 hello\r\nX-Esc: \x1b[31m\r\n'
+                '\r\nbody\r\n')
+        r = self.inst.marmot(['queue', 'inject', 'bob@' + REMOTE, '--from',
+                              'ev\x1bil@' + DOMAIN], input=body)
+        self.inst.check_ok(r, 'inject')
+        qid = r.stdout.split()[1]
+        self.assertTrue(wait_for(lambda: self.attempts(qid) == 1))
+        for args in (['show', qid], ['list']):
+            out = self.inst.marmot(['queue'] + args)
+            self.inst.check_ok(out, 'queue ' + args[0])
+            self.assertNotIn('\x1b', out.stdout)
+            self.assertNotIn('\x07', out.stdout)
+        self.assertIn('Subject: ?]0;owned? hello', self.show(qid).stdout)
+
     def test_bad_ids(self):
         for args in (['show', 'nope'], ['delete', '../../etc/passwd'],
                      ['hold', '0' * 31], ['frobnicate']):
