@@ -64,7 +64,8 @@ static void front_conn_idle(void *context)
 	log_info(conn->id, "front.conn.idle_timeout", "proto=%s",
 		 conn->proto->name);
 	conn->proto->goodbye(conn, true);
-	front_conn_close(conn, "idle");
+	if (!conn->proto->goodbye_closes)
+		front_conn_close(conn, "idle");
 }
 
 /* Drops the connection's own reference once: it ends when the last
@@ -396,7 +397,8 @@ void front_conns_goodbye(struct front *front)
 		if (conn->closing)
 			continue;
 		conn->proto->goodbye(conn, false);
-		front_conn_close(conn, "shutdown");
+		if (!conn->proto->goodbye_closes)
+			front_conn_close(conn, "shutdown");
 	}
 }
 

@@ -43,6 +43,10 @@ struct front_protocol {
 	/* The server is shutting down or the connection idled out: queue a
 	   goodbye (the connection is closed after it is flushed). */
 	void (*goodbye)(struct front_conn *conn, bool idle);
+	/* goodbye() closes the connection itself (front_conn_close()), maybe
+	   later: SMTP first answers a message whose commit is in flight, so
+	   that a stored message is never refused with 421. */
+	bool goodbye_closes;
 	/* Frees what the protocol state holds outside the pool (optional). */
 	void (*deinit)(struct front_conn *conn);
 	/* Per-protocol state size, zeroed, at conn->proto_state. */
