@@ -65,6 +65,27 @@ int cli_queue_check(struct cli_context *ctx)
 	return cli_usage_error(ctx, "unknown queue command: %s", sub);
 }
 
+/* Prints text from the network (addresses, replies, headers) with control
+   characters as '?', so an escape sequence in a queued message cannot
+   drive the operator's terminal. keep_newlines is for header sections. */
+static void cli_print_safe(const char *text, size_t len, bool keep_newlines)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if ((c < 0x20 && c != '\t' &&
+		     !(keep_newlines && (c == '\n' || c == '\r'))) ||
+		    c == 0x7f)
+			c = '?';
+		putchar(c);
+	}
+}
+
+static void cli_print_str(const char *text)
+{
+	cli_print_safe(text, strlen(text), false);
+}
+
 static void cli_print_time(int64_t when)
 {
 	time_t t = (time_t)when;
@@ -85,14 +106,19 @@ static void cli_queue_print_rcpts(const struct queue_message *msg)
 	for (unsigned int i = 0; i < msg->env.rcpt_count; i++) {
 		const struct queue_rcpt_state *st = &msg->states[i];
 
-		printf("  <%s> %s attempts=%u", msg->env.rcpts[i].address,
-		       queue_rcpt_status_name(st->status), st->attempts);
+		fputs("  <", stdout);
+		cli_print_str(msg->env.rcpts[i].address);
+		printf("> %s attempts=%u", queue_rcpt_status_name(st->status),
+		       st->attempts);
 		if (st->status == QUEUE_RCPT_PENDING) {
 			fputs(" next=", stdout);
 			cli_print_time(st->next_attempt);
 		}
-		if (st->last_reply[0] != '\0')
-			printf(" last=\"%s\"", st->last_reply);
+		if (st->last_reply[0] != '\0') {
+			fputs(" last=\"", stdout);
+			cli_print_str(st->last_reply);
+			fputs("\"", stdout);
+		}
 		fputs("\n", stdout);
 	}
 }
@@ -121,7 +147,9 @@ static int cli_queue_list(struct queue *q)
 		}
 		printf("%s ", msg->id);
 		cli_print_time(msg->queued);
-		printf(" <%s>%s", msg->env.sender, msg->held ? " held" : "");
+		fputs(" <", stdout);
+		cli_print_str(msg->env.sender);
+		printf(">%s", msg->held ? " held" : "");
 		if (msg->env.hold_until > 0) {
 			fputs(" hold_until=", stdout);
 			cli_print_time(msg->env.hold_until);
@@ -149,13 +177,15 @@ static int cli_queue_show(struct queue *q, const char *id)
 	}
 	printf("id: %s\nqueued: ", msg->id);
 	cli_print_time(msg->queued);
-	printf("\nsender: <%s>\nsize: %zu\nheld: %s\n", msg->env.sender,
-	       msg->body_len, msg->held ? "yes" : "no");
+	fputs("\nsender: <", stdout);
+	cli_print_str(msg->env.sender);
+	printf(">\nsize: %zu\nheld: %s\n", msg->body_len,
+	       msg->held ? "yes" : "no");
 	fputs("hold_until: ", stdout);
 	cli_print_time(msg->env.hold_until);
-	printf("\nret: %s\nenvid: %s\nrequiretls: %s\naccount: %llu\n",
-	       msg->env.ret_full ? "full" : "hdrs",
-	       msg->env.envid == NULL ? "-" : msg->env.envid,
+	printf("\nret: %s\nenvid: ", msg->env.ret_full ? "full" : "hdrs");
+	cli_print_str(msg->env.envid == NULL ? "-" : msg->env.envid);
+	printf("\nrequiretls: %s\naccount: %llu\n",
 	       msg->env.requiretls ? "yes" : "no",
 	       (unsigned long long)msg->env.account_id);
 	fputs("recipients:\n", stdout);
@@ -174,7 +204,7 @@ static int cli_queue_show(struct queue *q, const char *id)
 		hdr_len += line_len;
 	}
 	fputs("headers:\n", stdout);
-	fwrite(msg->body, 1, hdr_len, stdout);
+	cli_print_safe((const char *)msg->body, hdr_len, true);
 	queue_message_free(&msg);
 	return CLI_EXIT_OK;
 }

@@ -59,12 +59,22 @@ _Static_assert((int)FRONT_RCPT_OK == IPC_RCPT_OK &&
 #define DELIVERY_MAX_ADDRESS 1024
 /* Deliveries in one batch (their copies are all in memory anyway). */
 #define DELIVERY_MAX_BATCH 256
+/* While the vault is unreachable (starting, restarting after a crash),
+   questions wait this long, retried every DELIVERY_VAULT_RETRY_MSECS,
+   before they are answered TEMPFAIL. */
+#define DELIVERY_VAULT_WAIT_MSECS 2000
+#define DELIVERY_VAULT_RETRY_MSECS 100
 
 /* ---- the vault questions ---- */
 
 struct delivery_request {
 	struct delivery_request *prev, *next;
-	uint32_t id; /* 0 = not sent: answered TEMPFAIL from the timer */
+	uint32_t id; /* 0 = not sent yet */
+	/* Not sent and never will be (limits): TEMPFAIL from the timer. */
+	bool fail_now;
+	uint64_t since_ms; /* when it was asked (waiting for the vault) */
+	enum ipc_type type;
+	uint64_t account_id, size_hint;
 	bool sender;
 	front_rcpt_callback_t *rcpt_cb;
 	front_sender_callback_t *sender_cb;
@@ -142,7 +152,7 @@ static bool delivery_initialized;
 static struct delivery_request *delivery_requests;
 static unsigned int delivery_request_count;
 static uint32_t delivery_next_id = 1;
-static struct timeout *delivery_tempfail_to;
+static struct timeout *delivery_tempfail_to, *delivery_retry_to;
 static struct worker_pool *delivery_verdict_pool;
 static struct worker_pool *delivery_commit_pool;
 static struct front_delivery *commit_pending, **commit_pending_tail;
@@ -190,9 +200,59 @@ static void delivery_tempfail_later(void *context ATTR_UNUSED)
 	timeout_remove(&delivery_tempfail_to);
 	for (req = delivery_requests; req != NULL; req = next) {
 		next = req->next;
-		if (req->id == 0)
+		if (req->id == 0 && req->fail_now)
 			delivery_request_tempfail(req);
 	}
+}
+
+static void delivery_request_write(struct delivery_request *req,
+				   struct ipc_conn *vault)
+{
+	struct buf out = BUF_INIT;
+	size_t off;
+
+	req->id = delivery_next_id++;
+	if (delivery_next_id == 0)
+		delivery_next_id = 1;
+	off = ipc_msg_begin(&out, req->type, req->id);
+	if (req->type == IPC_VAULT_RCPT) {
+		ipc_put_str(&out, req->address);
+		ipc_put_u64(&out, req->size_hint);
+	} else {
+		ipc_put_u64(&out, req->account_id);
+		ipc_put_str(&out, req->address);
+	}
+	ipc_msg_finish(&out, off);
+	ipc_conn_send(vault, &out);
+	buf_free(&out);
+}
+
+/* The vault was unreachable: try again; send what waits, or fail what
+   waited too long. */
+static void delivery_vault_retry(void *context ATTR_UNUSED)
+{
+	struct ipc_conn *vault = delivery_env.vault_get();
+	uint64_t now = ioloop_now_ms(delivery_env.ioloop);
+	unsigned int wait = delivery_env.vault_wait_msecs == 0
+				    ? DELIVERY_VAULT_WAIT_MSECS
+				    : delivery_env.vault_wait_msecs;
+	struct delivery_request *req, *next;
+
+	for (req = delivery_requests; req != NULL; req = next) {
+		next = req->next;
+		if (req->id != 0 || req->fail_now)
+			continue;
+		if (vault != NULL)
+			delivery_request_write(req, vault);
+		else if (now - req->since_ms >= wait)
+			delivery_request_tempfail(req);
+	}
+	/* (A callback above may have asked a new question.) */
+	for (req = delivery_requests; req != NULL; req = req->next) {
+		if (req->id == 0 && !req->fail_now)
+			return;
+	}
+	timeout_remove(&delivery_retry_to);
 }
 
 /* A new request in the table, not sent yet (id 0). */
@@ -215,15 +275,16 @@ static void delivery_request_send(struct delivery_request *req,
 				  enum ipc_type type, uint64_t account_id,
 				  uint64_t size_hint)
 {
-	struct ipc_conn *vault = NULL;
-	struct buf out = BUF_INIT;
-	size_t off;
+	struct ipc_conn *vault;
 
 	i_assert(delivery_initialized);
-	if (delivery_request_count <= DELIVERY_MAX_PENDING &&
-	    strlen(req->address) <= DELIVERY_MAX_ADDRESS)
-		vault = delivery_env.vault_get();
-	if (vault == NULL) {
+	req->type = type;
+	req->account_id = account_id;
+	req->size_hint = size_hint;
+	req->since_ms = ioloop_now_ms(delivery_env.ioloop);
+	if (delivery_request_count > DELIVERY_MAX_PENDING ||
+	    strlen(req->address) > DELIVERY_MAX_ADDRESS) {
+		req->fail_now = true;
 		if (delivery_tempfail_to == NULL) {
 			delivery_tempfail_to =
 				timeout_add(delivery_env.ioloop, 0,
@@ -231,20 +292,17 @@ static void delivery_request_send(struct delivery_request *req,
 		}
 		return;
 	}
-	req->id = delivery_next_id++;
-	if (delivery_next_id == 0)
-		delivery_next_id = 1;
-	off = ipc_msg_begin(&out, type, req->id);
-	if (type == IPC_VAULT_RCPT) {
-		ipc_put_str(&out, req->address);
-		ipc_put_u64(&out, size_hint);
-	} else {
-		ipc_put_u64(&out, account_id);
-		ipc_put_str(&out, req->address);
+	/* Behind others that wait: keep their order. */
+	vault = delivery_retry_to != NULL ? NULL : delivery_env.vault_get();
+	if (vault == NULL) {
+		if (delivery_retry_to == NULL) {
+			delivery_retry_to = timeout_add(
+				delivery_env.ioloop, DELIVERY_VAULT_RETRY_MSECS,
+				delivery_vault_retry, NULL);
+		}
+		return;
 	}
-	ipc_msg_finish(&out, off);
-	ipc_conn_send(vault, &out);
-	buf_free(&out);
+	delivery_request_write(req, vault);
 }
 
 /* An address with a NUL cannot be asked about (IPC strings carry none);
@@ -373,9 +431,15 @@ int front_delivery_vault_reply(const struct ipc_frame *frame)
 
 void front_delivery_vault_lost(void)
 {
-	/* Every question sent is lost with the connection. */
-	while (delivery_requests != NULL)
-		delivery_request_tempfail(delivery_requests);
+	struct delivery_request *req, *next;
+
+	/* Every question sent is lost with the connection; those not sent
+	   yet keep waiting for a new one. */
+	for (req = delivery_requests; req != NULL; req = next) {
+		next = req->next;
+		if (req->id != 0)
+			delivery_request_tempfail(req);
+	}
 }
 
 /* ---- building a delivery ---- */
@@ -903,8 +967,10 @@ void front_delivery_deinit(void)
 	delivery_commit_pool = NULL;
 	i_assert(commit_pending == NULL);
 	timeout_remove(&delivery_tempfail_to);
+	timeout_remove(&delivery_retry_to);
 	delivery_initialized = false;
-	front_delivery_vault_lost();
+	while (delivery_requests != NULL)
+		delivery_request_tempfail(delivery_requests);
 #ifdef FRONT_DELIVERY_QUEUE
 	queue_close(&delivery_queue);
 #endif

@@ -76,8 +76,8 @@ typedef void front_rcpt_callback_t(void *context,
    +tag, forwards, quota vs size_hint; 0 = size unknown). rcpt is valid
    during the callback only. The callback always runs later from the
    ioloop (never inside the call); front_delivery_cancel(context) drops
-   pending callbacks of a context. Without a vault connection the
-   callback gets FRONT_RCPT_TEMPFAIL. */
+   pending callbacks of a context. While the vault is unreachable the
+   question waits for it (2 s at most, then FRONT_RCPT_TEMPFAIL). */
 void front_delivery_resolve(const char *address, uint64_t size_hint,
 			    front_rcpt_callback_t *cb, void *context);
 

@@ -43,10 +43,13 @@ struct front_protocol {
 	/* The server is shutting down or the connection idled out: queue a
 	   goodbye (the connection is closed after it is flushed). */
 	void (*goodbye)(struct front_conn *conn, bool idle);
-	/* goodbye() closes the connection itself (front_conn_close()), maybe
-	   later: SMTP first answers a message whose commit is in flight, so
-	   that a stored message is never refused with 421. */
-	bool goodbye_closes;
+	/* Optional: true while the connection owes its client an answer
+	   about data already handed over (an SMTP message being
+	   committed). A shutdown then waits (within shutdown_timeout) for
+	   that answer, which comes through front_conn_resume(), before the
+	   goodbye: a 421 instead of the 250 of a message that does become
+	   durable makes the client send it again, a duplicate. */
+	bool (*busy)(struct front_conn *conn);
 	/* Frees what the protocol state holds outside the pool (optional). */
 	void (*deinit)(struct front_conn *conn);
 	/* Per-protocol state size, zeroed, at conn->proto_state. */
@@ -80,6 +83,8 @@ struct front_conn {
 	   (a callback on the stack) goes. */
 	bool destroyed;
 	bool greeted;
+	/* Shutdown came while busy(): goodbye after the pending answer. */
+	bool goodbye_deferred;
 	unsigned int refcount;
 	/* Authenticated identity (NULL before). */
 	char *user;
@@ -158,6 +163,9 @@ struct front_delivery_env {
 	/* The vault connection, connecting if needed; NULL if unreachable. */
 	struct ipc_conn *(*vault_get)(void);
 	unsigned int verdict_threads; /* 0 = 2 */
+	/* How long questions wait for an unreachable vault before TEMPFAIL
+	   (0 = 2 s; tests shorten it). */
+	unsigned int vault_wait_msecs;
 };
 /* Starts the verdict and commit workers (and opens the outbound queue). */
 void front_delivery_init(const struct front_delivery_env *env);
@@ -167,7 +175,8 @@ void front_delivery_deinit(void);
 /* IPC_FRONT_RCPT_REPLY / IPC_FRONT_SENDER_REPLY from the vault. Returns
    -1 (close the connection) for a malformed reply or an unknown id. */
 int front_delivery_vault_reply(const struct ipc_frame *frame);
-/* The vault connection was lost: every question gets TEMPFAIL now. */
+/* The vault connection was lost: every question sent on it gets TEMPFAIL
+   now (the others keep waiting for a new connection). */
 void front_delivery_vault_lost(void);
 
 /* RFC 4616 PLAIN: decodes base64 "authzid NUL authcid NUL passwd".

@@ -75,9 +75,6 @@ struct smtp_state {
 	unsigned int from_count, from_next;
 	struct front_delivery *delivery;
 
-	/* Shutdown came while an answer was owed: 421 right after it. */
-	bool goodbye_due;
-
 	/* A deferred answer, given from front_conn_resume(). */
 	unsigned int answer_code;
 	char answer_text[160];
@@ -172,32 +169,6 @@ static void smtp_update_extensions(struct smtp_state *state)
 	smtp_server_set_extensions(state->server, ext);
 }
 
-static void smtp_say_goodbye(struct smtp_state *state, bool idle)
-{
-	char text[300];
-
-	if (idle) {
-		/* RFC 5321 4.5.3.2.7: the server may close idle sessions. */
-		snprintf(text, sizeof(text),
-			 "4.4.2 %s Idle timeout, closing connection",
-			 front_global->set->hostname);
-	} else {
-		snprintf(text, sizeof(text), "4.3.2 %s Service shutting down",
-			 front_global->set->hostname);
-	}
-	/* RFC 5321 3.8: 421, then the session closes (smtp_close()). */
-	smtp_server_reply(state->server, 421, text);
-}
-
-/* A shutdown goodbye waits for the answer the session owes. */
-static void smtp_goodbye_if_due(struct smtp_state *state)
-{
-	if (state->goodbye_due && !smtp_server_is_paused(state->server)) {
-		state->goodbye_due = false;
-		smtp_say_goodbye(state, false);
-	}
-}
-
 /* Answers later: pauses now, gives the answer from the ioloop. */
 static void smtp_answer_run(void *context)
 {
@@ -208,7 +179,6 @@ static void smtp_answer_run(void *context)
 	state->answer = NULL;
 	if (answer != NULL)
 		answer(state->server, state->answer_code, state->answer_text);
-	smtp_goodbye_if_due(state);
 }
 
 static void smtp_answer_later(struct smtp_state *state,
@@ -254,10 +224,11 @@ static void smtp_sasl_send(void *context, const char *challenge_b64)
 	smtp_server_auth_challenge(state->server, challenge_b64);
 }
 
-static void smtp_sasl_result(struct smtp_state *state, enum auth_result result,
-			     uint64_t account_id, const char *address,
-			     const char *final_b64)
+static void smtp_sasl_done(void *context, enum auth_result result,
+			   uint64_t account_id, const char *address,
+			   const char *final_b64)
 {
+	struct smtp_state *state = context;
 	enum front_sasl_failure failure = front_sasl_failure(state->sasl);
 
 	front_sasl_free(&state->sasl);
@@ -308,16 +279,6 @@ static void smtp_sasl_result(struct smtp_state *state, enum auth_result result,
 		return;
 	}
 	i_unreached();
-}
-
-static void smtp_sasl_done(void *context, enum auth_result result,
-			   uint64_t account_id, const char *address,
-			   const char *final_b64)
-{
-	struct smtp_state *state = context;
-
-	smtp_sasl_result(state, result, account_id, address, final_b64);
-	smtp_goodbye_if_due(state);
 }
 
 static void smtp_auth(void *context, const char *mech, const char *initial)
@@ -944,22 +905,30 @@ static void smtp_tls_ready(struct front_conn *conn)
 static void smtp_goodbye(struct front_conn *conn, bool idle)
 {
 	struct smtp_state *state = conn->proto_state;
+	char text[300];
 
-	if (state->server == NULL) {
-		front_conn_printf(conn,
-				  "421 4.3.2 %s Service shutting down\r\n",
-				  front_global->set->hostname);
-		front_conn_close(conn, "shutdown");
-		return;
+	if (idle) {
+		/* RFC 5321 4.5.3.2.7: the server may close idle sessions. */
+		snprintf(text, sizeof(text),
+			 "4.4.2 %s Idle timeout, closing connection",
+			 front_global->set->hostname);
+	} else {
+		snprintf(text, sizeof(text), "4.3.2 %s Service shutting down",
+			 front_global->set->hostname);
 	}
-	if (!idle && smtp_server_is_paused(state->server)) {
-		/* The vault or a commit is answering (at most until the
-		   shutdown timeout): a message being made durable must get
-		   its 250, not a 421 that makes the client send it again. */
-		state->goodbye_due = true;
-		return;
-	}
-	smtp_say_goodbye(state, idle);
+	if (state->server != NULL)
+		smtp_server_reply(state->server, 421, text);
+	else
+		front_conn_printf(conn, "421 %s\r\n", text);
+}
+
+/* A message is being committed: its answer (250 once durable) must go
+   out before any 421, or the client resends a stored message. */
+static bool smtp_busy(struct front_conn *conn)
+{
+	struct smtp_state *state = conn->proto_state;
+
+	return state->delivery != NULL;
 }
 
 static void smtp_deinit(struct front_conn *conn)
@@ -982,7 +951,7 @@ const struct front_protocol front_protocol_smtp = {
 	.line_too_long = smtp_line_too_long,
 	.tls_ready = smtp_tls_ready,
 	.goodbye = smtp_goodbye,
-	.goodbye_closes = true,
+	.busy = smtp_busy,
 	.deinit = smtp_deinit,
 	.state_size = sizeof(struct smtp_state),
 };

@@ -1,7 +1,8 @@
 /* test-front-delivery.c - unit tests for front-delivery.c against a fake
    vault on a socketpair and real spool files in a mkdtemp() data
    directory: a resolve reply with locals and remotes reaches the callback
-   (never inside the call), unreachable vault and lost connection give
+   (never inside the call), a question waits for a vault that comes up
+   within the wait, an unreachable vault and a lost connection give
    TEMPFAIL, cancel drops the callback, malformed or unknown replies are
    refused (every truncation of a valid reply, corrupted fields), the
    sender question; commits: two accounts each get a sealed
@@ -213,6 +214,7 @@ static int setup(void **state)
 		.ioloop = t->ioloop,
 		.data_dir = t->dir,
 		.vault_get = vault_get,
+		.vault_wait_msecs = 300,
 	};
 	front_delivery_init(&env);
 	*state = t;
@@ -297,15 +299,26 @@ static void test_resolve_tempfail(void **state)
 	struct t *t = *state;
 	struct rcpt_ctx ctx, ctx2, cancelled;
 
-	/* No vault: TEMPFAIL, from the loop. */
+	/* No vault: TEMPFAIL, from the loop, after the wait. */
 	t->vault_down = true;
 	memset(&ctx, 0, sizeof(ctx));
+	uint64_t start = ioloop_now_ms(t->ioloop);
 	front_delivery_resolve("a@example.org", 0, rcpt_cb, &ctx);
 	assert_false(ctx.called);
 	run_until(t, &ctx.called);
+	assert_true(ioloop_now_ms(t->ioloop) - start >= 300);
 	assert_int_equal(ctx.rcpt.result, FRONT_RCPT_TEMPFAIL);
 	assert_string_equal(ctx.address, "a@example.org");
+
+	/* The vault comes (back) within the wait: answered normally. */
+	memset(&ctx, 0, sizeof(ctx));
+	front_delivery_resolve("a@example.org", 0, rcpt_cb, &ctx);
+	for (unsigned int i = 0; i < 10; i++)
+		ioloop_run_once(t->ioloop, 10);
+	assert_false(ctx.called);
 	t->vault_down = false;
+	run_until(t, &ctx.called);
+	assert_int_equal(ctx.rcpt.result, FRONT_RCPT_OK);
 
 	/* The vault goes away with questions in flight. */
 	memset(&ctx2, 0, sizeof(ctx2));

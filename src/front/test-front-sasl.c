@@ -21,6 +21,7 @@
 #include "settings.h"
 #include "tls.h"
 #include "vault.h"
+#include "test-vault-common.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -31,8 +32,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ALICE_PW "correct horse battery"
-#define BOB_PW "bob's password"
+#define ALICE_PW TEST_ALICE_PW
+#define BOB_PW TEST_BOB_PW
 
 static struct {
 	char tmpdir[64];
@@ -150,55 +151,28 @@ static char *plain_b64(const char *authzid, const char *user,
 	return b64(msg, len);
 }
 
-static int write_file(const char *name, const void *data, size_t len)
-{
-	char path[128];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", fix.tmpdir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	if (write(fd, data, len) != (ssize_t)len) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
 static int group_setup(void **state ATTR_UNUSED)
 {
-	uint8_t master_key[MASTER_KEY_LEN];
+	struct test_vault_data data;
 	struct marmot_settings *set, *vault_set;
-	struct directory *dir;
-	char path[128], cert[128], key[128], *serror;
-	const char *error, *app_pw;
-	int sp[2], key_fd;
+	char cert[128], key[128], *serror;
+	const char *error;
+	int sp[2], fd;
 
+	/* A write to the vault after it died must not kill the test (the
+	   front ignores SIGPIPE too). */
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(fix.tmpdir, sizeof(fix.tmpdir), "/tmp/marmot-fsasl-XXXXXX");
 	if (mkdtemp(fix.tmpdir) == NULL)
 		return -1;
-	memset(master_key, 0x42, sizeof(master_key));
-	if (write_file("master.key", master_key, sizeof(master_key)) < 0 ||
-	    write_file("marmot.conf", "hostname = mail.example.org\n", 28) < 0)
+	if (test_vault_populate(fix.tmpdir, &data) < 0 ||
+	    test_write_file(fix.tmpdir, "marmot.conf",
+			    "hostname = mail.example.org\n", 28) < 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/directory.db", fix.tmpdir);
-	dir = directory_open(path, false, &error);
-	if (dir == NULL ||
-	    directory_domain_add(dir, "example.org", &error) < 0 ||
-	    directory_account_add(dir, NULL, master_key, "alice@example.org",
-				  ALICE_PW, 0, &fix.alice_id, &error) < 0 ||
-	    directory_account_add(dir, NULL, master_key, "bob@example.org",
-				  BOB_PW, 0, &fix.bob_id, &error) < 0 ||
-	    directory_account_set_disabled(dir, "bob@example.org", true,
-					   &error) < 0 ||
-	    directory_app_password_add(dir, "alice@example.org", "phone",
-				       &app_pw, &error) < 0) {
-		fprintf(stderr, "directory setup: %s\n", error);
-		return -1;
-	}
-	snprintf(fix.app_pw, sizeof(fix.app_pw), "%s", app_pw);
-	directory_close(&dir);
+	fix.alice_id = data.alice_id;
+	fix.bob_id = data.bob_id;
+	snprintf(fix.app_pw, sizeof(fix.app_pw), "%s", data.alice_app_pw);
+	directory_close(&data.dir);
 
 	if (settings_load(fix.tmpdir, NULL, &set, &serror) < 0 ||
 	    settings_load(fix.tmpdir, NULL, &vault_set, &serror) < 0) {
@@ -207,21 +181,10 @@ static int group_setup(void **state ATTR_UNUSED)
 		return -1;
 	}
 	vault_set->vault_max_hashes = 1;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/master.key", fix.tmpdir);
-	key_fd = open(path, O_RDONLY | O_CLOEXEC);
-	fix.vault_pid = fork();
+	fix.vault_pid = test_vault_fork(vault_set, &fix.vault_master_fd);
+	settings_free(&vault_set);
 	if (fix.vault_pid < 0)
 		return -1;
-	if (fix.vault_pid == 0) {
-		close(sp[0]);
-		_exit(vault_main(vault_set, sp[1], key_fd));
-	}
-	settings_free(&vault_set);
-	close(sp[1]);
-	close(key_fd);
-	fix.vault_master_fd = sp[0];
 
 	/* The front: settings, loop, TLS context, one submission conn. */
 	snprintf(cert, sizeof(cert), "%s/cert.pem", fix.tmpdir);
@@ -240,17 +203,18 @@ static int group_setup(void **state ATTR_UNUSED)
 			  SETTINGS_PORT_SUBMISSION);
 	fix.conn = fix.front.conns;
 	fix.peer_fd = sp[1];
-	/* The vault's socket appears after its start-up. */
-	snprintf(path, sizeof(path), "%s/run/vault.sock", fix.tmpdir);
-	for (unsigned int i = 0; i < 200 && access(path, F_OK) < 0; i++)
-		usleep(20000);
-	return fix.conn != NULL && access(path, F_OK) == 0 ? 0 : -1;
+	/* Wait until the vault accepts connections (the socket file
+	   exists a moment before listen()), so that the front's first
+	   connect does not fail under load. */
+	fd = test_vault_connect(fix.tmpdir);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return fix.conn != NULL ? 0 : -1;
 }
 
 static int group_teardown(void **state ATTR_UNUSED)
 {
-	char cmd[160];
-
 	if (fix.vault_pid > 0) {
 		kill(fix.vault_pid, SIGTERM);
 		waitpid(fix.vault_pid, NULL, 0);
@@ -262,8 +226,7 @@ static int group_teardown(void **state ATTR_UNUSED)
 	settings_free(&fix.front.set);
 	/* The loop and the front's vault connection (front.c statics)
 	   stay: they are reachable and the process ends. */
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fix.tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return test_remove_tree(fix.tmpdir);
 }
 
 static void test_mechs_and_unknown(void **state ATTR_UNUSED)

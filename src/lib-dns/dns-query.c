@@ -8,9 +8,10 @@
 	       NAME...
 
    Output per name: "NAME TYPE STATUS [secure] [bogus] [null_mx]
-   [unusable] [partial]" then one indented line per record. All names are
-   looked up concurrently in one ioloop. Exit 0 when every lookup
-   completed (whatever its status), 1 on a usage or settings error. */
+   [unusable] [partial] [canonical=NAME] [error="..."]" then one indented line
+   per record. All names are looked up concurrently in one ioloop. Exit 0 when
+   every lookup completed (whatever its status), 1 on a usage or settings error.
+ */
 
 #include "dns.h"
 #include "ioloop.h"
@@ -31,6 +32,8 @@ static void print_info(const struct query *q,
 	printf("%s %s %s%s%s%s", q->name, q->type,
 	       dns_status_name(info->status), info->secure ? " secure" : "",
 	       info->bogus ? " bogus" : "", extra);
+	if (info->canonical_name != NULL)
+		printf(" canonical=%s", info->canonical_name);
 	if (info->error != NULL)
 		printf(" error=\"%s\"", info->error);
 	printf("\n");

@@ -66,7 +66,8 @@ struct dns_result_info {
 	/* Why bogus, or what failed for TEMPFAIL; NULL otherwise. For logs
 	   and DSN diagnostics. */
 	const char *error;
-	/* The name the records belong to after CNAMEs, or NULL. */
+	/* The name the records belong to when CNAMEs were followed (no
+	   trailing dot); NULL when the answer is for the name asked. */
 	const char *canonical_name;
 	/* Smallest TTL of the answer in seconds (0 when no data). */
 	unsigned int ttl;
@@ -219,6 +220,19 @@ void dns_lookup_cancel(struct dns_lookup **lookup);
 /* Lookups started and not yet completed or cancelled (for tests and
    shutdown). */
 unsigned int dns_pending_count(const struct dns *dns);
+
+/* For tests: the next n cancellations inside libunbound fail (as they
+   may on a system error), to exercise the orphaned-query path. */
+void dns_test_fail_cancels(unsigned int n);
+/* Queries whose cancellation failed and whose answer has not come. */
+unsigned int dns_test_orphans(const struct dns *dns);
+
+/* For the fuzzer: decodes count rdata (data[count] == NULL) of rrtype as
+   an answer (MX, A or AAAA as a host lookup, TXT, TLSA, else raw) through
+   the code the callbacks get, checking what it hands out. Returns the
+   number of records decoded. */
+unsigned int dns_test_decode(uint16_t rrtype, char **data, int *len,
+			     unsigned int count);
 
 /* "OK", "NXDOMAIN", "NODATA", "TEMPFAIL", "INVALID_NAME". */
 const char *dns_status_name(enum dns_status status);

@@ -285,6 +285,7 @@ struct fixture {
 	enum dns_status status;
 	bool null_mx, unusable, partial, bogus, secure;
 	char error[128];
+	char canonical[256];
 	unsigned int count;
 	char items[8][300];
 	size_t item_len[8];
@@ -339,6 +340,8 @@ static void record_info(struct fixture *f, const struct dns_result_info *info)
 	f->ttl = info->ttl;
 	snprintf(f->error, sizeof(f->error), "%s",
 		 info->error == NULL ? "" : info->error);
+	snprintf(f->canonical, sizeof(f->canonical), "%s",
+		 info->canonical_name == NULL ? "" : info->canonical_name);
 }
 
 static void mx_cb(void *context, const struct dns_mx_result *r)
@@ -437,6 +440,8 @@ static void test_mx_sorted(void **state)
 			seen_b = true;
 		}
 		assert_true(f->ttl > 0 && f->ttl <= 60);
+		/* No CNAME followed. */
+		assert_string_equal(f->canonical, "");
 		assert_false(f->secure);
 		assert_false(f->bogus);
 	}
@@ -680,6 +685,41 @@ static void test_cancel(void **state)
 	assert_int_equal(f->callbacks, 1);
 }
 
+static void test_cancel_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct dns_lookup *l;
+
+	/* ub_cancel() fails: the lookup still ends for its owner at once,
+	   and the late answer finds an orphan, not freed memory (ASan). */
+	dns_test_fail_cancels(1);
+	l = dns_lookup_mx(f->dns, "remote.test", mx_cb, f);
+	dns_lookup_cancel(&l);
+	assert_int_equal(dns_pending_count(f->dns), 0);
+	assert_int_equal(dns_test_orphans(f->dns), 1);
+	for (unsigned int i = 0; i < 100 && dns_test_orphans(f->dns) > 0; i++)
+		ioloop_run_once(f->ioloop, 50);
+	assert_int_equal(dns_test_orphans(f->dns), 0);
+	assert_int_equal(f->callbacks, 0);
+
+	/* One of the two queries of a host lookup, on its deadline. */
+	struct dns_settings set = { .timeout_msecs = 300 };
+	char resolver[64];
+	const char *error;
+	snprintf(resolver, sizeof(resolver), "127.0.0.1@%u", f->responder.port);
+	set.resolver = resolver;
+	dns_destroy(&f->dns);
+	f->dns = dns_create(f->ioloop, &set, &error);
+	assert_non_null(f->dns);
+	dns_test_fail_cancels(1);
+	(void)dns_lookup_host(f->dns, "silent.test", host_cb, f);
+	run_until(f, 1);
+	assert_int_equal(f->status, DNS_STATUS_TEMPFAIL);
+	assert_string_equal(f->error, "timed out");
+	assert_int_equal(dns_test_orphans(f->dns), 1);
+	/* Never answered: dns_destroy() (teardown) frees it. */
+}
+
 static void test_destroy_in_callback(void **state)
 {
 	struct fixture *f = *state;
@@ -775,6 +815,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_failure, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_in_callback, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_settings, setup,

@@ -104,6 +104,8 @@ static void append_crlf(struct buf *out, const uint8_t *data, size_t len)
 
 void queue_dsn_build(const struct queue_dsn *dsn, int64_t now, struct buf *out)
 {
+	bool delayed = dsn->rcpt_count > 0 &&
+		       strcmp(dsn->rcpts[0].action, "delayed") == 0;
 	uint8_t rnd[12];
 	char boundary[sizeof(rnd) * 2 + 1], msgid[sizeof(rnd) * 2 + 1];
 	size_t hdr_len;
@@ -117,8 +119,10 @@ void queue_dsn_build(const struct queue_dsn *dsn, int64_t now, struct buf *out)
 	append_value(out, dsn->reporting_mta);
 	buf_append_str(out, ">\r\nTo: <");
 	append_value(out, dsn->sender);
-	buf_append_str(out, ">\r\nSubject: Undelivered Mail Returned to "
-			    "Sender\r\nDate: ");
+	buf_append_str(out, delayed ? ">\r\nSubject: Delayed Mail (still "
+				      "being retried)\r\nDate: "
+				    : ">\r\nSubject: Undelivered Mail Returned "
+				      "to Sender\r\nDate: ");
 	append_date(out, now);
 	buf_printf(out, "\r\nMessage-ID: <%s.dsn@", msgid);
 	append_value(out, dsn->reporting_mta);
@@ -142,8 +146,14 @@ void queue_dsn_build(const struct queue_dsn *dsn, int64_t now, struct buf *out)
 		   boundary);
 	buf_append_str(out, "This is the mail system at ");
 	append_value(out, dsn->reporting_mta);
-	buf_append_str(out, ".\r\n\r\nYour message could not be delivered "
-			    "to the following recipients:\r\n\r\n");
+	buf_append_str(out,
+		       delayed ? ".\r\n\r\nYour message has not been "
+				 "delivered yet to the following "
+				 "recipients; delivery is still being "
+				 "attempted, you need not resend it:\r\n\r\n"
+			       : ".\r\n\r\nYour message could not be "
+				 "delivered to the following "
+				 "recipients:\r\n\r\n");
 	for (unsigned int i = 0; i < dsn->rcpt_count; i++) {
 		const struct queue_dsn_rcpt *r = &dsn->rcpts[i];
 

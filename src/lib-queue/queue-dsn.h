@@ -45,7 +45,8 @@ bool queue_dsn_wanted(const char *sender, unsigned int notify,
 		      const char *action);
 
 /* Appends the whole DSN message (CRLF line ends) to out. now is the Date;
-   the boundary and Message-ID are random. */
+   the boundary and Message-ID are random. All recipients of one DSN share
+   one action; "delayed" gets the delay wording (RFC 3464 2.3.3). */
 void queue_dsn_build(const struct queue_dsn *dsn, int64_t now, struct buf *out);
 
 /* The RFC 3463 status of an SMTP reply line ("550 5.1.1 ..." -> "5.1.1";

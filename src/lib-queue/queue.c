@@ -36,6 +36,7 @@
 #define QUEUE_FLAG_RET_FULL 1u
 #define QUEUE_FLAG_REQUIRETLS 2u
 #define QUEUE_STATE_FLAG_HELD 1u
+#define QUEUE_STATE_DELAY_NOTIFIED 0x80u
 #define QUEUE_TMP_PREFIX "tmp-"
 #define QUEUE_TMP_STALE_SECS 3600
 /* The largest .msg: message plus the envelope at its bounds. */
@@ -629,6 +630,8 @@ static int queue_load_state(struct queue *q, struct queue_message *msg,
 		struct queue_rcpt_state *st = &msg->states[i];
 		uint8_t status = get_u8(&r), dsn = get_u8(&r);
 
+		st->delay_notified = (dsn & QUEUE_STATE_DELAY_NOTIFIED) != 0;
+		dsn &= (uint8_t)~QUEUE_STATE_DELAY_NOTIFIED;
 		if (status > QUEUE_RCPT_FAILED || dsn > QUEUE_DSN_DONE)
 			r.bad = true;
 		st->status = (enum queue_rcpt_status)status;
@@ -792,7 +795,11 @@ int queue_state_save(struct queue *q, struct queue_message *msg, bool *gone_r,
 		const struct queue_rcpt_state *st = &msg->states[i];
 
 		buf_append_c(&plain, (uint8_t)st->status);
-		buf_append_c(&plain, (uint8_t)st->dsn);
+		buf_append_c(&plain,
+			     (uint8_t)st->dsn |
+				     (st->delay_notified
+					      ? QUEUE_STATE_DELAY_NOTIFIED
+					      : 0));
 		put_u32(&plain, st->attempts);
 		put_u64(&plain, (uint64_t)st->next_attempt);
 		put_u64(&plain, (uint64_t)st->last_attempt);

@@ -126,6 +126,12 @@ struct queue_rcpt_state {
 	int64_t last_attempt; /* 0 = never */
 	char *last_reply; /* "550 5.1.1 ...", "" if none; message memory */
 	char *remote_host; /* the MX host that answered, "" if none */
+	/* A "delayed" DSN (NOTIFY=DELAY) was sent; at most one per
+	   recipient. */
+	bool delay_notified;
+	/* Not stored: set by the runner when delay_notified was just set and
+	   the DSN is still to be made (after the save: at most once). */
+	bool delay_pending;
 };
 
 /* One loaded message. Every pointer points into memory owned by the

@@ -283,6 +283,7 @@ static void test_state(void **state)
 	queue_message_set_reply(msg, 1, "550 5.1.1 no such user", NULL);
 	msg->states[2].attempts = 3;
 	msg->states[2].next_attempt = 99999;
+	msg->states[2].delay_notified = true;
 	assert_int_equal(queue_state_save(t->q, msg, &gone, &error), 0);
 	assert_false(gone);
 	assert_int_equal(msg->generation, 1);
@@ -304,6 +305,8 @@ static void test_state(void **state)
 	assert_int_equal(msg->states[2].status, QUEUE_RCPT_PENDING);
 	assert_int_equal(msg->states[2].attempts, 3);
 	assert_int_equal(msg->states[2].next_attempt, 99999);
+	assert_true(msg->states[2].delay_notified);
+	assert_false(msg->states[1].delay_notified);
 	assert_false(queue_message_done(msg));
 	msg->states[1].dsn = QUEUE_DSN_DONE;
 	msg->states[2].status = QUEUE_RCPT_DELIVERED;
@@ -605,6 +608,7 @@ static void test_dsn(void **state)
 				     "\r\nFrom: alice@example.com\r\n"
 				     "Subject: hello\r\n"));
 	assert_null(strstr(text, CANARY));
+	assert_non_null(strstr(text, "Subject: Undelivered Mail"));
 	/* No bare LF anywhere. */
 	for (size_t i = 0; i < out.used; i++) {
 		if (text[i] == '\n')
@@ -617,6 +621,23 @@ static void test_dsn(void **state)
 	assert_non_null(strstr(buf_cstr(&out), "Content-Type: message/rfc822"));
 	assert_non_null(strstr(buf_cstr(&out), "body " CANARY "\r\n"));
 	buf_free(&out);
+
+	/* A delay notification says so. */
+	{
+		struct queue_dsn_rcpt delayed = rcpts[1];
+		struct queue_dsn d2 = dsn;
+
+		delayed.action = "delayed";
+		d2.rcpts = &delayed;
+		d2.rcpt_count = 1;
+		queue_dsn_build(&d2, 1700000100, &out);
+		assert_non_null(strstr(buf_cstr(&out),
+				       "Subject: Delayed Mail (still being "
+				       "retried)\r\n"));
+		assert_non_null(strstr(buf_cstr(&out), "Action: delayed\r\n"));
+		assert_non_null(strstr(buf_cstr(&out), "need not resend"));
+		buf_free(&out);
+	}
 
 	/* Who gets one (RFC 3461 4.1, RFC 5321 4.5.5). */
 	assert_true(queue_dsn_wanted("a@b", 0, "failed"));

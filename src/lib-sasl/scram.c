@@ -11,6 +11,9 @@
 #include <openssl/sha.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
 
 /* RFC 5802 7: printable = %x21-2B / %x2D-7E (no ','). */
 static bool scram_is_printable(struct span s)
@@ -412,8 +415,63 @@ static bool scram_is_non_ascii_space(uint32_t c)
 	       c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
+/* RFC 8265 4.2.1 normalization rule: NFC, with ICU. Also refuses
+   unassigned code points (RFC 8264 9.13). Appends to out; returns 0 or
+   -1. */
+static int scram_nfc(struct buf *out, struct span in)
+{
+	const UNormalizer2 *nfc;
+	UErrorCode err = U_ZERO_ERROR;
+	UChar *u16, *norm;
+	int32_t len16, normlen, len8;
+	int ret = -1;
+
+	nfc = unorm2_getNFCInstance(&err);
+	if (U_FAILURE(err) || in.len > INT32_MAX / 4)
+		return -1;
+	/* UTF-16 never needs more units than UTF-8 has bytes; NFC grows a
+	   string at most threefold (Unicode UAX #15 9). */
+	u16 = i_new(UChar, in.len + 1);
+	norm = i_new(UChar, in.len * 3 + 1);
+	u_strFromUTF8(u16, (int32_t)in.len + 1, &len16, (const char *)in.p,
+		      (int32_t)in.len, &err);
+	if (U_FAILURE(err))
+		goto out;
+	for (int32_t i = 0; i < len16;) {
+		UChar32 c;
+
+		U16_NEXT(u16, i, len16, c);
+		if (u_charType(c) == U_UNASSIGNED)
+			goto out;
+	}
+	normlen = unorm2_normalize(nfc, u16, len16, norm,
+				   (int32_t)in.len * 3 + 1, &err);
+	if (U_FAILURE(err))
+		goto out;
+	u_strToUTF8(NULL, 0, &len8, norm, normlen, &err);
+	if (err != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(err))
+		goto out;
+	err = U_ZERO_ERROR;
+	u_strToUTF8((char *)buf_reserve(out, (size_t)len8 + 1), len8 + 1, &len8,
+		    norm, normlen, &err);
+	if (U_FAILURE(err))
+		goto out;
+	buf_commit(out, (size_t)len8);
+	ret = 0;
+out:
+	sodium_memzero(u16, sizeof(*u16) * (in.len + 1));
+	sodium_memzero(norm, sizeof(*norm) * (in.len * 3 + 1));
+	i_free(u16);
+	i_free(norm);
+	return ret;
+}
+
 int scram_saltprep(struct buf *out, struct span password)
 {
+	struct buf mapped = BUF_INIT;
+	bool ascii = true;
+	int ret = -1;
+
 	if (password.len == 0)
 		return -1;
 	for (size_t i = 0; i < password.len;) {
@@ -421,28 +479,39 @@ int scram_saltprep(struct buf *out, struct span password)
 		uint32_t c;
 
 		if (n == 0)
-			return -1;
+			goto out;
 		if (n == 1) {
 			/* RFC 8265 4.2 / RFC 8264 9.12: controls are
 			   disallowed. */
 			if (password.p[i] < 0x20 || password.p[i] == 0x7f)
-				return -1;
-			buf_append_c(out, password.p[i]);
+				goto out;
+			buf_append_c(&mapped, password.p[i]);
 			i++;
 			continue;
 		}
+		ascii = false;
 		c = password.p[i] & (0x7f >> n);
 		for (size_t k = 1; k < n; k++)
 			c = (c << 6) | (password.p[i + k] & 0x3f);
 		if (c >= 0x80 && c <= 0x9f)
-			return -1; /* C1 controls */
+			goto out; /* C1 controls */
+		/* RFC 8265 4.2.1 additional mapping rule */
 		if (scram_is_non_ascii_space(c))
-			buf_append_c(out, ' ');
+			buf_append_c(&mapped, ' ');
 		else
-			buf_append(out, password.p + i, n);
+			buf_append(&mapped, password.p + i, n);
 		i += n;
 	}
-	return 0;
+	/* ASCII is NFC already. */
+	if (ascii) {
+		buf_append_span(out, buf_span(&mapped));
+		ret = 0;
+	} else {
+		ret = scram_nfc(out, buf_span(&mapped));
+	}
+out:
+	buf_free_secure(&mapped);
+	return ret;
 }
 
 void scram_salted_password(struct span password, const uint8_t *salt,

@@ -115,18 +115,20 @@ const char *scram_saslname_decode(struct pool *pool, struct span name);
 /* Appends the saslname encoding of name (for clients and tests). */
 void scram_saslname_encode(struct buf *out, const char *name);
 
-/* The password as SCRAM hashes it. RFC 7677 asks for SASLprep (RFC
-   4013), whose successor is the OpaqueString profile of RFC 7613 (now
-   RFC 8265 4.2). We have no stringprep library, so this implements the
-   subset that matters: valid UTF-8 is required; non-ASCII spaces (Unicode
-   Zs) map to U+0020 (RFC 8265 4.2.1 additional mapping rule); C0
-   controls and DEL are refused (RFC 8265 4.2: disallowed); anything else
-   passes as is, which is exactly OpaqueString for ASCII passwords and for
-   UTF-8 already in NFC (what clients send). A password in another
-   normalisation form would need NFC, which we do not do: such an account
-   then cannot use SCRAM (PLAIN still works). Appends the prepared
-   password to out; returns 0, or -1 when the password cannot be used for
-   SCRAM (nothing useful appended). */
+/* The password as SCRAM hashes it. RFC 5802 2.2 names SASLprep (RFC
+   4013); its successor is the OpaqueString profile of RFC 7613 (now RFC
+   8265 4.2), which this implements without a stringprep library, with
+   ICU for NFC: valid UTF-8 is required; non-ASCII spaces (Unicode Zs) map
+   to U+0020 (4.2.1 additional mapping rule); the result is NFC (4.2.1
+   normalization rule); C0 and C1 controls, DEL and unassigned code points
+   are refused (RFC 8264 9.12, 9.13). Not done: the rest of the
+   FreeformClass exclusions (Old Hangul Jamo, default-ignorable code
+   points), rare in passwords. ASCII passes unchanged, as in every
+   profile; a client doing SASLprep's NFKC instead of NFC differs only for
+   compatibility characters (ligatures, full-width forms). Appends the
+   prepared password to out; returns 0, or -1 when the password cannot be
+   used for SCRAM (that credential then works with PLAIN and LOGIN
+   only). */
 int scram_saltprep(struct buf *out, struct span password);
 
 /* RFC 5802 3: SaltedPassword := Hi(password, salt, i), Hi being

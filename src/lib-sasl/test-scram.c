@@ -436,6 +436,15 @@ static void test_saltprep(void **state)
 		  "b",
 		  "a b" }, /* U+200A HAIR SPACE */
 		{ "\xf0\x9f\x90\xbf", "\xf0\x9f\x90\xbf" }, /* U+1F43F */
+		/* NFC: e + U+0301 COMBINING ACUTE is U+00E9; U+212B ANGSTROM
+		   SIGN is U+00C5; U+FB01 (ligature fi) stays (NFC, not
+		   NFKC). */
+		{ "caf"
+		  "e\xcc\x81",
+		  "caf\xc3\xa9" },
+		{ "\xe2\x84\xab", "\xc3\x85" },
+		{ "\xef\xac\x81", "\xef\xac\x81" },
+		{ "\xcd\xb8", NULL }, /* U+0378 unassigned */
 		{ "", NULL },
 		{ "tab\there", NULL },
 		{ "del\x7f", NULL },

@@ -24,6 +24,7 @@
 #include "password.h"
 #include "pool.h"
 #include "settings.h"
+#include "test-vault-common.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -34,8 +35,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ALICE_PW "correct horse battery"
-#define BOB_PW "bob's password"
+#define ALICE_PW TEST_ALICE_PW
+#define BOB_PW TEST_BOB_PW
 
 struct fixture {
 	char tmpdir[64];
@@ -101,71 +102,40 @@ static struct result login(struct ioloop *ioloop, struct vault_auth *auth,
 	return res;
 }
 
-/* vault_main() reads DATA/master.key through a descriptor. */
-static int write_master_key(const uint8_t key[MASTER_KEY_LEN])
-{
-	char path[128];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/master.key", fix.tmpdir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	if (write(fd, key, MASTER_KEY_LEN) != MASTER_KEY_LEN) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
 static int group_setup(void **state ATTR_UNUSED)
 {
-	uint8_t master_key[MASTER_KEY_LEN];
-	const char *error, *app_pw;
+	struct test_vault_data data;
+	const char *error;
 
 	snprintf(fix.tmpdir, sizeof(fix.tmpdir), "/tmp/marmot-vault-XXXXXX");
 	if (mkdtemp(fix.tmpdir) == NULL)
 		return -1;
 	snprintf(fix.db_path, sizeof(fix.db_path), "%s/directory.db",
 		 fix.tmpdir);
-	fix.dir = directory_open(fix.db_path, false, &error);
-	if (fix.dir == NULL) {
-		fprintf(stderr, "directory_open: %s\n", error);
+	if (test_vault_populate(fix.tmpdir, &data) < 0)
 		return -1;
-	}
-	memset(master_key, 0x5a, sizeof(master_key));
-	if (write_master_key(master_key) < 0)
-		return -1;
-	if (directory_domain_add(fix.dir, "example.org", &error) < 0 ||
-	    directory_account_add(fix.dir, NULL, master_key,
-				  "alice@example.org", ALICE_PW, 0,
-				  &fix.alice_id, &error) < 0 ||
-	    directory_account_add(fix.dir, NULL, master_key, "bob@example.org",
-				  BOB_PW, 0, &fix.bob_id, &error) < 0 ||
-	    directory_account_set_disabled(fix.dir, "bob@example.org", true,
-					   &error) < 0 ||
-	    directory_account_add(fix.dir, NULL, master_key,
+	fix.dir = data.dir;
+	fix.alice_id = data.alice_id;
+	fix.bob_id = data.bob_id;
+	snprintf(fix.alice_app_pw, sizeof(fix.alice_app_pw), "%s",
+		 data.alice_app_pw);
+	if (directory_account_add(fix.dir, NULL, data.master_key,
 				  "carol@example.org", "carol-old", 0,
 				  &fix.carol_id, &error) < 0 ||
-	    directory_account_add(fix.dir, NULL, master_key, "dave@example.org",
-				  "dave-pw", 0, &fix.dave_id, &error) < 0 ||
-	    directory_app_password_add(fix.dir, "alice@example.org", "phone",
-				       &app_pw, &error) < 0) {
+	    directory_account_add(fix.dir, NULL, data.master_key,
+				  "dave@example.org", "dave-pw", 0,
+				  &fix.dave_id, &error) < 0) {
 		fprintf(stderr, "directory setup: %s\n", error);
 		return -1;
 	}
-	snprintf(fix.alice_app_pw, sizeof(fix.alice_app_pw), "%s", app_pw);
 	pool_clear(directory_pool(fix.dir));
 	return 0;
 }
 
 static int group_teardown(void **state ATTR_UNUSED)
 {
-	char cmd[160];
-
 	directory_close(&fix.dir);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fix.tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return test_remove_tree(fix.tmpdir);
 }
 
 static void test_correct_password(void **state ATTR_UNUSED)
@@ -481,6 +451,13 @@ static void test_overload_tempfail(void **state ATTR_UNUSED)
 	ioloop_destroy(&ioloop);
 }
 
+static unsigned int idle_calls;
+
+static void idle_timeout(void *context)
+{
+	ioloop_stop(context);
+}
+
 static void test_abort(void **state ATTR_UNUSED)
 {
 	struct ioloop *ioloop = ioloop_create();
@@ -500,6 +477,43 @@ static void test_abort(void **state ATTR_UNUSED)
 	ioloop_destroy(&ioloop);
 }
 
+static void idle_callback(void *context)
+{
+	struct ioloop *ioloop = context;
+
+	idle_calls++;
+	ioloop_stop(ioloop);
+}
+
+/* A stopping vault waits for the hashes in flight; one whose client went
+   away has no reply callback, so only the idle callback says it is done
+   (without it the vault never exited). */
+static void test_abort_then_idle(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct vault_auth *auth = auth_create(ioloop, 1, 0, 60);
+	struct vault_auth_request *req;
+	struct timeout *to;
+	struct result res;
+
+	idle_calls = 0;
+	memset(&res, 0, sizeof(res));
+	vault_auth_set_idle_callback(auth, idle_callback, ioloop);
+	req = vault_auth_begin(auth, "alice@example.org", ALICE_PW,
+			       strlen(ALICE_PW), auth_callback, &res);
+	assert_non_null(req);
+	vault_auth_request_abort(&req);
+	assert_int_equal(vault_auth_in_flight(auth), 1);
+	to = timeout_add(ioloop, 30000, idle_timeout, ioloop);
+	ioloop_run(ioloop);
+	timeout_remove(&to);
+	assert_int_equal(idle_calls, 1);
+	assert_int_equal(vault_auth_in_flight(auth), 0);
+	assert_false(res.called);
+	vault_auth_destroy(&auth);
+	ioloop_destroy(&ioloop);
+}
+
 /* ---- vault_main() as a forked process, over the same data directory:
    the HELLO, vault.sock's mode, PING/PONG, an authentication answered by
    id, a malformed frame closing only its connection, the seccomp filter,
@@ -512,31 +526,15 @@ struct child {
 
 static struct child vault_start(void)
 {
-	struct marmot_settings set;
+	static struct marmot_settings set;
 	struct child child;
-	char path[128];
-	int sp[2], key_fd;
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
-			 0);
-	snprintf(path, sizeof(path), "%s/master.key", fix.tmpdir);
-	key_fd = open(path, O_RDONLY | O_CLOEXEC);
-	assert_true(key_fd >= 0);
-	child.pid = fork();
-	assert_true(child.pid >= 0);
-	if (child.pid == 0) {
-		memset(&set, 0, sizeof(set));
-		set.data_dir = fix.tmpdir;
-		set.vault_max_hashes = 1;
-		set.auth_cache_ttl = 60;
-		close(sp[0]);
-		/* _exit: the child's copy of the test's memory is not its
-		   own to free. */
-		_exit(vault_main(&set, sp[1], key_fd));
-	}
-	close(sp[1]);
-	close(key_fd);
-	child.master_fd = sp[0];
+	memset(&set, 0, sizeof(set));
+	set.data_dir = fix.tmpdir;
+	set.vault_max_hashes = 1;
+	set.auth_cache_ttl = 60;
+	child.pid = test_vault_fork(&set, &child.master_fd);
+	assert_true(child.pid > 0);
 	return child;
 }
 
@@ -549,38 +547,15 @@ static int child_wait(pid_t pid)
 	return WEXITSTATUS(status);
 }
 
-/* Blocking read of one frame; returns false on EOF. */
 static bool read_frame(int fd, struct buf *in, struct ipc_frame *frame_r)
 {
-	const char *error;
-	size_t consumed;
-	ssize_t ret;
-
-	buf_reset(in);
-	for (;;) {
-		if (in->used > 0 && ipc_frame_parse(buf_span(in), frame_r,
-						    &consumed, &error) == 1)
-			return true;
-		ret = read(fd, buf_reserve(in, 4096), 4096);
-		if (ret <= 0)
-			return false;
-		buf_commit(in, (size_t)ret);
-	}
+	return test_ipc_read_frame(fd, in, frame_r);
 }
 
 static int vault_connect(void)
 {
-	char path[128];
-	const char *error;
-	int fd = -1;
+	int fd = test_vault_connect(fix.tmpdir);
 
-	snprintf(path, sizeof(path), "%s/run/vault.sock", fix.tmpdir);
-	/* The socket appears after the HELLO; retry briefly. */
-	for (unsigned int i = 0; i < 100 && fd < 0; i++) {
-		fd = net_connect_unix(path, &error);
-		if (fd < 0)
-			usleep(20000);
-	}
 	assert_true(fd >= 0);
 	return fd;
 }
@@ -750,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_bad_password_bytes),
 		cmocka_unit_test(test_overload_tempfail),
 		cmocka_unit_test(test_abort),
+		cmocka_unit_test(test_abort_then_idle),
 		cmocka_unit_test(test_hello_and_sigterm),
 		cmocka_unit_test(test_ping_and_auth),
 		cmocka_unit_test(test_malformed_closes_connection),

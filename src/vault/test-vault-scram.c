@@ -23,6 +23,7 @@
 #include "scram.h"
 #include "scram-client.h"
 #include "settings.h"
+#include "test-vault-common.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -34,8 +35,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ALICE_PW "correct horse battery"
-#define BOB_PW "bob's password"
+#define ALICE_PW TEST_ALICE_PW
+#define BOB_PW TEST_BOB_PW
 
 struct fixture {
 	char tmpdir[64];
@@ -48,26 +49,10 @@ struct fixture {
 
 static struct fixture fix;
 
-static int write_master_key(const uint8_t key[MASTER_KEY_LEN])
-{
-	char path[128];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/master.key", fix.tmpdir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	if (write(fd, key, MASTER_KEY_LEN) != MASTER_KEY_LEN) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
 static int group_setup(void **state ATTR_UNUSED)
 {
-	uint8_t master_key[MASTER_KEY_LEN];
-	const char *error, *app_pw;
+	struct test_vault_data data;
+	const char *error;
 	char *sql;
 	sqlite3 *db;
 
@@ -76,32 +61,23 @@ static int group_setup(void **state ATTR_UNUSED)
 		return -1;
 	snprintf(fix.db_path, sizeof(fix.db_path), "%s/directory.db",
 		 fix.tmpdir);
-	fix.dir = directory_open(fix.db_path, false, &error);
-	if (fix.dir == NULL)
-		return -1;
-	memset(master_key, 0x5a, sizeof(master_key));
 	memset(fix.fake_key, 0xa5, sizeof(fix.fake_key));
-	if (write_master_key(master_key) < 0)
+	if (test_vault_populate(fix.tmpdir, &data) < 0)
 		return -1;
-	if (directory_domain_add(fix.dir, "example.org", &error) < 0 ||
-	    directory_account_add(fix.dir, NULL, master_key,
-				  "alice@example.org", ALICE_PW, 0,
-				  &fix.alice_id, &error) < 0 ||
-	    directory_account_add(fix.dir, NULL, master_key, "bob@example.org",
-				  BOB_PW, 0, &fix.bob_id, &error) < 0 ||
-	    directory_account_set_disabled(fix.dir, "bob@example.org", true,
-					   &error) < 0 ||
-	    directory_account_add_zero_access(fix.dir, NULL, "zed@example.org",
+	fix.dir = data.dir;
+	fix.alice_id = data.alice_id;
+	fix.bob_id = data.bob_id;
+	snprintf(fix.alice_app_pw, sizeof(fix.alice_app_pw), "%s",
+		 data.alice_app_pw);
+	if (directory_account_add_zero_access(fix.dir, NULL, "zed@example.org",
 					      "zed-pw", 0, &fix.zed_id,
 					      &error) < 0 ||
-	    directory_account_add(fix.dir, NULL, master_key, "old@example.org",
-				  "old-pw", 0, &fix.old_id, &error) < 0 ||
-	    directory_app_password_add(fix.dir, "alice@example.org", "phone",
-				       &app_pw, &error) < 0) {
+	    directory_account_add(fix.dir, NULL, data.master_key,
+				  "old@example.org", "old-pw", 0, &fix.old_id,
+				  &error) < 0) {
 		fprintf(stderr, "directory setup: %s\n", error);
 		return -1;
 	}
-	snprintf(fix.alice_app_pw, sizeof(fix.alice_app_pw), "%s", app_pw);
 	pool_clear(directory_pool(fix.dir));
 	/* "old" as if its password was set before schema 3. */
 	if (sqlite3_open(fix.db_path, &db) != SQLITE_OK)
@@ -119,11 +95,8 @@ static int group_setup(void **state ATTR_UNUSED)
 
 static int group_teardown(void **state ATTR_UNUSED)
 {
-	char cmd[160];
-
 	directory_close(&fix.dir);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fix.tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return test_remove_tree(fix.tmpdir);
 }
 
 /* ---- the client: lib-sasl's scram-client.h ---- */
@@ -541,25 +514,56 @@ static void test_sessions(void **state ATTR_UNUSED)
 	ioloop_destroy(&ioloop);
 }
 
+static void test_failures_throttle(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	const struct vault_scram_settings set = {
+		.max_failures = 3,
+		.failure_window_msecs = 100,
+	};
+	struct vault_scram *scram =
+		vault_scram_create(ioloop, fix.dir, &set, fix.fake_key);
+	struct vault_scram_result res;
+	struct buf first = BUF_INIT;
+	struct outcome o;
+	uint32_t session;
+
+	/* scram_login() starts from 192.0.2.1. */
+	for (unsigned int i = 0; i < 3; i++) {
+		o = scram_login(scram, "alice@example.org", "wrong");
+		assert_int_equal(o.result, AUTH_RESULT_FAILED);
+	}
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   "n,,n=alice@example.org,r=abc",
+					   &session, &first, &res),
+			 AUTH_RESULT_TEMPFAIL);
+	assert_string_equal(res.reason, "too_many_failures");
+	/* Other addresses are not affected. */
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.99",
+					   "n,,n=alice@example.org,r=abc",
+					   &session, &first, &res),
+			 AUTH_RESULT_OK);
+	/* After the window, the IP may try again. */
+	usleep(150 * 1000);
+	ioloop_run_once(ioloop, 0);
+	o = scram_login(scram, "alice@example.org", ALICE_PW);
+	assert_int_equal(o.result, AUTH_RESULT_OK);
+	/* Successes do not count; each failure does. */
+	for (unsigned int i = 0; i < 2; i++) {
+		o = scram_login(scram, "nobody@example.org", "x");
+		assert_int_equal(o.result, AUTH_RESULT_FAILED);
+	}
+	o = scram_login(scram, "alice@example.org", ALICE_PW);
+	assert_int_equal(o.result, AUTH_RESULT_OK);
+
+	buf_free(&first);
+	vault_scram_destroy(&scram);
+	ioloop_destroy(&ioloop);
+}
+
 /* ---- vault_main() as a process: SCRAM over IPC ---- */
 
-static bool read_frame(int fd, struct buf *in, struct ipc_frame *frame_r)
-{
-	const char *error;
-	size_t consumed;
-	ssize_t ret;
-
-	buf_reset(in);
-	for (;;) {
-		if (in->used > 0 && ipc_frame_parse(buf_span(in), frame_r,
-						    &consumed, &error) == 1)
-			return true;
-		ret = read(fd, buf_reserve(in, 4096), 4096);
-		if (ret <= 0)
-			return false;
-		buf_commit(in, (size_t)ret);
-	}
-}
+#define read_frame test_ipc_read_frame
 
 static void send_frame(int fd, struct buf *out)
 {
@@ -626,39 +630,20 @@ static enum auth_result ipc_login(int fd, uint32_t id, const char *user,
 
 static void test_vault_ipc(void **state ATTR_UNUSED)
 {
-	struct marmot_settings set;
+	static struct marmot_settings set;
 	struct buf in = BUF_INIT, out = BUF_INIT;
 	struct ipc_frame frame;
-	char path[128];
-	const char *error;
 	uint64_t account;
 	bool verified;
-	int sp[2], key_fd, fd = -1, status;
+	int master_fd, fd, status;
 	pid_t pid;
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
-			 0);
-	snprintf(path, sizeof(path), "%s/master.key", fix.tmpdir);
-	key_fd = open(path, O_RDONLY | O_CLOEXEC);
-	assert_true(key_fd >= 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		memset(&set, 0, sizeof(set));
-		set.data_dir = fix.tmpdir;
-		set.vault_max_hashes = 1;
-		close(sp[0]);
-		_exit(vault_main(&set, sp[1], key_fd));
-	}
-	close(sp[1]);
-	close(key_fd);
-
-	snprintf(path, sizeof(path), "%s/run/vault.sock", fix.tmpdir);
-	for (unsigned int i = 0; i < 100 && fd < 0; i++) {
-		fd = net_connect_unix(path, &error);
-		if (fd < 0)
-			usleep(20000);
-	}
+	memset(&set, 0, sizeof(set));
+	set.data_dir = fix.tmpdir;
+	set.vault_max_hashes = 1;
+	pid = test_vault_fork(&set, &master_fd);
+	assert_true(pid > 0);
+	fd = test_vault_connect(fix.tmpdir);
 	assert_true(fd >= 0);
 
 	assert_int_equal(ipc_login(fd, 10, "alice@example.org", ALICE_PW,
@@ -678,8 +663,54 @@ static void test_vault_ipc(void **state ATTR_UNUSED)
 				   &verified),
 			 AUTH_RESULT_DISABLED);
 
+	/* A malformed client-first-message is an answer, not an error. */
+	struct ipc_reader r;
+	pool_t pool = pool_create("test", 256);
+	size_t off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_START, 45);
+
+	ipc_put_str(&out, "smtp");
+	ipc_put_str(&out, "p=tls-unique,,n=alice@example.org,r=abc");
+	ipc_put_str(&out, "192.0.2.7");
+	ipc_msg_finish(&out, off);
+	send_frame(fd, &out);
+	assert_true(read_frame(fd, &in, &frame));
+	assert_int_equal(frame.type, IPC_FRONT_SCRAM_START_REPLY);
+	ipc_reader_init(&r, &frame);
+	assert_int_equal(ipc_get_u32(&r), AUTH_RESULT_FAILED);
+	assert_int_equal(ipc_get_u32(&r), 0);
+	assert_string_equal(ipc_get_str(&r, pool), "");
+	assert_int_equal(ipc_end(&r), 0);
+	/* A FINISH for a session of nobody: failed. */
+	off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_FINISH, 46);
+	ipc_put_u32(&out, 12345);
+	ipc_put_str(&out, "c=biws,r=abc,p=AAAA");
+	ipc_msg_finish(&out, off);
+	send_frame(fd, &out);
+	assert_true(read_frame(fd, &in, &frame));
+	assert_int_equal(frame.type, IPC_FRONT_SCRAM_FINISH_REPLY);
+	ipc_reader_init(&r, &frame);
+	assert_int_equal(ipc_get_u32(&r), AUTH_RESULT_FAILED);
+	assert_int_equal(ipc_get_u64(&r), 0);
+	assert_string_equal(ipc_get_str(&r, pool), "");
+	assert_string_equal(ipc_get_str(&r, pool), "");
+	assert_int_equal(ipc_end(&r), 0);
+	pool_unref(&pool);
+
+	/* A START with an oversized service name is a protocol error. */
+	int fd2 = test_vault_connect(fix.tmpdir);
+
+	assert_true(fd2 >= 0);
+	off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_START, 47);
+	ipc_put_str(&out, "a-service-name-longer-than-32-bytes");
+	ipc_put_str(&out, "n,,n=alice@example.org,r=abc");
+	ipc_put_str(&out, "192.0.2.7");
+	ipc_msg_finish(&out, off);
+	send_frame(fd2, &out);
+	assert_false(read_frame(fd2, &in, &frame));
+	close(fd2);
+
 	/* A FINISH with trailing bytes is a protocol error: closed. */
-	size_t off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_FINISH, 50);
+	off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_FINISH, 50);
 	ipc_put_u32(&out, 1);
 	ipc_put_str(&out, "c=biws");
 	buf_append_c(&out, 'x');
@@ -687,7 +718,7 @@ static void test_vault_ipc(void **state ATTR_UNUSED)
 	send_frame(fd, &out);
 	assert_false(read_frame(fd, &in, &frame));
 
-	close(sp[0]); /* the master goes: the vault ends */
+	close(master_fd); /* the master goes: the vault ends */
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
@@ -705,6 +736,7 @@ int main(void)
 		cmocka_unit_test(test_changed_mid_exchange),
 		cmocka_unit_test(test_bad_messages),
 		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_failures_throttle),
 		cmocka_unit_test(test_vault_ipc),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

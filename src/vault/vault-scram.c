@@ -43,11 +43,21 @@ struct vault_scram_session {
 	unsigned int secret_count;
 };
 
+/* Failed finishes from one remote IP in the current window. */
+struct vault_scram_failures {
+	char ip[64]; /* "" = free */
+	uint64_t window_start_ms;
+	unsigned int count;
+};
+
 struct vault_scram {
 	struct ioloop *ioloop;
 	struct directory *dir;
 	unsigned int max_sessions;
 	unsigned int ttl_msecs;
+	unsigned int max_failures;
+	unsigned int failure_window_msecs;
+	struct vault_scram_failures *failures; /* FAILURE_SLOTS of them */
 	uint8_t fake_salt_key[VAULT_SCRAM_KEY_LEN];
 	struct vault_scram_session *sessions;
 	unsigned int session_count;
@@ -68,6 +78,15 @@ struct vault_scram *vault_scram_create(
 				      : VAULT_SCRAM_DEFAULT_MAX_SESSIONS;
 	scram->ttl_msecs = set->ttl_msecs > 0 ? set->ttl_msecs
 					      : VAULT_SCRAM_DEFAULT_TTL_MSECS;
+	scram->max_failures = set->max_failures > 0
+				      ? set->max_failures
+				      : VAULT_SCRAM_DEFAULT_MAX_FAILURES;
+	scram->failure_window_msecs =
+		set->failure_window_msecs > 0
+			? set->failure_window_msecs
+			: VAULT_SCRAM_DEFAULT_FAILURE_WINDOW_MSECS;
+	scram->failures =
+		i_new(struct vault_scram_failures, VAULT_SCRAM_FAILURE_SLOTS);
 	memcpy(scram->fake_salt_key, fake_salt_key, VAULT_SCRAM_KEY_LEN);
 	scram->pool = pool_create("vault-scram", 512);
 	return scram;
@@ -109,6 +128,7 @@ void vault_scram_destroy(struct vault_scram **_scram)
 	while (scram->sessions != NULL)
 		vault_scram_session_free(scram, scram->sessions);
 	sodium_memzero(scram->fake_salt_key, sizeof(scram->fake_salt_key));
+	i_free(scram->failures);
 	pool_unref(&scram->pool);
 	i_free(scram);
 }
@@ -146,6 +166,47 @@ static void vault_scram_expire(struct vault_scram *scram)
 		if (vault_scram_expired(scram, s, now))
 			vault_scram_session_free(scram, s);
 	}
+}
+
+/* The slot of ip in its current window, or NULL. With create, a free or
+   expired slot (else the oldest one) is taken for it. */
+static struct vault_scram_failures *vault_scram_failures_find(
+	struct vault_scram *scram, const char *ip, bool create)
+{
+	uint64_t now = ioloop_now_ms(scram->ioloop);
+	struct vault_scram_failures *f, *oldest = NULL;
+
+	for (unsigned int i = 0; i < VAULT_SCRAM_FAILURE_SLOTS; i++) {
+		f = &scram->failures[i];
+		if (f->ip[0] != '\0' &&
+		    now - f->window_start_ms >= scram->failure_window_msecs)
+			f->ip[0] = '\0'; /* the window passed */
+		if (f->ip[0] != '\0' && strcmp(f->ip, ip) == 0)
+			return f;
+		if (oldest == NULL || f->ip[0] == '\0' ||
+		    (oldest->ip[0] != '\0' &&
+		     f->window_start_ms < oldest->window_start_ms))
+			oldest = f;
+	}
+	if (!create)
+		return NULL;
+	snprintf(oldest->ip, sizeof(oldest->ip), "%s", ip);
+	oldest->window_start_ms = now;
+	oldest->count = 0;
+	return oldest;
+}
+
+static void vault_scram_count_failure(struct vault_scram *scram, const char *ip)
+{
+	vault_scram_failures_find(scram, ip, true)->count++;
+}
+
+static bool vault_scram_throttled(struct vault_scram *scram, const char *ip)
+{
+	struct vault_scram_failures *f =
+		vault_scram_failures_find(scram, ip, false);
+
+	return f != NULL && f->count >= scram->max_failures;
 }
 
 /* The salt for a user without secrets: HMAC-SHA-256(key, name), cut. */
@@ -196,10 +257,16 @@ static int vault_scram_load(struct vault_scram *scram,
 		ret = directory_account_lookup(scram->dir, normalized, &account,
 					       &error);
 	}
-	if (ret > 0 && account.zero_access) {
-		s->zero_access = true;
-		s->account_id = account.id;
-		ret = 0;
+	if (ret >= 0 && (ret == 0 || account.zero_access)) {
+		/* A secrets lookup as for a real account (id 0 has no
+		   row), so that the time tells them apart less. */
+		if (ret > 0) {
+			s->zero_access = true;
+			s->account_id = account.id;
+		}
+		ret = directory_scram_lookup(scram->dir, 0, &secrets, &error);
+		if (ret > 0)
+			ret = 0;
 	} else if (ret > 0) {
 		s->account_id = account.id;
 		s->version = account.credential_version;
@@ -297,6 +364,10 @@ enum auth_result vault_scram_start(struct vault_scram *scram, void *owner,
 			result_r->reason = "invalid-authzid";
 			return AUTH_RESULT_FAILED;
 		}
+	}
+	if (vault_scram_throttled(scram, ip)) {
+		result_r->reason = "too_many_failures";
+		return AUTH_RESULT_TEMPFAIL;
 	}
 	if (scram->session_count >= scram->max_sessions)
 		vault_scram_expire(scram);
@@ -436,22 +507,19 @@ void vault_scram_finish(struct vault_scram *scram, void *owner,
 	result_r->ip = p_strdup(scram->pool, s->ip);
 	if (vault_scram_expired(scram, s, ioloop_now_ms(scram->ioloop))) {
 		result_r->reason = "expired";
-		vault_scram_session_free(scram, s);
-		return;
+		goto end;
 	}
 	if (scram_parse_client_final(span_from_cstr(client_final), &final,
 				     &error) < 0) {
 		result_r->reason = error;
-		vault_scram_session_free(scram, s);
-		return;
+		goto end;
 	}
 	memset(&first, 0, sizeof(first));
 	first.gs2_header = span_from_cstr(s->gs2_header);
 	if (scram_client_final_check(&first, &final, span_from_cstr(s->nonce),
 				     &error) < 0) {
 		result_r->reason = error;
-		vault_scram_session_free(scram, s);
-		return;
+		goto end;
 	}
 	/* RFC 5802 3: AuthMessage */
 	scram_auth_message(&auth, span_from_cstr(s->client_first_bare),
@@ -475,6 +543,10 @@ void vault_scram_finish(struct vault_scram *scram, void *owner,
 			result_r->address = "";
 		}
 	}
+end:
+	/* Every failed finish counts against the IP, whatever the cause. */
+	if (result_r->result == AUTH_RESULT_FAILED)
+		vault_scram_count_failure(scram, s->ip);
 	buf_free(&auth);
 	vault_scram_session_free(scram, s);
 }

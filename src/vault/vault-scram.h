@@ -31,6 +31,15 @@
    fails with reason "zero_access" in the log (the client sees a plain
    authentication failure and should use PLAIN or LOGIN).
 
+   Online guessing: a wrong SCRAM proof costs the vault a few HMACs, not
+   the argon2id that paces PLAIN guesses, so failures are counted per
+   remote IP: after max_failures failed finishes within failure_window
+   (both settable; 20 per 5 minutes by default) start answers
+   AUTH_RESULT_TEMPFAIL for that IP (reason "too_many_failures") until
+   the window has passed. PLAIN from that IP is not affected. At most
+   VAULT_SCRAM_FAILURE_SLOTS addresses are tracked; when all are in use
+   the oldest is forgotten.
+
    Sessions are single-use, owned by the connection that started them
    (another connection cannot finish them), expire after the TTL and are
    bounded in number; when full (after dropping expired ones) start
@@ -52,10 +61,17 @@ struct vault_scram;
 #define VAULT_SCRAM_DEFAULT_MAX_SESSIONS 1024
 #define VAULT_SCRAM_DEFAULT_TTL_MSECS 60000
 #define VAULT_SCRAM_KEY_LEN 32
+#define VAULT_SCRAM_DEFAULT_MAX_FAILURES 20
+#define VAULT_SCRAM_DEFAULT_FAILURE_WINDOW_MSECS (5 * 60 * 1000)
+#define VAULT_SCRAM_FAILURE_SLOTS 4096
 
 struct vault_scram_settings {
 	unsigned int max_sessions; /* 0 = VAULT_SCRAM_DEFAULT_MAX_SESSIONS */
 	unsigned int ttl_msecs; /* 0 = VAULT_SCRAM_DEFAULT_TTL_MSECS */
+	/* 0 = VAULT_SCRAM_DEFAULT_MAX_FAILURES */
+	unsigned int max_failures;
+	/* 0 = VAULT_SCRAM_DEFAULT_FAILURE_WINDOW_MSECS */
+	unsigned int failure_window_msecs;
 };
 
 struct vault_scram_result {

@@ -45,7 +45,8 @@ def test_zones(mx_addr, closed_addr):
     postfix_mx.py listens) and closed_addr (where nothing listens: a dead
     MX):
     remote.test: two MX hosts (both the same Postfix); alice@, bounce@,
-      defer@ exist there (see postfix_mx.py).
+      defer@ exist there (see postfix_mx.py); alias.remote.test is a
+      CNAME for it.
     fallback.test: the preferred MX is closed, the second is Postfix.
     nullmx.test: RFC 7505 "MX 0 ." - accepts no mail.
     aonly.test: no MX, an A record: RFC 5321 5.1 implicit MX.
@@ -57,6 +58,7 @@ def test_zones(mx_addr, closed_addr):
             ('mx1', 'A', mx_addr),
             ('mx2', 'A', mx_addr),
             ('@', 'TXT', '"v=spf1 ip4:127.0.0.0/8 -all"'),
+            ('alias', 'CNAME', 'remote.test.'),
         ],
         'fallback.test': [
             ('@', 'MX', '10 dead'),

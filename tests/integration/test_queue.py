@@ -19,6 +19,7 @@ import email
 import email.policy
 import os
 import re
+import signal
 import smtplib
 import socket
 import ssl
@@ -267,7 +268,8 @@ class QueueCase(unittest.TestCase):
         return int(m.group(1)) if m else None
 
     def queue_empty(self):
-        return self.queue_list().strip().endswith('0 messages')
+        return self.queue_list().strip().splitlines()[-1] == '0 messages'
+
 
 
 class DeliveryTest(QueueCase):
@@ -442,6 +444,22 @@ class ControlTest(QueueCase):
         self.assertNotEqual(self.show(qid).returncode, 0)
         self.assertEqual(self.fake.delivered(), [])
 
+    def test_show_is_terminal_safe(self):
+        self.fake.rcpt_reply = lambda a: '451 4.3.0 \x1b[2J later'
+        body = ('Subject: \x1b]0;owned\x07 hello\r\nX-Esc: \x1b[31m\r\n'
+                '\r\nbody\r\n')
+        r = self.inst.marmot(['queue', 'inject', 'bob@' + REMOTE, '--from',
+                              'ev\x1bil@' + DOMAIN], input=body)
+        self.inst.check_ok(r, 'inject')
+        qid = r.stdout.split()[1]
+        self.assertTrue(wait_for(lambda: self.attempts(qid) == 1))
+        for args in (['show', qid], ['list']):
+            out = self.inst.marmot(['queue'] + args)
+            self.inst.check_ok(out, 'queue ' + args[0])
+            self.assertNotIn('\x1b', out.stdout)
+            self.assertNotIn('\x07', out.stdout)
+        self.assertIn('Subject: ?]0;owned? hello', self.show(qid).stdout)
+
     def test_bad_ids(self):
         for args in (['show', 'nope'], ['delete', '../../etc/passwd'],
                      ['hold', '0' * 31], ['frobnicate']):
@@ -496,30 +514,10 @@ class FutureReleaseTest(QueueCase):
     FUTURERELEASE (it comes with the SMTP front)."""
 
     def test_holdfor(self):
-        password = self.inst.add_user(self.alice)
-        s = smtplib.SMTP(harness.LOOPBACK, self.inst.ports['submission'],
-                         timeout=20)
-        try:
-            s.ehlo(harness.HOSTNAME)
-            if not s.has_extn('starttls'):
-                self.skipTest('submission does not offer STARTTLS yet')
-            s.starttls(context=harness.insecure_context())
-            s.ehlo(harness.HOSTNAME)
-            if not s.has_extn('auth'):
-                self.skipTest('submission does not offer AUTH yet')
-            s.login(self.alice, password)
-            s.ehlo(harness.HOSTNAME)
-            if not s.has_extn('futurerelease'):
-                self.skipTest('submission does not offer FUTURERELEASE')
-            body = MESSAGE % ('hold', 'hold')
-            t0 = time.monotonic()
-            s.sendmail(self.alice, ['bob@' + REMOTE], body.encode(),
-                       mail_options=['HOLDFOR=4'])
-        finally:
-            try:
-                s.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
+        body = MESSAGE % ('hold', 'hold')
+        t0 = time.monotonic()
+        submit(self, self.alice, ['bob@' + REMOTE], body, ['HOLDFOR=4'],
+               'futurerelease')
         listing = self.queue_list()
         self.assertIn('hold_until=', listing)
         time.sleep(2)
@@ -527,6 +525,122 @@ class FutureReleaseTest(QueueCase):
         self.assertTrue(wait_for(lambda: self.fake.delivered(), timeout=20))
         self.assertGreaterEqual(time.monotonic() - t0, 3.5)
         self.assertTrue(wait_for(self.queue_empty))
+
+
+def submit(case, sender, rcpts, body, mail_options, needed_extn,
+           rcpt_options=()):
+    """Submits over 587 (STARTTLS, AUTH) with MAIL parameters; skips the
+    test when submission does not offer needed_extn yet."""
+    password = case.inst.add_user(sender)
+    s = smtplib.SMTP(harness.LOOPBACK, case.inst.ports['submission'],
+                     timeout=20)
+    try:
+        s.ehlo(harness.HOSTNAME)
+        if not s.has_extn('starttls'):
+            case.skipTest('submission does not offer STARTTLS yet')
+        s.starttls(context=harness.insecure_context())
+        s.ehlo(harness.HOSTNAME)
+        if not s.has_extn('auth'):
+            case.skipTest('submission does not offer AUTH yet')
+        s.login(sender, password)
+        s.ehlo(harness.HOSTNAME)
+        if not s.has_extn(needed_extn):
+            case.skipTest('submission does not offer %s' % needed_extn)
+        s.sendmail(sender, rcpts, body.encode(), mail_options=mail_options,
+                   rcpt_options=list(rcpt_options))
+    finally:
+        try:
+            s.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+
+
+class DelayDSNTest(QueueCase):
+    """RFC 3461 4.1: NOTIFY=DELAY gets one "delayed" DSN once the message
+    has waited longer than queue_retry_max (2 s here); retries go on."""
+
+    def test_one_delay_dsn(self):
+        self.fake.rcpt_reply = lambda a: '451 4.2.0 mailbox busy'
+        body = MESSAGE % ('delay', 'delay')
+        submit(self, self.alice, ['bob@' + REMOTE], body, [], 'dsn',
+               rcpt_options=['NOTIFY=DELAY,FAILURE'])
+        msgs = wait_for(lambda: DeliveryTest.local_messages(self,
+                                                            self.alice),
+                        timeout=30)
+        self.assertTrue(msgs, 'no delay DSN')
+        listing = self.queue_list()
+        qid = re.search(r'^([0-9a-f]{32}) ', listing, re.M).group(1)
+        self.assertTrue(wait_for(lambda: (self.attempts(qid) or 0) >= 4))
+        self.assertEqual(len(DeliveryTest.local_messages(self, self.alice)),
+                         1)
+        log = open(self.inst.log_path, encoding='utf-8',
+                   errors='replace').read()
+        self.assertEqual(log.count('queue.dsn.delay_queued'), 1)
+        self.inst.check_ok(self.inst.marmot(['queue', 'delete', qid]),
+                           'queue delete')
+
+
+class RequireTLSTest(QueueCase):
+    """RFC 8689: a REQUIRETLS message is never sent in the clear; when no
+    host offers TLS and REQUIRETLS it fails with 5.7.30 and a DSN."""
+
+    def test_never_in_the_clear(self):
+        body = MESSAGE % ('rtls', 'rtls')
+        submit(self, self.alice, ['bob@' + REMOTE], body, ['REQUIRETLS'],
+               'requiretls')
+        self.assertTrue(wait_for(lambda: DeliveryTest.local_messages(
+            self, self.alice), timeout=30), 'no DSN')
+        self.assertTrue(wait_for(self.queue_empty))
+        self.assertEqual(self.fake.delivered(), [])
+        self.assertEqual([c for c in self.fake.commands
+                          if c[1].upper().startswith('MAIL')], [])
+        log = open(self.inst.log_path, encoding='utf-8',
+                   errors='replace').read()
+        self.assertIn('5.7.30', log)
+
+
+class CrashTest(QueueCase):
+    """kill -9 of the front while the queue delivers: every queued
+    message arrives, and duplicates only from transactions in flight at
+    a kill (at-least-once: the remote's 250 came, our state save did
+    not)."""
+    extra = 'queue_max_per_domain = 2\n'
+
+    def test_kill_front_while_delivering(self):
+        n = 40
+        self.fake.data_reply = lambda tx: (time.sleep(0.05),
+                                           '250 2.0.0 queued')[1]
+        tags = []
+        for i in range(n):
+            tag = 'crash%02d' % i
+            self.inject(['bob@' + REMOTE], tag)
+            tags.append(tag)
+        kills = 0
+        for _ in range(6):
+            time.sleep(0.8)
+            if len(self.fake.delivered()) >= n:
+                break
+            pid = self.inst.role_pid('front')
+            os.kill(pid, signal.SIGKILL)
+            kills += 1
+            # The master starts a new front.
+            def restarted():
+                pids = self.inst.role_pids('front')
+                return len(pids) == 1 and pids[0] != pid
+            self.assertTrue(wait_for(restarted, timeout=15),
+                            'the master did not restart the front')
+        self.assertTrue(wait_for(lambda: self.queue_empty(), timeout=60),
+                        self.queue_list())
+        got = {}
+        for tx in self.fake.delivered():
+            m = re.search(rb'Subject: queue test (crash\d+)', tx['data'])
+            self.assertIsNotNone(m)
+            got[m.group(1).decode()] = got.get(m.group(1).decode(), 0) + 1
+        self.assertEqual(sorted(got), tags, 'a message was lost')
+        dups = sum(c - 1 for c in got.values())
+        harness.note('%d kills, %d duplicates' % (kills, dups))
+        # At most the transactions in flight at each kill.
+        self.assertLessEqual(dups, kills * 2)
 
 
 class StartTLSInjectionTest(QueueCase):

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import smtplib
+import unicodedata
 import unittest
 
 import harness
@@ -185,16 +186,6 @@ class SaslCase(unittest.TestCase):
 
 
 class ScramTest(SaslCase):
-    def setUp(self):
-        super().setUp()
-        _, mechs = self.session()
-        if 'SCRAM-SHA-256' not in mechs:
-            # Until front-smtp.c hands AUTH to front_sasl (front-sasl.h):
-            # the vault side is covered by test-vault-scram and
-            # test-front-sasl meanwhile.
-            self.skipTest('submission does not offer AUTH SCRAM-SHA-256 '
-                          'yet (EHLO AUTH %r)' % (mechs,))
-
     def test_advertised_after_tls(self):
         for port in ('submission', 'submissions'):
             with self.subTest(port=port):
@@ -294,6 +285,21 @@ class ScramTest(SaslCase):
         self.assertEqual(code, 535, 'old password after passwd: %r' % lines)
         code, lines, _, _ = self.scram(c, user, new)
         self.assertEqual(code, 235, 'new password after passwd: %r' % lines)
+
+    def test_unicode_password(self):
+        # Set in decomposed form (e + U+0301, with a NO-BREAK SPACE); a
+        # client that prepares it (RFC 8265 4.2: spaces to U+0020, NFC)
+        # sends the composed form, and the server prepared it likewise.
+        user = 'scramuni%s@%s' % (os.urandom(3).hex(), DOMAIN)
+        typed = 'cafe\u0301\u00a0de\u0301ja\u0300 vu'
+        self.inst.add_user(user, password=typed)
+        prepared = unicodedata.normalize('NFC', typed.replace('\u00a0',
+                                                              ' '))
+        self.assertEqual(prepared, 'caf\u00e9 d\u00e9j\u00e0 vu')
+        c, _ = self.session()
+        code, lines, _, _ = self.scram(c, user, prepared)
+        self.assertEqual(code, 235, 'SCRAM with the prepared form of a '
+                         'decomposed password: %r' % lines)
 
     def test_zero_access_uses_plain(self):
         user, password = self.new_user('scramza', zero_access=True)

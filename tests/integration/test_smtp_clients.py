@@ -13,7 +13,9 @@ itself), so the comparison is with the bytes on the wire, not a guess.
 
 swaks (20201014) has no SMTPUTF8 option, so the SMTPUTF8 cases use
 smtplib. BINARYMIME (RFC 3030 3): a BDAT message with BODY=BINARYMIME
-holding NUL, bare CR and bare LF is stored unchanged."""
+holding NUL, bare CR and bare LF is stored unchanged. Reply latency: a
+NOOP round trip (plain and TLS) averages under LATENCY_MAX_MS, which a
+reply held back by Nagle's algorithm and a delayed ACK does not."""
 
 import os
 import re

@@ -21,6 +21,11 @@ the spools are merged, each message must be stored per recipient
 most, and at least once if it was acknowledged; nothing that no client
 sent may be stored; `marmot store verify` passes for every account.
 
+The same load and checks run once more with an orderly shutdown in
+place of the kills: TERM_ROUNDS times SIGTERM to the master (the front
+drains its sessions) and `marmot run` again. There no session may be
+told 421 at the end of a message that the front then commits.
+
 Every wait is bounded: the clients send while the killer runs, then
 finish the message they are on (at most GRACE seconds); sized for well
 under a minute under ASan on two cores; only 127.0.0.1 is used."""
@@ -28,6 +33,7 @@ under a minute under ASan on two cores; only 127.0.0.1 is used."""
 import os
 import random
 import secrets
+import shutil
 import signal
 import smtplib
 import threading
@@ -45,6 +51,7 @@ CAROL = 'carol@' + DOMAIN
 
 KILL_ROUNDS = 22  # >= 20
 MASTER_ROUND = 11
+TERM_ROUNDS = 3  # orderly shutdowns in the SIGTERM test
 # Seconds between kills: the master restarts a role at once only if it
 # lived more than a second.
 KILL_INTERVAL = (1.0, 1.8)
@@ -221,7 +228,38 @@ class SmtpCrashTest(unittest.TestCase):
     def kill_role(self, role):
         os.kill(self.inst.role_pid(role, timeout=20.0), signal.SIGKILL)
 
+    def stop_master(self):
+        """SIGTERM to the master: the orderly shutdown (the front drains
+        its sessions), then `marmot run` again on the same data
+        directory."""
+        inst = self.inst
+        os.kill(inst.master_pid, signal.SIGTERM)
+        inst.proc.wait(timeout=30)
+        inst.log_file.close()
+        inst.log_file = None
+        inst.proc = None
+        inst.start(timeout=30.0)
+
     def test_kill_9_during_smtp_load(self):
+        plan = [('master' if rnd == MASTER_ROUND
+                 else ['front', 'vault'][rnd % 2])
+                for rnd in range(KILL_ROUNDS)]
+        kills = self.run_load(plan)
+        self.assertGreaterEqual(sum(kills.values()), 20)
+        self.assertEqual(kills['master'], 1)
+
+    def test_orderly_shutdown_during_smtp_load(self):
+        """SIGTERM to the master while messages are being committed: a
+        session whose message is being made durable gets its 250 (or no
+        reply), never a 421 for a message that is then stored."""
+        kills = self.run_load(['master-term'] * TERM_ROUNDS)
+        self.assertEqual(kills['master-term'], TERM_ROUNDS)
+
+    def run_load(self, plan):
+        """Runs the four clients while the killer works through plan (a
+        list of 'front', 'vault', 'master' (kill -9) and 'master-term'
+        (SIGTERM)), then checks what is stored. Returns the counts of
+        kills by target."""
         tag = secrets.token_hex(4)
         clients = [
             Client(self, 0, 'smtp', False, None, [ALICE], tag),
@@ -229,22 +267,21 @@ class SmtpCrashTest(unittest.TestCase):
             Client(self, 2, 'smtp', True, None, [CAROL], tag, bdat=True),
             Client(self, 3, 'submission', True, ALICE, [BOB], tag),
         ]
-        kills = {'front': 0, 'vault': 0, 'master': 0}
+        kills = {'front': 0, 'vault': 0, 'master': 0, 'master-term': 0}
         killer_errors = []
         stray_roles = []
         kill_log = []  # 'seconds target', after each kill
 
         def killer():
-            cycle = ['front', 'vault']
             try:
-                for rnd in range(KILL_ROUNDS):
+                for target in plan:
                     time.sleep(random.uniform(*KILL_INTERVAL))
-                    target = ('master' if rnd == MASTER_ROUND
-                              else cycle[rnd % len(cycle)])
                     if target == 'master':
                         stray_roles.extend(
                             test_crash_safety.CrashSafetyTest.kill_master(
                                 self))
+                    elif target == 'master-term':
+                        self.stop_master()
                     else:
                         self.kill_role(target)
                     kills[target] += 1
@@ -262,7 +299,7 @@ class SmtpCrashTest(unittest.TestCase):
         kthread = threading.Thread(target=killer, daemon=True,
                                    name='killer')
         kthread.start()
-        kthread.join(timeout=KILL_ROUNDS * (KILL_INTERVAL[1] + 20) + 60)
+        kthread.join(timeout=len(plan) * (KILL_INTERVAL[1] + 35) + 60)
         self.assertFalse(kthread.is_alive(), 'the killer thread hangs')
         self.grace_deadline = time.monotonic() + GRACE
         self.stop.set()
@@ -334,7 +371,7 @@ class SmtpCrashTest(unittest.TestCase):
                         sum(c.refusals for c in clients),
                         sum(sum(c.in_flight.values()) for c in clients),
                         allowance_used))
-        harness.note('kill -9 rounds: %r (roles left by the dead master: '
+        harness.note('kill rounds: %r (roles left by the dead master: '
                      '%d); vault starts %d, front starts %d; merged %.1f s '
                      'after the load'
                      % (kills, len(stray_roles),
@@ -342,17 +379,20 @@ class SmtpCrashTest(unittest.TestCase):
                         log.count(' front.start '), merge_wait))
         harness.note('per client acknowledged: %r'
                      % [len(c.acked) for c in clients])
-        if problems:
+        if problems or stray_roles:
             harness.note('kills (seconds from the start, after the kill): '
                          '%s' % ', '.join(kill_log))
+            keep = os.environ.get('MARMOT_KEEP_LOGS')
+            if keep:  # a directory to keep the whole server log in
+                path = os.path.join(keep, 'smtp-crash-%s.log' % tag)
+                shutil.copy(self.inst.log_path, path)
+                harness.note('server log kept in %s' % path)
         self.assertEqual(problems[:20], [], '%d problems' % len(problems))
-        self.assertGreaterEqual(sum(kills.values()), 20)
-        self.assertEqual(kills['master'], 1)
         for c in clients:
             self.assertGreaterEqual(len(c.acked), 20, 'client %d got only '
                                     '%d acknowledgements' % (c.k,
                                                              len(c.acked)))
-
+        return kills
 
 if __name__ == '__main__':
     unittest.main()
