@@ -64,8 +64,7 @@ static void front_conn_idle(void *context)
 	log_info(conn->id, "front.conn.idle_timeout", "proto=%s",
 		 conn->proto->name);
 	conn->proto->goodbye(conn, true);
-	if (!conn->proto->goodbye_closes)
-		front_conn_close(conn, "idle");
+	front_conn_close(conn, "idle");
 }
 
 /* Drops the connection's own reference once: it ends when the last
@@ -408,8 +407,7 @@ void front_conns_goodbye(struct front *front)
 			continue;
 		}
 		conn->proto->goodbye(conn, false);
-		if (!conn->proto->goodbye_closes)
-			front_conn_close(conn, "shutdown");
+		front_conn_close(conn, "shutdown");
 	}
 }
 
