@@ -13,7 +13,8 @@ default), it loads
     lmtp:inet:127.0.0.1:PORT to a private Dovecot instance (its own
     base_dir, Maildir under the temp dir, mail_fsync = always, static
     passdb/userdb), both started by this script and stopped at the end;
-  - optionally (--sink) Postfix's smtp-sink, to show the client's ceiling;
+  - optionally (--targets peer,marmot,sink) Postfix's smtp-sink, to show
+    what the clients themselves can do;
 at each concurrency (1, 8, 32), with two clients: bench-smtp-load (ours:
 per-transaction latency) and Postfix's smtp-source -d (for comparability).
 
@@ -28,6 +29,8 @@ Definitions (also printed in the report):
     is in its own queue; its 250 rate is reported too.
   Latency: per transaction, MAIL FROM written -> reply to "." read (ours
     only; smtp-source has none). p50/p99 by nearest rank.
+  CPU: user + system time of every process in the server's session(s)
+    from the start of a run until delivered/merged, per message.
 
 Every wait is bounded in time, every loop in count, and all traffic goes
 to 127.0.0.1. Standard library only (Debian's /usr/bin/python3)."""
