@@ -171,6 +171,10 @@ Try it:
       then type:  a LOGIN $user_line <password>
   /usr/bin/python3 -c 'import imaplib,ssl; c=ssl.create_default_context(); c.check_hostname=False; c.verify_mode=ssl.CERT_NONE; m=imaplib.IMAP4_SSL("127.0.0.1",$((BASE + 993)),ssl_context=c); print(m.login("$user_line","$pass_line")); m.logout()'
   curl -k https://127.0.0.1:$((BASE + 443))/
+  swaks --server 127.0.0.1:$((BASE + 25)) --to $user_line --from someone@example.net
+      (inbound MX), or as the user, over submission:
+  swaks --server 127.0.0.1:$((BASE + 587)) -tls --auth-user $user_line --auth-password '$pass_line' --to $user_line --from $user_line
+      then see it stored:  $BUILD/src/cli/marmot store list $user_line --data $DATA
 
 Thunderbird (manual configuration; accept the certificate when asked):
   incoming  IMAP  server 127.0.0.1  port $((BASE + 993))  SSL/TLS   normal password

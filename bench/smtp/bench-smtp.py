@@ -13,7 +13,8 @@ default), it loads
     lmtp:inet:127.0.0.1:PORT to a private Dovecot instance (its own
     base_dir, Maildir under the temp dir, mail_fsync = always, static
     passdb/userdb), both started by this script and stopped at the end;
-  - optionally (--sink) Postfix's smtp-sink, to show the client's ceiling;
+  - optionally (--targets peer,marmot,sink) Postfix's smtp-sink, to show
+    what the clients themselves can do;
 at each concurrency (1, 8, 32), with two clients: bench-smtp-load (ours:
 per-transaction latency) and Postfix's smtp-source -d (for comparability).
 
@@ -28,11 +29,14 @@ Definitions (also printed in the report):
     is in its own queue; its 250 rate is reported too.
   Latency: per transaction, MAIL FROM written -> reply to "." read (ours
     only; smtp-source has none). p50/p99 by nearest rank.
+  CPU: user + system time of every process in the server's session(s)
+    from the start of a run until delivered/merged, per message.
 
 Every wait is bounded in time, every loop in count, and all traffic goes
 to 127.0.0.1. Standard library only (Debian's /usr/bin/python3)."""
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -129,28 +133,82 @@ def kill_group(proc, timeout=10):
         proc.wait(5)
 
 
-def make_message(path, size, seed):
-    """A plain-text message of about size bytes (headers included), lines
-    of 76 printable characters, no line starting with a dot."""
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+
+
+def session_cpu(sids):
+    """CPU seconds (user + system, with reaped children) of every process
+    whose session id is in sids - a server's processes, since each server
+    is started in its own session - by name: a Marmot role ("front",
+    "vault", ...) or the command name."""
+    by = {}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name) as f:
+                stat = f.read()
+            with open('/proc/%s/cmdline' % name, 'rb') as f:
+                argv = f.read().split(b'\0')
+        except OSError:
+            continue
+        comm, rest = stat.split('(', 1)[1].rsplit(')', 1)
+        fields = rest.split()
+        # fields[0] is the state; [3] the session; [11:15] utime, stime,
+        # cutime, cstime (proc(5)).
+        if int(fields[3]) not in sids:
+            continue
+        label = comm
+        if len(argv) > 2 and argv[1] == b'role':
+            label = argv[2].decode('ascii', 'replace')
+        by[label] = by.get(label, 0) + sum(int(x) for x in fields[11:15])
+    return {k: v / CLK_TCK for k, v in by.items()}
+
+
+def make_message(path, size, seed, attachment):
+    """A message of about size bytes (headers included): plain text in
+    lines of 76 printable characters (no line starts with a dot), or, with
+    attachment, a short text part and a base64 attachment of random bytes
+    filling the rest (multipart/mixed), as large mail mostly is."""
     rnd = random.Random(seed)
     words = ['marmot', 'burrow', 'alpine', 'meadow', 'whistle', 'granite',
              'lichen', 'summit', 'valley', 'glacier', 'spruce', 'thistle']
+
+    def text(nbytes):
+        out, total = [], 0
+        while total < nbytes:
+            line = ''
+            while len(line) < 70:
+                line += rnd.choice(words) + ' '
+            line = line[:76] + '\n'
+            out.append(line)
+            total += len(line)
+        return ''.join(out)
+
     head = ('From: Load <%s>\nTo: <%s>\nSubject: bench %d bytes\n'
             'Date: Tue, 01 Dec 2026 12:00:00 +0000\n'
             'Message-ID: <bench-%d@sender.example>\nMIME-Version: 1.0\n'
-            'Content-Type: text/plain; charset=us-ascii\n\n'
             % (SENDER, RCPT, size, size))
-    out = [head]
-    total = len(head)
-    while total < size:
-        line = ''
-        while len(line) < 70:
-            line += rnd.choice(words) + ' '
-        line = line[:76] + '\n'
-        out.append(line)
-        total += len(line)
+    if not attachment:
+        body = 'Content-Type: text/plain; charset=us-ascii\n\n'
+        body += text(size - len(head) - len(body))
+    else:
+        boundary = 'bench-boundary-%d' % size
+        body = ('Content-Type: multipart/mixed; boundary="%s"\n\n'
+                '--%s\nContent-Type: text/plain; charset=us-ascii\n\n%s\n'
+                '--%s\nContent-Type: application/octet-stream\n'
+                'Content-Disposition: attachment; filename="data.bin"\n'
+                'Content-Transfer-Encoding: base64\n\n'
+                % (boundary, boundary, text(1500), boundary))
+        tail = '--%s--\n' % boundary
+        room = size - len(head) - len(body) - len(tail)
+        # base64 makes 57 bytes a line of 76 characters + LF.
+        nraw = max(room, 0) * 57 // 77
+        raw = bytes(rnd.getrandbits(8) for _ in range(nraw))
+        b64 = base64.encodebytes(raw).decode('ascii')
+        body += b64 + tail
     with open(path, 'w') as f:
-        f.write(''.join(out))
+        f.write(head + body)
 
 
 # -- the peer: Postfix -> LMTP -> Dovecot --------------------------------
@@ -303,6 +361,15 @@ class Peer:
                 self.postfix_started = True
         wait_greeting(self.port, 30)
 
+    def sessions(self):
+        sids = {self.dovecot.pid}
+        try:
+            pidfile = os.path.join(self.pf, 'queue', 'pid', 'master.pid')
+            sids.add(int(open(pidfile).read().split()[0]))
+        except (OSError, ValueError, IndexError):
+            pass
+        return sids
+
     def delivered(self):
         """Files in the Maildir (new/ and cur/)."""
         n = 0
@@ -358,8 +425,9 @@ class Peer:
 # -- Marmot ----------------------------------------------------------------
 
 class Marmot:
-    def __init__(self, binary, root):
+    def __init__(self, binary, root, log_level=None):
         self.binary = binary
+        self.log_level = log_level
         self.data = os.path.join(root, 'marmot-data')
         self.log_path = os.path.join(root, 'marmot-run.log')
         self.proc = None
@@ -384,6 +452,14 @@ class Marmot:
                       self.data], 'bench-password-%d\n' % os.getpid())
         if r.returncode != 0:
             raise RuntimeError('marmot user add: %s%s' % (r.stdout, r.stderr))
+        if self.log_level:
+            conf = os.path.join(self.data, 'marmot.conf')
+            with open(conf) as f:
+                lines = [l for l in f.read().splitlines()
+                         if not l.startswith('log_level')]
+            lines.append('log_level = %s' % self.log_level)
+            with open(conf, 'w') as f:
+                f.write('\n'.join(lines) + '\n')
         self.port = base + 25
         self.log_file = open(self.log_path, 'ab')
         self.proc = subprocess.Popen(
@@ -412,6 +488,9 @@ class Marmot:
             time.sleep(0.2)
         raise RuntimeError('marmot did not accept a message within %d s: %s'
                            % (timeout, last))
+
+    def sessions(self):
+        return {self.proc.pid}
 
     def stored(self):
         """Messages in the store (all mailboxes), or -1 if unreadable."""
@@ -480,6 +559,8 @@ def run_smtp_source(port, msgfile, conc, count, time_limit):
 def measure(args, target, server, tool, msgfile, size, conc, count,
             expected_before):
     """Runs one load and completes it with delivery/merge times."""
+    sids = server.sessions() if hasattr(server, 'sessions') else set()
+    cpu0 = session_cpu(sids) if sids else {}
     if tool == 'load':
         res = run_load(args.load, server.port, msgfile, conc, count,
                        args.per_connection, args.time_limit)
@@ -503,6 +584,12 @@ def measure(args, target, server, tool, msgfile, size, conc, count,
                                   args.merge_poll)
         if done:
             res['merged_s'] = (done - res['start_ns']) / 1e9
+    if sids and res['ok']:
+        # Until delivered (peer) or merged (Marmot, unless --no-merge).
+        cpu1 = session_cpu(sids)
+        res['cpu_by'] = {k: (v - cpu0.get(k, 0)) * 1000 / res['ok']
+                         for k, v in cpu1.items()}
+        res['cpu_ms'] = sum(res['cpu_by'].values())
     return res
 
 
@@ -537,13 +624,17 @@ def report(results, args, host):
     lines.append('- **p50/p99 ms**: per transaction, MAIL FROM -> reply to '
                  '"." (bench-smtp-load only; smtp-source measures none).')
     lines.append('')
+    lines.append('- **CPU ms/msg**: user + system CPU of all the server\'s '
+                 'processes from the start of the run until delivered '
+                 '(peer) or merged (Marmot), per message.')
+    lines.append('')
     lines.append('| size | conc | server | client | ok/sent | msg/s | 250/s '
-                 '| p50 ms | p99 ms | max ms | merged s |')
-    lines.append('|---|---|---|---|---|---|---|---|---|---|---|')
+                 '| p50 ms | p99 ms | max ms | merged s | CPU ms/msg |')
+    lines.append('|---|---|---|---|---|---|---|---|---|---|---|---|')
     for r in results:
         lat = r['tool'] == 'load'
         lines.append('| %s | %d | %s | %s | %d/%d | %s | %s | %s | %s | %s '
-                     '| %s |' % (
+                     '| %s | %s |' % (
                          human(r['size']), r['conc'], r['target'],
                          'bench-smtp-load' if lat else 'smtp-source',
                          r['ok'], r['count'], fmt(r['msgs_per_s']),
@@ -551,7 +642,8 @@ def report(results, args, host):
                          fmt(r.get('p50_ms') if lat else None, '%.1f'),
                          fmt(r.get('p99_ms') if lat else None, '%.1f'),
                          fmt(r.get('max_ms') if lat else None, '%.1f'),
-                         fmt(r.get('merged_s'), '%.2f')))
+                         fmt(r.get('merged_s'), '%.2f'),
+                         cpu_cell(r)))
     lines.append('')
     lines.append('Marmot / peer throughput (goal at concurrency 32: >= 3x, '
                  'Marmot p99 < 100 ms):')
@@ -587,6 +679,17 @@ def report(results, args, host):
     return '\n'.join(lines) + '\n'
 
 
+def cpu_cell(r):
+    """Total CPU ms per message; for Marmot also front + vault."""
+    if r.get('cpu_ms') is None:
+        return '-'
+    by = r.get('cpu_by', {})
+    if r['target'] == 'marmot' and 'front' in by and 'vault' in by:
+        return '%.1f (front %.1f, vault %.1f)' % (r['cpu_ms'], by['front'],
+                                                  by['vault'])
+    return '%.1f' % r['cpu_ms']
+
+
 def human(size):
     if size % 1024 == 0:
         return '%d KiB' % (size // 1024)
@@ -607,6 +710,10 @@ def main():
                     help='per run for messages under 64 KiB')
     ap.add_argument('--messages-large', type=int, default=400,
                     help='per run for messages of 64 KiB or more')
+    ap.add_argument('--large', choices=('attachment', 'text'),
+                    default='attachment',
+                    help='messages of 64 KiB or more: a short text and a '
+                    'base64 attachment (default), or all text')
     ap.add_argument('--per-connection', type=int, default=100)
     ap.add_argument('--time-limit', type=int, default=120,
                     help='seconds per run before no new transaction starts')
@@ -618,6 +725,9 @@ def main():
                     help='do not wait for the merge into the store')
     ap.add_argument('--merge-poll', type=float, default=0.25,
                     help='seconds between two `marmot store count`')
+    ap.add_argument('--marmot-log-level', default=None,
+                    help='log_level for Marmot (debug shows the group '
+                    'commit batches in marmot-run.log; use with --keep)')
     ap.add_argument('--report', default=None, help='write the report here')
     ap.add_argument('--keep', action='store_true',
                     help='keep the temp dir (logs, Maildir, data)')
@@ -648,14 +758,16 @@ def main():
         msgfiles = {}
         for size in args.sizes:
             msgfiles[size] = os.path.join(root, 'msg-%d.eml' % size)
-            make_message(msgfiles[size], size, size)
+            make_message(msgfiles[size], size, size,
+                         size >= 65536 and args.large == 'attachment')
         if 'peer' in targets:
             log('starting Dovecot and Postfix')
             servers['peer'] = Peer(root)
             servers['peer'].start()
         if 'marmot' in targets:
             log('starting Marmot')
-            servers['marmot'] = Marmot(args.marmot, root)
+            servers['marmot'] = Marmot(args.marmot, root,
+                                       args.marmot_log_level)
             servers['marmot'].start()
         if 'sink' in targets:
             port = free_port()

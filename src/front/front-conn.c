@@ -380,7 +380,14 @@ void front_conn_resume(struct front_conn *conn, void (*fn)(void *context),
 	conn->refcount++;
 	conn->auth_pending = false;
 	fn(context);
-	if (!conn->destroyed && !conn->closing) {
+	if (!conn->destroyed && !conn->closing && conn->goodbye_deferred &&
+	    (conn->proto->busy == NULL || !conn->proto->busy(conn))) {
+		/* The answer a shutdown waited for is out: no further
+		   commands (a pipelined next transaction would only be
+		   cut short). */
+		conn->proto->goodbye(conn, false);
+		front_conn_close(conn, "shutdown");
+	} else if (!conn->destroyed && !conn->closing) {
 		stream_set_reading(conn->stream, true);
 		front_conn_process_input(conn);
 	}
@@ -395,6 +402,10 @@ void front_conns_goodbye(struct front *front)
 		next = conn->next;
 		if (conn->closing)
 			continue;
+		if (conn->proto->busy != NULL && conn->proto->busy(conn)) {
+			conn->goodbye_deferred = true;
+			continue;
+		}
 		conn->proto->goodbye(conn, false);
 		front_conn_close(conn, "shutdown");
 	}

@@ -43,6 +43,13 @@ struct front_protocol {
 	/* The server is shutting down or the connection idled out: queue a
 	   goodbye (the connection is closed after it is flushed). */
 	void (*goodbye)(struct front_conn *conn, bool idle);
+	/* Optional: true while the connection owes its client an answer
+	   about data already handed over (an SMTP message being
+	   committed). A shutdown then waits (within shutdown_timeout) for
+	   that answer, which comes through front_conn_resume(), before the
+	   goodbye: a 421 instead of the 250 of a message that does become
+	   durable makes the client send it again, a duplicate. */
+	bool (*busy)(struct front_conn *conn);
 	/* Frees what the protocol state holds outside the pool (optional). */
 	void (*deinit)(struct front_conn *conn);
 	/* Per-protocol state size, zeroed, at conn->proto_state. */
@@ -76,6 +83,8 @@ struct front_conn {
 	   (a callback on the stack) goes. */
 	bool destroyed;
 	bool greeted;
+	/* Shutdown came while busy(): goodbye after the pending answer. */
+	bool goodbye_deferred;
 	unsigned int refcount;
 	/* Authenticated identity (NULL before). */
 	char *user;

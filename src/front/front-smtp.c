@@ -922,6 +922,15 @@ static void smtp_goodbye(struct front_conn *conn, bool idle)
 		front_conn_printf(conn, "421 %s\r\n", text);
 }
 
+/* A message is being committed: its answer (250 once durable) must go
+   out before any 421, or the client resends a stored message. */
+static bool smtp_busy(struct front_conn *conn)
+{
+	struct smtp_state *state = conn->proto_state;
+
+	return state->delivery != NULL;
+}
+
 static void smtp_deinit(struct front_conn *conn)
 {
 	struct smtp_state *state = conn->proto_state;
@@ -942,6 +951,7 @@ const struct front_protocol front_protocol_smtp = {
 	.line_too_long = smtp_line_too_long,
 	.tls_ready = smtp_tls_ready,
 	.goodbye = smtp_goodbye,
+	.busy = smtp_busy,
 	.deinit = smtp_deinit,
 	.state_size = sizeof(struct smtp_state),
 };

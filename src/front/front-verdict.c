@@ -28,6 +28,13 @@
 #define VERDICT_EICAR_REASON \
 	"5.7.1 message contains a virus (EICAR test signature)"
 #define VERDICT_GENERIC_REASON "5.7.1 message refused by policy"
+/* A non-text leaf is decoded only when its encoded body is at most this
+   long: the EICAR test file is at most 128 bytes (EICAR's definition: the
+   68 characters, then only white space), so with base64's 4/3 and line
+   breaks 512 is ample, and SpamAssassin looks for GTUBE in text bodies
+   only. A large binary attachment can hold neither, and decoding it was
+   most of the stage's cost (about 4 ms for a 100 KiB PDF-like part). */
+#define VERDICT_MAX_ENCODED_BINARY 512u
 /* Decoded bytes looked at per MIME part and per message. */
 #define VERDICT_MAX_DECODED_PART (8u * 1024 * 1024)
 #define VERDICT_MAX_DECODED_TOTAL (32u * 1024 * 1024)
@@ -37,32 +44,42 @@ static const struct front_verdict_check front_verdict_checks[] = {
 	{ "gtube", front_verdict_check_gtube },
 };
 
-/* Decodes the base64 and quoted-printable leaves under part and looks for
-   needle in them. *budget is what may still be decoded. */
-static bool verdict_part_contains(const struct front_verdict_input *input,
-				  const struct mime_part *part,
-				  struct span needle, size_t *budget,
-				  struct buf *tmp)
+/* The decoded bodies of a message's base64 and quoted-printable leaves,
+   made once per run and shared by the checks. */
+struct front_verdict_cache {
+	pool_t pool; /* the parts; freed when the run ends */
+	bool done;
+	struct span *parts;
+	unsigned int count, alloc;
+};
+
+/* Decodes the base64 and quoted-printable leaves under part into cache.
+ *budget is what may still be decoded. */
+static void verdict_decode_parts(const struct front_verdict_input *input,
+				 const struct mime_part *part,
+				 struct front_verdict_cache *cache,
+				 size_t *budget, struct buf *tmp)
 {
 	enum message_decode_encoding enc;
+	uint8_t *copy;
 	size_t max;
-	bool found;
 
 	if (part->children != NULL) {
 		for (const struct mime_part *c = part->children; c != NULL;
-		     c = c->next) {
-			if (verdict_part_contains(input, c, needle, budget,
-						  tmp))
-				return true;
-		}
-		return false;
+		     c = c->next)
+			verdict_decode_parts(input, c, cache, budget, tmp);
+		return;
 	}
 	enc = message_decode_encoding_parse(part->encoding);
 	if (enc != MESSAGE_DECODE_BASE64 && enc != MESSAGE_DECODE_QP)
-		return false; /* the raw search saw these bytes */
+		return; /* the raw search sees these bytes */
 	if (*budget == 0 || part->body_end > input->message_len ||
 	    part->body_offset > part->body_end)
-		return false;
+		return;
+	/* part->type is lower-cased, text/plain when absent (RFC 2045 5.2). */
+	if (strcmp(part->type, "text") != 0 &&
+	    part->body_end - part->body_offset > VERDICT_MAX_ENCODED_BINARY)
+		return;
 	max = *budget < VERDICT_MAX_DECODED_PART ? *budget
 						 : VERDICT_MAX_DECODED_PART;
 	buf_reset(tmp);
@@ -72,27 +89,61 @@ static bool verdict_part_contains(const struct front_verdict_input *input,
 			  (size_t)(part->body_end - part->body_offset)),
 		max, tmp);
 	*budget -= tmp->used;
-	found = span_find(buf_span(tmp), needle) >= 0;
-	return found;
+	if (tmp->used == 0)
+		return;
+	if (cache->count == cache->alloc) {
+		struct span *parts;
+
+		cache->alloc = cache->alloc == 0 ? 8 : cache->alloc * 2;
+		parts = p_new(cache->pool, struct span, cache->alloc);
+		if (cache->count > 0)
+			memcpy(parts, cache->parts,
+			       sizeof(*parts) * cache->count);
+		cache->parts = parts;
+	}
+	copy = p_malloc(cache->pool, tmp->used);
+	memcpy(copy, tmp->data, tmp->used);
+	cache->parts[cache->count++] = span_make(copy, tmp->used);
+}
+
+static void verdict_cache_fill(const struct front_verdict_input *input,
+			       struct front_verdict_cache *cache)
+{
+	struct mime_result mime;
+	struct buf tmp = BUF_INIT;
+	size_t budget = VERDICT_MAX_DECODED_TOTAL;
+
+	cache->done = true;
+	mime_parse(cache->pool, NULL, input->message, input->message_len,
+		   &mime);
+	if (mime.root != NULL)
+		verdict_decode_parts(input, mime.root, cache, &budget, &tmp);
+	buf_free(&tmp);
 }
 
 /* True if needle is in the message as sent, or in the decoded body of one
    of its base64 or quoted-printable parts (an attachment). */
 static bool verdict_message_contains(const struct front_verdict_input *input,
-				     pool_t pool, struct span needle)
+				     struct span needle)
 {
-	struct mime_result mime;
-	struct buf tmp = BUF_INIT;
-	size_t budget = VERDICT_MAX_DECODED_TOTAL;
-	bool found;
+	struct front_verdict_cache local, *cache = input->cache;
+	bool found = false;
 
 	if (span_find(span_make(input->message, input->message_len), needle) >=
 	    0)
 		return true;
-	mime_parse(pool, NULL, input->message, input->message_len, &mime);
-	found = mime.root != NULL &&
-		verdict_part_contains(input, mime.root, needle, &budget, &tmp);
-	buf_free(&tmp);
+	if (cache == NULL) {
+		/* A check called on its own: decode for this call only. */
+		memset(&local, 0, sizeof(local));
+		local.pool = pool_create("verdict decode", 4096);
+		cache = &local;
+	}
+	if (!cache->done)
+		verdict_cache_fill(input, cache);
+	for (unsigned int i = 0; i < cache->count && !found; i++)
+		found = span_find(cache->parts[i], needle) >= 0;
+	if (cache == &local)
+		pool_unref(&local.pool);
 	return found;
 }
 
@@ -100,7 +151,7 @@ void front_verdict_check_gtube(const struct front_verdict_input *input,
 			       pool_t pool,
 			       struct front_verdict_result *result_r)
 {
-	if (!verdict_message_contains(input, pool, SPAN_LIT(VERDICT_GTUBE)))
+	if (!verdict_message_contains(input, SPAN_LIT(VERDICT_GTUBE)))
 		return;
 	result_r->action = FRONT_VERDICT_JUNK;
 	result_r->header = "X-Spam: yes";
@@ -110,7 +161,7 @@ void front_verdict_check_eicar(const struct front_verdict_input *input,
 			       pool_t pool,
 			       struct front_verdict_result *result_r)
 {
-	if (!verdict_message_contains(input, pool, SPAN_LIT(VERDICT_EICAR)))
+	if (!verdict_message_contains(input, SPAN_LIT(VERDICT_EICAR)))
 		return;
 	result_r->action = FRONT_VERDICT_REJECT;
 	result_r->reason = VERDICT_EICAR_REASON;
@@ -137,15 +188,22 @@ void front_verdict_run_checks(const struct front_verdict_check *checks,
 			      const struct front_verdict_input *input,
 			      pool_t pool, struct front_verdict *verdict_r)
 {
+	struct front_verdict_input shared = *input;
+	struct front_verdict_cache cache;
 	struct buf headers = BUF_INIT;
 
+	/* The decoded parts are made at most once, for all checks, and freed
+	   when the run ends. */
+	memset(&cache, 0, sizeof(cache));
+	cache.pool = pool_create("verdict decode", 4096);
+	shared.cache = &cache;
 	memset(verdict_r, 0, sizeof(*verdict_r));
 	verdict_r->action = FRONT_VERDICT_ACCEPT;
 	for (unsigned int i = 0; i < check_count; i++) {
 		struct front_verdict_result res;
 
 		memset(&res, 0, sizeof(res));
-		checks[i].check(input, pool, &res);
+		checks[i].check(&shared, pool, &res);
 		if (res.action == FRONT_VERDICT_REJECT) {
 			verdict_r->action = FRONT_VERDICT_REJECT;
 			verdict_r->check = checks[i].name;
@@ -171,6 +229,7 @@ void front_verdict_run_checks(const struct front_verdict_check *checks,
 			? ""
 			: p_strndup(pool, buf_cstr(&headers), headers.used);
 	buf_free(&headers);
+	pool_unref(&cache.pool);
 }
 
 void front_verdict_run(const struct front_verdict_input *input, pool_t pool,

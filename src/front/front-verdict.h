@@ -25,6 +25,8 @@
 #include "lib.h"
 #include "pool.h"
 
+struct front_verdict_cache;
+
 enum front_verdict_action {
 	/* Deliver normally. */
 	FRONT_VERDICT_ACCEPT,
@@ -47,6 +49,10 @@ struct front_verdict_input {
 	const char *client_ip;
 	bool submission; /* authenticated submission (587/465) */
 	uint64_t account_id; /* the authenticated account, 0 if none */
+	/* Set by front_verdict_run*(): what the checks share (the decoded
+	   MIME parts), made on first use. NULL when a check is called on its
+	   own: it then decodes for itself. */
+	struct front_verdict_cache *cache;
 };
 
 /* One check's finding. A check fills what it needs from pool memory. */

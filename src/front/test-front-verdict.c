@@ -347,6 +347,44 @@ static void test_table(void **state)
 	pool_unref(&pool);
 }
 
+/* Only text leaves and small ones are decoded: GTUBE in a large base64
+   text part is found, EICAR inside a large binary attachment is not (by
+   EICAR's definition the test file is at most 128 bytes long). */
+static void test_decode_scope(void **state)
+{
+	pool_t pool = pool_create("test", 1024);
+	struct front_verdict v;
+	struct buf text = BUF_INIT, file = BUF_INIT;
+	char *b64, *msg;
+
+	for (unsigned int i = 0; i < 200; i++)
+		buf_printf(&text, "line %u of a long text\r\n", i);
+	buf_printf(&text, "%s\r\n", GTUBE);
+	b64 = base64(buf_cstr(&text), text.used);
+	msg = i_strdup_printf("MIME-Version: 1.0\r\n"
+			      "Content-Type: text/plain; charset=us-ascii\r\n"
+			      "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n",
+			      b64);
+	assert_null(strstr(msg, GTUBE));
+	run_str(msg, pool, &v);
+	assert_int_equal(v.action, FRONT_VERDICT_JUNK);
+	i_free(msg);
+	i_free(b64);
+
+	buf_printf(&file, "%s", EICAR);
+	for (unsigned int i = 0; i < 100; i++)
+		buf_printf(&file, "%08u", i);
+	b64 = base64(buf_cstr(&file), file.used);
+	msg = attachment_msg("base64", b64);
+	run_str(msg, pool, &v);
+	assert_int_equal(v.action, FRONT_VERDICT_ACCEPT);
+	i_free(msg);
+	i_free(b64);
+	buf_free(&text);
+	buf_free(&file);
+	pool_unref(&pool);
+}
+
 static void test_large_part(void **state)
 {
 	pool_t pool = pool_create("test", 1024);
@@ -377,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_gtube),
 		cmocka_unit_test(test_eicar_raw),
 		cmocka_unit_test(test_eicar_base64),
+		cmocka_unit_test(test_decode_scope),
 		cmocka_unit_test(test_eicar_qp),
 		cmocka_unit_test(test_eicar_beats_gtube),
 		cmocka_unit_test(test_table),

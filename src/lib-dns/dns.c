@@ -184,6 +184,28 @@ static const char *dns_error_buf(const char *fmt, ...)
 	return error;
 }
 
+/* Whether /etc/resolv.conf names a nameserver (then libunbound forwards
+   to them; otherwise it recurses from the root itself). */
+static bool dns_resolvconf_has_servers(void)
+{
+	FILE *f = fopen("/etc/resolv.conf", "re");
+	char line[512];
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		const char *p = line;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		found = strncmp(p, "nameserver", 10) == 0 &&
+			(p[10] == ' ' || p[10] == '\t');
+	}
+	fclose(f);
+	return found;
+}
+
 static int dns_ctx_setup(struct dns *dns, const char **error_r)
 {
 	struct ub_ctx *ctx = ub_ctx_create();
@@ -201,12 +223,15 @@ static int dns_ctx_setup(struct dns *dns, const char **error_r)
 		ub_ctx_delete(ctx);
 		return -1;
 	}
-	/* We only ever forward (to dns_resolver or to resolv.conf's
-	   servers), and those are often on loopback (a local unbound,
-	   systemd-resolved's 127.0.0.53, the test suite's server), which
-	   libunbound refuses to query by default. */
-	if ((ret = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no")) !=
-	    0) {
+	/* Forwarders (dns_resolver or resolv.conf's) are often on loopback
+	   (a local unbound, systemd-resolved's 127.0.0.53, the test suite's
+	   server), which libunbound refuses to query by default. Only when
+	   it resolves by itself (resolv.conf lists no server) does that
+	   default stay, so that no delegation can point us at local
+	   services. */
+	if ((dns->resolver[0] != '\0' || dns_resolvconf_has_servers()) &&
+	    (ret = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no")) !=
+		    0) {
 		*error_r = dns_error_buf("dns: do-not-query-localhost: %s",
 					 ub_strerror(ret));
 		ub_ctx_delete(ctx);
@@ -817,8 +842,8 @@ static void dns_complete_raw(struct dns_lookup *l)
 	i_free(rdata);
 }
 
-/* Runs l's callback and frees l. l is on no list. */
-static void dns_lookup_complete(struct dns_lookup *l)
+/* Builds l's typed result and runs its callback. */
+static void dns_lookup_run_callback(struct dns_lookup *l)
 {
 	if (l->early_status == DNS_STATUS_INVALID_NAME) {
 		struct dns_result_info info = {
@@ -853,7 +878,6 @@ static void dns_lookup_complete(struct dns_lookup *l)
 			break;
 		}
 		}
-		dns_lookup_free(l);
 		return;
 	}
 	/* After a timeout or a reset, the queries without an answer report
@@ -876,6 +900,12 @@ static void dns_lookup_complete(struct dns_lookup *l)
 		dns_complete_raw(l);
 		break;
 	}
+}
+
+/* Runs l's callback and frees l. l is on no list. */
+static void dns_lookup_complete(struct dns_lookup *l)
+{
+	dns_lookup_run_callback(l);
 	dns_lookup_free(l);
 }
 
@@ -1170,4 +1200,158 @@ void dns_destroy(struct dns **_dns)
 		return;
 	}
 	dns_free(dns);
+}
+
+/* --- decoding without a resolver (fuzz-dns-rdata.c) ------------------ */
+
+static volatile unsigned int dns_test_sink;
+
+static void dns_test_touch(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	unsigned int sum = 0;
+
+	for (size_t i = 0; i < len; i++)
+		sum += b[i];
+	dns_test_sink += sum;
+}
+
+static void dns_test_info(const struct dns_result_info *info)
+{
+	if (info->error != NULL)
+		dns_test_touch(info->error, strlen(info->error));
+	if (info->canonical_name != NULL)
+		dns_test_touch(info->canonical_name,
+			       strlen(info->canonical_name));
+}
+
+static void dns_test_mx_cb(void *context, const struct dns_mx_result *r)
+{
+	unsigned int *count = context;
+
+	dns_test_info(&r->info);
+	for (unsigned int i = 0; i < r->count; i++) {
+		dns_test_touch(r->mx[i].host, strlen(r->mx[i].host) + 1);
+		/* Sorted, and only valid host names. */
+		i_assert(i == 0 ||
+			 r->mx[i - 1].preference <= r->mx[i].preference);
+		i_assert(dns_name_is_valid(r->mx[i].host));
+	}
+	*count = r->count;
+}
+
+static void dns_test_host_cb(void *context, const struct dns_host_result *r)
+{
+	unsigned int *count = context;
+
+	dns_test_info(&r->info);
+	for (unsigned int i = 0; i < r->count; i++)
+		dns_test_touch(&r->addrs[i], sizeof(r->addrs[i]));
+	*count = r->count;
+}
+
+static void dns_test_txt_cb(void *context, const struct dns_txt_result *r)
+{
+	unsigned int *count = context;
+
+	dns_test_info(&r->info);
+	for (unsigned int i = 0; i < r->count; i++) {
+		dns_test_touch(r->txt[i].text, r->txt[i].len + 1);
+		i_assert(r->txt[i].text[r->txt[i].len] == '\0');
+	}
+	*count = r->count;
+}
+
+static void dns_test_tlsa_cb(void *context, const struct dns_tlsa_result *r)
+{
+	unsigned int *count = context;
+
+	dns_test_info(&r->info);
+	for (unsigned int i = 0; i < r->count; i++)
+		dns_test_touch(r->tlsa[i].data, r->tlsa[i].len);
+	*count = r->count;
+}
+
+static void dns_test_raw_cb(void *context, const struct dns_raw_result *r)
+{
+	unsigned int *count = context;
+
+	dns_test_info(&r->info);
+	for (unsigned int i = 0; i < r->count; i++)
+		dns_test_touch(r->rdata[i].data, r->rdata[i].len);
+	*count = r->count;
+}
+
+unsigned int dns_test_decode(uint16_t rrtype, char **data, int *len,
+			     unsigned int count)
+{
+	struct ub_result answer, empty;
+	struct dns_lookup *l = i_new(struct dns_lookup, 1);
+	unsigned int decoded = 0;
+	char *no_data[1] = { NULL };
+	int no_len[1] = { 0 };
+
+	memset(&answer, 0, sizeof(answer));
+	answer.qtype = rrtype;
+	answer.data = data;
+	answer.len = len;
+	answer.havedata = count > 0;
+	answer.ttl = 60;
+	i_assert(data[count] == NULL);
+	memset(&empty, 0, sizeof(empty));
+	empty.data = no_data;
+	empty.len = no_len;
+
+	l->name = i_strdup("fuzz.test");
+	l->context = &decoded;
+	l->query_count =
+		rrtype == DNS_TYPE_A || rrtype == DNS_TYPE_AAAA ? 2 : 1;
+	for (unsigned int i = 0; i < l->query_count; i++) {
+		l->queries[i] = i_new(struct dns_query, 1);
+		l->queries[i]->lookup = l;
+		l->queries[i]->answered = true;
+	}
+	switch (rrtype) {
+	case DNS_TYPE_MX:
+		l->kind = DNS_KIND_MX;
+		l->cb.mx = dns_test_mx_cb;
+		break;
+	case DNS_TYPE_A:
+	case DNS_TYPE_AAAA:
+		l->kind = DNS_KIND_HOST;
+		l->cb.host = dns_test_host_cb;
+		break;
+	case DNS_TYPE_TXT:
+		l->kind = DNS_KIND_TXT;
+		l->cb.txt = dns_test_txt_cb;
+		break;
+	case DNS_TYPE_TLSA:
+		l->kind = DNS_KIND_TLSA;
+		l->cb.tlsa = dns_test_tlsa_cb;
+		break;
+	default:
+		l->kind = DNS_KIND_RAW;
+		l->cb.raw = dns_test_raw_cb;
+		break;
+	}
+	if (l->kind == DNS_KIND_HOST) {
+		/* queries[0] is AAAA, [1] is A: the answer goes where its
+		   type belongs, the other family has no data. */
+		unsigned int mine = rrtype == DNS_TYPE_AAAA ? 0 : 1;
+
+		l->queries[0]->rrtype = DNS_TYPE_AAAA;
+		l->queries[1]->rrtype = DNS_TYPE_A;
+		l->queries[mine]->result = &answer;
+		l->queries[1 - mine]->result = &empty;
+	} else {
+		l->queries[0]->rrtype = rrtype;
+		l->queries[0]->result = &answer;
+	}
+	dns_lookup_run_callback(l);
+	/* The results live on this stack: not dns_lookup_free(). */
+	for (unsigned int i = 0; i < l->query_count; i++)
+		i_free(l->queries[i]);
+	i_free(l->name);
+	i_free(l);
+	return decoded;
 }

@@ -227,6 +227,13 @@ void dns_test_fail_cancels(unsigned int n);
 /* Queries whose cancellation failed and whose answer has not come. */
 unsigned int dns_test_orphans(const struct dns *dns);
 
+/* For the fuzzer: decodes count rdata (data[count] == NULL) of rrtype as
+   an answer (MX, A or AAAA as a host lookup, TXT, TLSA, else raw) through
+   the code the callbacks get, checking what it hands out. Returns the
+   number of records decoded. */
+unsigned int dns_test_decode(uint16_t rrtype, char **data, int *len,
+			     unsigned int count);
+
 /* "OK", "NXDOMAIN", "NODATA", "TEMPFAIL", "INVALID_NAME". */
 const char *dns_status_name(enum dns_status status);
 

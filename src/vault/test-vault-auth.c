@@ -451,6 +451,13 @@ static void test_overload_tempfail(void **state ATTR_UNUSED)
 	ioloop_destroy(&ioloop);
 }
 
+static unsigned int idle_calls;
+
+static void idle_timeout(void *context)
+{
+	ioloop_stop(context);
+}
+
 static void test_abort(void **state ATTR_UNUSED)
 {
 	struct ioloop *ioloop = ioloop_create();
@@ -467,6 +474,43 @@ static void test_abort(void **state ATTR_UNUSED)
 	/* Destroy drains the job; the aborted callback never runs. */
 	vault_auth_destroy(&auth);
 	assert_false(res.called);
+	ioloop_destroy(&ioloop);
+}
+
+static void idle_callback(void *context)
+{
+	struct ioloop *ioloop = context;
+
+	idle_calls++;
+	ioloop_stop(ioloop);
+}
+
+/* A stopping vault waits for the hashes in flight; one whose client went
+   away has no reply callback, so only the idle callback says it is done
+   (without it the vault never exited). */
+static void test_abort_then_idle(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct vault_auth *auth = auth_create(ioloop, 1, 0, 60);
+	struct vault_auth_request *req;
+	struct timeout *to;
+	struct result res;
+
+	idle_calls = 0;
+	memset(&res, 0, sizeof(res));
+	vault_auth_set_idle_callback(auth, idle_callback, ioloop);
+	req = vault_auth_begin(auth, "alice@example.org", ALICE_PW,
+			       strlen(ALICE_PW), auth_callback, &res);
+	assert_non_null(req);
+	vault_auth_request_abort(&req);
+	assert_int_equal(vault_auth_in_flight(auth), 1);
+	to = timeout_add(ioloop, 30000, idle_timeout, ioloop);
+	ioloop_run(ioloop);
+	timeout_remove(&to);
+	assert_int_equal(idle_calls, 1);
+	assert_int_equal(vault_auth_in_flight(auth), 0);
+	assert_false(res.called);
+	vault_auth_destroy(&auth);
 	ioloop_destroy(&ioloop);
 }
 
@@ -681,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_bad_password_bytes),
 		cmocka_unit_test(test_overload_tempfail),
 		cmocka_unit_test(test_abort),
+		cmocka_unit_test(test_abort_then_idle),
 		cmocka_unit_test(test_hello_and_sigterm),
 		cmocka_unit_test(test_ping_and_auth),
 		cmocka_unit_test(test_malformed_closes_connection),

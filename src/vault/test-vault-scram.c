@@ -663,8 +663,54 @@ static void test_vault_ipc(void **state ATTR_UNUSED)
 				   &verified),
 			 AUTH_RESULT_DISABLED);
 
+	/* A malformed client-first-message is an answer, not an error. */
+	struct ipc_reader r;
+	pool_t pool = pool_create("test", 256);
+	size_t off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_START, 45);
+
+	ipc_put_str(&out, "smtp");
+	ipc_put_str(&out, "p=tls-unique,,n=alice@example.org,r=abc");
+	ipc_put_str(&out, "192.0.2.7");
+	ipc_msg_finish(&out, off);
+	send_frame(fd, &out);
+	assert_true(read_frame(fd, &in, &frame));
+	assert_int_equal(frame.type, IPC_FRONT_SCRAM_START_REPLY);
+	ipc_reader_init(&r, &frame);
+	assert_int_equal(ipc_get_u32(&r), AUTH_RESULT_FAILED);
+	assert_int_equal(ipc_get_u32(&r), 0);
+	assert_string_equal(ipc_get_str(&r, pool), "");
+	assert_int_equal(ipc_end(&r), 0);
+	/* A FINISH for a session of nobody: failed. */
+	off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_FINISH, 46);
+	ipc_put_u32(&out, 12345);
+	ipc_put_str(&out, "c=biws,r=abc,p=AAAA");
+	ipc_msg_finish(&out, off);
+	send_frame(fd, &out);
+	assert_true(read_frame(fd, &in, &frame));
+	assert_int_equal(frame.type, IPC_FRONT_SCRAM_FINISH_REPLY);
+	ipc_reader_init(&r, &frame);
+	assert_int_equal(ipc_get_u32(&r), AUTH_RESULT_FAILED);
+	assert_int_equal(ipc_get_u64(&r), 0);
+	assert_string_equal(ipc_get_str(&r, pool), "");
+	assert_string_equal(ipc_get_str(&r, pool), "");
+	assert_int_equal(ipc_end(&r), 0);
+	pool_unref(&pool);
+
+	/* A START with an oversized service name is a protocol error. */
+	int fd2 = test_vault_connect(fix.tmpdir);
+
+	assert_true(fd2 >= 0);
+	off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_START, 47);
+	ipc_put_str(&out, "a-service-name-longer-than-32-bytes");
+	ipc_put_str(&out, "n,,n=alice@example.org,r=abc");
+	ipc_put_str(&out, "192.0.2.7");
+	ipc_msg_finish(&out, off);
+	send_frame(fd2, &out);
+	assert_false(read_frame(fd2, &in, &frame));
+	close(fd2);
+
 	/* A FINISH with trailing bytes is a protocol error: closed. */
-	size_t off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_FINISH, 50);
+	off = ipc_msg_begin(&out, IPC_VAULT_SCRAM_FINISH, 50);
 	ipc_put_u32(&out, 1);
 	ipc_put_str(&out, "c=biws");
 	buf_append_c(&out, 'x');

@@ -42,6 +42,9 @@ struct vault_auth {
 	unsigned int max_waiting;
 	unsigned int in_flight;
 	uint64_t hash_count;
+	/* Called when in_flight drops to 0, aborted requests included. */
+	vault_auth_idle_callback_t *idle;
+	void *idle_context;
 };
 
 struct vault_auth_request {
@@ -245,6 +248,18 @@ static void vault_auth_done(void *context)
 				 req->unlocked);
 	}
 	vault_auth_request_free(req);
+	/* An aborted request has no callback to tell its owner that the
+	   last hash is done (a stopping vault waits for exactly that). */
+	if (auth->in_flight == 0 && auth->idle != NULL)
+		auth->idle(auth->idle_context);
+}
+
+void vault_auth_set_idle_callback(struct vault_auth *auth,
+				  vault_auth_idle_callback_t *callback,
+				  void *context)
+{
+	auth->idle = callback;
+	auth->idle_context = context;
 }
 
 /* Returns 1 when the cache answered (account and address filled), 0 to go

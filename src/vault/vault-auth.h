@@ -98,6 +98,12 @@ void vault_auth_request_abort(struct vault_auth_request **req);
 
 /* Requests submitted to the worker pool and not yet finished. */
 unsigned int vault_auth_in_flight(const struct vault_auth *auth);
+/* callback runs from the loop each time the last request in flight
+   finishes, aborted ones included (after any reply callback). */
+typedef void vault_auth_idle_callback_t(void *context);
+void vault_auth_set_idle_callback(struct vault_auth *auth,
+				  vault_auth_idle_callback_t *callback,
+				  void *context);
 /* argon2id verifications done so far (for tests and statistics). */
 uint64_t vault_auth_hash_count(const struct vault_auth *auth);
 

@@ -139,6 +139,13 @@ static void vault_check_stopped(struct vault *vault)
 		ioloop_stop(vault->ioloop);
 }
 
+/* The last hash finished, also one whose client went away (no reply
+   callback then): a stopping vault may end now. */
+static void vault_auth_idle(void *context)
+{
+	vault_check_stopped(context);
+}
+
 /* Stop accepting; the loop ends once the requests in flight are
    answered. */
 static void vault_stop(struct vault *vault, const char *reason)
@@ -372,6 +379,17 @@ static int vault_handle_rcpt(struct vault_client *client,
 			    (unsigned int)frame->type, frame->id);
 		return -1;
 	}
+	if (vault->stopping || vault->rcpt == NULL) {
+		/* Stopping (vault_deinit may already have destroyed the
+		   resolver while it flushes replies): try again later. */
+		const struct vault_rcpt_reply reply = {
+			.result = IPC_RCPT_TEMPFAIL,
+			.address = address,
+		};
+
+		vault_send_rcpt_reply(client, frame->id, &reply);
+		return 0;
+	}
 	p = i_new(struct vault_rcpt_pending, 1);
 	p->client = client;
 	p->id = frame->id;
@@ -409,8 +427,10 @@ static int vault_handle_sender(struct vault_client *client,
 		return -1;
 	}
 	offset = ipc_msg_begin(&out, IPC_FRONT_SENDER_REPLY, frame->id);
-	ipc_put_u32(&out, (uint32_t)vault_rcpt_sender_owned(
-				  vault->rcpt, account_id, address));
+	ipc_put_u32(&out, vault->stopping || vault->rcpt == NULL
+				  ? (uint32_t)VAULT_SENDER_TEMPFAIL
+				  : (uint32_t)vault_rcpt_sender_owned(
+					    vault->rcpt, account_id, address));
 	ipc_msg_finish(&out, offset);
 	ipc_conn_send(client->conn, &out);
 	buf_free(&out);
@@ -900,6 +920,7 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 	vault.auth = vault_auth_create(vault.ioloop, vault.dir, &auth_set);
 	vault.keyring = vault_keyring_create(0);
 	vault_auth_set_keyring(vault.auth, vault.keyring);
+	vault_auth_set_idle_callback(vault.auth, vault_auth_idle, &vault);
 	{
 		/* Stable across restarts, so that the made-up salts of
 		   users without SCRAM secrets do not change either. */

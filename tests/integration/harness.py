@@ -300,7 +300,9 @@ class Instance:
 
     def start(self, wait_port='imaps', timeout=20.0):
         """Starts `marmot run --data D` in its own session, stderr/stdout to
-        the log file, and waits until wait_port answers."""
+        the log file, and waits until wait_port answers and the vault's
+        socket exists (the front listens before the vault is up; logins
+        and recipients meanwhile get temporary failures, rightly)."""
         if self.proc is not None:
             raise RuntimeError('already started')
         self.log_file = open(self.log_path, 'ab')
@@ -310,6 +312,12 @@ class Instance:
             stderr=subprocess.STDOUT, start_new_session=True)
         if wait_port:
             self.wait_port(wait_port, timeout)
+            sock = os.path.join(self.data, 'run', 'vault.sock')
+            deadline = time.monotonic() + timeout
+            while not os.path.exists(sock) and time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
         return self.proc
 
     def run_foreground(self, timeout=10.0):

@@ -186,16 +186,6 @@ class SaslCase(unittest.TestCase):
 
 
 class ScramTest(SaslCase):
-    def setUp(self):
-        super().setUp()
-        _, mechs = self.session()
-        if 'SCRAM-SHA-256' not in mechs:
-            # Until front-smtp.c hands AUTH to front_sasl (front-sasl.h):
-            # the vault side is covered by test-vault-scram and
-            # test-front-sasl meanwhile.
-            self.skipTest('submission does not offer AUTH SCRAM-SHA-256 '
-                          'yet (EHLO AUTH %r)' % (mechs,))
-
     def test_advertised_after_tls(self):
         for port in ('submission', 'submissions'):
             with self.subTest(port=port):
