@@ -97,11 +97,19 @@ struct master {
 	struct master_control_client *control_clients;
 	struct timeout *kill_timeout;
 	time_t started;
+	/* At start the front waits for the vault's HELLO (sent once
+	   vault.sock listens), at most MASTER_FRONT_WAIT_MSECS: a login or
+	   RCPT in the first moments would otherwise get a temporary failure.
+	   Connections that arrive meanwhile wait in the listen backlog. */
+	struct timeout *front_wait;
+	bool front_started;
 	bool shutting_down;
 	int exit_code;
 };
 
 static struct master *master_global;
+
+#define MASTER_FRONT_WAIT_MSECS 5000
 
 static void master_role_start(struct master *m, struct master_role *role);
 
@@ -175,6 +183,24 @@ static ATTR_NORETURN void master_child_exec(struct master *m,
 	_exit(MARMOT_EXIT_FATAL);
 }
 
+static void master_front_start(struct master *m)
+{
+	timeout_remove(&m->front_wait);
+	if (m->front_started || m->shutting_down)
+		return;
+	m->front_started = true;
+	master_role_start(m, &m->roles[MASTER_ROLE_FRONT]);
+}
+
+static void master_front_wait_timeout(void *context)
+{
+	struct master *m = context;
+
+	log_warning(NULL, "master.vault.slow",
+		    "waited_ms=%u action=start_front", MASTER_FRONT_WAIT_MSECS);
+	master_front_start(m);
+}
+
 static int master_role_ipc_handler(struct ipc_conn *conn,
 				   const struct ipc_frame *frame, void *context)
 {
@@ -199,6 +225,8 @@ static int master_role_ipc_handler(struct ipc_conn *conn,
 	else
 		role->hello = true;
 	pool_unref(&pool);
+	if (ret == 0 && role->kind == MASTER_ROLE_VAULT)
+		master_front_start(master_global);
 	return ret;
 }
 
@@ -382,6 +410,7 @@ static void master_sigterm(int signo, void *context)
 	if (m->shutting_down)
 		return;
 	m->shutting_down = true;
+	timeout_remove(&m->front_wait);
 	log_info(NULL, "master.shutdown", "signal=%d", signo);
 	master_close_listeners(m);
 	io_remove(&m->control_io);
@@ -749,9 +778,11 @@ int master_run(const char *data_dir)
 	log_info(NULL, "master.start", "version=%s data=%s listeners=%u",
 		 MARMOT_VERSION, log_value(0, m.set->data_dir),
 		 m.listener_count);
-	/* The vault first, so the front's first login finds it. */
+	/* The vault first; the front once the vault listens (its HELLO), so
+	   the front's first login or RCPT finds it. */
 	master_role_start(&m, &m.roles[MASTER_ROLE_VAULT]);
-	master_role_start(&m, &m.roles[MASTER_ROLE_FRONT]);
+	m.front_wait = timeout_add(m.ioloop, MASTER_FRONT_WAIT_MSECS,
+				   master_front_wait_timeout, &m);
 
 	if (ioloop_run(m.ioloop) < 0)
 		m.exit_code = MARMOT_EXIT_FATAL;

@@ -939,7 +939,6 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 				       vault_keyring_timer, &vault);
 
 	vault.master = vault_client_create(&vault, master_fd, true);
-	vault_send_hello(&vault);
 	if (vault_listen(&vault, &error) < 0) {
 		log_error(NULL, "vault.init_failed", "error=%s",
 			  log_value(0, error));
@@ -967,6 +966,9 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 	log_info(NULL, "vault.started", "socket=%s max_hashes=%u cache_ttl=%u",
 		 log_value(0, vault.socket_path), set->vault_max_hashes,
 		 set->auth_cache_ttl);
+	/* Only now: the master starts the front on this HELLO, and every
+	   question the front may ask can be answered (sent from the loop). */
+	vault_send_hello(&vault);
 	ret = ioloop_run(vault.ioloop);
 	vault_deinit(&vault);
 	if (ret < 0) {

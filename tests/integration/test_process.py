@@ -286,3 +286,43 @@ class ConfigErrorTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class FirstLoginTest(unittest.TestCase):
+    """The master starts the front only once the vault says HELLO (after
+    vault.sock listens), so a client that connects the moment the ports
+    are bound waits in the backlog and its first login succeeds, instead
+    of a 454 from a front whose vault is not there yet."""
+
+    def test_login_at_once_after_start(self):
+        import smtplib
+        inst = Instance()
+        self.addCleanup(inst.cleanup)
+        password = inst.add_user('first@' + DOMAIN)
+        inst.start(wait_port=None)
+        port = inst.ports['submissions']
+        deadline = time.monotonic() + 20
+        ctx = harness.insecure_context()
+        while True:
+            try:
+                s = smtplib.SMTP_SSL(harness.LOOPBACK, port, timeout=20,
+                                     context=ctx)
+                break
+            except OSError:
+                # The master has not bound the port yet.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        try:
+            s.ehlo(HOSTNAME)
+            code, msg = s.login('first@' + DOMAIN, password)
+            self.assertEqual(code, 235, msg)
+        finally:
+            s.close()
+        log = inst.log_text(limit=10 ** 6)
+        vault_up = re.search(r'vault\[\d+\] \S+ vault\.started', log)
+        front = re.search(r'master\.role\.started role=front', log)
+        self.assertIsNotNone(vault_up, log)
+        self.assertIsNotNone(front, log)
+        self.assertLess(vault_up.start(), front.start(),
+                        'the front was started before the vault listened')
