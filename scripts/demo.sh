@@ -25,7 +25,7 @@ die() {
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (it installs packages and the server drops root to the 'marmot' user); try: sudo $0"
 
-bash scripts/install-deps.sh </dev/null
+bash scripts/install-deps.sh --demo </dev/null
 
 # Warnings are errors here too; scripts/test.sh compiles this same release
 # configuration so that optimiser-only warnings are caught in CI first.

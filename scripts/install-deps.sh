@@ -2,6 +2,8 @@
 # Installs the Debian 12 packages Marmot needs to build, test and run, and
 # creates the system user the roles drop to. Idempotent: when everything is
 # already installed it does not touch apt at all. Must run as root.
+# --demo (scripts/demo.sh) leaves out the peers only the tests and
+# benchmarks run (nsd, Postfix, Dovecot).
 set -euo pipefail
 
 PACKAGES=(
@@ -11,8 +13,14 @@ PACKAGES=(
 	openssl ca-certificates python3 swaks libnet-ssleay-perl sqlite3 procps iproute2
 	clang-14 libclang-rt-14-dev clang-format curl git
 	libgmime-3.0-dev
-	nsd ldnsutils postfix dovecot-core dovecot-lmtpd
 )
+# Test peers: tests/integration/dnsserver.py (nsd, ldns-signzone),
+# postfix_mx.py and bench/smtp (Postfix, Dovecot), all run as private
+# instances.
+PEERS=(nsd ldnsutils postfix dovecot-core dovecot-lmtpd)
+if [ "${1:-}" != "--demo" ]; then
+	PACKAGES+=("${PEERS[@]}")
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (it installs packages with apt-get and creates the 'marmot' user); try: sudo $0" >&2
@@ -40,9 +48,9 @@ else
 		debconf-set-selections
 	apt-get update
 	apt-get install -y --no-install-recommends "${PACKAGES[@]}" </dev/null
-	# Where the install started the system Postfix or Dovecot (ports 25,
-	# 143, ...), stop and disable them: nothing here uses them.
-	for svc in postfix dovecot; do
+	# Where the install started the system Postfix, Dovecot or nsd (ports
+	# 25, 143, 53, ...), stop and disable them: nothing here uses them.
+	for svc in postfix dovecot nsd; do
 		if [ -d /run/systemd/system ]; then
 			systemctl disable --now "$svc" >/dev/null 2>&1 || true
 		elif [ -x "/etc/init.d/$svc" ]; then
