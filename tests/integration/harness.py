@@ -79,10 +79,24 @@ def random_password(n=20):
     return ''.join(secrets.choice(alphabet) for _ in range(n))
 
 
-def port_free(port):
+def maildir_folders(root):
+    """(folder name, directory) of each folder of the Maildir++ tree
+    that `marmot export --maildir` wrote: the root is INBOX, `.A.B` is
+    "A.B" as written (callers decode what they need)."""
+    for entry in [''] + sorted(os.listdir(root)):
+        if entry and not entry.startswith('.'):
+            continue
+        folder_dir = os.path.join(root, entry)
+        if not os.path.isdir(os.path.join(folder_dir, 'cur')):
+            continue
+        yield ('INBOX' if not entry else entry[1:]), folder_dir
+
+
+def port_free(port, addr=LOOPBACK):
+    """True if a TCP socket can bind addr:port now."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        s.bind((LOOPBACK, port))
+        s.bind((addr, port))
         return True
     except OSError:
         return False

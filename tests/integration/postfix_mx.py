@@ -39,6 +39,7 @@ import tempfile
 import time
 
 from dnsserver import TempServer
+import harness
 
 POSTFIX = '/usr/sbin/postfix'
 MX_PORT = 25
@@ -94,24 +95,13 @@ def wait_for(fetch, done, timeout, step=0.2):
         time.sleep(step)
 
 
-def _bindable(addr, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((addr, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def free_mx_addr(exclude=()):
     """A random loopback address 127.0.X.Y (X, Y in 2..254) on which port
     25 is free: where a Postfix of this run can listen."""
     for _ in range(100):
         addr = '127.0.%d.%d' % (random.randrange(2, 255),
                                 random.randrange(2, 255))
-        if addr not in exclude and _bindable(addr, MX_PORT):
+        if addr not in exclude and harness.port_free(MX_PORT, addr):
             return addr
     raise RuntimeError('no free loopback address for port %d' % MX_PORT)
 

@@ -297,13 +297,7 @@ class MailInstance:
         root = os.path.join(self.work, 'export-%d' % self.exports)
         self.ok(['export', address, '--maildir', root])
         out = []
-        for entry in [''] + sorted(os.listdir(root)):
-            if entry and not entry.startswith('.'):
-                continue
-            folder_dir = os.path.join(root, entry)
-            if not os.path.isdir(os.path.join(folder_dir, 'cur')):
-                continue
-            folder = 'INBOX' if not entry else entry[1:]
+        for folder, folder_dir in harness.maildir_folders(root):
             for sub in ('new', 'cur'):
                 for name in sorted(os.listdir(os.path.join(folder_dir,
                                                            sub))):

@@ -193,13 +193,7 @@ MAILDIR_FLAGS = {'D': DRAFT, 'F': FLAGGED, 'R': ANSWERED, 'S': SEEN,
 def read_maildir(root):
     """{message-id: (folder, data, flags, keywords, mtime)}."""
     found = {}
-    for entry in [''] + sorted(os.listdir(root)):
-        if entry and not entry.startswith('.'):
-            continue
-        folder_dir = os.path.join(root, entry)
-        if not os.path.isdir(os.path.join(folder_dir, 'cur')):
-            continue
-        folder = 'INBOX' if not entry else entry[1:]
+    for folder, folder_dir in harness.maildir_folders(root):
         letters = {}
         kwfile = os.path.join(folder_dir, 'dovecot-keywords')
         if os.path.exists(kwfile):
