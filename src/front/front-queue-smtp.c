@@ -210,6 +210,14 @@ static bool fq_str_8bit(const char *s)
 	return fq_has_8bit((const uint8_t *)s, strlen(s));
 }
 
+/* What a reply that is not the one hoped for means: RFC 5321 4.2.1, 5yz
+   is permanent, anything else (4yz, or an unexpected 2yz/3yz) is worth
+   another try. */
+static enum fq_result fq_failure_of_class(unsigned int cls)
+{
+	return cls == 5 ? FQ_RESULT_PERM : FQ_RESULT_TEMP;
+}
+
 static void fq_job_fail_all(struct fq_conn *conn, enum fq_result res,
 			    const char *reply)
 {
@@ -468,10 +476,7 @@ static int fq_conn_reply(struct fq_conn *conn, const struct smtp_reply *reply)
 		return -1;
 	case FQ_STATE_MAIL:
 		if (cls != 2) {
-			fq_job_fail_all(conn,
-					cls == 5 ? FQ_RESULT_PERM
-						 : FQ_RESULT_TEMP,
-					text);
+			fq_job_fail_all(conn, fq_failure_of_class(cls), text);
 			fq_conn_job_done(conn);
 			return -1;
 		}
@@ -482,8 +487,7 @@ static int fq_conn_reply(struct fq_conn *conn, const struct smtp_reply *reply)
 		if (cls == 2) {
 			job->accepted++;
 		} else {
-			job->res[job->rcpt_pos] =
-				cls == 5 ? FQ_RESULT_PERM : FQ_RESULT_TEMP;
+			job->res[job->rcpt_pos] = fq_failure_of_class(cls);
 			job->reply[job->rcpt_pos] = i_strdup(text);
 		}
 		job->rcpt_pos++;
@@ -500,10 +504,7 @@ static int fq_conn_reply(struct fq_conn *conn, const struct smtp_reply *reply)
 		return 0;
 	case FQ_STATE_DATA:
 		if (reply->code != 354) {
-			fq_job_fail_all(conn,
-					cls == 5 ? FQ_RESULT_PERM
-						 : FQ_RESULT_TEMP,
-					text);
+			fq_job_fail_all(conn, fq_failure_of_class(cls), text);
 			fq_conn_job_done(conn);
 			return -1;
 		}
@@ -513,9 +514,8 @@ static int fq_conn_reply(struct fq_conn *conn, const struct smtp_reply *reply)
 		/* RFC 5321 4.1.1.4: the reply after the final "." is for
 		   every recipient accepted at RCPT. */
 		fq_job_fail_all(conn,
-				cls == 2   ? FQ_RESULT_OK
-				: cls == 5 ? FQ_RESULT_PERM
-					   : FQ_RESULT_TEMP,
+				cls == 2 ? FQ_RESULT_OK
+					 : fq_failure_of_class(cls),
 				text);
 		fq_conn_job_done(conn);
 		return -1;
