@@ -12,12 +12,14 @@ PACKAGES=(
 	libzstd-dev libicu-dev libunbound-dev
 	openssl ca-certificates python3 swaks libnet-ssleay-perl sqlite3 procps iproute2
 	clang-14 libclang-rt-14-dev clang-format curl git
-	libgmime-3.0-dev
+	libgmime-3.0-dev libcurl4-openssl-dev libpsl-dev publicsuffix libjansson-dev
+	libexpat1-dev zlib1g-dev dns-root-data
 )
 # Test peers: tests/integration/dnsserver.py (nsd, ldns-signzone),
 # postfix_mx.py and bench/smtp (Postfix, Dovecot), all run as private
 # instances.
-PEERS=(nsd ldnsutils postfix dovecot-core dovecot-lmtpd)
+PEERS=(nsd ldnsutils postfix dovecot-core dovecot-lmtpd python3-dkim python3-spf
+	python3-dnspython)
 if [ "${1:-}" != "--demo" ]; then
 	PACKAGES+=("${PEERS[@]}")
 fi
