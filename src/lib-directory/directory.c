@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DIRECTORY_SCHEMA_VERSION 3
+#define DIRECTORY_SCHEMA_VERSION 4
 #define DIRECTORY_BUSY_TIMEOUT_MSECS 5000
 /* RFC 7677 3: the iteration count SHOULD be at least 4096. Stored per
    account, so that a later release can raise it. */
@@ -103,6 +103,20 @@ static const char *const directory_migrations[] = {
 	"ALTER TABLE app_passwords ADD COLUMN scram_stored_key BLOB;"
 	"ALTER TABLE app_passwords ADD COLUMN scram_server_key BLOB;"
 	"PRAGMA user_version = 3;",
+	/* 4: DKIM keys (RFC 6376 3.6.1 key records; dkim-wrap.h wraps the
+	   private half). One row per selector; a domain's rows go with it. */
+	"CREATE TABLE dkim_keys ("
+	" domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,"
+	" selector TEXT NOT NULL,"
+	" algorithm TEXT NOT NULL CHECK (algorithm IN ('rsa', 'ed25519')),"
+	" public_record TEXT NOT NULL,"
+	" wrapped_private BLOB NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" state TEXT NOT NULL"
+	"  CHECK (state IN ('pending', 'active', 'retiring', 'retired')),"
+	" retire_after INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (domain, selector));"
+	"PRAGMA user_version = 4;",
 };
 _Static_assert(N_ELEMENTS(directory_migrations) + 1 == DIRECTORY_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -2055,4 +2069,373 @@ enum directory_resolve_result directory_resolve(
 		return DIRECTORY_RESOLVE_UNKNOWN;
 	}
 	return DIRECTORY_RESOLVE_OK;
+}
+
+/* DKIM keys */
+
+#define DIRECTORY_DKIM_SELECTOR_MAX_LEN 128
+#define DIRECTORY_DKIM_RECORD_MAX_LEN 4096
+#define DIRECTORY_DKIM_WRAPPED_MAX_LEN 8192
+#define DIRECTORY_DKIM_ADD_MAX 8
+#define DKIM_KEY_COLUMNS                                               \
+	"domain, selector, algorithm, public_record, state, created, " \
+	"retire_after"
+
+/* RFC 6376 3.1: selector = sub-domain *( "." sub-domain ), sub-domain as
+   in RFC 5321 4.1.2 (Let-dig [Ldh-str]). */
+static bool dir_is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9');
+}
+
+static bool dir_dkim_selector_valid(const char *selector)
+{
+	size_t len = strnlen(selector, DIRECTORY_DKIM_SELECTOR_MAX_LEN + 1);
+	size_t label = 0;
+
+	if (len == 0 || len > DIRECTORY_DKIM_SELECTOR_MAX_LEN)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		char c = selector[i];
+
+		if (c == '.' || c == '\0') {
+			if (label == 0 || label > 63 || selector[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if (dir_is_alnum(c) || (c == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+static int dir_dkim_check_new_key(struct directory *dir,
+				  const struct directory_dkim_new_key *key,
+				  const char **error_r)
+{
+	size_t len;
+
+	if (key->selector == NULL || !dir_dkim_selector_valid(key->selector)) {
+		*error_r = dir_errorf(dir, "invalid DKIM selector '%s'",
+				      dir_quote(dir, key->selector));
+		return -1;
+	}
+	if (key->algorithm == NULL ||
+	    (strcmp(key->algorithm, "rsa") != 0 &&
+	     strcmp(key->algorithm, "ed25519") != 0)) {
+		*error_r = dir_errorf(dir, "invalid DKIM key algorithm '%s'",
+				      dir_quote(dir, key->algorithm));
+		return -1;
+	}
+	len = key->public_record == NULL
+		      ? 0
+		      : strnlen(key->public_record,
+				DIRECTORY_DKIM_RECORD_MAX_LEN + 1);
+	if (len == 0 || len > DIRECTORY_DKIM_RECORD_MAX_LEN) {
+		*error_r = dir_errorf(dir, "invalid DKIM key record for %s",
+				      key->selector);
+		return -1;
+	}
+	if (key->wrapped_len == 0 ||
+	    key->wrapped_len > DIRECTORY_DKIM_WRAPPED_MAX_LEN) {
+		*error_r = dir_errorf(dir, "invalid wrapped DKIM key for %s",
+				      key->selector);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *dir_dkim_domain(struct directory *dir, const char *domain,
+				   const char **error_r)
+{
+	const char *name = dir_normalize_domain(dir, domain, error_r);
+
+	if (name == NULL || dir_require_domain(dir, name, error_r) < 0)
+		return NULL;
+	return name;
+}
+
+int directory_dkim_key_list(struct directory *dir, const char *domain,
+			    pool_t pool,
+			    const struct directory_dkim_key **keys_r,
+			    unsigned int *count_r, const char **error_r)
+{
+	struct directory_dkim_key *arr = NULL;
+	unsigned int count = 0, alloc = 0;
+	int64_t now = (int64_t)time(NULL);
+	const char *name;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (domain != NULL) {
+		name = dir_dkim_domain(dir, domain, error_r);
+		if (name == NULL)
+			return -1;
+		stmt = dir_prepare(dir, error_r,
+				   "SELECT " DKIM_KEY_COLUMNS " FROM dkim_keys "
+				   "WHERE domain = ? "
+				   "ORDER BY created DESC, selector",
+				   "s", name);
+	} else {
+		stmt = dir_prepare(dir, error_r,
+				   "SELECT " DKIM_KEY_COLUMNS " FROM dkim_keys "
+				   "ORDER BY domain, created DESC, selector",
+				   "");
+	}
+	if (stmt == NULL)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct directory_dkim_key *key;
+		const char *state;
+
+		if (count == alloc) {
+			struct directory_dkim_key *n;
+
+			alloc = alloc == 0 ? 8 : alloc * 2;
+			n = p_new(pool, struct directory_dkim_key, alloc);
+			if (count > 0)
+				memcpy(n, arr, sizeof(*arr) * count);
+			arr = n;
+		}
+		key = &arr[count++];
+		key->domain = p_strdup(
+			pool, (const char *)sqlite3_column_text(stmt, 0));
+		key->selector = p_strdup(
+			pool, (const char *)sqlite3_column_text(stmt, 1));
+		key->algorithm = p_strdup(
+			pool, (const char *)sqlite3_column_text(stmt, 2));
+		key->public_record = p_strdup(
+			pool, (const char *)sqlite3_column_text(stmt, 3));
+		state = (const char *)sqlite3_column_text(stmt, 4);
+		key->created = sqlite3_column_int64(stmt, 5);
+		key->retire_after = sqlite3_column_int64(stmt, 6);
+		if (strcmp(state, "retiring") == 0 && key->retire_after <= now)
+			state = "retired";
+		key->state = p_strdup(pool, state);
+	}
+	if (rc != SQLITE_DONE) {
+		*error_r = dir_db_error(dir);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	*keys_r = arr;
+	*count_r = count;
+	return 0;
+}
+
+int directory_dkim_selector_exists(struct directory *dir, const char *domain,
+				   const char *selector, const char **error_r)
+{
+	const char *name = dir_dkim_domain(dir, domain, error_r);
+
+	if (name == NULL)
+		return -1;
+	return dir_query_int(dir, NULL, error_r,
+			     "SELECT 1 FROM dkim_keys "
+			     "WHERE domain = ? AND selector = ?",
+			     "ss", name, selector);
+}
+
+int directory_dkim_key_add(struct directory *dir, const char *domain,
+			   const struct directory_dkim_new_key *keys,
+			   unsigned int count, const char *state,
+			   const char **error_r)
+{
+	int64_t now = (int64_t)time(NULL);
+	const char *name;
+	int ret;
+
+	if (count == 0 || count > DIRECTORY_DKIM_ADD_MAX) {
+		*error_r = dir_errorf(dir, "cannot add %u DKIM keys at once",
+				      count);
+		return -1;
+	}
+	if (strcmp(state, "active") != 0 && strcmp(state, "pending") != 0) {
+		*error_r = dir_errorf(dir, "invalid DKIM key state '%s'",
+				      dir_quote(dir, state));
+		return -1;
+	}
+	for (unsigned int i = 0; i < count; i++) {
+		if (dir_dkim_check_new_key(dir, &keys[i], error_r) < 0)
+			return -1;
+	}
+	name = dir_normalize_domain(dir, domain, error_r);
+	if (name == NULL || dir_begin(dir, error_r) < 0)
+		return -1;
+	if (dir_require_domain(dir, name, error_r) < 0)
+		goto fail;
+	if (strcmp(state, "active") == 0) {
+		ret = dir_query_int(dir, NULL, error_r,
+				    "SELECT 1 FROM dkim_keys WHERE domain = ? "
+				    "AND state = 'active'",
+				    "s", name);
+		if (ret != 0) {
+			if (ret > 0) {
+				*error_r = dir_errorf(
+					dir,
+					"domain %s has DKIM keys already "
+					"(rotate them with: marmot dkim "
+					"rotate %s)",
+					name, name);
+			}
+			goto fail;
+		}
+	}
+	for (unsigned int i = 0; i < count; i++) {
+		ret = dir_query_int(dir, NULL, error_r,
+				    "SELECT 1 FROM dkim_keys "
+				    "WHERE domain = ? AND selector = ?",
+				    "ss", name, keys[i].selector);
+		if (ret != 0) {
+			if (ret > 0) {
+				*error_r = dir_errorf(
+					dir,
+					"domain %s has a DKIM key with "
+					"selector %s already",
+					name, keys[i].selector);
+			}
+			goto fail;
+		}
+		if (dir_exec(dir, error_r,
+			     "INSERT INTO dkim_keys (domain, selector, "
+			     "algorithm, public_record, wrapped_private, "
+			     "created, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			     "ssssbis", name, keys[i].selector,
+			     keys[i].algorithm, keys[i].public_record,
+			     (const void *)keys[i].wrapped, keys[i].wrapped_len,
+			     now, state) < 0)
+			goto fail;
+	}
+	if (dir_commit(dir, error_r) < 0)
+		goto fail;
+	return 0;
+fail:
+	dir_rollback(dir);
+	return -1;
+}
+
+int directory_dkim_key_activate(struct directory *dir, const char *domain,
+				int64_t retire_after, unsigned int *count_r,
+				const char **error_r)
+{
+	const char *name;
+	int64_t pending = 0;
+
+	name = dir_normalize_domain(dir, domain, error_r);
+	if (name == NULL || dir_begin(dir, error_r) < 0)
+		return -1;
+	if (dir_require_domain(dir, name, error_r) < 0 ||
+	    dir_query_int(dir, &pending, error_r,
+			  "SELECT count(*) FROM dkim_keys "
+			  "WHERE domain = ? AND state = 'pending'",
+			  "s", name) < 0)
+		goto fail;
+	if (pending == 0) {
+		*error_r = dir_errorf(dir,
+				      "domain %s has no new DKIM keys to "
+				      "activate (make them with: marmot dkim "
+				      "rotate %s)",
+				      name, name);
+		goto fail;
+	}
+	if (dir_exec(dir, error_r,
+		     "UPDATE dkim_keys SET state = 'retiring', "
+		     "retire_after = ? WHERE domain = ? AND state = 'active'",
+		     "is", retire_after, name) < 0 ||
+	    dir_exec(dir, error_r,
+		     "UPDATE dkim_keys SET state = 'active' "
+		     "WHERE domain = ? AND state = 'pending'",
+		     "s", name) < 0 ||
+	    dir_commit(dir, error_r) < 0)
+		goto fail;
+	*count_r = (unsigned int)pending;
+	return 0;
+fail:
+	dir_rollback(dir);
+	return -1;
+}
+
+int directory_dkim_key_expire(struct directory *dir, const char *domain,
+			      int64_t now, unsigned int *count_r,
+			      const char **error_r)
+{
+	const char *name = NULL;
+	int ret;
+
+	if (domain != NULL) {
+		name = dir_normalize_domain(dir, domain, error_r);
+		if (name == NULL)
+			return -1;
+	}
+	if (dir_begin(dir, error_r) < 0)
+		return -1;
+	if (name != NULL) {
+		ret = dir_exec(dir, error_r,
+			       "DELETE FROM dkim_keys WHERE domain = ? AND "
+			       "state IN ('retiring', 'retired') AND "
+			       "retire_after <= ?",
+			       "si", name, now);
+	} else {
+		ret = dir_exec(dir, error_r,
+			       "DELETE FROM dkim_keys WHERE "
+			       "state IN ('retiring', 'retired') AND "
+			       "retire_after <= ?",
+			       "i", now);
+	}
+	if (ret < 0 || dir_commit(dir, error_r) < 0) {
+		dir_rollback(dir);
+		return -1;
+	}
+	*count_r = (unsigned int)ret;
+	return 0;
+}
+
+int directory_dkim_signing_keys(
+	struct directory *dir, const char *domain, pool_t pool,
+	const struct directory_dkim_signing_key **keys_r, unsigned int *count_r,
+	const char **error_r)
+{
+	struct directory_dkim_signing_key *arr;
+	unsigned int count = 0;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	/* Ed25519 first: the order of the DKIM-Signature fields. */
+	stmt = dir_prepare(dir, error_r,
+			   "SELECT selector, algorithm, wrapped_private "
+			   "FROM dkim_keys WHERE domain = ? AND "
+			   "state = 'active' ORDER BY algorithm = 'rsa', "
+			   "created DESC, selector LIMIT ?",
+			   "si", domain, (int64_t)DIRECTORY_DKIM_ADD_MAX);
+	if (stmt == NULL)
+		return -1;
+	arr = p_new(pool, struct directory_dkim_signing_key,
+		    DIRECTORY_DKIM_ADD_MAX);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct directory_dkim_signing_key *key = &arr[count++];
+		size_t len = (size_t)sqlite3_column_bytes(stmt, 2);
+		uint8_t *wrapped = p_malloc(pool, len + 1);
+
+		key->selector = p_strdup(
+			pool, (const char *)sqlite3_column_text(stmt, 0));
+		key->algorithm = p_strdup(
+			pool, (const char *)sqlite3_column_text(stmt, 1));
+		if (len > 0)
+			memcpy(wrapped, sqlite3_column_blob(stmt, 2), len);
+		key->wrapped = wrapped;
+		key->wrapped_len = len;
+	}
+	if (rc != SQLITE_DONE) {
+		*error_r = dir_db_error(dir);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	*keys_r = arr;
+	*count_r = count;
+	return 0;
 }

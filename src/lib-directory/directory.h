@@ -20,7 +20,10 @@
    made before version 3 never has it (make a new one). Zero-access
    accounts never get SCRAM secrets (a PBKDF2 verifier is cheaper to
    attack than the argon2id that wraps their keys, and SCRAM could not
-   unlock them anyway): they log in with PLAIN or LOGIN.
+   unlock them anyway): they log in with PLAIN or LOGIN. 4 adds the
+   dkim_keys table (DKIM signing keys, private halves wrapped under the
+   master key by dkim-wrap.h); domains from before it have no keys until
+   `marmot dkim generate` makes them.
 
    Every write runs in one transaction and is validated before anything is
    written, so a failed command leaves the database unchanged. Errors come
@@ -42,6 +45,7 @@
    most 8 levels, loops are an error) or remote addresses (forwarding). */
 
 #include "lib.h"
+#include "pool.h"
 #include "account-keys.h"
 #include "scram.h"
 
@@ -220,5 +224,78 @@ int directory_alias_list(struct directory *dir, const char *domain,
 enum directory_resolve_result directory_resolve(
 	struct directory *dir, const char *address,
 	struct directory_recipients *recipients_r, const char **error_r);
+
+/* DKIM keys (schema 4). Each domain has signing keys, one per selector
+   (RFC 6376 3.1), in one of these states:
+     "pending"   made by `marmot dkim rotate`, to be published in DNS but
+		 not yet used for signing;
+     "active"    published and used for signing (an Ed25519 and an RSA
+		 key per domain);
+     "retiring"  replaced, no longer used for signing, still published so
+		 that mail signed before the rotation still verifies, until
+		 retire_after (unix time);
+     "retired"   a retiring key past retire_after, reported so by
+		 directory_dkim_key_list() until directory_dkim_key_expire()
+		 deletes it; may be removed from DNS.
+   The DNS records to publish are those of every key that is not
+   "retired" (public_record is the TXT value, "v=DKIM1; k=...; p=...",
+   at <selector>._domainkey.<domain>). The private half is stored only
+   wrapped (dkim-wrap.h); these structs never carry it. */
+struct directory_dkim_key {
+	const char *domain, *selector, *algorithm, *public_record, *state;
+	int64_t created, retire_after;
+};
+
+/* The keys of domain (NULL: of every domain), ordered by domain, then
+   newest first, allocated from pool. A domain that is not ours is an
+   error; one without keys gives count 0. */
+int directory_dkim_key_list(struct directory *dir, const char *domain,
+			    pool_t pool,
+			    const struct directory_dkim_key **keys_r,
+			    unsigned int *count_r, const char **error_r);
+
+/* A key to add: algorithm "rsa" or "ed25519"; wrapped as made by
+   dkim_wrap_key() for this domain and selector. */
+struct directory_dkim_new_key {
+	const char *selector, *algorithm, *public_record;
+	const uint8_t *wrapped;
+	size_t wrapped_len;
+};
+/* Adds keys to an existing domain in one transaction, in state "active"
+   (a domain's first keys) or "pending" (a rotation). Refuses a selector
+   the domain has already, an invalid one (RFC 6376 3.1: dot-separated
+   sub-domains of letters, digits and '-', at most 63 bytes each), more
+   than 8 keys per call, and "active" when the domain has active keys. */
+int directory_dkim_key_add(struct directory *dir, const char *domain,
+			   const struct directory_dkim_new_key *keys,
+			   unsigned int count, const char *state,
+			   const char **error_r);
+/* Returns 1 if the domain has a key with this selector, 0 if not, -1. */
+int directory_dkim_selector_exists(struct directory *dir, const char *domain,
+				   const char *selector, const char **error_r);
+/* Makes the domain's pending keys active and its active ones retiring
+   until retire_after, in one transaction. Fails (changing nothing) when
+   the domain has no pending key. *count_r: keys activated. */
+int directory_dkim_key_activate(struct directory *dir, const char *domain,
+				int64_t retire_after, unsigned int *count_r,
+				const char **error_r);
+/* Deletes the keys of domain (NULL: all domains) that were retiring and
+   whose retire_after is <= now. *count_r: keys deleted. */
+int directory_dkim_key_expire(struct directory *dir, const char *domain,
+			      int64_t now, unsigned int *count_r,
+			      const char **error_r);
+
+/* A key the vault signs with: one of the domain's active keys. */
+struct directory_dkim_signing_key {
+	const char *selector, *algorithm;
+	const uint8_t *wrapped; /* dkim-wrap.h */
+	size_t wrapped_len;
+};
+/* The active keys of a normalised domain (count 0 when there are none, or
+   the domain is not ours), from pool, Ed25519 first. */
+int directory_dkim_signing_keys(
+	struct directory *dir, const char *domain, pool_t pool,
+	const struct directory_dkim_signing_key **keys_r, unsigned int *count_r,
+	const char **error_r);
 
 #endif

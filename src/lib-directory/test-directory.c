@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct fixture {
@@ -545,13 +546,13 @@ static void test_migrate_v1(void **state)
 	assert_true(acc.zero_access);
 	directory_close(&dir);
 
-	/* Version 3 now, and opening it again changes nothing. */
+	/* Version 4 now, and opening it again changes nothing. */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
 		sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL),
 		SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(stmt, 0), 3);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 4);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	dir = directory_open(path, true, &error);
@@ -1083,7 +1084,7 @@ static void test_open_errors(void **state)
 	snprintf(path, sizeof(path), "%s/newer.db", f->tmp);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
-		sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL),
+		sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL),
 		SQLITE_OK);
 	sqlite3_close(db);
 	assert_null(directory_open(path, false, &error));
@@ -1201,6 +1202,184 @@ static void test_account_add_mkdir_failure(void **state)
 	unlink(path);
 }
 
+static const struct directory_dkim_key *find_dkim_key(
+	const struct directory_dkim_key *keys, unsigned int count,
+	const char *selector)
+{
+	for (unsigned int i = 0; i < count; i++) {
+		if (strcmp(keys[i].selector, selector) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+/* DKIM keys (schema 4): first keys active, a rotation adds pending ones,
+   activation retires the old ones, expiry deletes them; bad input is
+   refused without a change; a domain's keys go with it. */
+static void test_dkim_keys(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t wrapped[] = { 'W', 'R', 'A', 'P', 1, 2, 3 };
+	const struct directory_dkim_new_key first[] = {
+		{ "marmot-ed-202601", "ed25519", "v=DKIM1; k=ed25519; p=AAA",
+		  wrapped, sizeof(wrapped) },
+		{ "marmot-rsa-202601", "rsa", "v=DKIM1; k=rsa; p=BBB", wrapped,
+		  sizeof(wrapped) },
+	};
+	const struct directory_dkim_new_key next[] = {
+		{ "marmot-ed-202602", "ed25519", "v=DKIM1; k=ed25519; p=CCC",
+		  wrapped, sizeof(wrapped) },
+		{ "marmot-rsa-202602", "rsa", "v=DKIM1; k=rsa; p=DDD", wrapped,
+		  sizeof(wrapped) },
+	};
+	struct directory_dkim_new_key bad = first[0];
+	const struct directory_dkim_key *keys, *key;
+	const struct directory_dkim_signing_key *skeys;
+	pool_t pool = pool_create("test dkim", 1024);
+	const char *error = NULL;
+	unsigned int count, n;
+	int64_t now = (int64_t)time(NULL);
+
+	OK(directory_domain_add(f->dir, "example.org", &error));
+	OK(directory_dkim_key_list(f->dir, "example.org", pool, &keys, &count,
+				   &error));
+	assert_int_equal(count, 0);
+	assert_int_equal(directory_dkim_key_list(f->dir, "example.net", pool,
+						 &keys, &count, &error),
+			 -1);
+	assert_non_null(strstr(error, "does not exist"));
+	OK(directory_dkim_signing_keys(f->dir, "example.org", pool, &skeys,
+				       &count, &error));
+	assert_int_equal(count, 0);
+
+	OK(directory_dkim_key_add(f->dir, "example.org", first, 2, "active",
+				  &error));
+	/* A second set of active keys is refused: that is a rotation. */
+	assert_int_equal(directory_dkim_key_add(f->dir, "example.org", next, 2,
+						"active", &error),
+			 -1);
+	assert_non_null(strstr(error, "dkim rotate"));
+	/* A taken selector, a bad selector, algorithm, state, count. */
+	assert_int_equal(directory_dkim_key_add(f->dir, "Example.ORG", first, 1,
+						"pending", &error),
+			 -1);
+	assert_non_null(strstr(error, "already"));
+	bad.selector = "bad_selector";
+	assert_int_equal(directory_dkim_key_add(f->dir, "example.org", &bad, 1,
+						"pending", &error),
+			 -1);
+	bad.selector = "-x";
+	assert_int_equal(directory_dkim_key_add(f->dir, "example.org", &bad, 1,
+						"pending", &error),
+			 -1);
+	bad.selector = "x.";
+	assert_int_equal(directory_dkim_key_add(f->dir, "example.org", &bad, 1,
+						"pending", &error),
+			 -1);
+	bad.selector = "ok";
+	bad.algorithm = "dsa";
+	assert_int_equal(directory_dkim_key_add(f->dir, "example.org", &bad, 1,
+						"pending", &error),
+			 -1);
+	assert_int_equal(directory_dkim_key_add(f->dir, "example.org", next, 2,
+						"retiring", &error),
+			 -1);
+	assert_int_equal(directory_dkim_key_add(f->dir, "example.org", next, 0,
+						"pending", &error),
+			 -1);
+	assert_int_equal(directory_dkim_selector_exists(f->dir, "example.org",
+							"ok", &error),
+			 0);
+	assert_int_equal(directory_dkim_selector_exists(f->dir, "example.org",
+							"marmot-ed-202601",
+							&error),
+			 1);
+	/* Nothing pending to activate yet. */
+	assert_int_equal(directory_dkim_key_activate(f->dir, "example.org",
+						     now + 100, &n, &error),
+			 -1);
+	assert_non_null(strstr(error, "no new DKIM keys"));
+
+	OK(directory_dkim_signing_keys(f->dir, "example.org", pool, &skeys,
+				       &count, &error));
+	assert_int_equal(count, 2);
+	assert_string_equal(skeys[0].algorithm, "ed25519");
+	assert_string_equal(skeys[0].selector, "marmot-ed-202601");
+	assert_string_equal(skeys[1].algorithm, "rsa");
+	assert_int_equal(skeys[1].wrapped_len, sizeof(wrapped));
+	assert_memory_equal(skeys[1].wrapped, wrapped, sizeof(wrapped));
+
+	/* Rotation: pending keys are listed, not used for signing. */
+	OK(directory_dkim_key_add(f->dir, "example.org", next, 2, "pending",
+				  &error));
+	OK(directory_dkim_key_list(f->dir, "example.org", pool, &keys, &count,
+				   &error));
+	assert_int_equal(count, 4);
+	key = find_dkim_key(keys, count, "marmot-rsa-202602");
+	assert_non_null(key);
+	assert_string_equal(key->state, "pending");
+	assert_string_equal(key->public_record, "v=DKIM1; k=rsa; p=DDD");
+	assert_string_equal(key->domain, "example.org");
+	assert_true(key->created >= now);
+	OK(directory_dkim_signing_keys(f->dir, "example.org", pool, &skeys,
+				       &count, &error));
+	assert_int_equal(count, 2);
+	assert_string_equal(skeys[0].selector, "marmot-ed-202601");
+
+	OK(directory_dkim_key_activate(f->dir, "example.org", now + 100, &n,
+				       &error));
+	assert_int_equal(n, 2);
+	OK(directory_dkim_signing_keys(f->dir, "example.org", pool, &skeys,
+				       &count, &error));
+	assert_int_equal(count, 2);
+	assert_string_equal(skeys[0].selector, "marmot-ed-202602");
+	assert_string_equal(skeys[1].selector, "marmot-rsa-202602");
+	OK(directory_dkim_key_list(f->dir, NULL, pool, &keys, &count, &error));
+	assert_int_equal(count, 4);
+	key = find_dkim_key(keys, count, "marmot-ed-202601");
+	assert_string_equal(key->state, "retiring");
+	assert_int_equal(key->retire_after, now + 100);
+
+	/* Not yet expired; then past retire_after: reported "retired",
+	   then deleted. */
+	OK(directory_dkim_key_expire(f->dir, "example.org", now, &n, &error));
+	assert_int_equal(n, 0);
+	assert_int_equal(directory_dkim_key_activate(f->dir, "example.org",
+						     now + 100, &n, &error),
+			 -1);
+	OK(directory_dkim_key_add(f->dir, "example.org",
+				  (const struct directory_dkim_new_key[]){
+					  { "marmot-ed-202603", "ed25519",
+					    "v=DKIM1; k=ed25519; p=EEE",
+					    wrapped, sizeof(wrapped) } },
+				  1, "pending", &error));
+	OK(directory_dkim_key_activate(f->dir, "example.org", now - 1, &n,
+				       &error));
+	OK(directory_dkim_key_list(f->dir, "example.org", pool, &keys, &count,
+				   &error));
+	assert_int_equal(count, 5);
+	assert_string_equal(
+		find_dkim_key(keys, count, "marmot-ed-202602")->state,
+		"retired");
+	assert_string_equal(
+		find_dkim_key(keys, count, "marmot-ed-202601")->state,
+		"retiring");
+	OK(directory_dkim_key_expire(f->dir, NULL, now, &n, &error));
+	assert_int_equal(n, 2);
+	OK(directory_dkim_key_list(f->dir, "example.org", pool, &keys, &count,
+				   &error));
+	assert_int_equal(count, 3);
+	assert_null(find_dkim_key(keys, count, "marmot-ed-202602"));
+
+	/* The domain's keys are deleted with it. */
+	OK(directory_domain_del(f->dir, "example.org", &error));
+	OK(directory_domain_add(f->dir, "example.org", &error));
+	OK(directory_dkim_key_list(f->dir, "example.org", pool, &keys, &count,
+				   &error));
+	assert_int_equal(count, 0);
+	pool_unref(&pool);
+}
+
 int main(void)
 {
 #define T(fn) \
@@ -1223,6 +1402,7 @@ int main(void)
 		T(test_open_errors),
 		T(test_failed_commands_change_nothing),
 		T(test_account_add_mkdir_failure),
+		T(test_dkim_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
