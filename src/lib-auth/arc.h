@@ -85,8 +85,7 @@ struct arc_seal_request {
    the chain already has 50 sets, params unusable; error_r). */
 int arc_seal_prepare_ams(pool_t pool, const uint8_t *msg, size_t len,
 			 const struct arc_seal_params *params,
-			 struct arc_seal_request *req_r,
-			 const char **error_r);
+			 struct arc_seal_request *req_r, const char **error_r);
 /* Takes the AMS signature and sets req->digest to the AS digest. Returns
    0, or -1 when sig is empty or too large. */
 int arc_seal_prepare_as(struct arc_seal_request *req, const uint8_t *sig,
