@@ -1004,6 +1004,8 @@ struct spf_check *spf_check_start(struct auth_dns *dns,
 		domain = at + 1;
 	}
 	lower = p_strdup(pool, domain);
+	if (lower[0] != '\0' && lower[strlen(lower) - 1] == '.')
+		lower[strlen(lower) - 1] = '\0';
 	for (char *p = lower; *p != '\0'; p++) {
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
