@@ -54,7 +54,7 @@ struct spf_answer {
 	size_t *lens;
 	/* A / AAAA */
 	struct spf_addr *addrs;
-	bool null_mx;
+	bool null_mx; /* or unusable */
 };
 
 struct spf_frame {
@@ -155,7 +155,9 @@ static void spf_mx_cb(void *context, const struct dns_mx_result *r)
 
 	answer_reset(c, r->info.status);
 	if (r->info.status == DNS_STATUS_OK) {
-		c->ans.null_mx = r->null_mx;
+		/* a null MX (RFC 7505) or unusable MX records are an
+		   answer, not a void lookup, that matches nothing */
+		c->ans.null_mx = r->null_mx || r->unusable;
 		c->ans.count = r->count;
 		c->ans.strs = p_new(c->pool, const char *, r->count + 1);
 		for (unsigned int i = 0; i < r->count; i++)

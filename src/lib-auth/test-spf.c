@@ -330,7 +330,15 @@ static void test_void_limit(void **state)
 	    " ip4:192.0.2.1");
 	/* the exp= lookup does not count (RFC 7208 4.6.4) */
 	txt(stub, "exp.test", "v=spf1 a:nx1.test a:nx2.test exp=nx3.test -all");
+	/* a null or unusable MX answer is not void */
+	txt(stub, "mx.test",
+	    "v=spf1 mx:null.test mx:bad.test a:nx1.test "
+	    "a:nx2.test ?all");
+	auth_dns_stub_add_mx(stub, "null.test", 0, ".");
+	auth_dns_stub_add_mx(stub, "bad.test", 0, "not a host");
 	request(&req, "192.0.2.1", "u@two.test", "h.example");
+	assert_int_equal(run(stub, &req, &s), SPF_NEUTRAL);
+	request(&req, "192.0.2.1", "u@mx.test", "h.example");
 	assert_int_equal(run(stub, &req, &s), SPF_NEUTRAL);
 	request(&req, "192.0.2.1", "u@three.test", "h.example");
 	assert_int_equal(run(stub, &req, &s), SPF_PERMERROR);
