@@ -561,8 +561,11 @@ void dkim_fold_append(struct buf *out, size_t *col, struct span value,
 {
 	if (!break_anywhere) {
 		if (*col > 1 && *col + value.len > DKIM_FOLD_COLUMN) {
-			buf_append(out, "\r\n ", 3);
-			*col = 1;
+			/* a leading SP of value is the fold's WSP */
+			bool sp = value.len > 0 && value.p[0] == ' ';
+
+			buf_append(out, "\r\n ", sp ? 2 : 3);
+			*col = sp ? 0 : 1;
 		}
 		buf_append_span(out, value);
 		*col += value.len;

@@ -126,7 +126,8 @@ bool dkim_domain_within(struct span domain, struct span parent);
 
 /* Appends value folded so that no line exceeds 78 octets, *col being the
    current line length (updated); breaks as "\r\n " anywhere in value
-   (for base64) when break_anywhere, else only before value (a tag). */
+   (for base64) when break_anywhere, else only before value (a tag; a
+   leading SP of value then starts the continuation line). */
 void dkim_fold_append(struct buf *out, size_t *col, struct span value,
 		      bool break_anywhere);
 

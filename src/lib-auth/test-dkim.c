@@ -10,6 +10,7 @@
 
 #include "dkim-private.h"
 #include "auth-dns-stub.h"
+#include "dkim-test-sign.h"
 
 #include <openssl/x509.h>
 
@@ -95,35 +96,8 @@ static void verify_str(const char *msg, struct got *g)
 	auth_dns_stub_destroy(&stub);
 }
 
-static int test_sign_digest(EVP_PKEY *key, const uint8_t digest[32],
-			    uint8_t *sig, size_t *sig_len)
-{
-	EVP_PKEY_CTX *ctx;
-	int ret = -1;
-
-	*sig_len = DKIM_SIG_MAX;
-	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
-		EVP_MD_CTX *md = EVP_MD_CTX_new();
-
-		if (EVP_DigestSignInit(md, NULL, NULL, NULL, key) == 1 &&
-		    EVP_DigestSign(md, sig, sig_len, digest, 32) == 1)
-			ret = 0;
-		EVP_MD_CTX_free(md);
-		return ret;
-	}
-	ctx = EVP_PKEY_CTX_new(key, NULL);
-	if (EVP_PKEY_sign_init(ctx) == 1 &&
-	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
-	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
-	    EVP_PKEY_sign(ctx, sig, sig_len, digest, 32) == 1)
-		ret = 0;
-	EVP_PKEY_CTX_free(ctx);
-	return ret;
-}
-
 /* Prepends a DKIM-Signature with the given tags (everything but bh= and
-   b=; c=, h= and l= are honoured) signed with key. body_extra: text
-   appended to the body after signing (NULL: none). Returns a malloc'd
+   b=; c=, h= and l= are honoured) signed with key. Returns a malloc'd
    message. */
 static char *test_sign(const char *msg, const char *tags, EVP_PKEY *key)
 {
@@ -180,7 +154,7 @@ static char *test_sign(const char *msg, const char *tags, EVP_PKEY *key)
 	dkim_hash_field(md, hc, buf_span(&field));
 	EVP_DigestFinal_ex(md, digest, NULL);
 	EVP_MD_CTX_free(md);
-	assert_int_equal(test_sign_digest(key, digest, sig, &sig_len), 0);
+	assert_int_equal(dkim_test_sign_digest(key, digest, sig, &sig_len), 0);
 	dkim_base64_encode(&field, sig, sig_len);
 	buf_append_str(&field, "\r\n");
 	buf_append_str(&field, msg);
@@ -211,10 +185,10 @@ static char *our_sign(const char *msg, enum dkim_algorithm alg,
 	assert_int_equal(dkim_sign_prepare(pool, (const uint8_t *)msg,
 					   strlen(msg), &params, &req, &error),
 			 0);
-	assert_int_equal(
-		test_sign_digest(alg == DKIM_ALG_RSA_SHA256 ? rsa_key : ed_key,
+	assert_int_equal(dkim_test_sign_digest(
+				 alg == DKIM_ALG_RSA_SHA256 ? rsa_key : ed_key,
 				 req.digest, sig, &sig_len),
-		0);
+			 0);
 	field = dkim_sign_finish(pool, &req, sig, sig_len);
 	out = i_strdup_printf("%s%s", field, msg);
 	pool_unref(&pool);
@@ -646,8 +620,8 @@ static void test_sign_format(void **state ATTR_UNUSED)
 	assert_int_equal(dkim_sign_prepare(pool, (const uint8_t *)msg,
 					   strlen(msg), &params, &req, &error),
 			 0);
-	assert_int_equal(test_sign_digest(rsa_key, req.digest, sig, &sig_len),
-			 0);
+	assert_int_equal(
+		dkim_test_sign_digest(rsa_key, req.digest, sig, &sig_len), 0);
 	field = dkim_sign_finish(pool, &req, sig, sig_len);
 	/* RFC 5322 2.1.1: folded at 78; every line ends in CRLF */
 	for (line = field; *line != '\0';) {
