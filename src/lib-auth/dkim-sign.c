@@ -38,6 +38,11 @@ int dkim_sign_prepare(pool_t pool, const uint8_t *msg, size_t len,
 		*error_r = "message has no header end";
 		return -1;
 	}
+	if (m.data.len > 0 && (m.data.p[0] == ' ' || m.data.p[0] == '\t')) {
+		/* it would continue the field prepended to it */
+		*error_r = "message starts with a continuation line";
+		return -1;
+	}
 	if (params->domain == NULL || params->selector == NULL ||
 	    params->domain[0] == '\0' || params->selector[0] == '\0' ||
 	    strpbrk(params->domain, "; \t\r\n") != NULL ||
