@@ -131,4 +131,44 @@ bool dkim_domain_within(struct span domain, struct span parent);
 void dkim_fold_append(struct buf *out, size_t *col, struct span value,
 		      bool break_anywhere);
 
+/* Can fields be prepended to m (it has a header end and does not start
+   with a continuation line)? Returns 0, or -1 (error_r static). */
+int dkim_message_check_prepend(const struct dkim_message *m,
+			       const char **error_r);
+/* Builds a signature field "<head> a=...; c=relaxed/relaxed; d=...;
+   s=...; [t=...;] h=...; bh=...; b=" over m (dkim.h's fixed field list,
+   oversigned; with arc also each DKIM-Signature present, RFC 8617 4.1.2)
+   and the digest to sign; head is e.g. "DKIM-Signature: v=1;". Returns 0,
+   or -1 (error_r static) without From or with bad params. */
+int dkim_sign_build(pool_t pool, const struct dkim_message *m, const char *head,
+		    bool arc, const struct dkim_sign_params *params,
+		    struct dkim_sign_request *req_r, const char **error_r);
+
+/* For verifiers of DKIM-like fields (dkim-verify.c, arc.c). Each returns
+   0, or -1 with error_r a static reason. */
+/* RFC 6376 3.5 c= (default simple for an absent body part) */
+int dkim_canon_parse(struct span s, enum dkim_canon *h_r, enum dkim_canon *b_r,
+		     const char **error_r);
+/* a=: rsa-sha256 or ed25519-sha256; rsa-sha1 refused (RFC 8301 3.1) */
+int dkim_algorithm_parse(struct span a, enum dkim_key_type *type_r,
+			 const char **error_r);
+/* h=: the names (FWS removed) into names[DKIM_H_MAX] */
+int dkim_h_parse(pool_t pool, struct span h, struct span *names,
+		 unsigned int *count_r, const char **error_r);
+/* The body hash of a canonical body, l= applied (has_l): -1 when l=
+   exceeds it. *covered_all_r tells whether l= left nothing out. */
+int dkim_body_hash(const struct buf *canon_body, bool has_l, uint64_t l,
+		   uint8_t hash_r[32], bool *covered_all_r,
+		   const char **error_r);
+/* The digest of a signature field (raw, b= still in it) over m: the
+   fields of names, then the field with b= emptied (RFC 6376 3.7). */
+int dkim_header_digest(pool_t pool, const struct dkim_message *m,
+		       enum dkim_canon canon, const struct span *names,
+		       unsigned int count, const struct dkim_field *field,
+		       uint8_t digest_r[32]);
+/* Removes FWS (SP, HTAB, CR, LF) from s (a copy in pool). */
+struct span dkim_strip_fws(pool_t pool, struct span s);
+/* Parses a decimal (saturating at UINT64_MAX). Returns 0 or -1. */
+int dkim_decimal_parse(struct span s, uint64_t *num_r);
+
 #endif

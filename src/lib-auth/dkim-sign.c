@@ -19,11 +19,10 @@ static const char *const dkim_sign_fields[] = {
 	"sender",
 };
 
-int dkim_sign_prepare(pool_t pool, const uint8_t *msg, size_t len,
-		      const struct dkim_sign_params *params,
-		      struct dkim_sign_request *req_r, const char **error_r)
+int dkim_sign_build(pool_t pool, const struct dkim_message *m, const char *head,
+		    bool arc, const struct dkim_sign_params *params,
+		    struct dkim_sign_request *req_r, const char **error_r)
 {
-	struct dkim_message m;
 	struct span names[DKIM_H_MAX];
 	unsigned int name_count = 0;
 	bool from = false;
@@ -33,16 +32,6 @@ int dkim_sign_prepare(pool_t pool, const uint8_t *msg, size_t len,
 	EVP_MD_CTX *md;
 
 	memset(req_r, 0, sizeof(*req_r));
-	dkim_message_parse(pool, msg, len, &m);
-	if (!m.header_end) {
-		*error_r = "message has no header end";
-		return -1;
-	}
-	if (m.data.len > 0 && (m.data.p[0] == ' ' || m.data.p[0] == '\t')) {
-		/* it would continue the field prepended to it */
-		*error_r = "message starts with a continuation line";
-		return -1;
-	}
 	if (params->domain == NULL || params->selector == NULL ||
 	    params->domain[0] == '\0' || params->selector[0] == '\0' ||
 	    strpbrk(params->domain, "; \t\r\n") != NULL ||
@@ -50,12 +39,18 @@ int dkim_sign_prepare(pool_t pool, const uint8_t *msg, size_t len,
 		*error_r = "bad domain or selector";
 		return -1;
 	}
-	for (unsigned int i = 0; i < N_ELEMENTS(dkim_sign_fields); i++) {
-		struct span name = span_from_cstr(dkim_sign_fields[i]);
+	for (unsigned int i = 0; i <= N_ELEMENTS(dkim_sign_fields); i++) {
+		/* the AMS also covers the DKIM signatures present (RFC 8617
+		   4.1.2), each once */
+		bool dkim = i == N_ELEMENTS(dkim_sign_fields);
+		struct span name = dkim ? SPAN_LIT("dkim-signature")
+					: span_from_cstr(dkim_sign_fields[i]);
 		unsigned int present = 0;
 
-		for (unsigned int k = 0; k < m.field_count; k++) {
-			if (span_eq_ci(m.fields[k].name, name))
+		if (dkim && !arc)
+			break;
+		for (unsigned int k = 0; k < m->field_count; k++) {
+			if (span_eq_ci(m->fields[k].name, name))
 				present++;
 		}
 		if (i == 0 && present > 0)
@@ -64,7 +59,7 @@ int dkim_sign_prepare(pool_t pool, const uint8_t *msg, size_t len,
 			*error_r = "too many instances of a signed field";
 			return -1;
 		}
-		for (unsigned int k = 0; k <= present; k++)
+		for (unsigned int k = 0; k < present + (dkim ? 0 : 1); k++)
 			names[name_count++] = name;
 	}
 	if (!from) {
@@ -73,15 +68,15 @@ int dkim_sign_prepare(pool_t pool, const uint8_t *msg, size_t len,
 	}
 
 	/* RFC 6376 3.7: the body hash */
-	buf_init(&body, m.body.len + 8);
-	dkim_canon_body(&body, DKIM_CANON_RELAXED, m.body);
+	buf_init(&body, m->body.len + 8);
+	dkim_canon_body(&body, DKIM_CANON_RELAXED, m->body);
 	if (EVP_Digest(body.data, body.used, bh, NULL, EVP_sha256(), NULL) != 1)
 		i_panic("dkim: SHA-256 failed");
 	buf_free(&body);
 
 	/* RFC 6376 3.5: the field, folded at 78 (RFC 5322 2.1.1) */
 	buf_init(&field, 512);
-	buf_printf(&field, "DKIM-Signature: v=1; a=%s; c=relaxed/relaxed;",
+	buf_printf(&field, "%s a=%s; c=relaxed/relaxed;", head,
 		   params->algorithm == DKIM_ALG_ED25519_SHA256
 			   ? "ed25519-sha256"
 			   : "rsa-sha256");
@@ -114,13 +109,42 @@ int dkim_sign_prepare(pool_t pool, const uint8_t *msg, size_t len,
 	md = EVP_MD_CTX_new();
 	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
 		i_panic("dkim: SHA-256 failed");
-	dkim_hash_fields(md, DKIM_CANON_RELAXED, &m, names, name_count, NULL);
+	dkim_hash_fields(md, DKIM_CANON_RELAXED, m, names, name_count, NULL);
 	dkim_hash_field(md, DKIM_CANON_RELAXED, buf_span(&field));
 	if (EVP_DigestFinal_ex(md, req_r->digest, NULL) != 1)
 		i_panic("dkim: SHA-256 failed");
 	EVP_MD_CTX_free(md);
 	req_r->field_nob = p_strndup(pool, field.data, field.used);
 	buf_free(&field);
+	return 0;
+}
+
+int dkim_sign_prepare(pool_t pool, const uint8_t *msg, size_t len,
+		      const struct dkim_sign_params *params,
+		      struct dkim_sign_request *req_r, const char **error_r)
+{
+	struct dkim_message m;
+
+	memset(req_r, 0, sizeof(*req_r));
+	dkim_message_parse(pool, msg, len, &m);
+	if (dkim_message_check_prepend(&m, error_r) < 0)
+		return -1;
+	return dkim_sign_build(pool, &m, "DKIM-Signature: v=1;", false, params,
+			       req_r, error_r);
+}
+
+int dkim_message_check_prepend(const struct dkim_message *m,
+			       const char **error_r)
+{
+	if (!m->header_end) {
+		*error_r = "message has no header end";
+		return -1;
+	}
+	if (m->data.len > 0 && (m->data.p[0] == ' ' || m->data.p[0] == '\t')) {
+		/* it would continue the field prepended to it */
+		*error_r = "message starts with a continuation line";
+		return -1;
+	}
 	return 0;
 }
 

@@ -85,7 +85,7 @@ static bool is_decimal(struct span s)
 
 /* A decimal that may exceed 64 bits (RFC 6376 allows up to 76 digits for
    l=, 12 for t= and x=): saturates at UINT64_MAX. */
-static int parse_decimal(struct span s, uint64_t *num_r)
+int dkim_decimal_parse(struct span s, uint64_t *num_r)
 {
 	if (!is_decimal(s))
 		return -1;
@@ -94,14 +94,15 @@ static int parse_decimal(struct span s, uint64_t *num_r)
 	return 0;
 }
 
-static int parse_canon(struct span s, enum dkim_canon *h_r,
-		       enum dkim_canon *b_r)
+int dkim_canon_parse(struct span s, enum dkim_canon *h_r, enum dkim_canon *b_r,
+		     const char **error_r)
 {
 	struct span head, tail;
 	bool slash = span_split(s, '/', &head, &tail);
 
 	/* RFC 6376 3.5 c=: default simple/simple, body default simple */
 	*h_r = *b_r = DKIM_CANON_SIMPLE;
+	*error_r = "unknown canonicalization";
 	if (span_eq(head, SPAN_LIT("relaxed")))
 		*h_r = DKIM_CANON_RELAXED;
 	else if (!span_eq(head, SPAN_LIT("simple")))
@@ -112,6 +113,23 @@ static int parse_canon(struct span s, enum dkim_canon *h_r,
 		*b_r = DKIM_CANON_RELAXED;
 	else if (!span_eq(tail, SPAN_LIT("simple")))
 		return -1;
+	return 0;
+}
+
+int dkim_algorithm_parse(struct span a, enum dkim_key_type *type_r,
+			 const char **error_r)
+{
+	if (span_eq(a, SPAN_LIT("rsa-sha256")))
+		*type_r = DKIM_KEY_RSA;
+	else if (span_eq(a, SPAN_LIT("ed25519-sha256"))) /* RFC 8463 3 */
+		*type_r = DKIM_KEY_ED25519;
+	else if (span_eq(a, SPAN_LIT("rsa-sha1"))) { /* RFC 8301 3.1 */
+		*error_r = "rsa-sha1 not accepted";
+		return -1;
+	} else {
+		*error_r = "unknown algorithm";
+		return -1;
+	}
 	return 0;
 }
 
@@ -130,7 +148,7 @@ static bool valid_domain(struct span d)
 	return true;
 }
 
-static struct span strip_fws(pool_t pool, struct span s)
+struct span dkim_strip_fws(pool_t pool, struct span s)
 {
 	uint8_t *p = p_malloc(pool, s.len + 1);
 	size_t n = 0;
@@ -141,6 +159,73 @@ static struct span strip_fws(pool_t pool, struct span s)
 			p[n++] = s.p[i];
 	}
 	return span_make(p, n);
+}
+
+int dkim_h_parse(pool_t pool, struct span h, struct span *names,
+		 unsigned int *count_r, const char **error_r)
+{
+	struct span rest = dkim_strip_fws(pool, h), name;
+
+	/* RFC 6376 3.5 h=: colon-separated field names */
+	*count_r = 0;
+	for (;;) {
+		bool more = span_split(rest, ':', &name, &rest);
+
+		if (name.len == 0) {
+			*error_r = "empty name in h=";
+			return -1;
+		}
+		if (*count_r == DKIM_H_MAX) {
+			*error_r = "h= too long";
+			return -1;
+		}
+		names[(*count_r)++] = name;
+		if (!more)
+			return 0;
+	}
+}
+
+int dkim_body_hash(const struct buf *canon_body, bool has_l, uint64_t l,
+		   uint8_t hash_r[32], bool *covered_all_r,
+		   const char **error_r)
+{
+	size_t hashed = canon_body->used;
+
+	if (has_l) {
+		if (l > canon_body->used) {
+			*error_r = "l= beyond the body";
+			return -1;
+		}
+		hashed = (size_t)l;
+	}
+	*covered_all_r = hashed == canon_body->used;
+	if (EVP_Digest(canon_body->data == NULL ? (const uint8_t *)""
+						: canon_body->data,
+		       hashed, hash_r, NULL, EVP_sha256(), NULL) != 1)
+		i_panic("dkim: SHA-256 failed");
+	return 0;
+}
+
+int dkim_header_digest(pool_t pool, const struct dkim_message *m,
+		       enum dkim_canon canon, const struct span *names,
+		       unsigned int count, const struct dkim_field *field,
+		       uint8_t digest_r[32])
+{
+	struct span nob;
+	EVP_MD_CTX *md;
+
+	if (dkim_field_strip_b(pool, field->raw, &nob) < 0)
+		return -1;
+	md = EVP_MD_CTX_new();
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		i_panic("dkim: SHA-256 failed");
+	dkim_hash_fields(md, canon, m, names, count, field);
+	/* RFC 6376 3.7: the signature field itself, b= empty, no CRLF */
+	dkim_hash_field(md, canon, nob);
+	if (EVP_DigestFinal_ex(md, digest_r, NULL) != 1)
+		i_panic("dkim: SHA-256 failed");
+	EVP_MD_CTX_free(md);
+	return 0;
 }
 
 /* RFC 6376 6.1.1: parse and validate one DKIM-Signature. Returns 0 when
@@ -187,7 +272,7 @@ static int sig_parse(struct dkim_sig *sig, int64_t now)
 	if (a != NULL)
 		res->algorithm = p_strndup(pool, a->p, a->len);
 	if (b != NULL) {
-		struct span bs = strip_fws(pool, *b);
+		struct span bs = dkim_strip_fws(pool, *b);
 		size_t n = bs.len < 8 ? bs.len : 8;
 
 		memcpy(res->b_prefix, bs.p, n);
@@ -204,38 +289,22 @@ static int sig_parse(struct dkim_sig *sig, int64_t now)
 	if (a == NULL || b == NULL || bh == NULL || d == NULL || h == NULL ||
 	    s == NULL)
 		return sig_perm(sig, "missing required tag");
-	if (span_eq(*a, SPAN_LIT("rsa-sha256")))
-		sig->ktype = DKIM_KEY_RSA;
-	else if (span_eq(*a, SPAN_LIT("ed25519-sha256"))) /* RFC 8463 3 */
-		sig->ktype = DKIM_KEY_ED25519;
-	else if (span_eq(*a, SPAN_LIT("rsa-sha1"))) /* RFC 8301 3.1 */
-		return sig_perm(sig, "rsa-sha1 not accepted");
-	else
-		return sig_perm(sig, "unknown algorithm");
+	if (dkim_algorithm_parse(*a, &sig->ktype, &error) < 0)
+		return sig_perm(sig, error);
 	if (c == NULL)
 		sig->hcanon = sig->bcanon = DKIM_CANON_SIMPLE;
-	else if (parse_canon(*c, &sig->hcanon, &sig->bcanon) < 0)
-		return sig_perm(sig, "unknown canonicalization");
+	else if (dkim_canon_parse(*c, &sig->hcanon, &sig->bcanon, &error) < 0)
+		return sig_perm(sig, error);
 	if (!valid_domain(*d) || s->len == 0 || !valid_domain(*s))
 		return sig_perm(sig, "bad d= or s=");
 	sig->d = *d;
-	/* RFC 6376 3.5 h=: colon-separated names, From required (5.4) */
-	struct span rest = *h, name;
+	/* RFC 6376 5.4: From is required */
 	bool from = false;
-	sig->h_count = 0;
-	for (;;) {
-		bool more = span_split(rest, ':', &name, &rest);
-
-		name = span_trim(strip_fws(pool, name));
-		if (name.len == 0)
-			return sig_perm(sig, "empty name in h=");
-		if (sig->h_count == DKIM_H_MAX)
-			return sig_perm(sig, "h= too long");
-		sig->h[sig->h_count++] = name;
-		if (span_eq_ci(name, SPAN_LIT("from")))
+	if (dkim_h_parse(pool, *h, sig->h, &sig->h_count, &error) < 0)
+		return sig_perm(sig, error);
+	for (unsigned int k = 0; k < sig->h_count; k++) {
+		if (span_eq_ci(sig->h[k], SPAN_LIT("from")))
 			from = true;
-		if (!more)
-			break;
 	}
 	if (!from)
 		return sig_perm(sig, "From not signed");
@@ -256,17 +325,17 @@ static int sig_parse(struct dkim_sig *sig, int64_t now)
 		sig->i_domain = *d;
 	}
 	if (q != NULL &&
-	    !dkim_colon_list_has(strip_fws(pool, *q), SPAN_LIT("dns/txt")))
+	    !dkim_colon_list_has(dkim_strip_fws(pool, *q), SPAN_LIT("dns/txt")))
 		return sig_perm(sig, "no usable q= method");
 	if (l != NULL) {
-		if (parse_decimal(*l, &sig->l) < 0)
+		if (dkim_decimal_parse(*l, &sig->l) < 0)
 			return sig_perm(sig, "bad l=");
 		sig->has_l = true;
 	}
-	if (t != NULL && parse_decimal(*t, &tnum) < 0)
+	if (t != NULL && dkim_decimal_parse(*t, &tnum) < 0)
 		return sig_perm(sig, "bad t=");
 	if (x != NULL) {
-		if (parse_decimal(*x, &xnum) < 0)
+		if (dkim_decimal_parse(*x, &xnum) < 0)
 			return sig_perm(sig, "bad x=");
 		/* RFC 6376 3.5 x=: later than t= */
 		if (t != NULL && xnum < tnum)
@@ -300,45 +369,25 @@ static void sig_check(struct dkim_sig *sig, const struct dkim_key *key)
 	struct dkim_signature_result *res = sig->res;
 	const struct buf *body = verify_body(sig->v, sig->bcanon);
 	uint8_t digest[32];
-	size_t hashed = body->used;
-	struct span nob;
-	EVP_MD_CTX *md;
+	bool covered_all;
 
-	if (sig->has_l) {
-		if (sig->l > body->used) {
-			res->result = DKIM_FAIL;
-			res->reason = "l= beyond the body";
-			return;
-		}
-		hashed = (size_t)sig->l;
-	}
-	if (EVP_Digest(body->data == NULL ? (const uint8_t *)"" : body->data,
-		       hashed, digest, NULL, EVP_sha256(), NULL) != 1)
-		i_panic("dkim: SHA-256 failed");
+	res->result = DKIM_FAIL;
+	if (dkim_body_hash(body, sig->has_l, sig->l, digest, &covered_all,
+			   &res->reason) < 0)
+		return;
 	if (!mem_equals_ct(digest, sig->bh, 32)) {
-		res->result = DKIM_FAIL;
 		res->reason = "body hash mismatch";
 		return;
 	}
-	if (dkim_field_strip_b(sig->v->pool, sig->field->raw, &nob) < 0)
+	if (dkim_header_digest(sig->v->pool, &sig->v->msg, sig->hcanon, sig->h,
+			       sig->h_count, sig->field, digest) < 0)
 		i_unreached(); /* sig_parse() found b= */
-	md = EVP_MD_CTX_new();
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-		i_panic("dkim: SHA-256 failed");
-	dkim_hash_fields(md, sig->hcanon, &sig->v->msg, sig->h, sig->h_count,
-			 sig->field);
-	/* RFC 6376 3.7: the signature field itself, b= empty, no CRLF */
-	dkim_hash_field(md, sig->hcanon, nob);
-	if (EVP_DigestFinal_ex(md, digest, NULL) != 1)
-		i_panic("dkim: SHA-256 failed");
-	EVP_MD_CTX_free(md);
 	if (!dkim_verify_digest(key->pkey, key->type, digest, sig->b,
 				sig->b_len)) {
-		res->result = DKIM_FAIL;
 		res->reason = "signature mismatch";
 		return;
 	}
-	if (hashed < body->used) {
+	if (!covered_all) {
 		/* dkim.h policy (RFC 6376 8.2): never pass with l= short */
 		res->result = DKIM_POLICY;
 		res->reason = "unsigned content after l=";
