@@ -340,6 +340,26 @@ void dkim_canon_body(struct buf *out, enum dkim_canon canon, struct span body)
 	}
 }
 
+const struct buf *dkim_bodies_get(struct dkim_bodies *bodies,
+				  enum dkim_canon canon, struct span body)
+{
+	if (!bodies->done[canon]) {
+		buf_init(&bodies->body[canon], body.len + 8);
+		dkim_canon_body(&bodies->body[canon], canon, body);
+		bodies->done[canon] = true;
+	}
+	return &bodies->body[canon];
+}
+
+void dkim_bodies_free(struct dkim_bodies *bodies)
+{
+	for (unsigned int i = 0; i < N_ELEMENTS(bodies->body); i++) {
+		if (bodies->done[i])
+			buf_free(&bodies->body[i]);
+		bodies->done[i] = false;
+	}
+}
+
 int dkim_field_strip_b(pool_t pool, struct span raw, struct span *out_r)
 {
 	struct dkim_tag_list tags;

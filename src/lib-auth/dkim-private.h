@@ -68,6 +68,16 @@ ssize_t dkim_base64_decode(struct span in, uint8_t *out, size_t max);
 /* Appends the base64 of data. */
 void dkim_base64_encode(struct buf *out, const uint8_t *data, size_t len);
 
+/* The canonical bodies of one message, each made once when first
+   needed. Zero-initialize; dkim_bodies_free() when done. */
+struct dkim_bodies {
+	struct buf body[2]; /* by enum dkim_canon */
+	bool done[2];
+};
+const struct buf *dkim_bodies_get(struct dkim_bodies *bodies,
+				  enum dkim_canon canon, struct span body);
+void dkim_bodies_free(struct dkim_bodies *bodies);
+
 /* RFC 6376 3.4.2 / 3.4.1: appends the canonical form of one header field
    (raw: without its final CRLF), without a CRLF. */
 void dkim_canon_header(struct buf *out, enum dkim_canon canon, struct span raw);

@@ -3,7 +3,10 @@
 
 #include "dkim-test-sign.h"
 
+#include "dkim-private.h"
+
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #define DKIM_TEST_SIG_MAX 512
 
@@ -36,4 +39,32 @@ int dkim_test_sign_digest(EVP_PKEY *key, const uint8_t digest[32],
 		ret = 0;
 	EVP_PKEY_CTX_free(ctx);
 	return ret;
+}
+
+char *dkim_test_key_record(EVP_PKEY *key, const char *extra)
+{
+	struct buf b = BUF_INIT;
+	unsigned char der[4096], *p = der;
+	size_t len = sizeof(der);
+	char *out;
+	int n;
+
+	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
+		/* RFC 8463 4.2: the raw public key */
+		if (EVP_PKEY_get_raw_public_key(key, der, &len) != 1)
+			return NULL;
+		buf_printf(&b, "v=DKIM1; k=ed25519;%s p=", extra);
+	} else if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA) {
+		n = i2d_PUBKEY(key, NULL);
+		if (n <= 0 || (size_t)n > sizeof(der))
+			return NULL;
+		len = (size_t)i2d_PUBKEY(key, &p);
+		buf_printf(&b, "v=DKIM1; k=rsa;%s p=", extra);
+	} else {
+		return NULL;
+	}
+	dkim_base64_encode(&b, der, len);
+	out = i_strdup(buf_cstr(&b));
+	buf_free(&b);
+	return out;
 }

@@ -12,4 +12,8 @@
 int dkim_test_sign_digest(EVP_PKEY *key, const uint8_t digest[32],
 			  uint8_t *sig_r, size_t *sig_len_r);
 
+/* "v=DKIM1; k=rsa|ed25519;<extra> p=..." for key (malloc'd); NULL for
+   other key types. extra: more tags, e.g. " t=y;". */
+char *dkim_test_key_record(EVP_PKEY *key, const char *extra);
+
 #endif

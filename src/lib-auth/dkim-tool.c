@@ -8,15 +8,19 @@
 	 "none" without any; NAME=RECORD are TXT records of the DNS stub
      dkim-tool record -k KEY.pem
 	 the key's "v=DKIM1; k=...; p=..." record
+     dkim-tool arc-seal -k KEY.pem -d DOMAIN -s SELECTOR [-t TIMESTAMP]
+	 -a AUTHSERV-ID -r RESULTS -c none|pass|fail < message > sealed
+     dkim-tool arc-verify [-k NAME=RECORD]... < message
+	 "CV instances=N oldest-pass=M [reason=...]"
 
    Exit status: 0, 1 on a signing or input error, 2 on bad usage. */
 
+#include "arc.h"
 #include "dkim-private.h"
 #include "dkim-test-sign.h"
 #include "auth-dns-stub.h"
 
 #include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +35,11 @@ static ATTR_NORETURN void usage(void)
 		"usage: dkim-tool sign -k KEY.pem -d DOMAIN -s SELECTOR "
 		"[-t TIMESTAMP] < msg\n"
 		"       dkim-tool verify [-k NAME=RECORD]... < msg\n"
-		"       dkim-tool record -k KEY.pem\n");
+		"       dkim-tool record -k KEY.pem\n"
+		"       dkim-tool arc-seal -k KEY.pem -d DOMAIN -s SELECTOR "
+		"[-t TIMESTAMP] -a AUTHSERV-ID -r RESULTS -c none|pass|fail "
+		"< msg\n"
+		"       dkim-tool arc-verify [-k NAME=RECORD]... < msg\n");
 	exit(2);
 }
 
@@ -131,7 +139,9 @@ static void print_results(void *context, const struct dkim_verify_result *r)
 	}
 }
 
-static int cmd_verify(char **records, unsigned int count)
+static void print_arc(void *context, const struct arc_verify_result *r);
+
+static int cmd_verify(char **records, unsigned int count, bool arc)
 {
 	struct auth_dns_stub *stub = auth_dns_stub_create();
 	struct buf in = BUF_INIT;
@@ -146,8 +156,12 @@ static int cmd_verify(char **records, unsigned int count)
 		auth_dns_stub_add_txt(stub, records[i], eq + 1, strlen(eq + 1));
 	}
 	read_stdin(&in);
-	(void)dkim_verify_start(auth_dns_stub_dns(stub), in.data, in.used, 0,
-				print_results, &done);
+	if (arc)
+		(void)arc_verify_start(auth_dns_stub_dns(stub), in.data,
+				       in.used, print_arc, &done);
+	else
+		(void)dkim_verify_start(auth_dns_stub_dns(stub), in.data,
+					in.used, 0, print_results, &done);
 	auth_dns_stub_run(stub);
 	i_assert(done);
 	auth_dns_stub_destroy(&stub);
@@ -158,28 +172,68 @@ static int cmd_verify(char **records, unsigned int count)
 static int cmd_record(const char *key_path)
 {
 	EVP_PKEY *key = load_key(key_path);
-	struct buf out = BUF_INIT;
-	unsigned char der[4096], *p = der;
-	size_t len = sizeof(der);
-	int n;
+	char *record = dkim_test_key_record(key, "");
 
-	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
-		/* RFC 8463 4.2: the raw public key */
-		if (EVP_PKEY_get_raw_public_key(key, der, &len) != 1)
-			return 1;
-		buf_append_str(&out, "v=DKIM1; k=ed25519; p=");
-	} else {
-		n = i2d_PUBKEY(key, NULL);
-		if (n <= 0 || (size_t)n > sizeof(der))
-			return 1;
-		len = (size_t)i2d_PUBKEY(key, &p);
-		buf_append_str(&out, "v=DKIM1; k=rsa; p=");
-	}
-	dkim_base64_encode(&out, der, len);
-	printf("%s\n", buf_cstr(&out));
-	buf_free(&out);
 	EVP_PKEY_free(key);
+	if (record == NULL) {
+		fprintf(stderr, "dkim-tool: not an RSA or Ed25519 key\n");
+		return 1;
+	}
+	printf("%s\n", record);
+	i_free(record);
 	return 0;
+}
+
+static int cmd_arc_seal(const char *key_path, struct arc_seal_params *params)
+{
+	pool_t pool = pool_create("dkim-tool", 4096);
+	struct buf in = BUF_INIT;
+	EVP_PKEY *key = load_key(key_path);
+	struct arc_seal_request req;
+	uint8_t sig[DKIM_SIG_MAX];
+	size_t sig_len;
+	const char *error;
+	int ret;
+
+	params->algorithm = EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519
+				    ? DKIM_ALG_ED25519_SHA256
+				    : DKIM_ALG_RSA_SHA256;
+	read_stdin(&in);
+	ret = arc_seal_prepare_ams(pool, in.data, in.used, params, &req,
+				   &error);
+	if (ret == 0) {
+		/* RFC 8617 5.1 step 2: passed on unsealed */
+		fprintf(stderr, "dkim-tool: not sealed: %s\n", error);
+		fwrite(in.data, 1, in.used, stdout);
+	} else if (ret < 0) {
+		fprintf(stderr, "dkim-tool: %s\n", error);
+	} else if (dkim_test_sign_digest(key, req.digest, sig, &sig_len) < 0 ||
+		   arc_seal_prepare_as(&req, sig, sig_len, &error) < 0 ||
+		   dkim_test_sign_digest(key, req.digest, sig, &sig_len) < 0) {
+		fprintf(stderr, "dkim-tool: sealing failed\n");
+		ret = -1;
+	} else {
+		fputs(arc_seal_finish(pool, &req, sig, sig_len), stdout);
+		fwrite(in.data, 1, in.used, stdout);
+	}
+	EVP_PKEY_free(key);
+	buf_free(&in);
+	pool_unref(&pool);
+	return ret < 0 ? 1 : 0;
+}
+
+static void print_arc(void *context, const struct arc_verify_result *r)
+{
+	bool *done = context;
+
+	*done = true;
+	printf("%s instances=%u oldest-pass=%u", arc_chain_name(r->cv),
+	       r->instances, r->oldest_pass);
+	if (r->last_domain != NULL)
+		printf(" d=%s", r->last_domain);
+	if (r->reason != NULL)
+		printf(" reason=%s", r->reason);
+	printf("\n");
 }
 
 int main(int argc, char *argv[])
@@ -195,7 +249,10 @@ int main(int argc, char *argv[])
 		usage();
 	cmd = argv[1];
 	optind = 2;
-	while ((c = getopt(argc, argv, "k:d:s:t:")) != -1) {
+	struct arc_seal_params arc = { .cv = ARC_CHAIN_NONE };
+	const char *cv = "none";
+
+	while ((c = getopt(argc, argv, "k:d:s:t:a:r:c:")) != -1) {
 		switch (c) {
 		case 'k':
 			key = optarg;
@@ -212,6 +269,15 @@ int main(int argc, char *argv[])
 		case 't':
 			timestamp = strtoll(optarg, NULL, 10);
 			break;
+		case 'a':
+			arc.authserv_id = optarg;
+			break;
+		case 'r':
+			arc.results = optarg;
+			break;
+		case 'c':
+			cv = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -224,7 +290,21 @@ int main(int argc, char *argv[])
 		return cmd_sign(key, domain, selector, timestamp);
 	}
 	if (strcmp(cmd, "verify") == 0)
-		return cmd_verify(records, record_count);
+		return cmd_verify(records, record_count, false);
+	if (strcmp(cmd, "arc-verify") == 0)
+		return cmd_verify(records, record_count, true);
+	if (strcmp(cmd, "arc-seal") == 0) {
+		if (key == NULL || domain == NULL || selector == NULL ||
+		    arc.authserv_id == NULL || arc.results == NULL)
+			usage();
+		arc.domain = domain;
+		arc.selector = selector;
+		arc.timestamp = timestamp;
+		arc.cv = strcmp(cv, "pass") == 0   ? ARC_CHAIN_PASS
+			 : strcmp(cv, "fail") == 0 ? ARC_CHAIN_FAIL
+						   : ARC_CHAIN_NONE;
+		return cmd_arc_seal(key, &arc);
+	}
 	if (strcmp(cmd, "record") == 0 && key != NULL)
 		return cmd_record(key);
 	usage();

@@ -37,8 +37,7 @@ struct dkim_verify {
 	unsigned int count;
 	struct dkim_sig **sigs; /* [count], NULL when no lookup is made */
 	unsigned int pending;
-	struct buf body[2]; /* canonical bodies, by enum dkim_canon */
-	bool body_done[2];
+	struct dkim_bodies bodies;
 	dkim_verify_callback_t *cb;
 	void *context;
 };
@@ -352,22 +351,12 @@ static int sig_parse(struct dkim_sig *sig, int64_t now)
 	return 0;
 }
 
-static const struct buf *verify_body(struct dkim_verify *v,
-				     enum dkim_canon canon)
-{
-	if (!v->body_done[canon]) {
-		buf_init(&v->body[canon], v->msg.body.len + 8);
-		dkim_canon_body(&v->body[canon], canon, v->msg.body);
-		v->body_done[canon] = true;
-	}
-	return &v->body[canon];
-}
-
 /* RFC 6376 6.1.3: body hash, then the header hash and the signature. */
 static void sig_check(struct dkim_sig *sig, const struct dkim_key *key)
 {
 	struct dkim_signature_result *res = sig->res;
-	const struct buf *body = verify_body(sig->v, sig->bcanon);
+	const struct buf *body =
+		dkim_bodies_get(&sig->v->bodies, sig->bcanon, sig->v->msg.body);
 	uint8_t digest[32];
 	bool covered_all;
 
@@ -458,10 +447,7 @@ static void verify_finish(struct dkim_verify *v)
 
 static void verify_free(struct dkim_verify *v)
 {
-	for (unsigned int i = 0; i < 2; i++) {
-		if (v->body_done[i])
-			buf_free(&v->body[i]);
-	}
+	dkim_bodies_free(&v->bodies);
 	pool_unref(&v->pool);
 }
 

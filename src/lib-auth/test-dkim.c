@@ -12,8 +12,6 @@
 #include "auth-dns-stub.h"
 #include "dkim-test-sign.h"
 
-#include <openssl/x509.h>
-
 #include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -195,26 +193,6 @@ static char *our_sign(const char *msg, enum dkim_algorithm alg,
 	return out;
 }
 
-static char *key_record(EVP_PKEY *key, const char *extra)
-{
-	struct buf b = BUF_INIT;
-	unsigned char der[1024], *p = der;
-	size_t len = 32;
-	char *out;
-
-	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
-		EVP_PKEY_get_raw_public_key(key, der, &len);
-		buf_printf(&b, "v=DKIM1; k=ed25519;%s p=", extra);
-	} else {
-		len = (size_t)i2d_PUBKEY(key, &p);
-		buf_printf(&b, "v=DKIM1; k=rsa;%s p=", extra);
-	}
-	dkim_base64_encode(&b, der, len);
-	out = i_strdup(buf_cstr(&b));
-	buf_free(&b);
-	return out;
-}
-
 static int setup(void **state ATTR_UNUSED)
 {
 	rsa_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
@@ -222,9 +200,9 @@ static int setup(void **state ATTR_UNUSED)
 	ed_key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	if (rsa_key == NULL || rsa_small_key == NULL || ed_key == NULL)
 		return -1;
-	rsa_record = key_record(rsa_key, "");
-	rsa_small_record = key_record(rsa_small_key, "");
-	ed_record = key_record(ed_key, "");
+	rsa_record = dkim_test_key_record(rsa_key, "");
+	rsa_small_record = dkim_test_key_record(rsa_small_key, "");
+	ed_record = dkim_test_key_record(ed_key, "");
 	return 0;
 }
 
@@ -869,8 +847,8 @@ static void test_keys(void **state ATTR_UNUSED)
 			    "v=1; a=ed25519-sha256; d=example.com; s=ed; "
 			    "h=from; i=a@sub.example.com",
 			    ed_key);
-	char *testing = key_record(ed_key, " t=y;");
-	char *strict = key_record(ed_key, " t=s;");
+	char *testing = dkim_test_key_record(ed_key, " t=y;");
+	char *strict = dkim_test_key_record(ed_key, " t=s;");
 	struct auth_dns_stub *stub;
 	struct got g;
 
