@@ -1,13 +1,17 @@
-/* fuzz-dkim.c - libFuzzer target for DKIM (dkim-canon.c, dkim-verify.c,
-   dkim-sign.c). The input is a key record (up to the first LF) and a
-   message (the rest). The record goes through dkim_key_parse() and is
-   published as a._domainkey.example.com in the DNS stub, beside the RFC
+/* fuzz-dkim.c - libFuzzer target for DKIM and ARC (dkim-canon.c,
+   dkim-verify.c, dkim-sign.c, arc.c). The input is a key record (up to the
+   first LF) and a message (the rest). The record goes through dkim_key_parse()
+   and is published as a._domainkey.example.com in the DNS stub, beside the RFC
    8463 keys of football.example.com; the message is canonicalized both
    ways (canonical forms must be fixed points), verified on the stub, and
    signed with the RFC 8032 test key: when dkim_sign_prepare() accepts it,
    the signed message must verify (pass) with the RFC 8463 key record.
+   ARC likewise: the message's chain is validated, and when it can be
+   sealed (cv from that validation), the sealed message must validate
+   (pass, one more instance) unless the seal says cv=fail.
    Replayed over tests/fuzz-corpus/fuzz-dkim by tests/fuzz-replay.c. */
 
+#include "arc.h"
 #include "dkim-private.h"
 #include "dkim-test-sign.h"
 #include "auth-dns-stub.h"
@@ -64,6 +68,100 @@ static void fuzz_verify(struct auth_dns_stub *stub, const uint8_t *msg,
 	if (v != NULL)
 		auth_dns_stub_run(stub);
 	if (seen->calls != 1)
+		abort();
+}
+
+struct fuzz_arc_seen {
+	unsigned int calls, instances;
+	enum arc_chain cv;
+};
+
+static void fuzz_arc_cb(void *context, const struct arc_verify_result *r)
+{
+	struct fuzz_arc_seen *seen = context;
+
+	seen->calls++;
+	seen->cv = r->cv;
+	seen->instances = r->instances;
+	if ((r->cv == ARC_CHAIN_FAIL) != (r->reason != NULL))
+		abort();
+}
+
+static void fuzz_arc_verify(struct auth_dns_stub *stub, const uint8_t *msg,
+			    size_t len, struct fuzz_arc_seen *seen)
+{
+	struct arc_verify *v;
+
+	memset(seen, 0, sizeof(*seen));
+	v = arc_verify_start(auth_dns_stub_dns(stub), msg, len, fuzz_arc_cb,
+			     seen);
+	if (v != NULL)
+		auth_dns_stub_run(stub);
+	if (seen->calls != 1)
+		abort();
+}
+
+static EVP_PKEY *fuzz_key(void)
+{
+	EVP_PKEY *ed = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
+						    ed_seed, sizeof(ed_seed));
+
+	if (ed == NULL)
+		abort();
+	return ed;
+}
+
+static void fuzz_sign(EVP_PKEY *key, const uint8_t digest[32], uint8_t *sig,
+		      size_t *sig_len)
+{
+	if (dkim_test_sign_digest(key, digest, sig, sig_len) < 0)
+		abort();
+}
+
+/* Seals msg with the chain status the validator gave; the result must
+   validate unless the new seal records a failure. */
+static void fuzz_arc(pool_t pool, struct auth_dns_stub *stub, struct span msg)
+{
+	struct fuzz_arc_seen seen, again;
+	struct arc_seal_request req;
+	uint8_t sig[DKIM_SIG_MAX];
+	size_t sig_len;
+	const char *error;
+	int ret;
+
+	fuzz_arc_verify(stub, msg.p, msg.len, &seen);
+	struct arc_seal_params params = {
+		.domain = "football.example.com",
+		.selector = "brisbane",
+		.algorithm = DKIM_ALG_ED25519_SHA256,
+		.authserv_id = "mx.example.com",
+		.results = "spf=pass smtp.mailfrom=example.com; arc=pass",
+		.cv = seen.cv,
+	};
+	ret = arc_seal_prepare_ams(pool, msg.p, msg.len, &params, &req, &error);
+	if (ret <= 0) {
+		if (error == NULL)
+			abort();
+		return;
+	}
+	EVP_PKEY *key = fuzz_key();
+	fuzz_sign(key, req.digest, sig, &sig_len);
+	if (arc_seal_prepare_as(&req, sig, sig_len, &error) < 0)
+		abort();
+	fuzz_sign(key, req.digest, sig, &sig_len);
+	EVP_PKEY_free(key);
+	const char *fields = arc_seal_finish(pool, &req, sig, sig_len);
+	size_t flen = strlen(fields);
+	uint8_t *sealed = p_malloc(pool, flen + msg.len + 1);
+
+	memcpy(sealed, fields, flen);
+	memcpy(sealed + flen, msg.p, msg.len);
+	fuzz_arc_verify(stub, sealed, flen + msg.len, &again);
+	if (seen.cv != ARC_CHAIN_FAIL &&
+	    (again.cv != ARC_CHAIN_PASS ||
+	     again.instances != seen.instances + 1))
+		abort();
+	if (seen.cv == ARC_CHAIN_FAIL && again.cv != ARC_CHAIN_FAIL)
 		abort();
 }
 
@@ -140,14 +238,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct dkim_sign_request req;
 	if (dkim_sign_prepare(pool, msg.p, msg.len, &params, &req, &error) ==
 	    0) {
-		EVP_PKEY *ed = EVP_PKEY_new_raw_private_key(
-			EVP_PKEY_ED25519, NULL, ed_seed, sizeof(ed_seed));
+		EVP_PKEY *ed = fuzz_key();
 		uint8_t sig[DKIM_SIG_MAX];
 		size_t sig_len;
 
-		if (ed == NULL ||
-		    dkim_test_sign_digest(ed, req.digest, sig, &sig_len) < 0)
-			abort();
+		fuzz_sign(ed, req.digest, sig, &sig_len);
 		EVP_PKEY_free(ed);
 		const char *field = dkim_sign_finish(pool, &req, sig, sig_len);
 		size_t flen = strlen(field);
@@ -161,6 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (error == NULL) {
 		abort();
 	}
+	fuzz_arc(pool, stub, msg);
 	auth_dns_stub_destroy(&stub);
 	pool_unref(&pool);
 	return 0;
