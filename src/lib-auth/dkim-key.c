@@ -111,8 +111,7 @@ EVP_PKEY *dkim_key_generate(enum dkim_algorithm alg)
 }
 
 /* Base64 (RFC 6376 2.7, RFC 4648 4) of data, from pool. */
-static const char *dkim_key_base64(pool_t pool, const uint8_t *data,
-				   size_t len)
+static const char *dkim_key_base64(pool_t pool, const uint8_t *data, size_t len)
 {
 	char *out = p_malloc(pool, (len + 2) / 3 * 4 + 1);
 

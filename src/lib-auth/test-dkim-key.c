@@ -57,7 +57,8 @@ static size_t record_p(const char *record, const char *prefix, uint8_t *out,
 	assert_int_equal(strncmp(record, prefix, strlen(prefix)), 0);
 	p = record + strlen(prefix);
 	assert_int_equal(sodium_base642bin(out, max, p, strlen(p), NULL, &len,
-					   NULL, sodium_base64_VARIANT_ORIGINAL),
+					   NULL,
+					   sodium_base64_VARIANT_ORIGINAL),
 			 0);
 	return len;
 }
@@ -110,9 +111,9 @@ static void test_sign_rsa(void **state)
 	assert_int_equal(EVP_PKEY_verify_recover_init(ctx), 1);
 	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING),
 			 1);
-	assert_int_equal(EVP_PKEY_verify_recover(ctx, recovered, &rec_len, sig,
-						 sig_len),
-			 1);
+	assert_int_equal(
+		EVP_PKEY_verify_recover(ctx, recovered, &rec_len, sig, sig_len),
+		1);
 	EVP_PKEY_CTX_free(ctx);
 	assert_int_equal(rec_len, sizeof(sha256_digestinfo) + 32);
 	assert_memory_equal(recovered, sha256_digestinfo,
@@ -204,8 +205,8 @@ static void test_record_rsa(void **state)
 	assert_int_equal(EVP_PKEY_eq(pub, rsa_key), 1);
 	EVP_PKEY_free(pub);
 
-	assert_null(dkim_key_dns_record(pool, rsa_key,
-					DKIM_ALG_ED25519_SHA256));
+	assert_null(
+		dkim_key_dns_record(pool, rsa_key, DKIM_ALG_ED25519_SHA256));
 	assert_null(dkim_key_dns_record(pool, NULL, DKIM_ALG_RSA_SHA256));
 	pool_unref(&pool);
 }
@@ -220,9 +221,8 @@ static void test_record_ed25519(void **state)
 	(void)state;
 	rec = dkim_key_dns_record(pool, ed_key, DKIM_ALG_ED25519_SHA256);
 	assert_non_null(rec);
-	assert_int_equal(record_p(rec, "v=DKIM1; k=ed25519; p=", raw,
-				  sizeof(raw)),
-			 32);
+	assert_int_equal(
+		record_p(rec, "v=DKIM1; k=ed25519; p=", raw, sizeof(raw)), 32);
 	assert_int_equal(EVP_PKEY_get_raw_public_key(ed_key, pub, &pub_len), 1);
 	assert_memory_equal(raw, pub, 32);
 	assert_null(dkim_key_dns_record(pool, ed_key, DKIM_ALG_RSA_SHA256));
