@@ -9,7 +9,8 @@ fields, an empty body, trailing empty lines, whitespace runs. Rotation:
 makes it sign and keeps the old pair listed as retiring (mail signed
 before still verifies with the old records). A domain without keys is
 sent unsigned and logged; a domain whose keys the vault cannot open gets
-451, never an unsigned message.
+451, never an unsigned message. And through the outbound queue to a
+Postfix MX, the signatures arrive intact.
 
 dkimpy runs in a /usr/bin/python3 subprocess (the tests may run under
 another python), with a dnsfunc that answers only the published
@@ -22,8 +23,12 @@ import smtplib
 import sqlite3
 import subprocess
 import time
+import unittest
 
+import dnsserver
 import harness
+import postfix_mx
+import test_outbound
 from harness import DOMAIN
 from smtp_util import MailCase, strip_trace
 
@@ -382,3 +387,82 @@ class DkimSignTest(MailCase):
         self.assertEqual(cm.exception.smtp_code, 451, cm.exception)
         for _folder, data in self.mi.export(ALICE):
             self.assertNotIn(b'<dkim-4@sign.example>', data)
+
+
+class DkimOutboundTest(unittest.TestCase):
+    """Signed on submission, through the outbound queue to a Postfix MX
+    (nsd for DNS, as test_outbound.py): what arrives there still carries
+    both signatures and dkimpy verifies them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.skip_reason = test_outbound.missing_infra(postfix=True)
+        if cls.skip_reason:
+            return
+        cls.inst = harness.Instance()
+        cls.addClassCleanup(cls.inst.cleanup)
+        cls.skip_reason = test_outbound.marmot_lacks_queue(cls.inst)
+        if cls.skip_reason:
+            return
+        cls.mx = postfix_mx.PostfixMx()
+        cls.addClassCleanup(cls.mx.stop)
+        dead_addr = postfix_mx.free_mx_addr(exclude=(cls.mx.addr,))
+        cls.dns = dnsserver.DnsServer(
+            dnsserver.test_zones(cls.mx.addr, dead_addr))
+        cls.dns.start()
+        cls.addClassCleanup(cls.dns.stop)
+        cls.mx.start()
+        with open(os.path.join(cls.inst.data, 'marmot.conf'), 'a') as f:
+            f.write('\n# test_auth_dkim_sign.py\n'
+                    'dns_resolver = %s\n'
+                    'dns_timeout = 5s\n'
+                    'queue_retry_min = 2s\n'
+                    'queue_scan_interval = 1s\n' % cls.dns.resolver)
+        r = cls.inst.marmot(['domain', 'add', SIGN_DOMAIN])
+        cls.inst.check_ok(r, 'domain add')
+        cls.records = parse_records(r.stdout)
+        cls.password = cls.inst.add_user(BOB)
+        cls.inst.start(wait_port='submission')
+
+    def setUp(self):
+        if self.skip_reason:
+            if os.geteuid() != 0:
+                self.skipTest(self.skip_reason)
+            self.fail(self.skip_reason)
+        self.addCleanup(harness.dump_log_on_failure, self, self.inst)
+
+    def test_signed_through_the_queue(self):
+        rcpt = 'alice@remote.test'
+        msgs = varied_messages(BOB)[:12]
+        deadline = time.monotonic() + 20
+        while True:
+            s = smtplib.SMTP(harness.LOOPBACK, self.inst.ports['submission'],
+                             timeout=60)
+            try:
+                s.ehlo('client.test.example')
+                s.starttls(context=harness.insecure_context())
+                s.ehlo('client.test.example')
+                s.login(BOB, self.password)
+                break
+            except smtplib.SMTPAuthenticationError as e:
+                s.close()
+                if e.smtp_code != 454 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        try:
+            for data in msgs:
+                refused = s.sendmail(BOB, [rcpt], data,
+                                     mail_options=['BODY=8BITMIME'])
+                self.assertEqual(refused, {})
+            s.quit()
+        finally:
+            s.close()
+        got = self.mx.wait_messages('alice', len(msgs), timeout=90)
+        ours = [m for m in got if b'@sign.example>' in m]
+        self.assertEqual(len(ours), len(msgs))
+        # Maildir stores LF line ends: back to the wire form.
+        wire = [m.replace(b'\r\n', b'\n').replace(b'\n', b'\r\n')
+                for m in ours]
+        results = dkim_verify(self.records, wire)
+        sels = [n.split('.')[0] for n in self.records]
+        DkimSignTest.check_signed(self, results, sels, 'outbound')
