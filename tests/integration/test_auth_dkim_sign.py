@@ -466,3 +466,49 @@ class DkimOutboundTest(unittest.TestCase):
         results = dkim_verify(self.records, wire)
         sels = [n.split('.')[0] for n in self.records]
         DkimSignTest.check_signed(self, results, sels, 'outbound')
+
+
+class DkimCliTest(unittest.TestCase):
+    """`marmot dkim ...` refuses what makes no sense, with a `marmot: `
+    message and no change to the keys."""
+
+    def setUp(self):
+        self.inst = harness.Instance()
+        self.addCleanup(self.inst.cleanup)
+
+    def run_ok(self, args):
+        return self.inst.check_ok(self.inst.marmot(args),
+                                  'marmot ' + ' '.join(args))
+
+    def listing(self):
+        return self.run_ok(['dkim', 'list']).stdout
+
+    def refused(self, args, message):
+        before = self.listing()
+        r = self.inst.marmot(args)
+        self.assertNotEqual(r.returncode, 0, 'marmot %s: %s' % (args,
+                                                                 r.stdout))
+        self.assertTrue(r.stderr.startswith('marmot: '), r.stderr)
+        self.assertIn(message, r.stderr)
+        self.assertEqual(self.listing(), before, 'refused but changed')
+
+    def test_refusals(self):
+        # The domain of `marmot init` has none: generate makes them.
+        self.assertEqual(self.listing().splitlines()[1:], [])
+        self.refused(['dkim', 'rotate', DOMAIN], 'no DKIM keys yet')
+        r = self.run_ok(['dkim', 'generate', DOMAIN])
+        self.assertEqual(len(parse_records(r.stdout)), 2, r.stdout)
+        self.assertEqual(len(self.listing().splitlines()), 3)
+        self.refused(['dkim', 'generate', DOMAIN], 'already has DKIM keys')
+        self.refused(['dkim', 'activate', DOMAIN], 'no new DKIM keys')
+        self.refused(['dkim', 'list', 'nowhere.example'], 'unknown domain')
+        self.refused(['dkim', 'rotate', 'bad..example'], 'invalid domain')
+        self.refused(['domain', 'add', DOMAIN], 'exists')
+        self.run_ok(['dkim', 'rotate', DOMAIN])
+        self.refused(['dkim', 'rotate', DOMAIN], 'pending DKIM keys')
+        self.assertEqual(len(self.listing().splitlines()), 5)
+        # Deleting the domain deletes its keys.
+        self.run_ok(['domain', 'add', 'gone.example'])
+        self.assertIn('gone.example', self.listing())
+        self.run_ok(['domain', 'del', 'gone.example'])
+        self.assertNotIn('gone.example', self.listing())
