@@ -333,7 +333,7 @@ int cli_domain_add_run(struct cli_context *ctx)
 		return cli_result(-1, error);
 	printf("added domain %s\n", ctx->domain);
 	/* ARCHITECTURE.md 1.6: DKIM signing is on by default. */
-	if (cli_dkim_make_keys(ctx, ctx->domain, "active") < 0) {
+	if (cli_dkim_make_keys(ctx, ctx->domain, "active", NULL) < 0) {
 		cli_error("the domain has no DKIM keys; make them with: "
 			  "marmot dkim generate %s",
 			  ctx->domain);

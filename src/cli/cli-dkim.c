@@ -44,25 +44,25 @@ static const struct cli_dkim_alg cli_dkim_algs[] = {
 };
 #define CLI_DKIM_ALG_COUNT N_ELEMENTS(cli_dkim_algs)
 
-/* Prints the zone-file line of one key record. */
-static void cli_dkim_print_record(const char *domain, const char *selector,
-				  const char *record)
+/* Appends the zone-file line of one key record. */
+static void cli_dkim_format_record(struct buf *out, const char *domain,
+				   const char *selector, const char *record)
 {
 	size_t len = strlen(record);
 
-	printf("%s._domainkey.%s. IN TXT ", selector, domain);
+	buf_printf(out, "%s._domainkey.%s. IN TXT ", selector, domain);
 	if (len <= CLI_DKIM_TXT_CHUNK) {
-		printf("\"%s\"\n", record);
+		buf_printf(out, "\"%s\"\n", record);
 		return;
 	}
-	printf("(");
+	buf_append_c(out, '(');
 	for (size_t i = 0; i < len; i += CLI_DKIM_TXT_CHUNK) {
 		int n = (int)(len - i < CLI_DKIM_TXT_CHUNK
 				      ? len - i
 				      : CLI_DKIM_TXT_CHUNK);
-		printf(" \"%.*s\"", n, record + i);
+		buf_printf(out, " \"%.*s\"", n, record + i);
 	}
-	printf(" )\n");
+	buf_append_str(out, " )\n");
 }
 
 /* A free selector pair for domain: m<yyyymm>e / m<yyyymm>r, then
@@ -107,8 +107,9 @@ static const char *cli_dkim_selector_prefix(struct cli_context *ctx,
 }
 
 int cli_dkim_make_keys(struct cli_context *ctx, const char *domain,
-		       const char *state)
+		       const char *state, const char **records_r)
 {
+	struct buf records = BUF_INIT;
 	struct directory_dkim_new_key keys[CLI_DKIM_ALG_COUNT];
 	struct buf wrapped[CLI_DKIM_ALG_COUNT];
 	const char *prefix, *error = NULL;
@@ -151,12 +152,17 @@ int cli_dkim_make_keys(struct cli_context *ctx, const char *domain,
 		cli_error("cannot add DKIM keys to %s: %s", domain, error);
 		return -1;
 	}
-	printf("DKIM keys of %s (%s); publish these DNS records:\n", domain,
-	       state);
 	for (unsigned int i = 0; i < CLI_DKIM_ALG_COUNT; i++) {
-		cli_dkim_print_record(domain, keys[i].selector,
-				      keys[i].public_record);
+		cli_dkim_format_record(&records, domain, keys[i].selector,
+				       keys[i].public_record);
 	}
+	if (records_r != NULL) {
+		*records_r = p_strdup(ctx->pool, buf_cstr(&records));
+	} else {
+		printf("DKIM keys of %s (%s); publish these DNS records:\n%s",
+		       domain, state, buf_cstr(&records));
+	}
+	buf_free(&records);
 	return 0;
 }
 
@@ -201,7 +207,7 @@ int cli_dkim_generate_run(struct cli_context *ctx)
 			  ctx->domain, selectors, ctx->domain);
 		return CLI_EXIT_FAILURE;
 	}
-	return cli_dkim_make_keys(ctx, ctx->domain, "active") < 0
+	return cli_dkim_make_keys(ctx, ctx->domain, "active", NULL) < 0
 		       ? CLI_EXIT_FAILURE
 		       : CLI_EXIT_OK;
 }
@@ -265,7 +271,7 @@ int cli_dkim_rotate_run(struct cli_context *ctx)
 			  ctx->domain, ctx->domain);
 		return CLI_EXIT_FAILURE;
 	}
-	if (cli_dkim_make_keys(ctx, ctx->domain, "pending") < 0)
+	if (cli_dkim_make_keys(ctx, ctx->domain, "pending", NULL) < 0)
 		return CLI_EXIT_FAILURE;
 	printf("the new keys sign once the records are published and you "
 	       "run: marmot dkim activate %s\n",

@@ -157,10 +157,11 @@ int cli_dkim_activate_run(struct cli_context *ctx);
 int cli_dkim_expire_run(struct cli_context *ctx);
 /* Generates an Ed25519 and an RSA-2048 key for domain (which exists) under
    fresh selectors, stores them wrapped in state ("active" or "pending")
-   and prints the DNS records to publish. Needs ctx->master_key. Returns 0,
-   or -1 with the error printed. */
+   in ctx->dir and prints the DNS records to publish (records_r != NULL:
+   returns their zone-file lines instead, from ctx->pool). Needs
+   ctx->master_key. Returns 0, or -1 with the error printed. */
 int cli_dkim_make_keys(struct cli_context *ctx, const char *domain,
-		       const char *state);
+		       const char *state, const char **records_r);
 
 /* cli-deliver.c: `deliver` exits with sysexits.h codes (0, EX_NOUSER,
    EX_TEMPFAIL) or 1; `store count` runs with the master key. */
