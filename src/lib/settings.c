@@ -203,6 +203,17 @@ static const struct setting_def setting_defs[] = {
 	{ "queue_timeout", SETTING_TIME, "5m", 1, 3600, OFF(queue_timeout), -1,
 	  "How long the queue's SMTP client waits for a connection or a reply "
 	  "(RFC 5321 4.5.3.2 gives 2 to 10 minutes per command)." },
+	{ "queue_tls_ca", SETTING_STRING, "system", 0, 0, OFF(queue_tls_ca), -1,
+	  "CA certificates (an absolute path to a PEM file) that MX hosts "
+	  "and mta-sts policy servers must chain to when MTA-STS (RFC 8461) "
+	  "asks for a verified certificate; system uses the system trust "
+	  "store. Tests point it at their own CA." },
+	{ "queue_mta_sts", SETTING_STRING, "on", 0, 0, OFF(queue_mta_sts), -1,
+	  "on looks up each destination's MTA-STS policy (RFC 8461) and, in "
+	  "enforce mode, delivers only to the policy's MX hosts over TLS "
+	  "with a valid certificate (otherwise the message stays queued); "
+	  "off ignores MTA-STS. DANE (RFC 7672) applies whenever "
+	  "dns_trust_anchor_file makes DNSSEC answers secure." },
 };
 
 static const struct {
@@ -989,6 +1000,8 @@ void settings_free(struct marmot_settings **_set)
 	i_free(set->tls_key);
 	i_free(set->log_level);
 	i_free(set->queue_relay_host);
+	i_free(set->queue_tls_ca);
+	i_free(set->queue_mta_sts);
 	i_free(set);
 }
 

@@ -75,6 +75,9 @@ struct marmot_settings {
 	unsigned int queue_max_per_domain; /* connections */
 	unsigned int queue_scan_interval; /* seconds */
 	unsigned int queue_timeout; /* seconds, per SMTP command */
+	/* Outbound TLS policy (front-tlspolicy.c). */
+	char *queue_tls_ca; /* "system" or an absolute path */
+	char *queue_mta_sts; /* "on" or "off" */
 };
 
 /* Standard names and ports: "smtp" 25, "submission" 587, "submissions"
