@@ -162,9 +162,23 @@ static char *mtasts_mx_normalize(pool_t pool, const char *p, size_t len)
 	return s;
 }
 
+/* Sets policy->mx to a pool copy of the count names in mx. */
+static void mtasts_policy_set_mx(pool_t pool, struct mtasts_policy *policy,
+				 const char *const *mx, unsigned int count)
+{
+	const char **copy = p_new(pool, const char *, count + 1);
+
+	for (unsigned int i = 0; i < count; i++)
+		copy[i] = p_strdup(pool, mx[i]);
+	policy->mx = copy;
+	policy->mx_count = count;
+}
+
 int mtasts_policy_parse(pool_t pool, const uint8_t *data, size_t len,
 			struct mtasts_policy *policy_r, const char **error_r)
 {
+	const char *mx_list[MTASTS_MX_MAX];
+	unsigned int mx_count = 0;
 	const char *text = (const char *)data;
 	size_t pos = 0;
 	bool have_version = false, have_mode = false, have_max_age = false;
@@ -261,8 +275,8 @@ int mtasts_policy_parse(pool_t pool, const uint8_t *data, size_t len,
 				*error_r = "invalid mx pattern";
 				return -1;
 			}
-			if (policy_r->mx_count < MTASTS_MX_MAX)
-				policy_r->mx[policy_r->mx_count++] = mx;
+			if (mx_count < MTASTS_MX_MAX)
+				mx_list[mx_count++] = mx;
 		}
 		/* Other keys: RFC 8461 3.2 extension fields, ignored. */
 	}
@@ -278,6 +292,7 @@ int mtasts_policy_parse(pool_t pool, const uint8_t *data, size_t len,
 		*error_r = "policy has no max_age";
 		return -1;
 	}
+	mtasts_policy_set_mx(pool, policy_r, mx_list, mx_count);
 	if (policy_r->mode != MTASTS_MODE_NONE && policy_r->mx_count == 0) {
 		*error_r = "policy has no mx";
 		return -1;
@@ -289,8 +304,7 @@ void mtasts_policy_copy(pool_t pool, struct mtasts_policy *dest,
 			const struct mtasts_policy *src)
 {
 	*dest = *src;
-	for (unsigned int i = 0; i < src->mx_count; i++)
-		dest->mx[i] = p_strdup(pool, src->mx[i]);
+	mtasts_policy_set_mx(pool, dest, src->mx, src->mx_count);
 }
 
 bool mtasts_mx_match(const char *pattern, const char *host)
@@ -472,6 +486,8 @@ static int mtasts_cache_read_line(struct mtasts_cache *cache, char *line,
 {
 	char *fields[6], *save = NULL, *mx;
 	struct mtasts_policy policy;
+	const char *mx_list[MTASTS_MX_MAX];
+	unsigned int mx_count = 0;
 	char id[MTASTS_ID_MAX + 1], rec[64];
 	const char *error;
 	long long fetched;
@@ -515,10 +531,11 @@ static int mtasts_cache_read_line(struct mtasts_cache *cache, char *line,
 				ret = -1;
 				break;
 			}
-			if (policy.mx_count < MTASTS_MX_MAX)
-				policy.mx[policy.mx_count++] = m;
+			if (mx_count < MTASTS_MX_MAX)
+				mx_list[mx_count++] = m;
 		}
 	}
+	mtasts_policy_set_mx(pool, &policy, mx_list, mx_count);
 	if (ret == 0 && policy.mode != MTASTS_MODE_NONE && policy.mx_count == 0)
 		ret = -1;
 	if (ret == 0)

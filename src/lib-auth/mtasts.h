@@ -32,12 +32,14 @@ enum mtasts_mode {
 	MTASTS_MODE_ENFORCE,
 };
 
+/* The same layout as our own policy's (mtasts-policy.h, when it lands:
+   then this file uses that one). */
 struct mtasts_policy {
 	enum mtasts_mode mode;
-	unsigned int max_age; /* seconds */
 	/* Lowercase, no trailing dot; "*.example.com" for wildcards. */
-	const char *mx[MTASTS_MX_MAX];
+	const char *const *mx;
 	unsigned int mx_count;
+	unsigned int max_age; /* seconds */
 };
 
 /* Parses one TXT record (RFC 8461 3.1: "v=STSv1; id=...;" and extension
