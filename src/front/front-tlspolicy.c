@@ -135,11 +135,6 @@ int fq_tlspolicy_init(struct front *front, struct dns *dns,
 	const struct marmot_settings *set = front->set;
 
 	i_assert(tp == NULL);
-	if (strcmp(set->queue_mta_sts, "on") != 0 &&
-	    strcmp(set->queue_mta_sts, "off") != 0) {
-		*error_r = "queue_mta_sts must be on or off";
-		return -1;
-	}
 	if (strcmp(set->queue_tls_ca, "system") != 0 &&
 	    set->queue_tls_ca[0] != '/') {
 		*error_r = "queue_tls_ca must be system or an absolute path";

@@ -115,32 +115,6 @@ int mtasts_txt_select(const struct dns_txt *txt, unsigned int count,
 	return 1;
 }
 
-const char *mtasts_mode_name(enum mtasts_mode mode)
-{
-	switch (mode) {
-	case MTASTS_MODE_NONE:
-		return "none";
-	case MTASTS_MODE_TESTING:
-		return "testing";
-	case MTASTS_MODE_ENFORCE:
-		return "enforce";
-	}
-	i_unreached();
-}
-
-int mtasts_mode_parse(const char *name, enum mtasts_mode *mode_r)
-{
-	if (strcmp(name, "none") == 0)
-		*mode_r = MTASTS_MODE_NONE;
-	else if (strcmp(name, "testing") == 0)
-		*mode_r = MTASTS_MODE_TESTING;
-	else if (strcmp(name, "enforce") == 0)
-		*mode_r = MTASTS_MODE_ENFORCE;
-	else
-		return -1;
-	return 0;
-}
-
 /* A lowercase copy of an mx pattern without trailing dot, or NULL if it
    is not a domain name or "*." followed by one. */
 static char *mtasts_mx_normalize(pool_t pool, const char *p, size_t len)
@@ -262,7 +236,7 @@ int mtasts_policy_parse(pool_t pool, const uint8_t *data, size_t len,
 				}
 				n = n * 10 + (uint64_t)(text[i] - '0');
 			}
-			if (n > MTASTS_MAX_AGE_MAX) {
+			if (n > MTASTS_MAX_AGE_LIMIT) {
 				*error_r = "max_age above 31557600";
 				return -1;
 			}
@@ -515,7 +489,7 @@ static int mtasts_cache_read_line(struct mtasts_cache *cache, char *line,
 	if (mtasts_mode_parse(fields[3], &policy.mode) < 0)
 		return -1;
 	max_age = strtoul(fields[4], &end, 10);
-	if (*end != '\0' || max_age > MTASTS_MAX_AGE_MAX)
+	if (*end != '\0' || max_age > MTASTS_MAX_AGE_LIMIT)
 		return -1;
 	policy.max_age = (unsigned int)max_age;
 	if (now - (time_t)fetched >= (time_t)policy.max_age)

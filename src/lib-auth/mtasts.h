@@ -5,11 +5,13 @@
    that is refreshed when the record's id changes. I/O-free: the front
    (front-tlspolicy.c) does the DNS lookup and the HTTPS fetch (libcurl)
    and hands the bytes here. Times are wall-clock seconds given by the
-   caller. */
+   caller. The policy struct and the mode enum are those of our own
+   policy (mtasts-policy.h); this file parses other domains' into them. */
 
 #include "lib.h"
 #include "pool.h"
 #include "dns.h"
+#include "mtasts-policy.h"
 
 struct buf;
 
@@ -17,30 +19,12 @@ struct buf;
 
 /* RFC 8461 3.1: id = 1*32(ALPHA / DIGIT) */
 #define MTASTS_ID_MAX 32
-/* RFC 8461 3.2: max_age at most 31557600 (about a year). */
-#define MTASTS_MAX_AGE_MAX 31557600u
 /* RFC 8461 3.3: a policy larger than 64 KiB may be refused. */
 #define MTASTS_POLICY_MAX_SIZE 65536
 /* Bound on mx lines kept from one policy. */
 #define MTASTS_MX_MAX 64
 /* Bound on cached domains (the oldest entry is dropped beyond it). */
 #define MTASTS_CACHE_MAX 10000
-
-enum mtasts_mode {
-	MTASTS_MODE_NONE,
-	MTASTS_MODE_TESTING,
-	MTASTS_MODE_ENFORCE,
-};
-
-/* The same layout as our own policy's (mtasts-policy.h, when it lands:
-   then this file uses that one). */
-struct mtasts_policy {
-	enum mtasts_mode mode;
-	/* Lowercase, no trailing dot; "*.example.com" for wildcards. */
-	const char *const *mx;
-	unsigned int mx_count;
-	unsigned int max_age; /* seconds */
-};
 
 /* Parses one TXT record (RFC 8461 3.1: "v=STSv1; id=...;" and extension
    fields). Returns 0 with the id in id_r, or -1 with *error_r (static)
@@ -72,10 +56,6 @@ bool mtasts_mx_match(const char *pattern, const char *host);
 /* Whether host matches one of policy's mx lines. */
 bool mtasts_policy_mx_allowed(const struct mtasts_policy *policy,
 			      const char *host);
-
-/* "none", "testing", "enforce"; parse returns -1 for anything else. */
-const char *mtasts_mode_name(enum mtasts_mode mode);
-int mtasts_mode_parse(const char *name, enum mtasts_mode *mode_r);
 
 struct mtasts_cache;
 

@@ -55,6 +55,11 @@ struct marmot_settings {
 	char *dns_resolver; /* "resolv.conf" or ADDR[@PORT],... */
 	char *dns_trust_anchor_file; /* "none" or an absolute path */
 	unsigned int dns_timeout; /* seconds per lookup */
+	/* Published DNS (marmot dns records|check) and our MTA-STS policy. */
+	char **public_addresses; /* NULL-terminated; { "*" } = unstated */
+	char *mta_sts_mode; /* "none", "testing" or "enforce" */
+	unsigned int mta_sts_max_age; /* seconds */
+	char *dmarc_policy; /* "quarantine" or "reject" */
 	unsigned int vault_max_hashes;
 	unsigned int auth_cache_ttl; /* seconds */
 	unsigned int max_connections; /* front, total */
