@@ -22,11 +22,17 @@ Shown:
   certificate does not chain to the CA: stays queued; testing mode with
   such an MX: delivered.
 
-Needs root (port 25 and 443) and nsd, ldnsutils, openssl; skipped with the
-reason otherwise.
+And our own policy (OwnPolicyTest): the front answers
+GET https://mta-sts.<domain>/.well-known/mta-sts.txt with "version:
+STSv1", mta_sts_mode, our host name as the one mx, mta_sts_max_age, as
+text/plain; not over plain HTTP, not for another Host or path.
+
+TlsPolicyTest needs root (port 25 and 443) and nsd, ldnsutils, openssl;
+skipped with the reason otherwise.
 """
 
 import hashlib
+import http.client
 import http.server
 import os
 import re
@@ -506,6 +512,69 @@ class TlsPolicyTest(unittest.TestCase):
         self.assert_logged(r'queue\.mta_sts\.mx_mismatch conn=\S+ '
                            r'dest=ststest\.test host=other\.ststest\.test '
                            r'mode=testing')
+
+
+class OwnPolicyTest(unittest.TestCase):
+    """The policy Marmot publishes for its own domains (RFC 8461 3.3)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.inst = harness.Instance()
+        cls.addClassCleanup(cls.inst.cleanup)
+        with open(os.path.join(cls.inst.data, 'marmot.conf'), 'a') as f:
+            f.write('\nmta_sts_mode = enforce\nmta_sts_max_age = 2d\n')
+        cls.inst.start(wait_port='https')
+
+    def setUp(self):
+        self.addCleanup(harness.dump_log_on_failure, self, self.inst)
+
+    def get(self, host, path='/.well-known/mta-sts.txt', tls=True,
+            method='GET'):
+        if tls:
+            c = http.client.HTTPSConnection(
+                '127.0.0.1', self.inst.ports['https'], timeout=10,
+                context=self.inst.ssl_context())
+        else:
+            c = http.client.HTTPConnection('127.0.0.1',
+                                           self.inst.ports['http'],
+                                           timeout=10)
+        try:
+            c.request(method, path, headers={'Host': host})
+            r = c.getresponse()
+            return r.status, r.getheader('Content-Type'), r.read().decode()
+        finally:
+            c.close()
+
+    def test_policy_served(self):
+        status, ctype, body = self.get('mta-sts.%s' % harness.DOMAIN)
+        self.assertEqual(status, 200)
+        self.assertTrue(ctype.startswith('text/plain'), ctype)
+        # RFC 8461 3.2: the fields, CRLF-terminated.
+        self.assertEqual(body, 'version: STSv1\r\nmode: enforce\r\n'
+                         'mx: %s\r\nmax_age: 172800\r\n' % harness.HOSTNAME)
+        # Host is case-insensitive and may carry a port.
+        status, _, body2 = self.get('MTA-STS.%s:%d' % (
+            harness.DOMAIN.upper(), self.inst.ports['https']))
+        self.assertEqual((status, body2), (200, body))
+        status, _, head = self.get('mta-sts.%s' % harness.DOMAIN,
+                                   method='HEAD')
+        self.assertEqual((status, head), (200, ''))
+
+    def test_not_served_elsewhere(self):
+        policy_start = 'version: STSv1'
+        for host, path, tls in (
+                (harness.HOSTNAME, '/.well-known/mta-sts.txt', True),
+                ('mta-sts.%s' % harness.DOMAIN, '/', True),
+                ('mta-sts.%s' % harness.DOMAIN, '/.well-known/mta-sts.txtx',
+                 True),
+                ('mta-sts', '/.well-known/mta-sts.txt', True),
+                # RFC 8461 3.3: HTTPS only.
+                ('mta-sts.%s' % harness.DOMAIN, '/.well-known/mta-sts.txt',
+                 False)):
+            status, _, body = self.get(host, path, tls)
+            self.assertEqual(status, 200, (host, path, tls))
+            self.assertNotIn(policy_start, body, (host, path, tls))
+            self.assertIn('is running', body, (host, path, tls))
 
 
 if __name__ == '__main__':
