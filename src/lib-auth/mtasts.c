@@ -91,24 +91,35 @@ int mtasts_txt_parse(const char *text, size_t len, char id_r[MTASTS_ID_MAX + 1],
 	return 0;
 }
 
-int mtasts_txt_select(const struct dns_txt *txt, unsigned int count,
-		      char id_r[MTASTS_ID_MAX + 1], const char **error_r)
+int mtasts_txt_find(const struct dns_txt *txt, unsigned int count,
+		    const char *version, const char **error_r)
 {
+	size_t vlen = strlen(version);
 	int found = -1;
 
 	for (unsigned int i = 0; i < count; i++) {
-		/* RFC 8461 3.1: records not starting with "v=STSv1;" are
-		   not ours; more than one that does is an error. */
-		if (txt[i].len < 7 || memcmp(txt[i].text, "v=STSv1", 7) != 0)
+		/* RFC 8461 3.1, RFC 8460 3: records not starting with the
+		   version are not ours; more than one that does is an
+		   error. */
+		if (txt[i].len < vlen ||
+		    memcmp(txt[i].text, version, vlen) != 0)
 			continue;
 		if (found >= 0) {
-			*error_r = "several STSv1 TXT records";
-			return -1;
+			*error_r = "several TXT records of the version";
+			return -2;
 		}
 		found = (int)i;
 	}
+	return found;
+}
+
+int mtasts_txt_select(const struct dns_txt *txt, unsigned int count,
+		      char id_r[MTASTS_ID_MAX + 1], const char **error_r)
+{
+	int found = mtasts_txt_find(txt, count, "v=STSv1", error_r);
+
 	if (found < 0)
-		return 0;
+		return found == -1 ? 0 : -1;
 	if (mtasts_txt_parse(txt[found].text, txt[found].len, id_r, error_r) <
 	    0)
 		return -1;

@@ -31,6 +31,11 @@ struct buf;
    when the text is not a valid STSv1 record. */
 int mtasts_txt_parse(const char *text, size_t len, char id_r[MTASTS_ID_MAX + 1],
 		     const char **error_r);
+/* The index of the one record in txt that starts with version (e.g.
+   "v=STSv1", "v=TLSRPTv1"): -1 when none does, -2 with *error_r when
+   several do. */
+int mtasts_txt_find(const struct dns_txt *txt, unsigned int count,
+		    const char *version, const char **error_r);
 /* From the TXT RRset at _mta-sts.<domain>: returns 1 with the id when
    exactly one record starts with "v=STSv1", 0 when none does, -1 with
    *error_r when several do or the one is invalid (RFC 8461 3.1: then

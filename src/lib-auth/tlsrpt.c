@@ -7,6 +7,7 @@
 #include "lib.h"
 #include "tlsrpt.h"
 #include "buf.h"
+#include "mtasts.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -140,21 +141,11 @@ int tlsrpt_txt_select(pool_t pool, const struct dns_txt *txt,
 		      unsigned int count, const char **rua_r,
 		      unsigned int *count_r, const char **error_r)
 {
-	int found = -1;
+	int found = mtasts_txt_find(txt, count, "v=TLSRPTv1", error_r);
 
 	*count_r = 0;
-	for (unsigned int i = 0; i < count; i++) {
-		if (txt[i].len < 10 ||
-		    memcmp(txt[i].text, "v=TLSRPTv1", 10) != 0)
-			continue;
-		if (found >= 0) {
-			*error_r = "several TLSRPTv1 records";
-			return -1;
-		}
-		found = (int)i;
-	}
 	if (found < 0)
-		return 0;
+		return found == -1 ? 0 : -1;
 	if (tlsrpt_txt_parse(pool, txt[found].text, txt[found].len, rua_r,
 			     count_r, error_r) < 0)
 		return -1;
