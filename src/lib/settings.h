@@ -55,6 +55,11 @@ struct marmot_settings {
 	char *dns_resolver; /* "resolv.conf" or ADDR[@PORT],... */
 	char *dns_trust_anchor_file; /* "none" or an absolute path */
 	unsigned int dns_timeout; /* seconds per lookup */
+	/* Published DNS (marmot dns records|check) and our MTA-STS policy. */
+	char **public_addresses; /* NULL-terminated; { "*" } = unstated */
+	char *mta_sts_mode; /* "none", "testing" or "enforce" */
+	unsigned int mta_sts_max_age; /* seconds */
+	char *dmarc_policy; /* "quarantine" or "reject" */
 	unsigned int vault_max_hashes;
 	unsigned int auth_cache_ttl; /* seconds */
 	unsigned int max_connections; /* front, total */
@@ -75,6 +80,9 @@ struct marmot_settings {
 	unsigned int queue_max_per_domain; /* connections */
 	unsigned int queue_scan_interval; /* seconds */
 	unsigned int queue_timeout; /* seconds, per SMTP command */
+	/* Outbound TLS policy (front-tlspolicy.c). */
+	char *queue_tls_ca; /* "system" or an absolute path */
+	char *queue_mta_sts; /* "on" or "off" */
 };
 
 /* Standard names and ports: "smtp" 25, "submission" 587, "submissions"
