@@ -15,6 +15,7 @@
 #include "net.h"
 #include "stream.h"
 #include "tls.h"
+#include "front-mailauth.h"
 #include "front-private.h"
 #include "front-queue.h"
 #include "front-sasl.h"
@@ -467,6 +468,7 @@ int front_main(struct marmot_settings *set, int master_fd,
 		.vault_get = front_vault_get_global,
 	};
 	front_delivery_init(&delivery_env);
+	front_mailauth_init(&front);
 	log_info(NULL, "front.start", "listeners=%u pid=%d", listener_count,
 		 (int)getpid());
 
@@ -481,6 +483,7 @@ int front_main(struct marmot_settings *set, int master_fd,
 			close(front_listeners[i].fd);
 	}
 	front_conns_destroy_all(&front);
+	front_mailauth_deinit();
 	front_queue_deinit();
 	front_delivery_deinit();
 	front_vault_fail_all();

@@ -10,8 +10,8 @@
 #ifdef AUTH_STUB_SPF
 const char *spf_result_name(enum spf_result r)
 {
-	static const char *const names[] = { "none",	 "neutral",
-					     "pass",	 "fail",
+	static const char *const names[] = { "none",     "neutral",
+					     "pass",     "fail",
 					     "softfail", "temperror",
 					     "permerror" };
 
@@ -22,9 +22,8 @@ const char *spf_result_name(enum spf_result r)
 #ifdef AUTH_STUB_DKIM
 const char *dkim_result_name(enum dkim_result r)
 {
-	static const char *const names[] = { "none",	"pass",
-					     "fail",	"policy",
-					     "neutral", "temperror",
+	static const char *const names[] = { "none",     "pass",    "fail",
+					     "policy",   "neutral", "temperror",
 					     "permerror" };
 
 	return (unsigned int)r < N_ELEMENTS(names) ? names[r] : "permerror";

@@ -63,8 +63,8 @@ static void append_pvalue(struct buf *out, const char *value)
 			buf_append_str(out, value);
 			return;
 		}
-		if (at != NULL && (at == value ||
-				   is_dot_atom(value, (size_t)(at - value))) &&
+		if (at != NULL &&
+		    (at == value || is_dot_atom(value, (size_t)(at - value))) &&
 		    is_dot_atom(at + 1, strlen(at + 1))) {
 			buf_append_str(out, value);
 			return;
@@ -234,7 +234,7 @@ const char *authres_results(pool_t pool, const struct authres_input *input)
 		append_arc(&out, input->arc);
 	/* RFC 8601 2.2 no-result */
 	ret = out.used == 0 ? p_strdup(pool, "none")
-			   : p_strdup(pool, buf_cstr(&out));
+			    : p_strdup(pool, buf_cstr(&out));
 	buf_free(&out);
 	return ret;
 }

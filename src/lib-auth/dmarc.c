@@ -590,8 +590,8 @@ static void check_finish(struct dmarc_check *c)
 	for (i = 0; i < c->eval_count; i++) {
 		struct dmarc_domain_eval *ei = &c->evals[i];
 		if (c->tree_walk && !ei->org_done)
-			ei->org = ei->highest != NULL ? ei->highest
-						      : ei->domain;
+			ei->org =
+				ei->highest != NULL ? ei->highest : ei->domain;
 	}
 	out.from_domain = e->domain;
 	out.org_domain = e->org;
@@ -672,8 +672,8 @@ static void check_finish(struct dmarc_check *c)
 	} else {
 		out.result = DMARC_RESULT_FAIL;
 		out.sampled_out = eval_sampled_out(c, e->record);
-		out.disposition = out.sampled_out ? lower_policy(out.policy)
-						  : out.policy;
+		out.disposition =
+			out.sampled_out ? lower_policy(out.policy) : out.policy;
 		out.reason = "no aligned SPF or DKIM pass";
 	}
 	c->cb(c->context, &out);
@@ -730,8 +730,8 @@ struct dmarc_check *dmarc_check_start(struct auth_dns *dns,
 	}
 	if (req->dkim != NULL && req->dkim->count > 0) {
 		c->dkim_domains = p_new(pool, const char *, req->dkim->count);
-		c->dkim_results = p_new(pool, enum dkim_result,
-					req->dkim->count);
+		c->dkim_results =
+			p_new(pool, enum dkim_result, req->dkim->count);
 		for (i = 0; i < req->dkim->count; i++) {
 			c->dkim_domains[i] =
 				p_strdup(pool, req->dkim->sigs[i].domain);

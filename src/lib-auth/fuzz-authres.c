@@ -79,8 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (from.domain_count > DMARC_MAX_FROM_DOMAINS ||
 	    (from.status == DMARC_FROM_OK && from.domain_count != 1))
 		abort();
-	if (dmarc_record_parse(pool, (const char *)data, size, &rec,
-			       &error) == 0 &&
+	if (dmarc_record_parse(pool, (const char *)data, size, &rec, &error) ==
+		    0 &&
 	    (rec.pct > 100 || size < 8))
 		abort();
 	pool_unref(&pool);

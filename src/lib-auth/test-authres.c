@@ -29,12 +29,17 @@ static void test_results(void **state ATTR_UNUSED)
 				    .sender = "postmaster@mx.a.example",
 				    .reason = "no SPF record" };
 	struct dkim_signature_result sigs[2] = {
-		{ .result = DKIM_PASS, .domain = "a.example",
-		  .selector = "ed1", .algorithm = "ed25519-sha256",
+		{ .result = DKIM_PASS,
+		  .domain = "a.example",
+		  .selector = "ed1",
+		  .algorithm = "ed25519-sha256",
 		  .b_prefix = "AbCd+/12" },
-		{ .result = DKIM_FAIL, .domain = "a.example",
-		  .selector = "rsa1", .algorithm = "rsa-sha256",
-		  .b_prefix = "zzzzzzzz", .reason = "body hash mismatch" },
+		{ .result = DKIM_FAIL,
+		  .domain = "a.example",
+		  .selector = "rsa1",
+		  .algorithm = "rsa-sha256",
+		  .b_prefix = "zzzzzzzz",
+		  .reason = "body hash mismatch" },
 	};
 	struct dkim_verify_result dkim = { sigs, 2 };
 	struct dmarc_record rec = { .p = DMARC_POLICY_REJECT };
@@ -108,8 +113,9 @@ static void test_hostile_values(void **state ATTR_UNUSED)
 	pool_t pool = pool_create("test", 1024);
 	struct dkim_signature_result sig = {
 		.result = DKIM_PERMERROR,
-		.domain = "evil.example\r\nAuthentication-Results: mx.b.example; "
-			  "dkim=pass",
+		.domain =
+			"evil.example\r\nAuthentication-Results: mx.b.example; "
+			"dkim=pass",
 		.selector = "s \"1\"\\",
 		.algorithm = "rsa-sha256",
 		.reason = "bad (nested) \\ reason\r\nX: y; dkim=pass",

@@ -30,8 +30,7 @@ static void test_record_parse(void **state ATTR_UNUSED)
 	    "aspf=s; rua=mailto:a@example.com!10m, mailto:b@example.com,"
 	    "https://x.example/; ruf=mailto:f@example.com; fo=1; ri=3600; "
 	    "psd=n; t=y";
-	assert_int_equal(dmarc_record_parse(pool, t, strlen(t), &r, &error),
-			 0);
+	assert_int_equal(dmarc_record_parse(pool, t, strlen(t), &r, &error), 0);
 	assert_int_equal(r.p, DMARC_POLICY_REJECT);
 	assert_true(r.p_valid);
 	assert_int_equal(r.sp, DMARC_POLICY_QUARANTINE);
@@ -51,8 +50,7 @@ static void test_record_parse(void **state ATTR_UNUSED)
 
 	/* Defaults; sp defaults to p; case-insensitive values. */
 	t = "v=DMARC1;p=Quarantine";
-	assert_int_equal(dmarc_record_parse(pool, t, strlen(t), &r, &error),
-			 0);
+	assert_int_equal(dmarc_record_parse(pool, t, strlen(t), &r, &error), 0);
 	assert_int_equal(r.p, DMARC_POLICY_QUARANTINE);
 	assert_int_equal(r.sp, DMARC_POLICY_QUARANTINE);
 	assert_false(r.np_set);
@@ -64,8 +62,7 @@ static void test_record_parse(void **state ATTR_UNUSED)
 
 	/* Invalid values of other tags are ignored: defaults. */
 	t = "v=DMARC1; p=none; pct=101; adkim=x; aspf=; sp=bogus; ri=-1;;";
-	assert_int_equal(dmarc_record_parse(pool, t, strlen(t), &r, &error),
-			 0);
+	assert_int_equal(dmarc_record_parse(pool, t, strlen(t), &r, &error), 0);
 	assert_int_equal(r.pct, 100);
 	assert_false(r.adkim_strict);
 	assert_int_equal(r.sp, DMARC_POLICY_NONE);
@@ -73,8 +70,7 @@ static void test_record_parse(void **state ATTR_UNUSED)
 
 	/* RFC 7489 6.6.3 step 6: invalid p= with rua= is p=none. */
 	t = "v=DMARC1; p=bogus; rua=mailto:x@example.com";
-	assert_int_equal(dmarc_record_parse(pool, t, strlen(t), &r, &error),
-			 0);
+	assert_int_equal(dmarc_record_parse(pool, t, strlen(t), &r, &error), 0);
 	assert_int_equal(r.p, DMARC_POLICY_NONE);
 	assert_false(r.p_valid);
 
@@ -91,15 +87,13 @@ static void test_record_parse(void **state ATTR_UNUSED)
 	for (unsigned int i = 0; i < N_ELEMENTS(bad); i++) {
 		error = NULL;
 		assert_int_equal(dmarc_record_parse(pool, bad[i],
-						    strlen(bad[i]), &r,
-						    &error),
+						    strlen(bad[i]), &r, &error),
 				 -1);
 		assert_non_null(error);
 	}
 	/* White space around '=' (RFC 7489 6.4 *WSP). */
 	t = "v = DMARC1 ; p = reject";
-	assert_int_equal(dmarc_record_parse(pool, t, strlen(t), &r, &error),
-			 0);
+	assert_int_equal(dmarc_record_parse(pool, t, strlen(t), &r, &error), 0);
 	assert_int_equal(r.p, DMARC_POLICY_REJECT);
 	/* NUL inside. */
 	assert_int_equal(dmarc_record_parse(pool, "v=DMARC1; p=re\0ject", 19,
@@ -122,8 +116,8 @@ static void test_from_parse(void **state ATTR_UNUSED)
 		  DMARC_FROM_OK, 1, "example.com", NULL },
 		{ "from: \"Al, B\" <a@example.com> (x)\r\n\r\n", DMARC_FROM_OK,
 		  1, "example.com", NULL },
-		{ "FROM : Al\r\n <a@sub.example.com>\r\n\r\n", DMARC_FROM_OK,
-		  1, "sub.example.com", NULL },
+		{ "FROM : Al\r\n <a@sub.example.com>\r\n\r\n", DMARC_FROM_OK, 1,
+		  "sub.example.com", NULL },
 		{ "From: a@example.com\n\nFrom: b@evil.example\n",
 		  DMARC_FROM_OK, 1, "example.com", NULL },
 		{ "To: b@c.example\r\n\r\nFrom: a@example.com\r\n",
@@ -284,80 +278,93 @@ static void run_eval(struct auth_dns_stub *stub, const struct eval *ev,
 
 /* The matrix: every combination against the expected outcome computed
    from RFC 7489 4.2 and 6.6.4 directly. */
+static const struct {
+	const char *domain;
+	enum dmarc_policy p;
+	bool strict;
+	unsigned int pct;
+} matrix_policies[] = {
+	{ "none.example", DMARC_POLICY_NONE, false, 100 },
+	{ "quarantine.example", DMARC_POLICY_QUARANTINE, false, 100 },
+	{ "reject.example", DMARC_POLICY_REJECT, false, 100 },
+	{ "pct100.example", DMARC_POLICY_REJECT, false, 100 },
+	{ "pct0.example", DMARC_POLICY_REJECT, false, 0 },
+	{ "strict.example", DMARC_POLICY_REJECT, true, 100 },
+};
+/* Identifier forms: 0 = the From domain itself, 1 = a subdomain of it
+   (relaxed only), 2 = unrelated, 3 = the From domain under another public
+   suffix (never). */
+static const char *const matrix_forms[] = { "%s", "mail.%s", "other.example",
+					    "%s.evil" };
+#define MATRIX_FORMS N_ELEMENTS(matrix_forms)
+
+static void matrix_case(struct auth_dns_stub *stub, unsigned int p,
+			unsigned int sf, unsigned int df, bool spf_pass,
+			bool dkim_pass, bool walk)
+{
+	const char *d = matrix_policies[p].domain;
+	bool strict = matrix_policies[p].strict;
+	char spf_dom[128], dkim_dom[128];
+	struct eval ev;
+	struct result r;
+	bool spf_al, dkim_al, pass;
+	enum dmarc_policy dis;
+
+	snprintf(spf_dom, sizeof(spf_dom), matrix_forms[sf], d);
+	snprintf(dkim_dom, sizeof(dkim_dom), matrix_forms[df], d);
+	memset(&ev, 0, sizeof(ev));
+	ev.from_domain = d;
+	ev.spf_domain = spf_dom;
+	ev.spf = spf_pass ? SPF_PASS : SPF_FAIL;
+	ev.dkim_domain = dkim_dom;
+	ev.dkim = dkim_pass ? DKIM_PASS : DKIM_FAIL;
+	ev.tree_walk = walk;
+	ev.random = 99;
+	run_eval(stub, &ev, &r);
+
+	spf_al = sf == 0 || (sf == 1 && !strict);
+	dkim_al = df == 0 || (df == 1 && !strict);
+	pass = (spf_pass && spf_al) || (dkim_pass && dkim_al);
+	if (pass)
+		dis = DMARC_POLICY_NONE;
+	else if (matrix_policies[p].pct == 0)
+		dis = matrix_policies[p].p == DMARC_POLICY_REJECT
+			      ? DMARC_POLICY_QUARANTINE
+			      : DMARC_POLICY_NONE;
+	else
+		dis = matrix_policies[p].p;
+	if (r.out.result != (pass ? DMARC_RESULT_PASS : DMARC_RESULT_FAIL) ||
+	    r.out.disposition != dis || r.out.policy != matrix_policies[p].p ||
+	    r.out.spf_aligned != (spf_pass && spf_al) ||
+	    r.out.dkim_aligned != (dkim_pass && dkim_al))
+		fail_msg("%s spf=%s(%d) dkim=%s(%d) walk=%d: result %s dis %s",
+			 d, spf_dom, spf_pass, dkim_dom, dkim_pass, walk,
+			 dmarc_result_name(r.out.result),
+			 dmarc_policy_name(r.out.disposition));
+	assert_string_equal(r.policy_domain, d);
+	assert_string_equal(r.from, d);
+	assert_string_equal(r.org, d);
+}
+
 static void test_matrix(void **state ATTR_UNUSED)
 {
-	static const struct {
-		const char *domain;
-		enum dmarc_policy p;
-		bool strict;
-		unsigned int pct;
-	} policies[] = {
-		{ "none.example", DMARC_POLICY_NONE, false, 100 },
-		{ "quarantine.example", DMARC_POLICY_QUARANTINE, false, 100 },
-		{ "reject.example", DMARC_POLICY_REJECT, false, 100 },
-		{ "pct100.example", DMARC_POLICY_REJECT, false, 100 },
-		{ "pct0.example", DMARC_POLICY_REJECT, false, 0 },
-		{ "strict.example", DMARC_POLICY_REJECT, true, 100 },
-	};
-	/* Identifier forms: 0 = the From domain itself, 1 = a subdomain
-	   of it (relaxed only), 2 = unrelated, 3 = a parent-sharing sibling
-	   under another public suffix (never). */
-	static const char *const forms[] = { "%s", "mail.%s",
-					     "other.example", "%s.evil" };
+	const unsigned int total = N_ELEMENTS(matrix_policies) * MATRIX_FORMS *
+				   MATRIX_FORMS * 2 * 2 * 2;
 	struct auth_dns_stub *stub = zone();
 	unsigned int runs = 0;
 
-	for (unsigned int p = 0; p < N_ELEMENTS(policies); p++)
-	for (unsigned int sf = 0; sf < N_ELEMENTS(forms); sf++)
-	for (unsigned int df = 0; df < N_ELEMENTS(forms); df++)
-	for (unsigned int spf_pass = 0; spf_pass < 2; spf_pass++)
-	for (unsigned int dkim_pass = 0; dkim_pass < 2; dkim_pass++)
-	for (unsigned int walk = 0; walk < 2; walk++) {
-		const char *d = policies[p].domain;
-		char spf_dom[128], dkim_dom[128];
-		struct eval ev;
-		struct result r;
-		bool spf_al, dkim_al, pass;
-		enum dmarc_policy dis;
+	/* i enumerates policy x SPF form x DKIM form x SPF pass x DKIM pass
+	   x tree walk. */
+	for (unsigned int i = 0; i < total; i++) {
+		unsigned int k = i;
+		bool walk = k % 2, dkim_pass = (k /= 2) % 2,
+		     spf_pass = (k /= 2) % 2;
+		unsigned int df = (k /= 2) % MATRIX_FORMS;
+		unsigned int sf = (k /= MATRIX_FORMS) % MATRIX_FORMS;
+		unsigned int p = k / MATRIX_FORMS;
 
-		snprintf(spf_dom, sizeof(spf_dom), forms[sf], d);
-		snprintf(dkim_dom, sizeof(dkim_dom), forms[df], d);
-		memset(&ev, 0, sizeof(ev));
-		ev.from_domain = d;
-		ev.spf_domain = spf_dom;
-		ev.spf = spf_pass ? SPF_PASS : SPF_FAIL;
-		ev.dkim_domain = dkim_dom;
-		ev.dkim = dkim_pass ? DKIM_PASS : DKIM_FAIL;
-		ev.tree_walk = walk != 0;
-		ev.random = 99;
-		run_eval(stub, &ev, &r);
+		matrix_case(stub, p, sf, df, spf_pass, dkim_pass, walk);
 		runs++;
-
-		spf_al = sf == 0 || (sf == 1 && !policies[p].strict);
-		dkim_al = df == 0 || (df == 1 && !policies[p].strict);
-		pass = (spf_pass && spf_al) || (dkim_pass && dkim_al);
-		if (pass)
-			dis = DMARC_POLICY_NONE;
-		else if (policies[p].pct == 0)
-			dis = policies[p].p == DMARC_POLICY_REJECT
-				      ? DMARC_POLICY_QUARANTINE
-				      : DMARC_POLICY_NONE;
-		else
-			dis = policies[p].p;
-		if (r.out.result != (pass ? DMARC_RESULT_PASS
-					  : DMARC_RESULT_FAIL) ||
-		    r.out.disposition != dis ||
-		    r.out.policy != policies[p].p ||
-		    r.out.spf_aligned != (spf_pass && spf_al) ||
-		    r.out.dkim_aligned != (dkim_pass && dkim_al))
-			fail_msg("%s spf=%s(%d) dkim=%s(%d) walk=%u: result "
-				 "%s dis %s",
-				 d, spf_dom, spf_pass, dkim_dom, dkim_pass,
-				 walk, dmarc_result_name(r.out.result),
-				 dmarc_policy_name(r.out.disposition));
-		assert_string_equal(r.policy_domain, d);
-		assert_string_equal(r.from, d);
-		assert_string_equal(r.org, d);
 	}
 	assert_int_equal(runs, 6 * 4 * 4 * 2 * 2 * 2);
 	auth_dns_stub_destroy(&stub);

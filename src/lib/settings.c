@@ -203,6 +203,31 @@ static const struct setting_def setting_defs[] = {
 	{ "queue_timeout", SETTING_TIME, "5m", 1, 3600, OFF(queue_timeout), -1,
 	  "How long the queue's SMTP client waits for a connection or a reply "
 	  "(RFC 5321 4.5.3.2 gives 2 to 10 minutes per command)." },
+	{ "authserv_id", SETTING_STRING, "*", 0, 0, OFF(authserv_id), -1,
+	  "The authserv-id of the Authentication-Results field added to mail "
+	  "received on port 25 (RFC 8601 2.5); * uses hostname. Incoming "
+	  "fields that claim it are removed." },
+	{ "dmarc_enforce", SETTING_UINT, "1", 0, 1, OFF(dmarc_enforce), -1,
+	  "1 applies the sender domain's DMARC policy on port 25: p=reject "
+	  "failures get 550 5.7.1, p=quarantine failures go to Junk; 0 only "
+	  "records the result in Authentication-Results." },
+	{ "dmarc_tree_walk", SETTING_UINT, "0", 0, 1, OFF(dmarc_tree_walk), -1,
+	  "1 finds DMARC records and Organizational Domains by the DNS tree "
+	  "walk of DMARCbis (RFC 9989 4.10); 0 by RFC 7489 with the public "
+	  "suffix list." },
+	{ "public_suffix_list", SETTING_PATH,
+	  "/usr/share/publicsuffix/public_suffix_list.dat", 0, 0,
+	  OFF(public_suffix_list), -1,
+	  "The public suffix list for DMARC's Organizational Domains (RFC "
+	  "7489 3.2), read at start; keep it current. When it cannot be read "
+	  "libpsl's built-in list is used." },
+	{ "spf_reject_fail", SETTING_UINT, "0", 0, 1, OFF(spf_reject_fail), -1,
+	  "1 refuses mail whose MAIL FROM fails SPF with 550 5.7.23; 0 (the "
+	  "default, since forwarding breaks SPF) leaves the decision to "
+	  "DMARC." },
+	{ "auth_timeout", SETTING_TIME, "20s", 1, 300, OFF(auth_timeout), -1,
+	  "How long SPF, DKIM and DMARC may take for one message in all; what "
+	  "has not finished counts as a temporary error." },
 };
 
 static const struct {
@@ -989,6 +1014,8 @@ void settings_free(struct marmot_settings **_set)
 	i_free(set->tls_key);
 	i_free(set->log_level);
 	i_free(set->queue_relay_host);
+	i_free(set->authserv_id);
+	i_free(set->public_suffix_list);
 	i_free(set);
 }
 

@@ -75,6 +75,13 @@ struct marmot_settings {
 	unsigned int queue_max_per_domain; /* connections */
 	unsigned int queue_scan_interval; /* seconds */
 	unsigned int queue_timeout; /* seconds, per SMTP command */
+	/* Inbound authentication on port 25 (front-auth.c). */
+	char *authserv_id; /* "*" = hostname */
+	unsigned int dmarc_enforce; /* 0 or 1 */
+	unsigned int dmarc_tree_walk; /* 0 or 1 */
+	char *public_suffix_list; /* absolute path */
+	unsigned int spf_reject_fail; /* 0 or 1 */
+	unsigned int auth_timeout; /* seconds per message */
 };
 
 /* Standard names and ports: "smtp" 25, "submission" 587, "submissions"
