@@ -1,7 +1,8 @@
 /* auth-names-stub.c - TRANSITIONAL: the result-name functions of spf.c,
-   dkim.c and arc.c, built (by meson.build) only while those files are not
-   in the tree yet, so authres.c links. Each is guarded by a macro meson
-   sets when the real file is missing. Delete once all three exist. */
+   dkim-verify.c and arc.c, built (by meson.build) only while those files
+   are not in the tree yet, so authres.c links. Each is guarded by a macro
+   meson sets when the real file is missing. Delete once all three
+   exist. */
 
 #include "spf.h"
 #include "dkim.h"
