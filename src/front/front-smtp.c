@@ -26,6 +26,7 @@
 #include "message-address.h"
 #include "smtp-server.h"
 #include "stream.h"
+#include "front-mailauth.h"
 #include "front-delivery.h"
 #include "front-dkim.h"
 #include "front-private.h"
@@ -80,6 +81,10 @@ struct smtp_state {
 	unsigned int from_count, from_next;
 	struct front_delivery *delivery;
 	struct front_dkim_sign *dkim; /* submission: signing in the vault */
+	/* Port 25: SPF/DKIM/DMARC and Authentication-Results
+	   (front-mailauth.h); owns the message committed after it. */
+	struct front_mailauth *auth;
+	bool auth_junk;
 
 	/* A deferred answer, given from front_conn_resume(). */
 	unsigned int answer_code;
@@ -674,6 +679,8 @@ static void smtp_commit(struct smtp_state *state)
 			       m->envid[0] != '\0' ? m->envid : NULL);
 	front_delivery_set_hold_until(d, m->hold_until);
 	front_delivery_set_requiretls(d, m->requiretls);
+	if (state->auth_junk)
+		front_delivery_set_junk(d, "dmarc");
 	state->delivery = d;
 	front_delivery_commit(d, state->msg, state->msg_len, smtp_committed,
 			      state);
@@ -850,6 +857,52 @@ static int smtp_collect_from(struct smtp_state *state, const char **error_r)
 	return 0;
 }
 
+static void smtp_auth_done(void *context, const struct front_mailauth_result *r)
+{
+	struct smtp_state *state = context;
+
+	log_info(state->conn->id, "smtp.auth", "%s action=%s", r->summary,
+		 r->action == FRONT_MAILAUTH_REJECT     ? "reject"
+		 : r->action == FRONT_MAILAUTH_TEMPFAIL ? "tempfail"
+		 : r->action == FRONT_MAILAUTH_JUNK     ? "junk"
+							: "accept");
+	switch (r->action) {
+	case FRONT_MAILAUTH_REJECT:
+		smtp_answer_later(state, smtp_server_message_reply, 550,
+				  r->reply);
+		return;
+	case FRONT_MAILAUTH_TEMPFAIL:
+		smtp_answer_later(state, smtp_server_message_reply, 451,
+				  r->reply);
+		return;
+	case FRONT_MAILAUTH_JUNK:
+		state->auth_junk = true;
+		break;
+	case FRONT_MAILAUTH_ACCEPT:
+		break;
+	}
+	/* The message with our Authentication-Results (front_auth owns it
+	   until the transaction ends). */
+	state->msg = r->msg;
+	state->msg_len = r->len;
+	smtp_commit(state);
+}
+
+/* Port 25 (front-mailauth.h): the checks run before anything is durable. */
+static void smtp_auth_begin(struct smtp_state *state)
+{
+	const struct front_mailauth_request req = {
+		.client_ip = state->conn->ip,
+		.helo = smtp_server_helo_domain(state->server),
+		.sender = state->mail.path.address,
+		.msg = state->msg,
+		.len = state->msg_len,
+		.prefix_len = state->prefix_len,
+	};
+
+	state->auth = front_mailauth_start(&req, smtp_auth_done, state);
+}
+
 static void smtp_message(void *context, const uint8_t *msg, size_t len)
 {
 	struct smtp_state *state = context;
@@ -866,7 +919,7 @@ static void smtp_message(void *context, const uint8_t *msg, size_t len)
 	if (state->submission)
 		smtp_check_next_from(state);
 	else
-		smtp_commit(state);
+		smtp_auth_begin(state);
 }
 
 static void smtp_reset(void *context)
@@ -875,6 +928,8 @@ static void smtp_reset(void *context)
 
 	front_dkim_sign_abort(&state->dkim);
 	front_delivery_destroy(&state->delivery);
+	front_mailauth_free(&state->auth);
+	state->auth_junk = false;
 	memset(&state->mail, 0, sizeof(state->mail));
 	state->rcpts = NULL;
 	state->rcpt_count = state->rcpt_alloc = 0;
@@ -1010,6 +1065,7 @@ static void smtp_deinit(struct front_conn *conn)
 	front_delivery_cancel(state);
 	front_dkim_sign_abort(&state->dkim);
 	front_delivery_destroy(&state->delivery);
+	front_mailauth_free(&state->auth);
 	front_sasl_free(&state->sasl);
 	smtp_server_destroy(&state->server);
 	if (state->tpool != NULL)

@@ -16,6 +16,7 @@
 #include "stream.h"
 #include "tls.h"
 #include "front-dkim.h"
+#include "front-mailauth.h"
 #include "front-private.h"
 #include "front-queue.h"
 #include "front-sasl.h"
@@ -472,6 +473,7 @@ int front_main(struct marmot_settings *set, int master_fd,
 		.vault_get = front_vault_get_global,
 	};
 	front_delivery_init(&delivery_env);
+	front_mailauth_init(&front);
 	log_info(NULL, "front.start", "listeners=%u pid=%d", listener_count,
 		 (int)getpid());
 
@@ -486,6 +488,7 @@ int front_main(struct marmot_settings *set, int master_fd,
 			close(front_listeners[i].fd);
 	}
 	front_conns_destroy_all(&front);
+	front_mailauth_deinit();
 	front_queue_deinit();
 	front_delivery_deinit();
 	front_vault_fail_all();
