@@ -10,6 +10,7 @@
 #include "front-dkim.h"
 #include "front-private.h"
 #include "dkim.h"
+#include "arc.h"
 #include "ioloop.h"
 #include "pool.h"
 
@@ -38,6 +39,12 @@ struct front_dkim_sign {
 	const char *selectors[IPC_DKIM_MAX_SIGS];
 	uint32_t algs[IPC_DKIM_MAX_SIGS];
 	unsigned int req_count;
+
+	/* front_dkim_arc_seal_start(): one key, two signatures in turn. */
+	bool arc, arc_as; /* arc_as: the AS digest is being signed */
+	const char *authserv_id, *results;
+	enum arc_chain cv;
+	struct arc_seal_request arc_req;
 
 	struct timeout *later;
 	enum front_dkim_result later_result;
@@ -151,6 +158,23 @@ struct front_dkim_sign *front_dkim_sign_start(const char *domain,
 	return s;
 }
 
+struct front_dkim_sign *
+front_dkim_arc_seal_start(const char *domain, const uint8_t *msg, size_t len,
+			  const char *authserv_id, const char *results, int cv,
+			  front_dkim_callback_t *cb, void *context)
+{
+	/* Only the KEYS question is sent here: the fields below are read
+	   when its reply comes. */
+	struct front_dkim_sign *s =
+		front_dkim_sign_start(domain, msg, len, cb, context);
+
+	s->arc = true;
+	s->authserv_id = p_strdup(s->pool, authserv_id);
+	s->results = p_strdup(s->pool, results);
+	s->cv = (enum arc_chain)cv;
+	return s;
+}
+
 void front_dkim_sign_abort(struct front_dkim_sign **_s)
 {
 	struct front_dkim_sign *s = *_s;
@@ -170,13 +194,71 @@ static struct front_dkim_sign *front_dkim_find(uint32_t id)
 	return NULL;
 }
 
+static void front_dkim_send_sign(struct front_dkim_sign *s)
+{
+	struct buf out = BUF_INIT;
+	size_t off;
+
+	s->id = front_dkim_new_id();
+	s->signing = true;
+	off = ipc_msg_begin(&out, IPC_VAULT_DKIM_SIGN, s->id);
+	ipc_put_str(&out, s->domain);
+	ipc_put_u32(&out, s->req_count);
+	for (unsigned int i = 0; i < s->req_count; i++) {
+		ipc_put_str(&out, s->selectors[i]);
+		ipc_put_u32(&out, s->algs[i]);
+		if (s->arc) {
+			ipc_put_bytes(&out, s->arc_req.digest,
+				      sizeof(s->arc_req.digest));
+		} else {
+			ipc_put_bytes(&out, s->reqs[i].digest,
+				      sizeof(s->reqs[i].digest));
+		}
+	}
+	ipc_msg_finish(&out, off);
+	front_dkim_send(s, &out);
+	buf_free(&out);
+}
+
+/* ARC: the key is selectors[0]; ask for the AMS signature first. */
+static void front_dkim_arc_ask(struct front_dkim_sign *s)
+{
+	const struct arc_seal_params params = {
+		.domain = s->domain,
+		.selector = s->selectors[0],
+		.algorithm = (enum dkim_algorithm)s->algs[0],
+		.timestamp = (int64_t)time(NULL),
+		.authserv_id = s->authserv_id,
+		.results = s->results,
+		.cv = s->cv,
+	};
+	const char *error;
+	int ret;
+
+	s->arc_as = false;
+	ret = arc_seal_prepare_ams(s->pool, s->msg, s->len, &params,
+				   &s->arc_req, &error);
+	if (ret < 0) {
+		front_dkim_finish_later(s, FRONT_DKIM_BAD_MESSAGE, error);
+		return;
+	}
+	if (ret == 0) {
+		/* RFC 8617 5.1.2: a failed chain gets no new set. */
+		front_dkim_finish_later(s, FRONT_DKIM_NO_KEYS, error);
+		return;
+	}
+	front_dkim_send_sign(s);
+}
+
 /* The keys are known: prepare one signature per key and ask for them. */
 static void front_dkim_ask_sign(struct front_dkim_sign *s)
 {
-	struct buf out = BUF_INIT;
 	const char *error;
-	size_t off;
 
+	if (s->arc) {
+		front_dkim_arc_ask(s);
+		return;
+	}
 	for (unsigned int i = 0; i < s->req_count; i++) {
 		const struct dkim_sign_params params = {
 			.domain = s->domain,
@@ -193,20 +275,7 @@ static void front_dkim_ask_sign(struct front_dkim_sign *s)
 			return;
 		}
 	}
-	s->id = front_dkim_new_id();
-	s->signing = true;
-	off = ipc_msg_begin(&out, IPC_VAULT_DKIM_SIGN, s->id);
-	ipc_put_str(&out, s->domain);
-	ipc_put_u32(&out, s->req_count);
-	for (unsigned int i = 0; i < s->req_count; i++) {
-		ipc_put_str(&out, s->selectors[i]);
-		ipc_put_u32(&out, s->algs[i]);
-		ipc_put_bytes(&out, s->reqs[i].digest,
-			      sizeof(s->reqs[i].digest));
-	}
-	ipc_msg_finish(&out, off);
-	front_dkim_send(s, &out);
-	buf_free(&out);
+	front_dkim_send_sign(s);
 }
 
 static int front_dkim_keys_reply(struct front_dkim_sign *s,
@@ -231,6 +300,18 @@ static int front_dkim_keys_reply(struct front_dkim_sign *s,
 				  "the vault cannot list the DKIM keys");
 	} else if (n == 0) {
 		front_dkim_finish(s, FRONT_DKIM_NO_KEYS, NULL, NULL);
+	} else if (s->arc) {
+		/* One set, with an RSA key when there is one (the vault
+		   lists Ed25519 first). */
+		for (uint32_t i = 1; i < n; i++) {
+			if (s->algs[0] != DKIM_ALG_RSA_SHA256 &&
+			    s->algs[i] == DKIM_ALG_RSA_SHA256) {
+				s->selectors[0] = s->selectors[i];
+				s->algs[0] = s->algs[i];
+			}
+		}
+		s->req_count = 1;
+		front_dkim_ask_sign(s);
 	} else {
 		s->req_count = n;
 		front_dkim_ask_sign(s);
@@ -255,15 +336,35 @@ static int front_dkim_sign_reply(struct front_dkim_sign *s,
 			buf_free(&fields);
 			return -1;
 		}
-		buf_append_str(&fields, dkim_sign_finish(s->pool, &s->reqs[i],
-							 sig.p, sig.len));
+		if (s->arc && !s->arc_as) {
+			const char *error;
+
+			if (arc_seal_prepare_as(&s->arc_req, sig.p, sig.len,
+						&error) < 0) {
+				buf_free(&fields);
+				return -1;
+			}
+		} else if (s->arc) {
+			buf_append_str(&fields,
+				       arc_seal_finish(s->pool, &s->arc_req,
+						       sig.p, sig.len));
+		} else {
+			buf_append_str(&fields,
+				       dkim_sign_finish(s->pool, &s->reqs[i],
+							sig.p, sig.len));
+		}
 	}
 	if (ipc_end(r) < 0) {
 		buf_free(&fields);
 		return -1;
 	}
 	s->id = 0;
-	if (status == IPC_DKIM_OK) {
+	if (status == IPC_DKIM_OK && s->arc && !s->arc_as) {
+		/* RFC 8617 5.1.1: the AS covers the new AMS. */
+		buf_free(&fields);
+		s->arc_as = true;
+		front_dkim_send_sign(s);
+	} else if (status == IPC_DKIM_OK) {
 		text = p_strdup(s->pool, buf_cstr(&fields));
 		buf_free(&fields);
 		front_dkim_finish(s, FRONT_DKIM_SIGNED, text, NULL);

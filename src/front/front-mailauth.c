@@ -255,6 +255,9 @@ static void auth_build_message(struct front_mailauth *a)
 	in.arc = &a->arc;
 	results = authres_results(a->pool, &in);
 	field = authres_field(a->pool, fa.authserv_id, results);
+	a->result.authserv_id = fa.authserv_id;
+	a->result.results = results;
+	a->result.arc_cv = (int)a->arc.cv;
 	buf_init(&a->out, a->len + strlen(field) + 1);
 	/* Our Received: stays first (the trace block, RFC 5322 3.6.7), our
 	   Authentication-Results right below it (RFC 8601 5). */

@@ -53,6 +53,12 @@ struct front_mailauth_result {
 	size_t len;
 	/* For logs: "spf=pass dkim=pass dmarc=pass". */
 	const char *summary;
+	/* For an ARC seal when the message is forwarded (RFC 8617 5.1,
+	   front_dkim_arc_seal_start()): our authserv-id, the resinfo list
+	   of our Authentication-Results, and the chain status as it
+	   arrived (enum arc_chain). Valid until front_mailauth_free(). */
+	const char *authserv_id, *results;
+	int arc_cv;
 };
 
 typedef void front_mailauth_callback_t(

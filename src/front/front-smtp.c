@@ -85,6 +85,9 @@ struct smtp_state {
 	   (front-mailauth.h); owns the message committed after it. */
 	struct front_mailauth *auth;
 	bool auth_junk;
+	/* Port 25, forwarded: the ARC set for the queue's copy (in tpool;
+	   the seal runs in state->dkim). */
+	const char *arc_fields, *arc_domain;
 
 	/* A deferred answer, given from front_conn_resume(). */
 	unsigned int answer_code;
@@ -681,6 +684,7 @@ static void smtp_commit(struct smtp_state *state)
 	front_delivery_set_requiretls(d, m->requiretls);
 	if (state->auth_junk)
 		front_delivery_set_junk(d, "dmarc");
+	front_delivery_set_remote_prefix(d, state->arc_fields);
 	state->delivery = d;
 	front_delivery_commit(d, state->msg, state->msg_len, smtp_committed,
 			      state);
@@ -857,6 +861,52 @@ static int smtp_collect_from(struct smtp_state *state, const char **error_r)
 	return 0;
 }
 
+static void smtp_arc_sealed(void *context, enum front_dkim_result result,
+			    const char *fields, const char *error)
+{
+	struct smtp_state *state = context;
+
+	state->dkim = NULL;
+	if (result == FRONT_DKIM_SIGNED) {
+		state->arc_fields = p_strdup(state->tpool, fields);
+		log_info(state->conn->id, "smtp.arc_sealed", "domain=%s",
+			 log_value(0, state->arc_domain));
+	} else if (result != FRONT_DKIM_NO_KEYS || error != NULL) {
+		/* A forward is never lost for its seal: ARC only helps the
+		   next hop's DMARC (RFC 8617 1), so it goes out unsealed
+		   (unlike submission signing, which answers 451). */
+		log_info(state->conn->id, "smtp.arc_unsealed", "error=%s",
+			 log_value(0, error != NULL ? error : "none"));
+	}
+	smtp_commit(state);
+}
+
+/* RFC 8617 5.1: a message forwarded by an alias to a remote address gets
+   an ARC set from the alias's domain (the first forwarding recipient's),
+   on the queue's copy only. */
+static void smtp_arc_seal(struct smtp_state *state,
+			  const struct front_mailauth_result *r)
+{
+	const char *domain = NULL, *norm, *error;
+
+	for (unsigned int i = 0; i < state->rcpt_count && domain == NULL; i++) {
+		const struct smtp_rcpt_entry *e = &state->rcpts[i];
+
+		if (!e->remote && e->forward_count > 0)
+			domain = strrchr(e->address, '@');
+	}
+	if (domain == NULL || r->authserv_id == NULL || r->results == NULL) {
+		smtp_commit(state);
+		return;
+	}
+	norm = mail_domain_normalize(state->tpool, domain + 1, &error);
+	state->arc_domain = norm != NULL ? norm : domain + 1;
+	state->dkim = front_dkim_arc_seal_start(state->arc_domain, state->msg,
+						state->msg_len, r->authserv_id,
+						r->results, r->arc_cv,
+						smtp_arc_sealed, state);
+}
+
 static void smtp_auth_done(void *context, const struct front_mailauth_result *r)
 {
 	struct smtp_state *state = context;
@@ -885,7 +935,7 @@ static void smtp_auth_done(void *context, const struct front_mailauth_result *r)
 	   until the transaction ends). */
 	state->msg = r->msg;
 	state->msg_len = r->len;
-	smtp_commit(state);
+	smtp_arc_seal(state, r);
 }
 
 /* Port 25 (front-mailauth.h): the checks run before anything is durable. */
@@ -930,6 +980,7 @@ static void smtp_reset(void *context)
 	front_delivery_destroy(&state->delivery);
 	front_mailauth_free(&state->auth);
 	state->auth_junk = false;
+	state->arc_fields = NULL;
 	memset(&state->mail, 0, sizeof(state->mail));
 	state->rcpts = NULL;
 	state->rcpt_count = state->rcpt_alloc = 0;
