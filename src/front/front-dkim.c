@@ -158,10 +158,10 @@ struct front_dkim_sign *front_dkim_sign_start(const char *domain,
 	return s;
 }
 
-struct front_dkim_sign *
-front_dkim_arc_seal_start(const char *domain, const uint8_t *msg, size_t len,
-			  const char *authserv_id, const char *results, int cv,
-			  front_dkim_callback_t *cb, void *context)
+struct front_dkim_sign *front_dkim_arc_seal_start(
+	const char *domain, const uint8_t *msg, size_t len,
+	const char *authserv_id, const char *results, int cv,
+	front_dkim_callback_t *cb, void *context)
 {
 	/* Only the KEYS question is sent here: the fields below are read
 	   when its reply comes. */

@@ -50,10 +50,10 @@ struct front_dkim_sign *front_dkim_sign_start(const char *domain,
    to prepend; NO_KEYS: no key, or nothing must be added (a chain that
    arrived cv=fail, RFC 8617 5.1.2; error says so); BAD_MESSAGE,
    TEMPFAIL as for DKIM. Abort with front_dkim_sign_abort(). */
-struct front_dkim_sign *
-front_dkim_arc_seal_start(const char *domain, const uint8_t *msg, size_t len,
-			  const char *authserv_id, const char *results, int cv,
-			  front_dkim_callback_t *cb, void *context);
+struct front_dkim_sign *front_dkim_arc_seal_start(
+	const char *domain, const uint8_t *msg, size_t len,
+	const char *authserv_id, const char *results, int cv,
+	front_dkim_callback_t *cb, void *context);
 /* The callback is not called. Sets *sign to NULL; NULL is fine. */
 void front_dkim_sign_abort(struct front_dkim_sign **sign);
 

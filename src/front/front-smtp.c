@@ -901,10 +901,9 @@ static void smtp_arc_seal(struct smtp_state *state,
 	}
 	norm = mail_domain_normalize(state->tpool, domain + 1, &error);
 	state->arc_domain = norm != NULL ? norm : domain + 1;
-	state->dkim = front_dkim_arc_seal_start(state->arc_domain, state->msg,
-						state->msg_len, r->authserv_id,
-						r->results, r->arc_cv,
-						smtp_arc_sealed, state);
+	state->dkim = front_dkim_arc_seal_start(
+		state->arc_domain, state->msg, state->msg_len, r->authserv_id,
+		r->results, r->arc_cv, smtp_arc_sealed, state);
 }
 
 static void smtp_auth_done(void *context, const struct front_mailauth_result *r)
