@@ -27,6 +27,7 @@
 #include "smtp-server.h"
 #include "stream.h"
 #include "front-mailauth.h"
+#include "arc.h"
 #include "front-delivery.h"
 #include "front-dkim.h"
 #include "front-private.h"
@@ -896,6 +897,15 @@ static void smtp_arc_seal(struct smtp_state *state,
 			domain = strrchr(e->address, '@');
 	}
 	if (domain == NULL || r->authserv_id == NULL || r->results == NULL) {
+		smtp_commit(state);
+		return;
+	}
+	if (r->arc_cv == ARC_CHAIN_FAIL) {
+		/* RFC 8617 5.1 step 2 / 5.1.2: a chain that arrived broken
+		   gets no set from us (a cv=fail set would only say what our
+		   Authentication-Results already says). */
+		log_info(state->conn->id, "smtp.arc_unsealed", "error=%s",
+			 log_value(0, "the chain arrived cv=fail"));
 		smtp_commit(state);
 		return;
 	}
