@@ -12,13 +12,20 @@ records `domain add` printed:
   with dkimpy's arc_sign, its key published in the test DNS): cv=pass,
   the new set is i=2;
 - a message whose set arrives broken (its body changed after sealing):
-  forwarded, with no new set (RFC 8617 5.1.2: a chain that failed gets
-  none).
+  forwarded, with no new set (RFC 8617 5.1 step 2: a chain that failed
+  gets none);
+- an alias to a remote and a local address: the local copy (read back
+  with `marmot export`) has no ARC field, the remote one is sealed;
+- a domain whose keys the vault cannot unwrap: the forward still goes
+  out, unsealed, and smtp.arc_unsealed is logged (a forward is never
+  lost or delayed for its seal).
 dkimpy is imported directly (the runner is Debian's /usr/bin/python3)."""
 
 import os
 import re
+import shutil
 import smtplib
+import sqlite3
 import tempfile
 import subprocess
 import time
@@ -41,13 +48,17 @@ FWD_DOMAIN = 'fwd.example'
 ALIAS = 'list@' + FWD_DOMAIN
 TARGET = 'alice@remote.test'
 ORIGIN = 'origin.test'
+BOTH = 'both@' + FWD_DOMAIN
+CAROL = 'carol@' + FWD_DOMAIN
+BROKEN_DOMAIN = 'broken-fwd.example'
+BROKEN_ALIAS = 'list@' + BROKEN_DOMAIN
 HELO = 'mx.origin.test'
 
 
-def message(tag, extra=b''):
+def message(tag, extra=b'', to=ALIAS):
     return (extra +
             b'From: Bob <bob@' + ORIGIN.encode() + b'>\r\n'
-            b'To: <' + ALIAS.encode() + b'>\r\n'
+            b'To: <' + to.encode() + b'>\r\n'
             b'Subject: arc ' + tag.encode() + b'\r\n'
             b'Message-ID: <' + tag.encode() + b'@origin.test>\r\n'
             b'Date: Wed, 2 Dec 2026 10:00:00 +0000\r\n'
@@ -96,6 +107,21 @@ class ArcForwardTest(unittest.TestCase):
         cls.records['sel._domainkey.' + ORIGIN] = 'v=DKIM1; k=rsa; p=' + pub
         cls.inst.check_ok(cls.inst.marmot(['alias', 'add', ALIAS, TARGET]),
                           'alias add')
+        cls.inst.add_user(CAROL)
+        cls.inst.check_ok(cls.inst.marmot(['alias', 'add', BOTH, TARGET,
+                                           CAROL]), 'alias add')
+        cls.inst.check_ok(cls.inst.marmot(['domain', 'add', BROKEN_DOMAIN]),
+                          'domain add')
+        cls.inst.check_ok(cls.inst.marmot(['alias', 'add', BROKEN_ALIAS,
+                                           TARGET]), 'alias add')
+        # Keys the vault cannot unwrap (as test_auth_dkim_sign.py).
+        db = sqlite3.connect(os.path.join(cls.inst.data, 'directory.db'))
+        try:
+            db.execute("UPDATE dkim_keys SET wrapped_private = "
+                       "X'4d444b3100' WHERE domain = ?", (BROKEN_DOMAIN,))
+            db.commit()
+        finally:
+            db.close()
         cls.inst.start(wait_port='smtp')
 
     def setUp(self):
@@ -110,7 +136,7 @@ class ArcForwardTest(unittest.TestCase):
         value = self.records.get(name.lower().rstrip('.'))
         return value.encode() if value is not None else None
 
-    def send(self, data):
+    def send(self, data, rcpt=ALIAS):
         """One transaction on port 25 from 127.0.0.2; retried while the
         front answers 451 (its vault connection not up yet)."""
         deadline = time.monotonic() + 20
@@ -120,7 +146,7 @@ class ArcForwardTest(unittest.TestCase):
                              source_address=(OTHER_SOURCE, 0))
             try:
                 s.ehlo(HELO)
-                refused = s.sendmail('bob@' + ORIGIN, [ALIAS], data)
+                refused = s.sendmail('bob@' + ORIGIN, [rcpt], data)
                 self.assertEqual(refused, {})
                 s.quit()
                 return
@@ -199,6 +225,51 @@ class ArcForwardTest(unittest.TestCase):
         self.assertEqual(len(seals), 1, 'a broken chain got a new set')
         self.assertIn('d=' + ORIGIN, re.sub(r'\s', '', seals[0]))
         harness.note('broken origin.test chain: forwarded, no new set')
+
+    def local_copies(self, address, needle):
+        root = tempfile.mkdtemp(prefix='marmot-arc-export-')
+        self.addCleanup(shutil.rmtree, root, True)
+        out = []
+        deadline = time.monotonic() + 30
+        while not out and time.monotonic() < deadline:
+            shutil.rmtree(root, True)
+            self.inst.check_ok(self.inst.marmot(
+                ['export', address, '--maildir', root]), 'export')
+            for _folder, folder_dir in harness.maildir_folders(root):
+                for sub in ('new', 'cur'):
+                    d = os.path.join(folder_dir, sub)
+                    for name in sorted(os.listdir(d)):
+                        with open(os.path.join(d, name), 'rb') as f:
+                            data = f.read()
+                        if needle in data:
+                            out.append(data)
+            if not out:
+                time.sleep(0.3)
+        return out
+
+    def test_4_local_copy_unsealed(self):
+        self.send(message('arc-4', to=BOTH), rcpt=BOTH)
+        msg = self.forwarded('arc-4')
+        self.check_chain(msg, 1, 'local and remote alias, remote copy')
+        local = self.local_copies(CAROL, b'<arc-4@origin.test>')
+        self.assertEqual(len(local), 1, 'local copies of arc-4')
+        self.assertNotIn(b'ARC-', local[0].split(b'\n\n', 1)[0].replace(
+            b'\r', b''), 'the local copy got ARC fields')
+        harness.note('local copy without ARC, remote copy sealed')
+
+    def test_5_vault_cannot_sign_forwards_unsealed(self):
+        self.send(message('arc-5', to=BROKEN_ALIAS), rcpt=BROKEN_ALIAS)
+        msg = self.forwarded('arc-5')
+        self.assertEqual(header_fields(msg, 'ARC-Seal'), [],
+                         'sealed without a usable key?')
+        # (test_3 logs smtp.arc_unsealed too, for its broken chain.)
+        pat = re.compile(r'smtp\.arc_unsealed .*vault')
+        deadline = time.monotonic() + 10
+        while (not pat.search(self.inst.log_text(10 ** 7)) and
+               time.monotonic() < deadline):
+            time.sleep(0.2)
+        self.assertRegex(self.inst.log_text(10 ** 7), pat)
+        harness.note('vault cannot sign: forwarded unsealed, logged')
 
 
 if __name__ == '__main__':
