@@ -16,9 +16,7 @@
 #include "dkim.h"
 #include "dmarc.h"
 #include "spf.h"
-#ifdef FRONT_MAILAUTH_HAVE_ARC
 #include "arc.h"
-#endif
 #include "front-mailauth.h"
 #include "front-private.h"
 #include "front-queue.h"
@@ -42,11 +40,9 @@ struct front_mailauth {
 
 	struct dkim_verify *dkim_check;
 	struct dmarc_check *dmarc_check;
-#ifdef FRONT_MAILAUTH_HAVE_ARC
 	struct arc_verify *arc_check;
 	struct arc_verify_result arc;
 	bool arc_done;
-#endif
 	struct timeout *budget, *deliver;
 
 	struct mailauth_spf spf_mf, spf_helo;
@@ -89,8 +85,7 @@ static void mailauth_spf_copy(pool_t pool, struct spf_outcome *dst,
 }
 
 /* One SPF check (MAIL FROM or HELO) and its copied outcome. */
-static ATTR_UNUSED void spf_done(void *context,
-				 const struct spf_outcome *outcome)
+static void spf_done(void *context, const struct spf_outcome *outcome)
 {
 	struct mailauth_spf *spf = context;
 
@@ -100,8 +95,7 @@ static ATTR_UNUSED void spf_done(void *context,
 	auth_maybe_finish(spf->auth);
 }
 
-static ATTR_UNUSED void dkim_done(void *context,
-				  const struct dkim_verify_result *result)
+static void dkim_done(void *context, const struct dkim_verify_result *result)
 {
 	struct front_mailauth *a = context;
 	struct dkim_signature_result *sigs;
@@ -127,7 +121,6 @@ static ATTR_UNUSED void dkim_done(void *context,
 	auth_maybe_finish(a);
 }
 
-#ifdef FRONT_MAILAUTH_HAVE_ARC
 static void arc_done(void *context, const struct arc_verify_result *result)
 {
 	struct front_mailauth *a = context;
@@ -139,7 +132,6 @@ static void arc_done(void *context, const struct arc_verify_result *result)
 	a->arc_done = true;
 	auth_maybe_finish(a);
 }
-#endif
 
 static void dmarc_done(void *context, const struct dmarc_outcome *outcome)
 {
@@ -178,7 +170,7 @@ static void auth_start_dmarc(struct front_mailauth *a)
 	req.spf = &a->spf_mf.out;
 	req.dkim = &a->dkim;
 	req.psl = fa.psl;
-	req.tree_walk = front_global->set->dmarc_tree_walk != 0;
+	req.tree_walk = strcmp(front_global->set->dmarc_tree_walk, "on") == 0;
 	a->dmarc_check = dmarc_check_start(&fa.adns, &req, dmarc_done, a);
 	a->dmarc_started = true;
 	/* A synchronous outcome (no From domain) is handled by the
@@ -215,7 +207,7 @@ static void auth_decide(struct front_mailauth *a)
 	struct front_mailauth_result *r = &a->result;
 
 	r->action = FRONT_MAILAUTH_ACCEPT;
-	if (set->dmarc_enforce != 0 &&
+	if (strcmp(set->dmarc_enforce, "on") == 0 &&
 	    (a->dmarc.result == DMARC_RESULT_FAIL ||
 	     a->dmarc.result == DMARC_RESULT_PERMERROR)) {
 		if (a->dmarc.disposition == DMARC_POLICY_REJECT) {
@@ -232,7 +224,7 @@ static void auth_decide(struct front_mailauth *a)
 		if (a->dmarc.disposition == DMARC_POLICY_QUARANTINE)
 			r->action = FRONT_MAILAUTH_JUNK;
 	}
-	if (set->dmarc_enforce != 0 &&
+	if (strcmp(set->dmarc_enforce, "on") == 0 &&
 	    a->dmarc.result == DMARC_RESULT_TEMPERROR &&
 	    a->dmarc.policy == DMARC_POLICY_REJECT && a->dmarc.record != NULL) {
 		r->action = FRONT_MAILAUTH_TEMPFAIL;
@@ -240,7 +232,8 @@ static void auth_decide(struct front_mailauth *a)
 			   "later";
 		return;
 	}
-	if (set->spf_reject_fail != 0 && a->spf_mf.out.result == SPF_FAIL) {
+	if (strcmp(set->spf_reject_fail, "on") == 0 &&
+	    a->spf_mf.out.result == SPF_FAIL) {
 		/* RFC 7372 3.2: X.7.23 SPF validation failed. */
 		r->action = FRONT_MAILAUTH_REJECT;
 		r->reply = "5.7.23 SPF validation failed";
@@ -258,9 +251,7 @@ static void auth_build_message(struct front_mailauth *a)
 	in.spf_helo = &a->spf_helo.out;
 	in.dkim = &a->dkim;
 	in.dmarc = &a->dmarc;
-#ifdef FRONT_MAILAUTH_HAVE_ARC
 	in.arc = &a->arc;
-#endif
 	results = authres_results(a->pool, &in);
 	field = authres_field(a->pool, fa.authserv_id, results);
 	buf_init(&a->out, a->len + strlen(field) + 1);
@@ -303,10 +294,8 @@ static void auth_maybe_finish(struct front_mailauth *a)
 		return;
 	if (!a->spf_mf.done || !a->spf_helo.done || !a->dkim_done)
 		return;
-#ifdef FRONT_MAILAUTH_HAVE_ARC
 	if (!a->arc_done)
 		return;
-#endif
 	if (!a->dmarc_started && !a->dmarc_done) {
 		auth_start_dmarc(a);
 		if (!a->dmarc_done)
@@ -320,13 +309,9 @@ static void auth_maybe_finish(struct front_mailauth *a)
 /* What is still running becomes temperror, and the check finishes. */
 static void auth_give_up(struct front_mailauth *a, const char *reason)
 {
-#ifdef FRONT_MAILAUTH_HAVE_SPF
 	spf_check_cancel(&a->spf_mf.check);
 	spf_check_cancel(&a->spf_helo.check);
-#endif
-#ifdef FRONT_MAILAUTH_HAVE_DKIM
 	dkim_verify_cancel(&a->dkim_check);
-#endif
 	if (!a->spf_mf.done) {
 		a->spf_mf.out.result = SPF_TEMPERROR;
 		a->spf_mf.out.reason = reason;
@@ -348,14 +333,12 @@ static void auth_give_up(struct front_mailauth *a, const char *reason)
 		a->dkim.count = 1;
 		a->dkim_done = true;
 	}
-#ifdef FRONT_MAILAUTH_HAVE_ARC
 	if (!a->arc_done) {
 		arc_verify_cancel(&a->arc_check);
 		a->arc.cv = ARC_CHAIN_FAIL;
 		a->arc.reason = reason;
 		a->arc_done = true;
 	}
-#endif
 	if (!a->dmarc_done) {
 		dmarc_check_cancel(&a->dmarc_check);
 		memset(&a->dmarc, 0, sizeof(a->dmarc));
@@ -411,7 +394,6 @@ struct front_mailauth *front_mailauth_start(
 	sr.sender = req->sender;
 	sr.helo = req->helo;
 	sr.receiver = set->hostname;
-#ifdef FRONT_MAILAUTH_HAVE_SPF
 	if (sr.family != 0) {
 		sr.identity = SPF_IDENTITY_MAILFROM;
 		a->spf_mf.check =
@@ -420,25 +402,18 @@ struct front_mailauth *front_mailauth_start(
 		a->spf_helo.check =
 			spf_check_start(&fa.adns, &sr, spf_done, &a->spf_helo);
 	}
-#endif
 	if (a->spf_mf.check == NULL) {
-		/* Not an IP connection (tests over a UNIX socket), or a
-		   build without spf.c: nothing to check SPF against. */
+		/* Not an IP connection (tests over a UNIX socket):
+		   nothing to check SPF against. */
 		a->spf_mf.out.result = a->spf_helo.out.result = SPF_NONE;
 		a->spf_mf.out.reason = a->spf_helo.out.reason = "not checked";
 		a->spf_mf.done = a->spf_helo.done = true;
 	}
-#ifdef FRONT_MAILAUTH_HAVE_DKIM
 	a->dkim_check =
 		dkim_verify_start(&fa.adns, a->msg + a->prefix_len,
 				  a->len - a->prefix_len, 0, dkim_done, a);
-#else
-	a->dkim_done = true;
-#endif
-#ifdef FRONT_MAILAUTH_HAVE_ARC
 	a->arc_check = arc_verify_start(&fa.adns, a->msg + a->prefix_len,
 					a->len - a->prefix_len, arc_done, a);
-#endif
 	auth_maybe_finish(a);
 	return a;
 }
@@ -451,16 +426,10 @@ void front_mailauth_free(struct front_mailauth **_a)
 	*_a = NULL;
 	if (a == NULL)
 		return;
-#ifdef FRONT_MAILAUTH_HAVE_SPF
 	spf_check_cancel(&a->spf_mf.check);
 	spf_check_cancel(&a->spf_helo.check);
-#endif
-#ifdef FRONT_MAILAUTH_HAVE_DKIM
 	dkim_verify_cancel(&a->dkim_check);
-#endif
-#ifdef FRONT_MAILAUTH_HAVE_ARC
 	arc_verify_cancel(&a->arc_check);
-#endif
 	dmarc_check_cancel(&a->dmarc_check);
 	timeout_remove(&a->budget);
 	timeout_remove(&a->deliver);

@@ -45,6 +45,8 @@ enum setting_type {
 	SETTING_LOG_LEVEL,
 	SETTING_TIME,
 	SETTING_SIZE,
+	/* One of the '|'-separated words in choices. */
+	SETTING_CHOICE,
 };
 
 static const char *const setting_type_names[] = {
@@ -57,6 +59,7 @@ static const char *const setting_type_names[] = {
 	[SETTING_LOG_LEVEL] = "level",
 	[SETTING_TIME] = "time",
 	[SETTING_SIZE] = "size",
+	[SETTING_CHOICE] = "choice",
 };
 
 struct setting_def {
@@ -71,6 +74,19 @@ struct setting_def {
 	int port;
 	/* Why the default is what it is: the doc line. */
 	const char *doc;
+};
+
+/* The allowed values of each SETTING_CHOICE, "a|b|c" (a table beside
+   setting_defs so its entries keep their positional initializers). */
+static const struct {
+	const char *name, *choices;
+} setting_choices[] = {
+	{ "mta_sts_mode", "none|testing|enforce" },
+	{ "queue_mta_sts", "on|off" },
+	{ "dmarc_policy", "quarantine|reject" },
+	{ "dmarc_enforce", "on|off" },
+	{ "dmarc_tree_walk", "on|off" },
+	{ "spf_reject_fail", "on|off" },
 };
 
 #define OFF(field) offsetof(struct marmot_settings, field)
@@ -130,6 +146,28 @@ static const struct setting_def setting_defs[] = {
 	{ "dns_timeout", SETTING_TIME, "30s", 1, 300, OFF(dns_timeout), -1,
 	  "How long one lookup may take before it counts as a temporary "
 	  "failure (the message is retried later)." },
+	{ "public_addresses", SETTING_ADDR_LIST, "*", 0, 0,
+	  OFF(public_addresses), -1,
+	  "The public IP addresses of hostname, for the DNS records marmot dns "
+	  "records prints and marmot dns check checks (SPF ip4:/ip6:, the A "
+	  "and AAAA of hostname). * leaves them unstated: SPF then names the "
+	  "MX hosts and the check accepts whatever addresses hostname has." },
+	{ "mta_sts_mode", SETTING_CHOICE, "testing", 0, 0, OFF(mta_sts_mode),
+	  -1,
+	  "The mode of the MTA-STS policy this server publishes (RFC 8461 5): "
+	  "testing has senders report TLS failures but deliver anyway, which "
+	  "is safe while certificates and DNS are being set up; enforce once "
+	  "TLS-RPT reports are clean; none withdraws the policy." },
+	{ "mta_sts_max_age", SETTING_TIME, "7d", 86400, 31557600,
+	  OFF(mta_sts_max_age), -1,
+	  "How long senders may cache the MTA-STS policy (RFC 8461 3.2 "
+	  "max_age, at most a year); a week survives an outage of the policy "
+	  "host and lets a mode change reach senders soon." },
+	{ "dmarc_policy", SETTING_CHOICE, "quarantine", 0, 0, OFF(dmarc_policy),
+	  -1,
+	  "The policy of the _dmarc record marmot dns records prints (RFC 7489 "
+	  "6.3 p=): quarantine has receivers file failing mail as spam; "
+	  "reject once aggregate reports show every legitimate source passes." },
 	{ "vault_max_hashes", SETTING_UINT, "2", 1, 64, OFF(vault_max_hashes),
 	  -1,
 	  "Concurrent argon2id password hashes in the vault. Each takes 64 MiB, "
@@ -203,17 +241,29 @@ static const struct setting_def setting_defs[] = {
 	{ "queue_timeout", SETTING_TIME, "5m", 1, 3600, OFF(queue_timeout), -1,
 	  "How long the queue's SMTP client waits for a connection or a reply "
 	  "(RFC 5321 4.5.3.2 gives 2 to 10 minutes per command)." },
+	{ "queue_tls_ca", SETTING_STRING, "system", 0, 0, OFF(queue_tls_ca), -1,
+	  "CA certificates (an absolute path to a PEM file) that MX hosts "
+	  "and mta-sts policy servers must chain to when MTA-STS (RFC 8461) "
+	  "asks for a verified certificate; system uses the system trust "
+	  "store. Tests point it at their own CA." },
+	{ "queue_mta_sts", SETTING_CHOICE, "on", 0, 0, OFF(queue_mta_sts), -1,
+	  "on looks up each destination's MTA-STS policy (RFC 8461) and, in "
+	  "enforce mode, delivers only to the policy's MX hosts over TLS "
+	  "with a valid certificate (otherwise the message stays queued); "
+	  "off ignores MTA-STS. DANE (RFC 7672) applies whenever "
+	  "dns_trust_anchor_file makes DNSSEC answers secure." },
 	{ "authserv_id", SETTING_STRING, "*", 0, 0, OFF(authserv_id), -1,
 	  "The authserv-id of the Authentication-Results field added to mail "
 	  "received on port 25 (RFC 8601 2.5); * uses hostname. Incoming "
 	  "fields that claim it are removed." },
-	{ "dmarc_enforce", SETTING_UINT, "1", 0, 1, OFF(dmarc_enforce), -1,
-	  "1 applies the sender domain's DMARC policy on port 25: p=reject "
-	  "failures get 550 5.7.1, p=quarantine failures go to Junk; 0 only "
+	{ "dmarc_enforce", SETTING_CHOICE, "on", 0, 0, OFF(dmarc_enforce), -1,
+	  "on applies the sender domain's DMARC policy on port 25: p=reject "
+	  "failures get 550 5.7.1, p=quarantine failures go to Junk; off only "
 	  "records the result in Authentication-Results." },
-	{ "dmarc_tree_walk", SETTING_UINT, "0", 0, 1, OFF(dmarc_tree_walk), -1,
-	  "1 finds DMARC records and Organizational Domains by the DNS tree "
-	  "walk of DMARCbis (RFC 9989 4.10); 0 by RFC 7489 with the public "
+	{ "dmarc_tree_walk", SETTING_CHOICE, "off", 0, 0, OFF(dmarc_tree_walk),
+	  -1,
+	  "on finds DMARC records and Organizational Domains by the DNS tree "
+	  "walk of DMARCbis (RFC 9989 4.10); off by RFC 7489 with the public "
 	  "suffix list." },
 	{ "public_suffix_list", SETTING_PATH,
 	  "/usr/share/publicsuffix/public_suffix_list.dat", 0, 0,
@@ -221,8 +271,9 @@ static const struct setting_def setting_defs[] = {
 	  "The public suffix list for DMARC's Organizational Domains (RFC "
 	  "7489 3.2), read at start; keep it current. When it cannot be read "
 	  "libpsl's built-in list is used." },
-	{ "spf_reject_fail", SETTING_UINT, "0", 0, 1, OFF(spf_reject_fail), -1,
-	  "1 refuses mail whose MAIL FROM fails SPF with 550 5.7.23; 0 (the "
+	{ "spf_reject_fail", SETTING_CHOICE, "off", 0, 0, OFF(spf_reject_fail),
+	  -1,
+	  "on refuses mail whose MAIL FROM fails SPF with 550 5.7.23; off (the "
 	  "default, since forwarding breaks SPF) leaves the decision to "
 	  "DMARC." },
 	{ "auth_timeout", SETTING_TIME, "20s", 1, 300, OFF(auth_timeout), -1,
@@ -453,6 +504,28 @@ static char *parse_addr_list(const char *value, char ***list_r)
 	return NULL;
 }
 
+static const char *def_choices(const struct setting_def *def)
+{
+	for (size_t i = 0; i < N_ELEMENTS(setting_choices); i++) {
+		if (strcmp(setting_choices[i].name, def->name) == 0)
+			return setting_choices[i].choices;
+	}
+	i_unreached();
+}
+
+static bool choice_is_valid(const char *choices, const char *value)
+{
+	struct span rest = span_from_cstr(choices), item;
+	bool more = true;
+
+	while (more) {
+		more = span_split(rest, '|', &item, &rest);
+		if (span_eq(item, span_from_cstr(value)))
+			return true;
+	}
+	return false;
+}
+
 /* Parses value for def into v. Returns NULL, or an allocated error. */
 static char *setting_parse(const struct setting_def *def, const char *value,
 			   struct setting_value *v)
@@ -488,6 +561,15 @@ static char *setting_parse(const struct setting_def *def, const char *value,
 		return NULL;
 	case SETTING_ADDR_LIST:
 		return parse_addr_list(value, &v->list);
+	case SETTING_CHOICE:
+		if (!choice_is_valid(def_choices(def), value)) {
+			return i_strdup_printf("invalid value '%s' of '%s' "
+					       "(expected one of %s)",
+					       value, def->name,
+					       def_choices(def));
+		}
+		v->str = i_strdup(value);
+		return NULL;
 	case SETTING_UINT:
 	case SETTING_PORT:
 	case SETTING_TIME:
@@ -892,6 +974,7 @@ static void settings_fill(const struct setting_value *values,
 		case SETTING_STRING:
 		case SETTING_HOSTNAME:
 		case SETTING_LOG_LEVEL:
+		case SETTING_CHOICE:
 			*(char **)field = i_strdup(v->str);
 			break;
 		case SETTING_PATH:
@@ -1014,8 +1097,16 @@ void settings_free(struct marmot_settings **_set)
 	i_free(set->tls_key);
 	i_free(set->log_level);
 	i_free(set->queue_relay_host);
+	i_free(set->queue_tls_ca);
+	i_free(set->queue_mta_sts);
+	str_list_free(&set->public_addresses);
+	i_free(set->mta_sts_mode);
+	i_free(set->dmarc_policy);
 	i_free(set->authserv_id);
 	i_free(set->public_suffix_list);
+	i_free(set->dmarc_enforce);
+	i_free(set->dmarc_tree_walk);
+	i_free(set->spf_reject_fail);
 	i_free(set);
 }
 
@@ -1160,6 +1251,15 @@ void settings_write_doc(struct buf *out)
 			break;
 		case SETTING_LOG_LEVEL:
 			buf_append_str(out, "debug, info, warning, error");
+			break;
+		case SETTING_CHOICE:
+			for (const char *c = def_choices(def); *c != '\0';
+			     c++) {
+				if (*c == '|')
+					buf_append_str(out, ", ");
+				else
+					buf_append_c(out, (uint8_t)*c);
+			}
 			break;
 		default:
 			break;

@@ -55,6 +55,11 @@ struct marmot_settings {
 	char *dns_resolver; /* "resolv.conf" or ADDR[@PORT],... */
 	char *dns_trust_anchor_file; /* "none" or an absolute path */
 	unsigned int dns_timeout; /* seconds per lookup */
+	/* Published DNS (marmot dns records|check) and our MTA-STS policy. */
+	char **public_addresses; /* NULL-terminated; { "*" } = unstated */
+	char *mta_sts_mode; /* "none", "testing" or "enforce" */
+	unsigned int mta_sts_max_age; /* seconds */
+	char *dmarc_policy; /* "quarantine" or "reject" */
 	unsigned int vault_max_hashes;
 	unsigned int auth_cache_ttl; /* seconds */
 	unsigned int max_connections; /* front, total */
@@ -75,12 +80,15 @@ struct marmot_settings {
 	unsigned int queue_max_per_domain; /* connections */
 	unsigned int queue_scan_interval; /* seconds */
 	unsigned int queue_timeout; /* seconds, per SMTP command */
-	/* Inbound authentication on port 25 (front-auth.c). */
+	/* Outbound TLS policy (front-tlspolicy.c). */
+	char *queue_tls_ca; /* "system" or an absolute path */
+	char *queue_mta_sts; /* "on" or "off" */
+	/* Inbound authentication on port 25 (front-mailauth.c). */
 	char *authserv_id; /* "*" = hostname */
-	unsigned int dmarc_enforce; /* 0 or 1 */
-	unsigned int dmarc_tree_walk; /* 0 or 1 */
+	char *dmarc_enforce; /* "on" or "off" */
+	char *dmarc_tree_walk; /* "on" or "off" */
 	char *public_suffix_list; /* absolute path */
-	unsigned int spf_reject_fail; /* 0 or 1 */
+	char *spf_reject_fail; /* "on" or "off" */
 	unsigned int auth_timeout; /* seconds per message */
 };
 
