@@ -80,11 +80,11 @@ struct smtp_state {
 	const char *from_addrs[SMTP_MAX_FROM_ADDRESSES];
 	unsigned int from_count, from_next;
 	struct front_delivery *delivery;
-	struct front_dkim_sign *dkim; /* submission: signing in the vault */
 	/* Port 25: SPF/DKIM/DMARC and Authentication-Results
 	   (front-mailauth.h); owns the message committed after it. */
 	struct front_mailauth *auth;
 	bool auth_junk;
+	struct front_dkim_sign *dkim; /* submission: signing in the vault */
 
 	/* A deferred answer, given from front_conn_resume(). */
 	unsigned int answer_code;
