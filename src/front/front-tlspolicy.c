@@ -604,8 +604,11 @@ static bool fq_tlsrpt_policy(pool_t pool, const char *domain,
 	return true;
 }
 
-void fq_tlsrpt_success(const char *domain, const struct fq_dane_records *dane,
-		       const struct mtasts_policy *sts)
+static void fq_tlsrpt_count(const char *domain,
+			    const struct fq_dane_records *dane,
+			    const struct mtasts_policy *sts, bool ok,
+			    enum tlsrpt_result result, const char *mx,
+			    const char *ip, const char *code)
 {
 	struct tlsrpt_policy p;
 	pool_t pool;
@@ -613,9 +616,21 @@ void fq_tlsrpt_success(const char *domain, const struct fq_dane_records *dane,
 	if (tp == NULL || tp->tlsrpt == NULL)
 		return;
 	pool = pool_create("tlsrpt", 1024);
-	if (fq_tlsrpt_policy(pool, domain, dane, sts, &p))
-		tlsrpt_add_success(tp->tlsrpt, &p);
+	if (fq_tlsrpt_policy(pool, domain, dane, sts, &p)) {
+		if (ok)
+			tlsrpt_add_success(tp->tlsrpt, &p);
+		else
+			tlsrpt_add_failure(tp->tlsrpt, &p, result, NULL, mx, ip,
+					   code);
+	}
 	pool_unref(&pool);
+}
+
+void fq_tlsrpt_success(const char *domain, const struct fq_dane_records *dane,
+		       const struct mtasts_policy *sts)
+{
+	fq_tlsrpt_count(domain, dane, sts, true,
+			TLSRPT_RESULT_VALIDATION_FAILURE, NULL, NULL, NULL);
 }
 
 void fq_tlsrpt_failure(const char *domain, const struct fq_dane_records *dane,
@@ -623,15 +638,7 @@ void fq_tlsrpt_failure(const char *domain, const struct fq_dane_records *dane,
 		       enum tlsrpt_result result, const char *mx,
 		       const char *ip, const char *code)
 {
-	struct tlsrpt_policy p;
-	pool_t pool;
-
-	if (tp == NULL || tp->tlsrpt == NULL)
-		return;
-	pool = pool_create("tlsrpt", 1024);
-	if (fq_tlsrpt_policy(pool, domain, dane, sts, &p))
-		tlsrpt_add_failure(tp->tlsrpt, &p, result, NULL, mx, ip, code);
-	pool_unref(&pool);
+	fq_tlsrpt_count(domain, dane, sts, false, result, mx, ip, code);
 }
 
 enum tlsrpt_result fq_tlsrpt_verify_result(long verify, bool dane)
