@@ -112,6 +112,8 @@ struct front_delivery {
 	struct delivery_remote *remotes;
 	unsigned int remote_count, remote_alloc;
 	bool ret_full, requiretls;
+	/* front_delivery_set_junk(): the check that filed it into Junk. */
+	const char *junk_check;
 	char *envid;
 	int64_t hold_until;
 
@@ -521,6 +523,12 @@ void front_delivery_set_requiretls(struct front_delivery *d, bool on)
 	d->requiretls = on;
 }
 
+void front_delivery_set_junk(struct front_delivery *d, const char *check)
+{
+	i_assert(d->state == DELIVERY_STATE_NEW);
+	d->junk_check = p_strdup(d->pool, check);
+}
+
 static void delivery_free(struct front_delivery *d)
 {
 	i_free(d->locals);
@@ -587,6 +595,10 @@ static void delivery_verdict_work(void *context)
 		return;
 	}
 	front_verdict_run(&input, d->pool, &d->verdict);
+	if (d->junk_check != NULL && d->verdict.action < FRONT_VERDICT_JUNK) {
+		d->verdict.action = FRONT_VERDICT_JUNK;
+		d->verdict.check = d->junk_check;
+	}
 	if (d->verdict.action == FRONT_VERDICT_REJECT) {
 		d->result = FRONT_COMMIT_REJECTED;
 		d->reason = d->verdict.reason;

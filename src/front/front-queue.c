@@ -1294,6 +1294,15 @@ struct queue *front_queue_get(void)
 	return fq == NULL ? NULL : fq->queue;
 }
 
+struct dns *front_queue_dns(void)
+{
+#ifdef MARMOT_HAVE_DNS
+	return fq == NULL ? NULL : fq->dns;
+#else
+	return NULL;
+#endif
+}
+
 static void fq_added_dispatch(void *context)
 {
 	timeout_remove(&fq->added_timeout);

@@ -259,6 +259,31 @@ static const struct setting_def setting_defs[] = {
 	  OFF(queue_tlsrpt_interval), -1,
 	  "The TLS report period, aligned to multiples of it since the "
 	  "epoch (1d: UTC days, as RFC 8460 4.1 asks); tests shorten it." },
+	{ "authserv_id", SETTING_STRING, "*", 0, 0, OFF(authserv_id), -1,
+	  "The authserv-id of the Authentication-Results field added to mail "
+	  "received on port 25 (RFC 8601 2.5); * uses hostname. Incoming "
+	  "fields that claim it are removed." },
+	{ "dmarc_enforce", SETTING_UINT, "1", 0, 1, OFF(dmarc_enforce), -1,
+	  "1 applies the sender domain's DMARC policy on port 25: p=reject "
+	  "failures get 550 5.7.1, p=quarantine failures go to Junk; 0 only "
+	  "records the result in Authentication-Results." },
+	{ "dmarc_tree_walk", SETTING_UINT, "0", 0, 1, OFF(dmarc_tree_walk), -1,
+	  "1 finds DMARC records and Organizational Domains by the DNS tree "
+	  "walk of DMARCbis (RFC 9989 4.10); 0 by RFC 7489 with the public "
+	  "suffix list." },
+	{ "public_suffix_list", SETTING_PATH,
+	  "/usr/share/publicsuffix/public_suffix_list.dat", 0, 0,
+	  OFF(public_suffix_list), -1,
+	  "The public suffix list for DMARC's Organizational Domains (RFC "
+	  "7489 3.2), read at start; keep it current. When it cannot be read "
+	  "libpsl's built-in list is used." },
+	{ "spf_reject_fail", SETTING_UINT, "0", 0, 1, OFF(spf_reject_fail), -1,
+	  "1 refuses mail whose MAIL FROM fails SPF with 550 5.7.23; 0 (the "
+	  "default, since forwarding breaks SPF) leaves the decision to "
+	  "DMARC." },
+	{ "auth_timeout", SETTING_TIME, "20s", 1, 300, OFF(auth_timeout), -1,
+	  "How long SPF, DKIM and DMARC may take for one message in all; what "
+	  "has not finished counts as a temporary error." },
 };
 
 static const struct {
@@ -1083,6 +1108,8 @@ void settings_free(struct marmot_settings **_set)
 	str_list_free(&set->public_addresses);
 	i_free(set->mta_sts_mode);
 	i_free(set->dmarc_policy);
+	i_free(set->authserv_id);
+	i_free(set->public_suffix_list);
 	i_free(set);
 }
 

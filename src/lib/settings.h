@@ -85,6 +85,13 @@ struct marmot_settings {
 	char *queue_mta_sts; /* "on" or "off" */
 	char *queue_tlsrpt; /* "on" or "off" */
 	unsigned int queue_tlsrpt_interval; /* seconds */
+	/* Inbound authentication on port 25 (front-auth.c). */
+	char *authserv_id; /* "*" = hostname */
+	unsigned int dmarc_enforce; /* 0 or 1 */
+	unsigned int dmarc_tree_walk; /* 0 or 1 */
+	char *public_suffix_list; /* absolute path */
+	unsigned int spf_reject_fail; /* 0 or 1 */
+	unsigned int auth_timeout; /* seconds per message */
 };
 
 /* Standard names and ports: "smtp" 25, "submission" 587, "submissions"

@@ -109,11 +109,14 @@ class SmtpClient(LineClient):
 def strip_trace(data):
     """(trace fields, rest) of a stored message: the Return-Path and
     Received fields at its top (with their continuation lines), which we
-    add on delivery (RFC 5321 4.4), split from the message as sent."""
+    add on delivery (RFC 5321 4.4), the Authentication-Results field port
+    25 adds below its Received (RFC 8601) and the DKIM-Signature fields
+    submission adds, split from the message as sent."""
     trace = []
     rest = data
     while True:
-        m = re.match(rb'(?i)(return-path|received)[ \t]*:[^\n]*\n'
+        m = re.match(rb'(?i)(return-path|received|authentication-results|'
+                     rb'dkim-signature)[ \t]*:[^\n]*\n'
                      rb'(?:[ \t][^\n]*\n)*', rest)
         if not m:
             return trace, rest
