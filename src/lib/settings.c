@@ -83,6 +83,7 @@ static const struct {
 } setting_choices[] = {
 	{ "mta_sts_mode", "none|testing|enforce" },
 	{ "queue_mta_sts", "on|off" },
+	{ "queue_tlsrpt", "on|off" },
 	{ "dmarc_policy", "quarantine|reject" },
 	{ "dmarc_enforce", "on|off" },
 	{ "dmarc_tree_walk", "on|off" },
@@ -252,6 +253,15 @@ static const struct setting_def setting_defs[] = {
 	  "with a valid certificate (otherwise the message stays queued); "
 	  "off ignores MTA-STS. DANE (RFC 7672) applies whenever "
 	  "dns_trust_anchor_file makes DNSSEC answers secure." },
+	{ "queue_tlsrpt", SETTING_CHOICE, "on", 0, 0, OFF(queue_tlsrpt), -1,
+	  "on counts our outbound TLS sessions to domains with a DANE or "
+	  "MTA-STS policy and mails each domain that publishes a "
+	  "_smtp._tls record with a mailto: rua an aggregate report once "
+	  "per queue_tlsrpt_interval (RFC 8460); off sends none." },
+	{ "queue_tlsrpt_interval", SETTING_TIME, "1d", 1, 7 * 86400,
+	  OFF(queue_tlsrpt_interval), -1,
+	  "The TLS report period, aligned to multiples of it since the "
+	  "epoch (1d: UTC days, as RFC 8460 4.1 asks); tests shorten it." },
 	{ "authserv_id", SETTING_STRING, "*", 0, 0, OFF(authserv_id), -1,
 	  "The authserv-id of the Authentication-Results field added to mail "
 	  "received on port 25 (RFC 8601 2.5); * uses hostname. Incoming "
@@ -1099,6 +1109,7 @@ void settings_free(struct marmot_settings **_set)
 	i_free(set->queue_relay_host);
 	i_free(set->queue_tls_ca);
 	i_free(set->queue_mta_sts);
+	i_free(set->queue_tlsrpt);
 	str_list_free(&set->public_addresses);
 	i_free(set->mta_sts_mode);
 	i_free(set->dmarc_policy);

@@ -83,6 +83,8 @@ struct marmot_settings {
 	/* Outbound TLS policy (front-tlspolicy.c). */
 	char *queue_tls_ca; /* "system" or an absolute path */
 	char *queue_mta_sts; /* "on" or "off" */
+	char *queue_tlsrpt; /* "on" or "off" */
+	unsigned int queue_tlsrpt_interval; /* seconds */
 	/* Inbound authentication on port 25 (front-mailauth.c). */
 	char *authserv_id; /* "*" = hostname */
 	char *dmarc_enforce; /* "on" or "off" */
