@@ -85,8 +85,7 @@ static void mailauth_spf_copy(pool_t pool, struct spf_outcome *dst,
 }
 
 /* One SPF check (MAIL FROM or HELO) and its copied outcome. */
-static ATTR_UNUSED void spf_done(void *context,
-				 const struct spf_outcome *outcome)
+static void spf_done(void *context, const struct spf_outcome *outcome)
 {
 	struct mailauth_spf *spf = context;
 
@@ -96,8 +95,7 @@ static ATTR_UNUSED void spf_done(void *context,
 	auth_maybe_finish(spf->auth);
 }
 
-static ATTR_UNUSED void dkim_done(void *context,
-				  const struct dkim_verify_result *result)
+static void dkim_done(void *context, const struct dkim_verify_result *result)
 {
 	struct front_mailauth *a = context;
 	struct dkim_signature_result *sigs;
@@ -172,7 +170,7 @@ static void auth_start_dmarc(struct front_mailauth *a)
 	req.spf = &a->spf_mf.out;
 	req.dkim = &a->dkim;
 	req.psl = fa.psl;
-	req.tree_walk = front_global->set->dmarc_tree_walk != 0;
+	req.tree_walk = strcmp(front_global->set->dmarc_tree_walk, "on") == 0;
 	a->dmarc_check = dmarc_check_start(&fa.adns, &req, dmarc_done, a);
 	a->dmarc_started = true;
 	/* A synchronous outcome (no From domain) is handled by the
@@ -209,7 +207,7 @@ static void auth_decide(struct front_mailauth *a)
 	struct front_mailauth_result *r = &a->result;
 
 	r->action = FRONT_MAILAUTH_ACCEPT;
-	if (set->dmarc_enforce != 0 &&
+	if (strcmp(set->dmarc_enforce, "on") == 0 &&
 	    (a->dmarc.result == DMARC_RESULT_FAIL ||
 	     a->dmarc.result == DMARC_RESULT_PERMERROR)) {
 		if (a->dmarc.disposition == DMARC_POLICY_REJECT) {
@@ -226,7 +224,7 @@ static void auth_decide(struct front_mailauth *a)
 		if (a->dmarc.disposition == DMARC_POLICY_QUARANTINE)
 			r->action = FRONT_MAILAUTH_JUNK;
 	}
-	if (set->dmarc_enforce != 0 &&
+	if (strcmp(set->dmarc_enforce, "on") == 0 &&
 	    a->dmarc.result == DMARC_RESULT_TEMPERROR &&
 	    a->dmarc.policy == DMARC_POLICY_REJECT && a->dmarc.record != NULL) {
 		r->action = FRONT_MAILAUTH_TEMPFAIL;
@@ -234,7 +232,8 @@ static void auth_decide(struct front_mailauth *a)
 			   "later";
 		return;
 	}
-	if (set->spf_reject_fail != 0 && a->spf_mf.out.result == SPF_FAIL) {
+	if (strcmp(set->spf_reject_fail, "on") == 0 &&
+	    a->spf_mf.out.result == SPF_FAIL) {
 		/* RFC 7372 3.2: X.7.23 SPF validation failed. */
 		r->action = FRONT_MAILAUTH_REJECT;
 		r->reply = "5.7.23 SPF validation failed";
@@ -407,8 +406,8 @@ struct front_mailauth *front_mailauth_start(
 			spf_check_start(&fa.adns, &sr, spf_done, &a->spf_helo);
 	}
 	if (a->spf_mf.check == NULL) {
-		/* Not an IP connection (tests over a UNIX socket), or a
-		   build without spf.c: nothing to check SPF against. */
+		/* Not an IP connection (tests over a UNIX socket):
+		   nothing to check SPF against. */
 		a->spf_mf.out.result = a->spf_helo.out.result = SPF_NONE;
 		a->spf_mf.out.reason = a->spf_helo.out.reason = "not checked";
 		a->spf_mf.done = a->spf_helo.done = true;

@@ -3,7 +3,7 @@
 /* Inbound mail authentication on port 25 (never on submission): after
    DATA and before the message is made durable, SPF for the MAIL FROM and
    HELO identities (spf.h), every DKIM signature (dkim.h), the ARC chain
-   (arc.h, when built) and DMARC (dmarc.h) run over the front's resolver
+   (arc.h) and DMARC (dmarc.h) run over the front's resolver
    (front_queue_dns(), through auth_dns_init_dns()); then every
    Authentication-Results field claiming our authserv-id is removed (RFC 8601 5)
    and ours is added right after our Received: field, and the policy is applied:
@@ -16,7 +16,7 @@
      4.7.5 rather than a reject caused by a DNS hiccup;
    - SPF fail of MAIL FROM: 550 5.7.23 (RFC 7372 3.2) when
      spf_reject_fail is set (off by default: forwarding breaks SPF).
-   dmarc_enforce=0 only reports. Every check is bounded by auth_timeout:
+   dmarc_enforce=off only reports. Every check is bounded by auth_timeout:
    what has not finished by then counts as temperror; a message never
    waits longer.
 

@@ -51,6 +51,32 @@ static const char *fq_tls_req_name(enum fq_tls_req req)
 }
 
 #ifdef MARMOT_HAVE_DNS
+/* TLS-RPT: counts the session (or its failure) under the host's policy:
+   its DANE records, or the domain's MTA-STS policy. */
+static void fq_conn_report(struct fq_conn *conn, bool ok,
+			   enum tlsrpt_result result, const char *host)
+{
+	const struct fq_dane_records *dane =
+		conn->host_tls == FQ_TLS_DANE ? conn->dane : NULL;
+	const struct mtasts_policy *sts =
+		conn->host_tls == FQ_TLS_DANE ||
+				conn->host_tls == FQ_TLS_DANE_ENCRYPT
+			? NULL
+			: conn->sts;
+	const char *ip =
+		conn->addr_pos > 0 && conn->addr_pos <= conn->addr_count
+			? conn->addrs[conn->addr_pos - 1].ip
+			: NULL;
+
+	if (ok)
+		fq_tlsrpt_success(conn->dest->key, dane, sts);
+	else
+		fq_tlsrpt_failure(conn->dest->key, dane, sts, result, host, ip,
+				  NULL);
+}
+#endif
+
+#ifdef MARMOT_HAVE_DNS
 static void fq_conn_free_dane(struct fq_conn *conn)
 {
 	if (conn->dane == NULL)
@@ -435,6 +461,10 @@ static void fq_conn_send_ehlo(struct fq_conn *conn)
 static void fq_conn_ready(struct fq_conn *conn)
 {
 	conn->session_ok = true;
+#ifdef MARMOT_HAVE_DNS
+	fq_conn_report(conn, conn->tls, TLSRPT_RESULT_STARTTLS_NOT_SUPPORTED,
+		       fq_conn_host(conn));
+#endif
 	log_info(conn->log_id, "queue.session", "host=%s tls=%s policy=%s",
 		 log_value(0, fq_conn_host(conn)),
 		 conn->tls ? stream_tls_version(conn->stream) : "no",
@@ -448,6 +478,10 @@ static bool fq_conn_tls_required(struct fq_conn *conn)
 {
 	if (conn->host_tls == FQ_TLS_OPPORTUNISTIC)
 		return false;
+#ifdef MARMOT_HAVE_DNS
+	fq_conn_report(conn, false, TLSRPT_RESULT_STARTTLS_NOT_SUPPORTED,
+		       fq_conn_host(conn));
+#endif
 	/* RFC 7672 2.2, RFC 8461 5: never plaintext; try another MX host
 	   or later (X.7.10: encryption needed, RFC 5248). */
 	fq_conn_set_error(conn,
@@ -686,6 +720,13 @@ static void fq_conn_stream_event(struct stream *stream, enum stream_event event,
 		    conn->host_tls != FQ_TLS_OPPORTUNISTIC) {
 			/* RFC 7672 2.2 / RFC 8461 5: an authentication
 			   failure defers; it never falls back to plaintext. */
+#ifdef MARMOT_HAVE_DNS
+			fq_conn_report(conn, false,
+				       fq_tlsrpt_verify_result(
+					       stream_tls_verify_result(stream),
+					       conn->host_tls == FQ_TLS_DANE),
+				       fq_conn_host(conn));
+#endif
 			fq_conn_set_error(
 				conn,
 				"451 4.7.5 TLS with %s failed (policy %s): %s",
@@ -972,6 +1013,9 @@ static void fq_conn_next_addr(struct fq_conn *conn)
 			/* RFC 8461 4.1, 5: in enforce mode only the
 			   policy's MX hosts are used; testing only
 			   reports. */
+			fq_tlsrpt_failure(conn->dest->key, NULL, conn->sts,
+					  TLSRPT_RESULT_VALIDATION_FAILURE,
+					  host, NULL, NULL);
 			if (conn->sts->mode == MTASTS_MODE_ENFORCE) {
 				fq_conn_set_error(
 					conn,

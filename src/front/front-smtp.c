@@ -81,13 +81,14 @@ struct smtp_state {
 	const char *from_addrs[SMTP_MAX_FROM_ADDRESSES];
 	unsigned int from_count, from_next;
 	struct front_delivery *delivery;
-	struct front_dkim_sign *dkim; /* submission: signing in the vault */
 	/* Port 25: SPF/DKIM/DMARC and Authentication-Results
 	   (front-mailauth.h); owns the message committed after it. */
 	struct front_mailauth *auth;
 	bool auth_junk;
-	/* Port 25, forwarded: the ARC set for the queue's copy (in tpool;
-	   the seal runs in state->dkim). */
+	/* Submission: DKIM signing in the vault; port 25: the ARC seal of
+	   a forward (smtp_arc_seal()). */
+	struct front_dkim_sign *dkim;
+	/* Port 25, forwarded: the ARC set for the queue's copy (in tpool). */
 	const char *arc_fields, *arc_domain;
 
 	/* A deferred answer, given from front_conn_resume(). */

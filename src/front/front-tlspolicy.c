@@ -16,9 +16,14 @@
 #include "log.h"
 #include "tls.h"
 #include "worker.h"
+#include "ioloop.h"
+#include "queue.h"
+#include "front-queue.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/rand.h>
+#include <openssl/x509_vfy.h>
 #include <fcntl.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -45,6 +50,28 @@ struct fq_tlspolicy {
 	bool sts_enabled;
 	unsigned int fetch_secs;
 	struct fq_sts_lookup *lookups;
+	/* TLS-RPT: the current period's counts, its start, the timer. */
+	bool tlsrpt_enabled;
+	struct tlsrpt_store *tlsrpt;
+	time_t tlsrpt_start;
+	struct timeout *tlsrpt_timer;
+	struct fq_tlsrpt_send *sends;
+};
+
+/* A finished period, until every domain's report has been sent. */
+struct fq_tlsrpt_period {
+	struct tlsrpt_store *store;
+	time_t start, end;
+	unsigned int refs;
+};
+
+/* One report being sent: the _smtp._tls lookup of a domain of a
+   finished period. */
+struct fq_tlsrpt_send {
+	struct fq_tlsrpt_send *next;
+	struct fq_tlsrpt_period *period;
+	char *domain;
+	struct dns_lookup *lookup;
 };
 
 struct fq_sts_fetch;
@@ -127,6 +154,9 @@ static void fq_sts_cache_save(void)
 	i_free(tmp);
 }
 
+static void fq_tlsrpt_tick(void *context);
+static void fq_tlsrpt_send_free(struct fq_tlsrpt_send *s);
+
 /* ---- init ---- */
 
 int fq_tlspolicy_init(struct front *front, struct dns *dns,
@@ -166,6 +196,19 @@ int fq_tlspolicy_init(struct front *front, struct dns *dns,
 	tp->cache_path =
 		i_strdup_printf("%s/" FQ_STS_CACHE_FILE, set->data_dir);
 	fq_sts_cache_load();
+	tp->tlsrpt_enabled =
+		strcmp(set->queue_tlsrpt, "on") == 0 && dns != NULL;
+	if (tp->tlsrpt_enabled) {
+		time_t now = fq_wall_now();
+		unsigned int tick = set->queue_tlsrpt_interval < 60
+					    ? set->queue_tlsrpt_interval
+					    : 60;
+
+		tp->tlsrpt = tlsrpt_store_create();
+		tp->tlsrpt_start = now - now % set->queue_tlsrpt_interval;
+		tp->tlsrpt_timer = timeout_add(front->ioloop, tick * 1000,
+					       fq_tlsrpt_tick, NULL);
+	}
 	return 0;
 fail:
 	tls_ctx_unref(&tp->verify_ctx);
@@ -186,6 +229,12 @@ void fq_tlspolicy_deinit(void)
 	}
 	/* Waits for running fetches; their done() frees them. */
 	worker_pool_destroy(&tp->workers);
+	/* The current period's counts are lost (see doc/architecture.md);
+	   reports still being looked up are dropped. */
+	while (tp->sends != NULL)
+		fq_tlsrpt_send_free(tp->sends);
+	timeout_remove(&tp->tlsrpt_timer);
+	tlsrpt_store_destroy(&tp->tlsrpt);
 	if (tp->sts_enabled)
 		curl_global_cleanup();
 	mtasts_cache_destroy(&tp->cache);
@@ -497,4 +546,259 @@ int fq_dane_ssl_setup(struct ssl_st *ssl, void *context, const char **error_r)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- TLS-RPT (RFC 8460) ---- */
+
+#define FQ_TLSRPT_STRINGS_MAX 70
+
+/* The report's view of the policy a session ran under; strings in
+   pool. Returns false when there is no policy to report on. */
+static bool fq_tlsrpt_policy(pool_t pool, const char *domain,
+			     const struct fq_dane_records *dane,
+			     const struct mtasts_policy *sts,
+			     struct tlsrpt_policy *p_r)
+{
+	const char **strings = p_new(pool, const char *, FQ_TLSRPT_STRINGS_MAX);
+	unsigned int n = 0;
+
+	memset(p_r, 0, sizeof(*p_r));
+	p_r->domain = domain;
+	p_r->strings = strings;
+	if (dane != NULL) {
+		/* RFC 8460 4.4: for tlsa, the records in presentation
+		   form. */
+		p_r->type = TLSRPT_POLICY_TLSA;
+		for (unsigned int i = 0; i < dane->count; i++) {
+			struct buf b = BUF_INIT;
+
+			buf_printf(&b, "%u %u %u ", dane->rec[i].usage,
+				   dane->rec[i].selector, dane->rec[i].mtype);
+			for (size_t j = 0; j < dane->rec[i].len; j++)
+				buf_printf(&b, "%02x", dane->rec[i].data[j]);
+			strings[n++] = p_strdup(pool, buf_cstr(&b));
+			buf_free(&b);
+		}
+	} else if (sts != NULL) {
+		const char *text, *error;
+
+		/* RFC 8460 4.4: for sts, the policy's lines. */
+		p_r->type = TLSRPT_POLICY_STS;
+		if (mtasts_policy_format(pool, sts, &text, &error) == 0) {
+			for (const char *s = text;
+			     *s != '\0' && n < FQ_TLSRPT_STRINGS_MAX;) {
+				const char *e = strstr(s, "\r\n");
+
+				if (e == NULL)
+					e = s + strlen(s);
+				strings[n++] = p_strndup(pool, s, e - s);
+				s = *e == '\0' ? e : e + 2;
+			}
+		}
+		p_r->mx = sts->mx;
+		p_r->mx_count = sts->mx_count;
+	} else {
+		return false;
+	}
+	p_r->string_count = n;
+	return true;
+}
+
+static void fq_tlsrpt_count(const char *domain,
+			    const struct fq_dane_records *dane,
+			    const struct mtasts_policy *sts, bool ok,
+			    enum tlsrpt_result result, const char *mx,
+			    const char *ip, const char *code)
+{
+	struct tlsrpt_policy p;
+	pool_t pool;
+
+	if (tp == NULL || tp->tlsrpt == NULL)
+		return;
+	pool = pool_create("tlsrpt", 1024);
+	if (fq_tlsrpt_policy(pool, domain, dane, sts, &p)) {
+		if (ok)
+			tlsrpt_add_success(tp->tlsrpt, &p);
+		else
+			tlsrpt_add_failure(tp->tlsrpt, &p, result, NULL, mx, ip,
+					   code);
+	}
+	pool_unref(&pool);
+}
+
+void fq_tlsrpt_success(const char *domain, const struct fq_dane_records *dane,
+		       const struct mtasts_policy *sts)
+{
+	fq_tlsrpt_count(domain, dane, sts, true,
+			TLSRPT_RESULT_VALIDATION_FAILURE, NULL, NULL, NULL);
+}
+
+void fq_tlsrpt_failure(const char *domain, const struct fq_dane_records *dane,
+		       const struct mtasts_policy *sts,
+		       enum tlsrpt_result result, const char *mx,
+		       const char *ip, const char *code)
+{
+	fq_tlsrpt_count(domain, dane, sts, false, result, mx, ip, code);
+}
+
+enum tlsrpt_result fq_tlsrpt_verify_result(long verify, bool dane)
+{
+	switch (verify) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+		return TLSRPT_RESULT_CERTIFICATE_HOST_MISMATCH;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return TLSRPT_RESULT_CERTIFICATE_EXPIRED;
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		/* RFC 8460 4.3.2: for DANE, no TLSA record matched. */
+		return dane ? TLSRPT_RESULT_TLSA_INVALID
+			    : TLSRPT_RESULT_CERTIFICATE_NOT_TRUSTED;
+	case X509_V_ERR_DANE_NO_MATCH:
+		return TLSRPT_RESULT_TLSA_INVALID;
+	default:
+		return TLSRPT_RESULT_VALIDATION_FAILURE;
+	}
+}
+
+static void fq_tlsrpt_send_free(struct fq_tlsrpt_send *s)
+{
+	struct fq_tlsrpt_send **p;
+
+	for (p = &tp->sends; *p != NULL; p = &(*p)->next) {
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	}
+	dns_lookup_cancel(&s->lookup);
+	if (--s->period->refs == 0) {
+		tlsrpt_store_destroy(&s->period->store);
+		i_free(s->period);
+	}
+	i_free(s->domain);
+	i_free(s);
+}
+
+/* Queues one report mail to rcpt. */
+static void fq_tlsrpt_enqueue(struct fq_tlsrpt_send *s, const char *rcpt)
+{
+	const struct marmot_settings *set = tp->front->set;
+	struct queue *q = front_queue_get();
+	struct buf json = BUF_INIT, msg = BUF_INIT;
+	char *from =
+		i_strdup_printf("noreply-smtp-tls-reporting@%s", set->hostname);
+	char *contact = i_strdup_printf("postmaster@%s", set->hostname);
+	char report_id[64], id[QUEUE_ID_LEN + 1];
+	uint8_t rnd[8];
+	struct queue_rcpt r = { rcpt, NULL, QUEUE_NOTIFY_NEVER };
+	struct queue_envelope env;
+	const char *error;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	snprintf(report_id, sizeof(report_id),
+		 "%lld.%02x%02x%02x%02x%02x%02x%02x%02x",
+		 (long long)s->period->start, rnd[0], rnd[1], rnd[2], rnd[3],
+		 rnd[4], rnd[5], rnd[6], rnd[7]);
+	tlsrpt_report_json(s->period->store, s->domain, set->hostname, contact,
+			   report_id, s->period->start, s->period->end, &json);
+	memset(&env, 0, sizeof(env));
+	env.sender = from;
+	env.rcpts = &r;
+	env.rcpt_count = 1;
+	if (q == NULL ||
+	    tlsrpt_report_message(from, rcpt, set->hostname, s->domain,
+				  report_id, s->period->start, s->period->end,
+				  &json, fq_wall_now(), &msg, &error) < 0 ||
+	    queue_enqueue(q, &env, buf_span(&msg).p, msg.used, id, &error) <
+		    0) {
+		log_warning(NULL, "queue.tlsrpt.failed", "domain=%s error=%s",
+			    log_value(0, s->domain),
+			    log_value(1, q == NULL ? "no queue" : error));
+	} else {
+		log_info(NULL, "queue.tlsrpt.queued",
+			 "domain=%s rua=%s id=%s report_id=%s",
+			 log_value(0, s->domain), log_value(1, rcpt), id,
+			 report_id);
+		front_queue_added(id);
+	}
+	buf_free(&json);
+	buf_free(&msg);
+	i_free(from);
+	i_free(contact);
+}
+
+static void fq_tlsrpt_txt_resolved(void *context,
+				   const struct dns_txt_result *result)
+{
+	struct fq_tlsrpt_send *s = context;
+	pool_t pool = pool_create("tlsrpt rua", 512);
+	const char *rua[TLSRPT_RUA_MAX], *error = "no _smtp._tls record";
+	unsigned int count = 0;
+	int ret = 0;
+
+	s->lookup = NULL;
+	if (result->info.status == DNS_STATUS_OK)
+		ret = tlsrpt_txt_select(pool, result->txt, result->count, rua,
+					&count, &error);
+	if (ret <= 0) {
+		log_info(NULL, "queue.tlsrpt.none", "domain=%s why=%s",
+			 log_value(0, s->domain), log_value(1, error));
+	}
+	for (unsigned int i = 0; ret > 0 && i < count; i++) {
+		const char *addr = tlsrpt_rua_mailto(pool, rua[i]);
+
+		/* Deviation from RFC 8460 5.4: no https: upload yet. */
+		if (addr != NULL)
+			fq_tlsrpt_enqueue(s, addr);
+	}
+	pool_unref(&pool);
+	fq_tlsrpt_send_free(s);
+}
+
+/* RFC 8460 4.1: at the end of each period, one report per policy domain
+   that asks for them. */
+static void fq_tlsrpt_tick(void *context ATTR_UNUSED)
+{
+	unsigned int interval = tp->front->set->queue_tlsrpt_interval;
+	time_t now = fq_wall_now();
+	struct fq_tlsrpt_period *period;
+	const char *const *domains;
+	unsigned int count;
+	pool_t pool;
+
+	if (now < tp->tlsrpt_start + (time_t)interval)
+		return;
+	period = i_new(struct fq_tlsrpt_period, 1);
+	period->store = tp->tlsrpt;
+	period->start = tp->tlsrpt_start;
+	period->end = tp->tlsrpt_start + (time_t)interval;
+	tp->tlsrpt = tlsrpt_store_create();
+	tp->tlsrpt_start = now - now % interval;
+	pool = pool_create("tlsrpt tick", 1024);
+	count = tlsrpt_store_domains(period->store, pool, &domains);
+	period->refs = 1;
+	for (unsigned int i = 0; i < count; i++) {
+		struct fq_tlsrpt_send *s = i_new(struct fq_tlsrpt_send, 1);
+		char *name = i_strdup_printf("_smtp._tls.%s", domains[i]);
+
+		s->period = period;
+		period->refs++;
+		s->domain = i_strdup(domains[i]);
+		s->next = tp->sends;
+		tp->sends = s;
+		/* RFC 8460 3: the record at _smtp._tls.<policy domain>. */
+		s->lookup = dns_lookup_txt(tp->dns, name,
+					   fq_tlsrpt_txt_resolved, s);
+		i_free(name);
+	}
+	pool_unref(&pool);
+	if (--period->refs == 0) {
+		tlsrpt_store_destroy(&period->store);
+		i_free(period);
+	}
 }

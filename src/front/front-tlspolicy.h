@@ -13,6 +13,7 @@
 
 #include "lib.h"
 #include "mtasts.h"
+#include "tlsrpt.h"
 
 struct front;
 struct ssl_st;
@@ -61,5 +62,19 @@ struct fq_dane_records {
 /* stream_ssl_setup_t for a DANE connection; context is a struct
    fq_dane_records. */
 int fq_dane_ssl_setup(struct ssl_st *ssl, void *context, const char **error_r);
+
+/* TLS-RPT (RFC 8460): one session to domain's MX host under its DANE
+   records (dane != NULL) or else its MTA-STS policy (sts != NULL; with
+   neither nothing is counted). A failure says what failed; mx and ip may
+   be NULL. Reports go out at the end of each queue_tlsrpt_interval. */
+void fq_tlsrpt_success(const char *domain, const struct fq_dane_records *dane,
+		       const struct mtasts_policy *sts);
+void fq_tlsrpt_failure(const char *domain, const struct fq_dane_records *dane,
+		       const struct mtasts_policy *sts,
+		       enum tlsrpt_result result, const char *mx,
+		       const char *ip, const char *code);
+/* RFC 8460 4.3.2: the result-type of a certificate verification error
+   (X509_V_ERR_*) under policy dane or not. */
+enum tlsrpt_result fq_tlsrpt_verify_result(long verify, bool dane);
 
 #endif

@@ -83,12 +83,14 @@ struct marmot_settings {
 	/* Outbound TLS policy (front-tlspolicy.c). */
 	char *queue_tls_ca; /* "system" or an absolute path */
 	char *queue_mta_sts; /* "on" or "off" */
-	/* Inbound authentication on port 25 (front-auth.c). */
+	char *queue_tlsrpt; /* "on" or "off" */
+	unsigned int queue_tlsrpt_interval; /* seconds */
+	/* Inbound authentication on port 25 (front-mailauth.c). */
 	char *authserv_id; /* "*" = hostname */
-	unsigned int dmarc_enforce; /* 0 or 1 */
-	unsigned int dmarc_tree_walk; /* 0 or 1 */
+	char *dmarc_enforce; /* "on" or "off" */
+	char *dmarc_tree_walk; /* "on" or "off" */
 	char *public_suffix_list; /* absolute path */
-	unsigned int spf_reject_fail; /* 0 or 1 */
+	char *spf_reject_fail; /* "on" or "off" */
 	unsigned int auth_timeout; /* seconds per message */
 };
 

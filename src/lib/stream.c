@@ -718,6 +718,13 @@ fail:
 	return -1;
 }
 
+long stream_tls_verify_result(const struct stream *stream)
+{
+	if (stream->ssl == NULL)
+		return X509_V_OK;
+	return SSL_get_verify_result(stream->ssl);
+}
+
 bool stream_is_tls(const struct stream *stream)
 {
 	return stream->tls_state == STREAM_TLS_ACTIVE;

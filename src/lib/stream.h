@@ -98,6 +98,10 @@ int stream_start_tls_client_setup(struct stream *stream, struct tls_ctx *ctx,
 				  const char *sni, stream_ssl_setup_t *setup,
 				  void *context, const char **error_r);
 bool stream_is_tls(const struct stream *stream);
+/* The peer certificate's verification result (X509_V_OK, or an
+   X509_V_ERR_* code, also after a failed handshake); X509_V_OK without
+   TLS. */
+long stream_tls_verify_result(const struct stream *stream);
 /* "TLSv1.3" / cipher name, or NULL before TLS is up. */
 const char *stream_tls_version(const struct stream *stream);
 const char *stream_tls_cipher(const struct stream *stream);

@@ -283,6 +283,10 @@ class PolicyServer:
         self.httpd.server_close()
 
 
+# TLS-RPT period in the test (RFC 8460 asks for days).
+TLSRPT_INTERVAL = 30
+
+
 def policy(mode, *mx):
     return ('version: STSv1\r\nmode: %s\r\n%smax_age: 86400\r\n'
             % (mode, ''.join('mx: %s\r\n' % m for m in mx)))
@@ -348,7 +352,9 @@ class TlsPolicyTest(unittest.TestCase):
             return [('@', 'MX', '10 %s' % mx),
                     (mx, 'A', target),
                     ('_mta-sts', 'TXT', '"v=STSv1; id=%s;"' % mode_id),
-                    ('mta-sts', 'A', web)]
+                    ('mta-sts', 'A', web),
+                    ('_smtp._tls', 'TXT',
+                     '"v=TLSRPTv1; rua=mailto:tlsrpt@reports.test"')]
 
         cls.zones = {
             'dane.test': [('@', 'MX', '10 mx'), ('mx', 'A', cls.good.addr),
@@ -366,6 +372,9 @@ class TlsPolicyTest(unittest.TestCase):
             'stscert.test': sts_zone('mx', cls.badcert.addr),
             # testing mode, the MX not in the policy and without TLS.
             'ststest.test': sts_zone('other', cls.plain.addr),
+            # Where the TLS reports (RFC 8460) go.
+            'reports.test': [('@', 'MX', '10 mx'),
+                             ('mx', 'A', cls.good.addr)],
         }
         cls.dns = dnsserver.DnsServer(
             cls.zones, signed=['dane.test', 'danebad.test', 'daneta.test'])
@@ -386,8 +395,9 @@ class TlsPolicyTest(unittest.TestCase):
                     'queue_scan_interval = 1s\n'
                     'queue_timeout = 20s\n'
                     'queue_max_age = 1h\n'
+                    'queue_tlsrpt_interval = %ds\n'
                     % (cls.dns.resolver, cls.dns.trust_anchor_file,
-                       pki.ca_cert))
+                       pki.ca_cert, TLSRPT_INTERVAL))
         # The roles run as the marmot user: it must read these files.
         for p in (cls.tmp, cls.dns.dir):
             os.chmod(p, 0o755)
@@ -512,6 +522,59 @@ class TlsPolicyTest(unittest.TestCase):
         self.assert_logged(r'queue\.mta_sts\.mx_mismatch conn=\S+ '
                            r'dest=ststest\.test host=other\.ststest\.test '
                            r'mode=testing')
+
+    # -- TLS-RPT (runs last: it reports on the sessions above) -------------
+
+    def report(self, domain):
+        """The JSON of the last TLS report for domain that reached the
+        reports MX, or None."""
+        import email
+        import gzip
+        import json
+        found = None
+        for rcpts, data, _ in list(self.good.messages):
+            if 'tlsrpt@reports.test' not in rcpts:
+                continue
+            msg = email.message_from_bytes(data)
+            if msg['TLS-Report-Domain'] != domain:
+                continue
+            for part in msg.walk():
+                if part.get_content_type() == 'application/tlsrpt+gzip':
+                    found = (msg, part.get_filename(), json.loads(
+                        gzip.decompress(part.get_payload(decode=True))))
+        return found
+
+    def test_z_tlsrpt_reports(self):
+        # Make sure sts.test and stscert.test have sessions counted in
+        # the current period, then wait for its reports.
+        qid = self.inject('bob@sts.test', 'rpt-ok')
+        self.assert_delivered(self.good, qid, 'rpt-ok')
+        self.inject('bob@stscert.test', 'rpt-cert')
+        got = wait_for(lambda: self.report('stscert.test'), bool,
+                       TLSRPT_INTERVAL * 3)
+        self.assertTrue(got, 'no TLS report for stscert.test')
+        msg, filename, rpt = got
+        self.assertIn('multipart/report', msg['Content-Type'])
+        self.assertIn('report-type="tlsrpt"', msg['Content-Type'])
+        self.assertRegex(msg['Subject'], r'^Report Domain: stscert\.test '
+                         r'Submitter: \S+ Report-ID: <\S+>$')
+        self.assertRegex(filename, r'^[^!]+!stscert\.test!\d+!\d+!\S+'
+                         r'\.json\.gz$')
+        pol = rpt['policies'][0]
+        self.assertEqual(pol['policy']['policy-type'], 'sts')
+        self.assertEqual(pol['policy']['policy-domain'], 'stscert.test')
+        self.assertIn('mode: enforce', pol['policy']['policy-string'])
+        self.assertGreaterEqual(
+            pol['summary']['total-failure-session-count'], 1)
+        kinds = {d['result-type'] for d in pol['failure-details']}
+        self.assertIn('certificate-not-trusted', kinds)
+        got = wait_for(lambda: self.report('sts.test'), bool,
+                       TLSRPT_INTERVAL * 3)
+        self.assertTrue(got, 'no TLS report for sts.test')
+        pol = got[2]['policies'][0]
+        self.assertGreaterEqual(
+            pol['summary']['total-successful-session-count'], 1)
+        self.assertEqual(pol['summary']['total-failure-session-count'], 0)
 
 
 class OwnPolicyTest(unittest.TestCase):
