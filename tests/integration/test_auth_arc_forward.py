@@ -31,9 +31,7 @@ import subprocess
 import time
 import unittest
 
-import dnsserver
 import harness
-import postfix_mx
 import test_outbound
 from test_auth_dkim_sign import parse_records
 from test_auth_inbound import header_fields, make_rsa_key, txt
@@ -83,24 +81,12 @@ class ArcForwardTest(unittest.TestCase):
         cls.keydir = tempfile.mkdtemp(prefix='marmot-arc-')
         cls.addClassCleanup(subprocess.run, ['rm', '-rf', cls.keydir])
         cls.origin_pem, pub = make_rsa_key(cls.keydir)
-        cls.mx = postfix_mx.PostfixMx()
-        cls.addClassCleanup(cls.mx.stop)
-        dead_addr = postfix_mx.free_mx_addr(exclude=(cls.mx.addr,))
-        zones = dnsserver.test_zones(cls.mx.addr, dead_addr)
-        zones[ORIGIN] = [
+        test_outbound.start_mx_and_dns(cls, {ORIGIN: [
             ('@', 'TXT', txt('v=spf1 ip4:%s -all' % OTHER_SOURCE)),
             ('sel._domainkey', 'TXT', txt('v=DKIM1; k=rsa; p=%s' % pub)),
-        ]
-        cls.dns = dnsserver.DnsServer(zones)
-        cls.dns.start()
-        cls.addClassCleanup(cls.dns.stop)
-        cls.mx.start()
-        with open(os.path.join(cls.inst.data, 'marmot.conf'), 'a') as f:
-            f.write('\n# test_auth_arc_forward.py\n'
-                    'dns_resolver = %s\n'
-                    'dns_timeout = 5s\n'
-                    'queue_retry_min = 2s\n'
-                    'queue_scan_interval = 1s\n' % cls.dns.resolver)
+        ]})
+        test_outbound.append_queue_conf(cls.inst, cls.dns,
+                                        'test_auth_arc_forward.py')
         r = cls.inst.marmot(['domain', 'add', FWD_DOMAIN])
         cls.inst.check_ok(r, 'domain add')
         cls.records = parse_records(r.stdout)

@@ -25,9 +25,7 @@ import subprocess
 import time
 import unittest
 
-import dnsserver
 import harness
-import postfix_mx
 import test_outbound
 from harness import DOMAIN
 from smtp_util import MailCase, strip_trace
@@ -416,20 +414,9 @@ class DkimOutboundTest(unittest.TestCase):
         cls.skip_reason = test_outbound.marmot_lacks_queue(cls.inst)
         if cls.skip_reason:
             return
-        cls.mx = postfix_mx.PostfixMx()
-        cls.addClassCleanup(cls.mx.stop)
-        dead_addr = postfix_mx.free_mx_addr(exclude=(cls.mx.addr,))
-        cls.dns = dnsserver.DnsServer(
-            dnsserver.test_zones(cls.mx.addr, dead_addr))
-        cls.dns.start()
-        cls.addClassCleanup(cls.dns.stop)
-        cls.mx.start()
-        with open(os.path.join(cls.inst.data, 'marmot.conf'), 'a') as f:
-            f.write('\n# test_auth_dkim_sign.py\n'
-                    'dns_resolver = %s\n'
-                    'dns_timeout = 5s\n'
-                    'queue_retry_min = 2s\n'
-                    'queue_scan_interval = 1s\n' % cls.dns.resolver)
+        test_outbound.start_mx_and_dns(cls)
+        test_outbound.append_queue_conf(cls.inst, cls.dns,
+                                        'test_auth_dkim_sign.py')
         r = cls.inst.marmot(['domain', 'add', SIGN_DOMAIN])
         cls.inst.check_ok(r, 'domain add')
         cls.records = parse_records(r.stdout)

@@ -309,6 +309,33 @@ class PostfixMxTest(SkippableCase):
                                         'defer@remote.test'])
 
 
+def start_mx_and_dns(cls, extra_zones=None):
+    """Starts this run's Postfix MX (cls.mx, on its own loopback address)
+    and nsd (cls.dns) serving dnsserver.test_zones() for it, plus
+    extra_zones, both stopped at class cleanup. fallback.test's first MX
+    is an address where nothing listens on 25."""
+    cls.mx = postfix_mx.PostfixMx()
+    cls.addClassCleanup(cls.mx.stop)
+    dead_addr = postfix_mx.free_mx_addr(exclude=(cls.mx.addr,))
+    zones = dnsserver.test_zones(cls.mx.addr, dead_addr)
+    zones.update(extra_zones or {})
+    cls.dns = dnsserver.DnsServer(zones)
+    cls.dns.start()
+    cls.addClassCleanup(cls.dns.stop)
+    cls.mx.start()
+
+
+def append_queue_conf(inst, dns, tag):
+    """Points inst's resolver at dns with a fast queue (retries after 2 s,
+    a scan every second)."""
+    with open(os.path.join(inst.data, 'marmot.conf'), 'a') as f:
+        f.write('\n# %s\n'
+                'dns_resolver = %s\n'
+                'dns_timeout = 5s\n'
+                'queue_retry_min = 2s\n'
+                'queue_scan_interval = 1s\n' % (tag, dns.resolver))
+
+
 def marmot_lacks_queue(inst):
     """Why this marmot has no outbound queue to test, or None."""
     with open(inst.binary, 'rb') as f:
@@ -346,16 +373,7 @@ class OutboundCases:
         cls.skip_reason = marmot_lacks_queue(cls.inst)
         if cls.skip_reason:
             return
-        # This run's own loopback addresses: Postfix on mx_addr:25, and
-        # nothing on dead_addr:25 (fallback.test's first MX).
-        cls.mx = postfix_mx.PostfixMx()
-        cls.addClassCleanup(cls.mx.stop)
-        dead_addr = postfix_mx.free_mx_addr(exclude=(cls.mx.addr,))
-        cls.dns = dnsserver.DnsServer(
-            dnsserver.test_zones(cls.mx.addr, dead_addr))
-        cls.dns.start()
-        cls.addClassCleanup(cls.dns.stop)
-        cls.mx.start()
+        start_mx_and_dns(cls)
         with open(os.path.join(cls.inst.data, 'marmot.conf'), 'a') as f:
             f.write('\n# test_outbound.py\n'
                     'dns_resolver = %s\n'
