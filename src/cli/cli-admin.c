@@ -285,7 +285,7 @@ static int cli_arg_alias(struct cli_context *ctx, const char *arg)
 	return CLI_EXIT_OK;
 }
 
-static int cli_check_domain_exists(struct cli_context *ctx)
+int cli_check_domain_exists(struct cli_context *ctx)
 {
 	if (ctx->domain != NULL &&
 	    !directory_domain_exists(ctx->dir, ctx->domain)) {
@@ -332,6 +332,13 @@ int cli_domain_add_run(struct cli_context *ctx)
 	if (directory_domain_add(ctx->dir, ctx->domain, &error) < 0)
 		return cli_result(-1, error);
 	printf("added domain %s\n", ctx->domain);
+	/* ARCHITECTURE.md 1.6: DKIM signing is on by default. */
+	if (cli_dkim_make_keys(ctx, ctx->domain, "active", NULL) < 0) {
+		cli_error("the domain has no DKIM keys; make them with: "
+			  "marmot dkim generate %s",
+			  ctx->domain);
+		return CLI_EXIT_FAILURE;
+	}
 	return CLI_EXIT_OK;
 }
 

@@ -278,6 +278,8 @@ static void cli_init_undo(const struct cli_init *init, const char *dir)
 		cli_error("cannot remove %s: %s", dir, strerror(errno));
 }
 
+/* The zone-file lines of the first domain's DKIM keys, for the report. */
+static const char *cli_init_dkim_records = "";
 static uid_t cli_chown_uid;
 static gid_t cli_chown_gid;
 
@@ -397,6 +399,22 @@ static int cli_init_populate(struct cli_context *ctx,
 	ret = directory_domain_add(directory, init->domain, &error);
 	if (ret < 0)
 		cli_error("cannot add domain %s: %s", init->domain, error);
+	if (ret == 0) {
+		/* ARCHITECTURE.md 1.6: DKIM signing is on by default, so the
+		   first domain gets its keys now (main.c wipes the key). */
+		ret = master_key_load(
+			p_strdup_printf(pool, "%s/master.key", dir),
+			ctx->master_key, &error);
+		if (ret < 0) {
+			cli_error("cannot read the master key: %s", error);
+		} else {
+			ctx->have_master_key = true;
+			ctx->dir = directory;
+			ret = cli_dkim_make_keys(ctx, init->domain, "active",
+						 &cli_init_dkim_records);
+			ctx->dir = NULL;
+		}
+	}
 	directory_close(&directory);
 	if (ret < 0)
 		return -1;
@@ -531,12 +549,14 @@ static void cli_print_dns(pool_t pool, const struct cli_init *init,
 				"\"v=DMARC1; p=quarantine; adkim=s; aspf=s; "
 				"rua=mailto:postmaster@%s\"",
 				init->domain));
+	printf("; the DKIM keys mail from %s is signed with (RFC 6376, RFC "
+	       "8463)\n%s",
+	       init->domain, cli_init_dkim_records);
 	printf("; the address of this server\n");
 	cli_print_address_records(pool, init, host);
 	printf("\nAlso ask your provider to set the reverse DNS (PTR) of "
 	       "those addresses to %s\n",
 	       init->hostname);
-	printf("DKIM records will come with DKIM signing (a later release).\n");
 	printf("The TLS certificate in %s/tls is self-signed: clients will "
 	       "warn until it is replaced.\n",
 	       abs_dir);

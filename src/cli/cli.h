@@ -3,7 +3,8 @@
 /* Shared declarations of the `marmot` admin CLI (src/cli). main.c owns the
    command table, option parsing, the data directory checks, privilege
    dropping and opening directory.db; cli-init.c, cli-admin.c,
-   cli-status.c, cli-deliver.c and cli-store.c hold the commands. Each
+   cli-status.c, cli-deliver.c, cli-dkim.c and cli-store.c hold the
+   commands. Each
    command is split OpenSMTPD-style into check (validate the arguments,
    touch nothing) and run (act, with the directory open if the command
    asks for it), so bad input writes nothing. Output for people goes to
@@ -143,6 +144,25 @@ int cli_alias_check(struct cli_context *ctx);
 int cli_alias_add_run(struct cli_context *ctx);
 int cli_alias_del_run(struct cli_context *ctx);
 int cli_alias_list_run(struct cli_context *ctx);
+
+/* Prints "unknown domain" and returns CLI_EXIT_FAILURE when ctx->domain
+   is set and not one of ours, else CLI_EXIT_OK (cli-admin.c). */
+int cli_check_domain_exists(struct cli_context *ctx);
+
+/* cli-dkim.c: `dkim SUB [DOMAIN]` (check: cli_domain_check; run with
+   ctx->dir open and, for generate and rotate, the master key). */
+int cli_dkim_generate_run(struct cli_context *ctx);
+int cli_dkim_list_run(struct cli_context *ctx);
+int cli_dkim_rotate_run(struct cli_context *ctx);
+int cli_dkim_activate_run(struct cli_context *ctx);
+int cli_dkim_expire_run(struct cli_context *ctx);
+/* Generates an Ed25519 and an RSA-2048 key for domain (which exists) under
+   fresh selectors, stores them wrapped in state ("active" or "pending")
+   in ctx->dir and prints the DNS records to publish (records_r != NULL:
+   returns their zone-file lines instead, from ctx->pool). Needs
+   ctx->master_key. Returns 0, or -1 with the error printed. */
+int cli_dkim_make_keys(struct cli_context *ctx, const char *domain,
+		       const char *state, const char **records_r);
 
 /* cli-deliver.c: `deliver` exits with sysexits.h codes (0, EX_NOUSER,
    EX_TEMPFAIL) or 1; `store count` runs with the master key. */

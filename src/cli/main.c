@@ -5,7 +5,7 @@
    the common preparation of admin commands: finding the data directory,
    loading master.key when a command needs it, dropping root to the owner
    of the data directory, and opening directory.db. The commands live in
-   cli-init.c, cli-admin.c, cli-status.c, cli-deliver.c and
+   cli-init.c, cli-admin.c, cli-status.c, cli-deliver.c, cli-dkim.c and
    cli-store.c. */
 
 #include "lib.h"
@@ -78,13 +78,35 @@ static const struct cli_command cli_commands[] = {
 	  "status --data DIR", "show the state of the running server", NULL,
 	  cli_status_run },
 
-	{ "domain", "add", 1, 1, OPT(DATA), DIR_RW, "domain add DOMAIN",
-	  "add a mail domain", cli_domain_check, cli_domain_add_run },
+	{ "domain", "add", 1, 1, OPT(DATA), DIR_RW | CLI_CMD_MASTER_KEY,
+	  "domain add DOMAIN",
+	  "add a mail domain with its DKIM keys (prints the DNS records)",
+	  cli_domain_check, cli_domain_add_run },
 	{ "domain", "del", 1, 1, OPT(DATA), DIR_RW, "domain del DOMAIN",
 	  "delete a domain that has no users or aliases left", cli_domain_check,
 	  cli_domain_del_run },
 	{ "domain", "list", 0, 0, OPT(DATA), DIR_RO, "domain list",
 	  "list the domains", cli_domain_check, cli_domain_list_run },
+
+	{ "dkim", "generate", 1, 1, OPT(DATA), DIR_RW | CLI_CMD_MASTER_KEY,
+	  "dkim generate DOMAIN",
+	  "make the DKIM keys of a domain that has none (Ed25519 and "
+	  "RSA-2048; prints the DNS records)",
+	  cli_domain_check, cli_dkim_generate_run },
+	{ "dkim", "list", 0, 1, OPT(DATA), DIR_RO, "dkim list [DOMAIN]",
+	  "list the DKIM keys and their states", cli_domain_check,
+	  cli_dkim_list_run },
+	{ "dkim", "rotate", 1, 1, OPT(DATA), DIR_RW | CLI_CMD_MASTER_KEY,
+	  "dkim rotate DOMAIN",
+	  "make a new pending key pair to publish (it signs after dkim "
+	  "activate)",
+	  cli_domain_check, cli_dkim_rotate_run },
+	{ "dkim", "activate", 1, 1, OPT(DATA), DIR_RW, "dkim activate DOMAIN",
+	  "sign with the pending keys; the old ones stay published 7 days",
+	  cli_domain_check, cli_dkim_activate_run },
+	{ "dkim", "expire", 0, 1, OPT(DATA), DIR_RW, "dkim expire [DOMAIN]",
+	  "delete retiring DKIM keys whose 7 days are over", cli_domain_check,
+	  cli_dkim_expire_run },
 
 	{ "user", "add", 1, 1,
 	  OPT(DATA) | OPT(PASSWORD_STDIN) | OPT(QUOTA) | OPT(ZERO_ACCESS),

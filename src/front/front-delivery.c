@@ -112,6 +112,10 @@ struct front_delivery {
 	struct delivery_remote *remotes;
 	unsigned int remote_count, remote_alloc;
 	bool ret_full, requiretls;
+	/* front_delivery_set_junk(): the check that filed it into Junk. */
+	const char *junk_check;
+	/* front_delivery_set_remote_prefix(): before the queue's copy. */
+	const char *remote_prefix;
 	char *envid;
 	int64_t hold_until;
 
@@ -481,6 +485,12 @@ void front_delivery_add_local(struct front_delivery *d, const char *rcpt,
 	d->local_count++;
 }
 
+void front_delivery_set_remote_prefix(struct front_delivery *d,
+				      const char *fields)
+{
+	d->remote_prefix = p_strdup(d->pool, fields);
+}
+
 void front_delivery_add_remote(struct front_delivery *d, const char *rcpt,
 			       const char *orcpt, unsigned int notify)
 {
@@ -519,6 +529,12 @@ void front_delivery_set_requiretls(struct front_delivery *d, bool on)
 {
 	i_assert(d->state == DELIVERY_STATE_NEW);
 	d->requiretls = on;
+}
+
+void front_delivery_set_junk(struct front_delivery *d, const char *check)
+{
+	i_assert(d->state == DELIVERY_STATE_NEW);
+	d->junk_check = p_strdup(d->pool, check);
 }
 
 static void delivery_free(struct front_delivery *d)
@@ -587,6 +603,10 @@ static void delivery_verdict_work(void *context)
 		return;
 	}
 	front_verdict_run(&input, d->pool, &d->verdict);
+	if (d->junk_check != NULL && d->verdict.action < FRONT_VERDICT_JUNK) {
+		d->verdict.action = FRONT_VERDICT_JUNK;
+		d->verdict.check = d->junk_check;
+	}
 	if (d->verdict.action == FRONT_VERDICT_REJECT) {
 		d->result = FRONT_COMMIT_REJECTED;
 		d->reason = d->verdict.reason;
@@ -734,7 +754,17 @@ static void delivery_enqueue_remote(struct front_delivery *d)
 #ifdef FRONT_DELIVERY_QUEUE
 	struct queue_rcpt *rcpts = i_new(struct queue_rcpt, d->remote_count);
 	struct queue_envelope env;
+	struct buf copy = BUF_INIT;
+	const uint8_t *data = d->stored.data + d->remote_offset;
+	size_t data_len = d->stored.used - d->remote_offset;
 	const char *error;
+
+	if (d->remote_prefix != NULL) {
+		buf_append_str(&copy, d->remote_prefix);
+		buf_append(&copy, data, data_len);
+		data = copy.data;
+		data_len = copy.used;
+	}
 
 	for (unsigned int i = 0; i < d->remote_count; i++) {
 		rcpts[i].address = d->remotes[i].rcpt;
@@ -754,15 +784,14 @@ static void delivery_enqueue_remote(struct front_delivery *d)
 		log_error(NULL, "delivery.queue_failed", "error=%s",
 			  "the queue could not be opened");
 		d->result = FRONT_COMMIT_TEMPFAIL;
-	} else if (queue_enqueue(delivery_queue, &env,
-				 d->stored.data + d->remote_offset,
-				 d->stored.used - d->remote_offset, d->queue_id,
-				 &error) < 0) {
+	} else if (queue_enqueue(delivery_queue, &env, data, data_len,
+				 d->queue_id, &error) < 0) {
 		log_error(NULL, "delivery.queue_failed", "error=%s",
 			  log_value(0, error));
 		d->result = FRONT_COMMIT_TEMPFAIL;
 	}
 	i_free(rcpts);
+	buf_free(&copy);
 #else
 	/* Built without src/lib-queue: remote recipients cannot be made
 	   durable, so they are never acknowledged. */

@@ -126,6 +126,15 @@ void front_delivery_set_dsn(struct front_delivery *d, bool ret_full,
 void front_delivery_set_hold_until(struct front_delivery *d, int64_t unix_time);
 /* RFC 8689 REQUIRETLS for the remote copies. */
 void front_delivery_set_requiretls(struct front_delivery *d, bool on);
+/* Header fields (CRLF-terminated, copied) prepended to the outbound
+   queue's copy only, not to local ones: the ARC set of a forwarded
+   message (RFC 8617 5.1, front_dkim_arc_seal_start()). NULL: none. */
+void front_delivery_set_remote_prefix(struct front_delivery *d,
+				      const char *fields /*NULL*/);
+/* File the local copies into Junk (as the verdict's JUNK does) whatever
+   the verdict says short of REJECT; check names the reason in logs
+   ("dmarc": the sender domain's p=quarantine, front-auth.h). */
+void front_delivery_set_junk(struct front_delivery *d, const char *check);
 
 enum front_commit_result {
 	FRONT_COMMIT_OK,

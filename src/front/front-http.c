@@ -1,7 +1,9 @@
 /* front-http.c - the HTTP listeners' wiring: reads one request head
-   (RFC 9112 2-5), answers GET and HEAD of any path with a short plain-text
-   page that says the server is up, and closes. JMAP, DAV, the webmail and
-   ACME replace this with src/lib-http in later issues.
+   (RFC 9112 2-5), answers GET and HEAD of /.well-known/mta-sts.txt for
+   Host mta-sts.<domain> over TLS with our MTA-STS policy (RFC 8461 3.3,
+   from src/lib-auth/mtasts-policy.h), any other path with a short
+   plain-text page that says the server is up, and closes. JMAP, DAV, the
+   webmail and ACME replace this with src/lib-http in later issues.
 
    SECURITY: the request head is bounded (HTTP_MAX_HEADERS lines); bare CR,
    obs-fold and malformed request lines get 400 and a close, so nothing
@@ -9,7 +11,11 @@
 
 #include "lib.h"
 #include "front-private.h"
+#include "mtasts-policy.h"
+#include "pool.h"
 
+#include <ctype.h>
+#include <strings.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -19,8 +25,12 @@ struct http_state {
 	bool have_request_line;
 	bool head_only;
 	bool allowed;
+	bool mta_sts_path; /* the target is /.well-known/mta-sts.txt */
 	unsigned int headers;
+	char host[256]; /* the Host header, lowercase, without port */
 };
+
+#define HTTP_MTA_STS_PATH "/.well-known/mta-sts.txt"
 
 static void http_greet(struct front_conn *conn)
 {
@@ -90,7 +100,59 @@ static int http_request_line(struct front_conn *conn, struct http_state *state,
 	state->have_request_line = true;
 	state->head_only = span_eq(method, SPAN_LIT("HEAD"));
 	state->allowed = state->head_only || span_eq(method, SPAN_LIT("GET"));
+	state->mta_sts_path = span_eq(target, SPAN_LIT(HTTP_MTA_STS_PATH));
 	return 0;
+}
+
+/* Keeps the Host header's host (RFC 9110 7.2), lowercased, port cut;
+   anything that is not a plain name leaves state->host empty. */
+static void http_header(struct http_state *state, struct span line)
+{
+	size_t colon = (size_t)span_find_byte(line, ':'), start, end, len;
+
+	if (colon != 4 || strncasecmp((const char *)line.p, "Host", 4) != 0)
+		return;
+	for (start = colon + 1; start < line.len &&
+				(line.p[start] == ' ' || line.p[start] == '\t');
+	     start++)
+		;
+	for (end = start; end < line.len && line.p[end] != ':' &&
+			  line.p[end] != ' ' && line.p[end] != '\t';
+	     end++)
+		;
+	len = end - start;
+	state->host[0] = '\0';
+	if (len == 0 || len >= sizeof(state->host))
+		return;
+	for (size_t i = 0; i < len; i++)
+		state->host[i] = (char)tolower(line.p[start + i]);
+	state->host[len] = '\0';
+}
+
+/* RFC 8461 3.3: our policy, text/plain, for GET over HTTPS of
+   https://mta-sts.<domain>/.well-known/mta-sts.txt. Every domain of this
+   server has the same policy (our host name as the one MX), so the Host
+   only has to be mta-sts.<a domain name>. Returns false when this is not
+   such a request. */
+static bool http_mta_sts(struct front_conn *conn, struct http_state *state)
+{
+	const char *text, *id, *error;
+	pool_t pool;
+
+	if (!state->mta_sts_path || !front_conn_is_tls(conn) ||
+	    strncmp(state->host, "mta-sts.", 8) != 0 ||
+	    strchr(state->host + 8, '.') == NULL)
+		return false;
+	pool = pool_create("http mta-sts", 512);
+	if (mtasts_policy_ours(pool, front_global->set, &text, &id, &error) <
+	    0) {
+		http_respond(conn, 500, "Internal Server Error", "",
+			     "No MTA-STS policy\n", state->head_only);
+	} else {
+		http_respond(conn, 200, "OK", "", text, state->head_only);
+	}
+	pool_unref(&pool);
+	return true;
 }
 
 static int http_line(struct front_conn *conn, struct span line)
@@ -113,6 +175,7 @@ static int http_line(struct front_conn *conn, struct span line)
 		    span_find_byte(line, ':') <= 0 ||
 		    ++state->headers > HTTP_MAX_HEADERS)
 			return http_bad_request(conn);
+		http_header(state, line);
 		return 0;
 	}
 	if (!state->allowed) {
@@ -121,6 +184,8 @@ static int http_line(struct front_conn *conn, struct span line)
 			     false);
 		return -1;
 	}
+	if (http_mta_sts(conn, state))
+		return -1;
 	snprintf(body, sizeof(body),
 		 "Marmot %s on %s is running.\n"
 		 "Webmail, JMAP and DAV will be served here.\n",

@@ -17,6 +17,9 @@ struct timeout;
 struct tls_ctx;
 struct dns;
 struct dns_lookup;
+struct fq_sts_lookup;
+struct fq_dane_records;
+struct mtasts_policy;
 
 /* Bounds: connections in total, candidate addresses and MX hosts per
    delivery attempt. */
@@ -84,6 +87,20 @@ enum fq_state {
 	FQ_STATE_QUIT,
 };
 
+/* What the current MX host's TLS must be (front-tlspolicy.h). */
+enum fq_tls_req {
+	/* RFC 7435: TLS if offered, unauthenticated, else plaintext. */
+	FQ_TLS_OPPORTUNISTIC,
+	/* RFC 7672: TLS, the certificate matching a usable TLSA record. */
+	FQ_TLS_DANE,
+	/* RFC 7672 2.2: secure TLSA records, none usable: TLS required,
+	   not authenticated. */
+	FQ_TLS_DANE_ENCRYPT,
+	/* RFC 8461 5: enforce mode: TLS, a certificate valid for the MX
+	   host name. */
+	FQ_TLS_STS,
+};
+
 struct fq_addr {
 	char host[256]; /* the name for logs, DSN Remote-MTA and SNI */
 	char ip[46];
@@ -116,6 +133,13 @@ struct fq_conn {
 	/* Permanent: the whole destination refuses (null MX, REQUIRETLS). */
 	bool perm_failure;
 	struct dns_lookup *lookup; /* MARMOT_HAVE_DNS builds only */
+	/* Outbound TLS policy (MARMOT_HAVE_DNS builds only). */
+	struct fq_sts_lookup *sts_lookup;
+	pool_t policy_pool; /* conn lifetime: the MTA-STS policy */
+	struct mtasts_policy *sts; /* testing or enforce; NULL: none */
+	bool mx_secure; /* the MX answer was DNSSEC-secure */
+	enum fq_tls_req host_tls; /* for the host being tried */
+	struct fq_dane_records *dane; /* its TLSA records (FQ_TLS_DANE) */
 };
 
 struct fq_runner {

@@ -18,6 +18,9 @@
 #include "tls.h"
 #ifdef MARMOT_HAVE_DNS
 #include "dns.h"
+#include "dane.h"
+#include "mtasts.h"
+#include "front-tlspolicy.h"
 #endif
 
 #include <arpa/inet.h>
@@ -31,6 +34,58 @@
 #define FQ_IDLE_MSECS 2000
 
 static void fq_conn_next_addr(struct fq_conn *conn);
+
+static const char *fq_tls_req_name(enum fq_tls_req req)
+{
+	switch (req) {
+	case FQ_TLS_OPPORTUNISTIC:
+		return "opportunistic";
+	case FQ_TLS_DANE:
+		return "dane";
+	case FQ_TLS_DANE_ENCRYPT:
+		return "dane-encrypt";
+	case FQ_TLS_STS:
+		return "mta-sts";
+	}
+	i_unreached();
+}
+
+#ifdef MARMOT_HAVE_DNS
+/* TLS-RPT: counts the session (or its failure) under the host's policy:
+   its DANE records, or the domain's MTA-STS policy. */
+static void fq_conn_report(struct fq_conn *conn, bool ok,
+			   enum tlsrpt_result result, const char *host)
+{
+	const struct fq_dane_records *dane =
+		conn->host_tls == FQ_TLS_DANE ? conn->dane : NULL;
+	const struct mtasts_policy *sts =
+		conn->host_tls == FQ_TLS_DANE ||
+				conn->host_tls == FQ_TLS_DANE_ENCRYPT
+			? NULL
+			: conn->sts;
+	const char *ip =
+		conn->addr_pos > 0 && conn->addr_pos <= conn->addr_count
+			? conn->addrs[conn->addr_pos - 1].ip
+			: NULL;
+
+	if (ok)
+		fq_tlsrpt_success(conn->dest->key, dane, sts);
+	else
+		fq_tlsrpt_failure(conn->dest->key, dane, sts, result, host, ip,
+				  NULL);
+}
+#endif
+
+#ifdef MARMOT_HAVE_DNS
+static void fq_conn_free_dane(struct fq_conn *conn)
+{
+	if (conn->dane == NULL)
+		return;
+	for (unsigned int i = 0; i < conn->dane->count; i++)
+		i_free(conn->dane->rec[i].data);
+	i_free(conn->dane);
+}
+#endif
 
 /* ---- destinations and connections ---- */
 
@@ -106,6 +161,8 @@ void fq_conn_destroy(struct fq_conn **_conn)
 		fq_job_finish(conn, fq_conn_host(conn));
 #ifdef MARMOT_HAVE_DNS
 	dns_lookup_cancel(&conn->lookup);
+	fq_sts_lookup_cancel(&conn->sts_lookup);
+	fq_conn_free_dane(conn);
 #endif
 	fq_conn_close_stream(conn);
 	for (unsigned int i = 0; i < conn->mx_count; i++)
@@ -113,6 +170,8 @@ void fq_conn_destroy(struct fq_conn **_conn)
 	i_free(conn->last_error);
 	pool_unref(&conn->pool);
 	pool_unref(&conn->reply_pool);
+	if (conn->policy_pool != NULL)
+		pool_unref(&conn->policy_pool);
 	if (conn->prev != NULL)
 		conn->prev->next = conn->next;
 	else
@@ -402,10 +461,66 @@ static void fq_conn_send_ehlo(struct fq_conn *conn)
 static void fq_conn_ready(struct fq_conn *conn)
 {
 	conn->session_ok = true;
-	log_info(conn->log_id, "queue.session", "host=%s tls=%s",
+#ifdef MARMOT_HAVE_DNS
+	fq_conn_report(conn, conn->tls, TLSRPT_RESULT_STARTTLS_NOT_SUPPORTED,
+		       fq_conn_host(conn));
+#endif
+	log_info(conn->log_id, "queue.session", "host=%s tls=%s policy=%s",
 		 log_value(0, fq_conn_host(conn)),
-		 conn->tls ? stream_tls_version(conn->stream) : "no");
+		 conn->tls ? stream_tls_version(conn->stream) : "no",
+		 fq_tls_req_name(conn->host_tls));
 	fq_conn_send_mail(conn);
+}
+
+/* Called when the session would go on without TLS: if the host's policy
+   requires TLS, the host fails (QUIT) and true is returned. */
+static bool fq_conn_tls_required(struct fq_conn *conn)
+{
+	if (conn->host_tls == FQ_TLS_OPPORTUNISTIC)
+		return false;
+#ifdef MARMOT_HAVE_DNS
+	fq_conn_report(conn, false, TLSRPT_RESULT_STARTTLS_NOT_SUPPORTED,
+		       fq_conn_host(conn));
+#endif
+	/* RFC 7672 2.2, RFC 8461 5: never plaintext; try another MX host
+	   or later (X.7.10: encryption needed, RFC 5248). */
+	fq_conn_set_error(conn,
+			  "451 4.7.10 %s does not offer STARTTLS, which the "
+			  "%s policy requires",
+			  fq_conn_host(conn), fq_tls_req_name(conn->host_tls));
+	stream_write_str(conn->stream, "QUIT\r\n");
+	fq_conn_host_failed(conn);
+	return true;
+}
+
+/* STARTTLS was accepted: the handshake, with the context and checks
+   that the host's policy asks for. */
+static int fq_conn_start_tls(struct fq_conn *conn, const char **error_r)
+{
+	switch (conn->host_tls) {
+	case FQ_TLS_OPPORTUNISTIC:
+	case FQ_TLS_DANE_ENCRYPT:
+		break;
+#ifdef MARMOT_HAVE_DNS
+	case FQ_TLS_DANE:
+		return stream_start_tls_client_setup(
+			conn->stream, fq_tlspolicy_dane_ctx(),
+			fq_conn_host(conn), fq_dane_ssl_setup, conn->dane,
+			error_r);
+	case FQ_TLS_STS:
+		/* RFC 8461 4.2: a certificate valid for the MX host name
+		   (SNI and the host check are the MX host name). */
+		return stream_start_tls_client(conn->stream,
+					       fq_tlspolicy_verify_ctx(),
+					       fq_conn_host(conn), error_r);
+#else
+	case FQ_TLS_DANE:
+	case FQ_TLS_STS:
+		i_unreached();
+#endif
+	}
+	return stream_start_tls_client(conn->stream, fq->tls_client,
+				       fq_conn_host(conn), error_r);
 }
 
 /* Handles one reply. Returns 0 to go on reading, -1 when reading must
@@ -444,6 +559,8 @@ static int fq_conn_reply(struct fq_conn *conn, const struct smtp_reply *reply)
 			fq_conn_send(conn, FQ_STATE_STARTTLS, "STARTTLS");
 			return 0;
 		}
+		if (!conn->tls && fq_conn_tls_required(conn))
+			return -1;
 		fq_conn_ready(conn);
 		return -1;
 	case FQ_STATE_HELO:
@@ -453,20 +570,23 @@ static int fq_conn_reply(struct fq_conn *conn, const struct smtp_reply *reply)
 			return -1;
 		}
 		memset(&conn->ehlo, 0, sizeof(conn->ehlo));
+		if (fq_conn_tls_required(conn))
+			return -1;
 		fq_conn_ready(conn);
 		return -1;
 	case FQ_STATE_STARTTLS:
 		if (reply->code != 220) {
 			/* Opportunistic: go on in the clear (a REQUIRETLS
 			   message is refused in fq_conn_send_mail). */
+			if (fq_conn_tls_required(conn))
+				return -1;
 			fq_conn_ready(conn);
 			return -1;
 		}
 		/* RFC 3207 6 / the STARTTLS injection class: whatever
 		   the server sent after this 220 is discarded by
 		   stream_start_tls_client, and we stop reading here. */
-		if (stream_start_tls_client(conn->stream, fq->tls_client,
-					    fq_conn_host(conn), &error) < 0) {
+		if (fq_conn_start_tls(conn, &error) < 0) {
 			fq_conn_set_error(conn, "451 4.7.0 TLS: %s", error);
 			fq_conn_host_failed(conn);
 			return -1;
@@ -596,6 +716,28 @@ static void fq_conn_stream_event(struct stream *stream, enum stream_event event,
 			fq_dispatch();
 			break;
 		}
+		if (conn->state == FQ_STATE_TLS_HANDSHAKE &&
+		    conn->host_tls != FQ_TLS_OPPORTUNISTIC) {
+			/* RFC 7672 2.2 / RFC 8461 5: an authentication
+			   failure defers; it never falls back to plaintext. */
+#ifdef MARMOT_HAVE_DNS
+			fq_conn_report(conn, false,
+				       fq_tlsrpt_verify_result(
+					       stream_tls_verify_result(stream),
+					       conn->host_tls == FQ_TLS_DANE),
+				       fq_conn_host(conn));
+#endif
+			fq_conn_set_error(
+				conn,
+				"451 4.7.5 TLS with %s failed (policy %s): %s",
+				fq_conn_host(conn),
+				fq_tls_req_name(conn->host_tls),
+				event == STREAM_EVENT_EOF
+					? "closed by the server"
+					: stream_error(stream));
+			fq_conn_host_failed(conn);
+			break;
+		}
 		fq_conn_set_error(conn, "451 4.4.2 connection lost (%s)",
 				  event == STREAM_EVENT_EOF
 					  ? "closed by the server"
@@ -677,6 +819,56 @@ static void fq_conn_connect(struct fq_conn *conn, const struct fq_addr *addr)
 }
 
 #ifdef MARMOT_HAVE_DNS
+static void fq_conn_tlsa_resolved(void *context,
+				  const struct dns_tlsa_result *result)
+{
+	struct fq_conn *conn = context;
+	const char *host = conn->mx_hosts[conn->mx_pos - 1];
+	unsigned int usable[DANE_TLSA_MAX], count;
+	const char *reason;
+	enum dane_state state;
+
+	conn->lookup = NULL;
+	state = dane_host_state(result, usable, &count, &reason);
+	log_info(conn->log_id, "queue.dane", "host=%s state=%s reason=%s",
+		 log_value(0, host), dane_state_name(state),
+		 log_value(1, reason));
+	switch (state) {
+	case DANE_STATE_NONE:
+		break;
+	case DANE_STATE_VERIFY:
+		conn->host_tls = FQ_TLS_DANE;
+		conn->dane = i_new(struct fq_dane_records, 1);
+		conn->dane->host = conn->mx_hosts[conn->mx_pos - 1];
+		conn->dane->domain = conn->dest->key;
+		for (unsigned int i = 0;
+		     i < count && i < N_ELEMENTS(conn->dane->rec); i++) {
+			const struct dns_tlsa *t = &result->tlsa[usable[i]];
+
+			conn->dane->rec[i].usage = t->usage;
+			conn->dane->rec[i].selector = t->selector;
+			conn->dane->rec[i].mtype = t->matching_type;
+			conn->dane->rec[i].data = i_malloc(t->len);
+			memcpy(conn->dane->rec[i].data, t->data, t->len);
+			conn->dane->rec[i].len = t->len;
+			conn->dane->count++;
+		}
+		break;
+	case DANE_STATE_ENCRYPT:
+		conn->host_tls = FQ_TLS_DANE_ENCRYPT;
+		break;
+	case DANE_STATE_DEFER:
+		/* RFC 7672 2.2.2: not this host now; the others, or
+		   later. */
+		fq_conn_set_error(conn, "451 4.7.5 %s: TLSA lookup failed: %s",
+				  host, reason);
+		conn->addr_count = 0;
+		conn->addr_pos = 0;
+		break;
+	}
+	fq_conn_next_addr(conn);
+}
+
 static void fq_conn_host_resolved(void *context,
 				  const struct dns_host_result *result)
 {
@@ -701,6 +893,24 @@ static void fq_conn_host_resolved(void *context,
 		snprintf(a->ip, sizeof(a->ip), "%s", result->addrs[i].text);
 		a->port = conn->port;
 	}
+	fq_conn_free_dane(conn);
+	conn->host_tls =
+		conn->sts != NULL && conn->sts->mode == MTASTS_MODE_ENFORCE
+			? FQ_TLS_STS
+			: FQ_TLS_OPPORTUNISTIC;
+	/* RFC 7672 2.2.1, 2.2.2: DANE only when the MX answer and the
+	   host's addresses are DNSSEC-secure; then the TLSA RRset of the
+	   host decides. */
+	if (conn->addr_count > 0 && conn->mx_secure && result->info.secure &&
+	    !fq->relay) {
+		char *name = dane_tlsa_name(host, conn->port);
+
+		conn->state = FQ_STATE_RESOLVING;
+		conn->lookup = dns_lookup_tlsa(fq->dns, name,
+					       fq_conn_tlsa_resolved, conn);
+		i_free(name);
+		return;
+	}
 	fq_conn_next_addr(conn);
 }
 
@@ -711,6 +921,9 @@ static void fq_conn_mx_resolved(void *context,
 	const char *domain = conn->dest->key;
 
 	conn->lookup = NULL;
+	/* RFC 7672 2.2.1: DANE needs a secure MX RRset (or a secure proof
+	   that there is none, for the implicit MX). */
+	conn->mx_secure = result->info.secure;
 	switch (result->info.status) {
 	case DNS_STATUS_OK:
 		if (result->null_mx) {
@@ -759,6 +972,22 @@ static void fq_conn_mx_resolved(void *context,
 }
 #endif
 
+#ifdef MARMOT_HAVE_DNS
+static void fq_conn_sts_done(void *context, const struct mtasts_policy *policy)
+{
+	struct fq_conn *conn = context;
+
+	conn->sts_lookup = NULL;
+	if (policy != NULL && policy->mode != MTASTS_MODE_NONE) {
+		conn->policy_pool = pool_create("queue tls policy", 1024);
+		conn->sts = p_new(conn->policy_pool, struct mtasts_policy, 1);
+		mtasts_policy_copy(conn->policy_pool, conn->sts, policy);
+	}
+	conn->lookup = dns_lookup_mx(fq->dns, conn->dest->key,
+				     fq_conn_mx_resolved, conn);
+}
+#endif
+
 /* Connects to the next candidate address, resolving the next MX host
    when the current one's addresses are used up; ends the job when all
    are tried. */
@@ -771,11 +1000,34 @@ static void fq_conn_next_addr(struct fq_conn *conn)
 		return;
 	}
 #ifdef MARMOT_HAVE_DNS
-	if (conn->mx_pos < conn->mx_count && !conn->perm_failure) {
+	while (conn->mx_pos < conn->mx_count && !conn->perm_failure) {
+		const char *host = conn->mx_hosts[conn->mx_pos++];
+
+		if (conn->sts != NULL &&
+		    !mtasts_policy_mx_allowed(conn->sts, host)) {
+			log_info(conn->log_id, "queue.mta_sts.mx_mismatch",
+				 "dest=%s host=%s mode=%s",
+				 log_value(0, conn->dest->key),
+				 log_value(1, host),
+				 mtasts_mode_name(conn->sts->mode));
+			/* RFC 8461 4.1, 5: in enforce mode only the
+			   policy's MX hosts are used; testing only
+			   reports. */
+			fq_tlsrpt_failure(conn->dest->key, NULL, conn->sts,
+					  TLSRPT_RESULT_VALIDATION_FAILURE,
+					  host, NULL, NULL);
+			if (conn->sts->mode == MTASTS_MODE_ENFORCE) {
+				fq_conn_set_error(
+					conn,
+					"451 4.7.5 %s is not an MX host of "
+					"the MTA-STS policy of %s",
+					host, conn->dest->key);
+				continue;
+			}
+		}
 		conn->state = FQ_STATE_RESOLVING;
-		conn->lookup =
-			dns_lookup_host(fq->dns, conn->mx_hosts[conn->mx_pos++],
-					fq_conn_host_resolved, conn);
+		conn->lookup = dns_lookup_host(fq->dns, host,
+					       fq_conn_host_resolved, conn);
 		return;
 	}
 #endif
@@ -824,6 +1076,13 @@ struct fq_conn *fq_conn_create(struct fq_dest *dest, struct fq_job *job)
 	}
 #ifdef MARMOT_HAVE_DNS
 	conn->state = FQ_STATE_RESOLVING;
+	if (fq_tlspolicy_sts_enabled()) {
+		/* RFC 8461 5: the policy first, then the MX hosts it
+		   allows. */
+		conn->sts_lookup =
+			fq_sts_lookup(dest->key, fq_conn_sts_done, conn);
+		return conn;
+	}
 	conn->lookup =
 		dns_lookup_mx(fq->dns, dest->key, fq_conn_mx_resolved, conn);
 #else

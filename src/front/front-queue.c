@@ -46,6 +46,7 @@
 #include "tls.h"
 #ifdef MARMOT_HAVE_DNS
 #include "dns.h"
+#include "front-tlspolicy.h"
 #endif
 
 #include <arpa/inet.h>
@@ -1225,6 +1226,14 @@ int front_queue_init(struct front *front, const char **error_r)
 			i_free(fq);
 			return -1;
 		}
+		/* DANE and MTA-STS (front-tlspolicy.h). */
+		if (fq_tlspolicy_init(front, fq->dns, error_r) < 0) {
+			dns_destroy(&fq->dns);
+			tls_ctx_unref(&fq->tls_client);
+			queue_close(&fq->queue);
+			i_free(fq);
+			return -1;
+		}
 	}
 #endif
 	fq_scan();
@@ -1269,6 +1278,7 @@ void front_queue_deinit(void)
 		fq_msg_unref_job(m);
 	}
 #ifdef MARMOT_HAVE_DNS
+	fq_tlspolicy_deinit();
 	dns_destroy(&fq->dns);
 #endif
 	for (unsigned int i = 0; i < fq->entry_count; i++)
@@ -1282,6 +1292,15 @@ void front_queue_deinit(void)
 struct queue *front_queue_get(void)
 {
 	return fq == NULL ? NULL : fq->queue;
+}
+
+struct dns *front_queue_dns(void)
+{
+#ifdef MARMOT_HAVE_DNS
+	return fq == NULL ? NULL : fq->dns;
+#else
+	return NULL;
+#endif
 }
 
 static void fq_added_dispatch(void *context)

@@ -10,6 +10,7 @@
 
 #include "lib.h"
 
+struct dns;
 struct front;
 struct queue;
 
@@ -20,6 +21,10 @@ int front_queue_init(struct front *front, const char **error_r);
 void front_queue_deinit(void);
 /* The open queue (NULL before init): queue_enqueue is thread-safe. */
 struct queue *front_queue_get(void);
+/* The front's resolver (the dns_* settings), which inbound
+   authentication shares (front-mailauth.c); NULL before init or when
+   none could be made. */
+struct dns *front_queue_dns(void);
 /* Something was enqueued (or requested): rescan at once rather than at
    the next queue_scan_interval. Ioloop thread only. */
 void front_queue_kick(void);

@@ -12,17 +12,24 @@
    refused with 550 5.7.1. Submission requires AUTH, which is offered only
    under TLS; the envelope sender and every From: address must belong to
    the account. A message is acknowledged with 250 only after
-   front_delivery_commit() reports it durable. STARTTLS drops any
+   front_delivery_commit() reports it durable; on submission it is first
+   DKIM-signed (front-dkim.h) as its From: domain, and when the vault
+   cannot sign the answer is 451, never an unsigned message (a domain
+   without keys is sent unsigned, and logged). STARTTLS drops any
    pipelined plaintext (lib-smtp and stream.c) and resets the session
    (RFC 3207 4.2). */
 
 #include "lib.h"
 #include "ioloop.h"
 #include "log.h"
+#include "mail-address.h"
 #include "message-address.h"
 #include "smtp-server.h"
 #include "stream.h"
+#include "front-mailauth.h"
+#include "arc.h"
 #include "front-delivery.h"
+#include "front-dkim.h"
 #include "front-private.h"
 #include "front-sasl.h"
 
@@ -74,6 +81,15 @@ struct smtp_state {
 	const char *from_addrs[SMTP_MAX_FROM_ADDRESSES];
 	unsigned int from_count, from_next;
 	struct front_delivery *delivery;
+	/* Port 25: SPF/DKIM/DMARC and Authentication-Results
+	   (front-mailauth.h); owns the message committed after it. */
+	struct front_mailauth *auth;
+	bool auth_junk;
+	/* Submission: DKIM signing in the vault; port 25: the ARC seal of
+	   a forward (smtp_arc_seal()). */
+	struct front_dkim_sign *dkim;
+	/* Port 25, forwarded: the ARC set for the queue's copy (in tpool). */
+	const char *arc_fields, *arc_domain;
 
 	/* A deferred answer, given from front_conn_resume(). */
 	unsigned int answer_code;
@@ -668,6 +684,9 @@ static void smtp_commit(struct smtp_state *state)
 			       m->envid[0] != '\0' ? m->envid : NULL);
 	front_delivery_set_hold_until(d, m->hold_until);
 	front_delivery_set_requiretls(d, m->requiretls);
+	if (state->auth_junk)
+		front_delivery_set_junk(d, "dmarc");
+	front_delivery_set_remote_prefix(d, state->arc_fields);
 	state->delivery = d;
 	front_delivery_commit(d, state->msg, state->msg_len, smtp_committed,
 			      state);
@@ -710,6 +729,71 @@ static int smtp_find_from(struct span msg, struct span *value_r)
 
 static void smtp_check_next_from(struct smtp_state *state);
 
+static void smtp_signed(void *context, enum front_dkim_result result,
+			const char *fields, const char *error)
+{
+	struct smtp_state *state = context;
+	const char *domain = strrchr(state->from_addrs[0], '@') + 1;
+	size_t flen;
+	uint8_t *msg;
+
+	state->dkim = NULL;
+	switch (result) {
+	case FRONT_DKIM_SIGNED:
+		/* RFC 6376 5.6: the fields go in front of the header, after
+		   our Received: trace field (which is not signed), where
+		   the verdict stage expects it first. */
+		flen = strlen(fields);
+		msg = p_malloc(state->tpool, state->msg_len + flen);
+		memcpy(msg, state->msg, state->prefix_len);
+		memcpy(msg + state->prefix_len, fields, flen);
+		memcpy(msg + state->prefix_len + flen,
+		       state->msg + state->prefix_len,
+		       state->msg_len - state->prefix_len);
+		state->msg = msg;
+		state->msg_len += flen;
+		state->prefix_len += flen;
+		smtp_commit(state);
+		return;
+	case FRONT_DKIM_NO_KEYS:
+		log_info(state->conn->id, "smtp.dkim_unsigned",
+			 "domain=%s reason=%s", log_value(0, domain),
+			 log_value(1, "no DKIM keys"));
+		smtp_commit(state);
+		return;
+	case FRONT_DKIM_BAD_MESSAGE:
+		log_info(state->conn->id, "smtp.dkim_refused", "error=%s",
+			 log_value(0, error));
+		smtp_answer_later(state, smtp_server_message_reply, 550,
+				  "5.6.0 The message cannot be DKIM-signed");
+		return;
+	case FRONT_DKIM_TEMPFAIL:
+		log_warning(state->conn->id, "smtp.dkim_tempfail",
+			    "domain=%s error=%s", log_value(0, domain),
+			    log_value(1, error));
+		smtp_answer_later(state, smtp_server_message_reply, 451,
+				  "4.3.0 Temporary failure, try again later");
+		return;
+	}
+	i_unreached();
+}
+
+/* Submission: sign as the domain of the (first) From: address, whose
+   ownership was checked (RFC 6376 8.15; DMARC alignment, RFC 7489 3.1). */
+static void smtp_sign(struct smtp_state *state)
+{
+	const char *domain = strrchr(state->from_addrs[0], '@'), *norm;
+	const char *error;
+
+	i_assert(domain != NULL);
+	/* d= in lower case, as the directory spells the domain. */
+	norm = mail_domain_normalize(state->tpool, domain + 1, &error);
+	state->dkim = front_dkim_sign_start(norm != NULL ? norm : domain + 1,
+					    state->msg + state->prefix_len,
+					    state->msg_len - state->prefix_len,
+					    smtp_signed, state);
+}
+
 static void smtp_from_checked(void *context, bool owned, bool tempfail)
 {
 	struct smtp_state *state = context;
@@ -739,7 +823,7 @@ static void smtp_check_next_from(struct smtp_state *state)
 					    smtp_from_checked, state);
 		return;
 	}
-	smtp_commit(state);
+	smtp_sign(state);
 }
 
 /* Submission: every From: address must belong to the account (RFC 6409
@@ -779,6 +863,106 @@ static int smtp_collect_from(struct smtp_state *state, const char **error_r)
 	return 0;
 }
 
+static void smtp_arc_sealed(void *context, enum front_dkim_result result,
+			    const char *fields, const char *error)
+{
+	struct smtp_state *state = context;
+
+	state->dkim = NULL;
+	if (result == FRONT_DKIM_SIGNED) {
+		state->arc_fields = p_strdup(state->tpool, fields);
+		log_info(state->conn->id, "smtp.arc_sealed", "domain=%s",
+			 log_value(0, state->arc_domain));
+	} else if (result != FRONT_DKIM_NO_KEYS || error != NULL) {
+		/* A forward is never lost for its seal: ARC only helps the
+		   next hop's DMARC (RFC 8617 1), so it goes out unsealed
+		   (unlike submission signing, which answers 451). */
+		log_info(state->conn->id, "smtp.arc_unsealed", "error=%s",
+			 log_value(0, error != NULL ? error : "none"));
+	}
+	smtp_commit(state);
+}
+
+/* RFC 8617 5.1: a message forwarded by an alias to a remote address gets
+   an ARC set from the alias's domain (the first forwarding recipient's),
+   on the queue's copy only. */
+static void smtp_arc_seal(struct smtp_state *state,
+			  const struct front_mailauth_result *r)
+{
+	const char *domain = NULL, *norm, *error;
+
+	for (unsigned int i = 0; i < state->rcpt_count && domain == NULL; i++) {
+		const struct smtp_rcpt_entry *e = &state->rcpts[i];
+
+		if (!e->remote && e->forward_count > 0)
+			domain = strrchr(e->address, '@');
+	}
+	if (domain == NULL || r->authserv_id == NULL || r->results == NULL) {
+		smtp_commit(state);
+		return;
+	}
+	if (r->arc_cv == ARC_CHAIN_FAIL) {
+		/* RFC 8617 5.1 step 2 / 5.1.2: a chain that arrived broken
+		   gets no set from us (a cv=fail set would only say what our
+		   Authentication-Results already says). */
+		log_info(state->conn->id, "smtp.arc_unsealed", "error=%s",
+			 log_value(0, "the chain arrived cv=fail"));
+		smtp_commit(state);
+		return;
+	}
+	norm = mail_domain_normalize(state->tpool, domain + 1, &error);
+	state->arc_domain = norm != NULL ? norm : domain + 1;
+	state->dkim = front_dkim_arc_seal_start(
+		state->arc_domain, state->msg, state->msg_len, r->authserv_id,
+		r->results, r->arc_cv, smtp_arc_sealed, state);
+}
+
+static void smtp_auth_done(void *context, const struct front_mailauth_result *r)
+{
+	struct smtp_state *state = context;
+
+	log_info(state->conn->id, "smtp.auth", "%s action=%s", r->summary,
+		 r->action == FRONT_MAILAUTH_REJECT     ? "reject"
+		 : r->action == FRONT_MAILAUTH_TEMPFAIL ? "tempfail"
+		 : r->action == FRONT_MAILAUTH_JUNK     ? "junk"
+							: "accept");
+	switch (r->action) {
+	case FRONT_MAILAUTH_REJECT:
+		smtp_answer_later(state, smtp_server_message_reply, 550,
+				  r->reply);
+		return;
+	case FRONT_MAILAUTH_TEMPFAIL:
+		smtp_answer_later(state, smtp_server_message_reply, 451,
+				  r->reply);
+		return;
+	case FRONT_MAILAUTH_JUNK:
+		state->auth_junk = true;
+		break;
+	case FRONT_MAILAUTH_ACCEPT:
+		break;
+	}
+	/* The message with our Authentication-Results (front_auth owns it
+	   until the transaction ends). */
+	state->msg = r->msg;
+	state->msg_len = r->len;
+	smtp_arc_seal(state, r);
+}
+
+/* Port 25 (front-mailauth.h): the checks run before anything is durable. */
+static void smtp_auth_begin(struct smtp_state *state)
+{
+	const struct front_mailauth_request req = {
+		.client_ip = state->conn->ip,
+		.helo = smtp_server_helo_domain(state->server),
+		.sender = state->mail.path.address,
+		.msg = state->msg,
+		.len = state->msg_len,
+		.prefix_len = state->prefix_len,
+	};
+
+	state->auth = front_mailauth_start(&req, smtp_auth_done, state);
+}
+
 static void smtp_message(void *context, const uint8_t *msg, size_t len)
 {
 	struct smtp_state *state = context;
@@ -795,14 +979,18 @@ static void smtp_message(void *context, const uint8_t *msg, size_t len)
 	if (state->submission)
 		smtp_check_next_from(state);
 	else
-		smtp_commit(state);
+		smtp_auth_begin(state);
 }
 
 static void smtp_reset(void *context)
 {
 	struct smtp_state *state = context;
 
+	front_dkim_sign_abort(&state->dkim);
 	front_delivery_destroy(&state->delivery);
+	front_mailauth_free(&state->auth);
+	state->auth_junk = false;
+	state->arc_fields = NULL;
 	memset(&state->mail, 0, sizeof(state->mail));
 	state->rcpts = NULL;
 	state->rcpt_count = state->rcpt_alloc = 0;
@@ -928,7 +1116,7 @@ static bool smtp_busy(struct front_conn *conn)
 {
 	struct smtp_state *state = conn->proto_state;
 
-	return state->delivery != NULL;
+	return state->delivery != NULL || state->dkim != NULL;
 }
 
 static void smtp_deinit(struct front_conn *conn)
@@ -936,7 +1124,9 @@ static void smtp_deinit(struct front_conn *conn)
 	struct smtp_state *state = conn->proto_state;
 
 	front_delivery_cancel(state);
+	front_dkim_sign_abort(&state->dkim);
 	front_delivery_destroy(&state->delivery);
+	front_mailauth_free(&state->auth);
 	front_sasl_free(&state->sasl);
 	smtp_server_destroy(&state->server);
 	if (state->tpool != NULL)

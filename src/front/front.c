@@ -15,6 +15,8 @@
 #include "net.h"
 #include "stream.h"
 #include "tls.h"
+#include "front-dkim.h"
+#include "front-mailauth.h"
 #include "front-private.h"
 #include "front-queue.h"
 #include "front-sasl.h"
@@ -112,6 +114,9 @@ static int front_vault_handler(struct ipc_conn *conn,
 	if (frame->type == IPC_FRONT_RCPT_REPLY ||
 	    frame->type == IPC_FRONT_SENDER_REPLY)
 		return front_delivery_vault_reply(frame);
+	if (frame->type == IPC_FRONT_DKIM_KEYS_REPLY ||
+	    frame->type == IPC_FRONT_DKIM_SIGN_REPLY)
+		return front_dkim_vault_reply(frame);
 	if (frame->type == IPC_FRONT_SCRAM_START_REPLY ||
 	    frame->type == IPC_FRONT_SCRAM_FINISH_REPLY)
 		return front_sasl_vault_reply(frame);
@@ -147,6 +152,7 @@ static void front_vault_closed(struct ipc_conn *conn, const char *reason,
 	front_vault_fail_all();
 	front_delivery_vault_lost();
 	front_sasl_vault_lost();
+	front_dkim_vault_lost();
 }
 
 static struct ipc_conn *front_vault_get(struct front *front)
@@ -467,6 +473,7 @@ int front_main(struct marmot_settings *set, int master_fd,
 		.vault_get = front_vault_get_global,
 	};
 	front_delivery_init(&delivery_env);
+	front_mailauth_init(&front);
 	log_info(NULL, "front.start", "listeners=%u pid=%d", listener_count,
 		 (int)getpid());
 
@@ -481,6 +488,7 @@ int front_main(struct marmot_settings *set, int master_fd,
 			close(front_listeners[i].fd);
 	}
 	front_conns_destroy_all(&front);
+	front_mailauth_deinit();
 	front_queue_deinit();
 	front_delivery_deinit();
 	front_vault_fail_all();

@@ -56,6 +56,7 @@ struct auth_dns_stub {
 	unsigned int status_count, status_alloc;
 	struct stub_lookup *head, *tail;
 	unsigned int queries, pending;
+	bool any_names;
 };
 
 /* What an answer is made of: the records (pointers into the zone) of the
@@ -353,6 +354,36 @@ static bool stub_name_exists(const struct auth_dns_stub *stub, const char *name)
 	return false;
 }
 
+void auth_dns_stub_set_any_names(struct auth_dns_stub *stub, bool on)
+{
+	stub->any_names = on;
+}
+
+/* dns_name_is_valid(), or with any_names only the label and name lengths
+   of the wire format (RFC 1035 2.3.4). */
+static bool stub_name_valid(const struct auth_dns_stub *stub, const char *name)
+{
+	size_t len = strlen(name), label = 0;
+
+	if (!stub->any_names)
+		return dns_name_is_valid(name);
+	if (len > 1 && name[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] != '.') {
+			if (++label > 63)
+				return false;
+		} else if (label == 0) {
+			return false;
+		} else {
+			label = 0;
+		}
+	}
+	return label > 0;
+}
+
 /* Fills answer (answer->rrs must have room for every record of the zone)
    for name and type, following CNAMEs. */
 static void stub_resolve(const struct auth_dns_stub *stub, const char *name,
@@ -361,7 +392,7 @@ static void stub_resolve(const struct auth_dns_stub *stub, const char *name,
 	const char *cur = name;
 
 	answer->count = 0;
-	if (!dns_name_is_valid(name)) {
+	if (!stub_name_valid(stub, name)) {
 		answer->info.status = DNS_STATUS_INVALID_NAME;
 		answer->info.error = "invalid name";
 		return;
@@ -400,7 +431,7 @@ static void stub_resolve(const struct auth_dns_stub *stub, const char *name,
 		}
 		cur = (const char *)cname->data;
 		answer->info.canonical_name = cur;
-		if (!dns_name_is_valid(cur)) {
+		if (!stub_name_valid(stub, cur)) {
 			answer->info.status = DNS_STATUS_TEMPFAIL;
 			answer->info.error = "stub: CNAME to an invalid name";
 			return;
@@ -428,7 +459,8 @@ static void stub_deliver_txt(struct stub_lookup *l,
 	i_free(txt);
 }
 
-static void stub_deliver_mx(struct stub_lookup *l,
+static void stub_deliver_mx(const struct auth_dns_stub *stub,
+			    struct stub_lookup *l,
 			    const struct stub_answer *answer)
 {
 	struct dns_mx_result result;
@@ -446,7 +478,7 @@ static void stub_deliver_mx(struct stub_lookup *l,
 			roots++;
 			continue;
 		}
-		if (!dns_name_is_valid(host))
+		if (!stub_name_valid(stub, host))
 			continue;
 		/* Stable insertion by preference. */
 		for (j = count; j > 0 && mx[j - 1].preference > rr->preference;
@@ -580,7 +612,7 @@ unsigned int auth_dns_stub_run(struct auth_dns_stub *stub)
 			stub_deliver_txt(l, &answer);
 			break;
 		case STUB_KIND_MX:
-			stub_deliver_mx(l, &answer);
+			stub_deliver_mx(stub, l, &answer);
 			break;
 		case STUB_KIND_RAW:
 			stub_deliver_raw(l, &answer);

@@ -58,6 +58,14 @@ void auth_dns_stub_add_raw(struct auth_dns_stub *stub, const char *name,
    (name, rrtype) wins; a specific rrtype wins over 0. */
 void auth_dns_stub_set_status(struct auth_dns_stub *stub, const char *name,
 			      uint16_t rrtype, enum dns_status status);
+/* Off by default. When on, names lib-dns refuses (dns_name_is_valid())
+   are answered too, as long as every label has 1..63 octets and the name
+   at most 253 (a trailing dot ignored): any other octet may appear, as the
+   DNS itself allows. The open SPF test suite needs it (a:foo:bar/baz.x,
+   a macro-expanded "macro%percent  space..."); the real resolver answers
+   such names INVALID_NAME. MX exchanges and CNAME targets follow the same
+   rule. */
+void auth_dns_stub_set_any_names(struct auth_dns_stub *stub, bool on);
 
 /* Delivers every queued answer, and those queued by callbacks meanwhile,
    in the order the lookups were made, until none is left. Returns how

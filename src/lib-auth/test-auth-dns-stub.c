@@ -252,6 +252,41 @@ static void test_set_status(void **state ATTR_UNUSED)
 	auth_dns_stub_destroy(&stub);
 }
 
+/* set_any_names(): names lib-dns refuses are answered, the wire
+   length limits still hold. */
+static void test_any_names(void **state ATTR_UNUSED)
+{
+	struct auth_dns_stub *stub = auth_dns_stub_create();
+	struct auth_dns *dns = auth_dns_stub_dns(stub);
+	struct seen a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+	const char *odd = "foo:bar/baz x%.test";
+	char long_label[80];
+
+	memset(long_label, 'a', 64);
+	memcpy(long_label + 64, ".test", 6);
+	auth_dns_stub_add_txt(stub, odd, "x", 1);
+	auth_dns_stub_add_txt(stub, long_label, "x", 1);
+	auth_dns_stub_add_mx(stub, "m.test", 0, odd);
+	(void)dns->txt(dns, odd, txt_cb, &a);
+	assert_int_equal(auth_dns_stub_run(stub), 1);
+	assert_int_equal(a.status, DNS_STATUS_INVALID_NAME);
+
+	auth_dns_stub_set_any_names(stub, true);
+	(void)dns->txt(dns, odd, txt_cb, &a);
+	(void)dns->txt(dns, long_label, txt_cb, &b);
+	(void)dns->txt(dns, "a..test", txt_cb, &c);
+	(void)dns->mx(dns, "m.test", mx_cb, &d);
+	assert_int_equal(auth_dns_stub_run(stub), 4);
+	assert_int_equal(a.status, DNS_STATUS_OK);
+	assert_int_equal(a.count, 1);
+	assert_int_equal(b.status, DNS_STATUS_INVALID_NAME);
+	assert_int_equal(c.status, DNS_STATUS_INVALID_NAME);
+	assert_int_equal(d.status, DNS_STATUS_OK);
+	assert_int_equal(d.count, 1);
+	assert_false(d.unusable);
+	auth_dns_stub_destroy(&stub);
+}
+
 /* A callback chain: each answer starts the next lookup, as an evaluator
    does; run() keeps going until the chain ends. */
 struct chain {
@@ -317,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_raw),
 		cmocka_unit_test(test_cname),
 		cmocka_unit_test(test_set_status),
+		cmocka_unit_test(test_any_names),
 		cmocka_unit_test(test_chain_and_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,6 +47,12 @@ enum ipc_type {
 	IPC_VAULT_SCRAM_FINISH = 121, /* u32 session id, str
 					 client-final-message ->
 					 IPC_FRONT_SCRAM_FINISH_REPLY */
+	/* DKIM signing (vault-dkim.h). */
+	IPC_VAULT_DKIM_KEYS = 130, /* str domain ->
+				      IPC_FRONT_DKIM_KEYS_REPLY */
+	IPC_VAULT_DKIM_SIGN = 131, /* str domain, u32 n, n x (str selector,
+				      u32 algorithm, bytes digest 32) ->
+				      IPC_FRONT_DKIM_SIGN_REPLY */
 	/* to the front */
 	IPC_FRONT_AUTH_REPLY = 200, /* u32 result (enum auth_result),
 				       u64 account id, str canonical address */
@@ -69,6 +75,11 @@ enum ipc_type {
 	IPC_FRONT_CHANGED = 203, /* vault -> front: u64 account id, u64
 				    mailbox id (0 = mailbox list), u64 modseq;
 				    unsolicited (id 0) */
+	IPC_FRONT_DKIM_KEYS_REPLY = 230, /* u32 status (enum
+					    ipc_dkim_status), u32 n, n x (str
+					    selector, u32 algorithm) */
+	IPC_FRONT_DKIM_SIGN_REPLY = 231, /* u32 status, u32 n, n x bytes
+					    signature */
 	/* control socket (CLI <-> master) */
 	IPC_CONTROL_STATUS = 300, /* -> IPC_CONTROL_STATUS_REPLY */
 	IPC_CONTROL_STATUS_REPLY = 301, /* str text (human-readable report) */
@@ -98,6 +109,15 @@ enum ipc_rcpt_result {
    IPC_RCPT_TEMPFAIL (an operator's alias is too big). */
 #define IPC_RCPT_MAX_LOCALS 1000
 #define IPC_RCPT_MAX_REMOTES 100
+
+/* Status of IPC_FRONT_DKIM_KEYS_REPLY and IPC_FRONT_DKIM_SIGN_REPLY. */
+enum ipc_dkim_status {
+	IPC_DKIM_OK = 0,
+	IPC_DKIM_TEMPFAIL = 1, /* database or key failure: answer 451 */
+	IPC_DKIM_NO_KEY = 2, /* the selector is not an active key (any more) */
+};
+/* Signatures per IPC_VAULT_DKIM_SIGN, and keys per KEYS reply. */
+#define IPC_DKIM_MAX_SIGS 8
 
 struct ipc_frame {
 	uint16_t type;

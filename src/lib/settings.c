@@ -82,7 +82,12 @@ static const struct {
 	const char *name, *choices;
 } setting_choices[] = {
 	{ "mta_sts_mode", "none|testing|enforce" },
+	{ "queue_mta_sts", "on|off" },
+	{ "queue_tlsrpt", "on|off" },
 	{ "dmarc_policy", "quarantine|reject" },
+	{ "dmarc_enforce", "on|off" },
+	{ "dmarc_tree_walk", "on|off" },
+	{ "spf_reject_fail", "on|off" },
 };
 
 #define OFF(field) offsetof(struct marmot_settings, field)
@@ -237,6 +242,53 @@ static const struct setting_def setting_defs[] = {
 	{ "queue_timeout", SETTING_TIME, "5m", 1, 3600, OFF(queue_timeout), -1,
 	  "How long the queue's SMTP client waits for a connection or a reply "
 	  "(RFC 5321 4.5.3.2 gives 2 to 10 minutes per command)." },
+	{ "queue_tls_ca", SETTING_STRING, "system", 0, 0, OFF(queue_tls_ca), -1,
+	  "CA certificates (an absolute path to a PEM file) that MX hosts "
+	  "and mta-sts policy servers must chain to when MTA-STS (RFC 8461) "
+	  "asks for a verified certificate; system uses the system trust "
+	  "store. Tests point it at their own CA." },
+	{ "queue_mta_sts", SETTING_CHOICE, "on", 0, 0, OFF(queue_mta_sts), -1,
+	  "on looks up each destination's MTA-STS policy (RFC 8461) and, in "
+	  "enforce mode, delivers only to the policy's MX hosts over TLS "
+	  "with a valid certificate (otherwise the message stays queued); "
+	  "off ignores MTA-STS. DANE (RFC 7672) applies whenever "
+	  "dns_trust_anchor_file makes DNSSEC answers secure." },
+	{ "queue_tlsrpt", SETTING_CHOICE, "on", 0, 0, OFF(queue_tlsrpt), -1,
+	  "on counts our outbound TLS sessions to domains with a DANE or "
+	  "MTA-STS policy and mails each domain that publishes a "
+	  "_smtp._tls record with a mailto: rua an aggregate report once "
+	  "per queue_tlsrpt_interval (RFC 8460); off sends none." },
+	{ "queue_tlsrpt_interval", SETTING_TIME, "1d", 1, 7 * 86400,
+	  OFF(queue_tlsrpt_interval), -1,
+	  "The TLS report period, aligned to multiples of it since the "
+	  "epoch (1d: UTC days, as RFC 8460 4.1 asks); tests shorten it." },
+	{ "authserv_id", SETTING_STRING, "*", 0, 0, OFF(authserv_id), -1,
+	  "The authserv-id of the Authentication-Results field added to mail "
+	  "received on port 25 (RFC 8601 2.5); * uses hostname. Incoming "
+	  "fields that claim it are removed." },
+	{ "dmarc_enforce", SETTING_CHOICE, "on", 0, 0, OFF(dmarc_enforce), -1,
+	  "on applies the sender domain's DMARC policy on port 25: p=reject "
+	  "failures get 550 5.7.1, p=quarantine failures go to Junk; off only "
+	  "records the result in Authentication-Results." },
+	{ "dmarc_tree_walk", SETTING_CHOICE, "off", 0, 0, OFF(dmarc_tree_walk),
+	  -1,
+	  "on finds DMARC records and Organizational Domains by the DNS tree "
+	  "walk of DMARCbis (RFC 9989 4.10); off by RFC 7489 with the public "
+	  "suffix list." },
+	{ "public_suffix_list", SETTING_PATH,
+	  "/usr/share/publicsuffix/public_suffix_list.dat", 0, 0,
+	  OFF(public_suffix_list), -1,
+	  "The public suffix list for DMARC's Organizational Domains (RFC "
+	  "7489 3.2), read at start; keep it current. When it cannot be read "
+	  "libpsl's built-in list is used." },
+	{ "spf_reject_fail", SETTING_CHOICE, "off", 0, 0, OFF(spf_reject_fail),
+	  -1,
+	  "on refuses mail whose MAIL FROM fails SPF with 550 5.7.23; off (the "
+	  "default, since forwarding breaks SPF) leaves the decision to "
+	  "DMARC." },
+	{ "auth_timeout", SETTING_TIME, "20s", 1, 300, OFF(auth_timeout), -1,
+	  "How long SPF, DKIM and DMARC may take for one message in all; what "
+	  "has not finished counts as a temporary error." },
 };
 
 static const struct {
@@ -1055,9 +1107,17 @@ void settings_free(struct marmot_settings **_set)
 	i_free(set->tls_key);
 	i_free(set->log_level);
 	i_free(set->queue_relay_host);
+	i_free(set->queue_tls_ca);
+	i_free(set->queue_mta_sts);
+	i_free(set->queue_tlsrpt);
 	str_list_free(&set->public_addresses);
 	i_free(set->mta_sts_mode);
 	i_free(set->dmarc_policy);
+	i_free(set->authserv_id);
+	i_free(set->public_suffix_list);
+	i_free(set->dmarc_enforce);
+	i_free(set->dmarc_tree_walk);
+	i_free(set->spf_reject_fail);
 	i_free(set);
 }
 

@@ -80,6 +80,18 @@ struct marmot_settings {
 	unsigned int queue_max_per_domain; /* connections */
 	unsigned int queue_scan_interval; /* seconds */
 	unsigned int queue_timeout; /* seconds, per SMTP command */
+	/* Outbound TLS policy (front-tlspolicy.c). */
+	char *queue_tls_ca; /* "system" or an absolute path */
+	char *queue_mta_sts; /* "on" or "off" */
+	char *queue_tlsrpt; /* "on" or "off" */
+	unsigned int queue_tlsrpt_interval; /* seconds */
+	/* Inbound authentication on port 25 (front-mailauth.c). */
+	char *authserv_id; /* "*" = hostname */
+	char *dmarc_enforce; /* "on" or "off" */
+	char *dmarc_tree_walk; /* "on" or "off" */
+	char *public_suffix_list; /* absolute path */
+	char *spf_reject_fail; /* "on" or "off" */
+	unsigned int auth_timeout; /* seconds per message */
 };
 
 /* Standard names and ports: "smtp" 25, "submission" 587, "submissions"

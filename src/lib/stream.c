@@ -668,6 +668,14 @@ int stream_start_tls_server(struct stream *stream, struct tls_ctx *ctx,
 int stream_start_tls_client(struct stream *stream, struct tls_ctx *ctx,
 			    const char *sni, const char **error_r)
 {
+	return stream_start_tls_client_setup(stream, ctx, sni, NULL, NULL,
+					     error_r);
+}
+
+int stream_start_tls_client_setup(struct stream *stream, struct tls_ctx *ctx,
+				  const char *sni, stream_ssl_setup_t *setup,
+				  void *context, const char **error_r)
+{
 	unsigned char addr[16];
 	bool is_ip;
 
@@ -700,12 +708,21 @@ int stream_start_tls_client(struct stream *stream, struct tls_ctx *ctx,
 			}
 		}
 	}
+	if (setup != NULL && setup(stream->ssl, context, error_r) < 0)
+		goto fail;
 	stream_begin_handshake(stream);
 	return 0;
 fail:
 	SSL_free(stream->ssl);
 	stream->ssl = NULL;
 	return -1;
+}
+
+long stream_tls_verify_result(const struct stream *stream)
+{
+	if (stream->ssl == NULL)
+		return X509_V_OK;
+	return SSL_get_verify_result(stream->ssl);
 }
 
 bool stream_is_tls(const struct stream *stream)

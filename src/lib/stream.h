@@ -22,6 +22,7 @@
 struct ioloop;
 struct stream;
 struct tls_ctx;
+struct ssl_st;
 
 enum stream_event {
 	/* New bytes are in stream_input(). Also sent once when the input
@@ -88,7 +89,19 @@ int stream_start_tls_server(struct stream *stream, struct tls_ctx *ctx,
    checked as an address and not sent as SNI), and sni NULL is an error. */
 int stream_start_tls_client(struct stream *stream, struct tls_ctx *ctx,
 			    const char *sni, const char **error_r);
+/* As stream_start_tls_client(); setup(ssl, context, error_r) runs on
+   the connection's SSL object before the handshake starts (DANE: the
+   TLSA records) and returns 0, or -1 with *error_r to abort. */
+typedef int stream_ssl_setup_t(struct ssl_st *ssl, void *context,
+			       const char **error_r);
+int stream_start_tls_client_setup(struct stream *stream, struct tls_ctx *ctx,
+				  const char *sni, stream_ssl_setup_t *setup,
+				  void *context, const char **error_r);
 bool stream_is_tls(const struct stream *stream);
+/* The peer certificate's verification result (X509_V_OK, or an
+   X509_V_ERR_* code, also after a failed handshake); X509_V_OK without
+   TLS. */
+long stream_tls_verify_result(const struct stream *stream);
 /* "TLSv1.3" / cipher name, or NULL before TLS is up. */
 const char *stream_tls_version(const struct stream *stream);
 const char *stream_tls_cipher(const struct stream *stream);

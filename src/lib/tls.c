@@ -194,6 +194,50 @@ struct tls_ctx *tls_ctx_client_create(bool verify, const char **error_r)
 	return tls_ctx_alloc(ssl_ctx, false);
 }
 
+struct tls_ctx *tls_ctx_client_create_ca(const char *ca_file,
+					 const char **error_r)
+{
+	struct tls_ctx *ctx;
+
+	if (ca_file == NULL)
+		return tls_ctx_client_create(true, error_r);
+	ctx = tls_ctx_client_create(false, error_r);
+	if (ctx == NULL)
+		return NULL;
+	ERR_clear_error();
+	if (SSL_CTX_load_verify_locations(ctx->ssl_ctx, ca_file, NULL) != 1) {
+		*error_r = tls_msg("Can't load CA certificates %s: %s", ca_file,
+				   tls_last_error());
+		tls_ctx_unref(&ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+struct tls_ctx *tls_ctx_client_create_dane(const char **error_r)
+{
+	struct tls_ctx *ctx = tls_ctx_client_create(false, error_r);
+
+	if (ctx == NULL)
+		return NULL;
+	ERR_clear_error();
+	/* The trust store stays empty: with DANE-TA(2) and DANE-EE(3)
+	   (RFC 7672 3.1.3) only the TLSA records authenticate. */
+	if (SSL_CTX_dane_enable(ctx->ssl_ctx) <= 0) {
+		*error_r = tls_msg("SSL_CTX_dane_enable() failed: %s",
+				   tls_last_error());
+		tls_ctx_unref(&ctx);
+		return NULL;
+	}
+	/* RFC 7672 3.1.1: with DANE-EE(3) the name in the certificate is
+	   not checked. */
+	(void)SSL_CTX_dane_set_flags(ctx->ssl_ctx,
+				     DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
 void tls_ctx_ref(struct tls_ctx *ctx)
 {
 	int old = atomic_fetch_add(&ctx->refcount, 1);

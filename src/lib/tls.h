@@ -21,6 +21,17 @@ struct tls_ctx *tls_ctx_server_create(const char *cert_file,
 /* A client context. verify=true checks the peer against the system trust
    store (and the host name given to stream_start_tls_client()). */
 struct tls_ctx *tls_ctx_client_create(bool verify, const char **error_r);
+/* A client context that verifies the peer against the CA certificates
+   in ca_file (PEM), or against the system trust store when ca_file is
+   NULL (MTA-STS, RFC 8461 4.2). */
+struct tls_ctx *tls_ctx_client_create_ca(const char *ca_file,
+					 const char **error_r);
+/* A verifying client context for DANE (RFC 7672): OpenSSL's DANE support
+   enabled, no trust store, no name checks for DANE-EE(3) matches. Each
+   connection must get its TLSA records on the SSL object
+   (SSL_dane_enable, SSL_dane_tlsa_add) before the handshake, through
+   stream_start_tls_client_setup(). */
+struct tls_ctx *tls_ctx_client_create_dane(const char **error_r);
 /* ref/unref are atomic: one context may be shared by several event-loop
    threads. */
 void tls_ctx_ref(struct tls_ctx *ctx);

@@ -5,7 +5,8 @@
    vault-auth.c, the spool merge is vault-merge.c (whose changes this file
    forwards to every front as IPC_FRONT_CHANGED), and the keyring of
    unlocked zero-access accounts is vault-keyring.c (filled by logins, read
-   by merges, expired here by a timer and wiped at exit). The master starts it
+   by merges, expired here by a timer and wiped at exit); DKIM signing for
+   the front's submissions is vault-dkim.c. The master starts it
    through `marmot role vault` (master_role_main -> vault_main). Security
    stance: this is the process that holds the master key, so it talks to
    nothing but UNIX sockets: a seccomp filter makes socket(AF_INET/AF_INET6)
@@ -19,6 +20,7 @@
 
 #include "vault.h"
 #include "vault-auth.h"
+#include "vault-dkim.h"
 #include "vault-merge.h"
 #include "vault-keyring.h"
 #include "vault-rcpt.h"
@@ -95,6 +97,7 @@ struct vault {
 	struct vault_scram *scram;
 	struct vault_merger *merger;
 	struct vault_keyring *keyring;
+	struct vault_dkim *dkim;
 	struct timeout *keyring_to;
 	uint8_t *master_key; /* sodium_malloc'ed, read-only */
 
@@ -546,6 +549,34 @@ static int vault_handle_scram_finish(struct vault_client *client,
 	return 0;
 }
 
+/* IPC_VAULT_DKIM_KEYS and IPC_VAULT_DKIM_SIGN (vault-dkim.h). */
+static int vault_handle_dkim(struct vault_client *client,
+			     const struct ipc_frame *frame)
+{
+	struct vault *vault = client->vault;
+	struct buf out = BUF_INIT;
+	const char *error;
+	int ret;
+
+	if (frame->type == IPC_VAULT_DKIM_KEYS)
+		ret = vault_dkim_handle_keys(vault->dkim, frame, &out, &error);
+	else
+		ret = vault_dkim_handle_sign(vault->dkim, frame, &out, &error);
+	if (ret < 0) {
+		log_warning(client->log_id, "ipc.malformed", "type=%u id=%u",
+			    (unsigned int)frame->type, frame->id);
+		buf_free(&out);
+		return -1;
+	}
+	if (error != NULL) {
+		log_warning(client->log_id, "dkim.sign_failed", "error=%s",
+			    log_value(0, error));
+	}
+	ipc_conn_send(client->conn, &out);
+	buf_free(&out);
+	return 0;
+}
+
 static int vault_ipc_handler(struct ipc_conn *conn ATTR_UNUSED,
 			     const struct ipc_frame *frame, void *context)
 {
@@ -583,6 +614,11 @@ static int vault_ipc_handler(struct ipc_conn *conn ATTR_UNUSED,
 		if (client->master)
 			break;
 		return vault_handle_scram_finish(client, frame);
+	case IPC_VAULT_DKIM_KEYS:
+	case IPC_VAULT_DKIM_SIGN:
+		if (client->master)
+			break;
+		return vault_handle_dkim(client, frame);
 	default:
 		break;
 	}
@@ -845,6 +881,7 @@ static void vault_deinit(struct vault *vault)
 	}
 	vault_client_destroy(&vault->master);
 	vault_scram_destroy(&vault->scram);
+	vault_dkim_destroy(&vault->dkim);
 	io_remove(&vault->listen_io);
 	if (vault->listen_fd >= 0)
 		(void)close(vault->listen_fd);
@@ -935,6 +972,7 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 						 &scram_set, key);
 		sodium_memzero(key, sizeof(key));
 	}
+	vault.dkim = vault_dkim_create(vault.dir, vault.master_key);
 	vault.keyring_to = timeout_add(vault.ioloop, VAULT_KEYRING_EXPIRE_MSECS,
 				       vault_keyring_timer, &vault);
 

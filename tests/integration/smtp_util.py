@@ -109,12 +109,15 @@ class SmtpClient(LineClient):
 def strip_trace(data):
     """(trace fields, rest) of a stored message: the Return-Path and
     Received fields at its top (with their continuation lines), which we
-    add on delivery (RFC 5321 4.4), split from the message as sent."""
+    add on delivery (RFC 5321 4.4), the DKIM-Signature fields submission
+    adds after them and the Authentication-Results field port 25 adds
+    below its Received (RFC 8601), split from the message as sent."""
     trace = []
     rest = data
     while True:
-        m = re.match(rb'(?i)(return-path|received)[ \t]*:[^\n]*\n'
-                     rb'(?:[ \t][^\n]*\n)*', rest)
+        m = re.match(rb'(?i)(return-path|received|dkim-signature|'
+                     rb'authentication-results)[ \t]*:'
+                     rb'[^\n]*\n(?:[ \t][^\n]*\n)*', rest)
         if not m:
             return trace, rest
         trace.append(m.group(0))
