@@ -41,6 +41,7 @@ enum cli_option {
 	CLI_OPT_DRY_RUN,
 	CLI_OPT_ZERO_ACCESS,
 	CLI_OPT_OLD_PASSWORD_STDIN,
+	CLI_OPT_RESOLVER,
 	CLI_OPT_HELP,
 	CLI_OPT_VERSION,
 	CLI_OPT_COUNT
@@ -185,6 +186,10 @@ int cli_store_gc_run(struct cli_context *ctx);
    its arguments). */
 int cli_queue_check(struct cli_context *ctx);
 int cli_queue_run(struct cli_context *ctx);
+
+/* cli-dns.c: `dns records` and `dns check` (check: cli_domain_check). */
+int cli_dns_records_run(struct cli_context *ctx);
+int cli_dns_check_run(struct cli_context *ctx);
 
 /* Parses a size: bytes, or a number with a K/M/G/T suffix (powers of
    1024, an optional trailing "B" or "iB"); "unlimited" is 0. Returns 0 or

@@ -51,6 +51,7 @@ static const struct cli_option_def cli_option_defs[] = {
 	{ "dry-run", CLI_OPT_DRY_RUN, false },
 	{ "zero-access", CLI_OPT_ZERO_ACCESS, false },
 	{ "old-password-stdin", CLI_OPT_OLD_PASSWORD_STDIN, false },
+	{ "resolver", CLI_OPT_RESOLVER, true },
 	{ "help", CLI_OPT_HELP, false },
 	{ "version", CLI_OPT_VERSION, false },
 };
@@ -150,6 +151,16 @@ static const struct cli_command cli_commands[] = {
 	{ "alias", "list", 0, 1, OPT(DATA), DIR_RO, "alias list [DOMAIN]",
 	  "list aliases", cli_alias_check, cli_alias_list_run },
 
+	{ "dns", "records", 1, 1, OPT(DATA), DIR_RO, "dns records DOMAIN",
+	  "print the DNS records to publish for a hosted domain (zone-file "
+	  "lines: MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, TLSA, SRV, "
+	  "autoconfig)",
+	  cli_domain_check, cli_dns_records_run },
+	{ "dns", "check", 1, 1, OPT(DATA) | OPT(RESOLVER), DIR_RO,
+	  "dns check DOMAIN [--resolver ADDR[:PORT]]",
+	  "check the live DNS of a hosted domain: each record OK, MISSING or "
+	  "WRONG, with the fix (exit 1 when something is wrong)",
+	  cli_domain_check, cli_dns_check_run },
 	{ "queue", NULL, 1, U, OPT(DATA) | OPT(FROM), DIR_RW,
 	  "queue list | show ID | flush [ID] | delete ID | hold ID | "
 	  "release ID | inject RCPT... [--from SENDER] < MESSAGE",
