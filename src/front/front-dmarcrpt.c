@@ -143,8 +143,8 @@ void front_dmarcrpt_add(const char *client_ip,
 
 		for (unsigned int i = 0; i < dkim->count; i++) {
 			if (outcome->dkim_domain != NULL &&
-			    strcmp(dkim->sigs[i].domain, outcome->dkim_domain) ==
-				    0 &&
+			    strcmp(dkim->sigs[i].domain,
+				   outcome->dkim_domain) == 0 &&
 			    dkim->sigs[i].result == DKIM_PASS) {
 				s = &dkim->sigs[i];
 				break;
@@ -206,9 +206,8 @@ void front_dmarcrpt_add(const char *client_ip,
 	return;
 overflow:
 	if (!p->overflow_logged) {
-		log_warning(NULL, "dmarc.report.overflow",
-			    "domain=%s limit=%u", log_value(0, outcome->policy_domain),
-			    FDR_MAX_ROWS);
+		log_warning(NULL, "dmarc.report.overflow", "domain=%s limit=%u",
+			    log_value(0, outcome->policy_domain), FDR_MAX_ROWS);
 		p->overflow_logged = true;
 	}
 }
@@ -227,8 +226,8 @@ static void fdr_base64(const uint8_t *data, size_t len, struct buf *out)
 }
 
 /* The report mail (RFC 7489 7.2.1.1). Returns 0 or -1. */
-static int fdr_message(pool_t pool, const struct fdr_send *s,
-		       const char *from, struct buf *out, const char **error_r)
+static int fdr_message(pool_t pool, const struct fdr_send *s, const char *from,
+		       struct buf *out, const char **error_r)
 {
 	const struct marmot_settings *set = fdr.front->set;
 	const struct fdr_domain *d = s->d;
@@ -272,37 +271,38 @@ static int fdr_message(pool_t pool, const struct fdr_send *s,
 		*error_r = "gzip failed";
 		return -1;
 	}
-	snprintf(boundary, sizeof(boundary), "dmarc-%02x%02x%02x%02x",
-		 rnd[4], rnd[5], rnd[6], rnd[7]);
+	snprintf(boundary, sizeof(boundary), "dmarc-%02x%02x%02x%02x", rnd[4],
+		 rnd[5], rnd[6], rnd[7]);
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	/* RFC 7489 7.2.1.1: the Subject and the gzip'ed attachment. */
-	buf_printf(out,
-		   "From: <%s>\r\n"
-		   "To: <%s>\r\n"
-		   "Date: %s\r\n"
-		   "Subject: Report Domain: %s Submitter: %s Report-ID: <%s>\r\n"
-		   "Message-ID: <%s@%s>\r\n"
-		   "Auto-Submitted: auto-generated\r\n"
-		   "MIME-Version: 1.0\r\n"
-		   "Content-Type: multipart/mixed; boundary=\"%s\"\r\n"
-		   "\r\n"
-		   "--%s\r\n"
-		   "Content-Type: text/plain; charset=us-ascii\r\n"
-		   "\r\n"
-		   "This is a DMARC aggregate report (RFC 7489) from %s\r\n"
-		   "about mail it received from %s.\r\n"
-		   "\r\n"
-		   "--%s\r\n"
-		   "Content-Type: application/gzip\r\n"
-		   "Content-Transfer-Encoding: base64\r\n"
-		   "Content-Disposition: attachment;\r\n"
-		   "\tfilename=\"%s\"\r\n"
-		   "\r\n",
-		   from, s->rcpt, date, d->domain, set->hostname, report_id,
-		   report_id, set->hostname, boundary, boundary, set->hostname,
-		   d->domain, boundary,
-		   dmarc_report_filename(pool, set->hostname, &rpt));
+	buf_printf(
+		out,
+		"From: <%s>\r\n"
+		"To: <%s>\r\n"
+		"Date: %s\r\n"
+		"Subject: Report Domain: %s Submitter: %s Report-ID: <%s>\r\n"
+		"Message-ID: <%s@%s>\r\n"
+		"Auto-Submitted: auto-generated\r\n"
+		"MIME-Version: 1.0\r\n"
+		"Content-Type: multipart/mixed; boundary=\"%s\"\r\n"
+		"\r\n"
+		"--%s\r\n"
+		"Content-Type: text/plain; charset=us-ascii\r\n"
+		"\r\n"
+		"This is a DMARC aggregate report (RFC 7489) from %s\r\n"
+		"about mail it received from %s.\r\n"
+		"\r\n"
+		"--%s\r\n"
+		"Content-Type: application/gzip\r\n"
+		"Content-Transfer-Encoding: base64\r\n"
+		"Content-Disposition: attachment;\r\n"
+		"\tfilename=\"%s\"\r\n"
+		"\r\n",
+		from, s->rcpt, date, d->domain, set->hostname, report_id,
+		report_id, set->hostname, boundary, boundary, set->hostname,
+		d->domain, boundary,
+		dmarc_report_filename(pool, set->hostname, &rpt));
 	fdr_base64(buf_span(&gz).p, gz.used, out);
 	buf_printf(out, "\r\n--%s--\r\n", boundary);
 	buf_free(&gz);
@@ -314,8 +314,8 @@ static void fdr_enqueue(const struct fdr_send *s)
 	const struct marmot_settings *set = fdr.front->set;
 	struct queue *q = front_queue_get();
 	pool_t pool = pool_create("dmarc report mail", 4096);
-	const char *from =
-		p_strdup_printf(pool, "noreply-dmarc-reports@%s", set->hostname);
+	const char *from = p_strdup_printf(pool, "noreply-dmarc-reports@%s",
+					   set->hostname);
 	struct queue_rcpt r = { s->rcpt, NULL, QUEUE_NOTIFY_NEVER };
 	struct queue_envelope env;
 	struct buf msg = BUF_INIT;
@@ -376,9 +376,8 @@ static void fdr_verify_resolved(void *context,
 	if (ok)
 		fdr_enqueue(s);
 	else {
-		log_info(NULL, "dmarc.report.unauthorized",
-			 "domain=%s rua=%s", log_value(0, s->d->domain),
-			 log_value(1, s->rcpt));
+		log_info(NULL, "dmarc.report.unauthorized", "domain=%s rua=%s",
+			 log_value(0, s->d->domain), log_value(1, s->rcpt));
 	}
 	fdr_send_free(s);
 }

@@ -12,8 +12,10 @@ gunzips the attachments and checks the counts:
 
 import email
 import gzip
+import os
 import smtplib
 import time
+import unittest
 import xml.etree.ElementTree as ET
 
 import dnsserver
@@ -137,3 +139,79 @@ class DmarcReportTest(MailCase):
                   errors='replace') as f:
             log = f.read()
         self.assertRegex(log, r'dmarc\.report\.unauthorized.*noauth\.test')
+
+
+REPORT = b'''<?xml version="1.0" encoding="UTF-8"?>
+<feedback>
+  <report_metadata>
+    <org_name>google.com</org_name>
+    <email>noreply-dmarc-support@google.com</email>
+    <report_id>1234567890</report_id>
+    <date_range><begin>1764633600</begin><end>1764719999</end></date_range>
+  </report_metadata>
+  <policy_published>
+    <domain>%s</domain><adkim>r</adkim><aspf>r</aspf>
+    <p>reject</p><sp>reject</sp><pct>100</pct>
+  </policy_published>
+  <record>
+    <row><source_ip>192.0.2.1</source_ip><count>5</count>
+      <policy_evaluated><disposition>none</disposition>
+        <dkim>pass</dkim><spf>fail</spf></policy_evaluated></row>
+    <identifiers><header_from>%s</header_from></identifiers>
+    <auth_results><spf><domain>%s</domain><result>fail</result></spf>
+    </auth_results>
+  </record>
+  <record>
+    <row><source_ip>198.51.100.7</source_ip><count>3</count>
+      <policy_evaluated><disposition>reject</disposition>
+        <dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>
+    <identifiers><header_from>%s</header_from></identifiers>
+    <auth_results><spf><domain>x.example</domain><result>fail</result>
+    </spf></auth_results>
+  </record>
+</feedback>
+''' % ((DOMAIN.encode(),) * 4)
+
+
+class DmarcImportTest(unittest.TestCase):
+    """`marmot dmarc import FILE` and `marmot dmarc reports`."""
+
+    def setUp(self):
+        self.inst = harness.Instance()
+        self.addCleanup(self.inst.cleanup)
+
+    def write(self, name, data):
+        path = os.path.join(self.inst.dir, name)
+        with open(path, 'wb') as f:
+            f.write(data)
+        return path
+
+    def test_import(self):
+        gz = self.write('r.xml.gz', gzip.compress(REPORT))
+        r = self.inst.marmot(['dmarc', 'import', gz])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('messages=8 pass=5 fail=3', r.stdout)
+        # The same report again is not counted twice.
+        r = self.inst.marmot(['dmarc', 'import', self.write('r.xml',
+                                                            REPORT)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('already imported', r.stdout)
+        r = self.inst.marmot(['dmarc', 'reports'])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0].split('\t'),
+                         ['org', 'report_id', 'domain', 'begin', 'end',
+                          'messages', 'pass', 'fail'])
+        self.assertEqual(lines[1:], [
+            'google.com\t1234567890\t%s\t2025-12-02T00:00:00Z\t'
+            '2025-12-02T23:59:59Z\t8\t5\t3' % DOMAIN])
+        # Not a report: a clear error, nothing stored.
+        bad = self.write('bad.xml', b'<?xml version="1.0"?><html/>')
+        r = self.inst.marmot(['dmarc', 'import', bad])
+        self.assertEqual(r.returncode, 1)
+        self.assertTrue(r.stderr.strip())
+        r = self.inst.marmot(['dmarc', 'import', bad + '.missing'])
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(
+            len(self.inst.marmot(['dmarc', 'reports']).stdout.splitlines()),
+            2)
