@@ -153,6 +153,9 @@ int cli_check_domain_exists(struct cli_context *ctx);
    ctx->dir open and, for generate and rotate, the master key). */
 int cli_dkim_generate_run(struct cli_context *ctx);
 int cli_dkim_list_run(struct cli_context *ctx);
+/* cli-dmarc.c: received DMARC aggregate reports. */
+int cli_dmarc_import_run(struct cli_context *ctx);
+int cli_dmarc_reports_run(struct cli_context *ctx);
 int cli_dkim_rotate_run(struct cli_context *ctx);
 int cli_dkim_activate_run(struct cli_context *ctx);
 int cli_dkim_expire_run(struct cli_context *ctx);

@@ -108,6 +108,15 @@ static const struct cli_command cli_commands[] = {
 	  "delete retiring DKIM keys whose 7 days are over", cli_domain_check,
 	  cli_dkim_expire_run },
 
+	{ "dmarc", "import", 1, 1, OPT(DATA), CLI_CMD_DATA_DIR,
+	  "dmarc import FILE",
+	  "store the summary of a received DMARC aggregate report (XML or "
+	  "gzip)",
+	  NULL, cli_dmarc_import_run },
+	{ "dmarc", "reports", 0, 0, OPT(DATA), CLI_CMD_DATA_DIR,
+	  "dmarc reports", "list the imported DMARC aggregate reports", NULL,
+	  cli_dmarc_reports_run },
+
 	{ "user", "add", 1, 1,
 	  OPT(DATA) | OPT(PASSWORD_STDIN) | OPT(QUOTA) | OPT(ZERO_ACCESS),
 	  DIR_RW | CLI_CMD_MASTER_KEY,

@@ -18,6 +18,7 @@
 #include "spf.h"
 #include "arc.h"
 #include "front-mailauth.h"
+#include "front-dmarcrpt.h"
 #include "front-private.h"
 #include "front-queue.h"
 
@@ -36,6 +37,7 @@ struct front_mailauth {
 	front_mailauth_callback_t *cb;
 	void *context;
 	const uint8_t *msg; /* the caller's */
+	const char *client_ip;
 	size_t len, prefix_len;
 
 	struct dkim_verify *dkim_check;
@@ -138,6 +140,8 @@ static void dmarc_done(void *context, const struct dmarc_outcome *outcome)
 	struct front_mailauth *a = context;
 
 	a->dmarc_check = NULL;
+	/* RFC 7489 7.2: counted for the aggregate report (with rua=). */
+	front_dmarcrpt_add(a->client_ip, outcome, &a->spf_mf.out, &a->dkim);
 	a->dmarc = *outcome;
 	a->dmarc.from_domain = copy(a->pool, outcome->from_domain);
 	a->dmarc.policy_domain = copy(a->pool, outcome->policy_domain);
@@ -378,6 +382,7 @@ struct front_mailauth *front_mailauth_start(
 	a->cb = cb;
 	a->context = context;
 	a->msg = req->msg;
+	a->client_ip = p_strdup(pool, req->client_ip);
 	a->len = req->len;
 	a->prefix_len = req->prefix_len;
 	a->spf_mf.auth = a->spf_helo.auth = a;
@@ -459,6 +464,7 @@ void front_mailauth_init(struct front *front)
 	}
 	fa.authserv_id = strcmp(set->authserv_id, "*") != 0 ? set->authserv_id
 							    : set->hostname;
+	front_dmarcrpt_init(front, fa.dns, fa.psl);
 	fa.initialized = true;
 }
 
@@ -466,6 +472,7 @@ void front_mailauth_deinit(void)
 {
 	if (!fa.initialized)
 		return;
+	front_dmarcrpt_deinit();
 	fa.dns = NULL; /* the queue's (front_queue_dns()) */
 	if (fa.psl != NULL)
 		psl_free(fa.psl);

@@ -87,6 +87,7 @@ static const struct {
 	{ "dmarc_policy", "quarantine|reject" },
 	{ "dmarc_enforce", "on|off" },
 	{ "dmarc_tree_walk", "on|off" },
+	{ "dmarc_report", "on|off" },
 	{ "spf_reject_fail", "on|off" },
 };
 
@@ -275,6 +276,15 @@ static const struct setting_def setting_defs[] = {
 	  "on finds DMARC records and Organizational Domains by the DNS tree "
 	  "walk of DMARCbis (RFC 9989 4.10); off by RFC 7489 with the public "
 	  "suffix list." },
+	{ "dmarc_report", SETTING_CHOICE, "on", 0, 0, OFF(dmarc_report), -1,
+	  "on counts the DMARC results of mail received on port 25 per "
+	  "policy domain and mails each domain whose record has a mailto: "
+	  "rua an aggregate report once per dmarc_report_interval (RFC 7489 "
+	  "7.2); off sends none." },
+	{ "dmarc_report_interval", SETTING_TIME, "1d", 1, 7 * 86400,
+	  OFF(dmarc_report_interval), -1,
+	  "The DMARC report period, aligned to multiples of it since the "
+	  "epoch (1d: UTC days, RFC 7489 7.2.1.1); tests shorten it." },
 	{ "public_suffix_list", SETTING_PATH,
 	  "/usr/share/publicsuffix/public_suffix_list.dat", 0, 0,
 	  OFF(public_suffix_list), -1,
@@ -1117,6 +1127,7 @@ void settings_free(struct marmot_settings **_set)
 	i_free(set->public_suffix_list);
 	i_free(set->dmarc_enforce);
 	i_free(set->dmarc_tree_walk);
+	i_free(set->dmarc_report);
 	i_free(set->spf_reject_fail);
 	i_free(set);
 }

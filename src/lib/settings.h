@@ -89,6 +89,8 @@ struct marmot_settings {
 	char *authserv_id; /* "*" = hostname */
 	char *dmarc_enforce; /* "on" or "off" */
 	char *dmarc_tree_walk; /* "on" or "off" */
+	char *dmarc_report; /* "on" or "off" */
+	unsigned int dmarc_report_interval; /* seconds */
 	char *public_suffix_list; /* absolute path */
 	char *spf_reject_fail; /* "on" or "off" */
 	unsigned int auth_timeout; /* seconds per message */
