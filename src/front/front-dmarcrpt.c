@@ -4,6 +4,7 @@
 
 #include "lib.h"
 #include "front-dmarcrpt.h"
+#include "auth-report.h"
 #include "front-private.h"
 #include "front-queue.h"
 #include "buf.h"
@@ -212,19 +213,6 @@ overflow:
 	}
 }
 
-static void fdr_base64(const uint8_t *data, size_t len, struct buf *out)
-{
-	/* 57 input bytes give a 76-character line (RFC 2045 6.8). */
-	for (size_t pos = 0; pos < len; pos += 57) {
-		unsigned char line[80];
-		size_t n = len - pos < 57 ? len - pos : 57;
-		int w = EVP_EncodeBlock(line, data + pos, (int)n);
-
-		buf_append(out, line, (size_t)w);
-		buf_append_str(out, "\r\n");
-	}
-}
-
 /* The report mail (RFC 7489 7.2.1.1). Returns 0 or -1. */
 static int fdr_message(pool_t pool, const struct fdr_send *s, const char *from,
 		       struct buf *out, const char **error_r)
@@ -239,7 +227,6 @@ static int fdr_message(pool_t pool, const struct fdr_send *s, const char *from,
 	uint8_t rnd[8];
 	char report_id[64], boundary[64], date[64];
 	time_t now = time(NULL);
-	struct tm tm;
 	const char *xml;
 
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
@@ -266,15 +253,14 @@ static int fdr_message(pool_t pool, const struct fdr_send *s, const char *from,
 	rpt.rows = rows;
 	rpt.row_count = i;
 	xml = dmarc_report_xml(pool, &rpt);
-	if (dmarc_report_gzip(xml, strlen(xml), &gz) < 0) {
+	if (auth_report_gzip(xml, strlen(xml), &gz) < 0) {
 		buf_free(&gz);
 		*error_r = "gzip failed";
 		return -1;
 	}
 	snprintf(boundary, sizeof(boundary), "dmarc-%02x%02x%02x%02x", rnd[4],
 		 rnd[5], rnd[6], rnd[7]);
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	auth_report_date(now, date, sizeof(date));
 	/* RFC 7489 7.2.1.1: the Subject and the gzip'ed attachment. */
 	buf_printf(
 		out,
@@ -303,7 +289,7 @@ static int fdr_message(pool_t pool, const struct fdr_send *s, const char *from,
 		report_id, set->hostname, boundary, boundary, set->hostname,
 		d->domain, boundary,
 		dmarc_report_filename(pool, set->hostname, &rpt));
-	fdr_base64(buf_span(&gz).p, gz.used, out);
+	auth_report_base64(buf_span(&gz).p, gz.used, out);
 	buf_printf(out, "\r\n--%s--\r\n", boundary);
 	buf_free(&gz);
 	return 0;

@@ -115,30 +115,6 @@ const char *dmarc_report_xml(pool_t pool, const struct dmarc_report *r)
 	return ret;
 }
 
-int dmarc_report_gzip(const void *data, size_t len, struct buf *out)
-{
-	z_stream z;
-	int ret;
-
-	memset(&z, 0, sizeof(z));
-	/* windowBits 15 + 16: a gzip wrapper (RFC 1952). */
-	if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK)
-		return -1;
-	z.next_in = (Bytef *)(uintptr_t)data;
-	z.avail_in = (uInt)len;
-	do {
-		uint8_t *p = buf_reserve(out, 16384);
-
-		z.next_out = p;
-		z.avail_out = 16384;
-		ret = deflate(&z, Z_FINISH);
-		buf_commit(out, 16384 - z.avail_out);
-	} while (ret == Z_OK);
-	deflateEnd(&z);
-	return ret == Z_STREAM_END ? 0 : -1;
-}
-
 const char *dmarc_report_filename(pool_t pool, const char *receiver,
 				  const struct dmarc_report *report)
 {

@@ -45,9 +45,8 @@ struct dmarc_report {
 
 /* The report as XML (RFC 7489 Appendix C), text escaped, in pool. */
 const char *dmarc_report_xml(pool_t pool, const struct dmarc_report *report);
-/* RFC 7489 7.2.1.1: the attachment is gzip'ed. Appends to out; returns
-   0, or -1 (zlib failure). */
-int dmarc_report_gzip(const void *data, size_t len, struct buf *out);
+/* RFC 7489 7.2.1.1: the attachment is gzip'ed, by auth_report_gzip()
+   (auth-report.h). */
 /* The attachment's file name (RFC 7489 7.2.1.1):
    receiver "!" policy-domain "!" begin "!" end ".xml.gz". */
 const char *dmarc_report_filename(pool_t pool, const char *receiver,

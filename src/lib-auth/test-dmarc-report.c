@@ -6,6 +6,7 @@
    non-feedback root and broken gzip are refused. */
 
 #include "dmarc-report.h"
+#include "auth-report.h"
 
 #include <stdio.h>
 #include <stdarg.h>
@@ -59,7 +60,7 @@ static void test_roundtrip(void **state ATTR_UNUSED)
 				    "&amp; co</org_name>"));
 	assert_non_null(strstr(xml, "<p>reject</p>"));
 	assert_non_null(strstr(xml, "<adkim>s</adkim>"));
-	assert_int_equal(dmarc_report_gzip(xml, strlen(xml), &gz), 0);
+	assert_int_equal(auth_report_gzip(xml, strlen(xml), &gz), 0);
 	assert_true(gz.used > 10);
 	assert_int_equal(buf_span(&gz).p[0], 0x1f);
 	assert_int_equal(buf_span(&gz).p[1], 0x8b);

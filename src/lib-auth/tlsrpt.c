@@ -6,6 +6,7 @@
 
 #include "lib.h"
 #include "tlsrpt.h"
+#include "auth-report.h"
 #include "buf.h"
 #include "mtasts.h"
 
@@ -14,7 +15,6 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <strings.h>
-#include <zlib.h>
 
 const char *tlsrpt_policy_type_name(enum tlsrpt_policy_type type)
 {
@@ -489,44 +489,6 @@ void tlsrpt_report_json(const struct tlsrpt_store *store, const char *domain,
 
 /* ---- the mail ---- */
 
-/* gzip (RFC 1952) of data into out. */
-static int tlsrpt_gzip(const uint8_t *data, size_t len, struct buf *out)
-{
-	z_stream z;
-	int ret;
-
-	memset(&z, 0, sizeof(z));
-	/* windowBits 15 + 16: a gzip header and trailer. */
-	if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK)
-		return -1;
-	z.next_in = (Bytef *)data;
-	z.avail_in = (uInt)len;
-	do {
-		uint8_t *p = buf_reserve(out, 16384);
-
-		z.next_out = p;
-		z.avail_out = 16384;
-		ret = deflate(&z, Z_FINISH);
-		buf_commit(out, 16384 - z.avail_out);
-	} while (ret == Z_OK);
-	deflateEnd(&z);
-	return ret == Z_STREAM_END ? 0 : -1;
-}
-
-static void tlsrpt_base64(const uint8_t *data, size_t len, struct buf *out)
-{
-	/* RFC 2045 6.8: lines of at most 76 characters. */
-	for (size_t pos = 0; pos < len; pos += 57) {
-		size_t n = len - pos < 57 ? len - pos : 57;
-		unsigned char line[80];
-		int w = EVP_EncodeBlock(line, data + pos, (int)n);
-
-		buf_append(out, line, (size_t)w);
-		buf_append_str(out, "\r\n");
-	}
-}
-
 int tlsrpt_report_message(const char *from, const char *to,
 			  const char *submitter, const char *domain,
 			  const char *report_id, time_t start, time_t end,
@@ -536,9 +498,8 @@ int tlsrpt_report_message(const char *from, const char *to,
 	struct buf gz = BUF_INIT;
 	uint8_t rnd[12];
 	char boundary[64], date[64];
-	struct tm tm;
 
-	if (tlsrpt_gzip(buf_span(json).p, json->used, &gz) < 0) {
+	if (auth_report_gzip(buf_span(json).p, json->used, &gz) < 0) {
 		buf_free(&gz);
 		*error_r = "gzip failed";
 		return -1;
@@ -548,8 +509,7 @@ int tlsrpt_report_message(const char *from, const char *to,
 	snprintf(boundary, sizeof(boundary),
 		 "tlsrpt-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
 		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	auth_report_date(now, date, sizeof(date));
 	/* RFC 8460 5.3: the headers and the multipart/report. */
 	buf_printf(
 		out,
@@ -586,7 +546,7 @@ int tlsrpt_report_message(const char *from, const char *to,
 		submitter, domain, submitter, boundary, boundary, submitter,
 		domain, boundary, submitter, domain, (long long)start,
 		(long long)(end - 1), report_id);
-	tlsrpt_base64(buf_span(&gz).p, gz.used, out);
+	auth_report_base64(buf_span(&gz).p, gz.used, out);
 	buf_printf(out, "\r\n--%s--\r\n", boundary);
 	buf_free(&gz);
 	return 0;
