@@ -787,6 +787,49 @@ static int cli_export_maildir(struct cli_export *exp, const char *root,
 	return 0;
 }
 
+struct cli_each {
+	int (*cb)(const struct buf *data, void *context);
+	void *context;
+};
+
+static int cli_each_cb(struct cli_export *exp ATTR_UNUSED,
+		       const struct store_message *msg ATTR_UNUSED,
+		       const struct buf *data, void *context)
+{
+	struct cli_each *each = context;
+
+	return each->cb(data, each->context);
+}
+
+int cli_store_each_message(struct cli_context *ctx, const char *mailbox,
+			   int (*cb)(const struct buf *data, void *context),
+			   void *context)
+{
+	struct cli_each each = { cb, context };
+	struct cli_account_store as;
+	struct cli_export exp;
+	struct store_mailbox box;
+	const char *error;
+	int ret;
+
+	if (cli_account_store_open(ctx, &as) < 0)
+		return -1;
+	ret = store_mailbox_lookup(as.store, mailbox, ctx->pool, &box, &error);
+	if (ret <= 0) {
+		cli_error(ret == 0 ? "no mailbox '%s' in %s"
+				   : "cannot look up '%s' in %s: %s",
+			  mailbox, ctx->address, ret == 0 ? "" : error);
+		cli_account_store_close(&as);
+		return -1;
+	}
+	memset(&exp, 0, sizeof(exp));
+	exp.ctx = ctx;
+	exp.as = &as;
+	ret = cli_export_mailbox(&exp, &box, cli_each_cb, &each);
+	cli_account_store_close(&as);
+	return ret;
+}
+
 int cli_export_run(struct cli_context *ctx)
 {
 	const char *mailbox = ctx->opt[CLI_OPT_MAILBOX];

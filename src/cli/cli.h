@@ -156,6 +156,8 @@ int cli_dkim_list_run(struct cli_context *ctx);
 /* cli-dmarc.c: received DMARC aggregate reports. */
 int cli_dmarc_import_run(struct cli_context *ctx);
 int cli_dmarc_reports_run(struct cli_context *ctx);
+int cli_dmarc_fetch_check(struct cli_context *ctx);
+int cli_dmarc_fetch_run(struct cli_context *ctx);
 int cli_dkim_rotate_run(struct cli_context *ctx);
 int cli_dkim_activate_run(struct cli_context *ctx);
 int cli_dkim_expire_run(struct cli_context *ctx);
@@ -179,6 +181,14 @@ int cli_import_check(struct cli_context *ctx);
 int cli_import_run(struct cli_context *ctx);
 int cli_export_check(struct cli_context *ctx);
 int cli_export_run(struct cli_context *ctx);
+/* Calls cb with the bytes of every message of ctx->address's mailbox
+   (CLI_CMD_MASTER_KEY; zero-access accounts ask for the password), in
+   UID order, until cb returns non-zero. Returns 0, cb's non-zero value,
+   or -1 after printing an error. */
+struct buf;
+int cli_store_each_message(struct cli_context *ctx, const char *mailbox,
+			   int (*cb)(const struct buf *data, void *context),
+			   void *context);
 int cli_store_check(struct cli_context *ctx);
 int cli_store_stats_run(struct cli_context *ctx);
 int cli_store_verify_run(struct cli_context *ctx);

@@ -215,3 +215,63 @@ class DmarcImportTest(unittest.TestCase):
         self.assertEqual(
             len(self.inst.marmot(['dmarc', 'reports']).stdout.splitlines()),
             2)
+
+
+class DmarcFetchTest(unittest.TestCase):
+    """`marmot dmarc fetch ADDRESS`: the reports mailed to an account
+    (here imported into its INBOX) are found among the attachments,
+    decoded and stored; other mail is left alone."""
+
+    def test_fetch(self):
+        from email.message import EmailMessage
+        inst = harness.Instance()
+        self.addCleanup(inst.cleanup)
+        rcpt = 'dmarc-reports@' + DOMAIN
+        inst.add_user(rcpt)
+        # RFC 7489 7.2.1.1: a gzip'ed attachment, base64 in transit.
+        gz = EmailMessage()
+        gz['From'] = 'noreply-dmarc-support@google.com'
+        gz['To'] = rcpt
+        gz['Subject'] = 'Report Domain: %s Submitter: google.com' % DOMAIN
+        gz.set_content('A DMARC aggregate report.\n')
+        gz.add_attachment(gzip.compress(REPORT), maintype='application',
+                          subtype='gzip',
+                          filename='google.com!%s!1.xml.gz' % DOMAIN)
+        # Another receiver's report as plain XML, quoted-printable.
+        other = REPORT.replace(b'google.com', b'other.example').replace(
+            b'1234567890', b'r-2')
+        xml = EmailMessage()
+        xml['From'] = 'reports@other.example'
+        xml['To'] = rcpt
+        xml['Subject'] = 'Report'
+        xml.set_content(other.decode(), subtype='xml', cte='quoted-printable')
+        plain = EmailMessage()
+        plain['From'] = 'someone@other.example'
+        plain['To'] = rcpt
+        plain['Subject'] = 'not a report'
+        plain.set_content('hello\n')
+        path = os.path.join(inst.dir, 'in.mbox')
+        with open(path, 'wb') as f:
+            for m in (gz, plain, xml, gz):
+                f.write(b'From MAILER-DAEMON Thu Jan  1 00:00:00 2026\n'
+                        + bytes(m).replace(b'\nFrom ', b'\n>From ') + b'\n')
+        inst.check_ok(inst.marmot(['import', rcpt, '--mbox', path]),
+                      'import')
+        r = inst.check_ok(inst.marmot(['dmarc', 'fetch', rcpt]),
+                          'dmarc fetch')
+        self.assertIn('4 messages, 3 report attachments, 2 new reports '
+                      'stored, 0 unreadable', r.stdout)
+        rows = sorted(inst.marmot(['dmarc', 'reports']).stdout
+                      .splitlines()[1:])
+        self.assertEqual([x.split('\t')[:3] + x.split('\t')[5:]
+                          for x in rows],
+                         [['google.com', '1234567890', DOMAIN, '8', '5',
+                           '3'],
+                          ['other.example', 'r-2', DOMAIN, '8', '5', '3']])
+        # A second run stores nothing new; an unknown account fails.
+        r = inst.check_ok(inst.marmot(['dmarc', 'fetch', rcpt]),
+                          'dmarc fetch again')
+        self.assertIn('0 new reports stored', r.stdout)
+        r = inst.marmot(['dmarc', 'fetch', 'nobody@' + DOMAIN])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('does not exist', r.stderr)
