@@ -91,25 +91,18 @@ static void fdr_period_unref(struct fdr_period **_p)
 	i_free(p);
 }
 
-static bool fdr_streq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
 static bool fdr_row_eq(const struct dmarc_report_row *a,
 		       const struct dmarc_report_row *b)
 {
 	return strcmp(a->source_ip, b->source_ip) == 0 &&
 	       a->disposition == b->disposition &&
 	       a->dkim_pass == b->dkim_pass && a->spf_pass == b->spf_pass &&
-	       fdr_streq(a->header_from, b->header_from) &&
-	       fdr_streq(a->dkim_domain, b->dkim_domain) &&
-	       fdr_streq(a->dkim_result, b->dkim_result) &&
-	       fdr_streq(a->dkim_selector, b->dkim_selector) &&
-	       fdr_streq(a->spf_domain, b->spf_domain) &&
-	       fdr_streq(a->spf_result, b->spf_result);
+	       str_eq_null(a->header_from, b->header_from) &&
+	       str_eq_null(a->dkim_domain, b->dkim_domain) &&
+	       str_eq_null(a->dkim_result, b->dkim_result) &&
+	       str_eq_null(a->dkim_selector, b->dkim_selector) &&
+	       str_eq_null(a->spf_domain, b->spf_domain) &&
+	       str_eq_null(a->spf_result, b->spf_result);
 }
 
 static const char *fdr_dup(pool_t pool, const char *s)

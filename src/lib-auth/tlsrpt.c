@@ -229,13 +229,6 @@ void tlsrpt_store_destroy(struct tlsrpt_store **_store)
 	i_free(store);
 }
 
-static bool tlsrpt_streq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
 static bool tlsrpt_entry_matches(const struct tlsrpt_entry *e,
 				 const struct tlsrpt_policy *p)
 {
@@ -315,10 +308,10 @@ void tlsrpt_add_failure(struct tlsrpt_store *store,
 	for (unsigned int i = 0; i < e->detail_count; i++) {
 		d = &e->details[i];
 		if (d->result == result &&
-		    tlsrpt_streq(d->sending_ip, sending_ip) &&
-		    tlsrpt_streq(d->receiving_mx, receiving_mx) &&
-		    tlsrpt_streq(d->receiving_ip, receiving_ip) &&
-		    tlsrpt_streq(d->failure_code, failure_code)) {
+		    str_eq_null(d->sending_ip, sending_ip) &&
+		    str_eq_null(d->receiving_mx, receiving_mx) &&
+		    str_eq_null(d->receiving_ip, receiving_ip) &&
+		    str_eq_null(d->failure_code, failure_code)) {
 			d->count++;
 			return;
 		}

@@ -64,6 +64,14 @@ size_t i_vformat_len(const char *fmt, va_list args) ATTR_FORMAT(1, 0);
 size_t i_size_add(size_t a, size_t b);
 size_t i_size_mul(size_t a, size_t b);
 
+/* strcmp() == 0 where NULL equals only NULL. */
+static inline bool str_eq_null(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
 /* Constant-time memory comparison (libsodium); true when equal. */
 bool mem_equals_ct(const void *a, const void *b, size_t len);
 /* Wipe a secret (explicit_bzero). */
