@@ -91,6 +91,12 @@ struct smtp_state {
 	/* Port 25, forwarded: the ARC set for the queue's copy (in tpool). */
 	const char *arc_fields, *arc_domain;
 
+	/* From the end of the data until its answer goes out: the From:
+	   checks, the port 25 checks, signing or sealing, the commit. A
+	   shutdown waits for it (smtp_busy()): a 421 while it runs would
+	   be followed by a message stored anyway, which the client sends
+	   again. */
+	bool msg_pending;
 	/* A deferred answer, given from front_conn_resume(). */
 	unsigned int answer_code;
 	char answer_text[160];
@@ -193,6 +199,7 @@ static void smtp_answer_run(void *context)
 		state->answer;
 
 	state->answer = NULL;
+	state->msg_pending = false;
 	if (answer != NULL)
 		answer(state->server, state->answer_code, state->answer_text);
 }
@@ -976,6 +983,7 @@ static void smtp_message(void *context, const uint8_t *msg, size_t len)
 	}
 	/* Every answer from here on comes from the ioloop. */
 	front_conn_pause(state->conn);
+	state->msg_pending = true;
 	if (state->submission)
 		smtp_check_next_from(state);
 	else
@@ -989,6 +997,7 @@ static void smtp_reset(void *context)
 	front_dkim_sign_abort(&state->dkim);
 	front_delivery_destroy(&state->delivery);
 	front_mailauth_free(&state->auth);
+	state->msg_pending = false;
 	state->auth_junk = false;
 	state->arc_fields = NULL;
 	memset(&state->mail, 0, sizeof(state->mail));
@@ -1110,13 +1119,14 @@ static void smtp_goodbye(struct front_conn *conn, bool idle)
 		front_conn_printf(conn, "421 %s\r\n", text);
 }
 
-/* A message is being committed: its answer (250 once durable) must go
-   out before any 421, or the client resends a stored message. */
+/* A message is on its way to its answer (250 once durable): the answer
+   must go out before any 421, or the client resends a stored message. */
 static bool smtp_busy(struct front_conn *conn)
 {
 	struct smtp_state *state = conn->proto_state;
 
-	return state->delivery != NULL || state->dkim != NULL;
+	return state->msg_pending || state->delivery != NULL ||
+	       state->dkim != NULL;
 }
 
 static void smtp_deinit(struct front_conn *conn)
