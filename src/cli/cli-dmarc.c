@@ -8,7 +8,6 @@
 #include "cli.h"
 #include "buf.h"
 #include "dmarc-report.h"
-#include "mail-address.h"
 #include "message-decode.h"
 #include "mime-parser.h"
 
@@ -218,22 +217,6 @@ static int cli_dmarc_fetch_message(const struct buf *data, void *context)
 	cli_dmarc_fetch_part(fetch, data, mime.root);
 	pool_unref(&pool);
 	return 0;
-}
-
-int cli_dmarc_fetch_check(struct cli_context *ctx)
-{
-	const char *mailbox = ctx->opt[CLI_OPT_MAILBOX], *error;
-
-	if (mailbox != NULL &&
-	    (mailbox[0] == '\0' || strpbrk(mailbox, "\r\n") != NULL))
-		return cli_usage_error(ctx, "invalid --mailbox name");
-	ctx->address = mail_address_normalize(ctx->pool, ctx->args[0], NULL,
-					      NULL, &error);
-	if (ctx->address == NULL) {
-		cli_error("invalid address '%s': %s", ctx->args[0], error);
-		return CLI_EXIT_FAILURE;
-	}
-	return CLI_EXIT_OK;
 }
 
 int cli_dmarc_fetch_run(struct cli_context *ctx)

@@ -183,6 +183,16 @@ static int cli_store_arg_address(struct cli_context *ctx)
 	return CLI_EXIT_OK;
 }
 
+int cli_store_mailbox_check(struct cli_context *ctx)
+{
+	const char *mailbox = ctx->opt[CLI_OPT_MAILBOX];
+
+	if (mailbox != NULL &&
+	    (mailbox[0] == '\0' || strpbrk(mailbox, "\r\n") != NULL))
+		return cli_usage_error(ctx, "invalid --mailbox name");
+	return cli_store_arg_address(ctx);
+}
+
 static int cli_store_check_source(struct cli_context *ctx)
 {
 	const char *mbox = ctx->opt[CLI_OPT_MBOX];
@@ -194,11 +204,7 @@ static int cli_store_check_source(struct cli_context *ctx)
 	if ((mbox != NULL && mbox[0] == '\0') ||
 	    (maildir != NULL && maildir[0] == '\0'))
 		return cli_usage_error(ctx, "empty file name");
-	const char *mailbox = ctx->opt[CLI_OPT_MAILBOX];
-	if (mailbox != NULL &&
-	    (mailbox[0] == '\0' || strpbrk(mailbox, "\r\n") != NULL))
-		return cli_usage_error(ctx, "invalid --mailbox name");
-	return cli_store_arg_address(ctx);
+	return cli_store_mailbox_check(ctx);
 }
 
 static FILE *cli_import_mbox_pending;

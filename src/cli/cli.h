@@ -156,7 +156,6 @@ int cli_dkim_list_run(struct cli_context *ctx);
 /* cli-dmarc.c: received DMARC aggregate reports. */
 int cli_dmarc_import_run(struct cli_context *ctx);
 int cli_dmarc_reports_run(struct cli_context *ctx);
-int cli_dmarc_fetch_check(struct cli_context *ctx);
 int cli_dmarc_fetch_run(struct cli_context *ctx);
 int cli_dkim_rotate_run(struct cli_context *ctx);
 int cli_dkim_activate_run(struct cli_context *ctx);
@@ -190,6 +189,9 @@ int cli_store_each_message(struct cli_context *ctx, const char *mailbox,
 			   int (*cb)(const struct buf *data, void *context),
 			   void *context);
 int cli_store_check(struct cli_context *ctx);
+/* ADDRESS (args[0]) normalised into ctx->address, and --mailbox, if
+   given, a usable name. */
+int cli_store_mailbox_check(struct cli_context *ctx);
 int cli_store_stats_run(struct cli_context *ctx);
 int cli_store_verify_run(struct cli_context *ctx);
 int cli_store_list_run(struct cli_context *ctx);

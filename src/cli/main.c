@@ -118,7 +118,7 @@ static const struct cli_command cli_commands[] = {
 	  DIR_RW | CLI_CMD_MASTER_KEY, "dmarc fetch ADDRESS [--mailbox NAME]",
 	  "import the DMARC aggregate reports mailed to ADDRESS (its INBOX "
 	  "or --mailbox): every gzip or XML report attachment",
-	  cli_dmarc_fetch_check, cli_dmarc_fetch_run },
+	  cli_store_mailbox_check, cli_dmarc_fetch_run },
 	{ "dmarc", "reports", 0, 0, OPT(DATA), CLI_CMD_DATA_DIR,
 	  "dmarc reports", "list the imported DMARC aggregate reports", NULL,
 	  cli_dmarc_reports_run },
