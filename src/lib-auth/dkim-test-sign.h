@@ -1,6 +1,6 @@
 #ifndef MARMOT_DKIM_TEST_SIGN_H
 #define MARMOT_DKIM_TEST_SIGN_H
-/* A signer for test-dkim and dkim-tool, with OpenSSL directly and
+/* A signer for test-dkim, test-arc and fuzz-dkim, with OpenSSL and
    independent of dkim_sign_digest() (dkim-key.c): RSA PKCS#1 v1.5 over
    the SHA-256 DigestInfo, or Ed25519 over the 32-byte digest (RFC 8463
    3). sig_r holds 512 bytes. Returns 0, or -1 when the key cannot sign. */

@@ -1,5 +1,6 @@
 /* dkim-tool.c - a test helper (built with the tests, not installed) that
-   drives lib-auth's DKIM on files, for tests/integration/test_auth_dkim.py:
+   drives lib-auth's DKIM on files, for tests/integration/test_auth_dkim.py,
+   signing with the vault's own dkim_sign_digest() (dkim-key.c):
 
      dkim-tool sign -k KEY.pem -d DOMAIN -s SELECTOR [-t TIMESTAMP]
 	 < message > signed message   (RSA or Ed25519, from the key)
@@ -17,7 +18,6 @@
 
 #include "arc.h"
 #include "dkim-private.h"
-#include "dkim-test-sign.h"
 #include "auth-dns-stub.h"
 
 #include <openssl/pem.h>
@@ -106,7 +106,8 @@ static int cmd_sign(const char *key_path, const char *domain,
 	    0) {
 		fprintf(stderr, "dkim-tool: %s\n", error);
 		ret = 1;
-	} else if (dkim_test_sign_digest(key, req.digest, sig, &sig_len) < 0) {
+	} else if (dkim_sign_digest(key, params.algorithm, req.digest, sig,
+				    &sig_len) < 0) {
 		fprintf(stderr, "dkim-tool: the key cannot sign\n");
 		ret = 1;
 	} else {
@@ -172,16 +173,23 @@ static int cmd_verify(char **records, unsigned int count, bool arc)
 static int cmd_record(const char *key_path)
 {
 	EVP_PKEY *key = load_key(key_path);
-	char *record = dkim_test_key_record(key, "");
+	pool_t pool = pool_create("dkim-tool", 1024);
+	const char *record = dkim_key_dns_record(
+		pool, key,
+		EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519
+			? DKIM_ALG_ED25519_SHA256
+			: DKIM_ALG_RSA_SHA256);
+	int ret = 0;
 
 	EVP_PKEY_free(key);
 	if (record == NULL) {
 		fprintf(stderr, "dkim-tool: not an RSA or Ed25519 key\n");
-		return 1;
+		ret = 1;
+	} else {
+		printf("%s\n", record);
 	}
-	printf("%s\n", record);
-	i_free(record);
-	return 0;
+	pool_unref(&pool);
+	return ret;
 }
 
 static int cmd_arc_seal(const char *key_path, struct arc_seal_params *params)
@@ -207,9 +215,11 @@ static int cmd_arc_seal(const char *key_path, struct arc_seal_params *params)
 		fwrite(in.data, 1, in.used, stdout);
 	} else if (ret < 0) {
 		fprintf(stderr, "dkim-tool: %s\n", error);
-	} else if (dkim_test_sign_digest(key, req.digest, sig, &sig_len) < 0 ||
+	} else if (dkim_sign_digest(key, params->algorithm, req.digest, sig,
+				    &sig_len) < 0 ||
 		   arc_seal_prepare_as(&req, sig, sig_len, &error) < 0 ||
-		   dkim_test_sign_digest(key, req.digest, sig, &sig_len) < 0) {
+		   dkim_sign_digest(key, params->algorithm, req.digest, sig,
+				    &sig_len) < 0) {
 		fprintf(stderr, "dkim-tool: sealing failed\n");
 		ret = -1;
 	} else {
