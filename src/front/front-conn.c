@@ -278,6 +278,8 @@ static void front_conn_destroy(struct front_conn *conn)
 	tls_ctx_unref(&conn->tls);
 	if (conn->user != NULL)
 		i_free(conn->user);
+	if (conn->data_key != NULL)
+		sodium_free(conn->data_key); /* wipes */
 	pool_unref(&conn->pool);
 }
 
@@ -339,6 +341,21 @@ void front_conn_auth(struct front_conn *conn, const char *service,
 	stream_set_reading(conn->stream, false);
 	front_vault_request(front_global, service, user, password, password_len,
 			    conn->ip, conn, callback);
+}
+
+void front_conn_set_session_key(struct front_conn *conn, struct span key,
+				uint64_t quota_bytes)
+{
+	if (conn->data_key != NULL)
+		sodium_free(conn->data_key);
+	conn->data_key = NULL;
+	conn->quota_bytes = quota_bytes;
+	if (key.len != 32)
+		return;
+	conn->data_key = sodium_malloc(32);
+	if (conn->data_key == NULL)
+		i_panic("sodium_malloc failed");
+	memcpy(conn->data_key, key.p, 32);
 }
 
 /* Called by front.c when the vault answered (or failed). */

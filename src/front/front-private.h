@@ -89,6 +89,12 @@ struct front_conn {
 	/* Authenticated identity (NULL before). */
 	char *user;
 	uint64_t account_id;
+	/* The account's data key, for services that open its store (IMAP,
+	   POP3): sodium_malloc'ed, set by the vault's OK reply, wiped and
+	   freed with the connection. NULL when the vault sent none (SMTP,
+	   or a zero-access account whose keys are locked). */
+	uint8_t *data_key;
+	uint64_t quota_bytes; /* 0 = unlimited */
 };
 
 struct front {
@@ -151,6 +157,9 @@ void front_vault_forget_conn(struct front *front, struct front_conn *conn);
    not route itself go to their module (front-sasl.c for SCRAM). Returns
    -1 (nothing sent) when the vault cannot be reached. */
 int front_vault_send(struct front *front, const struct buf *out);
+/* Keeps the session key fields of an OK reply (32 octets or none). */
+void front_conn_set_session_key(struct front_conn *conn, struct span key,
+				uint64_t quota_bytes);
 void front_conn_auth_done(struct front_conn *conn,
 			  front_auth_callback_t *callback,
 			  enum auth_result result, uint64_t account_id,

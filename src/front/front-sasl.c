@@ -445,6 +445,8 @@ struct front_sasl_reply {
 	uint64_t account_id;
 	const char *address;
 	const char *message; /* server-first or server-final */
+	struct span data_key; /* finish: 32 octets or none */
+	uint64_t quota_bytes;
 	bool start;
 };
 
@@ -485,6 +487,7 @@ static void front_sasl_reply_deliver(void *context)
 	i_free(conn->user);
 	conn->user = i_strdup(reply->address);
 	conn->account_id = reply->account_id;
+	front_conn_set_session_key(conn, reply->data_key, reply->quota_bytes);
 	b64 = front_sasl_b64_encode(reply->message, strlen(reply->message));
 	front_sasl_finish(sasl, AUTH_RESULT_OK, reply->account_id,
 			  reply->address, b64);
@@ -520,7 +523,10 @@ int front_sasl_vault_reply(const struct ipc_frame *frame)
 		reply.account_id = ipc_get_u64(&r);
 		reply.address = ipc_get_str(&r, pool);
 		reply.message = ipc_get_str(&r, pool);
-		if (ipc_end(&r) < 0 || result > AUTH_RESULT_TEMPFAIL) {
+		reply.data_key = ipc_get_bytes(&r);
+		reply.quota_bytes = ipc_get_u64(&r);
+		if (ipc_end(&r) < 0 || result > AUTH_RESULT_TEMPFAIL ||
+		    (reply.data_key.len != 0 && reply.data_key.len != 32)) {
 			pool_unref(&pool);
 			return -1;
 		}

@@ -133,10 +133,15 @@ static int front_vault_handler(struct ipc_conn *conn,
 	result = ipc_get_u32(&r);
 	account_id = ipc_get_u64(&r);
 	address = ipc_get_str(&r, pool);
-	if (ipc_end(&r) < 0 || result > AUTH_RESULT_TEMPFAIL) {
+	struct span key = ipc_get_bytes(&r);
+	uint64_t quota = ipc_get_u64(&r);
+	if (ipc_end(&r) < 0 || result > AUTH_RESULT_TEMPFAIL ||
+	    (key.len != 0 && key.len != 32)) {
 		pool_unref(&pool);
 		return -1;
 	}
+	if (req->conn != NULL && result == AUTH_RESULT_OK)
+		front_conn_set_session_key(req->conn, key, quota);
 	front_auth_request_finish(req, (enum auth_result)result, account_id,
 				  address);
 	pool_unref(&pool);

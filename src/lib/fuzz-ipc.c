@@ -57,7 +57,7 @@ static const char *pattern_for(uint16_t type)
 	case IPC_VAULT_AUTH:
 		return "ssbs";
 	case IPC_FRONT_AUTH_REPLY:
-		return "uqs";
+		return "uqsbq";
 	case IPC_CONTROL_STATUS_REPLY:
 		return "s";
 	case IPC_VAULT_PING:

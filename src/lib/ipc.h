@@ -55,7 +55,9 @@ enum ipc_type {
 				      IPC_FRONT_DKIM_SIGN_REPLY */
 	/* to the front */
 	IPC_FRONT_AUTH_REPLY = 200, /* u32 result (enum auth_result),
-				       u64 account id, str canonical address */
+				       u64 account id, str canonical address,
+				       bytes data key (32 for an OK imap or
+				       pop3 login, else empty), u64 quota */
 	IPC_FRONT_PONG = 201,
 	IPC_FRONT_SCRAM_START_REPLY = 220, /* u32 result (AUTH_RESULT_OK: go
 					      on; FAILED: malformed; TEMPFAIL),
@@ -64,7 +66,8 @@ enum ipc_type {
 	IPC_FRONT_SCRAM_FINISH_REPLY = 221, /* u32 result (enum auth_result),
 					       u64 account id, str canonical
 					       address, str server-final-message
-					       ("" unless OK) */
+					       ("" unless OK), bytes data key,
+					       u64 quota (as AUTH_REPLY) */
 	IPC_FRONT_RELOAD = 202, /* master -> front: reload TLS and settings */
 	IPC_FRONT_RCPT_REPLY = 210, /* u32 result (enum ipc_rcpt_result),
 				       u32 quota_permanent (0/1), str

@@ -635,6 +635,9 @@ static void test_ping_and_auth(void **state ATTR_UNUSED)
 	assert_int_equal(ipc_get_u32(&reader), AUTH_RESULT_OK);
 	assert_int_equal(ipc_get_u64(&reader), fix.alice_id);
 	assert_string_equal(ipc_get_str(&reader, pool), "alice@example.org");
+	/* An IMAP login gets the account's data key and quota. */
+	assert_int_equal(ipc_get_bytes(&reader).len, 32);
+	(void)ipc_get_u64(&reader);
 	assert_int_equal(ipc_end(&reader), 0);
 
 	send_auth(fd, 6, "alice@example.org", "wrong", false);
@@ -644,6 +647,8 @@ static void test_ping_and_auth(void **state ATTR_UNUSED)
 	assert_int_equal(ipc_get_u32(&reader), AUTH_RESULT_FAILED);
 	assert_int_equal(ipc_get_u64(&reader), 0);
 	assert_string_equal(ipc_get_str(&reader, pool), "");
+	assert_int_equal(ipc_get_bytes(&reader).len, 0);
+	assert_int_equal(ipc_get_u64(&reader), 0);
 	assert_int_equal(ipc_end(&reader), 0);
 
 	/* The master going away ends the vault with 0. */

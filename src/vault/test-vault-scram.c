@@ -616,6 +616,9 @@ static enum auth_result ipc_login(int fd, uint32_t id, const char *user,
 	*account_r = ipc_get_u64(&r);
 	(void)ipc_get_str(&r, pool);
 	server_final = ipc_get_str(&r, pool);
+	/* SMTP sessions never get the account's data key. */
+	assert_int_equal(ipc_get_bytes(&r).len, 0);
+	(void)ipc_get_u64(&r);
 	assert_int_equal(ipc_end(&r), 0);
 	*verified_r = result == AUTH_RESULT_OK &&
 		      scram_client_verify_server_final(&c, server_final);
@@ -693,6 +696,8 @@ static void test_vault_ipc(void **state ATTR_UNUSED)
 	assert_int_equal(ipc_get_u64(&r), 0);
 	assert_string_equal(ipc_get_str(&r, pool), "");
 	assert_string_equal(ipc_get_str(&r, pool), "");
+	assert_int_equal(ipc_get_bytes(&r).len, 0);
+	assert_int_equal(ipc_get_u64(&r), 0);
 	assert_int_equal(ipc_end(&r), 0);
 	pool_unref(&pool);
 

@@ -224,7 +224,61 @@ static const char *auth_result_event(enum auth_result result)
 	i_unreached();
 }
 
+/* The services whose sessions read the account's store in the front
+   (ARCHITECTURE.md 2: the front holds "account keys only of logged-in
+   sessions"). SMTP submission never gets them. */
+static bool vault_service_opens_store(const char *service)
+{
+	return strcmp(service, "imap") == 0 || strcmp(service, "pop3") == 0;
+}
+
+/* Appends the session's key fields of an OK login: bytes data key (32
+   octets, or none when the service does not open the store or the keys
+   are not available: a zero-access account whose keys did not unlock)
+   and u64 quota in bytes. The key is wiped from every buffer here; the
+   IPC buffer itself is wiped by the caller. */
+static void vault_put_session_keys(struct vault *vault, struct buf *out,
+				   enum auth_result result, uint64_t account_id,
+				   const char *service)
+{
+	struct directory_account account;
+	struct account_keys keys;
+	const char *error;
+	bool have = false;
+	uint64_t quota = 0;
+	int ret;
+
+	memset(&keys, 0, sizeof(keys));
+	/* The directory pool is not cleared here: the reply's address may
+	   live in it; the next request clears it. */
+	if (result == AUTH_RESULT_OK && vault_service_opens_store(service)) {
+		ret = directory_account_lookup_id(vault->dir, account_id,
+						  &account, &error);
+		if (ret < 0)
+			log_error(NULL, "auth.db_error", "error=%s",
+				  log_value(0, error));
+		if (ret > 0) {
+			quota = account.quota_bytes;
+			if (account.zero_access)
+				have = vault_keyring_get(
+					vault->keyring, account_id,
+					ioloop_now_ms(vault->ioloop), &keys);
+			else
+				have = directory_account_keys(
+					       &account, vault->master_key,
+					       NULL, 0, &keys) == 0;
+		}
+	}
+	if (have)
+		ipc_put_bytes(out, keys.data_key, sizeof(keys.data_key));
+	else
+		ipc_put_bytes(out, "", 0);
+	ipc_put_u64(out, quota);
+	account_keys_clear(&keys);
+}
+
 static void vault_send_auth_reply(struct vault_client *client, uint32_t id,
+				  const char *service,
 				  const struct vault_auth_reply *reply)
 {
 	struct buf out = BUF_INIT;
@@ -233,8 +287,11 @@ static void vault_send_auth_reply(struct vault_client *client, uint32_t id,
 	ipc_put_u32(&out, (uint32_t)reply->result);
 	ipc_put_u64(&out, reply->account_id);
 	ipc_put_str(&out, reply->address);
+	vault_put_session_keys(client->vault, &out, reply->result,
+			       reply->account_id, service);
 	ipc_msg_finish(&out, offset);
 	ipc_conn_send(client->conn, &out);
+	safe_memset0(out.data, out.used);
 	buf_free(&out);
 }
 
@@ -246,7 +303,7 @@ static void vault_auth_callback(const struct vault_auth_reply *reply,
 	struct vault *vault = client->vault;
 	struct buf fields = BUF_INIT;
 
-	vault_send_auth_reply(client, p->id, reply);
+	vault_send_auth_reply(client, p->id, p->service, reply);
 
 	/* Never the password: only who, from where, and the verdict. */
 	buf_log_kv(&fields, "service", p->service);
@@ -542,8 +599,11 @@ static int vault_handle_scram_finish(struct vault_client *client,
 	ipc_put_str(&out, result.result == AUTH_RESULT_OK
 				  ? buf_cstr(&server_final)
 				  : "");
+	vault_put_session_keys(vault, &out, result.result, result.account_id,
+			       result.service);
 	ipc_msg_finish(&out, offset);
 	ipc_conn_send(client->conn, &out);
+	safe_memset0(out.data, out.used);
 	buf_free(&out);
 	buf_free(&server_final);
 	return 0;
