@@ -1714,9 +1714,9 @@ static int sqlite_mailbox_count_flag(struct store *store, uint64_t id,
 	sqlite3_bind_int(stmt, 2, (int)flag);
 	ret = sql_step(s, stmt);
 	if (ret <= 0)
-		return ret < 0 ? -1 : store_set_error(&s->store,
-						      STORE_ERROR_TEMP,
-						      "count returned no row");
+		return ret < 0 ? -1
+			       : store_set_error(&s->store, STORE_ERROR_TEMP,
+						 "count returned no row");
 	*count_r = (uint32_t)sqlite3_column_int64(stmt, 0);
 	sql_end(stmt);
 	return 0;
