@@ -89,9 +89,8 @@ bool imap_match(struct imap_match *match, const char *name)
 			if (p == '*' || (p == '%' && c != match->sep)) {
 				match->next[i] = 1;
 				any = true;
-			} else if (p == c ||
-				   (j < inbox_len && p != '%' &&
-				    strncasecmp(&p, &c, 1) == 0)) {
+			} else if (p == c || (j < inbox_len && p != '%' &&
+					      strncasecmp(&p, &c, 1) == 0)) {
 				match->next[i + 1] = 1;
 				any = true;
 			}
