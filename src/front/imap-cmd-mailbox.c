@@ -31,9 +31,6 @@
 #include <time.h>
 
 #define IMAP_MAILBOX_SEP '/'
-/* RFC 7889: the largest message APPEND takes; the parser refuses larger
-   literals before reading them (imap_parser_limits_auth.max_literal). */
-#define IMAP_APPEND_LIMIT (64u * 1024 * 1024)
 
 static const char *const imap_special_use_names[] = {
 	[STORE_SPECIAL_NONE] = NULL,
@@ -54,36 +51,24 @@ static const char *imap_mailbox_objectid(struct pool *pool, uint64_t id)
 	return p_strdup_printf(pool, "F%llu", (unsigned long long)id);
 }
 
-/* A mailbox name argument (RFC 9051 9 mailbox: an astring) into the
-   store's UTF-8. Returns 0, or -1 after answering BAD. */
-static int imap_cmd_mailbox_name(struct imap_cmd *cmd,
-				 const struct imap_arg *arg, bool pattern,
-				 const char **name_r)
+/* A mailbox name argument (RFC 9051 9 mailbox: an astring) in the
+   store's UTF-8 (imap_cmd_mailbox_name() decodes modified UTF-7 unless
+   UTF-8 was enabled). Returns 0, or -1 after answering BAD. */
+static int imap_cmd_mailbox_arg(struct imap_cmd *cmd,
+				const struct imap_arg *arg, const char **name_r)
 {
-	const char *str, *name;
+	const char *error;
 
-	if (!imap_arg_get_astring(arg, &str) || strlen(str) != arg->len) {
-		imap_cmd_bad(cmd, pattern ? "Invalid mailbox pattern"
-					  : "Invalid mailbox name");
+	*name_r = imap_cmd_mailbox_name(cmd, arg, &error);
+	if (*name_r == NULL) {
+		imap_cmd_bad(cmd, error);
 		return -1;
 	}
-	if ((cmd->session->write_flags & IMAP_WRITE_FLAG_UTF8) != 0) {
-		/* RFC 6855 3: UTF-8 as it is. */
-		if (!charset_utf8_is_valid(span_from_cstr(str))) {
-			imap_cmd_bad(cmd, "Mailbox name is not valid UTF-8");
-			return -1;
-		}
-		name = str;
-	} else {
-		/* RFC 3501 5.1.3; also refuses raw 8-bit octets. */
-		name = imap_utf7_to_utf8(cmd->pool, str);
-		if (name == NULL) {
-			imap_cmd_bad(cmd, "Mailbox name is not valid "
-					  "modified UTF-7");
-			return -1;
-		}
+	/* A literal may hold a NUL, which would cut the name short. */
+	if (strlen(arg->str) != arg->len) {
+		imap_cmd_bad(cmd, "NUL in a mailbox name");
+		return -1;
 	}
-	*name_r = name;
 	return 0;
 }
 
@@ -119,7 +104,7 @@ static int imap_cmd_one_mailbox(struct imap_cmd *cmd,
 		imap_cmd_bad(cmd, "Mailbox name expected");
 		return 0;
 	}
-	if (imap_cmd_mailbox_name(cmd, &cmd->args[0], false, &name) < 0)
+	if (imap_cmd_mailbox_arg(cmd, &cmd->args[0], &name) < 0)
 		return 0;
 	return imap_cmd_mailbox_get(cmd, name, "NONEXISTENT", box_r);
 }
@@ -239,7 +224,7 @@ static void cmd_status(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "STATUS needs a mailbox and items");
 		return;
 	}
-	if (imap_cmd_mailbox_name(cmd, &cmd->args[0], false, &name) < 0)
+	if (imap_cmd_mailbox_arg(cmd, &cmd->args[0], &name) < 0)
 		return;
 	if (imap_status_parse(&cmd->args[1], &items, &error) < 0) {
 		imap_cmd_bad(cmd, error);
@@ -470,7 +455,7 @@ static int imap_list_add_pattern(struct imap_cmd *cmd, struct imap_list *list,
 {
 	const char *pattern;
 
-	if (imap_cmd_mailbox_name(cmd, arg, true, &pattern) < 0)
+	if (imap_cmd_mailbox_arg(cmd, arg, &pattern) < 0)
 		return -1;
 	if (pattern[0] == '\0') {
 		/* RFC 9051 6.3.9: "" asks for the delimiter and root. */
@@ -515,7 +500,7 @@ static int imap_list_parse(struct imap_cmd *cmd, struct imap_list *list)
 		imap_cmd_bad(cmd, "LIST needs a reference and a pattern");
 		return -1;
 	}
-	if (imap_cmd_mailbox_name(cmd, &args[0], true, &ref) < 0)
+	if (imap_cmd_mailbox_arg(cmd, &args[0], &ref) < 0)
 		return -1;
 	if (!list->lsub && args[1].type == IMAP_ARG_LIST) {
 		/* RFC 5258 3: several patterns. */
@@ -661,7 +646,7 @@ static void cmd_create(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "CREATE needs a mailbox name");
 		return;
 	}
-	if (imap_cmd_mailbox_name(cmd, &cmd->args[0], false, &name) < 0)
+	if (imap_cmd_mailbox_arg(cmd, &cmd->args[0], &name) < 0)
 		return;
 	if (cmd->arg_count == 2 &&
 	    imap_create_parse_use(cmd, &cmd->args[1], &use) < 0)
@@ -731,8 +716,8 @@ static void cmd_rename(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "RENAME needs two mailbox names");
 		return;
 	}
-	if (imap_cmd_mailbox_name(cmd, &cmd->args[0], false, &old_name) < 0 ||
-	    imap_cmd_mailbox_name(cmd, &cmd->args[1], false, &new_name) < 0)
+	if (imap_cmd_mailbox_arg(cmd, &cmd->args[0], &old_name) < 0 ||
+	    imap_cmd_mailbox_arg(cmd, &cmd->args[1], &new_name) < 0)
 		return;
 	if (imap_cmd_mailbox_get(cmd, old_name, "NONEXISTENT", &box) <= 0)
 		return;
@@ -924,7 +909,7 @@ static int imap_append_parse(struct imap_cmd *cmd, struct imap_append_args *a)
 		imap_cmd_bad(cmd, "APPEND needs a mailbox and a message");
 		return -1;
 	}
-	if (imap_cmd_mailbox_name(cmd, &args[0], false, &a->mailbox) < 0)
+	if (imap_cmd_mailbox_arg(cmd, &args[0], &a->mailbox) < 0)
 		return -1;
 	if (i < count && args[i].type == IMAP_ARG_LIST) {
 		(void)imap_arg_get_list(&args[i], &a->flags, &a->flag_count);
@@ -1091,39 +1076,6 @@ static const char *imap_copyuid(struct imap_cmd *cmd, uint32_t uidvalidity,
 	return ret;
 }
 
-/* RFC 6851 3.3: tells the client the moved messages are gone and drops
-   them from the sequence map: "* VANISHED uids" under QRESYNC (RFC 7162
-   3.2.10), else "* N EXPUNGE" for each, numbers as they shift. */
-static void imap_report_moved(struct imap_cmd *cmd, const uint32_t *uids,
-			      unsigned int count)
-{
-	struct imap_session *session = cmd->session;
-	uint32_t *known = p_new(cmd->pool, uint32_t, count);
-	unsigned int i, n = 0, seq;
-
-	for (i = 0; i < count; i++) {
-		if (imap_session_seq(session, uids[i]) != 0)
-			known[n++] = uids[i];
-	}
-	if (n == 0)
-		return;
-	if ((session->enabled & IMAP_ENABLED_QRESYNC) != 0) {
-		buf_append_str(cmd->out, "* VANISHED ");
-		imap_write_uid_set(cmd->out, cmd->pool, known, n);
-		buf_append_str(cmd->out, "\r\n");
-	}
-	/* Descending, so that each number is still the client's. */
-	for (i = n; i > 0; i--) {
-		seq = imap_session_seq(session, known[i - 1]);
-		i_assert(seq != 0);
-		if ((session->enabled & IMAP_ENABLED_QRESYNC) == 0)
-			buf_printf(cmd->out, "* %u EXPUNGE\r\n", seq);
-		memmove(&session->uids[seq - 1], &session->uids[seq],
-			(session->uid_count - seq) * sizeof(session->uids[0]));
-		session->uid_count--;
-	}
-}
-
 static void imap_cmd_copy_common(struct imap_cmd *cmd, bool move)
 {
 	struct imap_session *session = cmd->session;
@@ -1141,7 +1093,7 @@ static void imap_cmd_copy_common(struct imap_cmd *cmd, bool move)
 		imap_cmd_bad(cmd, error);
 		return;
 	}
-	if (imap_cmd_mailbox_name(cmd, &cmd->args[1], false, &name) < 0)
+	if (imap_cmd_mailbox_arg(cmd, &cmd->args[1], &name) < 0)
 		return;
 	/* RFC 9051 6.4.7: a missing destination is NO [TRYCREATE]. */
 	if (imap_cmd_mailbox_get(cmd, name, "TRYCREATE", &box) <= 0)
@@ -1179,7 +1131,7 @@ static void imap_cmd_copy_common(struct imap_cmd *cmd, bool move)
 	if (copyuid != NULL)
 		imap_write_status(cmd->out, NULL, IMAP_STATUS_OK, copyuid,
 				  "Moved UIDs");
-	imap_report_moved(cmd, uids, copied);
+	imap_session_report_expunges(session, cmd->out, uids, copied);
 	imap_cmd_ok(cmd, NULL, "MOVE completed");
 }
 
