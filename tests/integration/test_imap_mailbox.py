@@ -43,19 +43,9 @@ class ImapMailboxTest(unittest.TestCase):
         harness.dump_log_on_failure(self, self.inst)
 
     def connect(self, user=None, password=None):
-        m = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
-                              ssl_context=self.ctx, timeout=20)
-        self.addCleanup(self.logout, m)
-        typ, data = m.login(user or self.user, password or self.password)
-        self.assertEqual(typ, 'OK', data)
-        return m
-
-    @staticmethod
-    def logout(m):
-        try:
-            m.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
+        return harness.imap_login(self, self.inst, self.ctx,
+                                  user or self.user,
+                                  password or self.password)
 
     @staticmethod
     def raw(m, name, *args):
