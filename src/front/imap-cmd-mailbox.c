@@ -17,18 +17,15 @@
 
 #include "blob.h"
 #include "buf.h"
-#include "charset.h"
+#include "imap-date.h"
 #include "imap-match.h"
 #include "imap-seqset.h"
 #include "imap-write.h"
-#include "maildir.h"
 #include "message-index.h"
 #include "pool.h"
 #include "store.h"
 
-#include <stdio.h>
 #include <strings.h>
-#include <time.h>
 
 #define IMAP_MAILBOX_SEP '/'
 
@@ -843,50 +840,6 @@ static void cmd_setquota(struct imap_cmd *cmd)
 
 /* ---- APPEND (RFC 9051 6.3.12) ---- */
 
-/* RFC 9051 9 date-time: "dd-Mon-yyyy hh:mm:ss +zzzz", the day possibly
-   space-padded. Returns 0 and unix time, or -1. */
-static int imap_parse_datetime(const char *str, int64_t *time_r)
-{
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr",
-					      "May", "Jun", "Jul", "Aug",
-					      "Sep", "Oct", "Nov", "Dec" };
-	char mon[4], sign;
-	unsigned int day, year, hour, min, sec, zone, m;
-	int n = 0;
-	struct tm tm;
-	time_t t;
-
-	if (strlen(str) != 26)
-		return -1;
-	if (str[0] == ' ')
-		str++;
-	if (sscanf(str, "%2u-%3c-%4u %2u:%2u:%2u %c%4u%n", &day, mon, &year,
-		   &hour, &min, &sec, &sign, &zone, &n) != 8 ||
-	    str[n] != '\0' || (sign != '+' && sign != '-'))
-		return -1;
-	mon[3] = '\0';
-	for (m = 0; m < 12; m++) {
-		if (strcmp(mon, months[m]) == 0)
-			break;
-	}
-	if (m == 12 || day < 1 || day > 31 || year < 1900 || year > 9999 ||
-	    hour > 23 || min > 59 || sec > 60 || zone % 100 > 59)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = (int)year - 1900;
-	tm.tm_mon = (int)m;
-	tm.tm_mday = (int)day;
-	tm.tm_hour = (int)hour;
-	tm.tm_min = (int)min;
-	tm.tm_sec = (int)sec;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	int64_t offset = (int64_t)(zone / 100 * 3600 + zone % 100 * 60);
-	*time_r = (int64_t)t - (sign == '+' ? offset : -offset);
-	return 0;
-}
-
 struct imap_append_args {
 	const char *mailbox;
 	const struct imap_arg *flags;
@@ -917,7 +870,7 @@ static int imap_append_parse(struct imap_cmd *cmd, struct imap_append_args *a)
 	}
 	if (i < count && args[i].type == IMAP_ARG_QUOTED) {
 		str = args[i].str;
-		if (imap_parse_datetime(str, &a->internaldate) < 0) {
+		if (imap_date_parse_datetime(str, &a->internaldate) < 0) {
 			imap_cmd_bad(cmd, "Invalid date-time");
 			return -1;
 		}
