@@ -188,6 +188,11 @@ class ImapMailboxTest(unittest.TestCase):
         self.assertEqual(self.lines(u), ['(\\HasNoChildren) "/" "Entwürfe"'])
         typ, text, u = self.raw(u8, 'LIST', '""', '"A&*"')
         self.assertEqual(self.lines(u), ['(\\HasNoChildren) "/" A&B'])
+        # IMAP4rev2 (RFC 9051 5.1) also has UTF-8 names.
+        rev2 = self.connect()
+        self.assertEqual(rev2.enable('IMAP4rev2')[0], 'OK')
+        typ, text, u = self.raw(rev2, 'LIST', '""', 'Entw*')
+        self.assertEqual(self.lines(u), ['(\\HasNoChildren) "/" "Entwürfe"'])
         typ, text, u = self.raw(u8, 'CREATE', '"Größe/Ünter"')
         self.assertEqual(typ, 'OK', text)
         typ, text, u = self.raw(m, 'LIST', '""', 'Gr*')
@@ -266,6 +271,9 @@ class ImapMailboxTest(unittest.TestCase):
         self.assertEqual(m.select('Doomed')[0], 'OK')
         typ, text, u = self.raw(m, 'DELETE', 'Doomed')
         self.assertEqual(typ, 'OK', text)
+        self.assertIn('CLOSED', u)
+        typ, text, u = self.raw(m, 'FETCH', '1', '(UID)')
+        self.assertEqual(typ, 'BAD', text)
         m.state = 'AUTH'
         typ, text, u = self.raw(m, 'NOOP')
         self.assertEqual(typ, 'OK')
@@ -321,6 +329,13 @@ class ImapMailboxTest(unittest.TestCase):
         m.literal = binary
         with self.assertRaisesRegex(imaplib.IMAP4.error, 'BAD.*NUL'):
             m._simple_command('APPEND', 'AppendBox')
+
+        # Over APPENDLIMIT: NO [TOOBIG] before any data is sent (RFC 7889).
+        m.send(b'TB APPEND AppendBox {%d}\r\n' % (64 * 1024 * 1024 + 1))
+        line = m.readline()
+        self.assertTrue(line.startswith(b'TB NO [TOOBIG]'), line)
+        typ, data = m.noop()
+        self.assertEqual(typ, 'OK', data)
 
         typ, data = m.append('Missing', None, None, MSG)
         self.assertEqual(typ, 'NO')
@@ -386,6 +401,20 @@ class ImapMailboxTest(unittest.TestCase):
         # A UID set naming nothing is not an error.
         typ, data = m.uid('COPY', '100:200', 'Dst')
         self.assertEqual(typ, 'OK', data)
+        # Under QRESYNC the moved messages are one VANISHED (RFC 7162
+        # 3.2.10), and another session learns of them at its next sync.
+        q = self.connect()
+        self.assertEqual(q.enable('QRESYNC')[0], 'OK')
+        self.assertEqual(q.select('Dst')[0], 'OK')
+        self.assertEqual(m.select('Dst')[0], 'OK')
+        q.untagged_responses.clear()
+        typ, data = q.uid('MOVE', '1:2', 'Src')
+        self.assertEqual(typ, 'OK', data)
+        self.assertEqual(q.untagged_responses.get('VANISHED'), [b'1:2'])
+        self.assertNotIn('EXPUNGE', q.untagged_responses)
+        m.untagged_responses.clear()
+        typ, data = m.noop()
+        self.assertEqual(m.untagged_responses.get('EXPUNGE'), [b'2', b'1'])
         # EXAMINE refuses MOVE.
         self.assertEqual(m.select('Src', readonly=True)[0], 'OK')
         typ, data = m.uid('MOVE', '2', 'Dst')
