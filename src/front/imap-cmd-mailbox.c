@@ -28,6 +28,11 @@
 #include <strings.h>
 
 #define IMAP_MAILBOX_SEP '/'
+/* LIST bounds: patterns per command (RFC 5258 3 allows a list), and the
+   matching work of one command (imap_match_steps(), tens of ms), so that
+   long patterns against many long names cannot hold the loop thread. */
+#define IMAP_LIST_MAX_PATTERNS 64
+#define IMAP_LIST_MAX_STEPS (20ull * 1000 * 1000)
 
 static const char *const imap_special_use_names[] = {
 	[STORE_SPECIAL_NONE] = NULL,
@@ -303,15 +308,21 @@ static void imap_list_mark_ancestors(struct imap_list *list, pool_t pool)
 	}
 }
 
-static bool imap_list_matches(const struct imap_list *list, const char *name)
+/* 1 if name matches some pattern, 0 if none, -1 when the command has
+   used up its matching budget. */
+static int imap_list_matches(const struct imap_list *list, const char *name)
 {
+	uint64_t steps = 0;
 	unsigned int i;
+	int ret = 0;
 
-	for (i = 0; i < list->pattern_count; i++) {
+	for (i = 0; i < list->pattern_count && ret == 0; i++) {
 		if (imap_match(list->patterns[i], name))
-			return true;
+			ret = 1;
 	}
-	return false;
+	for (i = 0; i < list->pattern_count; i++)
+		steps += imap_match_steps(list->patterns[i]);
+	return steps > IMAP_LIST_MAX_STEPS ? -1 : ret;
 }
 
 /* Selection (RFC 5258 3.1): does the mailbox itself qualify? */
@@ -503,8 +514,8 @@ static int imap_list_parse(struct imap_cmd *cmd, struct imap_list *list)
 		/* RFC 5258 3: several patterns. */
 		list->extended = true;
 		(void)imap_arg_get_list(&args[1], &pats, &pat_count);
-		if (pat_count == 0) {
-			imap_cmd_bad(cmd, "Empty pattern list");
+		if (pat_count == 0 || pat_count > IMAP_LIST_MAX_PATTERNS) {
+			imap_cmd_bad(cmd, "Too many or no patterns");
 			return -1;
 		}
 	} else {
@@ -553,9 +564,14 @@ static void imap_cmd_list_common(struct imap_cmd *cmd, bool lsub)
 
 	for (i = 0; i < list.box_count; i++) {
 		struct imap_list_box *lb = &list.boxes[i];
+		int match = imap_list_matches(&list, lb->box.name);
 		bool selected;
 
-		if (!imap_list_matches(&list, lb->box.name))
+		if (match < 0) {
+			imap_cmd_no(cmd, "LIMIT", "Patterns too expensive");
+			return;
+		}
+		if (match == 0)
 			continue;
 		selected = imap_list_selected(&list, lb);
 		if (!selected) {

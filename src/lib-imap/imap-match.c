@@ -14,6 +14,7 @@ struct imap_match {
 	char sep;
 	/* Two rows of len + 1 pattern positions: which are reachable. */
 	uint8_t *cur, *next;
+	uint64_t steps;
 };
 
 struct imap_match *imap_match_init(struct pool *pool, const char *pattern,
@@ -80,6 +81,7 @@ bool imap_match(struct imap_match *match, const char *name)
 		char c = name[j];
 
 		memset(match->next, 0, match->len + 1);
+		match->steps += match->len + 1;
 		any = false;
 		for (i = 0; i < match->len; i++) {
 			char p = match->pattern[i];
@@ -103,4 +105,9 @@ bool imap_match(struct imap_match *match, const char *name)
 		match->next = tmp;
 	}
 	return match->cur[match->len] != 0;
+}
+
+uint64_t imap_match_steps(const struct imap_match *match)
+{
+	return match->steps;
 }

@@ -22,5 +22,9 @@ struct imap_match *imap_match_init(struct pool *pool, const char *pattern,
 				   char sep);
 /* True if name matches the whole pattern. */
 bool imap_match(struct imap_match *match, const char *name);
+/* The work done by imap_match() calls so far, in automaton steps (pattern
+   positions visited), for a caller that bounds a whole command's cost:
+   many long patterns against many long names can still add up. */
+uint64_t imap_match_steps(const struct imap_match *match);
 
 #endif

@@ -9,6 +9,7 @@ TRYCREATE, and COPY / MOVE with COPYUID and the moved messages' EXPUNGE."""
 
 import imaplib
 import re
+import time
 import unittest
 
 import harness
@@ -419,6 +420,28 @@ class ImapMailboxTest(unittest.TestCase):
         self.assertEqual(m.select('Src', readonly=True)[0], 'OK')
         typ, data = m.uid('MOVE', '2', 'Dst')
         self.assertEqual(typ, 'NO')
+
+    def test_9_list_cost_bounded(self):
+        m = self.connect()
+        for c in 'xyz':
+            self.assertEqual(m.create(c + 'a' * 999)[0], 'OK')
+        # Each pattern costs about name x pattern length per name; 60 of
+        # them against three 1000-octet names exceed the budget and are
+        # refused quickly instead of holding the front.
+        pattern = '*a' * 500 + '*b'
+        start = time.monotonic()
+        typ, text, u = self.raw(m, 'LIST', '""',
+                                '(' + ' '.join([pattern] * 60) + ')')
+        self.assertEqual(typ, 'NO', text)
+        self.assertIn('[LIMIT]', text)
+        self.assertLess(time.monotonic() - start, 10)
+        typ, text, u = self.raw(m, 'LIST', '""',
+                                '(' + ' '.join(['%'] * 65) + ')')
+        self.assertEqual(typ, 'BAD', text)
+        # One such pattern is fine.
+        typ, text, u = self.raw(m, 'LIST', '""', pattern)
+        self.assertEqual(typ, 'OK', text)
+        self.assertEqual(self.lines(u), [])
 
 
 if __name__ == '__main__':
