@@ -196,6 +196,15 @@ class ImapMailboxTest(unittest.TestCase):
         self.assertEqual(self.lines(u), ['(\\HasNoChildren) "/" "Entwürfe"'])
         typ, text, u = self.raw(u8, 'CREATE', '"Größe/Ünter"')
         self.assertEqual(typ, 'OK', text)
+        # RFC 6855 4: APPEND UTF8 (~{N}) once UTF8=ACCEPT is on.
+        u8.send(('U8 APPEND "Entwürfe" UTF8 (~{%d}\r\n'
+                 % len(MSG)).encode())
+        self.assertTrue(u8.readline().startswith(b'+'))
+        u8.send(MSG + b')\r\n')
+        line = u8.readline()
+        self.assertTrue(line.startswith(b'U8 OK [APPENDUID '), line)
+        typ, data = m.status('Entw&APw-rfe', '(MESSAGES)')
+        self.assertIn(b'MESSAGES 1', data[0])
         typ, text, u = self.raw(m, 'LIST', '""', 'Gr*')
         self.assertEqual(self.lines(u),
                          ['(\\HasChildren) "/" Gr&APYA3w-e',
@@ -247,6 +256,12 @@ class ImapMailboxTest(unittest.TestCase):
         self.assertEqual(typ, 'NO')
         self.assertIn(b'ALREADYEXISTS', data[0])
         self.assertEqual(m.create('INBOX')[0], 'NO')
+        # RFC 9051 6.3.4: a trailing delimiter is dropped.
+        self.assertEqual(m.create('Trail/')[0], 'OK')
+        typ, text, u = self.raw(m, 'LIST', '""', 'Trail*')
+        self.assertEqual(list(self.list_map(u)), ['Trail'])
+        # A mailbox cannot become its own child.
+        self.assertEqual(m.rename('Trail', 'Trail/Sub')[0], 'NO')
 
         self.assertEqual(m.create('Old/Child')[0], 'OK')
         self.assertEqual(m.append('Old/Child', None, None, MSG)[0], 'OK')
