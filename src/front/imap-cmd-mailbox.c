@@ -251,9 +251,10 @@ struct imap_list_box {
 
 struct imap_list {
 	bool lsub;
-	bool extended;
 	bool sel_subscribed, sel_special, sel_recursive;
-	bool ret_subscribed, ret_children, ret_special;
+	/* RETURN (CHILDREN) and (SPECIAL-USE) need no flag: LIST always
+	   returns both. */
+	bool ret_subscribed;
 	unsigned int ret_status; /* enum imap_status_item, 0 = none */
 	struct imap_match **patterns;
 	unsigned int pattern_count;
@@ -393,7 +394,6 @@ static int imap_list_parse_select(struct imap_list *list,
 		} else if (imap_arg_atom_equals(&opts[i], "SPECIAL-USE")) {
 			/* RFC 6154 5.1 */
 			list->sel_special = true;
-			list->ret_special = true;
 			base = true;
 		} else if (imap_arg_atom_equals(&opts[i], "REMOTE")) {
 			/* No remote mailboxes here: nothing to add. */
@@ -427,10 +427,9 @@ static int imap_list_parse_return(struct imap_list *list,
 	for (i = 0; i < count; i++) {
 		if (imap_arg_atom_equals(&opts[i], "SUBSCRIBED")) {
 			list->ret_subscribed = true;
-		} else if (imap_arg_atom_equals(&opts[i], "CHILDREN")) {
-			list->ret_children = true;
-		} else if (imap_arg_atom_equals(&opts[i], "SPECIAL-USE")) {
-			list->ret_special = true;
+		} else if (imap_arg_atom_equals(&opts[i], "CHILDREN") ||
+			   imap_arg_atom_equals(&opts[i], "SPECIAL-USE")) {
+			/* RFC 5258 4, RFC 6154 5.1: always returned. */
 		} else if (imap_arg_atom_equals(&opts[i], "STATUS") &&
 			   i + 1 < count) {
 			if (imap_status_parse(&opts[++i], &list->ret_status,
@@ -487,7 +486,6 @@ static int imap_list_parse(struct imap_cmd *cmd, struct imap_list *list)
 	const char *ref, *error;
 
 	if (!list->lsub && count > 0 && args[0].type == IMAP_ARG_LIST) {
-		list->extended = true;
 		if (imap_list_parse_select(list, &args[0], &error) < 0) {
 			imap_cmd_bad(cmd, error);
 			return -1;
@@ -497,7 +495,6 @@ static int imap_list_parse(struct imap_cmd *cmd, struct imap_list *list)
 	}
 	if (!list->lsub && count == 4 &&
 	    imap_arg_atom_equals(&args[2], "RETURN")) {
-		list->extended = true;
 		if (imap_list_parse_return(list, &args[3], &error) < 0) {
 			imap_cmd_bad(cmd, error);
 			return -1;
@@ -512,7 +509,6 @@ static int imap_list_parse(struct imap_cmd *cmd, struct imap_list *list)
 		return -1;
 	if (!list->lsub && args[1].type == IMAP_ARG_LIST) {
 		/* RFC 5258 3: several patterns. */
-		list->extended = true;
 		(void)imap_arg_get_list(&args[1], &pats, &pat_count);
 		if (pat_count == 0 || pat_count > IMAP_LIST_MAX_PATTERNS) {
 			imap_cmd_bad(cmd, "Too many or no patterns");
