@@ -397,6 +397,9 @@ class ImapMailboxTest(unittest.TestCase):
         typ, data = m.copy('1', 'Archive')
         self.assertEqual(typ, 'NO')
         self.assertIn(b'OVERQUOTA', data[0])
+        # MOVE does not grow the usage: it is allowed.
+        typ, data = m.uid('MOVE', '1', 'Archive')
+        self.assertEqual(typ, 'OK', data)
 
     def test_8_copy_move(self):
         m = self.connect()
