@@ -231,6 +231,14 @@ int store_fetch(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 		uint32_t uid_hi, struct pool *pool,
 		struct store_message **msgs_r, unsigned int *count_r,
 		const char **error_r);
+/* Like store_fetch without the cached strings (envelope, bodystructure,
+   body and preview are NULL): uid, modseq, flags, keywords, dates, size,
+   email and thread id and blob id only. SEARCH reads every message's
+   row with it. */
+int store_fetch_meta(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
+		     uint32_t uid_hi, struct pool *pool,
+		     struct store_message **msgs_r, unsigned int *count_r,
+		     const char **error_r);
 /* Changes with modseq > since, ascending; mailbox_id 0 = all mailboxes. */
 int store_changes_since(struct store *store, uint64_t mailbox_id,
 			uint64_t since, struct pool *pool,
