@@ -140,7 +140,8 @@ static int uid_cmp(const void *a, const void *b)
 
 static bool uid_in(const uint32_t *uids, unsigned int count, uint32_t uid)
 {
-	return bsearch(&uid, uids, count, sizeof(uid), uid_cmp) != NULL;
+	return count > 0 &&
+	       bsearch(&uid, uids, count, sizeof(uid), uid_cmp) != NULL;
 }
 
 /* Days since 1970-01-01 of a unix time, in UTC (RFC 9051 6.4.4 compares
@@ -310,7 +311,8 @@ static void eval_text(struct search_ctx *ctx, const struct imap_search_key *key,
 		return;
 	}
 	/* Newest first from the index: sort for the lookups. */
-	qsort(uids, count, sizeof(*uids), uid_cmp);
+	if (count > 1)
+		qsort(uids, count, sizeof(*uids), uid_cmp);
 	for (i = 0; i < ctx->n; i++)
 		out[i] = care[i] && uid_in(uids, count, ctx->uids[i]);
 }
