@@ -26,7 +26,6 @@
 #include "pool.h"
 #include "store.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -118,13 +117,13 @@ static const struct {
 	{ NULL, 0, { NULL }, 0 }, /* a large one, made below */
 };
 
-static int rm_entry(const char *path, const struct stat *st, int type,
-		    struct FTW *ftw)
+/* The test's own mkdtemp() directory. */
+static void remove_dir(const char *dir)
 {
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 static void add_message(struct fixture *f, uint64_t mailbox, const char *raw,
@@ -216,7 +215,7 @@ static int teardown(void **state)
 	blob_store_close(&f->blobs);
 	store_close(&f->store);
 	pool_unref(&f->pool);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	remove_dir(f->dir);
 	i_free(f);
 	return 0;
 }
@@ -274,78 +273,94 @@ static void expect(struct fixture *f, const char *args, const char *want)
 		fail_msg("SEARCH %s: got \"%s\", want \"%s\"", args, got, want);
 }
 
+struct search_case {
+	const char *args, *want;
+};
+
+static void expect_all(struct fixture *f, const struct search_case *cases,
+		       unsigned int count)
+{
+	for (unsigned int i = 0; i < count; i++)
+		expect(f, cases[i].args, cases[i].want);
+}
+
+static const struct search_case flags_cases[] = {
+	{ "ALL", " 1 2 3 4" },
+	{ "SEEN", " 1" },
+	{ "UNSEEN", " 2 3 4" },
+	{ "FLAGGED ANSWERED", " 2" },
+	{ "UNFLAGGED UNANSWERED", " 1 3 4" },
+	{ "DELETED", " 3" },
+	{ "UNDELETED", " 1 2 4" },
+	{ "DRAFT", " 3" },
+	{ "UNDRAFT", " 1 2 4" },
+	{ "RECENT", "" },
+	{ "NEW", "" },
+	{ "OLD", " 1 2 3 4" },
+	{ "KEYWORD $work", " 1" },
+	{ "UNKEYWORD $Work", " 2 3 4" },
+	{ "KEYWORD nothere", "" },
+	{ "LARGER 4000", " 4" },
+	{ "SMALLER 4000", " 1 2 3" },
+	{ "LARGER 4000 SMALLER 4000", "" },
+};
+
 static void test_flags(void **state)
 {
-	struct fixture *f = *state;
-
-	expect(f, "ALL", " 1 2 3 4");
-	expect(f, "SEEN", " 1");
-	expect(f, "UNSEEN", " 2 3 4");
-	expect(f, "FLAGGED ANSWERED", " 2");
-	expect(f, "UNFLAGGED UNANSWERED", " 1 3 4");
-	expect(f, "DELETED", " 3");
-	expect(f, "UNDELETED", " 1 2 4");
-	expect(f, "DRAFT", " 3");
-	expect(f, "UNDRAFT", " 1 2 4");
-	expect(f, "RECENT", "");
-	expect(f, "NEW", "");
-	expect(f, "OLD", " 1 2 3 4");
-	expect(f, "KEYWORD $work", " 1");
-	expect(f, "UNKEYWORD $Work", " 2 3 4");
-	expect(f, "KEYWORD nothere", "");
-	expect(f, "LARGER 4000", " 4");
-	expect(f, "SMALLER 4000", " 1 2 3");
-	expect(f, "LARGER 4000 SMALLER 4000", "");
+	expect_all(*state, flags_cases, N_ELEMENTS(flags_cases));
 }
+
+static const struct search_case dates_cases[] = {
+	{ "BEFORE 3-Jun-2025", " 1" },
+	{ "ON 3-Jun-2025", " 2" },
+	{ "SINCE 5-Jun-2025", " 3 4" },
+	/* Date: headers: 2-Jun-2025, 3-Jun-2025, 1-Jan-2024, none. */
+	{ "SENTBEFORE 2-Jun-2025", " 3" },
+	{ "SENTON 3-Jun-2025", " 2" },
+	{ "SENTSINCE 2-Jun-2025", " 1 2" },
+	{ "NOT SENTSINCE 2-Jun-2025", " 3 4" },
+	{ "SAVEDSINCE 1-Jan-2000", " 1 2 3 4" },
+	{ "SAVEDBEFORE 1-Jan-2000", "" },
+	{ "SAVEDON 1-Jan-2000", "" },
+	{ "SAVEDATESUPPORTED", " 1 2 3 4" },
+	{ "YOUNGER 3600", " 4" },
+	{ "OLDER 3600", " 1 2 3" },
+};
 
 static void test_dates(void **state)
 {
-	struct fixture *f = *state;
-
-	expect(f, "BEFORE 3-Jun-2025", " 1");
-	expect(f, "ON 3-Jun-2025", " 2");
-	expect(f, "SINCE 5-Jun-2025", " 3 4");
-	/* Date: headers: 2-Jun-2025, 3-Jun-2025, 1-Jan-2024, none. */
-	expect(f, "SENTBEFORE 2-Jun-2025", " 3");
-	expect(f, "SENTON 3-Jun-2025", " 2");
-	expect(f, "SENTSINCE 2-Jun-2025", " 1 2");
-	expect(f, "NOT SENTSINCE 2-Jun-2025", " 3 4");
-	expect(f, "SAVEDSINCE 1-Jan-2000", " 1 2 3 4");
-	expect(f, "SAVEDBEFORE 1-Jan-2000", "");
-	expect(f, "SAVEDON 1-Jan-2000", "");
-	expect(f, "SAVEDATESUPPORTED", " 1 2 3 4");
-	expect(f, "YOUNGER 3600", " 4");
-	expect(f, "OLDER 3600", " 1 2 3");
+	expect_all(*state, dates_cases, N_ELEMENTS(dates_cases));
 }
+
+static const struct search_case text_cases[] = {
+	{ "BODY ello", " 1" },
+	{ "BODY HELLO", " 1" },
+	{ "TEXT hello", " 1" },
+	{ "TEXT \"\"", " 1 2 3 4" },
+	{ "SUBJECT world", " 1" },
+	{ "FROM alice", " 1" },
+	{ "FROM Al", " 1" },
+	{ "TO bob", " 1" },
+	{ "CC carol", " 2" },
+	{ "BCC dave", " 3" },
+	{ "FROM nobody", "" },
+	/* UTF-8 folds too (the trigram index). */
+	{ "CHARSET UTF-8 BODY {8+}\r\nM\xc3\x9c"
+	  "NCHEN",
+	  " 2" },
+	{ "SUBJECT {6+}\r\ngr\xc3\xbc\xc3\x9f", " 2" },
+	{ "HEADER X-Spam yes", " 1" },
+	{ "HEADER x-spam YE", " 1" },
+	{ "HEADER X-Spam no", "" },
+	{ "HEADER List-Id \"\"", " 3" },
+	{ "HEADER Subject {6+}\r\nGR\xc3\xbc\xc3\x9f", " 2" },
+	{ "HEADER Subject eeting", " 3" },
+	{ "NOT HEADER List-Id \"\"", " 1 2 4" },
+};
 
 static void test_text(void **state)
 {
-	struct fixture *f = *state;
-
-	expect(f, "BODY ello", " 1");
-	expect(f, "BODY HELLO", " 1");
-	expect(f, "TEXT hello", " 1");
-	expect(f, "TEXT \"\"", " 1 2 3 4");
-	expect(f, "SUBJECT world", " 1");
-	expect(f, "FROM alice", " 1");
-	expect(f, "FROM Al", " 1");
-	expect(f, "TO bob", " 1");
-	expect(f, "CC carol", " 2");
-	expect(f, "BCC dave", " 3");
-	expect(f, "FROM nobody", "");
-	/* UTF-8 folds too (the trigram index). */
-	expect(f,
-	       "CHARSET UTF-8 BODY {8+}\r\nM\xc3\x9c"
-	       "NCHEN",
-	       " 2");
-	expect(f, "SUBJECT {6+}\r\ngr\xc3\xbc\xc3\x9f", " 2");
-	expect(f, "HEADER X-Spam yes", " 1");
-	expect(f, "HEADER x-spam YE", " 1");
-	expect(f, "HEADER X-Spam no", "");
-	expect(f, "HEADER List-Id \"\"", " 3");
-	expect(f, "HEADER Subject {6+}\r\nGR\xc3\xbc\xc3\x9f", " 2");
-	expect(f, "HEADER Subject eeting", " 3");
-	expect(f, "NOT HEADER List-Id \"\"", " 1 2 4");
+	expect_all(*state, text_cases, N_ELEMENTS(text_cases));
 }
 
 static void test_sets(void **state)
@@ -369,18 +384,20 @@ static void test_sets(void **state)
 	assert_string_equal(out, "* SEARCH\r\nt OK UID SEARCH completed\r\n");
 }
 
+static const struct search_case logic_cases[] = {
+	{ "OR SEEN FLAGGED", " 1 2" },
+	{ "NOT OR SEEN FLAGGED", " 3 4" },
+	{ "NOT (OR SEEN FLAGGED)", " 3 4" },
+	{ "OR NOT SEEN BODY ello", " 1 2 3 4" },
+	{ "OR (SEEN BODY ello) (DELETED HEADER List-Id \"\")", " 1 3" },
+	{ "NOT NOT SEEN", " 1" },
+	{ "OR OR SEEN DRAFT LARGER 4000", " 1 3 4" },
+	{ "(UNSEEN (UNDELETED)) TEXT \"\"", " 2 4" },
+};
+
 static void test_logic(void **state)
 {
-	struct fixture *f = *state;
-
-	expect(f, "OR SEEN FLAGGED", " 1 2");
-	expect(f, "NOT OR SEEN FLAGGED", " 3 4");
-	expect(f, "NOT (OR SEEN FLAGGED)", " 3 4");
-	expect(f, "OR NOT SEEN BODY ello", " 1 2 3 4");
-	expect(f, "OR (SEEN BODY ello) (DELETED HEADER List-Id \"\")", " 1 3");
-	expect(f, "NOT NOT SEEN", " 1");
-	expect(f, "OR OR SEEN DRAFT LARGER 4000", " 1 3 4");
-	expect(f, "(UNSEEN (UNDELETED)) TEXT \"\"", " 2 4");
+	expect_all(*state, logic_cases, N_ELEMENTS(logic_cases));
 }
 
 static void test_modseq_ids(void **state)
