@@ -165,6 +165,13 @@ class ImapSearchTest(unittest.TestCase):
 
     def test_dates(self):
         m = self.connect()
+        # RFC 5032 2: OLDER and YOUNGER are announced as WITHIN; the
+        # others this file tests are too (RFC 4731, 5182, 8514, 8474).
+        typ, data = m.capability()
+        caps = data[0].decode().upper().split()
+        for cap in ('WITHIN', 'ESEARCH', 'SEARCHRES', 'SAVEDATE',
+                    'OBJECTID', 'CONDSTORE'):
+            self.assertIn(cap, caps)
         self.check(m, [
             (('BEFORE', '3-Jun-2025'), [1]),
             (('ON', '3-Jun-2025'), [2]),
