@@ -661,6 +661,9 @@ static void cmd_search(struct imap_cmd *cmd)
 			imap_cmd_bad(cmd, error);
 		return;
 	}
+	/* RFC 7162 3.1: SEARCH MODSEQ is a CONDSTORE enabling command. */
+	if (prog.modseq)
+		session->enabled |= IMAP_ENABLED_CONDSTORE;
 	care = p_malloc(cmd->pool, ctx.n + 1);
 	match = p_malloc(cmd->pool, ctx.n + 1);
 	memset(care, 1, ctx.n);

@@ -427,6 +427,8 @@ static void test_modseq_ids(void **state)
 	snprintf(args, sizeof(args), "THREADID %s", f->rows[2].thread_id);
 	expect(f, args, " 3");
 	expect(f, "EMAILID Mnothere", "");
+	/* RFC 7162 3.1: MODSEQ enabled CONDSTORE. */
+	assert_true((f->session.enabled & IMAP_ENABLED_CONDSTORE) != 0);
 }
 
 static void test_esearch(void **state)
