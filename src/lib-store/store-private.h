@@ -64,6 +64,9 @@ struct store_vfuncs {
 	int (*fetch)(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 		     uint32_t uid_hi, struct pool *pool,
 		     struct store_message **msgs_r, unsigned int *count_r);
+	int (*fetch_meta)(struct store *store, uint64_t mailbox_id,
+			  uint32_t uid_lo, uint32_t uid_hi, struct pool *pool,
+			  struct store_message **msgs_r, unsigned int *count_r);
 	int (*uids)(struct store *store, uint64_t mailbox_id, uint32_t **uids_r,
 		    unsigned int *count_r);
 	int (*keywords)(struct store *store, uint64_t mailbox_id,

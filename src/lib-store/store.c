@@ -492,10 +492,10 @@ int store_expunge(struct store *store, uint64_t mailbox_id,
 			    error_r);
 }
 
-int store_fetch(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
-		uint32_t uid_hi, struct pool *pool,
-		struct store_message **msgs_r, unsigned int *count_r,
-		const char **error_r)
+static int fetch(struct store *store, bool meta, uint64_t mailbox_id,
+		 uint32_t uid_lo, uint32_t uid_hi, struct pool *pool,
+		 struct store_message **msgs_r, unsigned int *count_r,
+		 const char **error_r)
 {
 	store_begin(store);
 	*msgs_r = NULL;
@@ -503,9 +503,28 @@ int store_fetch(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 	if (uid_hi != 0 && uid_hi < uid_lo)
 		return 0;
 	return store_result(store,
-			    store->v->fetch(store, mailbox_id, uid_lo, uid_hi,
-					    pool, msgs_r, count_r),
+			    (meta ? store->v->fetch_meta : store->v->fetch)(
+				    store, mailbox_id, uid_lo, uid_hi, pool,
+				    msgs_r, count_r),
 			    error_r);
+}
+
+int store_fetch(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
+		uint32_t uid_hi, struct pool *pool,
+		struct store_message **msgs_r, unsigned int *count_r,
+		const char **error_r)
+{
+	return fetch(store, false, mailbox_id, uid_lo, uid_hi, pool, msgs_r,
+		     count_r, error_r);
+}
+
+int store_fetch_meta(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
+		     uint32_t uid_hi, struct pool *pool,
+		     struct store_message **msgs_r, unsigned int *count_r,
+		     const char **error_r)
+{
+	return fetch(store, true, mailbox_id, uid_lo, uid_hi, pool, msgs_r,
+		     count_r, error_r);
 }
 
 int store_uids(struct store *store, uint64_t mailbox_id, uint32_t **uids_r,
