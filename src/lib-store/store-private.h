@@ -62,6 +62,12 @@ struct store_vfuncs {
 	int (*fetch)(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 		     uint32_t uid_hi, struct pool *pool,
 		     struct store_message **msgs_r, unsigned int *count_r);
+	int (*sort_keys)(struct store *store, uint64_t mailbox_id,
+			 const uint32_t *uids, unsigned int count,
+			 struct pool *pool, struct store_sort_keys **keys_r,
+			 unsigned int *count_r);
+	int (*sort_keys_fill)(struct store *store, uint64_t mailbox_id,
+			      uint32_t uid, const struct message_index *index);
 	int (*changes_since)(struct store *store, uint64_t mailbox_id,
 			     uint64_t since, struct pool *pool,
 			     struct store_change **changes_r,

@@ -495,6 +495,39 @@ int store_fetch(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 			    error_r);
 }
 
+int store_sort_keys(struct store *store, uint64_t mailbox_id,
+		    const uint32_t *uids, unsigned int count, struct pool *pool,
+		    struct store_sort_keys **keys_r, unsigned int *count_r,
+		    const char **error_r)
+{
+	store_begin(store);
+	*keys_r = NULL;
+	*count_r = 0;
+	if (uids != NULL && !uids_are_valid(uids, count))
+		return store_fail(store, STORE_ERROR_INVALID,
+				  "UIDs must be non-zero and ascending",
+				  error_r);
+	if (uids != NULL && count == 0)
+		return 0;
+	return store_result(store,
+			    store->v->sort_keys(store, mailbox_id, uids, count,
+						pool, keys_r, count_r),
+			    error_r);
+}
+
+int store_sort_keys_fill(struct store *store, uint64_t mailbox_id, uint32_t uid,
+			 const struct message_index *index,
+			 const char **error_r)
+{
+	store_begin(store);
+	if (index == NULL || uid == 0)
+		return store_fail(store, STORE_ERROR_INVALID,
+				  "no index or UID 0", error_r);
+	return store_result(
+		store, store->v->sort_keys_fill(store, mailbox_id, uid, index),
+		error_r);
+}
+
 int store_changes_since(struct store *store, uint64_t mailbox_id,
 			uint64_t since, struct pool *pool,
 			struct store_change **changes_r, unsigned int *count_r,
