@@ -27,6 +27,10 @@ struct store;
 struct blob_store;
 struct pool;
 
+/* APPENDLIMIT (RFC 7889): the largest message APPEND takes, the parser's
+   literal limit after login (imap_parser_limits_auth). */
+#define IMAP_APPEND_LIMIT (64u * 1024 * 1024)
+
 enum imap_enabled {
 	IMAP_ENABLED_REV2 = 1u << 0, /* ENABLE IMAP4rev2 (RFC 9051 6.3.1) */
 	IMAP_ENABLED_UTF8 = 1u << 1, /* ENABLE UTF8=ACCEPT (RFC 6855 3) */
@@ -78,6 +82,10 @@ struct imap_session {
 	unsigned int searchres_count;
 	/* IDLE is running: changes are reported as they come. */
 	bool idling;
+	/* The modseqs of this session's own last write command: their flag
+	   changes and expunges were answered by the command itself, so the
+	   sync does not repeat them. */
+	uint64_t own_lo, own_hi;
 };
 
 /* One command being executed. */
@@ -88,11 +96,16 @@ struct imap_cmd {
 	bool uid; /* the UID prefix (RFC 9051 6.4.9) */
 	const struct imap_arg *args;
 	unsigned int arg_count;
+	/* Untagged responses go here ... */
 	struct buf *out;
+	/* ... the tagged one (imap_cmd_ok/no/bad) here: the dispatcher
+	   sends it after the changes it reports. */
+	struct buf *tagged;
 	/* Cleared after every command. */
 	struct pool *pool;
-	/* Set by imap_cmd_ok/no/bad. */
+	/* Set by imap_cmd_ok/no/bad; failed by imap_cmd_bad. */
 	bool answered;
+	bool failed;
 };
 
 enum imap_cmd_flags {
@@ -149,6 +162,17 @@ void imap_session_execute(struct imap_session *session,
    reported). */
 int imap_session_sync(struct imap_session *session, struct buf *out,
 		      bool allow_expunge);
+/* Removes expunged uids (ascending) from the sequence map and reports
+   them as "* N EXPUNGE" (highest first) or one "* VANISHED" (QRESYNC).
+   UIDs the client does not know are skipped. For EXPUNGE and MOVE, which
+   report their own expunges at once. */
+void imap_session_report_expunges(struct imap_session *session, struct buf *out,
+				  const uint32_t *uids, unsigned int count);
+struct store_message;
+/* "* SEQ FETCH (UID u FLAGS (...) [MODSEQ (m)])". */
+void imap_session_write_fetch_flags(struct imap_session *session,
+				    struct buf *out, uint32_t seq,
+				    const struct store_message *msg);
 /* Leaves the selected state (CLOSE, UNSELECT, a new SELECT). */
 void imap_session_unselect(struct imap_session *session);
 
@@ -166,6 +190,13 @@ uint32_t imap_session_last_uid(const struct imap_session *session);
 int imap_cmd_uids(struct imap_cmd *cmd, const struct imap_arg *arg,
 		  uint32_t **uids_r, unsigned int *count_r,
 		  const char **error_r);
+
+/* A mailbox name argument as UTF-8: decoded from modified UTF-7 (RFC 3501
+   5.1.3) unless UTF-8 was enabled (RFC 6855 3). NULL with *error_r (for
+   a BAD) when invalid. Pool memory. */
+const char *imap_cmd_mailbox_name(struct imap_cmd *cmd,
+				  const struct imap_arg *arg,
+				  const char **error_r);
 
 /* The tagged answer. code is without brackets or NULL. */
 void imap_cmd_ok(struct imap_cmd *cmd, const char *code, const char *text);
