@@ -6,8 +6,8 @@
    base subject, first addresses, display names, Message-ID, references,
    kept at append time); emails appended before the store kept them
    (schema 1) are indexed again from their blobs once and the keys saved
-   (store_sort_keys_fill). Ordering and threading are lib-imap's
-   (imap-sort.h, imap-thread.h).
+   (store_sort_keys_fill, bounded per command). Ordering and threading are
+   lib-imap's (imap-sort.h, imap-thread.h).
 
    The search program: until the full SEARCH evaluator is wired in, ALL, a
    sequence set and UID <set> (ANDed) are understood; other keys get BAD. */
@@ -113,58 +113,106 @@ static int sort_search(struct imap_cmd *cmd, const struct imap_arg *args,
 	return 0;
 }
 
-/* Indexes again, from its blob, a message the store has no keys for and
-   saves them. A failure leaves the empty keys (logged, not fatal: the
-   message still sorts, by INTERNALDATE). */
-static void sort_keys_refill(struct imap_cmd *cmd, struct store_sort_keys *k)
-{
-	struct imap_session *s = cmd->session;
-	struct store_message *msgs;
-	struct message_index idx;
-	struct buf raw = BUF_INIT;
-	unsigned int n;
-	const char *error, **refs;
-	pool_t pool;
+/* Emails from before the store kept sort keys are indexed again from
+   their blobs, this many per store transaction (each index may hold
+   megabytes of text); at most SORT_REFILL_MAX
+   per command, so one command on a large migrated mailbox does not hold
+   the loop for long (the rest sort with empty keys, by INTERNALDATE, until
+   later commands fill them). */
+#define SORT_REFILL_BATCH 8
+#define SORT_REFILL_MAX 2000
 
-	if (store_fetch(s->store, s->mailbox_id, k->uid, k->uid, cmd->pool,
-			&msgs, &n, &error) < 0 ||
-	    n != 1) {
-		log_error(s->conn->id, "imap.sort.keys", "uid=%u error=%s",
-			  k->uid, log_value(0, n == 1 ? error : "gone"));
-		return;
-	}
-	if (blob_get(s->blobs, msgs[0].blob_id, &raw, &error) < 0) {
-		log_error(s->conn->id, "imap.sort.blob", "uid=%u error=%s",
-			  k->uid, log_value(0, error));
-		buf_free(&raw);
-		return;
-	}
-	pool = pool_create("sort index", 16 * 1024);
-	message_index_build(pool, raw.data, raw.used, &idx);
-	buf_free(&raw);
-	if (store_sort_keys_fill(s->store, s->mailbox_id, k->uid, &idx,
-				 &error) < 0)
-		log_error(s->conn->id, "imap.sort.fill", "uid=%u error=%s",
-			  k->uid, log_value(0, error));
-	k->date = idx.date;
-	k->base_subject = p_strdup(cmd->pool, idx.base_subject);
-	k->subject_is_reply = idx.subject_is_reply;
-	k->from = p_strdup(cmd->pool, idx.sort_from);
-	k->to = p_strdup(cmd->pool, idx.sort_to);
-	k->cc = p_strdup(cmd->pool, idx.sort_cc);
-	k->display_from = p_strdup(cmd->pool, idx.display_from);
-	k->display_to = p_strdup(cmd->pool, idx.display_to);
-	k->message_id = p_strdup(cmd->pool,
-				 idx.message_id == NULL ? "" : idx.message_id);
-	n = 0;
-	while (idx.references[n] != NULL)
+/* Copies what SORT and THREAD read of idx into k (cmd memory). */
+static void sort_keys_from_index(struct imap_cmd *cmd,
+				 const struct message_index *idx,
+				 struct store_sort_keys *k)
+{
+	const char **refs;
+	unsigned int n = 0;
+
+	k->date = idx->date;
+	k->base_subject = p_strdup(cmd->pool, idx->base_subject);
+	k->subject_is_reply = idx->subject_is_reply;
+	k->from = p_strdup(cmd->pool, idx->sort_from);
+	k->to = p_strdup(cmd->pool, idx->sort_to);
+	k->cc = p_strdup(cmd->pool, idx->sort_cc);
+	k->display_from = p_strdup(cmd->pool, idx->display_from);
+	k->display_to = p_strdup(cmd->pool, idx->display_to);
+	k->message_id = p_strdup(
+		cmd->pool, idx->message_id == NULL ? "" : idx->message_id);
+	while (idx->references[n] != NULL)
 		n++;
 	refs = p_new(cmd->pool, const char *, n + 1);
 	for (unsigned int i = 0; i < n; i++)
-		refs[i] = p_strdup(cmd->pool, idx.references[i]);
+		refs[i] = p_strdup(cmd->pool, idx->references[i]);
 	k->references = refs;
 	k->present = true;
-	pool_unref(&pool);
+}
+
+/* Indexes one message again from its blob into pool. Returns false
+   (logged) when it cannot be read. */
+static bool sort_index_message(struct imap_cmd *cmd, uint32_t uid,
+			       struct pool *pool, struct message_index *idx_r)
+{
+	struct imap_session *s = cmd->session;
+	struct store_message *msgs;
+	struct buf raw = BUF_INIT;
+	unsigned int n = 0;
+	const char *error = "gone";
+
+	if (store_fetch(s->store, s->mailbox_id, uid, uid, pool, &msgs, &n,
+			&error) < 0 ||
+	    n != 1) {
+		log_error(s->conn->id, "imap.sort.keys", "uid=%u error=%s", uid,
+			  log_value(0, error));
+		return false;
+	}
+	if (blob_get(s->blobs, msgs[0].blob_id, &raw, &error) < 0) {
+		log_error(s->conn->id, "imap.sort.blob", "uid=%u error=%s", uid,
+			  log_value(0, error));
+		buf_free(&raw);
+		return false;
+	}
+	message_index_build(pool, raw.data, raw.used, idx_r);
+	buf_free(&raw);
+	return true;
+}
+
+/* Fills the keys that are not present (see SORT_REFILL_MAX) and saves
+   them. A failure leaves those keys empty: the messages still sort. */
+static void sort_keys_refill(struct imap_cmd *cmd, struct store_sort_keys *keys,
+			     unsigned int count)
+{
+	struct imap_session *s = cmd->session;
+	struct message_index idx[SORT_REFILL_BATCH];
+	const struct message_index *idxp[SORT_REFILL_BATCH];
+	uint32_t uids[SORT_REFILL_BATCH];
+	unsigned int i = 0, done = 0, n;
+	const char *error;
+	pool_t pool;
+
+	while (i < count && done < SORT_REFILL_MAX) {
+		pool = pool_create("sort refill", 64 * 1024);
+		for (n = 0; i < count && n < SORT_REFILL_BATCH; i++) {
+			if (keys[i].present)
+				continue;
+			done++;
+			if (!sort_index_message(cmd, keys[i].uid, pool,
+						&idx[n]))
+				continue;
+			sort_keys_from_index(cmd, &idx[n], &keys[i]);
+			idxp[n] = &idx[n];
+			uids[n++] = keys[i].uid;
+		}
+		if (store_sort_keys_fill(s->store, s->mailbox_id, uids, idxp, n,
+					 &error) < 0)
+			log_error(s->conn->id, "imap.sort.fill", "error=%s",
+				  log_value(0, error));
+		pool_unref(&pool);
+	}
+	if (done == SORT_REFILL_MAX && i < count)
+		log_info(s->conn->id, "imap.sort.refill",
+			 "limit=%u left for later commands", SORT_REFILL_MAX);
 }
 
 /* The rest of SORT and THREAD after their first argument: the charset
@@ -202,11 +250,10 @@ static int sort_keys_get(struct imap_cmd *cmd, struct store_sort_keys **keys_r,
 
 		if (seq == 0)
 			continue;
-		if (!keys[i].present)
-			sort_keys_refill(cmd, &keys[i]);
 		keys[out] = keys[i];
 		seqs[out++] = seq;
 	}
+	sort_keys_refill(cmd, keys, out);
 	*keys_r = keys;
 	*seqs_r = seqs;
 	*count_r = out;

@@ -67,7 +67,9 @@ struct store_vfuncs {
 			 struct pool *pool, struct store_sort_keys **keys_r,
 			 unsigned int *count_r);
 	int (*sort_keys_fill)(struct store *store, uint64_t mailbox_id,
-			      uint32_t uid, const struct message_index *index);
+			      const uint32_t *uids,
+			      const struct message_index *const *indexes,
+			      unsigned int count);
 	int (*uids)(struct store *store, uint64_t mailbox_id, uint32_t **uids_r,
 		    unsigned int *count_r);
 	int (*keywords)(struct store *store, uint64_t mailbox_id,

@@ -1820,25 +1820,28 @@ static int sqlite_sort_keys(struct store *store, uint64_t mailbox_id,
 }
 
 static int sqlite_sort_keys_fill(struct store *store, uint64_t mailbox_id,
-				 uint32_t uid,
-				 const struct message_index *index)
+				 const uint32_t *uids,
+				 const struct message_index *const *indexes,
+				 unsigned int count)
 {
 	struct sqlite_store *s = SS(store);
 	sqlite3_stmt *stmt;
 	int64_t email;
-	int ret;
+	int ret = 0;
 
 	if (txn_begin(s) < 0)
 		return -1;
-	stmt = sql(s, S_SORT_FILL);
-	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)mailbox_id);
-	sqlite3_bind_int64(stmt, 2, uid);
-	if ((ret = sql_step(s, stmt)) > 0) {
-		email = sqlite3_column_int64(stmt, 0);
-		sql_end(stmt);
-		ret = sort_keys_insert(s, email, index);
+	for (unsigned int i = 0; i < count && ret >= 0; i++) {
+		stmt = sql(s, S_SORT_FILL);
+		sqlite3_bind_int64(stmt, 1, (sqlite3_int64)mailbox_id);
+		sqlite3_bind_int64(stmt, 2, uids[i]);
+		if ((ret = sql_step(s, stmt)) > 0) {
+			email = sqlite3_column_int64(stmt, 0);
+			sql_end(stmt);
+			ret = sort_keys_insert(s, email, indexes[i]);
+		}
 	}
-	return txn_end(s, ret);
+	return txn_end(s, ret < 0 ? -1 : 0);
 }
 
 static int sqlite_uids(struct store *store, uint64_t mailbox_id,

@@ -515,17 +515,26 @@ int store_sort_keys(struct store *store, uint64_t mailbox_id,
 			    error_r);
 }
 
-int store_sort_keys_fill(struct store *store, uint64_t mailbox_id, uint32_t uid,
-			 const struct message_index *index,
-			 const char **error_r)
+int store_sort_keys_fill(struct store *store, uint64_t mailbox_id,
+			 const uint32_t *uids,
+			 const struct message_index *const *indexes,
+			 unsigned int count, const char **error_r)
 {
 	store_begin(store);
-	if (index == NULL || uid == 0)
+	if (count > 0 && (uids == NULL || indexes == NULL))
 		return store_fail(store, STORE_ERROR_INVALID,
-				  "no index or UID 0", error_r);
-	return store_result(
-		store, store->v->sort_keys_fill(store, mailbox_id, uid, index),
-		error_r);
+				  "no UIDs or indexes", error_r);
+	for (unsigned int i = 0; i < count; i++) {
+		if (uids[i] == 0 || indexes[i] == NULL)
+			return store_fail(store, STORE_ERROR_INVALID,
+					  "UID 0 or no index", error_r);
+	}
+	if (count == 0)
+		return 0;
+	return store_result(store,
+			    store->v->sort_keys_fill(store, mailbox_id, uids,
+						     indexes, count),
+			    error_r);
 }
 
 int store_uids(struct store *store, uint64_t mailbox_id, uint32_t **uids_r,

@@ -260,12 +260,13 @@ int store_sort_keys(struct store *store, uint64_t mailbox_id,
 		    const uint32_t *uids, unsigned int count, struct pool *pool,
 		    struct store_sort_keys **keys_r, unsigned int *count_r,
 		    const char **error_r);
-/* Sets the keys of the email of (mailbox_id, uid) from its index (rebuilt
-   from the blob): for messages whose keys are not present. Returns 0 (also
-   when the message is gone), or -1. */
-int store_sort_keys_fill(struct store *store, uint64_t mailbox_id, uint32_t uid,
-			 const struct message_index *index,
-			 const char **error_r);
+/* Sets the keys of the emails of (mailbox_id, uids[i]) from indexes[i]
+   (rebuilt from the blobs), in one transaction: for messages whose keys
+   are not present. UIDs that are gone are skipped. Returns 0 or -1. */
+int store_sort_keys_fill(struct store *store, uint64_t mailbox_id,
+			 const uint32_t *uids,
+			 const struct message_index *const *indexes,
+			 unsigned int count, const char **error_r);
 /* Every UID of the mailbox, ascending, in *uids_r (i_malloc'ed: the
    caller frees it; NULL when empty). The light form of store_fetch for
    IMAP SELECT's sequence map. */

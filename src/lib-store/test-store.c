@@ -1468,8 +1468,9 @@ static void test_sort_keys_migration(void **state)
 	struct fixture *f = *state;
 	struct store_sort_keys *keys;
 	struct message_index idx;
+	const struct message_index *fill_idx[2];
 	const char *error = NULL;
-	uint32_t uid;
+	uint32_t uid, fill_uids[2];
 	unsigned int n;
 
 	uid = append_keyed(f, f->inbox, "old", "alice", 42, "o@x", NULL);
@@ -1490,12 +1491,18 @@ static void test_sort_keys_migration(void **state)
 	idx.base_subject = "old";
 	idx.date = 42;
 	idx.sort_from = "alice";
-	assert_int_equal(
-		store_sort_keys_fill(f->store, f->inbox, uid, &idx, &error), 0);
-	/* A message that is gone is no error. */
-	assert_int_equal(
-		store_sort_keys_fill(f->store, f->inbox, uid + 5, &idx, &error),
-		0);
+	fill_uids[0] = uid;
+	/* A message that is gone is skipped. */
+	fill_uids[1] = uid + 5;
+	fill_idx[0] = fill_idx[1] = &idx;
+	assert_int_equal(store_sort_keys_fill(f->store, f->inbox, fill_uids,
+					      fill_idx, 2, &error),
+			 0);
+	fill_idx[1] = NULL;
+	assert_int_equal(store_sort_keys_fill(f->store, f->inbox, fill_uids,
+					      fill_idx, 2, &error),
+			 -1);
+	assert_int_equal(store_last_error(f->store), STORE_ERROR_INVALID);
 	assert_int_equal(store_sort_keys(f->store, f->inbox, NULL, 0, f->pool,
 					 &keys, &n, &error),
 			 0);
