@@ -131,7 +131,9 @@ int pop3_split_args(struct span args, struct span *argv, unsigned int max)
 }
 
 void pop3_dot_stuff(const uint8_t *data, size_t len, int64_t body_lines,
-		    struct buf *out)
+		    struct buf *out,
+		    void (*flush)(void *context, struct buf *out),
+		    void *context)
 {
 	const uint8_t *p = data, *end = data + len;
 	bool in_body = false;
@@ -154,8 +156,12 @@ void pop3_dot_stuff(const uint8_t *data, size_t len, int64_t body_lines,
 		if (!in_body && line_len == 0)
 			in_body = true;
 		p = next;
+		if (flush != NULL && out->used >= POP3_STUFF_CHUNK)
+			flush(context, out);
 	}
 	buf_append(out, ".\r\n", 3);
+	if (flush != NULL)
+		flush(context, out);
 }
 
 bool pop3_lock_acquire(struct pop3_locks *locks, uint64_t account_id)

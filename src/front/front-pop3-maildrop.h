@@ -72,9 +72,14 @@ int pop3_split_args(struct span args, struct span *argv, unsigned int max);
    gets it), a line starting with '.' gets another '.', and ".\r\n"
    ends it. body_lines < 0 sends all of it; otherwise TOP (RFC 1939 7):
    the header, the empty line after it, and at most body_lines lines of
-   the body. */
+   the body. With flush set, flush(context, out) is called whenever out
+   holds POP3_STUFF_CHUNK octets or more, and at the end; it is to send
+   and empty out, so that out stays small. */
+#define POP3_STUFF_CHUNK (64 * 1024)
 void pop3_dot_stuff(const uint8_t *data, size_t len, int64_t body_lines,
-		    struct buf *out);
+		    struct buf *out,
+		    void (*flush)(void *context, struct buf *out),
+		    void *context);
 
 /* The maildrop lock (RFC 1939 4: "exclusive-access lock"): the accounts
    that have a POP3 session in TRANSACTION state in this process. */

@@ -41,6 +41,9 @@
 #define POP3_MAX_COMMAND_LINE 255
 /* UIDs per store_fetch() while the maildrop is listed at login. */
 #define POP3_FETCH_UID_CHUNK 2000
+/* RFC 1939 3: an autologout timer "MUST be of at least 10 minutes'
+   duration" (before login, idle_timeout applies as to every listener). */
+#define POP3_MIN_AUTOLOGOUT_SECS 600
 
 struct pop3_state {
 	struct front_conn *conn;
@@ -443,8 +446,18 @@ static int pop3_cmd_list(struct front_conn *conn, struct pop3_state *state,
 	return 0;
 }
 
+static void pop3_flush(void *context, struct buf *out)
+{
+	struct front_conn *conn = context;
+
+	front_conn_write(conn, out->data, out->used);
+	safe_memset0(out->data, out->used);
+	buf_reset(out);
+}
+
 /* RETR (body_lines < 0) and TOP: reads the message's blob and sends it
-   dot-stuffed. */
+   dot-stuffed, in pieces: the message and the connection's output buffer
+   are the only copies. */
 static int pop3_send_message(struct front_conn *conn, struct pop3_state *state,
 			     struct pop3_msg *msg, int64_t body_lines)
 {
@@ -471,8 +484,8 @@ static int pop3_send_message(struct front_conn *conn, struct pop3_state *state,
 			       "Message was removed by another session");
 	} else {
 		buf_printf(&out, "+OK %" PRIu64 " octets\r\n", msg->size);
-		pop3_dot_stuff(data.data, data.used, body_lines, &out);
-		front_conn_write(conn, out.data, out.used);
+		pop3_dot_stuff(data.data, data.used, body_lines, &out,
+			       pop3_flush, conn);
 	}
 	buf_free_secure(&data);
 	buf_free_secure(&out);

@@ -154,7 +154,8 @@ static void check_stuff(const char *in, int64_t lines, const char *want)
 {
 	struct buf out = BUF_INIT;
 
-	pop3_dot_stuff((const uint8_t *)in, strlen(in), lines, &out);
+	pop3_dot_stuff((const uint8_t *)in, strlen(in), lines, &out, NULL,
+		       NULL);
 	assert_string_equal(buf_cstr(&out), want);
 	buf_free(&out);
 }
@@ -195,6 +196,46 @@ static void test_top(void **st ATTR_UNUSED)
 	check_stuff("A: b\n\n\n\nx\n", 2, "A: b\r\n\r\n\r\n\r\n.\r\n");
 }
 
+struct flush_ctx {
+	struct buf all;
+	unsigned int calls;
+	size_t max_out;
+};
+
+static void flush_collect(void *context, struct buf *out)
+{
+	struct flush_ctx *ctx = context;
+
+	ctx->calls++;
+	if (out->used > ctx->max_out)
+		ctx->max_out = out->used;
+	buf_append(&ctx->all, out->data, out->used);
+	buf_reset(out);
+}
+
+static void test_dot_stuff_flush(void **st ATTR_UNUSED)
+{
+	struct buf msg = BUF_INIT, whole = BUF_INIT, out = BUF_INIT;
+	struct flush_ctx ctx = { .all = BUF_INIT };
+
+	buf_append_str(&msg, "Subject: big\r\n\r\n");
+	for (unsigned int i = 0; i < 20000; i++)
+		buf_printf(&msg, "%s%u line of text\n", i % 7 == 0 ? "." : "",
+			   i);
+	pop3_dot_stuff(msg.data, msg.used, -1, &whole, NULL, NULL);
+	pop3_dot_stuff(msg.data, msg.used, -1, &out, flush_collect, &ctx);
+	/* The same bytes, in pieces of about POP3_STUFF_CHUNK. */
+	assert_int_equal(ctx.all.used, whole.used);
+	assert_memory_equal(ctx.all.data, whole.data, whole.used);
+	assert_true(ctx.calls > whole.used / POP3_STUFF_CHUNK);
+	assert_true(ctx.max_out < POP3_STUFF_CHUNK + 64);
+	assert_int_equal(out.used, 0);
+	buf_free(&msg);
+	buf_free(&whole);
+	buf_free(&out);
+	buf_free(&ctx.all);
+}
+
 static void test_locks(void **st ATTR_UNUSED)
 {
 	struct pop3_locks locks = { 0 };
@@ -226,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_split_args),
 		cmocka_unit_test(test_dot_stuff),
 		cmocka_unit_test(test_top),
+		cmocka_unit_test(test_dot_stuff_flush),
 		cmocka_unit_test(test_locks),
 	};
 
