@@ -39,8 +39,8 @@
 #define POP3_MAX_ERRORS 10
 /* RFC 2449 4: a command line is at most 255 octets with CRLF. */
 #define POP3_MAX_COMMAND_LINE 255
-/* UIDs per store_fetch() while the maildrop is listed at login. */
-#define POP3_FETCH_UID_CHUNK 2000
+/* Messages per store_fetch() while the maildrop is listed at login. */
+#define POP3_FETCH_CHUNK 1000
 /* RFC 1939 3: an autologout timer "MUST be of at least 10 minutes'
    duration" (before login, idle_timeout applies as to every listener). */
 #define POP3_MIN_AUTOLOGOUT_SECS 600
@@ -107,14 +107,17 @@ static void pop3_maildrop_close(struct pop3_state *state)
 	state->transaction = false;
 }
 
-/* Lists INBOX into state->md: UID and size only, in chunks so that the
-   cached envelopes store_fetch() also returns never pile up. Messages
-   with UIDs from UIDNEXT on arrived after this snapshot. */
+/* Lists INBOX into state->md: UID and size only. The sizes come from
+   store_fetch() in chunks of POP3_FETCH_CHUNK messages, so that the cached
+   envelopes it also returns never pile up. Messages that arrive after
+   store_uids() are not in this session's maildrop. */
 static int pop3_maildrop_load(struct pop3_state *state, const char **error_r)
 {
 	struct front_conn *conn = state->conn;
 	struct store_mailbox box;
 	pool_t pool = pool_create("pop3 list", 16384);
+	uint32_t *uids = NULL;
+	unsigned int uid_count;
 	int ret;
 
 	ret = store_mailbox_lookup(state->store, "INBOX", pool, &box, error_r);
@@ -126,25 +129,32 @@ static int pop3_maildrop_load(struct pop3_state *state, const char **error_r)
 	}
 	state->inbox_id = box.id;
 	pop3_maildrop_init(&state->md, box.uidvalidity);
-	for (uint64_t lo = 1; lo < box.uidnext; lo += POP3_FETCH_UID_CHUNK) {
-		uint64_t hi = lo + POP3_FETCH_UID_CHUNK - 1;
+	if (store_uids(state->store, box.id, &uids, &uid_count, error_r) < 0) {
+		pool_unref(&pool);
+		return -1;
+	}
+	for (unsigned int i = 0; i < uid_count; i += POP3_FETCH_CHUNK) {
+		unsigned int end = uid_count - i > POP3_FETCH_CHUNK
+					   ? i + POP3_FETCH_CHUNK
+					   : uid_count;
 		struct store_message *msgs;
 		unsigned int count;
 
-		if (hi >= box.uidnext)
-			hi = box.uidnext - 1;
 		pool_clear(pool);
-		if (store_fetch(state->store, box.id, (uint32_t)lo,
-				(uint32_t)hi, pool, &msgs, &count,
-				error_r) < 0) {
-			pool_unref(&pool);
-			return -1;
+		if (store_fetch(state->store, box.id, uids[i], uids[end - 1],
+				pool, &msgs, &count, error_r) < 0) {
+			ret = -1;
+			break;
 		}
-		for (unsigned int i = 0; i < count; i++)
-			pop3_maildrop_add(&state->md, msgs[i].uid,
-					  msgs[i].size);
+		/* A message expunged meanwhile is simply not there. */
+		for (unsigned int j = 0; j < count; j++)
+			pop3_maildrop_add(&state->md, msgs[j].uid,
+					  msgs[j].size);
 	}
+	i_free(uids);
 	pool_unref(&pool);
+	if (ret < 0)
+		return -1;
 	log_info(conn->id, "pop3.maildrop", "messages=%u octets=%" PRIu64,
 		 state->md.count, state->md.live_size);
 	return 0;

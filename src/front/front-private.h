@@ -191,6 +191,11 @@ int front_delivery_vault_reply(const struct ipc_frame *frame);
    now (the others keep waiting for a new connection). */
 void front_delivery_vault_lost(void);
 
+/* imap-session.c: a store change (IPC_FRONT_CHANGED from the vault's
+   merge) for the IMAP sessions of the account; IDLE ones hear at once. */
+void front_imap_store_changed(uint64_t account_id, uint64_t mailbox_id);
+void front_imap_deinit(void);
+
 /* RFC 4616 PLAIN: decodes base64 "authzid NUL authcid NUL passwd".
    Returns 0 and pool-allocated user and password (with its length), or
    -1 if malformed or authzid differs from authcid. */

@@ -213,6 +213,32 @@ class Pop3MaildropTest(Pop3Case):
                                  b'no newline at the end'])
         p.quit()
 
+    def test_many_messages(self):
+        # More messages than one listing chunk (front-pop3.c reads 1000
+        # sizes per store call), delivered as one mbox.
+        user, password = self.new_user('many')
+        n = 1100
+        mbox = ''.join('From sender@example.net Mon Jun  2 10:00:00 2025\n'
+                       'Subject: many %d\n\nbody %d\n\n' % (i, i)
+                       for i in range(1, n + 1))
+        r = self.inst.marmot(['deliver', user, '--mbox', '-'], input=mbox,
+                             timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        deadline = time.monotonic() + 60
+        while self.inbox_count(user) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(self.inbox_count(user), n)
+        p = self.pop(user, password)
+        self.assertEqual(p.stat()[0], n)
+        listing = p.list()[1]
+        self.assertEqual(len(listing), n)
+        self.assertEqual(len(set(u.split()[1] for u in p.uidl()[1])), n)
+        _, lines, _ = p.retr(1050)
+        self.assertIn(b'Subject: many 1050', lines)
+        self.assertEqual(b'%d' % len(b'\n'.join(lines[:4]) + b'\n'),
+                         listing[1049].split()[1])
+        p.quit()
+
     def test_empty_maildrop(self):
         user, password = self.new_user('empty')
         p = self.pop(user, password, 'pop3')
