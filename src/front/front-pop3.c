@@ -335,7 +335,9 @@ static int pop3_cmd_auth(struct front_conn *conn, struct pop3_state *state,
 	const char *mech, *initial = NULL, *error;
 	int argc, ret;
 
-	if (args.len == 0 && !state->transaction) {
+	if (!pop3_auth_allowed(conn, state, &ret))
+		return ret;
+	if (args.len == 0) {
 		/* RFC 5034 4 leaves AUTH without a mechanism undefined;
 		   clients use it to list mechanisms (RFC 1734 practice). */
 		char *mechs = i_strdup(front_sasl_mechs());
@@ -351,8 +353,6 @@ static int pop3_cmd_auth(struct front_conn *conn, struct pop3_state *state,
 		i_free(mechs);
 		return 0;
 	}
-	if (!pop3_auth_allowed(conn, state, &ret))
-		return ret;
 	argc = pop3_split_args(args, argv, 2);
 	if (argc < 1)
 		return pop3_err(conn, state,

@@ -396,7 +396,7 @@ class Pop3ProtocolTest(Pop3Case):
         # RFC 2595 4: no login in clear text, and none offered.
         self.assertNotIn('USER', caps)
         self.assertFalse(any(x.startswith('SASL') for x in caps), caps)
-        for cmd in ('USER ' + self.user,
+        for cmd in ('USER ' + self.user, 'AUTH',
                     'AUTH PLAIN ' + harness.auth_plain(self.user,
                                                        self.password)):
             c.cmd(cmd)
@@ -413,6 +413,11 @@ class Pop3ProtocolTest(Pop3Case):
         self.assertEqual(len(sasl), 1, caps)
         for mech in ('PLAIN', 'SCRAM-SHA-256'):
             self.assertIn(mech, sasl[0].split())
+        c.cmd('AUTH')
+        self.assertTrue(c.read_line().startswith('+OK'))
+        mechs = self.multiline(c, 20)
+        for mech in ('PLAIN', 'SCRAM-SHA-256'):
+            self.assertIn(mech, mechs)
         c.cmd('USER ' + self.user)
         self.assertTrue(c.read_line().startswith('+OK'))
         c.cmd('PASS ' + self.password)
