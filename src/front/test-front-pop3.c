@@ -196,6 +196,72 @@ static void test_top(void **st ATTR_UNUSED)
 	check_stuff("A: b\n\n\n\nx\n", 2, "A: b\r\n\r\n\r\n\r\n.\r\n");
 }
 
+/* Random messages over ". \r \n a": the response always ends at its own
+   ".\r\n" only, and undoing the stuffing gives the input's lines. */
+static void test_dot_stuff_random(void **st ATTR_UNUSED)
+{
+	static const char alphabet[] = ".\r\na";
+	struct buf out = BUF_INIT, want = BUF_INIT, got = BUF_INIT;
+	uint32_t seed = 12345;
+	char in[200];
+
+	for (unsigned int iter = 0; iter < 5000; iter++) {
+		size_t len, start = 0;
+
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 16) % sizeof(in);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = alphabet[(seed >> 16) % 4];
+		}
+		buf_reset(&out);
+		buf_reset(&want);
+		buf_reset(&got);
+		pop3_dot_stuff((const uint8_t *)in, len, -1, &out, NULL, NULL);
+		/* Expected: each input line without its LF and one CR
+		   before it, plus CRLF. */
+		for (size_t i = 0; i <= len; i++) {
+			if (i < len && in[i] != '\n')
+				continue;
+			if (i == len && start == len)
+				break;
+			size_t l = i - start;
+
+			if (l > 0 && in[start + l - 1] == '\r')
+				l--;
+			buf_append(&want, in + start, l);
+			buf_append(&want, "\r\n", 2);
+			start = i + 1;
+		}
+		/* Undo the stuffing line by line; "." alone ends it. */
+		const char *p = (const char *)out.data;
+		const char *end = p + out.used;
+		bool ended = false;
+
+		while (p < end) {
+			const char *crlf =
+				memmem(p, (size_t)(end - p), "\r\n", 2);
+
+			assert_non_null(crlf);
+			assert_false(ended);
+			if (crlf - p == 1 && p[0] == '.') {
+				ended = true;
+			} else {
+				if (p[0] == '.')
+					p++;
+				buf_append(&got, p, (size_t)(crlf + 2 - p));
+			}
+			p = crlf + 2;
+		}
+		assert_true(ended);
+		assert_int_equal(got.used, want.used);
+		assert_memory_equal(got.data, want.data, want.used);
+	}
+	buf_free(&out);
+	buf_free(&want);
+	buf_free(&got);
+}
+
 struct flush_ctx {
 	struct buf all;
 	unsigned int calls;
@@ -268,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_dot_stuff),
 		cmocka_unit_test(test_top),
 		cmocka_unit_test(test_dot_stuff_flush),
+		cmocka_unit_test(test_dot_stuff_random),
 		cmocka_unit_test(test_locks),
 	};
 
