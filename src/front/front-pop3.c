@@ -25,8 +25,10 @@
 
 #include "lib.h"
 #include "buf.h"
+#include "ioloop.h"
 #include "log.h"
 #include "pool.h"
+#include "stream.h"
 #include "blob.h"
 #include "store.h"
 #include "front-private.h"
@@ -44,6 +46,11 @@
 /* RFC 1939 3: an autologout timer "MUST be of at least 10 minutes'
    duration" (before login, idle_timeout applies as to every listener). */
 #define POP3_MIN_AUTOLOGOUT_SECS 600
+/* Output not yet taken by the client above which the next command waits
+   (pipelined RETRs of a client that does not read would otherwise queue
+   without bound), and how often it is checked then. */
+#define POP3_OUTPUT_HIGH (1024 * 1024)
+#define POP3_OUTPUT_CHECK_MSECS 10
 
 struct pop3_state {
 	struct front_conn *conn;
@@ -53,6 +60,12 @@ struct pop3_state {
 	/* Logged in with the maildrop open and locked (RFC 1939 3). */
 	bool transaction;
 	unsigned int errors;
+
+	/* A command waiting for the output to drain below
+	   POP3_OUTPUT_HIGH (input is paused meanwhile). */
+	char *deferred_line; /* i_malloc'ed */
+	size_t deferred_len;
+	struct timeout *output_wait;
 
 	uint64_t locked_account; /* 0 = holds no lock */
 	struct store *store;
@@ -681,11 +694,59 @@ static int pop3_line(struct front_conn *conn, struct pop3_state *state,
 	return pop3_err(conn, state, "Unknown command");
 }
 
+static void pop3_deferred_free(struct pop3_state *state)
+{
+	timeout_remove(&state->output_wait);
+	if (state->deferred_line != NULL) {
+		safe_memset0(state->deferred_line, state->deferred_len);
+		i_free(state->deferred_line);
+	}
+}
+
+static void pop3_deferred_run(void *context)
+{
+	struct pop3_state *state = context;
+	struct front_conn *conn = state->conn;
+	char *line = state->deferred_line;
+	size_t len = state->deferred_len;
+
+	state->deferred_line = NULL;
+	/* A shutdown or autologout said goodbye meanwhile: the command
+	   (a QUIT's UPDATE included) is not run. */
+	if (!conn->closing && pop3_line(conn, state, span_make(line, len)) < 0)
+		front_conn_close(conn, "protocol");
+	safe_memset0(line, len);
+	i_free(line);
+}
+
+static void pop3_output_check(void *context)
+{
+	struct pop3_state *state = context;
+
+	if (stream_output_pending(state->conn->stream) >= POP3_OUTPUT_HIGH &&
+	    !state->conn->closing)
+		return;
+	timeout_remove(&state->output_wait);
+	front_conn_resume(state->conn, pop3_deferred_run, state);
+}
+
 static int pop3_input_line(struct front_conn *conn, struct span line)
 {
 	struct pop3_state *state = conn->proto_state;
 
 	state->conn = conn;
+	if (stream_output_pending(conn->stream) >= POP3_OUTPUT_HIGH) {
+		/* The client is not reading what it asked for: hold this
+		   command (and the input behind it) until it does. */
+		i_assert(state->deferred_line == NULL);
+		state->deferred_line = i_strndup(line.p, line.len);
+		state->deferred_len = line.len;
+		front_conn_pause(conn);
+		state->output_wait = timeout_add(front_global->ioloop,
+						 POP3_OUTPUT_CHECK_MSECS,
+						 pop3_output_check, state);
+		return 0;
+	}
 	return pop3_line(conn, state, line);
 }
 
@@ -713,6 +774,7 @@ static void pop3_deinit(struct front_conn *conn)
 	struct pop3_state *state = conn->proto_state;
 
 	front_sasl_free(&state->sasl);
+	pop3_deferred_free(state);
 	pop3_maildrop_close(state);
 }
 

@@ -571,6 +571,51 @@ class Pop3ProtocolTest(Pop3Case):
         self.assertEqual(c.stat()[0], 1)
         c.quit()
 
+    def test_unread_output_is_bounded(self):
+        # 200 pipelined RETRs of a 1 MB message from a client that reads
+        # nothing: the server holds the commands once about 1 MiB of
+        # output waits (front-pop3.c POP3_OUTPUT_HIGH) instead of queueing
+        # 200 MB, and answers every one once the client reads.
+        user, password = self.new_user('flood')
+        line = 'x' * 998 + '\r\n'
+        text = 'Subject: flood\r\n\r\n' + line * 1000
+        self.deliver(user, [text])
+        c = self.raw_login(user, password)
+        front = self.inst.role_pid('front')
+
+        def rss_kib():
+            with open('/proc/%d/status' % front) as f:
+                for row in f:
+                    if row.startswith('VmRSS:'):
+                        return int(row.split()[1])
+            return 0
+
+        before = rss_kib()
+        n = 200
+        c.send('RETR 1\r\n' * n + 'QUIT\r\n')
+        time.sleep(3)
+        grown = rss_kib() - before
+        harness.note('front RSS grew %d KiB with %d RETRs unread'
+                     % (grown, n))
+        self.assertLess(grown, 100 * 1024, 'the front queued the output of '
+                        'unread RETRs (RSS +%d KiB)' % grown)
+        # Now read all of it: every response complete, then QUIT's.
+        end = b'\r\n.\r\n'
+        data, seen, tail = c.buf, 0, b''
+        c.buf = b''
+        deadline = time.monotonic() + 120
+        while seen < n and time.monotonic() < deadline:
+            chunk = tail + data
+            seen += chunk.count(end)
+            tail = chunk[-(len(end) - 1):]
+            if seen < n:
+                data = c.sock.recv(1 << 20)
+                if not data:
+                    break
+        self.assertEqual(seen, n, 'only %d of %d RETR responses' % (seen, n))
+        rest = chunk.rpartition(end)[2] + c.sock.recv(4096)
+        self.assertIn(b'+OK', rest)
+
     def test_long_line(self):
         c = self.raw()
         c.cmd('USER ' + 'a' * 300)
