@@ -371,7 +371,44 @@ static void imap_idle_line(struct front_conn *conn, struct imap_state *state,
 	i_free(state->idle_tag);
 }
 
-/* Returns -1 when the connection is to be closed. */
+/* Produces further parts of a command answering in parts while the
+   output drains at once. Returns true when it completed, false when it
+   waits for the output to drain (input paused; imap_output_drained()
+   goes on). */
+static bool imap_continue(struct front_conn *conn, struct imap_state *state)
+{
+	while (state->session->pending != NULL) {
+		struct buf out = BUF_INIT;
+
+		if (front_conn_output_pending(conn) > 0) {
+			front_conn_want_drained(conn);
+			if (!conn->auth_pending)
+				front_conn_pause(conn);
+			return false;
+		}
+		(void)imap_session_continue(state->session, &out);
+		imap_write(conn, &out);
+		buf_free(&out);
+	}
+	return true;
+}
+
+static void imap_resume_nothing(void *context ATTR_UNUSED)
+{
+}
+
+static void imap_output_drained(struct front_conn *conn)
+{
+	struct imap_state *state = conn->proto_state;
+
+	if (state->session == NULL || state->session->pending == NULL)
+		return;
+	if (imap_continue(conn, state))
+		front_conn_resume(conn, imap_resume_nothing, NULL);
+}
+
+/* Returns -1 when the connection is to be closed, 1 when no further
+   input is to be read now. */
 static int imap_command(struct front_conn *conn, struct imap_state *state,
 			const struct imap_command *cmd)
 {
@@ -460,12 +497,17 @@ static int imap_command(struct front_conn *conn, struct imap_state *state,
 		return 0;
 	}
 	struct buf out = BUF_INIT;
+	bool done;
 
 	pool_clear(state->cmd_pool);
-	imap_session_execute(state->session, def, cmd->tag, uid, args,
-			     arg_count, &out, state->cmd_pool);
+	done = imap_session_execute(state->session, def, cmd->tag, uid, args,
+				    arg_count, &out, state->cmd_pool);
 	imap_write(conn, &out);
 	buf_free(&out);
+	if (!done && !imap_continue(conn, state)) {
+		/* 1: stop reading commands until the rest is written. */
+		return 1;
+	}
 	/* UTF-8 quoted strings once IMAP4rev2 or UTF8=ACCEPT is enabled
 	   (RFC 9051 9, RFC 6855 3). */
 	if ((state->session->enabled &
@@ -578,6 +620,7 @@ const struct front_protocol front_protocol_imap = {
 	.input = imap_input,
 	.line_too_long = imap_line_too_long,
 	.tls_ready = imap_tls_ready,
+	.output_drained = imap_output_drained,
 	.goodbye = imap_goodbye,
 	.deinit = imap_deinit,
 	.state_size = sizeof(struct imap_state),

@@ -25,10 +25,8 @@
 
 #include "lib.h"
 #include "buf.h"
-#include "ioloop.h"
 #include "log.h"
 #include "pool.h"
-#include "stream.h"
 #include "blob.h"
 #include "store.h"
 #include "front-private.h"
@@ -47,10 +45,9 @@
    duration" (before login, idle_timeout applies as to every listener). */
 #define POP3_MIN_AUTOLOGOUT_SECS 600
 /* Output not yet taken by the client above which the next command waits
-   (pipelined RETRs of a client that does not read would otherwise queue
-   without bound), and how often it is checked then. */
+   for it to drain (pipelined RETRs of a client that does not read would
+   otherwise queue without bound). */
 #define POP3_OUTPUT_HIGH (1024 * 1024)
-#define POP3_OUTPUT_CHECK_MSECS 10
 
 struct pop3_state {
 	struct front_conn *conn;
@@ -61,11 +58,10 @@ struct pop3_state {
 	bool transaction;
 	unsigned int errors;
 
-	/* A command waiting for the output to drain below
-	   POP3_OUTPUT_HIGH (input is paused meanwhile). */
+	/* A command waiting for the output to drain (input is paused
+	   meanwhile). */
 	char *deferred_line; /* i_malloc'ed */
 	size_t deferred_len;
-	struct timeout *output_wait;
 
 	uint64_t locked_account; /* 0 = holds no lock */
 	struct store *store;
@@ -696,7 +692,6 @@ static int pop3_line(struct front_conn *conn, struct pop3_state *state,
 
 static void pop3_deferred_free(struct pop3_state *state)
 {
-	timeout_remove(&state->output_wait);
 	if (state->deferred_line != NULL) {
 		safe_memset0(state->deferred_line, state->deferred_len);
 		i_free(state->deferred_line);
@@ -719,15 +714,12 @@ static void pop3_deferred_run(void *context)
 	i_free(line);
 }
 
-static void pop3_output_check(void *context)
+static void pop3_output_drained(struct front_conn *conn)
 {
-	struct pop3_state *state = context;
+	struct pop3_state *state = conn->proto_state;
 
-	if (stream_output_pending(state->conn->stream) >= POP3_OUTPUT_HIGH &&
-	    !state->conn->closing)
-		return;
-	timeout_remove(&state->output_wait);
-	front_conn_resume(state->conn, pop3_deferred_run, state);
+	if (state->deferred_line != NULL)
+		front_conn_resume(conn, pop3_deferred_run, state);
 }
 
 static int pop3_input_line(struct front_conn *conn, struct span line)
@@ -735,16 +727,14 @@ static int pop3_input_line(struct front_conn *conn, struct span line)
 	struct pop3_state *state = conn->proto_state;
 
 	state->conn = conn;
-	if (stream_output_pending(conn->stream) >= POP3_OUTPUT_HIGH) {
+	if (front_conn_output_pending(conn) >= POP3_OUTPUT_HIGH) {
 		/* The client is not reading what it asked for: hold this
 		   command (and the input behind it) until it does. */
 		i_assert(state->deferred_line == NULL);
 		state->deferred_line = i_strndup(line.p, line.len);
 		state->deferred_len = line.len;
 		front_conn_pause(conn);
-		state->output_wait = timeout_add(front_global->ioloop,
-						 POP3_OUTPUT_CHECK_MSECS,
-						 pop3_output_check, state);
+		front_conn_want_drained(conn);
 		return 0;
 	}
 	return pop3_line(conn, state, line);
@@ -784,6 +774,7 @@ const struct front_protocol front_protocol_pop3 = {
 	.line = pop3_input_line,
 	.line_too_long = pop3_line_too_long,
 	.tls_ready = pop3_tls_ready,
+	.output_drained = pop3_output_drained,
 	.goodbye = pop3_goodbye,
 	.deinit = pop3_deinit,
 	.state_size = sizeof(struct pop3_state),

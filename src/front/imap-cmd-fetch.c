@@ -78,6 +78,10 @@ struct fetch_ctx {
 	bool set_seen;
 	uint64_t changedsince;
 	bool vanished;
+	/* The messages, and the next one to write (FETCH in parts). */
+	const struct store_message *msgs;
+	unsigned int nmsgs, next;
+	bool failed, unknown_cte;
 };
 
 /* ---- parsing ---- */
@@ -737,6 +741,48 @@ static int fetch_messages(struct imap_cmd *cmd, const uint32_t *uids,
 	return 0;
 }
 
+/* Writes the responses of the next messages, about IMAP_CMD_PART_SIZE
+   of them, then answers when all are written. */
+static void fetch_more(struct imap_cmd *cmd)
+{
+	struct fetch_ctx *ctx = cmd->more_context;
+	struct imap_session *s = cmd->session;
+
+	ctx->cmd = cmd;
+	cmd->more = NULL;
+	while (ctx->next < ctx->nmsgs) {
+		const struct store_message *m = &ctx->msgs[ctx->next++];
+		uint32_t seq = imap_session_seq(s, m->uid);
+		int r;
+
+		/* A message expunged meanwhile by this very session cannot
+		   happen (input waits); by others it is still in the map. */
+		if (seq == 0 ||
+		    (ctx->changedsince != 0 && m->modseq <= ctx->changedsince))
+			continue;
+		r = fetch_write_message(ctx, seq, m, cmd->out);
+		if (r == -2)
+			ctx->unknown_cte = true;
+		else if (r < 0)
+			ctx->failed = true;
+		if (cmd->out->used >= IMAP_CMD_PART_SIZE &&
+		    ctx->next < ctx->nmsgs) {
+			cmd->more = fetch_more;
+			return;
+		}
+	}
+	/* RFC 9051 6.4.5 / 7.1: a message whose body cannot be read is a
+	   NO, not a silently missing response. */
+	if (ctx->unknown_cte)
+		imap_cmd_no(cmd, "UNKNOWN-CTE",
+			    "Unknown Content-Transfer-Encoding");
+	else if (ctx->failed)
+		imap_cmd_no(cmd, "SERVERBUG",
+			    "Some messages could not be read");
+	else
+		imap_cmd_ok(cmd, NULL, "FETCH completed");
+}
+
 static void imap_cmd_fetch(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->session;
@@ -745,7 +791,6 @@ static void imap_cmd_fetch(struct imap_cmd *cmd)
 	uint32_t *uids;
 	unsigned int count, nmsgs;
 	const char *error;
-	bool failed = false, unknown_cte = false;
 
 	if (cmd->arg_count < 2 || cmd->arg_count > 3) {
 		imap_cmd_bad(cmd, "FETCH needs a sequence set and items");
@@ -819,29 +864,13 @@ static void imap_cmd_fetch(struct imap_cmd *cmd)
 			}
 		}
 	}
-	for (unsigned int i = 0; i < nmsgs; i++) {
-		uint32_t seq = imap_session_seq(s, msgs[i].uid);
-		int r;
+	struct fetch_ctx *state = p_new(cmd->pool, struct fetch_ctx, 1);
 
-		if (seq == 0 || (ctx.changedsince != 0 &&
-				 msgs[i].modseq <= ctx.changedsince))
-			continue;
-		r = fetch_write_message(&ctx, seq, &msgs[i], cmd->out);
-		if (r == -2)
-			unknown_cte = true;
-		else if (r < 0)
-			failed = true;
-	}
-	/* RFC 9051 6.4.5 / 7.1: a message whose body cannot be read is a
-	   NO, not a silently missing response. */
-	if (unknown_cte)
-		imap_cmd_no(cmd, "UNKNOWN-CTE",
-			    "Unknown Content-Transfer-Encoding");
-	else if (failed)
-		imap_cmd_no(cmd, "SERVERBUG",
-			    "Some messages could not be read");
-	else
-		imap_cmd_ok(cmd, NULL, "FETCH completed");
+	*state = ctx;
+	state->msgs = msgs;
+	state->nmsgs = nmsgs;
+	cmd->more_context = state;
+	fetch_more(cmd);
 }
 
 /* ---- STORE ---- */

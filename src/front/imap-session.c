@@ -164,6 +164,8 @@ void front_imap_deinit(void)
 
 /* ---- sessions ---- */
 
+static void imap_session_abort(struct imap_session *s);
+
 struct imap_session *imap_session_create(struct front_conn *conn,
 					 uint64_t account_id,
 					 const uint8_t data_key[32],
@@ -212,6 +214,7 @@ void imap_session_destroy(struct imap_session **_s)
 	*_s = NULL;
 	if (s == NULL)
 		return;
+	imap_session_abort(s);
 	imap_session_unselect(s);
 	a = s->account;
 	if (s->prev != NULL)
@@ -659,54 +662,95 @@ const struct imap_cmd_def *imap_session_find(const char *name)
 	return NULL;
 }
 
-void imap_session_execute(struct imap_session *s,
-			  const struct imap_cmd_def *def, const char *tag,
-			  bool uid, const struct imap_arg *args,
-			  unsigned int arg_count, struct buf *out,
-			  struct pool *pool)
+struct imap_session_cmd {
+	struct imap_cmd cmd;
+	const struct imap_cmd_def *def;
+	struct buf tagged;
+	bool was_selected;
+	uint64_t modseq_before;
+};
+
+static bool imap_session_finish(struct imap_session *s,
+				struct imap_session_cmd *p, struct buf *out)
 {
-	struct buf tagged = BUF_INIT;
-	struct imap_cmd cmd = {
-		.session = s,
-		.tag = tag,
-		.name = def->name,
-		.uid = uid,
-		.args = args,
-		.arg_count = arg_count,
-		.out = out,
-		.tagged = &tagged,
-		.pool = pool,
-	};
+	struct imap_cmd *cmd = &p->cmd;
 
-	if ((def->flags & IMAP_CMD_SELECTED) != 0 && !s->selected)
-		imap_cmd_bad(&cmd, "No mailbox selected");
-	else if (uid && (def->flags & IMAP_CMD_UID) == 0)
-		imap_cmd_bad(&cmd, "This command has no UID form");
-	else if ((def->flags & IMAP_CMD_WRITE) != 0 && s->readonly)
-		imap_cmd_no(&cmd, "READ-ONLY",
-			    "The mailbox was opened with EXAMINE");
-	else {
-		bool was_selected = s->selected;
-		uint64_t before = 0;
-
-		if (was_selected)
-			before = store_highest_modseq(s->store);
-		def->func(&cmd);
-		if (was_selected && s->selected) {
-			s->own_lo = before + 1;
-			s->own_hi = store_highest_modseq(s->store);
-		}
+	if (!cmd->answered && cmd->more != NULL) {
+		s->pending = p;
+		return false;
 	}
-	if (!cmd.answered)
-		imap_cmd_no(&cmd, "SERVERBUG", "Command not completed");
+	s->pending = NULL;
+	if (!cmd->answered)
+		imap_cmd_no(cmd, "SERVERBUG", "Command not completed");
+	if (p->was_selected && s->selected) {
+		s->own_lo = p->modseq_before + 1;
+		s->own_hi = store_highest_modseq(s->store);
+	}
 	/* RFC 9051 7: status updates may follow any command; RFC 9051
 	   7.5.1: no EXPUNGE during FETCH, STORE, SEARCH (their UID forms
 	   excepted). */
 	if (s->selected)
 		(void)imap_session_sync(
-			s, out, uid || (def->flags & IMAP_CMD_NO_EXPUNGE) == 0);
-	buf_append(out, tagged.data, tagged.used);
-	buf_free(&tagged);
+			s, out,
+			cmd->uid || (p->def->flags & IMAP_CMD_NO_EXPUNGE) == 0);
+	buf_append(out, p->tagged.data, p->tagged.used);
+	buf_free(&p->tagged);
+	i_free(p);
+	return true;
+}
+
+bool imap_session_execute(struct imap_session *s,
+			  const struct imap_cmd_def *def, const char *tag,
+			  bool uid, const struct imap_arg *args,
+			  unsigned int arg_count, struct buf *out,
+			  struct pool *pool)
+{
+	struct imap_session_cmd *p = i_new(struct imap_session_cmd, 1);
+	struct imap_cmd *cmd = &p->cmd;
+
+	i_assert(s->pending == NULL);
+	p->def = def;
+	cmd->session = s;
+	cmd->tag = tag;
+	cmd->name = def->name;
+	cmd->uid = uid;
+	cmd->args = args;
+	cmd->arg_count = arg_count;
+	cmd->out = out;
+	cmd->tagged = &p->tagged;
+	cmd->pool = pool;
+	if ((def->flags & IMAP_CMD_SELECTED) != 0 && !s->selected) {
+		imap_cmd_bad(cmd, "No mailbox selected");
+	} else if (uid && (def->flags & IMAP_CMD_UID) == 0) {
+		imap_cmd_bad(cmd, "This command has no UID form");
+	} else if ((def->flags & IMAP_CMD_WRITE) != 0 && s->readonly) {
+		imap_cmd_no(cmd, "READ-ONLY",
+			    "The mailbox was opened with EXAMINE");
+	} else {
+		p->was_selected = s->selected;
+		if (p->was_selected)
+			p->modseq_before = store_highest_modseq(s->store);
+		def->func(cmd);
+	}
+	return imap_session_finish(s, p, out);
+}
+
+bool imap_session_continue(struct imap_session *s, struct buf *out)
+{
+	struct imap_session_cmd *p = s->pending;
+
+	i_assert(p != NULL && p->cmd.more != NULL);
+	p->cmd.out = out;
+	p->cmd.more(&p->cmd);
+	return imap_session_finish(s, p, out);
+}
+
+static void imap_session_abort(struct imap_session *s)
+{
+	if (s->pending == NULL)
+		return;
+	buf_free(&s->pending->tagged);
+	i_free(s->pending);
 }
 
 /* ---- session commands ---- */

@@ -82,6 +82,8 @@ struct imap_session {
 	unsigned int searchres_count;
 	/* IDLE is running: changes are reported as they come. */
 	bool idling;
+	/* A command answering in parts (struct imap_cmd.more). */
+	struct imap_session_cmd *pending;
 	/* The modseqs of this session's own last write command: their flag
 	   changes and expunges were answered by the command itself, so the
 	   sync does not repeat them. */
@@ -106,7 +108,16 @@ struct imap_cmd {
 	/* Set by imap_cmd_ok/no/bad; failed by imap_cmd_bad. */
 	bool answered;
 	bool failed;
+	/* A handler that answers in parts (FETCH of many messages: memory
+	   per connection stays bounded) sets more and returns without
+	   answering; more is called again, with a fresh out, once the
+	   client has read what was produced, until it answers. */
+	void (*more)(struct imap_cmd *cmd);
+	void *more_context;
 };
+
+/* Roughly how much output one part of a command may produce. */
+#define IMAP_CMD_PART_SIZE (256u * 1024)
 
 enum imap_cmd_flags {
 	/* Needs a selected mailbox (RFC 9051 6.4). */
@@ -148,12 +159,17 @@ void imap_session_destroy(struct imap_session **session);
 const struct imap_cmd_def *imap_session_find(const char *name);
 /* Runs one command: checks its flags (state, UID, EXAMINE), calls the
    handler, and reports pending changes where allowed. Appends everything
-   to out. */
-void imap_session_execute(struct imap_session *session,
+   to out. Returns true when the command is complete; false when it
+   answers in parts (session->pending): the caller sends out, reads no
+   further commands, and calls imap_session_continue() whenever the
+   output has drained. args and pool must stay valid until then. */
+bool imap_session_execute(struct imap_session *session,
 			  const struct imap_cmd_def *def, const char *tag,
 			  bool uid, const struct imap_arg *args,
 			  unsigned int arg_count, struct buf *out,
 			  struct pool *pool);
+/* The next part of session->pending; returns true when it completed. */
+bool imap_session_continue(struct imap_session *session, struct buf *out);
 
 /* Reports other sessions' (and deliveries') changes to the selected
    mailbox: "* N EXISTS", FETCH FLAGS (with MODSEQ under CONDSTORE), and,

@@ -302,5 +302,39 @@ class ImapSessionTest(unittest.TestCase):
         self.assertNotIn('RECENT', m.untagged_responses)
 
 
+    def test_7_large_fetch_in_parts(self):
+        # 40 messages of ~64 KiB: the answer (2.6 MB) is produced in
+        # parts of 256 KiB as the client reads; every body intact, and
+        # a command pipelined behind it is answered after it.
+        other = 'big@' + DOMAIN
+        password = self.inst.add_user(other)
+        bodies = []
+        for n in range(40):
+            line = ('%02d' % n) * 40 + '\r\n'
+            body = line * 800
+            data = message(n, subject='big %d' % n, body=body)
+            bodies.append(data)
+            r = self.inst.marmot(['deliver', other], input=data.decode())
+            self.assertEqual(r.returncode, 0, r.stderr)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = self.inst.marmot(['store', 'list', other])
+            if len(r.stdout.splitlines()) >= 40:
+                break
+            time.sleep(0.1)
+        m = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
+                              ssl_context=self.ctx, timeout=30)
+        self.addCleanup(self.logout, m)
+        m.login(other, password)
+        m.select('INBOX')
+        typ, data = m.fetch('1:*', '(BODY.PEEK[])')
+        self.assertEqual(typ, 'OK')
+        got = [d[1] for d in data if isinstance(d, tuple)]
+        self.assertEqual(len(got), 40)
+        self.assertEqual(got, bodies)
+        typ, _ = m.noop()
+        self.assertEqual(typ, 'OK')
+
+
 if __name__ == '__main__':
     unittest.main()

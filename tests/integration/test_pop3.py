@@ -355,6 +355,33 @@ class Pop3MaildropTest(Pop3Case):
         self.assertEqual(p.stat()[0], 1)
         p.quit()
 
+    def test_imap_sees_pop3_expunge(self):
+        # IMAP does not take the POP3 lock; a POP3 QUIT's expunge reaches
+        # an IMAP session of the same account like any other change.
+        import imaplib
+        user, password = self.new_user('both')
+        self.deliver(user, [message(1), message(2)])
+        imap = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
+                                 ssl_context=self.ctx, timeout=20)
+        self.addCleanup(imap.sock.close)
+        imap.login(user, password)
+        typ, data = imap.select('INBOX')
+        self.assertEqual((typ, data), ('OK', [b'2']))
+        p = self.pop(user, password)
+        self.assertEqual(p.stat()[0], 2)
+        p.dele(1)
+        self.assertTrue(p.quit().startswith(b'+OK'))
+        deadline = time.monotonic() + 10
+        expunged = None
+        while time.monotonic() < deadline and not expunged:
+            imap.noop()
+            expunged = imap.response('EXPUNGE')[1]
+            if expunged == [None]:
+                expunged = None
+            time.sleep(0.1)
+        self.assertEqual(expunged, [b'1'], 'IMAP saw no EXPUNGE')
+        imap.logout()
+
     def test_zero_access_account(self):
         user = 'zpop%s@%s' % (os.urandom(3).hex(), DOMAIN)
         password = harness.random_password()
