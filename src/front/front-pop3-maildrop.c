@@ -130,21 +130,32 @@ int pop3_split_args(struct span args, struct span *argv, unsigned int max)
 	}
 }
 
-void pop3_dot_stuff(const uint8_t *data, size_t len, int64_t body_lines,
-		    struct buf *out,
-		    void (*flush)(void *context, struct buf *out),
-		    void *context)
+void pop3_stuffer_init(struct pop3_stuffer *st, const uint8_t *data, size_t len,
+		       int64_t body_lines)
 {
-	const uint8_t *p = data, *end = data + len;
-	bool in_body = false;
-	int64_t sent_body = 0;
+	memset(st, 0, sizeof(*st));
+	st->data = data;
+	st->len = len;
+	st->body_lines = body_lines;
+}
 
-	while (p < end) {
+bool pop3_stuffer_next(struct pop3_stuffer *st, struct buf *out, size_t max)
+{
+	const uint8_t *end = st->data + st->len;
+	size_t start_used = out->used;
+
+	if (st->done)
+		return true;
+	while (st->pos < st->len) {
+		const uint8_t *p = st->data + st->pos;
 		const uint8_t *lf = memchr(p, '\n', (size_t)(end - p));
 		const uint8_t *next = lf == NULL ? end : lf + 1;
 		size_t line_len = (size_t)((lf == NULL ? end : lf) - p);
 
-		if (body_lines >= 0 && in_body && sent_body++ >= body_lines)
+		if (out->used - start_used >= max)
+			return false;
+		if (st->body_lines >= 0 && st->in_body &&
+		    st->sent_body++ >= st->body_lines)
 			break;
 		if (line_len > 0 && p[line_len - 1] == '\r')
 			line_len--;
@@ -153,15 +164,23 @@ void pop3_dot_stuff(const uint8_t *data, size_t len, int64_t body_lines,
 			buf_append_c(out, '.');
 		buf_append(out, p, line_len);
 		buf_append(out, "\r\n", 2);
-		if (!in_body && line_len == 0)
-			in_body = true;
-		p = next;
-		if (flush != NULL && out->used >= POP3_STUFF_CHUNK)
-			flush(context, out);
+		if (!st->in_body && line_len == 0)
+			st->in_body = true;
+		st->pos = (size_t)(next - st->data);
 	}
 	buf_append(out, ".\r\n", 3);
-	if (flush != NULL)
-		flush(context, out);
+	st->done = true;
+	return true;
+}
+
+void pop3_dot_stuff(const uint8_t *data, size_t len, int64_t body_lines,
+		    struct buf *out)
+{
+	struct pop3_stuffer st;
+
+	pop3_stuffer_init(&st, data, len, body_lines);
+	while (!pop3_stuffer_next(&st, out, SIZE_MAX))
+		;
 }
 
 bool pop3_lock_acquire(struct pop3_locks *locks, uint64_t account_id)

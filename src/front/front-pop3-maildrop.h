@@ -67,19 +67,28 @@ void pop3_uidl(const struct pop3_maildrop *md, const struct pop3_msg *msg,
    max. */
 int pop3_split_args(struct span args, struct span *argv, unsigned int max);
 
-/* Appends a message as a multi-line response body (RFC 1939 3): every
-   line ends in CRLF (a bare LF becomes CRLF; a last line without one
-   gets it), a line starting with '.' gets another '.', and ".\r\n"
-   ends it. body_lines < 0 sends all of it; otherwise TOP (RFC 1939 7):
-   the header, the empty line after it, and at most body_lines lines of
-   the body. With flush set, flush(context, out) is called whenever out
-   holds POP3_STUFF_CHUNK octets or more, and at the end; it is to send
-   and empty out, so that out stays small. */
-#define POP3_STUFF_CHUNK (64 * 1024)
+/* A message as a multi-line response body (RFC 1939 3), produced in
+   parts: every line ends in CRLF (a bare LF becomes CRLF; a last line
+   without one gets it), a line starting with '.' gets another '.', and
+   ".\r\n" ends it. body_lines < 0 sends all of it; otherwise TOP (RFC
+   1939 7): the header, the empty line after it, and at most body_lines
+   lines of the body. data must stay valid while parts are taken. */
+struct pop3_stuffer {
+	const uint8_t *data;
+	size_t len, pos;
+	int64_t body_lines, sent_body;
+	bool in_body;
+	bool done;
+};
+void pop3_stuffer_init(struct pop3_stuffer *st, const uint8_t *data, size_t len,
+		       int64_t body_lines);
+/* Appends whole lines to out until it has grown by max octets or more (a
+   part ends after the line that crosses max), or to the end. Returns
+   true once the terminating ".\r\n" is appended. */
+bool pop3_stuffer_next(struct pop3_stuffer *st, struct buf *out, size_t max);
+/* All of it at once (tests). */
 void pop3_dot_stuff(const uint8_t *data, size_t len, int64_t body_lines,
-		    struct buf *out,
-		    void (*flush)(void *context, struct buf *out),
-		    void *context);
+		    struct buf *out);
 
 /* The maildrop lock (RFC 1939 4: "exclusive-access lock"): the accounts
    that have a POP3 session in TRANSACTION state in this process. */

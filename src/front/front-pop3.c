@@ -17,7 +17,8 @@
    (nor check it): they see POP3's expunges like any other session's.
 
    Store calls block the front's loop (SQLite); a session's memory is 16
-   octets per message plus the message being sent.
+   octets per message plus the message being sent and one part of its
+   output (POP3_SEND_PART).
 
    SECURITY: USER, PASS and AUTH are refused before STLS on port 110, and
    neither USER nor SASL is listed in CAPA then (RFC 2595 4: the
@@ -25,6 +26,7 @@
 
 #include "lib.h"
 #include "buf.h"
+#include "ioloop.h"
 #include "log.h"
 #include "pool.h"
 #include "blob.h"
@@ -48,6 +50,8 @@
    for it to drain (pipelined RETRs of a client that does not read would
    otherwise queue without bound). */
 #define POP3_OUTPUT_HIGH (1024 * 1024)
+/* RETR and TOP send a message in parts of about this size. */
+#define POP3_SEND_PART (256 * 1024)
 
 struct pop3_state {
 	struct front_conn *conn;
@@ -62,6 +66,10 @@ struct pop3_state {
 	   meanwhile). */
 	char *deferred_line; /* i_malloc'ed */
 	size_t deferred_len;
+	/* A RETR or TOP being sent: the message and where it is. */
+	bool sending;
+	struct buf message;
+	struct pop3_stuffer stuffer;
 
 	uint64_t locked_account; /* 0 = holds no lock */
 	struct store *store;
@@ -465,49 +473,64 @@ static int pop3_cmd_list(struct front_conn *conn, struct pop3_state *state,
 	return 0;
 }
 
-static void pop3_flush(void *context, struct buf *out)
+/* Queues the next part of the message being sent. Returns true when it
+   was the last. */
+static bool pop3_send_part(struct front_conn *conn, struct pop3_state *state)
 {
-	struct front_conn *conn = context;
+	struct buf out = BUF_INIT;
+	bool done;
 
-	front_conn_write(conn, out->data, out->used);
-	safe_memset0(out->data, out->used);
-	buf_reset(out);
+	done = pop3_stuffer_next(&state->stuffer, &out, POP3_SEND_PART);
+	front_conn_write(conn, out.data, out.used);
+	buf_free_secure(&out);
+	if (done) {
+		buf_free_secure(&state->message);
+		state->sending = false;
+	} else {
+		front_conn_want_drained(conn);
+	}
+	return done;
 }
 
 /* RETR (body_lines < 0) and TOP: reads the message's blob and sends it
-   dot-stuffed, in pieces: the message and the connection's output buffer
-   are the only copies. */
+   dot-stuffed in parts of POP3_SEND_PART, the next when the client has
+   read the last (pop3_output_drained), with input paused meanwhile: the
+   session holds the message and one part. */
 static int pop3_send_message(struct front_conn *conn, struct pop3_state *state,
 			     struct pop3_msg *msg, int64_t body_lines)
 {
 	pool_t pool = pool_create("pop3 retr", 4096);
 	struct store_message *msgs;
-	struct buf data = BUF_INIT, out = BUF_INIT;
 	unsigned int count;
 	const char *error;
 	int ret = 0;
 
+	i_assert(!state->sending);
+	buf_reset(&state->message);
 	if (store_fetch(state->store, state->inbox_id, msg->uid, msg->uid, pool,
 			&msgs, &count, &error) < 0 ||
-	    (count == 1 &&
-	     blob_get(state->blobs, msgs[0].blob_id, &data, &error) < 0)) {
+	    (count == 1 && blob_get(state->blobs, msgs[0].blob_id,
+				    &state->message, &error) < 0)) {
 		log_error(conn->id, "pop3.read_failed",
 			  "uid=%" PRIu32 " error=%s", msg->uid,
 			  log_value(0, error));
 		front_conn_printf(conn, "-ERR [SYS/TEMP] Cannot read the "
 					"message\r\n");
+		buf_free_secure(&state->message);
 	} else if (count == 0) {
 		/* Expunged meanwhile by an IMAP session (which does not
 		   take the POP3 lock). */
 		ret = pop3_err(conn, state,
 			       "Message was removed by another session");
 	} else {
-		buf_printf(&out, "+OK %" PRIu64 " octets\r\n", msg->size);
-		pop3_dot_stuff(data.data, data.used, body_lines, &out,
-			       pop3_flush, conn);
+		front_conn_printf(conn, "+OK %" PRIu64 " octets\r\n",
+				  msg->size);
+		pop3_stuffer_init(&state->stuffer, state->message.data,
+				  state->message.used, body_lines);
+		state->sending = true;
+		if (!pop3_send_part(conn, state))
+			front_conn_pause(conn);
 	}
-	buf_free_secure(&data);
-	buf_free_secure(&out);
 	pool_unref(&pool);
 	return ret;
 }
@@ -714,12 +737,33 @@ static void pop3_deferred_run(void *context)
 	i_free(line);
 }
 
+static void pop3_resume_nothing(void *context ATTR_UNUSED)
+{
+}
+
 static void pop3_output_drained(struct front_conn *conn)
 {
 	struct pop3_state *state = conn->proto_state;
 
+	if (state->sending) {
+		/* A client that reads is not idle. */
+		if (conn->idle != NULL)
+			timeout_reset(conn->idle);
+		if (pop3_send_part(conn, state))
+			front_conn_resume(conn, pop3_resume_nothing, state);
+		return;
+	}
 	if (state->deferred_line != NULL)
 		front_conn_resume(conn, pop3_deferred_run, state);
+}
+
+/* A shutdown waits for the message being sent (its goodbye would land
+   inside the multi-line response). */
+static bool pop3_busy(struct front_conn *conn)
+{
+	struct pop3_state *state = conn->proto_state;
+
+	return state->sending;
 }
 
 static int pop3_input_line(struct front_conn *conn, struct span line)
@@ -765,6 +809,7 @@ static void pop3_deinit(struct front_conn *conn)
 
 	front_sasl_free(&state->sasl);
 	pop3_deferred_free(state);
+	buf_free_secure(&state->message);
 	pop3_maildrop_close(state);
 }
 
@@ -775,6 +820,7 @@ const struct front_protocol front_protocol_pop3 = {
 	.line_too_long = pop3_line_too_long,
 	.tls_ready = pop3_tls_ready,
 	.output_drained = pop3_output_drained,
+	.busy = pop3_busy,
 	.goodbye = pop3_goodbye,
 	.deinit = pop3_deinit,
 	.state_size = sizeof(struct pop3_state),

@@ -154,8 +154,7 @@ static void check_stuff(const char *in, int64_t lines, const char *want)
 {
 	struct buf out = BUF_INIT;
 
-	pop3_dot_stuff((const uint8_t *)in, strlen(in), lines, &out, NULL,
-		       NULL);
+	pop3_dot_stuff((const uint8_t *)in, strlen(in), lines, &out);
 	assert_string_equal(buf_cstr(&out), want);
 	buf_free(&out);
 }
@@ -217,7 +216,7 @@ static void test_dot_stuff_random(void **st ATTR_UNUSED)
 		buf_reset(&out);
 		buf_reset(&want);
 		buf_reset(&got);
-		pop3_dot_stuff((const uint8_t *)in, len, -1, &out, NULL, NULL);
+		pop3_dot_stuff((const uint8_t *)in, len, -1, &out);
 		/* Expected: each input line without its LF and one CR
 		   before it, plus CRLF. */
 		for (size_t i = 0; i <= len; i++) {
@@ -262,44 +261,51 @@ static void test_dot_stuff_random(void **st ATTR_UNUSED)
 	buf_free(&got);
 }
 
-struct flush_ctx {
-	struct buf all;
-	unsigned int calls;
-	size_t max_out;
-};
-
-static void flush_collect(void *context, struct buf *out)
+static void test_stuffer_parts(void **st ATTR_UNUSED)
 {
-	struct flush_ctx *ctx = context;
-
-	ctx->calls++;
-	if (out->used > ctx->max_out)
-		ctx->max_out = out->used;
-	buf_append(&ctx->all, out->data, out->used);
-	buf_reset(out);
-}
-
-static void test_dot_stuff_flush(void **st ATTR_UNUSED)
-{
-	struct buf msg = BUF_INIT, whole = BUF_INIT, out = BUF_INIT;
-	struct flush_ctx ctx = { .all = BUF_INIT };
+	struct buf msg = BUF_INIT, whole = BUF_INIT, all = BUF_INIT;
+	struct buf part = BUF_INIT;
+	struct pop3_stuffer stuffer;
+	unsigned int parts = 0;
+	bool done = false;
 
 	buf_append_str(&msg, "Subject: big\r\n\r\n");
 	for (unsigned int i = 0; i < 20000; i++)
 		buf_printf(&msg, "%s%u line of text\n", i % 7 == 0 ? "." : "",
 			   i);
-	pop3_dot_stuff(msg.data, msg.used, -1, &whole, NULL, NULL);
-	pop3_dot_stuff(msg.data, msg.used, -1, &out, flush_collect, &ctx);
-	/* The same bytes, in pieces of about POP3_STUFF_CHUNK. */
-	assert_int_equal(ctx.all.used, whole.used);
-	assert_memory_equal(ctx.all.data, whole.data, whole.used);
-	assert_true(ctx.calls > whole.used / POP3_STUFF_CHUNK);
-	assert_true(ctx.max_out < POP3_STUFF_CHUNK + 64);
-	assert_int_equal(out.used, 0);
+	pop3_dot_stuff(msg.data, msg.used, -1, &whole);
+	pop3_stuffer_init(&stuffer, msg.data, msg.used, -1);
+	while (!done) {
+		buf_reset(&part);
+		done = pop3_stuffer_next(&stuffer, &part, 4096);
+		/* A part ends after the line that crosses the limit. */
+		assert_true(part.used < 4096 + 64);
+		buf_append(&all, part.data, part.used);
+		parts++;
+		assert_true(parts < 1000);
+	}
+	/* The same bytes as all at once, in parts of about 4 KiB. */
+	assert_int_equal(all.used, whole.used);
+	assert_memory_equal(all.data, whole.data, whole.used);
+	assert_true(parts > whole.used / 4200);
+	/* Done stays done. */
+	buf_reset(&part);
+	assert_true(pop3_stuffer_next(&stuffer, &part, 4096));
+	assert_int_equal(part.used, 0);
+
+	/* TOP in parts of one line. */
+	static const char top_msg[] = "A: 1\r\nB: 2\r\n\r\nx\r\ny\r\nz\r\n";
+	buf_reset(&all);
+	pop3_stuffer_init(&stuffer, (const uint8_t *)top_msg, strlen(top_msg),
+			  2);
+	while (!pop3_stuffer_next(&stuffer, &all, 1))
+		;
+	assert_string_equal(buf_cstr(&all),
+			    "A: 1\r\nB: 2\r\n\r\nx\r\ny\r\n.\r\n");
 	buf_free(&msg);
 	buf_free(&whole);
-	buf_free(&out);
-	buf_free(&ctx.all);
+	buf_free(&all);
+	buf_free(&part);
 }
 
 static void test_locks(void **st ATTR_UNUSED)
@@ -333,7 +339,7 @@ int main(void)
 		cmocka_unit_test(test_split_args),
 		cmocka_unit_test(test_dot_stuff),
 		cmocka_unit_test(test_top),
-		cmocka_unit_test(test_dot_stuff_flush),
+		cmocka_unit_test(test_stuffer_parts),
 		cmocka_unit_test(test_dot_stuff_random),
 		cmocka_unit_test(test_locks),
 	};

@@ -191,8 +191,9 @@ class Pop3MaildropTest(Pop3Case):
         return ids
 
     def test_retr_list_uidl_top(self):
+        # Message 2 (~620 KB) leaves in several 256 KiB parts.
         user, password = self.new_user('drop')
-        big = ''.join('%05d %s\r\n' % (i, 'x' * 70) for i in range(3000))
+        big = ''.join('%05d %s\r\n' % (i, 'x' * 70) for i in range(8000))
         texts = [message(1), message(2, big), message(3, '.\r\n' * 5)]
         self.deliver(user, texts)
         for port in ('pop3', 'pop3s'):
