@@ -66,6 +66,8 @@ struct front_conn {
 	pool_t pool;
 	char id[16]; /* connection id for logs */
 	char ip[64];
+	/* What the per-IP limit counts (net_ip_bucket(): IPv6 per /64). */
+	char ip_bucket[64];
 	unsigned int port;
 	enum settings_port kind;
 	const struct front_protocol *proto;
@@ -73,6 +75,9 @@ struct front_conn {
 	struct stream *stream;
 	struct tls_ctx *tls; /* the context for STARTTLS (a reference) */
 	struct timeout *idle;
+	uint64_t last_input_ms; /* for the idle timer */
+	/* Runs until the connection has logged in (login_timeout). */
+	struct timeout *login;
 	/* An authentication request is in flight: input is paused. */
 	bool auth_pending;
 	/* Bytes to hand to proto->raw before lines resume (0 = lines). */

@@ -185,8 +185,13 @@ static const struct setting_def setting_defs[] = {
 	  "file descriptor limits." },
 	{ "max_connections_per_ip", SETTING_UINT, "50", 1, 100000,
 	  OFF(max_connections_per_ip), -1,
-	  "Connections the front accepts from one IP address: enough for a "
-	  "household behind NAT, too few for one host to starve the others." },
+	  "Connections the front accepts from one IP address, all protocols "
+	  "together (IPv6: from one /64): enough for a household behind NAT "
+	  "whose mail clients open 5 to 10 IMAP connections per account, too "
+	  "few for one host to starve the others. One more is refused with "
+	  "the protocol's temporary error (IMAP BYE, POP3 -ERR [SYS/TEMP], "
+	  "SMTP 421) and closed unread; on implicit TLS ports it is closed "
+	  "without a word." },
 	{ "shutdown_timeout", SETTING_TIME, "8s", 1, 60, OFF(shutdown_timeout),
 	  -1,
 	  "How long the front drains connections on SIGTERM; the master kills "
@@ -194,6 +199,30 @@ static const struct setting_def setting_defs[] = {
 	{ "idle_timeout", SETTING_TIME, "5m", 10, 3600, OFF(idle_timeout), -1,
 	  "How long a connection may stay idle before it authenticates (RFC "
 	  "5321 4.5.3.2 asks for at least 5 minutes on SMTP)." },
+	{ "login_timeout", SETTING_TIME, "60s", 1, 3600, OFF(login_timeout), -1,
+	  "How long an IMAP, POP3 or submission connection may take to log "
+	  "in, busy or not: a client that trickles bytes to stay under "
+	  "idle_timeout is cut here. Port 25 and HTTP have no login and only "
+	  "idle_timeout." },
+	{ "imap_idle_timeout", SETTING_TIME, "30m", 10, 86400,
+	  OFF(imap_idle_timeout), -1,
+	  "How long an authenticated IMAP connection may stay idle, IDLE "
+	  "included, before the server logs it out (RFC 9051 5.4 asks for "
+	  "at least 30 minutes; clients re-issue IDLE within 29)." },
+	{ "auth_max_failures_per_ip", SETTING_UINT, "10", 1, 100000,
+	  OFF(auth_max_failures_per_ip), -1,
+	  "Failed logins (any protocol and mechanism, SCRAM included) from "
+	  "one IP address (IPv6: one /64) within auth_failure_window after "
+	  "which its further logins, even with the right password, get a "
+	  "temporary failure without being checked." },
+	{ "auth_max_failures_per_user", SETTING_UINT, "30", 1, 100000,
+	  OFF(auth_max_failures_per_user), -1,
+	  "Failed logins of one username within auth_failure_window after "
+	  "which it is refused to every address that has failed itself; "
+	  "addresses without failures (the owner's) still log in." },
+	{ "auth_failure_window", SETTING_TIME, "5m", 1, 86400,
+	  OFF(auth_failure_window), -1,
+	  "How long failed logins are counted, from the first one." },
 	{ "max_line_length", SETTING_SIZE, "64K", 1024, 16 * 1024 * 1024,
 	  OFF(max_line_length), -1,
 	  "Longest input line accepted per connection. 64K is far above any "
