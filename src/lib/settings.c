@@ -89,6 +89,7 @@ static const struct {
 	{ "dmarc_tree_walk", "on|off" },
 	{ "dmarc_report", "on|off" },
 	{ "spf_reject_fail", "on|off" },
+	{ "auth_throttle_localhost", "exempt|count" },
 };
 
 #define OFF(field) offsetof(struct marmot_settings, field)
@@ -223,6 +224,12 @@ static const struct setting_def setting_defs[] = {
 	{ "auth_failure_window", SETTING_TIME, "5m", 1, 86400,
 	  OFF(auth_failure_window), -1,
 	  "How long failed logins are counted, from the first one." },
+	{ "auth_throttle_localhost", SETTING_CHOICE, "exempt", 0, 0,
+	  OFF(auth_throttle_localhost), -1,
+	  "exempt leaves 127.0.0.1 and ::1 out of the failed-login limits: a "
+	  "webmail or proxy on this host logs in for all its users from "
+	  "there, and one address for all of them would lock them all out "
+	  "at once; count treats them like any other address." },
 	{ "max_line_length", SETTING_SIZE, "64K", 1024, 16 * 1024 * 1024,
 	  OFF(max_line_length), -1,
 	  "Longest input line accepted per connection. 64K is far above any "
@@ -1152,6 +1159,7 @@ void settings_free(struct marmot_settings **_set)
 	str_list_free(&set->public_addresses);
 	i_free(set->mta_sts_mode);
 	i_free(set->dmarc_policy);
+	i_free(set->auth_throttle_localhost);
 	i_free(set->authserv_id);
 	i_free(set->public_suffix_list);
 	i_free(set->dmarc_enforce);

@@ -72,6 +72,7 @@ struct marmot_settings {
 	unsigned int auth_max_failures_per_ip;
 	unsigned int auth_max_failures_per_user;
 	unsigned int auth_failure_window; /* seconds */
+	char *auth_throttle_localhost; /* "exempt" or "count" */
 	uint64_t max_line_length; /* bytes */
 	/* SMTP and submission (front-smtp.c). */
 	uint64_t smtp_max_message_size; /* bytes */

@@ -2,7 +2,8 @@
    limit refuses even a correct login from the address and nobody else;
    the window ends it; IPv6 counts per /64; the per-user limit refuses
    only addresses that failed themselves; a flood of fresh addresses
-   stays in the fixed table and the hot address is still refused. */
+   stays in the fixed table and the hot address is still refused; the
+   host's own loopback addresses are exempt when asked. */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -139,6 +140,44 @@ static void test_flood_bounded(void **state ATTR_UNUSED)
 	vault_throttle_destroy(&t);
 }
 
+static void test_localhost_exempt(void **state ATTR_UNUSED)
+{
+	struct vault_throttle_settings set = {
+		.max_per_ip = 1,
+		.max_per_user = 1,
+		.window_msecs = 1000,
+		.exempt_localhost = true,
+	};
+	struct vault_throttle *t = vault_throttle_create(&set);
+	const char *reason;
+
+	/* A webmail on this host: neither counted nor refused ... */
+	for (unsigned int i = 0; i < 5; i++) {
+		vault_throttle_failure(t, "127.0.0.1", "alice", 0);
+		vault_throttle_failure(t, "::1", "alice", 0);
+		vault_throttle_failure(t, "::ffff:127.0.0.1", "alice", 0);
+	}
+	assert_false(
+		vault_throttle_blocked(t, "127.0.0.1", "alice", 1, &reason));
+	assert_false(vault_throttle_blocked(t, "::1", "alice", 1, &reason));
+	/* ... its failures do not count against the user elsewhere ... */
+	vault_throttle_failure(t, "192.0.2.1", "bob", 0);
+	assert_true(vault_throttle_blocked(t, "192.0.2.1", "x", 1, &reason));
+	/* ... and the rest of 127/8 and ::/64 is counted as usual. */
+	vault_throttle_failure(t, "127.0.0.3", NULL, 0);
+	assert_true(vault_throttle_blocked(t, "127.0.0.3", NULL, 1, &reason));
+	vault_throttle_failure(t, "::2", NULL, 0);
+	assert_true(vault_throttle_blocked(t, "::3", NULL, 1, &reason));
+	vault_throttle_destroy(&t);
+
+	/* count: like any other address. */
+	set.exempt_localhost = false;
+	t = vault_throttle_create(&set);
+	vault_throttle_failure(t, "127.0.0.1", NULL, 0);
+	assert_true(vault_throttle_blocked(t, "127.0.0.1", NULL, 1, &reason));
+	vault_throttle_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -146,6 +185,7 @@ int main(void)
 		cmocka_unit_test(test_ipv6_per_64),
 		cmocka_unit_test(test_per_user_spread),
 		cmocka_unit_test(test_flood_bounded),
+		cmocka_unit_test(test_localhost_exempt),
 	};
 
 	if (sodium_init() < 0)

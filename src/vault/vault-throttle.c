@@ -20,6 +20,7 @@ struct vault_throttle_entry {
 
 struct vault_throttle {
 	unsigned int max_per_ip, max_per_user, window_msecs;
+	bool exempt_localhost;
 	/* Keys the digests, so that nobody can aim addresses at one probe
 	   sequence to push a given entry out. */
 	uint8_t secret[crypto_generichash_KEYBYTES];
@@ -39,6 +40,7 @@ struct vault_throttle *vault_throttle_create(
 	t->window_msecs = set->window_msecs > 0
 				  ? set->window_msecs
 				  : VAULT_THROTTLE_DEFAULT_WINDOW_MSECS;
+	t->exempt_localhost = set->exempt_localhost;
 	randombytes_buf(t->secret, sizeof(t->secret));
 	t->entries = i_new(struct vault_throttle_entry, VAULT_THROTTLE_SLOTS);
 	return t;
@@ -105,6 +107,14 @@ static struct vault_throttle_entry *vault_throttle_find(
 	return victim;
 }
 
+/* bucket is net_ip_bucket(ip): "127.0.0.1" also for ::ffff:127.0.0.1. */
+static bool vault_throttle_exempt(const struct vault_throttle *t,
+				  const char *ip, const char *bucket)
+{
+	return t->exempt_localhost &&
+	       (strcmp(bucket, "127.0.0.1") == 0 || strcmp(ip, "::1") == 0);
+}
+
 bool vault_throttle_blocked(struct vault_throttle *t, const char *ip,
 			    const char *username, uint64_t now_ms,
 			    const char **reason_r)
@@ -113,6 +123,8 @@ bool vault_throttle_blocked(struct vault_throttle *t, const char *ip,
 	char bucket[64];
 
 	net_ip_bucket(ip, bucket);
+	if (vault_throttle_exempt(t, ip, bucket))
+		return false;
 	e = vault_throttle_find(t, 'i', bucket, now_ms, false);
 	if (e != NULL && e->count >= t->max_per_ip) {
 		*reason_r = "too_many_failures";
@@ -139,6 +151,8 @@ void vault_throttle_failure(struct vault_throttle *t, const char *ip,
 	char bucket[64];
 
 	net_ip_bucket(ip, bucket);
+	if (vault_throttle_exempt(t, ip, bucket))
+		return;
 	e = vault_throttle_find(t, 'i', bucket, now_ms, true);
 	if (e->count < UINT_MAX)
 		e->count++;

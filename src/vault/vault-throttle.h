@@ -21,6 +21,13 @@
        attacker cannot lock the owner out; each spreading address gets
        one guess per window.
 
+   The host's own loopback addresses (127.0.0.1, ::1) are neither counted
+   nor refused when exempt_localhost is set (auth_throttle_localhost =
+   exempt, the default): a webmail or proxy on this host logs in for all
+   its users from there, and counting them as one address would lock
+   every one of them out at once (Postfix exempts mynetworks from its
+   anvil limits the same way). The rest of 127.0.0.0/8 counts as usual.
+
    Only AUTH_RESULT_FAILED counts (a wrong password or an unknown user);
    DISABLED comes only after a correct password, TEMPFAIL is ours.
    Successes reset nothing: an attacker with one valid account must not
@@ -46,6 +53,7 @@ struct vault_throttle_settings {
 	unsigned int max_per_ip; /* 0 = VAULT_THROTTLE_DEFAULT_MAX_PER_IP */
 	unsigned int max_per_user; /* 0 = ..._DEFAULT_MAX_PER_USER */
 	unsigned int window_msecs; /* 0 = ..._DEFAULT_WINDOW_MSECS */
+	bool exempt_localhost;
 };
 
 struct vault_throttle *vault_throttle_create(

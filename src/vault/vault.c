@@ -1061,6 +1061,11 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 			.max_per_ip = set->auth_max_failures_per_ip,
 			.max_per_user = set->auth_max_failures_per_user,
 			.window_msecs = set->auth_failure_window * 1000,
+			/* NULL (settings made by hand): the default. */
+			.exempt_localhost =
+				set->auth_throttle_localhost == NULL ||
+				strcmp(set->auth_throttle_localhost,
+				       "exempt") == 0,
 		};
 
 		vault.scram = vault_scram_create(vault.ioloop, vault.dir,

@@ -13,8 +13,8 @@ of its own with lowered limits:
   - the vault's failed-login account: after auth_max_failures_per_ip
     wrong passwords from 127.0.0.3, even the right password from there
     is refused temporarily (NO [UNAVAILABLE]), without a hash, while
-    127.0.0.4 logs in at once; SMTP AUTH from 127.0.0.3 is refused too
-    (one account for every protocol).
+    127.0.0.4 logs in at once; SMTP AUTH (454) and POP3 (-ERR [SYS/TEMP])
+    from 127.0.0.3 are refused too (one account for every protocol).
 
 Attackers spread over source addresses 127.0.0.10-127.0.0.29 (bound
 client sockets), 10 connections each, under the per-IP cap. Loopback
@@ -351,6 +351,19 @@ class ImapAttackTest(unittest.TestCase):
             self.user, self.password)).encode())
         line, buf = read_line(s, buf)
         self.assertTrue(line.startswith('454'), line)
+        # And POP3.
+        raw = connect_from('127.0.0.3', self.inst.ports['pop3s'])
+        p = self.ctx.wrap_socket(raw, server_hostname=harness.HOSTNAME)
+        self.addCleanup(p.close)
+        buf = b''
+        line, buf = read_line(p, buf)
+        self.assertTrue(line.startswith('+OK'), line)
+        p.sendall(('USER %s\r\n' % self.user).encode())
+        line, buf = read_line(p, buf)
+        self.assertTrue(line.startswith('+OK'), line)
+        p.sendall(('PASS %s\r\n' % self.password).encode())
+        line, buf = read_line(p, buf)
+        self.assertTrue(line.startswith('-ERR [SYS/TEMP]'), line)
         log = self.inst.log_text(200000)
         self.assertIn('too_many_failures', log)
 
