@@ -120,15 +120,21 @@ class ImapAttackTest(unittest.TestCase):
 
     # -- helpers -----------------------------------------------------------
 
+    def tls_from(self, source, port_name, greeting):
+        """An implicit-TLS connection from source whose first line starts
+        with greeting; returns (socket, bytes read past that line)."""
+        raw = connect_from(source, self.inst.ports[port_name])
+        sock = self.ctx.wrap_socket(raw, server_hostname=harness.HOSTNAME)
+        self.addCleanup(sock.close)
+        line, buf = read_line(sock, b'')
+        self.assertTrue(line.startswith(greeting), line)
+        return sock, buf
+
     def imaps_login(self, source, password, tag='l1'):
         """Connects to 993 from source, logs in; returns (tagged reply,
         seconds from connect to the reply)."""
         t0 = time.monotonic()
-        raw = connect_from(source, self.inst.ports['imaps'])
-        sock = self.ctx.wrap_socket(raw, server_hostname=harness.HOSTNAME)
-        self.addCleanup(sock.close)
-        greeting, buf = read_line(sock, b'')
-        self.assertTrue(greeting.startswith('* OK'), greeting)
+        sock, buf = self.tls_from(source, 'imaps', '* OK')
         sock.sendall(('%s LOGIN %s %s\r\n' % (
             tag, imap_quote(self.user), imap_quote(password))).encode())
         for _ in range(50):
@@ -336,12 +342,7 @@ class ImapAttackTest(unittest.TestCase):
         self.assertTrue(tagged.startswith('r2 OK'), tagged)
         self.assertLess(secs, 1.0)
         # One account for every protocol: SMTP AUTH from 127.0.0.3 too.
-        raw = connect_from('127.0.0.3', self.inst.ports['submissions'])
-        s = self.ctx.wrap_socket(raw, server_hostname=harness.HOSTNAME)
-        self.addCleanup(s.close)
-        buf = b''
-        line, buf = read_line(s, buf)
-        self.assertTrue(line.startswith('220'), line)
+        s, buf = self.tls_from('127.0.0.3', 'submissions', '220')
         s.sendall(b'EHLO attacker.example\r\n')
         for _ in range(50):
             line, buf = read_line(s, buf)
@@ -352,12 +353,7 @@ class ImapAttackTest(unittest.TestCase):
         line, buf = read_line(s, buf)
         self.assertTrue(line.startswith('454'), line)
         # And POP3.
-        raw = connect_from('127.0.0.3', self.inst.ports['pop3s'])
-        p = self.ctx.wrap_socket(raw, server_hostname=harness.HOSTNAME)
-        self.addCleanup(p.close)
-        buf = b''
-        line, buf = read_line(p, buf)
-        self.assertTrue(line.startswith('+OK'), line)
+        p, buf = self.tls_from('127.0.0.3', 'pop3s', '+OK')
         p.sendall(('USER %s\r\n' % self.user).encode())
         line, buf = read_line(p, buf)
         self.assertTrue(line.startswith('+OK'), line)
