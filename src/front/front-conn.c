@@ -175,6 +175,29 @@ static void front_conn_stream_event(struct stream *stream,
 	front_conn_unref(conn);
 }
 
+/* The OK of COMPRESS is queued and the command consumed: what follows
+   in both directions is compressed. */
+static void front_conn_compress_now(struct front_conn *conn)
+{
+	const char *error;
+
+	conn->compress_wanted = false;
+	conn->auth_pending = false;
+	if (conn->closing || conn->destroyed)
+		return;
+	if (stream_start_compress(conn->stream, &error) < 0) {
+		/* The OK is out already: the client will send compressed
+		   data we cannot read. */
+		log_error(conn->id, "front.conn.compress_failed", "error=%s",
+			  log_value(0, error));
+		front_conn_close(conn, "compress failed");
+		return;
+	}
+	log_info(conn->id, "front.conn.compress", "proto=%s",
+		 conn->proto->name);
+	stream_set_reading(conn->stream, true);
+}
+
 static void front_conn_process_input(struct front_conn *conn)
 {
 	struct front *front = front_global;
@@ -195,6 +218,10 @@ static void front_conn_process_input(struct front_conn *conn)
 			if (n > in->used)
 				n = in->used;
 			buf_consume(in, n);
+			if (conn->compress_wanted) {
+				front_conn_compress_now(conn);
+				continue;
+			}
 			if (n == 0)
 				return;
 			continue;
@@ -388,6 +415,18 @@ size_t front_conn_output_pending(const struct front_conn *conn)
 void front_conn_want_drained(struct front_conn *conn)
 {
 	stream_want_drained(conn->stream);
+}
+
+void front_conn_compress_after_reply(struct front_conn *conn)
+{
+	i_assert(conn->proto->input != NULL);
+	conn->compress_wanted = true;
+	front_conn_pause(conn);
+}
+
+bool front_conn_is_compressed(const struct front_conn *conn)
+{
+	return conn->compress_wanted || stream_is_compressed(conn->stream);
 }
 
 bool front_conn_is_tls(const struct front_conn *conn)

@@ -68,7 +68,7 @@ static void imap_capability_list(struct front_conn *conn,
 			    "SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED "
 			    "LIST-STATUS STATUS=SIZE OBJECTID PREVIEW SAVEDATE "
 			    "UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE ESEARCH "
-			    "SEARCHRES");
+			    "SEARCHRES COMPRESS=DEFLATE");
 	buf_printf(out, " APPENDLIMIT=%u", IMAP_APPEND_LIMIT);
 }
 
