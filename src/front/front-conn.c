@@ -58,13 +58,18 @@ static void front_conn_unref(struct front_conn *conn)
 /* The idle limit of the connection now: idle_timeout, except for an
    authenticated IMAP session, whose autologout timer is at least 30
    minutes (RFC 9051 5.4), IDLE included (RFC 2177 3 asks clients to
-   re-issue IDLE within 29 minutes). */
+   re-issue IDLE within 29 minutes), and an authenticated POP3 one. */
 static unsigned int front_conn_idle_msecs(const struct front_conn *conn)
 {
 	const struct marmot_settings *set = front_global->set;
 
 	if (conn->user != NULL && conn->proto == &front_protocol_imap)
 		return set->imap_idle_timeout * 1000;
+	/* RFC 1939 3: a POP3 autologout timer "MUST be of at least 10
+	   minutes' duration" once the session is in the TRANSACTION state. */
+	if (conn->user != NULL && conn->proto == &front_protocol_pop3 &&
+	    set->idle_timeout < 600)
+		return 600 * 1000;
 	return set->idle_timeout * 1000;
 }
 

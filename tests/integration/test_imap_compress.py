@@ -15,8 +15,9 @@ import harness
 from harness import LineClient, SharedInstance, imap_quote
 
 
-class Deflated:
-    """The client side of a compressed IMAP connection."""
+class Deflated(LineClient):
+    """The client side of a compressed IMAP connection (LineClient's
+    imap_tagged() reads through read_line() here)."""
 
     def __init__(self, sock, leftover=b''):
         self.sock = sock
@@ -38,15 +39,6 @@ class Deflated:
             self.plain += self.decomp.decompress(chunk)
         line, self.plain = self.plain.split(b'\n', 1)
         return line.rstrip(b'\r').decode('utf-8', 'replace')
-
-    def tagged(self, tag, max_lines=1000):
-        untagged = []
-        for _ in range(max_lines):
-            line = self.read_line()
-            if line.startswith(tag + ' '):
-                return untagged, line
-            untagged.append(line)
-        raise AssertionError('no tagged reply for %s' % tag)
 
 
 class ImapCompressTest(unittest.TestCase):
@@ -87,26 +79,26 @@ class ImapCompressTest(unittest.TestCase):
         self.assertTrue(tagged.startswith('x1 BAD'), tagged)
         z = self.start(c)
         z.send(b'n1 NOOP\r\n')
-        _, tagged = z.tagged('n1')
+        _, tagged = z.imap_tagged('n1')
         self.assertTrue(tagged.startswith('n1 OK'), tagged)
         # Pipelined and split across flushes.
         z.send(b'n2 NOOP\r\nc2 CAPA')
         z.send(b'BILITY\r\ns1 SELECT INBOX\r\n')
-        _, tagged = z.tagged('n2')
+        _, tagged = z.imap_tagged('n2')
         self.assertTrue(tagged.startswith('n2 OK'), tagged)
-        untagged, tagged = z.tagged('c2')
+        untagged, tagged = z.imap_tagged('c2')
         self.assertTrue(tagged.startswith('c2 OK'), tagged)
         self.assertTrue(any('COMPRESS=DEFLATE' in u for u in untagged))
-        untagged, tagged = z.tagged('s1')
+        untagged, tagged = z.imap_tagged('s1')
         self.assertTrue(tagged.startswith('s1 OK'), tagged)
         self.assertTrue(any(u.endswith(' EXISTS') for u in untagged),
                         untagged)
         z.send(b'c3 COMPRESS DEFLATE\r\n')
-        _, tagged = z.tagged('c3')
+        _, tagged = z.imap_tagged('c3')
         self.assertTrue(tagged.startswith('c3 NO [COMPRESSIONACTIVE]'),
                         tagged)
         z.send(b'o1 LOGOUT\r\n')
-        untagged, tagged = z.tagged('o1')
+        untagged, tagged = z.imap_tagged('o1')
         self.assertTrue(tagged.startswith('o1 OK'), tagged)
         self.assertIn('* BYE Logging out', untagged)
 
