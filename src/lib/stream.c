@@ -383,7 +383,9 @@ static bool stream_inflate_input(struct stream *stream)
 		return false;
 	space = stream->max_input - stream->input.used;
 	p = buf_reserve(&stream->input, space);
-	z->inf.next_in = z->in.data + z->in.start;
+	/* A freed buffer has no data pointer: no offset from NULL. */
+	z->inf.next_in = z->in.used > 0 ? z->in.data + z->in.start
+					: (Bytef *)"";
 	z->inf.avail_in = (uInt)z->in.used;
 	z->inf.next_out = p;
 	z->inf.avail_out = (uInt)space;
@@ -543,6 +545,23 @@ static void stream_handle(struct stream *stream)
 	if (stream->eof && !stream->eof_reported && !stream->closing) {
 		stream->eof_reported = true;
 		(void)stream_emit(stream, STREAM_EVENT_EOF);
+		return;
+	}
+	/* An idle connection holds no buffers: the 16 KiB read chunk and
+	   whatever the output grew to are given back once empty (1,000
+	   IMAP IDLE connections are 1,000 idle streams). */
+	if (stream->input.used == 0 && stream->input.alloc > 0)
+		buf_free(&stream->input);
+	if (stream->output.used == 0 && stream->output.alloc > 0)
+		buf_free(&stream->output);
+	if (stream->z != NULL) {
+		/* The compressor's own state stays (its window is the
+		   dictionary); the read-ahead and the output go. */
+		if (stream->z->in.used == 0 && stream->z->in.alloc > 0 &&
+		    !stream->z->inf_more)
+			buf_free(&stream->z->in);
+		if (stream->z->out.used == 0 && stream->z->out.alloc > 0)
+			buf_free(&stream->z->out);
 	}
 	return;
 
@@ -977,11 +996,13 @@ int stream_start_compress(struct stream *stream, const char **error_r)
 	/* What is queued now (the tagged OK of COMPRESS) is the last
 	   uncompressed output: it goes out ahead of the compressed bytes. */
 	buf_init(&z->out, stream->output.used + 1024);
-	buf_append_span(&z->out, buf_span(&stream->output));
+	if (stream->output.used > 0)
+		buf_append_span(&z->out, buf_span(&stream->output));
 	buf_reset(&stream->output);
 	/* Input the owner has not consumed was sent after the command: the
 	   client compresses from there on. */
-	buf_append_span(&z->in, buf_span(&stream->input));
+	if (stream->input.used > 0)
+		buf_append_span(&z->in, buf_span(&stream->input));
 	buf_reset(&stream->input);
 	stream->input_full_reported = false;
 	stream->z = z;
