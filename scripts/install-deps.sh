@@ -8,7 +8,7 @@ set -euo pipefail
 
 PACKAGES=(
 	build-essential meson ninja-build pkg-config
-	libssl-dev libsodium-dev libsqlite3-dev libcmocka-dev libidn2-dev
+	libssl-dev libsodium-dev libsqlite3-dev libcmocka-dev libidn2-dev zlib1g-dev
 	libzstd-dev libicu-dev libunbound-dev
 	openssl ca-certificates python3 swaks libnet-ssleay-perl sqlite3 procps iproute2
 	clang-14 libclang-rt-14-dev clang-format curl git
