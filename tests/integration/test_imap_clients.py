@@ -337,6 +337,21 @@ def uid_set(text):
 
 # -- the base class ------------------------------------------------------
 
+def close_imap(m):
+    """LOGOUT and close an imaplib session (again: a no-op)."""
+    if getattr(m, 'closed_by_test', False):
+        return
+    m.closed_by_test = True
+    try:
+        m.logout()
+    except (imaplib.IMAP4.error, OSError, EOFError):
+        pass
+    try:
+        m.shutdown()
+    except OSError:
+        pass
+
+
 class ClientCase(unittest.TestCase):
     """A fresh account per test, a temporary directory (the clients'
     HOME) and helpers to check the server's side with imaplib."""
@@ -395,17 +410,7 @@ class ClientCase(unittest.TestCase):
         m = imaplib.IMAP4_SSL(self.srv.host, self.srv.ports['imaps'],
                               ssl_context=self.srv.ssl_context(),
                               timeout=SOCKET_TIMEOUT)
-
-        def close():
-            try:
-                m.logout()
-            except (imaplib.IMAP4.error, OSError, EOFError):
-                pass
-            try:
-                m.shutdown()
-            except OSError:
-                pass
-        self.addCleanup(close)
+        self.addCleanup(close_imap, m)
         self.ok(m.login(user or self.user, password or self.password),
                 'LOGIN')
         return m
@@ -436,11 +441,14 @@ class ClientCase(unittest.TestCase):
     def bodies(self, box='INBOX'):
         """{uid: (flags, BODY[])} of every message in box (read-only)."""
         m = self.imap()
-        if self.select(m, box, readonly=True) == 0:
-            return {}
-        return {uid: (flags_of(d['FLAGS']), d['BODY[]'])
-                for uid, d in self.fetch(m, '1:*',
-                                         '(FLAGS BODY.PEEK[])').items()}
+        try:
+            if self.select(m, box, readonly=True) == 0:
+                return {}
+            return {uid: (flags_of(d['FLAGS']), d['BODY[]'])
+                    for uid, d in self.fetch(m, '1:*',
+                                             '(FLAGS BODY.PEEK[])').items()}
+        finally:
+            close_imap(m)
 
     def deliver(self, messages):
         self.srv.deliver(self.user, messages)
@@ -958,14 +966,16 @@ class MuttTest(ClientCase):
     (certificate_file; the host name is not checked since the cert names
     mail.test.example and mutt connects to 127.0.0.1)."""
 
-    def muttrc(self):
-        url = 'imaps://%s@%s:%d/' % (self.user.replace('@', '%40'),
-                                     self.srv.host, self.srv.ports['imaps'])
+    def muttrc(self, scheme='imaps'):
+        url = '%s://%s@%s:%d/' % (scheme, self.user.replace('@', '%40'),
+                                  self.srv.host, self.srv.ports[scheme])
         settings = [
             ('folder', url), ('spoolfile', '+INBOX'),
             ('imap_user', self.user), ('imap_pass', self.password),
             ('certificate_file', self.cert), ('ssl_verify_host', 'no'),
-            ('ssl_force_tls', 'yes'), ('imap_check_subscribed', 'no'),
+            # Both: imap:// must go through STARTTLS.
+            ('ssl_force_tls', 'yes'), ('ssl_starttls', 'yes'),
+            ('imap_check_subscribed', 'no'),
             ('record', ''), ('move', 'no'), ('delete', 'yes'),
             ('quit', 'yes'), ('wait_key', 'no'), ('confirmappend', 'no'),
             ('confirmcreate', 'no'), ('pipe_decode', 'no'),
@@ -978,8 +988,9 @@ class MuttTest(ClientCase):
             'set %s="%s"\n' % (name, value.replace('"', '\\"'))
             for name, value in settings))
 
-    def mutt(self, keys):
-        argv = ['mutt', '-n', '-F', self.muttrc(), '-e', 'push "%s"' % keys]
+    def mutt(self, keys, scheme='imaps'):
+        argv = ['mutt', '-n', '-F', self.muttrc(scheme), '-e',
+                'push "%s"' % keys]
         code, screen = run_on_pty(argv, self.env(), self.tmp,
                                   CLIENT_TIMEOUT)
         self.assertEqual(code, 0, 'mutt %s: exit %r; screen:\n%s'
@@ -1011,6 +1022,18 @@ class MuttTest(ClientCase):
                          'readme": not BODY[] (LF line ends): %s'
                          % first_diff(piped, want))
 
+        # pipe-message leaves the message unread; display-message (the
+        # pager) marks it \Seen.
+        flags = {uid: f for uid, (f, _) in self.bodies().items()}
+        uid = by_subject['mutt readme'][0]
+        self.assertNotIn('\\Seen', flags[uid], flags)
+        self.mutt('<search>~s readme<enter><display-message><exit>'
+                  '<sync-mailbox><quit>')
+        flags = {uid: f for uid, (f, _) in self.bodies().items()}
+        self.assertEqual([u for u, f in flags.items() if '\\Seen' in f],
+                         [uid], 'after mutt <display-message> of "mutt '
+                         'readme": \\Seen expected on it alone: %r' % flags)
+
         # Flag: <flag-message>, then <sync-mailbox> writes it back.
         self.mutt('<search>~s flagme<enter><flag-message><sync-mailbox>'
                   '<quit>')
@@ -1034,6 +1057,18 @@ class MuttTest(ClientCase):
         self.assertEqual([b for _, b in archive.values()],
                          [by_subject['mutt moveme'][1]],
                          'Archive after the move: %r' % archive)
+
+
+    def test_mutt_starttls(self):
+        self.deliver([message('mutt over starttls')])
+        (_, body), = self.bodies().values()
+        out = os.path.join(self.tmp, 'piped.eml')
+        self.mutt('<pipe-message>cat > %s<enter><quit>' % out,
+                  scheme='imap')
+        with open(out, 'rb') as f:
+            piped = f.read()
+        self.assertEqual(piped, lf(body), 'mutt over imap:// (STARTTLS): '
+                         '%s' % first_diff(piped, lf(body)))
 
 
 # -- mbsync --------------------------------------------------------------
@@ -1244,6 +1279,35 @@ class MbsyncTest(ClientCase):
         self.assertNotIn(uids[3], names, names)
         self.assertEqual(len(names), 4, names)
 
+        # Create Both: a folder made in the Maildir becomes a mailbox on
+        # the server, one made on the server a Maildir folder.
+        local_box = os.path.join(self.maildir, 'Projects')
+        for sub in ('cur', 'new', 'tmp'):
+            os.makedirs(os.path.join(local_box, sub))
+        project_msg = message('a project message')
+        with open(os.path.join(local_box, 'cur',
+                               '%d.P2Q1.marmot-test:2,S' % time.time()),
+                  'wb') as f:
+            f.write(lf(project_msg))
+        self.ok(m.create('Lists/marmot'), 'CREATE Lists/marmot')
+        self.ok(m.append('Lists/marmot', '(\\Flagged)', None,
+                         message('a list message')), 'APPEND')
+        self.sync()
+        boxes = list_map(self.ok(m.list('""', '*'), 'LIST'))
+        self.assertIn('Projects', boxes, 'mbsync Create Both: the Maildir '
+                      'folder Projects is not on the server: %r' % boxes)
+        got = self.bodies('Projects')
+        self.assertEqual([(f, strip_tuid(b)) for f, b in got.values()],
+                         [({'\\Seen'}, project_msg)],
+                         'Projects on the server after mbsync: %r' % got)
+        self.assertTrue(os.path.isdir(os.path.join(self.maildir, 'Lists',
+                                                   'marmot', 'cur')),
+                        'mbsync Create Both: no Maildir folder for the '
+                        'server mailbox Lists/marmot: %r'
+                        % sorted(maildir_files(self.maildir)))
+        self.assert_mirror('sync of new folders', boxes=(
+            'INBOX', 'Archive', 'Projects', 'Lists/marmot'))
+
         # A sync with nothing to do changes nothing.
         before = maildir_files(self.maildir)
         self.sync()
@@ -1274,7 +1338,7 @@ class FetchmailTest(ClientCase):
     line ends, so a file is BODY[] exactly after fetchmail's own Received
     field."""
 
-    def fetchmail(self, keep, ok_codes=(0,)):
+    def fetchmail(self, keep, ok_codes=(0,), starttls=False):
         out = os.path.join(self.tmp, 'fetched')
         os.makedirs(out, exist_ok=True)
         text = ('set no syslog\n'
@@ -1282,13 +1346,18 @@ class FetchmailTest(ClientCase):
                 'poll %s service %d protocol IMAP timeout 20\n'
                 '  user "%s" there with password "%s" is root here\n'
                 '  folder INBOX\n'
-                '  ssl sslcertck sslcertfile "%s"\n'
+                # ssl: implicit TLS (993); sslproto without ssl:
+                # STARTTLS, required (sslcertck makes it mandatory).
+                '  %s sslcertck sslcertfile "%s"\n'
                 '  sslcommonname "%s"\n'
                 '  %s\n'
                 '  no stripcr\n'
                 '  mda "/bin/sh -c \'cat > $(mktemp %s/msg.XXXXXX)\'"\n'
-                % (self.srv.host, self.srv.ports['imaps'], self.user,
-                   self.password, self.cert, self.srv.hostname,
+                % (self.srv.host,
+                   self.srv.ports['imap' if starttls else 'imaps'],
+                   self.user, self.password,
+                   "sslproto 'tls1.2+'" if starttls else 'ssl', self.cert,
+                   self.srv.hostname,
                    'keep' if keep else 'nokeep', out))
         rc = self.write_private('.fetchmailrc', text)
         r = self.run_client(['fetchmail', '-f', rc, '--nosyslog', '-v',
@@ -1338,6 +1407,18 @@ class FetchmailTest(ClientCase):
                          'others stay: %r' % sorted(after))
         self.assertIn(b'Subject: fetch four\r\n',
                       strip_fetchmail_received(got[0]))
+
+
+    def test_fetchmail_starttls(self):
+        self.deliver([message('fetch over starttls')])
+        server = self.bodies()
+        r, got = self.fetchmail(keep=True, starttls=True)
+        self.assertEqual([strip_fetchmail_received(g) for g in got],
+                         [b for _, b in server.values()],
+                         'fetchmail over 143 with STARTTLS\n%s'
+                         % r.stdout.decode(errors='replace')[-3000:])
+        self.assertIn(b'STARTTLS', r.stdout + r.stderr, 'fetchmail -v does '
+                      'not show a STARTTLS')
 
 
 # -- curl ----------------------------------------------------------------
@@ -1399,6 +1480,11 @@ class CurlTest(ClientCase):
             names.add(parsed[2].decode())
         for box in ('INBOX', 'Archive', 'Sent', 'Trash'):
             self.assertIn(box, names, 'curl LIST (imaps://host/): %r' % out)
+
+        out = self.curl('', '-X', 'STATUS INBOX (MESSAGES UNSEEN)').decode()
+        self.assertRegex(out, r'\* STATUS "?INBOX"? \((MESSAGES 3 UNSEEN 1|'
+                         r'UNSEEN 1 MESSAGES 3)\)',
+                         'curl -X "STATUS INBOX (MESSAGES UNSEEN)": %r' % out)
 
         # curl -T: APPEND.
         new = message('uploaded with curl')
