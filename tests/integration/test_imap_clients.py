@@ -19,6 +19,7 @@ Marmot's internals, so a failure here is the server's or a client's, and
 the assertion message says which command got what."""
 
 import imaplib
+import itertools
 import os
 import re
 import select
@@ -1132,6 +1133,17 @@ def strip_tuid(data):
                   data, count=1)
 
 
+def maildir_put(folder, sub, info, msg):
+    """Writes msg (LF line ends, as a Maildir holds it) into folder/sub
+    under a new unique name ending in info (':2,S' or '')."""
+    name = '%d.P%dQ%d.marmot-test%s' % (time.time(), os.getpid(),
+                                         next(_maildir_count), info)
+    with open(os.path.join(folder, sub, name), 'wb') as f:
+        f.write(lf(msg))
+
+
+_maildir_count = itertools.count(1)
+
 MAILDIR_LETTERS = {'\\Seen': 'S', '\\Flagged': 'F', '\\Answered': 'R',
                    '\\Draft': 'D', '\\Deleted': 'T'}
 
@@ -1239,10 +1251,7 @@ class MbsyncTest(ClientCase):
                   os.path.join(inbox_dir, first.replace(':2,S', ':2,FS')))
         os.unlink(os.path.join(inbox_dir, second))
         new_msg = message('written into the maildir')
-        with open(os.path.join(inbox_dir, 'new',
-                               '%d.P1Q1.marmot-test' % time.time()),
-                  'wb') as f:
-            f.write(lf(new_msg))
+        maildir_put(inbox_dir, 'new', '', new_msg)
         self.sync()
         server = self.bodies()
         self.assertEqual(server[uids[0]][0], {'\\Seen', '\\Flagged'},
@@ -1285,10 +1294,7 @@ class MbsyncTest(ClientCase):
         for sub in ('cur', 'new', 'tmp'):
             os.makedirs(os.path.join(local_box, sub))
         project_msg = message('a project message')
-        with open(os.path.join(local_box, 'cur',
-                               '%d.P2Q1.marmot-test:2,S' % time.time()),
-                  'wb') as f:
-            f.write(lf(project_msg))
+        maildir_put(local_box, 'cur', ':2,S', project_msg)
         self.ok(m.create('Lists/marmot'), 'CREATE Lists/marmot')
         self.ok(m.append('Lists/marmot', '(\\Flagged)', None,
                          message('a list message')), 'APPEND')
