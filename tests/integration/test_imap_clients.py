@@ -18,6 +18,7 @@ interface of MarmotServer below); the tests themselves know nothing of
 Marmot's internals, so a failure here is the server's or a client's, and
 the assertion message says which command got what."""
 
+import calendar
 import imaplib
 import itertools
 import os
@@ -646,7 +647,7 @@ class ImaplibSessionTest(ClientCase):
         self.select(m)
         uids = sorted(self.fetch(m, '1:*', '(UID)'))
         self.assertEqual(len(uids), 3, uids)
-        validity = int(m.response('UIDVALIDITY')[1][0] or 0)
+        validity = int(m.response('UIDVALIDITY')[1][0])
         before = self.ok(m.status('Archive', '(MESSAGES UIDNEXT '
                                   'UIDVALIDITY)'), 'STATUS Archive')
         st = status_map(before)
@@ -669,7 +670,7 @@ class ImaplibSessionTest(ClientCase):
         st = status_map(self.ok(m.status('Archive', '(MESSAGES UIDNEXT)'),
                                 'STATUS Archive'))
         self.assertEqual(st['MESSAGES'], 2, st)
-        self.assertEqual(st['UIDNEXT'], max(copied + moved) + 1, st)
+        self.assertGreater(st['UIDNEXT'], max(copied + moved), st)
 
         # EXPUNGE of a \Deleted message.
         self.ok(m.uid('STORE', str(uids[2]), '+FLAGS.SILENT', '(\\Deleted)'),
@@ -686,8 +687,9 @@ class ImaplibSessionTest(ClientCase):
         self.assertEqual(sorted(inbox_sent), sorted(self.sent[:2]),
                          'Archive after COPY and MOVE: not the two messages')
         self.assertEqual(sorted(archive), sorted(copied + moved))
-        self.assertEqual(validity, int(m.response('UIDVALIDITY')[1][0] or
-                                       validity))
+        # None of this changes INBOX's UIDVALIDITY.
+        self.select(m)
+        self.assertEqual(int(m.response('UIDVALIDITY')[1][0]), validity)
 
     def test_append_mailboxes_status(self):
         m = self.m
@@ -708,7 +710,13 @@ class ImaplibSessionTest(ClientCase):
                          % first_diff(d['BODY[]'], msg))
         self.assertEqual(int(d['RFC822.SIZE']), len(msg))
         self.assertEqual(flags_of(d['FLAGS']), {'\\Seen', '$label'}, d)
-        self.assertEqual(d['INTERNALDATE'], b'01-Jan-2020 10:00:00 +0000', d)
+        # The same instant, in whatever zone the server writes it.
+        got_when = imaplib.Internaldate2tuple(b'INTERNALDATE "' +
+                                              d['INTERNALDATE'] + b'"')
+        self.assertEqual(time.mktime(got_when),
+                         calendar.timegm((2020, 1, 1, 10, 0, 0)),
+                         'APPEND with %s: INTERNALDATE %r'
+                         % (when, d['INTERNALDATE']))
         self.assertEqual(self.ok(m.search(None, 'BEFORE', '1-Jan-2021'),
                                  'SEARCH BEFORE')[0], b'1')
         self.assertEqual(self.ok(m.search(None, 'SENTBEFORE', '1-Jan-2021'),
@@ -1469,7 +1477,7 @@ class CurlTest(ClientCase):
         self.ok(m.uid('STORE', str(uids[1]), '-FLAGS', '(\\Seen)'), 'STORE')
         out = self.curl('INBOX?UNSEEN').decode()
         self.assertEqual(out.strip(), '* SEARCH %d' % uids[1],
-                         'curl INBOX?UNSEEN (UID SEARCH UNSEEN): %r' % out)
+                         'curl INBOX?UNSEEN (SEARCH UNSEEN): %r' % out)
         out = self.curl('INBOX?SUBJECT%20three').decode()
         self.assertEqual(out.strip(), '* SEARCH %d' % uids[2], out)
 
