@@ -62,6 +62,10 @@ struct store_vfuncs {
 	int (*fetch)(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 		     uint32_t uid_hi, struct pool *pool,
 		     struct store_message **msgs_r, unsigned int *count_r);
+	int (*uids)(struct store *store, uint64_t mailbox_id, uint32_t **uids_r,
+		    unsigned int *count_r);
+	int (*keywords)(struct store *store, uint64_t mailbox_id,
+			struct pool *pool, const char ***keywords_r);
 	int (*changes_since)(struct store *store, uint64_t mailbox_id,
 			     uint64_t since, struct pool *pool,
 			     struct store_change **changes_r,

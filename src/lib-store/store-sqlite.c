@@ -149,6 +149,7 @@ enum stmt_id {
 	S_MBOX_ALLOC_UID,
 	S_MSG_UIDS,
 	S_MSG_DELETED_UIDS,
+	S_MSG_KEYWORDS,
 	S_MSG_GET,
 	S_MSG_INSERT,
 	S_MSG_DELETE,
@@ -212,6 +213,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_MSG_DELETED_UIDS] = "SELECT uid FROM messages "
 			       "WHERE mailbox_id = ?1 AND (flags & 8) != 0 "
 			       "ORDER BY uid",
+	[S_MSG_KEYWORDS] = "SELECT DISTINCT keywords FROM messages "
+			   "WHERE mailbox_id = ?1 AND keywords != ''",
 	[S_MSG_GET] = "SELECT modseq, flags, keywords, internaldate, size, "
 		      "email FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
 	[S_MSG_INSERT] = "INSERT INTO messages(mailbox_id, uid, modseq, "
@@ -1640,6 +1643,62 @@ static int sqlite_fetch(struct store *store, uint64_t mailbox_id,
 	return 0;
 }
 
+static int sqlite_uids(struct store *store, uint64_t mailbox_id,
+		       uint32_t **uids_r, unsigned int *count_r)
+{
+	struct sqlite_store *s = SS(store);
+
+	if (mailbox_require(s, mailbox_id) < 0)
+		return -1;
+	return mailbox_uids(s, S_MSG_UIDS, mailbox_id, uids_r, count_r);
+}
+
+static int keyword_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int sqlite_keywords(struct store *store, uint64_t mailbox_id,
+			   struct pool *pool, const char ***keywords_r)
+{
+	struct sqlite_store *s = SS(store);
+	sqlite3_stmt *stmt;
+	const char **all = NULL;
+	unsigned int count = 0, alloc = 0, n = 0;
+	int ret;
+
+	if (mailbox_require(s, mailbox_id) < 0)
+		return -1;
+	stmt = sql(s, S_MSG_KEYWORDS);
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)mailbox_id);
+	while ((ret = sql_step(s, stmt)) > 0) {
+		const char *const *kws = keywords_split(
+			pool, (const char *)sqlite3_column_text(stmt, 0));
+
+		for (; *kws != NULL; kws++) {
+			if (count == alloc) {
+				alloc = alloc == 0 ? 16 : alloc * 2;
+				all = i_realloc(
+					all, i_size_mul(alloc, sizeof(*all)));
+			}
+			all[count++] = *kws;
+		}
+	}
+	if (ret < 0) {
+		i_free(all);
+		return -1;
+	}
+	*keywords_r = p_new(pool, const char *, count + 1);
+	if (count > 0)
+		qsort(all, count, sizeof(*all), keyword_cmp);
+	for (unsigned int i = 0; i < count; i++) {
+		if (n == 0 || strcmp((*keywords_r)[n - 1], all[i]) != 0)
+			(*keywords_r)[n++] = all[i];
+	}
+	i_free(all);
+	return 0;
+}
+
 static int sqlite_changes_since(struct store *store, uint64_t mailbox_id,
 				uint64_t since, struct pool *pool,
 				struct store_change **changes_r,
@@ -2061,6 +2120,8 @@ static const struct store_vfuncs sqlite_vfuncs = {
 	.flags_update = sqlite_flags_update,
 	.expunge = sqlite_expunge,
 	.fetch = sqlite_fetch,
+	.uids = sqlite_uids,
+	.keywords = sqlite_keywords,
 	.changes_since = sqlite_changes_since,
 	.highest_modseq = sqlite_highest_modseq,
 	.search = sqlite_search,

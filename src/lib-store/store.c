@@ -495,6 +495,28 @@ int store_fetch(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 			    error_r);
 }
 
+int store_uids(struct store *store, uint64_t mailbox_id, uint32_t **uids_r,
+	       unsigned int *count_r, const char **error_r)
+{
+	store_begin(store);
+	*uids_r = NULL;
+	*count_r = 0;
+	return store_result(store,
+			    store->v->uids(store, mailbox_id, uids_r, count_r),
+			    error_r);
+}
+
+int store_mailbox_keywords(struct store *store, uint64_t mailbox_id,
+			   struct pool *pool, const char ***keywords_r,
+			   const char **error_r)
+{
+	store_begin(store);
+	*keywords_r = NULL;
+	return store_result(
+		store, store->v->keywords(store, mailbox_id, pool, keywords_r),
+		error_r);
+}
+
 int store_changes_since(struct store *store, uint64_t mailbox_id,
 			uint64_t since, struct pool *pool,
 			struct store_change **changes_r, unsigned int *count_r,

@@ -231,6 +231,16 @@ int store_fetch(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 		uint32_t uid_hi, struct pool *pool,
 		struct store_message **msgs_r, unsigned int *count_r,
 		const char **error_r);
+/* Every UID of the mailbox, ascending, in *uids_r (i_malloc'ed: the
+   caller frees it; NULL when empty). The light form of store_fetch for
+   IMAP SELECT's sequence map. */
+int store_uids(struct store *store, uint64_t mailbox_id, uint32_t **uids_r,
+	       unsigned int *count_r, const char **error_r);
+/* The distinct keywords set on the mailbox's messages, sorted,
+   NULL-terminated (pool memory): IMAP FLAGS and PERMANENTFLAGS. */
+int store_mailbox_keywords(struct store *store, uint64_t mailbox_id,
+			   struct pool *pool, const char ***keywords_r,
+			   const char **error_r);
 /* Changes with modseq > since, ascending; mailbox_id 0 = all mailboxes. */
 int store_changes_since(struct store *store, uint64_t mailbox_id,
 			uint64_t since, struct pool *pool,

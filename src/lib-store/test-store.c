@@ -714,6 +714,57 @@ static void test_copy_move(void **state)
 	assert_verify_ok(f);
 }
 
+/* store_uids and store_mailbox_keywords: the sequence map and the
+   FLAGS list of an IMAP SELECT. */
+static void test_uids_keywords(void **state)
+{
+	static const char *const kw_a[] = { "work", "$Label1", NULL };
+	static const char *const kw_b[] = { "work", "home", NULL };
+	struct fixture *f = *state;
+	uint32_t one = 1, three = 3, *uids, *failed, *expunged;
+	unsigned int n, failed_count;
+	const char **kws, *error;
+	uint64_t modseq;
+
+	assert_int_equal(store_uids(f->store, f->inbox, &uids, &n, &error), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_mailbox_keywords(f->store, f->inbox, f->pool,
+						&kws, &error),
+			 0);
+	assert_null(kws[0]);
+	append_simple(f, f->inbox, "1");
+	append_simple(f, f->inbox, "2");
+	append_simple(f, f->inbox, "3");
+	assert_int_equal(store_flags_update(f->store, f->inbox, &one, 1,
+					    STORE_FLAGS_ADD, 0, kw_a, 0,
+					    f->pool, &failed, &failed_count,
+					    &modseq, &error),
+			 0);
+	assert_int_equal(store_flags_update(f->store, f->inbox, &three, 1,
+					    STORE_FLAGS_ADD, 0, kw_b, 0,
+					    f->pool, &failed, &failed_count,
+					    &modseq, &error),
+			 0);
+	assert_int_equal(store_expunge(f->store, f->inbox, (uint32_t[]){ 2 }, 1,
+				       f->pool, &expunged, &n, &error),
+			 0);
+	assert_int_equal(store_uids(f->store, f->inbox, &uids, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(uids[0], 1);
+	assert_int_equal(uids[1], 3);
+	i_free(uids);
+	/* Distinct and sorted across messages. */
+	assert_int_equal(store_mailbox_keywords(f->store, f->inbox, f->pool,
+						&kws, &error),
+			 0);
+	assert_string_equal(kws[0], "$Label1");
+	assert_string_equal(kws[1], "home");
+	assert_string_equal(kws[2], "work");
+	assert_null(kws[3]);
+	assert_int_equal(store_uids(f->store, 9999, &uids, &n, &error), -1);
+	assert_int_equal(store_last_error(f->store), STORE_ERROR_NOT_FOUND);
+}
+
 static void test_flags(void **state)
 {
 	static const char *const kw_a[] = { "alpha", "beta", NULL };
@@ -1630,6 +1681,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_search_words, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_threading, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_uids_keywords, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_notifications, setup,
 						teardown),

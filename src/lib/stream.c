@@ -587,6 +587,12 @@ void stream_printf(struct stream *stream, const char *fmt, ...)
 	buf_free(&tmp);
 }
 
+void stream_want_drained(struct stream *stream)
+{
+	i_assert(stream_output_pending(stream) > 0);
+	stream->output_waited = true;
+}
+
 size_t stream_output_pending(const struct stream *stream)
 {
 	return stream->output.used + stream->plain_output.used;
