@@ -545,6 +545,11 @@ class ImaplibSessionTest(ClientCase):
                          'BODYSTRUCTURE of a text/plain message: %r' % bs1)
         self.assertEqual([p.lower() for p in bs1[2]], [b'charset', b'utf-8'],
                          'BODYSTRUCTURE parameters: %r' % bs1)
+        # body-fld-octets and body-fld-lines (RFC 9051 7.5.2) of the text.
+        text1 = self.sent[0].split(b'\r\n\r\n', 1)[1]
+        self.assertEqual((bs1[5].upper(), int(bs1[6]), int(bs1[7])),
+                         (b'8BIT', len(text1), text1.count(b'\n')),
+                         'BODYSTRUCTURE encoding, size and lines: %r' % bs1)
         bs2 = got[2]['BODYSTRUCTURE']
         parts = [p for p in bs2 if isinstance(p, list) and p and
                  isinstance(p[0], bytes) and len(p) > 6]
