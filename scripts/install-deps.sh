@@ -17,9 +17,10 @@ PACKAGES=(
 )
 # Test peers: tests/integration/dnsserver.py (nsd, ldns-signzone),
 # postfix_mx.py and bench/smtp (Postfix, Dovecot), all run as private
-# instances; test_pop3.py's real POP3 client (fetchmail).
+# instances; test_pop3.py and test_imap_clients.py drive mutt, mbsync
+# (isync) and fetchmail (and curl, above) against Marmot.
 PEERS=(nsd ldnsutils postfix dovecot-core dovecot-lmtpd python3-dkim python3-spf
-	python3-dnspython fetchmail)
+	python3-dnspython mutt isync fetchmail)
 if [ "${1:-}" != "--demo" ]; then
 	PACKAGES+=("${PEERS[@]}")
 fi
