@@ -1,12 +1,14 @@
 """A private Dovecot (Debian's dovecot-imapd) for differential tests and
 benchmarks: everything lives under one temp dir (its own dovecot.conf,
-base_dir, logs, passwd-file passdb/userdb with one test user, Maildir
-mail), it listens on 127.0.0.1 on a free port with ssl=no, and it runs as
-the current user: `dovecot -F -c CONF` in its own session, stopped with
-SIGTERM then SIGKILL of the group. As root (CI) the mail user is root too,
-which Dovecot allows only when first_valid_uid is 0 and the services run
-unchrooted; the login and internal users are then root as well, so no
-system user or group is needed. Standard library only.
+base_dir, state_dir, log file, passwd-file passdb/userdb with one test
+user, Maildir mail), it listens on 127.0.0.1 on a free port with ssl=no
+(tls=True adds IMAPS on a second port with a self-signed certificate), and
+it runs unprivileged: `dovecot -F -c CONF` in its own session, stopped with
+SIGTERM then SIGKILL of the group. As a normal user every process and the
+mail run as that user. As root (CI), imap-login refuses to run as root and
+mail may not belong to UID 0, so the login processes run as dovenull, the
+internal ones and the mail as dovecot (both made by dovecot-core's
+postinst); the master stays root. Standard library only.
 
     with Dovecot() as dc:
         dc.append_all([raw1, raw2])
@@ -59,7 +61,7 @@ mail_privileged_group =
 log_path = {dir}/dovecot.log
 info_log_path = {dir}/dovecot.log
 debug_log_path = {dir}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {internal_user}
@@ -90,7 +92,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {listen}
+    port = {tls_port}
   }}
   process_limit = {max_conn}
   client_limit = 1
@@ -145,12 +148,14 @@ class Dovecot:
     """One private Dovecot: start() writes the config and starts it,
     stop() ends it, cleanup() also removes the temp dir."""
 
-    def __init__(self, max_connections=100):
+    def __init__(self, max_connections=100, tls=False):
         if not available():
             raise RuntimeError('Dovecot (dovecot-imapd) is not installed')
         self.dir = tempfile.mkdtemp(prefix='dovecot-it-')
         os.chmod(self.dir, 0o755)
         self.port = None
+        self.tls = tls
+        self.tls_port = None
         self.proc = None
         self.max_connections = max_connections
         self.conf_path = os.path.join(self.dir, 'dovecot.conf')
@@ -189,9 +194,21 @@ class Dovecot:
             f.write('%s:{PLAIN}%s:%d:%d::%s::\n' % (USER, PASSWORD, uid, gid,
                                                      home))
         self.port = free_port()
+        ssl_conf = 'ssl = no'
+        self.tls_port = 0
+        if self.tls:
+            # IMAPS on a port of its own with a fresh self-signed
+            # certificate (the key readable by the master only).
+            cert = os.path.join(self.dir, 'cert.pem')
+            key = os.path.join(self.dir, 'key.pem')
+            harness.make_self_signed(cert, key)
+            os.chmod(key, 0o600)
+            ssl_conf = 'ssl = yes\nssl_cert = <%s\nssl_key = <%s' % (cert, key)
+            self.tls_port = free_port()
         with open(self.conf_path, 'w') as f:
             f.write(CONF.format(
                 listen=LOOPBACK, dir=self.dir, port=self.port,
+                tls_port=self.tls_port, ssl=ssl_conf,
                 login_user=login_user, internal_user=internal_user,
                 group=group, uid=uid, gid=gid,
                 max_conn=self.max_connections,
@@ -245,19 +262,11 @@ class Dovecot:
         return self.proc.pid if self.proc else None
 
     def pids(self):
-        """The master and every process below it (Dovecot forks one imap
-        and one imap-login process per connection here)."""
+        """Every process of this Dovecot (its own session: the master and
+        the imap and imap-login processes it forks per connection)."""
         if self.proc is None:
             return []
-        children = {}
-        for pid in harness.all_pids():
-            children.setdefault(harness.proc_ppid(pid), []).append(pid)
-        out, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo.extend(children.get(pid, []))
-        return out
+        return harness.session_pids(self.proc.pid)
 
     def _signal_group(self, sig, timeout):
         """Sends sig to the process group, waits up to timeout for the

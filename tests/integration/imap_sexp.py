@@ -26,7 +26,8 @@ class RawImap:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         if tls_context is not None:
             self.sock = tls_context.wrap_socket(self.sock)
-        self.rbuf = b''
+        self.rbuf = bytearray()
+        self.rpos = 0
         self.tag_n = 0
         self.greeting = self.read_line()
 
@@ -37,23 +38,32 @@ class RawImap:
             pass
 
     def _fill(self):
-        data = self.sock.recv(1 << 20)
+        # A bytearray and a read position: no copy of the buffer per line
+        # (answers of many megabytes arrive in one buffer).
+        if self.rpos > (1 << 20):
+            del self.rbuf[:self.rpos]
+            self.rpos = 0
+        data = self.sock.recv(1 << 18)
         if not data:
             raise EOFError('server closed the connection')
         self.rbuf += data
 
     def read_line(self):
-        while b'\r\n' not in self.rbuf:
-            if len(self.rbuf) > MAX_LITERAL:
+        while True:
+            i = self.rbuf.find(b'\r\n', self.rpos)
+            if i >= 0:
+                line = bytes(self.rbuf[self.rpos:i])
+                self.rpos = i + 2
+                return line
+            if len(self.rbuf) - self.rpos > MAX_LITERAL:
                 raise ParseError('line too long')
             self._fill()
-        line, self.rbuf = self.rbuf.split(b'\r\n', 1)
-        return line
 
     def read_exact(self, n):
-        while len(self.rbuf) < n:
+        while len(self.rbuf) - self.rpos < n:
             self._fill()
-        data, self.rbuf = self.rbuf[:n], self.rbuf[n:]
+        data = bytes(self.rbuf[self.rpos:self.rpos + n])
+        self.rpos += n
         return data
 
     def read_response(self):
