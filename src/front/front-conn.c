@@ -90,6 +90,9 @@ static void front_conn_stream_event(struct stream *stream,
 		front_conn_process_input(conn);
 		break;
 	case STREAM_EVENT_OUTPUT_DRAINED:
+		if (conn->proto->output_drained != NULL && !conn->closing &&
+		    !conn->destroyed)
+			conn->proto->output_drained(conn);
 		break;
 	case STREAM_EVENT_TLS_READY:
 		log_info(conn->id, "front.conn.tls", "version=%s cipher=%s",
@@ -314,6 +317,16 @@ void front_conn_close(struct front_conn *conn, const char *reason)
 	log_debug(conn->id, "front.conn.closing", "reason=%s",
 		  log_value(0, reason));
 	stream_close_after_flush(conn->stream);
+}
+
+size_t front_conn_output_pending(const struct front_conn *conn)
+{
+	return conn->stream == NULL ? 0 : stream_output_pending(conn->stream);
+}
+
+void front_conn_want_drained(struct front_conn *conn)
+{
+	stream_want_drained(conn->stream);
 }
 
 bool front_conn_is_tls(const struct front_conn *conn)

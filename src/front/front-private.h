@@ -40,6 +40,10 @@ struct front_protocol {
 	void (*line_too_long)(struct front_conn *conn);
 	/* A STARTTLS handshake finished. */
 	void (*tls_ready)(struct front_conn *conn);
+	/* Optional: everything queued has been written (after some of it
+	   could not be at once). A protocol answering in parts (an IMAP
+	   FETCH of many bodies) produces the next part here. */
+	void (*output_drained)(struct front_conn *conn);
 	/* The server is shutting down or the connection idled out: queue a
 	   goodbye (the connection is closed after it is flushed). */
 	void (*goodbye)(struct front_conn *conn, bool idle);
@@ -118,6 +122,11 @@ void front_conn_write(struct front_conn *conn, const void *data, size_t len);
 /* The next len bytes of input go to proto->raw, not to line(). len must
    have been bounded by the protocol. */
 void front_conn_want_raw(struct front_conn *conn, size_t len);
+/* Bytes queued but not yet written to the socket. */
+size_t front_conn_output_pending(const struct front_conn *conn);
+/* proto->output_drained is called once what is queued now is written
+   (output must be pending). */
+void front_conn_want_drained(struct front_conn *conn);
 /* Flushes what is queued, then closes. */
 void front_conn_close(struct front_conn *conn, const char *reason);
 bool front_conn_is_tls(const struct front_conn *conn);
@@ -187,6 +196,11 @@ int front_delivery_vault_reply(const struct ipc_frame *frame);
 /* The vault connection was lost: every question sent on it gets TEMPFAIL
    now (the others keep waiting for a new connection). */
 void front_delivery_vault_lost(void);
+
+/* imap-session.c: a store change (IPC_FRONT_CHANGED from the vault's
+   merge) for the IMAP sessions of the account; IDLE ones hear at once. */
+void front_imap_store_changed(uint64_t account_id, uint64_t mailbox_id);
+void front_imap_deinit(void);
 
 /* RFC 4616 PLAIN: decodes base64 "authzid NUL authcid NUL passwd".
    Returns 0 and pool-allocated user and password (with its length), or

@@ -97,7 +97,7 @@ static int front_vault_handler(struct ipc_conn *conn,
 	if (frame->type == IPC_FRONT_PONG)
 		return 0;
 	if (frame->type == IPC_FRONT_CHANGED) {
-		/* A merge committed new mail; IMAP IDLE will use it. */
+		/* A merge committed new mail. */
 		ipc_reader_init(&r, frame);
 		account_id = ipc_get_u64(&r);
 		uint64_t mailbox_id = ipc_get_u64(&r);
@@ -109,6 +109,8 @@ static int front_vault_handler(struct ipc_conn *conn,
 			  (unsigned long long)account_id,
 			  (unsigned long long)mailbox_id,
 			  (unsigned long long)modseq);
+		/* IMAP IDLE hears about new mail at once. */
+		front_imap_store_changed(account_id, mailbox_id);
 		return 0;
 	}
 	if (frame->type == IPC_FRONT_RCPT_REPLY ||
@@ -493,6 +495,7 @@ int front_main(struct marmot_settings *set, int master_fd,
 			close(front_listeners[i].fd);
 	}
 	front_conns_destroy_all(&front);
+	front_imap_deinit();
 	front_mailauth_deinit();
 	front_queue_deinit();
 	front_delivery_deinit();

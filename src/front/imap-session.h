@@ -27,6 +27,10 @@ struct store;
 struct blob_store;
 struct pool;
 
+/* APPENDLIMIT (RFC 7889): the largest message APPEND takes, the parser's
+   literal limit after login (imap_parser_limits_auth). */
+#define IMAP_APPEND_LIMIT (64u * 1024 * 1024)
+
 enum imap_enabled {
 	IMAP_ENABLED_REV2 = 1u << 0, /* ENABLE IMAP4rev2 (RFC 9051 6.3.1) */
 	IMAP_ENABLED_UTF8 = 1u << 1, /* ENABLE UTF8=ACCEPT (RFC 6855 3) */
@@ -78,6 +82,12 @@ struct imap_session {
 	unsigned int searchres_count;
 	/* IDLE is running: changes are reported as they come. */
 	bool idling;
+	/* A command answering in parts (struct imap_cmd.more). */
+	struct imap_session_cmd *pending;
+	/* The modseqs of this session's own last write command: their flag
+	   changes and expunges were answered by the command itself, so the
+	   sync does not repeat them. */
+	uint64_t own_lo, own_hi;
 };
 
 /* One command being executed. */
@@ -88,12 +98,26 @@ struct imap_cmd {
 	bool uid; /* the UID prefix (RFC 9051 6.4.9) */
 	const struct imap_arg *args;
 	unsigned int arg_count;
+	/* Untagged responses go here ... */
 	struct buf *out;
+	/* ... the tagged one (imap_cmd_ok/no/bad) here: the dispatcher
+	   sends it after the changes it reports. */
+	struct buf *tagged;
 	/* Cleared after every command. */
 	struct pool *pool;
-	/* Set by imap_cmd_ok/no/bad. */
+	/* Set by imap_cmd_ok/no/bad; failed by imap_cmd_bad. */
 	bool answered;
+	bool failed;
+	/* A handler that answers in parts (FETCH of many messages: memory
+	   per connection stays bounded) sets more and returns without
+	   answering; more is called again, with a fresh out, once the
+	   client has read what was produced, until it answers. */
+	void (*more)(struct imap_cmd *cmd);
+	void *more_context;
 };
+
+/* Roughly how much output one part of a command may produce. */
+#define IMAP_CMD_PART_SIZE (256u * 1024)
 
 enum imap_cmd_flags {
 	/* Needs a selected mailbox (RFC 9051 6.4). */
@@ -120,6 +144,7 @@ extern const struct imap_cmd_def imap_cmds_session[]; /* imap-session.c */
 extern const struct imap_cmd_def imap_cmds_fetch[]; /* imap-cmd-fetch.c */
 extern const struct imap_cmd_def imap_cmds_mailbox[]; /* imap-cmd-mailbox.c */
 extern const struct imap_cmd_def imap_cmds_search[]; /* imap-cmd-search.c */
+extern const struct imap_cmd_def imap_cmds_sort[]; /* imap-cmd-sort.c */
 
 /* Creates the session of a connection that just logged in; the data key
    opens (or joins) the account's store. Returns NULL with *error_r when
@@ -135,12 +160,17 @@ void imap_session_destroy(struct imap_session **session);
 const struct imap_cmd_def *imap_session_find(const char *name);
 /* Runs one command: checks its flags (state, UID, EXAMINE), calls the
    handler, and reports pending changes where allowed. Appends everything
-   to out. */
-void imap_session_execute(struct imap_session *session,
+   to out. Returns true when the command is complete; false when it
+   answers in parts (session->pending): the caller sends out, reads no
+   further commands, and calls imap_session_continue() whenever the
+   output has drained. args and pool must stay valid until then. */
+bool imap_session_execute(struct imap_session *session,
 			  const struct imap_cmd_def *def, const char *tag,
 			  bool uid, const struct imap_arg *args,
 			  unsigned int arg_count, struct buf *out,
 			  struct pool *pool);
+/* The next part of session->pending; returns true when it completed. */
+bool imap_session_continue(struct imap_session *session, struct buf *out);
 
 /* Reports other sessions' (and deliveries') changes to the selected
    mailbox: "* N EXISTS", FETCH FLAGS (with MODSEQ under CONDSTORE), and,
@@ -149,6 +179,17 @@ void imap_session_execute(struct imap_session *session,
    reported). */
 int imap_session_sync(struct imap_session *session, struct buf *out,
 		      bool allow_expunge);
+/* Removes expunged uids (ascending) from the sequence map and reports
+   them as "* N EXPUNGE" (highest first) or one "* VANISHED" (QRESYNC).
+   UIDs the client does not know are skipped. For EXPUNGE and MOVE, which
+   report their own expunges at once. */
+void imap_session_report_expunges(struct imap_session *session, struct buf *out,
+				  const uint32_t *uids, unsigned int count);
+struct store_message;
+/* "* SEQ FETCH (UID u FLAGS (...) [MODSEQ (m)])". */
+void imap_session_write_fetch_flags(struct imap_session *session,
+				    struct buf *out, uint32_t seq,
+				    const struct store_message *msg);
 /* Leaves the selected state (CLOSE, UNSELECT, a new SELECT). */
 void imap_session_unselect(struct imap_session *session);
 
@@ -166,6 +207,13 @@ uint32_t imap_session_last_uid(const struct imap_session *session);
 int imap_cmd_uids(struct imap_cmd *cmd, const struct imap_arg *arg,
 		  uint32_t **uids_r, unsigned int *count_r,
 		  const char **error_r);
+
+/* A mailbox name argument as UTF-8: decoded from modified UTF-7 (RFC 3501
+   5.1.3) unless UTF-8 was enabled (RFC 6855 3). NULL with *error_r (for
+   a BAD) when invalid. Pool memory. */
+const char *imap_cmd_mailbox_name(struct imap_cmd *cmd,
+				  const struct imap_arg *arg,
+				  const char **error_r);
 
 /* The tagged answer. code is without brackets or NULL. */
 void imap_cmd_ok(struct imap_cmd *cmd, const char *code, const char *text);

@@ -394,7 +394,15 @@ static void stream_handle(struct stream *stream)
 	if (stream->eof && !stream->eof_reported && !stream->closing) {
 		stream->eof_reported = true;
 		(void)stream_emit(stream, STREAM_EVENT_EOF);
+		return;
 	}
+	/* An idle connection holds no buffers: the 16 KiB read chunk and
+	   whatever the output grew to are given back once empty (1,000
+	   IMAP IDLE connections are 1,000 idle streams). */
+	if (stream->input.used == 0 && stream->input.alloc > 0)
+		buf_free(&stream->input);
+	if (stream->output.used == 0 && stream->output.alloc > 0)
+		buf_free(&stream->output);
 	return;
 
 report_error:
@@ -585,6 +593,12 @@ void stream_printf(struct stream *stream, const char *fmt, ...)
 	va_end(args);
 	stream_write(stream, tmp.data + tmp.start, tmp.used);
 	buf_free(&tmp);
+}
+
+void stream_want_drained(struct stream *stream)
+{
+	i_assert(stream_output_pending(stream) > 0);
+	stream->output_waited = true;
 }
 
 size_t stream_output_pending(const struct stream *stream)

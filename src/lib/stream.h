@@ -75,6 +75,11 @@ void stream_write_str(struct stream *stream, const char *str);
 void stream_printf(struct stream *stream, const char *fmt, ...)
 	ATTR_FORMAT(2, 3);
 size_t stream_output_pending(const struct stream *stream);
+/* Asks for STREAM_EVENT_OUTPUT_DRAINED once the output queued now has
+   been written, even if the socket takes it at the first try (writes are
+   queued until the loop flushes, so "pending" is normal right after a
+   write). Call only with output pending. */
+void stream_want_drained(struct stream *stream);
 /* Flushes queued output, then shuts the connection down and reports
    STREAM_EVENT_CLOSED. Further input is discarded. */
 void stream_close_after_flush(struct stream *stream);
