@@ -75,6 +75,7 @@ struct fetch_ctx {
 	struct fetch_item items[FETCH_MAX_ITEMS];
 	unsigned int count;
 	bool need_body; /* a section: the blob is read */
+	bool need_mime; /* a section other than the whole message: parsed */
 	bool set_seen;
 	uint64_t changedsince;
 	bool vanished;
@@ -258,6 +259,8 @@ static int fetch_parse_bracket(struct fetch_ctx *ctx, const char *atom,
 	if (!item->peek && !size)
 		ctx->set_seen = true;
 	ctx->need_body = true;
+	if (*item->part != '\0' || item->section != SECTION_ALL)
+		ctx->need_mime = true;
 	return 0;
 }
 
@@ -323,6 +326,8 @@ static int fetch_parse_atom(struct fetch_ctx *ctx, const char *atom,
 		item->peek = !rfc822[i].seen;
 		ctx->set_seen = ctx->set_seen || rfc822[i].seen;
 		ctx->need_body = true;
+		if (item->section != SECTION_ALL)
+			ctx->need_mime = true;
 		return 0;
 	}
 	*error_r = "Unknown FETCH item";
@@ -486,6 +491,10 @@ static int fetch_section_data(const struct fetch_item *item, struct span msg,
 	struct span body;
 
 	*literal8_r = false;
+	if (*item->part == '\0' && item->section == SECTION_ALL) {
+		/* The whole message: the caller sends msg itself. */
+		return 1;
+	}
 	if (*item->part != '\0') {
 		part = mime_part_find(root, item->part);
 		if (part == NULL)
@@ -550,10 +559,26 @@ static int fetch_section_data(const struct fetch_item *item, struct span msg,
 static void fetch_write_literal(struct buf *out, struct span data,
 				bool literal8)
 {
-	if (literal8)
+	if (literal8) {
 		imap_write_literal8(out, data);
-	else
+	} else if (memchr(data.p, '\0', data.len) != NULL) {
+		/* RFC 9051 9: a literal holds CHAR8, never NUL, and BODY[]
+		   cannot be a literal8 (only BINARY can, RFC 3516 4.2). A
+		   message stored with NULs (BINARYMIME, APPEND literal8) is
+		   sent with each NUL as 0x80, as Dovecot does; BINARY[]
+		   gives the octets as they are. */
+		struct buf copy = BUF_INIT;
+
+		buf_append(&copy, data.p, data.len);
+		for (size_t i = 0; i < copy.used; i++) {
+			if (copy.data[i] == '\0')
+				copy.data[i] = 0x80;
+		}
+		imap_write_literal(out, buf_span(&copy));
+		buf_free(&copy);
+	} else {
 		imap_write_literal(out, data);
+	}
 }
 
 /* Writes one message's FETCH response. Returns 0, or -1 after a tagged
@@ -578,6 +603,11 @@ static int fetch_write_message(struct fetch_ctx *ctx, uint32_t seq,
 			buf_free(&raw);
 			return -1;
 		}
+	}
+	memset(&mime, 0, sizeof(mime));
+	if (ctx->need_mime) {
+		/* Only for parts, headers and texts: BODY[] of the whole
+		   message is the blob as it is. */
 		mpool = pool_create("fetch mime", 4096);
 		mime_parse(mpool, NULL, raw.data, raw.used, &mime);
 	}
@@ -664,18 +694,19 @@ static int fetch_write_message(struct fetch_ctx *ctx, uint32_t seq,
 			buf_truncate(&data, 0);
 			r = fetch_section_data(item, buf_span(&raw), mime.root,
 					       &data, &lit8);
+			struct span d =
+				r == 1 ? buf_span(&raw) : buf_span(&data);
+
 			if (r == -2) {
 				ret = -2;
 				break;
 			}
 			SEP();
 			if (item->kind == FETCH_BINARY_SIZE) {
-				buf_printf(out, "%s %zu", item->name,
-					   data.used);
+				buf_printf(out, "%s %zu", item->name, d.len);
 				break;
 			}
 			buf_append_str(out, item->name);
-			struct span d = buf_span(&data);
 
 			if (item->partial) {
 				buf_printf(out, "<%" PRIu64 ">", item->offset);
