@@ -155,6 +155,26 @@ static uint32_t id_container(struct thread_ctx *ctx, const char *id)
 	return ctx->table[i];
 }
 
+/* top and everything under it, breadth-first: walked backwards, children
+   come before their parents. */
+static uint32_t *bfs_order(struct thread_ctx *ctx, uint32_t top,
+			   unsigned int *count_r)
+{
+	uint32_t *order = p_new(ctx->pool, uint32_t, ctx->count);
+	unsigned int n = 0, head = 0;
+
+	order[n++] = top;
+	while (head < n) {
+		uint32_t p = order[head++];
+
+		for (uint32_t k = ctx->nodes[p].first_child; k != NONE;
+		     k = ctx->nodes[k].next_sibling)
+			order[n++] = k;
+	}
+	*count_r = n;
+	return order;
+}
+
 /* ---- Sorting siblings by sent date (RFC 5256 2.2, REFERENCES (6)) ---- */
 
 static int cmp_nodes(const void *p1, const void *p2, void *context)
@@ -173,20 +193,10 @@ static int cmp_nodes(const void *p1, const void *p2, void *context)
    dummy takes the key of its first child (RFC 5256 3 REFERENCES (6)). */
 static void sort_all(struct thread_ctx *ctx, uint32_t top)
 {
-	uint32_t *order = p_new(ctx->pool, uint32_t, ctx->count);
 	uint32_t *kids = p_new(ctx->pool, uint32_t, ctx->count);
-	unsigned int n = 0, head = 0;
+	unsigned int n;
+	uint32_t *order = bfs_order(ctx, top, &n);
 
-	/* Breadth-first order; processed backwards, children come before
-	   their parents. */
-	order[n++] = top;
-	while (head < n) {
-		uint32_t p = order[head++];
-
-		for (uint32_t k = ctx->nodes[p].first_child; k != NONE;
-		     k = ctx->nodes[k].next_sibling)
-			order[n++] = k;
-	}
 	while (n > 0) {
 		uint32_t p = order[--n], k;
 		struct imap_thread_node *node = &ctx->nodes[p];
@@ -266,17 +276,9 @@ static void refs_link(struct thread_ctx *ctx, unsigned int count)
    dummy passes up holds no dummies any more. */
 static void refs_prune(struct thread_ctx *ctx, uint32_t top)
 {
-	uint32_t *order = p_new(ctx->pool, uint32_t, ctx->count);
-	unsigned int n = 0, head = 0;
+	unsigned int n;
+	uint32_t *order = bfs_order(ctx, top, &n);
 
-	order[n++] = top;
-	while (head < n) {
-		uint32_t p = order[head++];
-
-		for (uint32_t k = ctx->nodes[p].first_child; k != NONE;
-		     k = ctx->nodes[k].next_sibling)
-			order[n++] = k;
-	}
 	while (n > 0) {
 		uint32_t p = order[--n];
 		uint32_t c = ctx->nodes[p].first_child, next;
