@@ -168,12 +168,14 @@ enum stmt_id {
 	S_MBOX_ALLOC_UID,
 	S_MSG_UIDS,
 	S_MSG_DELETED_UIDS,
+	S_MSG_COUNT_FLAG,
 	S_MSG_KEYWORDS,
 	S_MSG_GET,
 	S_MSG_INSERT,
 	S_MSG_DELETE,
 	S_MSG_SET_FLAGS,
 	S_MSG_FETCH,
+	S_MSG_FETCH_META,
 	S_EMAIL_INSERT,
 	S_EMAIL_USED,
 	S_EMAIL_DELETE,
@@ -233,6 +235,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			     "RETURNING uidnext - 1",
 	[S_MSG_UIDS] = "SELECT uid FROM messages WHERE mailbox_id = ?1 "
 		       "ORDER BY uid",
+	[S_MSG_COUNT_FLAG] = "SELECT count(*) FROM messages "
+			     "WHERE mailbox_id = ?1 AND (flags & ?2) != 0",
 	[S_MSG_DELETED_UIDS] = "SELECT uid FROM messages "
 			       "WHERE mailbox_id = ?1 AND (flags & 8) != 0 "
 			       "ORDER BY uid",
@@ -254,6 +258,13 @@ static const char *const stmt_sql[S_COUNT] = {
 			"FROM messages m JOIN emails e ON e.id = m.email "
 			"WHERE m.mailbox_id = ?1 AND m.uid >= ?2 "
 			"AND m.uid <= ?3 ORDER BY m.uid",
+	/* SEARCH: the same rows without the cached IMAP strings. */
+	[S_MSG_FETCH_META] = "SELECT m.uid, m.modseq, m.flags, m.keywords, "
+			     "m.internaldate, m.savedate, m.size, e.email_id, "
+			     "e.thread_id, e.blob_id "
+			     "FROM messages m JOIN emails e ON e.id = m.email "
+			     "WHERE m.mailbox_id = ?1 AND m.uid >= ?2 "
+			     "AND m.uid <= ?3 ORDER BY m.uid",
 	[S_EMAIL_INSERT] = "INSERT INTO emails(email_id, thread_id, blob_id, "
 			   "size, envelope, bodystructure, body, preview) "
 			   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -1656,9 +1667,9 @@ static int sqlite_expunge(struct store *store, uint64_t mailbox_id,
 	return 0;
 }
 
-static int sqlite_fetch(struct store *store, uint64_t mailbox_id,
-			uint32_t uid_lo, uint32_t uid_hi, struct pool *pool,
-			struct store_message **msgs_r, unsigned int *count_r)
+static int fetch_rows(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
+		      uint32_t uid_hi, bool full, struct pool *pool,
+		      struct store_message **msgs_r, unsigned int *count_r)
 {
 	struct sqlite_store *s = SS(store);
 	struct store_mailbox box;
@@ -1680,7 +1691,7 @@ static int sqlite_fetch(struct store *store, uint64_t mailbox_id,
 	sql_end(stmt);
 	alloc = box.messages + 1;
 
-	stmt = sql(s, S_MSG_FETCH);
+	stmt = sql(s, full ? S_MSG_FETCH : S_MSG_FETCH_META);
 	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)mailbox_id);
 	sqlite3_bind_int64(stmt, 2, uid_lo);
 	sqlite3_bind_int64(stmt, 3, uid_hi == 0 ? STORE_UID_MAX : uid_hi);
@@ -1710,6 +1721,8 @@ static int sqlite_fetch(struct store *store, uint64_t mailbox_id,
 		if (blob != NULL &&
 		    sqlite3_column_bytes(stmt, 9) == sizeof(m->blob_id))
 			memcpy(m->blob_id, blob, sizeof(m->blob_id));
+		if (!full)
+			continue;
 		m->envelope = col_str(pool, stmt, 10);
 		m->bodystructure = col_str(pool, stmt, 11);
 		m->body = col_str(pool, stmt, 12);
@@ -1720,6 +1733,23 @@ static int sqlite_fetch(struct store *store, uint64_t mailbox_id,
 	*msgs_r = msgs;
 	*count_r = count;
 	return 0;
+}
+
+static int sqlite_fetch(struct store *store, uint64_t mailbox_id,
+			uint32_t uid_lo, uint32_t uid_hi, struct pool *pool,
+			struct store_message **msgs_r, unsigned int *count_r)
+{
+	return fetch_rows(store, mailbox_id, uid_lo, uid_hi, true, pool, msgs_r,
+			  count_r);
+}
+
+static int sqlite_fetch_meta(struct store *store, uint64_t mailbox_id,
+			     uint32_t uid_lo, uint32_t uid_hi,
+			     struct pool *pool, struct store_message **msgs_r,
+			     unsigned int *count_r)
+{
+	return fetch_rows(store, mailbox_id, uid_lo, uid_hi, false, pool,
+			  msgs_r, count_r);
 }
 
 /* Splits the space-separated refs column. */
@@ -1953,6 +1983,30 @@ static uint64_t sqlite_highest_modseq(struct store *store)
 static int sqlite_quota_usage(struct store *store, uint64_t *used_r)
 {
 	return counter_get(SS(store), "usage", used_r);
+}
+
+/* STATUS DELETED (RFC 9051 6.3.11) has no kept counter: \Deleted is
+   rare and short-lived, so counting the mailbox's rows is cheap enough. */
+static int sqlite_mailbox_count_flag(struct store *store, uint64_t id,
+				     uint32_t flag, uint32_t *count_r)
+{
+	struct sqlite_store *s = SS(store);
+	sqlite3_stmt *stmt;
+	int ret = mailbox_require(s, id);
+
+	if (ret < 0)
+		return -1;
+	stmt = sql(s, S_MSG_COUNT_FLAG);
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)id);
+	sqlite3_bind_int(stmt, 2, (int)flag);
+	ret = sql_step(s, stmt);
+	if (ret <= 0)
+		return ret < 0 ? -1
+			       : store_set_error(&s->store, STORE_ERROR_TEMP,
+						 "count returned no row");
+	*count_r = (uint32_t)sqlite3_column_int64(stmt, 0);
+	sql_end(stmt);
+	return 0;
 }
 
 /* Search */
@@ -2331,6 +2385,7 @@ static const struct store_vfuncs sqlite_vfuncs = {
 	.mailbox_get = sqlite_mailbox_get,
 	.mailbox_find_special = sqlite_mailbox_find_special,
 	.mailbox_list = sqlite_mailbox_list,
+	.mailbox_count_flag = sqlite_mailbox_count_flag,
 	.append_many = sqlite_append_many,
 	.copy = sqlite_copy,
 	.sort_keys = sqlite_sort_keys,
@@ -2338,6 +2393,7 @@ static const struct store_vfuncs sqlite_vfuncs = {
 	.flags_update = sqlite_flags_update,
 	.expunge = sqlite_expunge,
 	.fetch = sqlite_fetch,
+	.fetch_meta = sqlite_fetch_meta,
 	.uids = sqlite_uids,
 	.keywords = sqlite_keywords,
 	.changes_since = sqlite_changes_since,

@@ -191,6 +191,10 @@ int store_mailbox_find_special(struct store *store,
 int store_mailbox_list(struct store *store, struct pool *pool,
 		       struct store_mailbox **boxes_r, unsigned int *count_r,
 		       const char **error_r);
+/* How many messages of the mailbox have any of the system flags in flag
+   (STATUS DELETED, RFC 9051 6.3.11: flag = STORE_FLAG_DELETED). */
+int store_mailbox_count_flag(struct store *store, uint64_t id, uint32_t flag,
+			     uint32_t *count_r, const char **error_r);
 
 /* Messages. */
 int store_append(struct store *store, const struct store_append *append,
@@ -231,6 +235,14 @@ int store_fetch(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 		uint32_t uid_hi, struct pool *pool,
 		struct store_message **msgs_r, unsigned int *count_r,
 		const char **error_r);
+/* Like store_fetch without the cached strings (envelope, bodystructure,
+   body and preview are NULL): uid, modseq, flags, keywords, dates, size,
+   email and thread id and blob id only. SEARCH reads every message's
+   row with it. */
+int store_fetch_meta(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
+		     uint32_t uid_hi, struct pool *pool,
+		     struct store_message **msgs_r, unsigned int *count_r,
+		     const char **error_r);
 /* The SORT/THREAD keys of a message (RFC 5256, RFC 5957), from
    message-index.h at append time; shared by the copies of an email.
    Strings are never NULL. */

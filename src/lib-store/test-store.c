@@ -568,6 +568,50 @@ static void test_append_fetch(void **state)
 			 -1);
 	assert_int_equal(store_last_error(f->store), STORE_ERROR_NOT_FOUND);
 
+	/* store_fetch_meta: the same rows without the cached strings. */
+	{
+		struct store_message *full, *meta;
+		unsigned int nfull, nmeta;
+
+		assert_int_equal(store_fetch(f->store, f->inbox, 1, 0, f->pool,
+					     &full, &nfull, &error),
+				 0);
+		assert_int_equal(store_fetch_meta(f->store, f->inbox, 1, 0,
+						  f->pool, &meta, &nmeta,
+						  &error),
+				 0);
+		assert_int_equal(nmeta, nfull);
+		assert_int_equal(nmeta, 3);
+		for (i = 0; i < nmeta; i++) {
+			assert_int_equal(meta[i].uid, full[i].uid);
+			assert_int_equal(meta[i].modseq, full[i].modseq);
+			assert_int_equal(meta[i].flags, full[i].flags);
+			assert_int_equal(meta[i].size, full[i].size);
+			assert_int_equal(meta[i].internaldate,
+					 full[i].internaldate);
+			assert_int_equal(meta[i].savedate, full[i].savedate);
+			assert_string_equal(meta[i].email_id, full[i].email_id);
+			assert_string_equal(meta[i].thread_id,
+					    full[i].thread_id);
+			assert_memory_equal(meta[i].blob_id, full[i].blob_id,
+					    sizeof(meta[i].blob_id));
+			assert_non_null(meta[i].keywords);
+			assert_null(meta[i].envelope);
+			assert_null(meta[i].bodystructure);
+			assert_non_null(full[i].envelope);
+		}
+		assert_string_equal(meta[0].keywords[0], full[0].keywords[0]);
+		assert_int_equal(store_fetch_meta(f->store, f->inbox, 2, 2,
+						  f->pool, &meta, &nmeta,
+						  &error),
+				 0);
+		assert_int_equal(nmeta, 1);
+		assert_int_equal(meta[0].uid, 2);
+		assert_int_equal(store_fetch_meta(f->store, 999, 1, 0, f->pool,
+						  &meta, &nmeta, &error),
+				 -1);
+	}
+
 	/* Bad input changes nothing. */
 	make_append(f, f->inbox, &spec, &idx, &a);
 	a.keywords = bad_kw1;
@@ -872,7 +916,7 @@ static void test_flags(void **state)
 static void test_expunge(void **state)
 {
 	struct fixture *f = *state;
-	uint32_t uids[4] = { 2, 4 }, some[2] = { 1, 50 }, *expunged;
+	uint32_t uids[4] = { 2, 4 }, some[2] = { 1, 50 }, *expunged, deleted;
 	unsigned int count, n;
 	uint64_t modseq;
 	struct store_message *msgs;
@@ -889,10 +933,34 @@ static void test_expunge(void **state)
 					    NULL, 0, f->pool, &failed,
 					    &failed_count, &modseq, &error),
 			 0);
+	assert_int_equal(store_mailbox_count_flag(f->store, f->inbox,
+						  STORE_FLAG_DELETED, &deleted,
+						  &error),
+			 0);
+	assert_int_equal(deleted, 2);
+	assert_int_equal(store_mailbox_count_flag(f->store, f->inbox,
+						  STORE_FLAG_SEEN, &deleted,
+						  &error),
+			 0);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(store_mailbox_count_flag(f->store, f->inbox, 0x100,
+						  &deleted, &error),
+			 -1);
+	assert_int_equal(store_last_error(f->store), STORE_ERROR_INVALID);
+	assert_int_equal(store_mailbox_count_flag(f->store, 999,
+						  STORE_FLAG_DELETED, &deleted,
+						  &error),
+			 -1);
+	assert_int_equal(store_last_error(f->store), STORE_ERROR_NOT_FOUND);
 	assert_int_equal(store_expunge(f->store, f->inbox, NULL, 0, f->pool,
 				       &expunged, &count, &error),
 			 0);
 	assert_int_equal(count, 2);
+	assert_int_equal(store_mailbox_count_flag(f->store, f->inbox,
+						  STORE_FLAG_DELETED, &deleted,
+						  &error),
+			 0);
+	assert_int_equal(deleted, 0);
 	assert_int_equal(expunged[0], 2);
 	assert_int_equal(expunged[1], 4);
 	assert_counts(f, f->inbox, 2, 2, 200);
