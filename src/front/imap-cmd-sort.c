@@ -35,7 +35,7 @@
    3's NO [BADCHARSET] for a charset other than UTF-8 and US-ASCII, and
    the strings checked against it. */
 static int sort_search(struct imap_cmd *cmd, uint32_t **uids_r,
-		       unsigned int *count_r)
+		       unsigned int *count_r, bool *modseq_r)
 {
 	struct imap_search_program prog;
 	struct imap_arg *args;
@@ -58,6 +58,7 @@ static int sort_search(struct imap_cmd *cmd, uint32_t **uids_r,
 		imap_cmd_bad(cmd, error);
 		return -1;
 	}
+	*modseq_r = prog.modseq;
 	if (imap_search_eval(cmd, &prog, uids_r, count_r, &error) < 0) {
 		imap_cmd_store_error(cmd, error);
 		return -1;
@@ -172,7 +173,8 @@ static void sort_keys_refill(struct imap_cmd *cmd, struct store_sort_keys *keys,
    selects, with their sequence numbers (messages the client does not know
    are left out). Returns 0, or -1 when the command was answered. */
 static int sort_keys_get(struct imap_cmd *cmd, struct store_sort_keys **keys_r,
-			 uint32_t **seqs_r, unsigned int *count_r)
+			 uint32_t **seqs_r, unsigned int *count_r,
+			 bool *modseq_r)
 {
 	struct imap_session *s = cmd->session;
 	struct store_sort_keys *keys;
@@ -180,7 +182,7 @@ static int sort_keys_get(struct imap_cmd *cmd, struct store_sort_keys **keys_r,
 	unsigned int n, kn, i, out = 0;
 	const char *error;
 
-	if (sort_search(cmd, &uids, &n) < 0)
+	if (sort_search(cmd, &uids, &n, modseq_r) < 0)
 		return -1;
 	keys = NULL;
 	kn = 0;
@@ -214,6 +216,8 @@ static void imap_cmd_sort(struct imap_cmd *cmd)
 	uint32_t *seqs;
 	unsigned int n;
 	const char *error = NULL;
+	uint64_t highest = 0;
+	bool modseq;
 	int crit_count;
 
 	if (cmd->arg_count < 3) {
@@ -224,7 +228,7 @@ static void imap_cmd_sort(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, error);
 		return;
 	}
-	if (sort_keys_get(cmd, &keys, &seqs, &n) < 0)
+	if (sort_keys_get(cmd, &keys, &seqs, &n, &modseq) < 0)
 		return;
 	msgs = p_new(cmd->pool, struct imap_sort_msg, n + 1);
 	for (unsigned int i = 0; i < n; i++) {
@@ -245,7 +249,16 @@ static void imap_cmd_sort(struct imap_cmd *cmd)
 		};
 	}
 	imap_sort(msgs, n, crit, (unsigned int)crit_count);
-	imap_sort_write(cmd->out, msgs, n, cmd->uid);
+	if (modseq) {
+		/* RFC 7162 3.1.5: SORT with MODSEQ enables CONDSTORE and
+		   gives the highest MODSEQ of the messages found. */
+		cmd->session->enabled |= IMAP_ENABLED_CONDSTORE;
+		for (unsigned int i = 0; i < n; i++) {
+			if (keys[i].modseq > highest)
+				highest = keys[i].modseq;
+		}
+	}
+	imap_sort_write(cmd->out, msgs, n, cmd->uid, highest);
 	imap_cmd_ok(cmd, NULL,
 		    cmd->uid ? "UID SORT completed" : "SORT completed");
 }
@@ -259,6 +272,7 @@ static void imap_cmd_thread(struct imap_cmd *cmd)
 	struct imap_thread thread;
 	uint32_t *seqs;
 	unsigned int n;
+	bool modseq;
 	const char *name;
 
 	if (cmd->arg_count < 3) {
@@ -270,7 +284,7 @@ static void imap_cmd_thread(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "Unknown threading algorithm");
 		return;
 	}
-	if (sort_keys_get(cmd, &keys, &seqs, &n) < 0)
+	if (sort_keys_get(cmd, &keys, &seqs, &n, &modseq) < 0)
 		return;
 	msgs = p_new(cmd->pool, struct imap_thread_msg, n + 1);
 	for (unsigned int i = 0; i < n; i++) {

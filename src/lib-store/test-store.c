@@ -1473,6 +1473,8 @@ static void test_sort_keys(void **state)
 	assert_int_equal(keys[0].date, 5000);
 	assert_int_equal(keys[0].internaldate, 1000);
 	assert_int_equal(keys[0].size, 100);
+	assert_true(keys[0].modseq > 0);
+	assert_true(keys[1].modseq > keys[0].modseq);
 	assert_string_equal(keys[0].base_subject, "hello");
 	assert_false(keys[0].subject_is_reply);
 	assert_string_equal(keys[0].from, "alice");

@@ -208,6 +208,14 @@ class ImapSortTest(unittest.TestCase):
         self.assertEqual(self.sort(m, '(REVERSE DATE)', '$'), [4, 1])
         typ, data = m.uid('THREAD', 'REFERENCES', 'UTF-8', '$')
         self.assertEqual(data, [b'(2)(5)'])
+        # RFC 7162 3.1.5: with a MODSEQ key, the highest MODSEQ found.
+        typ, data = m.fetch('1:*', '(MODSEQ)')
+        modseqs = [int(re.search(rb'MODSEQ \((\d+)\)', d).group(1))
+                   for d in data]
+        typ, data = m.sort('(DATE)', 'UTF-8', 'MODSEQ', '1')
+        self.assertEqual(data, [b'2 3 1 4 6 5 (MODSEQ %d)' % max(modseqs)])
+        typ, data = m.sort('(DATE)', 'UTF-8', 'MODSEQ', '1', '2:3')
+        self.assertEqual(data, [b'2 3 (MODSEQ %d)' % max(modseqs[1:3])])
         # Nothing matches: an empty answer.
         typ, data = m.sort('(DATE)', 'UTF-8', 'SUBJECT', 'nothing-here')
         self.assertEqual(typ, 'OK', data)
