@@ -633,22 +633,75 @@ static void write_results(struct search_ctx *ctx,
 	buf_append_str(out, "\r\n");
 }
 
+/* A search over the client's view of the selected mailbox. */
+static void search_ctx_init(struct search_ctx *ctx, struct imap_cmd *cmd)
+{
+	*ctx = (struct search_ctx){
+		.cmd = cmd,
+		.session = cmd->session,
+		.pool = cmd->pool,
+		.n = cmd->session->uid_count,
+		.uids = cmd->session->uids,
+		.now = (int64_t)time(NULL),
+	};
+}
+
+/* Evaluates prog over the view: match[i] for session->uids[i]. Returns
+   0, or -1 with ctx->error (a store failure). */
+static int search_match(struct search_ctx *ctx,
+			const struct imap_search_program *prog, uint8_t *match)
+{
+	uint8_t *care = p_malloc(ctx->pool, ctx->n + 1);
+
+	memset(care, 1, ctx->n);
+	if ((prog->need_rows || prog->modseq || !key_vouched(prog->root)) &&
+	    load_rows(ctx) < 0)
+		return -1;
+	if (ctx->rows != NULL) {
+		/* Gone messages match nothing, not even NOT. */
+		for (unsigned int i = 0; i < ctx->n; i++)
+			care[i] = ctx->rows[i] != NULL;
+	}
+	eval(ctx, prog->root, care, match);
+	buf_free(&ctx->blob);
+	return ctx->error != NULL ? -1 : 0;
+}
+
+int imap_search_eval(struct imap_cmd *cmd,
+		     const struct imap_search_program *prog, uint32_t **uids_r,
+		     unsigned int *count_r, const char **error_r)
+{
+	struct search_ctx ctx;
+	uint8_t *match;
+	uint32_t *uids;
+	unsigned int n = 0;
+
+	search_ctx_init(&ctx, cmd);
+	match = p_malloc(cmd->pool, ctx.n + 1);
+	if (search_match(&ctx, prog, match) < 0) {
+		*error_r = ctx.error;
+		return -1;
+	}
+	uids = p_new(cmd->pool, uint32_t, ctx.n + 1);
+	for (unsigned int i = 0; i < ctx.n; i++) {
+		if (match[i])
+			uids[n++] = ctx.uids[i];
+	}
+	*uids_r = uids;
+	*count_r = n;
+	return 0;
+}
+
 static void cmd_search(struct imap_cmd *cmd)
 {
 	struct imap_session *session = cmd->session;
 	struct imap_search_program prog;
-	struct search_ctx ctx = {
-		.cmd = cmd,
-		.session = session,
-		.pool = cmd->pool,
-		.n = session->uid_count,
-		.uids = session->uids,
-		.now = (int64_t)time(NULL),
-	};
+	struct search_ctx ctx;
 	enum imap_search_result ret;
-	uint8_t *care, *match;
+	uint8_t *match;
 	const char *error;
 
+	search_ctx_init(&ctx, cmd);
 	ret = imap_search_parse(cmd->pool, cmd->args, cmd->arg_count, &prog,
 				&error);
 	if (ret != IMAP_SEARCH_OK) {
@@ -664,24 +717,8 @@ static void cmd_search(struct imap_cmd *cmd)
 	/* RFC 7162 3.1: SEARCH MODSEQ is a CONDSTORE enabling command. */
 	if (prog.modseq)
 		session->enabled |= IMAP_ENABLED_CONDSTORE;
-	care = p_malloc(cmd->pool, ctx.n + 1);
 	match = p_malloc(cmd->pool, ctx.n + 1);
-	memset(care, 1, ctx.n);
-	if ((prog.need_rows || prog.modseq || !key_vouched(prog.root)) &&
-	    load_rows(&ctx) < 0) {
-		if ((prog.returns & IMAP_SEARCH_RETURN_SAVE) != 0)
-			searchres_set(session, NULL, 0);
-		imap_cmd_store_error(cmd, ctx.error);
-		return;
-	}
-	if (ctx.rows != NULL) {
-		/* Gone messages match nothing, not even NOT. */
-		for (unsigned int i = 0; i < ctx.n; i++)
-			care[i] = ctx.rows[i] != NULL;
-	}
-	eval(&ctx, prog.root, care, match);
-	buf_free(&ctx.blob);
-	if (ctx.error != NULL) {
+	if (search_match(&ctx, &prog, match) < 0) {
 		if ((prog.returns & IMAP_SEARCH_RETURN_SAVE) != 0)
 			searchres_set(session, NULL, 0);
 		imap_cmd_store_error(cmd, ctx.error);

@@ -9,8 +9,8 @@
    (store_sort_keys_fill, bounded per command). Ordering and threading are
    lib-imap's (imap-sort.h, imap-thread.h).
 
-   The search program: until the full SEARCH evaluator is wired in, ALL, a
-   sequence set and UID <set> (ANDed) are understood; other keys get BAD. */
+   The charset and search program are SEARCH's (imap-search.h parses,
+   imap_search_eval() in imap-cmd-search.c evaluates). */
 
 #include "lib.h"
 #include "buf.h"
@@ -19,6 +19,7 @@
 #include "blob.h"
 #include "store.h"
 #include "message-index.h"
+#include "imap-search.h"
 #include "imap-sort.h"
 #include "imap-thread.h"
 #include "front-private.h"
@@ -27,89 +28,41 @@
 #include <string.h>
 #include <strings.h>
 
-/* RFC 5256 3: the server MUST support US-ASCII and UTF-8 (ours: the
-   strings compared are UTF-8 already). */
-static bool sort_charset_ok(const struct imap_arg *arg)
+/* The messages the search program selects, as ascending UIDs: SORT's
+   and THREAD's "charset 1*(SP search-key)" is SEARCH's "CHARSET charset
+   1*(SP search-key)" (RFC 5256 4), so it goes to the SEARCH parser and
+   evaluator with the CHARSET atom put in front. That also gives RFC 5256
+   3's NO [BADCHARSET] for a charset other than UTF-8 and US-ASCII, and
+   the strings checked against it. */
+static int sort_search(struct imap_cmd *cmd, uint32_t **uids_r,
+		       unsigned int *count_r, bool *modseq_r)
 {
-	const char *name;
+	struct imap_search_program prog;
+	struct imap_arg *args;
+	enum imap_search_result ret;
+	/* CHARSET and everything after the first argument. */
+	unsigned int count = cmd->arg_count;
+	const char *error = NULL;
 
-	if (!imap_arg_get_astring(arg, &name))
-		return false;
-	return strcasecmp(name, "UTF-8") == 0 ||
-	       strcasecmp(name, "US-ASCII") == 0;
-}
-
-/* Keeps the UIDs of a that are in b (both ascending). */
-static unsigned int uids_intersect(uint32_t *a, unsigned int an,
-				   const uint32_t *b, unsigned int bn)
-{
-	unsigned int i = 0, j = 0, n = 0;
-
-	while (i < an && j < bn) {
-		if (a[i] < b[j])
-			i++;
-		else if (a[i] > b[j])
-			j++;
-		else {
-			a[n++] = a[i];
-			i++;
-			j++;
-		}
-	}
-	return n;
-}
-
-/* The messages the search program selects, as ascending UIDs. */
-static int sort_search(struct imap_cmd *cmd, const struct imap_arg *args,
-		       unsigned int count, uint32_t **uids_r,
-		       unsigned int *count_r)
-{
-	struct imap_session *s = cmd->session;
-	uint32_t *uids, *set;
-	unsigned int n = s->uid_count, set_count, i = 0;
-	const char *error = NULL, *str;
-	bool uid_prefix = cmd->uid;
-	int ret;
-
-	if (count == 0) {
-		imap_cmd_bad(cmd, "Missing search criteria");
+	args = p_new(cmd->pool, struct imap_arg, count + 1);
+	args[0] = (struct imap_arg){ .type = IMAP_ARG_ATOM,
+				     .str = "CHARSET",
+				     .len = 7 };
+	memcpy(args + 1, cmd->args + 1, (count - 1) * sizeof(*args));
+	ret = imap_search_parse(cmd->pool, args, count, &prog, &error);
+	if (ret == IMAP_SEARCH_BADCHARSET) {
+		imap_cmd_no(cmd, IMAP_SEARCH_BADCHARSET_CODE, error);
 		return -1;
 	}
-	uids = p_new(cmd->pool, uint32_t, n + 1);
-	memcpy(uids, s->uids, n * sizeof(*uids));
-	while (i < count) {
-		if (imap_arg_atom_equals(&args[i], "ALL")) {
-			i++;
-			continue;
-		}
-		if (imap_arg_atom_equals(&args[i], "UID") && i + 1 < count) {
-			cmd->uid = true;
-			ret = imap_cmd_uids(cmd, &args[i + 1], &set, &set_count,
-					    &error);
-			i += 2;
-		} else if (imap_arg_get_atom(&args[i], &str) &&
-			   (str[0] == '*' || str[0] == '$' ||
-			    (str[0] >= '0' && str[0] <= '9'))) {
-			/* RFC 9051 6.4.4: a bare set is sequence numbers,
-			   with or without the UID prefix. */
-			cmd->uid = false;
-			ret = imap_cmd_uids(cmd, &args[i], &set, &set_count,
-					    &error);
-			i++;
-		} else {
-			cmd->uid = uid_prefix;
-			imap_cmd_bad(cmd, "Unsupported search criterion");
-			return -1;
-		}
-		cmd->uid = uid_prefix;
-		if (ret < 0) {
-			imap_cmd_bad(cmd, error);
-			return -1;
-		}
-		n = uids_intersect(uids, n, set, set_count);
+	if (ret != IMAP_SEARCH_OK) {
+		imap_cmd_bad(cmd, error);
+		return -1;
 	}
-	*uids_r = uids;
-	*count_r = n;
+	*modseq_r = prog.modseq;
+	if (imap_search_eval(cmd, &prog, uids_r, count_r, &error) < 0) {
+		imap_cmd_store_error(cmd, error);
+		return -1;
+	}
 	return 0;
 }
 
@@ -220,7 +173,8 @@ static void sort_keys_refill(struct imap_cmd *cmd, struct store_sort_keys *keys,
    selects, with their sequence numbers (messages the client does not know
    are left out). Returns 0, or -1 when the command was answered. */
 static int sort_keys_get(struct imap_cmd *cmd, struct store_sort_keys **keys_r,
-			 uint32_t **seqs_r, unsigned int *count_r)
+			 uint32_t **seqs_r, unsigned int *count_r,
+			 bool *modseq_r)
 {
 	struct imap_session *s = cmd->session;
 	struct store_sort_keys *keys;
@@ -228,14 +182,7 @@ static int sort_keys_get(struct imap_cmd *cmd, struct store_sort_keys **keys_r,
 	unsigned int n, kn, i, out = 0;
 	const char *error;
 
-	if (!sort_charset_ok(&cmd->args[1])) {
-		/* RFC 5256 3: NO, not BAD, with the charsets we have
-		   (RFC 9051 7.1 BADCHARSET). */
-		imap_cmd_no(cmd, "BADCHARSET (UTF-8 US-ASCII)",
-			    "Unsupported charset");
-		return -1;
-	}
-	if (sort_search(cmd, cmd->args + 2, cmd->arg_count - 2, &uids, &n) < 0)
+	if (sort_search(cmd, &uids, &n, modseq_r) < 0)
 		return -1;
 	keys = NULL;
 	kn = 0;
@@ -269,6 +216,8 @@ static void imap_cmd_sort(struct imap_cmd *cmd)
 	uint32_t *seqs;
 	unsigned int n;
 	const char *error = NULL;
+	uint64_t highest = 0;
+	bool modseq;
 	int crit_count;
 
 	if (cmd->arg_count < 3) {
@@ -279,7 +228,7 @@ static void imap_cmd_sort(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, error);
 		return;
 	}
-	if (sort_keys_get(cmd, &keys, &seqs, &n) < 0)
+	if (sort_keys_get(cmd, &keys, &seqs, &n, &modseq) < 0)
 		return;
 	msgs = p_new(cmd->pool, struct imap_sort_msg, n + 1);
 	for (unsigned int i = 0; i < n; i++) {
@@ -300,7 +249,16 @@ static void imap_cmd_sort(struct imap_cmd *cmd)
 		};
 	}
 	imap_sort(msgs, n, crit, (unsigned int)crit_count);
-	imap_sort_write(cmd->out, msgs, n, cmd->uid);
+	if (modseq) {
+		/* RFC 7162 3.1.5: SORT with MODSEQ enables CONDSTORE and
+		   gives the highest MODSEQ of the messages found. */
+		cmd->session->enabled |= IMAP_ENABLED_CONDSTORE;
+		for (unsigned int i = 0; i < n; i++) {
+			if (keys[i].modseq > highest)
+				highest = keys[i].modseq;
+		}
+	}
+	imap_sort_write(cmd->out, msgs, n, cmd->uid, highest);
 	imap_cmd_ok(cmd, NULL,
 		    cmd->uid ? "UID SORT completed" : "SORT completed");
 }
@@ -314,6 +272,7 @@ static void imap_cmd_thread(struct imap_cmd *cmd)
 	struct imap_thread thread;
 	uint32_t *seqs;
 	unsigned int n;
+	bool modseq;
 	const char *name;
 
 	if (cmd->arg_count < 3) {
@@ -325,7 +284,7 @@ static void imap_cmd_thread(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "Unknown threading algorithm");
 		return;
 	}
-	if (sort_keys_get(cmd, &keys, &seqs, &n) < 0)
+	if (sort_keys_get(cmd, &keys, &seqs, &n, &modseq) < 0)
 		return;
 	msgs = p_new(cmd->pool, struct imap_thread_msg, n + 1);
 	for (unsigned int i = 0; i < n; i++) {

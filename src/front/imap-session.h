@@ -148,6 +148,16 @@ extern const struct imap_cmd_def imap_cmds_mailbox[]; /* imap-cmd-mailbox.c */
 extern const struct imap_cmd_def imap_cmds_search[]; /* imap-cmd-search.c */
 extern const struct imap_cmd_def imap_cmds_sort[]; /* imap-cmd-sort.c */
 
+/* Evaluates a parsed search program (imap-search.h) over the client's
+   view of the selected mailbox, as SEARCH does (imap-cmd-search.c): the
+   matching UIDs, ascending, in cmd's pool. SORT and THREAD use it.
+   Returns 0, or -1 with *error_r from the store (answer it with
+   imap_cmd_store_error()). */
+struct imap_search_program;
+int imap_search_eval(struct imap_cmd *cmd,
+		     const struct imap_search_program *prog, uint32_t **uids_r,
+		     unsigned int *count_r, const char **error_r);
+
 /* Creates the session of a connection that just logged in; the data key
    opens (or joins) the account's store. Returns NULL with *error_r when
    the store cannot be opened. */

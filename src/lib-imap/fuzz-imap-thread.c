@@ -27,10 +27,14 @@ static const char *const ids[16] = { "a", "b", "c", "d", "e", "f", "g", "h",
 				     "i", "j", "k", "l", "m", "n", "o", "p" };
 static const char *const subjects[4] = { "", "one", "two", "One" };
 
+static const char *check_context = "";
+
 static void check(bool ok)
 {
-	if (!ok)
+	if (!ok) {
+		fprintf(stderr, "check failed on: %s\n", check_context);
 		abort();
+	}
 }
 
 static void check_thread(const struct imap_thread_msg *msgs, unsigned int n,
@@ -44,7 +48,7 @@ static void check_thread(const struct imap_thread_msg *msgs, unsigned int n,
 
 	imap_thread_build(pool, msgs, n, algo, &thread);
 	imap_thread_write(&out, &thread, msgs, false);
-	p = buf_cstr(&out);
+	p = check_context = buf_cstr(&out);
 	check(strncmp(p, "* THREAD", 8) == 0);
 	for (p += 8; *p != '\0' && *p != '\r'; p++) {
 		if (*p == '(') {

@@ -163,11 +163,13 @@ void imap_sort(struct imap_sort_msg *msgs, unsigned int count,
 }
 
 void imap_sort_write(struct buf *out, const struct imap_sort_msg *msgs,
-		     unsigned int count, bool uid)
+		     unsigned int count, bool uid, uint64_t modseq)
 {
 	/* RFC 5256 4: sort-data = "SORT" *(SP nz-number). */
 	buf_append_str(out, "* SORT");
 	for (unsigned int i = 0; i < count; i++)
 		buf_printf(out, " %u", uid ? msgs[i].uid : msgs[i].seq);
+	if (modseq != 0)
+		buf_printf(out, " (MODSEQ %llu)", (unsigned long long)modseq);
 	buf_append_str(out, "\r\n");
 }

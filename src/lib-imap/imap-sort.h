@@ -65,8 +65,9 @@ void imap_sort(struct imap_sort_msg *msgs, unsigned int count,
 	       const struct imap_sort_criterion *crit, unsigned int crit_count);
 
 /* "* SORT n n ...\r\n" (RFC 5256 4 sort-data) with UIDs or sequence
-   numbers. */
+   numbers; modseq != 0 adds " (MODSEQ modseq)" (RFC 7162 3.1.5, for a
+   SORT with a MODSEQ search key that found something). */
 void imap_sort_write(struct buf *out, const struct imap_sort_msg *msgs,
-		     unsigned int count, bool uid);
+		     unsigned int count, bool uid, uint64_t modseq);
 
 #endif

@@ -155,6 +155,26 @@ static uint32_t id_container(struct thread_ctx *ctx, const char *id)
 	return ctx->table[i];
 }
 
+/* top and everything under it, breadth-first: walked backwards, children
+   come before their parents. */
+static uint32_t *bfs_order(struct thread_ctx *ctx, uint32_t top,
+			   unsigned int *count_r)
+{
+	uint32_t *order = p_new(ctx->pool, uint32_t, ctx->count);
+	unsigned int n = 0, head = 0;
+
+	order[n++] = top;
+	while (head < n) {
+		uint32_t p = order[head++];
+
+		for (uint32_t k = ctx->nodes[p].first_child; k != NONE;
+		     k = ctx->nodes[k].next_sibling)
+			order[n++] = k;
+	}
+	*count_r = n;
+	return order;
+}
+
 /* ---- Sorting siblings by sent date (RFC 5256 2.2, REFERENCES (6)) ---- */
 
 static int cmp_nodes(const void *p1, const void *p2, void *context)
@@ -173,20 +193,10 @@ static int cmp_nodes(const void *p1, const void *p2, void *context)
    dummy takes the key of its first child (RFC 5256 3 REFERENCES (6)). */
 static void sort_all(struct thread_ctx *ctx, uint32_t top)
 {
-	uint32_t *order = p_new(ctx->pool, uint32_t, ctx->count);
 	uint32_t *kids = p_new(ctx->pool, uint32_t, ctx->count);
-	unsigned int n = 0, head = 0;
+	unsigned int n;
+	uint32_t *order = bfs_order(ctx, top, &n);
 
-	/* Breadth-first order; processed backwards, children come before
-	   their parents. */
-	order[n++] = top;
-	while (head < n) {
-		uint32_t p = order[head++];
-
-		for (uint32_t k = ctx->nodes[p].first_child; k != NONE;
-		     k = ctx->nodes[k].next_sibling)
-			order[n++] = k;
-	}
 	while (n > 0) {
 		uint32_t p = order[--n], k;
 		struct imap_thread_node *node = &ctx->nodes[p];
@@ -260,32 +270,30 @@ static void refs_link(struct thread_ctx *ctx, unsigned int count)
 
 /* RFC 5256 3 REFERENCES (4): empty dummies go; a dummy's children take
    its place, except that a dummy at the top with several children stays
-   (its children would become separate threads). */
+   (its children would become separate threads). Children are pruned
+   before their parents (reverse breadth-first order), so a dummy whose
+   children all went is empty when its parent looks at it, and what a
+   dummy passes up holds no dummies any more. */
 static void refs_prune(struct thread_ctx *ctx, uint32_t top)
 {
-	uint32_t *stack = p_new(ctx->pool, uint32_t, ctx->count);
-	unsigned int depth = 0;
+	unsigned int n;
+	uint32_t *order = bfs_order(ctx, top, &n);
 
-	stack[depth++] = top;
-	while (depth > 0) {
-		uint32_t p = stack[--depth];
-		uint32_t c = ctx->nodes[p].first_child, next, first;
+	while (n > 0) {
+		uint32_t p = order[--n];
+		uint32_t c = ctx->nodes[p].first_child, next;
 
 		while (c != NONE) {
 			next = ctx->nodes[c].next_sibling;
 			if (!is_dummy(ctx, c)) {
-				stack[depth++] = c;
 				c = next;
 			} else if (ctx->nodes[c].first_child == NONE) {
 				unlink_node(ctx, c);
 				c = next;
 			} else if (p != top || child_count(ctx, c) == 1) {
-				/* The promoted children are looked at in
-				   turn: they may be dummies too. */
-				first = promote_children(ctx, c);
-				c = first;
+				(void)promote_children(ctx, c);
+				c = next;
 			} else {
-				stack[depth++] = c;
 				c = next;
 			}
 		}
@@ -326,7 +334,7 @@ static void refs_group(struct thread_ctx *ctx, uint32_t top)
 	struct subject_slot *table, *slot;
 	size_t size = 16;
 	unsigned int roots = child_count(ctx, top);
-	uint32_t r, next, t, d;
+	uint32_t r, t, d, *snapshot;
 
 	while (size < (size_t)roots * 2 + 2)
 		size *= 2;
@@ -354,9 +362,18 @@ static void refs_group(struct thread_ctx *ctx, uint32_t top)
 			slot->node = r;
 	}
 
-	/* (B) Merge every other thread of the subject into the table's. */
-	for (r = ctx->nodes[top].first_child; r != NONE; r = next) {
-		next = ctx->nodes[r].next_sibling;
+	/* (B) Merge every other thread of the subject into the table's,
+	   walking a copy of the top level: merging changes the list, and a
+	   thread that went under another one is no longer a root. */
+	snapshot = p_new(ctx->pool, uint32_t, roots + 1);
+	roots = 0;
+	for (r = ctx->nodes[top].first_child; r != NONE;
+	     r = ctx->nodes[r].next_sibling)
+		snapshot[roots++] = r;
+	for (unsigned int i = 0; i < roots; i++) {
+		r = snapshot[i];
+		if (ctx->nodes[r].parent != top)
+			continue;
 		rm = root_msg(ctx, r);
 		if (rm == NULL || rm->base_subject[0] == '\0')
 			continue;

@@ -26,7 +26,10 @@ struct imap_thread_msg {
 	const char *base_subject; /* RFC 5256 2.1 */
 	bool subject_is_reply; /* the base subject lost a Re:/Fwd: */
 	const char *message_id; /* "" if none */
-	/* References, then In-Reply-To, NULL-terminated. */
+	/* References, then In-Reply-To, NULL-terminated: the last is the
+	   parent. (RFC 5256 takes In-Reply-To only when there are no
+	   References; message-index.h appends it when it is not among them,
+	   which agrees except when the two disagree.) */
 	const char *const *references;
 };
 

@@ -146,7 +146,7 @@ static void assert_sorted(const char *const *names, unsigned int n,
 	assert_true(count > 0);
 	memcpy(msgs, base_msgs, sizeof(msgs));
 	imap_sort(msgs, N_ELEMENTS(msgs), crit, (unsigned int)count);
-	imap_sort_write(&out, msgs, N_ELEMENTS(msgs), false);
+	imap_sort_write(&out, msgs, N_ELEMENTS(msgs), false, 0);
 	if (strcmp(buf_cstr(&out), expected) != 0)
 		fail_msg("%s: got '%s', want '%s'", names[0], buf_cstr(&out),
 			 expected);
@@ -193,10 +193,14 @@ static void test_cc_write(void **state)
 	memcpy(msgs, base_msgs, sizeof(msgs));
 	/* Empty Cc keys sort first (RFC 5256 3: missing = ""). */
 	imap_sort(msgs, N_ELEMENTS(msgs), &crit, 1);
-	imap_sort_write(&out, msgs, N_ELEMENTS(msgs), true);
+	imap_sort_write(&out, msgs, N_ELEMENTS(msgs), true, 0);
 	assert_string_equal(buf_cstr(&out), "* SORT 10 40 30 20\r\n");
 	buf_reset(&out);
-	imap_sort_write(&out, msgs, 0, true);
+	imap_sort_write(&out, msgs, 2, false, 917162500);
+	assert_string_equal(buf_cstr(&out),
+			    "* SORT 1 4 (MODSEQ 917162500)\r\n");
+	buf_reset(&out);
+	imap_sort_write(&out, msgs, 0, true, 0);
 	assert_string_equal(buf_cstr(&out), "* SORT\r\n");
 	buf_free(&out);
 }

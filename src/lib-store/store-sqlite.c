@@ -309,7 +309,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SORT_KEYS] = "SELECT m.uid, m.internaldate, m.size, s.id, "
 			"s.date, s.base_subject, s.subject_reply, "
 			"s.from_key, s.to_key, s.cc_key, s.display_from, "
-			"s.display_to, s.message_id, s.refs "
+			"s.display_to, s.message_id, s.refs, m.modseq "
 			"FROM messages m LEFT JOIN email_sort s "
 			"ON s.id = m.email WHERE m.mailbox_id = ?1 "
 			"AND m.uid >= ?2 AND m.uid <= ?3 ORDER BY m.uid",
@@ -1841,6 +1841,7 @@ static int sqlite_sort_keys(struct store *store, uint64_t mailbox_id,
 		k->message_id = col_str_empty(pool, stmt, 12);
 		k->references = refs_split(
 			pool, (const char *)sqlite3_column_text(stmt, 13));
+		k->modseq = (uint64_t)sqlite3_column_int64(stmt, 14);
 	}
 	if (ret < 0)
 		return -1;

@@ -256,6 +256,7 @@ struct store_sort_keys {
 	int64_t date;
 	int64_t internaldate;
 	uint64_t size;
+	uint64_t modseq; /* the message's (SORT with MODSEQ, RFC 7162) */
 	const char *base_subject; /* RFC 5256 2.1, case-folded */
 	bool subject_is_reply; /* Re:/Fwd: was removed from it */
 	/* addr-mailbox of the first From/To/Cc address, lower-cased. */

@@ -1473,6 +1473,8 @@ static void test_sort_keys(void **state)
 	assert_int_equal(keys[0].date, 5000);
 	assert_int_equal(keys[0].internaldate, 1000);
 	assert_int_equal(keys[0].size, 100);
+	assert_true(keys[0].modseq > 0);
+	assert_true(keys[1].modseq > keys[0].modseq);
 	assert_string_equal(keys[0].base_subject, "hello");
 	assert_false(keys[0].subject_is_reply);
 	assert_string_equal(keys[0].from, "alice");
@@ -1862,6 +1864,7 @@ static void test_throughput(void **state)
 	struct message_index idx[100];
 	struct store_append a[100];
 	struct store_message *msgs;
+	struct store_sort_keys *keys;
 	uint32_t uids[100];
 	unsigned int i, j, count;
 	const char *error;
@@ -1895,6 +1898,15 @@ static void test_throughput(void **state)
 	       NULL, 0);
 	t1 = now_sec();
 	print_message("# word search over %u messages: %.2f ms\n", count,
+		      (t1 - t0) * 1000);
+	t0 = now_sec();
+	assert_int_equal(store_sort_keys(f->store, f->inbox, NULL, 0, f->pool,
+					 &keys, &count, &error),
+			 0);
+	t1 = now_sec();
+	assert_int_equal(count, 2000);
+	assert_int_equal(keys[1999].uid, 2000);
+	print_message("# sort keys of %u messages: %.1f ms\n", count,
 		      (t1 - t0) * 1000);
 	assert_verify_ok(f);
 }

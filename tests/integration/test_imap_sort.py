@@ -3,7 +3,8 @@ imaplib over a delivered set: every sort key, REVERSE and several keys,
 DATE falling back to INTERNALDATE for a message without Date:, THREAD
 REFERENCES (replies by References and In-Reply-To, a missing parent kept
 as a dummy, Re:/Fwd: subjects) and ORDEREDSUBJECT, UID SORT/THREAD
-(UIDs differ from sequence numbers after an expunge), search sets, bad
+(UIDs differ from sequence numbers after an expunge), SEARCH programs
+(text, dates, OR/NOT, sets, "$"), bad
 criteria answered BAD and an unknown charset NO [BADCHARSET]."""
 
 import imaplib
@@ -67,6 +68,7 @@ class ImapSortTest(unittest.TestCase):
         cls.password = cls.inst.add_user(cls.user)
         cls.inst.start()
         cls.inst.wait_all_ports()
+        cls.ctx = cls.inst.ssl_context()
         filler = message('f@example.net', None, 'filler', 'filler@x')
         for data in [filler] + MESSAGES:
             r = cls.inst.marmot(['deliver', cls.user], input=data.decode())
@@ -80,7 +82,8 @@ class ImapSortTest(unittest.TestCase):
         harness.dump_log_on_failure(self, self.inst)
 
     def connect(self):
-        return harness.imap_login(self, self.inst, self.user, self.password)
+        return harness.imap_login(self, self.inst, self.ctx, self.user,
+                                  self.password)
 
     def selected(self):
         """A session on INBOX holding exactly MESSAGES, seq = uid - 1."""
@@ -175,6 +178,48 @@ class ImapSortTest(unittest.TestCase):
         self.assertEqual([int(u) for u in data[0].split()], [4, 2, 3])
         typ, data = m.uid('THREAD', 'REFERENCES', 'UTF-8', 'ALL')
         self.assertEqual(data, [b'((4)(5))(2 3 7)(6)'])
+
+    def test_4b_search_program(self):
+        m = self.selected()
+        # The SEARCH program: text, dates, OR/NOT, the charset.
+        self.assertEqual(self.sort(m, '(DATE)', 'SUBJECT', 'plans'),
+                         [2, 1, 6])
+        self.assertEqual(self.sort(m, '(REVERSE DATE)', 'FROM', 'bob'),
+                         [3])
+        # SENT* read the Date: header: 5 has none.
+        self.assertEqual(self.sort(m, '(SUBJECT)', 'SENTSINCE',
+                                   '3-Dec-2025'), [4, 1, 6])
+        self.assertEqual(self.sort(m, '(FROM)', 'OR', 'TO', 'amy',
+                                   'CC', 'aaron'), [2, 3])
+        self.assertEqual(self.sort(m, '(SIZE)', 'NOT', 'SUBJECT',
+                                   'plans', 'NOT', 'SUBJECT', 'zebra'),
+                         [3, 4])
+        typ, data = m.sort('(DATE)', '"US-ASCII"', 'SUBJECT', '"lunch"')
+        self.assertEqual(data, [b'3 4'])
+        typ, data = m.thread('REFERENCES', 'UTF-8', 'SUBJECT', 'plans')
+        self.assertEqual(data, [b'(1 2 6)'])
+        typ, data = m.thread('ORDEREDSUBJECT', 'UTF-8', 'NOT', 'FROM',
+                             'eve')
+        self.assertEqual(data, [b'(2 (1)(6))(3 4)'])
+        # RFC 5182: "$" is a saved SEARCH result.
+        typ, data = m._simple_command('SEARCH', 'RETURN', '(SAVE)', 'OR',
+                                      'FROM', 'carol', 'FROM', 'dave')
+        self.assertEqual(typ, 'OK', data)
+        self.assertEqual(self.sort(m, '(REVERSE DATE)', '$'), [4, 1])
+        typ, data = m.uid('THREAD', 'REFERENCES', 'UTF-8', '$')
+        self.assertEqual(data, [b'(2)(5)'])
+        # RFC 7162 3.1.5: with a MODSEQ key, the highest MODSEQ found.
+        typ, data = m.fetch('1:*', '(MODSEQ)')
+        modseqs = [int(re.search(rb'MODSEQ \((\d+)\)', d).group(1))
+                   for d in data]
+        typ, data = m.sort('(DATE)', 'UTF-8', 'MODSEQ', '1')
+        self.assertEqual(data, [b'2 3 1 4 6 5 (MODSEQ %d)' % max(modseqs)])
+        typ, data = m.sort('(DATE)', 'UTF-8', 'MODSEQ', '1', '2:3')
+        self.assertEqual(data, [b'2 3 (MODSEQ %d)' % max(modseqs[1:3])])
+        # Nothing matches: an empty answer.
+        typ, data = m.sort('(DATE)', 'UTF-8', 'SUBJECT', 'nothing-here')
+        self.assertEqual(typ, 'OK', data)
+        self.assertIn(data[0], (None, b''))
 
     def test_5_thread(self):
         m = self.selected()
