@@ -384,8 +384,8 @@ static bool stream_inflate_input(struct stream *stream)
 	space = stream->max_input - stream->input.used;
 	p = buf_reserve(&stream->input, space);
 	/* A freed buffer has no data pointer: no offset from NULL. */
-	z->inf.next_in = z->in.used > 0 ? z->in.data + z->in.start
-					: (Bytef *)"";
+	z->inf.next_in =
+		z->in.used > 0 ? z->in.data + z->in.start : (Bytef *)"";
 	z->inf.avail_in = (uInt)z->in.used;
 	z->inf.next_out = p;
 	z->inf.avail_out = (uInt)space;
