@@ -29,12 +29,8 @@ static struct imap_account *imap_accounts;
 static struct timeout *imap_idle_timeout;
 
 static const struct imap_cmd_def *const imap_cmd_tables[] = {
-	imap_cmds_session,
-	imap_cmds_fetch,
-	imap_cmds_mailbox,
-	imap_cmds_search,
-	imap_cmds_sort,
-	imap_cmds_compress,
+	imap_cmds_session, imap_cmds_fetch, imap_cmds_mailbox,
+	imap_cmds_search,  imap_cmds_sort,  imap_cmds_compress,
 };
 
 /* ---- accounts ---- */
