@@ -86,7 +86,7 @@ static void front_conn_idle(void *context)
 {
 	struct front_conn *conn = context;
 	uint64_t idle =
-		ioloop_now_ms(front_global->ioloop) - conn->last_input_ms;
+		ioloop_now_ms(front_global->ioloop) - conn->last_activity_ms;
 	unsigned int limit = front_conn_idle_msecs(conn);
 
 	timeout_remove(&conn->idle);
@@ -144,10 +144,11 @@ static void front_conn_stream_event(struct stream *stream,
 	conn->refcount++;
 	switch (event) {
 	case STREAM_EVENT_INPUT:
-		conn->last_input_ms = ioloop_now_ms(front_global->ioloop);
+		conn->last_activity_ms = ioloop_now_ms(front_global->ioloop);
 		front_conn_process_input(conn);
 		break;
 	case STREAM_EVENT_OUTPUT_DRAINED:
+		conn->last_activity_ms = ioloop_now_ms(front_global->ioloop);
 		if (conn->proto->output_drained != NULL && !conn->closing &&
 		    !conn->destroyed)
 			conn->proto->output_drained(conn);
@@ -330,8 +331,8 @@ void front_conn_create(struct front *front, int fd, const char *ip,
 	stream_set_max_input(conn->stream,
 			     (size_t)front->set->max_line_length + 2);
 	/* The idle timer is not reset on each input (a timer operation per
-	   read); it checks last_input_ms when it fires and re-arms. */
-	conn->last_input_ms = ioloop_now_ms(front->ioloop);
+	   read); it checks last_activity_ms when it fires and re-arms. */
+	conn->last_activity_ms = ioloop_now_ms(front->ioloop);
 	front_conn_idle_arm(conn, front_conn_idle_msecs(conn));
 	if (front_conn_wants_login(kind))
 		conn->login = timeout_add(front->ioloop,

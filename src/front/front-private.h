@@ -79,7 +79,9 @@ struct front_conn {
 	struct stream *stream;
 	struct tls_ctx *tls; /* the context for STARTTLS (a reference) */
 	struct timeout *idle;
-	uint64_t last_input_ms; /* for the idle timer */
+	/* The last input, or the last time the output drained (a client
+	   reading a long answer is not idle): for the idle timer. */
+	uint64_t last_activity_ms;
 	/* Runs until the connection has logged in (login_timeout). */
 	struct timeout *login;
 	/* An authentication request is in flight: input is paused. */

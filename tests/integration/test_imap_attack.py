@@ -10,6 +10,8 @@ of its own with lowered limits:
     "* BYE Too many connections" and EOF, another address is unaffected;
   - login_timeout: a connection that does not log in is logged out with
     a BYE even while it keeps sending;
+  - imap_idle_timeout: a logged-in session outlives idle_timeout and is
+    logged out with a BYE at imap_idle_timeout;
   - the vault's failed-login account: after auth_max_failures_per_ip
     wrong passwords from 127.0.0.3, even the right password from there
     is refused temporarily (NO [UNAVAILABLE]), without a hash, while
@@ -32,6 +34,8 @@ from harness import DOMAIN, Instance, imap_quote
 
 PER_IP_CAP = 12
 LOGIN_TIMEOUT = 4
+IDLE_TIMEOUT = 10
+IMAP_IDLE_TIMEOUT = 14
 MAX_FAILURES = 4
 ATTACK_LINE = 100
 ATTACK_LITERAL = 100
@@ -104,6 +108,8 @@ class ImapAttackTest(unittest.TestCase):
         with open(os.path.join(cls.inst.data, 'marmot.conf'), 'a') as f:
             f.write('\nmax_connections_per_ip = %d\n' % PER_IP_CAP)
             f.write('login_timeout = %ds\n' % LOGIN_TIMEOUT)
+            f.write('idle_timeout = %ds\n' % IDLE_TIMEOUT)
+            f.write('imap_idle_timeout = %ds\n' % IMAP_IDLE_TIMEOUT)
             f.write('auth_max_failures_per_ip = %d\n' % MAX_FAILURES)
         cls.user = 'alice@' + DOMAIN
         cls.password = cls.inst.add_user(cls.user)
@@ -326,6 +332,40 @@ class ImapAttackTest(unittest.TestCase):
         self.assertIn(b'* BYE ', data)
         self.assertGreaterEqual(elapsed, LOGIN_TIMEOUT - 0.5)
         self.assertLess(elapsed, LOGIN_TIMEOUT + 3)
+
+    # -- authenticated idle ------------------------------------------------
+
+    def test_authenticated_idle(self):
+        raw = connect_from('127.0.0.8', self.inst.ports['imaps'])
+        sock = self.ctx.wrap_socket(raw, server_hostname=harness.HOSTNAME)
+        self.addCleanup(sock.close)
+        _, buf = read_line(sock, b'')
+        sock.sendall(('l1 LOGIN %s %s\r\n' % (
+            imap_quote(self.user), imap_quote(self.password))).encode())
+        for _ in range(50):
+            line, buf = read_line(sock, buf)
+            if line.startswith('l1 '):
+                break
+        self.assertTrue(line.startswith('l1 OK'), line)
+        t0 = time.monotonic()
+        # Silent past idle_timeout (which cuts pre-auth connections) ...
+        sock.settimeout(IDLE_TIMEOUT + 2)
+        try:
+            early = sock.recv(4096)
+        except socket.timeout:
+            early = None
+        self.assertIsNone(early, 'logged out after %.1f s: %r'
+                          % (time.monotonic() - t0, early))
+        # ... and still served ...
+        sock.sendall(b'n1 NOOP\r\n')
+        line, buf = read_line(sock, buf)
+        self.assertTrue(line.startswith('n1 OK'), line)
+        t0 = time.monotonic()
+        # ... until imap_idle_timeout after the last command.
+        data = read_until_eof(sock, t0 + IMAP_IDLE_TIMEOUT + 5)
+        elapsed = time.monotonic() - t0
+        self.assertIn(b'* BYE ', data)
+        self.assertGreaterEqual(elapsed, IMAP_IDLE_TIMEOUT - 1)
 
     # -- brute force -----------------------------------------------------------
 
