@@ -6,10 +6,11 @@
    AND root with at least one child, no more than IMAP_SEARCH_MAX_KEYS
    keys, depth within IMAP_SEARCH_MAX_DEPTH (plus the normalisations'
    one level), OR nodes with two children and NOT nodes with one, strings
-   that are NUL-terminated, dates that print back to what they parsed
-   from, and the need_* summary agrees with the keys. Replayed over
+   present where a key has one, dates within years 0000-9999, and the
+   need_* summary agrees with the keys. Replayed over
    tests/fuzz-corpus/fuzz-imap-search/ by tests/fuzz-replay.c in every
-   build. */
+   build (tests/meson.build); a libFuzzer run takes -dict=src/lib-imap/
+   fuzz-imap-search.dict. */
 
 #include "lib.h"
 #include "buf.h"
