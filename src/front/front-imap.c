@@ -120,6 +120,9 @@ static void imap_login_ok(struct front_conn *conn, struct imap_state *state,
 				  tag);
 		return;
 	}
+	/* The stores copied the key; the connection's copy (in its own
+	   guarded pages) is not needed any more. */
+	front_conn_set_session_key(conn, span_make(NULL, 0), conn->quota_bytes);
 	/* After login: APPEND-sized literals, BINARY literal8, UTF-8
 	   quoted strings once enabled. */
 	imap_parser_set_limits(state->parser, &imap_parser_limits_auth);

@@ -39,6 +39,8 @@ struct store_vfuncs {
 	int (*mailbox_list)(struct store *store, struct pool *pool,
 			    struct store_mailbox **boxes_r,
 			    unsigned int *count_r);
+	int (*mailbox_count_flag)(struct store *store, uint64_t id,
+				  uint32_t flag, uint32_t *count_r);
 
 	/* modseqs_r may be NULL. */
 	int (*append_many)(struct store *store,

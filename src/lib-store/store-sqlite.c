@@ -149,6 +149,7 @@ enum stmt_id {
 	S_MBOX_ALLOC_UID,
 	S_MSG_UIDS,
 	S_MSG_DELETED_UIDS,
+	S_MSG_COUNT_FLAG,
 	S_MSG_KEYWORDS,
 	S_MSG_GET,
 	S_MSG_INSERT,
@@ -211,6 +212,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			     "RETURNING uidnext - 1",
 	[S_MSG_UIDS] = "SELECT uid FROM messages WHERE mailbox_id = ?1 "
 		       "ORDER BY uid",
+	[S_MSG_COUNT_FLAG] = "SELECT count(*) FROM messages "
+			     "WHERE mailbox_id = ?1 AND (flags & ?2) != 0",
 	[S_MSG_DELETED_UIDS] = "SELECT uid FROM messages "
 			       "WHERE mailbox_id = ?1 AND (flags & 8) != 0 "
 			       "ORDER BY uid",
@@ -1781,6 +1784,30 @@ static int sqlite_quota_usage(struct store *store, uint64_t *used_r)
 	return counter_get(SS(store), "usage", used_r);
 }
 
+/* STATUS DELETED (RFC 9051 6.3.11) has no kept counter: \Deleted is
+   rare and short-lived, so counting the mailbox's rows is cheap enough. */
+static int sqlite_mailbox_count_flag(struct store *store, uint64_t id,
+				     uint32_t flag, uint32_t *count_r)
+{
+	struct sqlite_store *s = SS(store);
+	sqlite3_stmt *stmt;
+	int ret = mailbox_require(s, id);
+
+	if (ret < 0)
+		return -1;
+	stmt = sql(s, S_MSG_COUNT_FLAG);
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)id);
+	sqlite3_bind_int(stmt, 2, (int)flag);
+	ret = sql_step(s, stmt);
+	if (ret <= 0)
+		return ret < 0 ? -1
+			       : store_set_error(&s->store, STORE_ERROR_TEMP,
+						 "count returned no row");
+	*count_r = (uint32_t)sqlite3_column_int64(stmt, 0);
+	sql_end(stmt);
+	return 0;
+}
+
 /* Search */
 
 static const char *const search_columns[] = {
@@ -2142,6 +2169,7 @@ static const struct store_vfuncs sqlite_vfuncs = {
 	.mailbox_get = sqlite_mailbox_get,
 	.mailbox_find_special = sqlite_mailbox_find_special,
 	.mailbox_list = sqlite_mailbox_list,
+	.mailbox_count_flag = sqlite_mailbox_count_flag,
 	.append_many = sqlite_append_many,
 	.copy = sqlite_copy,
 	.flags_update = sqlite_flags_update,

@@ -332,6 +332,19 @@ int store_mailbox_list(struct store *store, struct pool *pool,
 		error_r);
 }
 
+int store_mailbox_count_flag(struct store *store, uint64_t id, uint32_t flag,
+			     uint32_t *count_r, const char **error_r)
+{
+	store_begin(store);
+	*count_r = 0;
+	if (flag == 0 || (flag & ~STORE_FLAGS_ALL) != 0)
+		return store_fail(store, STORE_ERROR_INVALID, "invalid flags",
+				  error_r);
+	return store_result(
+		store, store->v->mailbox_count_flag(store, id, flag, count_r),
+		error_r);
+}
+
 /* Messages */
 
 static int append_check(struct store *store, const struct store_append *a,

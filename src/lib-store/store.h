@@ -191,6 +191,10 @@ int store_mailbox_find_special(struct store *store,
 int store_mailbox_list(struct store *store, struct pool *pool,
 		       struct store_mailbox **boxes_r, unsigned int *count_r,
 		       const char **error_r);
+/* How many messages of the mailbox have any of the system flags in flag
+   (STATUS DELETED, RFC 9051 6.3.11: flag = STORE_FLAG_DELETED). */
+int store_mailbox_count_flag(struct store *store, uint64_t id, uint32_t flag,
+			     uint32_t *count_r, const char **error_r);
 
 /* Messages. */
 int store_append(struct store *store, const struct store_append *append,

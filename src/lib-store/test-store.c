@@ -916,7 +916,7 @@ static void test_flags(void **state)
 static void test_expunge(void **state)
 {
 	struct fixture *f = *state;
-	uint32_t uids[4] = { 2, 4 }, some[2] = { 1, 50 }, *expunged;
+	uint32_t uids[4] = { 2, 4 }, some[2] = { 1, 50 }, *expunged, deleted;
 	unsigned int count, n;
 	uint64_t modseq;
 	struct store_message *msgs;
@@ -933,10 +933,34 @@ static void test_expunge(void **state)
 					    NULL, 0, f->pool, &failed,
 					    &failed_count, &modseq, &error),
 			 0);
+	assert_int_equal(store_mailbox_count_flag(f->store, f->inbox,
+						  STORE_FLAG_DELETED, &deleted,
+						  &error),
+			 0);
+	assert_int_equal(deleted, 2);
+	assert_int_equal(store_mailbox_count_flag(f->store, f->inbox,
+						  STORE_FLAG_SEEN, &deleted,
+						  &error),
+			 0);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(store_mailbox_count_flag(f->store, f->inbox, 0x100,
+						  &deleted, &error),
+			 -1);
+	assert_int_equal(store_last_error(f->store), STORE_ERROR_INVALID);
+	assert_int_equal(store_mailbox_count_flag(f->store, 999,
+						  STORE_FLAG_DELETED, &deleted,
+						  &error),
+			 -1);
+	assert_int_equal(store_last_error(f->store), STORE_ERROR_NOT_FOUND);
 	assert_int_equal(store_expunge(f->store, f->inbox, NULL, 0, f->pool,
 				       &expunged, &count, &error),
 			 0);
 	assert_int_equal(count, 2);
+	assert_int_equal(store_mailbox_count_flag(f->store, f->inbox,
+						  STORE_FLAG_DELETED, &deleted,
+						  &error),
+			 0);
+	assert_int_equal(deleted, 0);
 	assert_int_equal(expunged[0], 2);
 	assert_int_equal(expunged[1], 4);
 	assert_counts(f, f->inbox, 2, 2, 200);

@@ -710,6 +710,25 @@ def auth_plain(user, password):
         b'\0' + user.encode() + b'\0' + password.encode()).decode()
 
 
+def imap_login(test, inst, ctx, user, password):
+    """An imaplib IMAP4_SSL client logged in as user on inst's imaps port,
+    logged out when test ends."""
+    import imaplib
+
+    def logout():
+        try:
+            m.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+
+    m = imaplib.IMAP4_SSL(LOOPBACK, inst.ports['imaps'], ssl_context=ctx,
+                          timeout=20)
+    test.addCleanup(logout)
+    typ, data = m.login(user, password)
+    test.assertEqual(typ, 'OK', data)
+    return m
+
+
 def imap_quote(s):
     return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
 
