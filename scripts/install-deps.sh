@@ -17,9 +17,9 @@ PACKAGES=(
 )
 # Test peers: tests/integration/dnsserver.py (nsd, ldns-signzone),
 # postfix_mx.py and bench/smtp (Postfix, Dovecot), all run as private
-# instances.
+# instances; test_pop3.py's real POP3 client (fetchmail).
 PEERS=(nsd ldnsutils postfix dovecot-core dovecot-lmtpd python3-dkim python3-spf
-	python3-dnspython)
+	python3-dnspython fetchmail)
 if [ "${1:-}" != "--demo" ]; then
 	PACKAGES+=("${PEERS[@]}")
 fi
