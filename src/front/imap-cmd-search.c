@@ -203,18 +203,23 @@ static ssize_t read_header(struct search_ctx *ctx, unsigned int i)
 	return (ssize_t)len;
 }
 
-/* Case-insensitive (ASCII) substring. */
-static bool contains_ci(struct span hay, const char *needle)
+static void ascii_lower(uint8_t *p, size_t len)
 {
-	size_t nlen = strlen(needle), i;
-
-	if (nlen == 0)
-		return true;
-	for (i = 0; i + nlen <= hay.len; i++) {
-		if (strncasecmp((const char *)hay.p + i, needle, nlen) == 0)
-			return true;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] >= 'A' && p[i] <= 'Z')
+			p[i] += 'a' - 'A';
 	}
-	return false;
+}
+
+/* Case-insensitive (ASCII) substring: both folded, then memmem (linear
+   time: a long needle against a long header costs no more than their
+   lengths). hay is folded in place. */
+static bool contains_ci(struct buf *hay, const struct buf *needle)
+{
+	if (needle->used == 0)
+		return true;
+	ascii_lower(hay->data, hay->used);
+	return memmem(hay->data, hay->used, needle->data, needle->used) != NULL;
 }
 
 /* RFC 9051 6.4.4 HEADER: a field with that name whose value (unfolded,
@@ -223,8 +228,12 @@ static bool header_match(const struct imap_search_key *key, struct span hdr,
 			 struct buf *value)
 {
 	size_t namelen = strlen(key->header), pos = 0;
+	struct buf needle = BUF_INIT;
+	bool found = false;
 
-	while (pos < hdr.len) {
+	buf_append_str(&needle, key->str);
+	ascii_lower(needle.data, needle.used);
+	while (!found && pos < hdr.len) {
 		const uint8_t *p = (const uint8_t *)hdr.p;
 		size_t start = pos, end;
 		bool ours;
@@ -243,8 +252,10 @@ static bool header_match(const struct imap_search_key *key, struct span hdr,
 				   namelen) == 0;
 		if (!ours)
 			continue;
-		if (key->str[0] == '\0')
-			return true;
+		if (key->str[0] == '\0') {
+			found = true;
+			break;
+		}
 		buf_reset(value);
 		{
 			struct buf unfolded = BUF_INIT;
@@ -256,10 +267,10 @@ static bool header_match(const struct imap_search_key *key, struct span hdr,
 			rfc2047_decode(value, buf_span(&unfolded));
 			buf_free(&unfolded);
 		}
-		if (contains_ci(buf_span(value), key->str))
-			return true;
+		found = contains_ci(value, &needle);
 	}
-	return false;
+	buf_free(&needle);
+	return found;
 }
 
 /* The Date: times of the view, from the store's sort keys (one query,
