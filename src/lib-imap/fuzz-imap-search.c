@@ -6,8 +6,8 @@
    AND root with at least one child, no more than IMAP_SEARCH_MAX_KEYS
    keys, depth within IMAP_SEARCH_MAX_DEPTH (plus the normalisations'
    one level), OR nodes with two children and NOT nodes with one, strings
-   present (and bounded) where a key has one, dates within years 0000-9999, and
-   the need_* summary agrees with the keys. Replayed over
+   present (and bounded) where a key has one, dates within years
+   0000-9999, and the need_* summary agrees with the keys. Replayed over
    tests/fuzz-corpus/fuzz-imap-search/ by tests/fuzz-replay.c in every
    build (tests/meson.build); a libFuzzer run takes -dict=src/lib-imap/
    fuzz-imap-search.dict. */
