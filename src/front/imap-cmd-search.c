@@ -12,8 +12,10 @@
    - each BODY/TEXT/FROM/TO/CC/BCC/SUBJECT key is one query of the
      trigram index (store_search, STORE_SEARCH_SUBSTRING: case-insensitive
      substring) whose UIDs are intersected with the set;
-   - HEADER and SENT* read the message's header from its blob, only for
-     the messages still in question when the key is reached: an AND
+   - SENTBEFORE/SENTON/SENTSINCE use the Date: times of the store's sort
+     keys (store_sort_keys, one query);
+   - HEADER reads the message's header from its blob, only for the
+     messages still in question when the key is reached: an AND
      evaluates its cheap children first and passes on only the messages
      that still match, an OR gives its second child only what the first
      did not match.
@@ -69,11 +71,13 @@ static enum key_cost key_cost(const struct imap_search_key *key)
 	const struct imap_search_key *child;
 	enum key_cost cost = COST_ROWS, c;
 
-	if (key->type == IMAP_SEARCH_TEXT)
-		return COST_INDEX;
-	if (key->type == IMAP_SEARCH_HEADER ||
+	/* SENT*: one query of the sort keys (blobs only for messages
+	   stored before those were kept). */
+	if (key->type == IMAP_SEARCH_TEXT ||
 	    (key->type == IMAP_SEARCH_DATE &&
 	     key->date_field == IMAP_SEARCH_DATE_SENT))
+		return COST_INDEX;
+	if (key->type == IMAP_SEARCH_HEADER)
 		return COST_BLOBS;
 	for (child = key->child; child != NULL; child = child->next) {
 		if ((c = key_cost(child)) > cost)
@@ -199,18 +203,23 @@ static ssize_t read_header(struct search_ctx *ctx, unsigned int i)
 	return (ssize_t)len;
 }
 
-/* Case-insensitive (ASCII) substring. */
-static bool contains_ci(struct span hay, const char *needle)
+static void ascii_lower(uint8_t *p, size_t len)
 {
-	size_t nlen = strlen(needle), i;
-
-	if (nlen == 0)
-		return true;
-	for (i = 0; i + nlen <= hay.len; i++) {
-		if (strncasecmp((const char *)hay.p + i, needle, nlen) == 0)
-			return true;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] >= 'A' && p[i] <= 'Z')
+			p[i] += 'a' - 'A';
 	}
-	return false;
+}
+
+/* Case-insensitive (ASCII) substring: both folded, then memmem (linear
+   time: a long needle against a long header costs no more than their
+   lengths). hay is folded in place. */
+static bool contains_ci(struct buf *hay, const struct buf *needle)
+{
+	if (needle->used == 0)
+		return true;
+	ascii_lower(hay->data, hay->used);
+	return memmem(hay->data, hay->used, needle->data, needle->used) != NULL;
 }
 
 /* RFC 9051 6.4.4 HEADER: a field with that name whose value (unfolded,
@@ -219,8 +228,12 @@ static bool header_match(const struct imap_search_key *key, struct span hdr,
 			 struct buf *value)
 {
 	size_t namelen = strlen(key->header), pos = 0;
+	struct buf needle = BUF_INIT;
+	bool found = false;
 
-	while (pos < hdr.len) {
+	buf_append_str(&needle, key->str);
+	ascii_lower(needle.data, needle.used);
+	while (!found && pos < hdr.len) {
 		const uint8_t *p = (const uint8_t *)hdr.p;
 		size_t start = pos, end;
 		bool ours;
@@ -239,8 +252,10 @@ static bool header_match(const struct imap_search_key *key, struct span hdr,
 				   namelen) == 0;
 		if (!ours)
 			continue;
-		if (key->str[0] == '\0')
-			return true;
+		if (key->str[0] == '\0') {
+			found = true;
+			break;
+		}
 		buf_reset(value);
 		{
 			struct buf unfolded = BUF_INIT;
@@ -252,14 +267,51 @@ static bool header_match(const struct imap_search_key *key, struct span hdr,
 			rfc2047_decode(value, buf_span(&unfolded));
 			buf_free(&unfolded);
 		}
-		if (contains_ci(buf_span(value), key->str))
-			return true;
+		found = contains_ci(value, &needle);
 	}
-	return false;
+	buf_free(&needle);
+	return found;
 }
 
-/* The Date: header's time of message i (message-index.c's RFC 5322 3.3
-   parser over the header alone). */
+/* The Date: times of the view, from the store's sort keys (one query,
+   RFC 5256's keys: kept at append time); messages stored before those
+   keys existed are left SEARCH_SENT_UNREAD for sent_time(). */
+static void sent_load(struct search_ctx *ctx)
+{
+	struct store_sort_keys *keys;
+	unsigned int count, i, j;
+	const char *error;
+
+	ctx->sent = p_new(ctx->pool, int64_t, ctx->n + 1);
+	for (i = 0; i < ctx->n; i++)
+		ctx->sent[i] = SEARCH_SENT_UNREAD;
+	if (ctx->n == 0)
+		return;
+	if (store_sort_keys(ctx->session->store, ctx->session->mailbox_id,
+			    ctx->uids, ctx->n, ctx->pool, &keys, &count,
+			    &error) < 0) {
+		ctx->error = error;
+		return;
+	}
+	/* Both ascending by UID: merge. */
+	for (i = 0, j = 0; i < ctx->n && j < count;) {
+		if (keys[j].uid < ctx->uids[i])
+			j++;
+		else if (keys[j].uid > ctx->uids[i])
+			i++;
+		else {
+			if (keys[j].present)
+				ctx->sent[i] = keys[j].date != 0
+						       ? keys[j].date
+						       : SEARCH_SENT_NONE;
+			i++;
+			j++;
+		}
+	}
+}
+
+/* The Date: header's time of message i: from the sort keys, or else
+   message-index.c's RFC 5322 3.3 parser over the header alone. */
 static int64_t sent_time(struct search_ctx *ctx, unsigned int i)
 {
 	struct message_index idx;
@@ -267,11 +319,8 @@ static int64_t sent_time(struct search_ctx *ctx, unsigned int i)
 	pool_t pool;
 	int64_t t;
 
-	if (ctx->sent == NULL) {
-		ctx->sent = p_new(ctx->pool, int64_t, ctx->n);
-		for (unsigned int j = 0; j < ctx->n; j++)
-			ctx->sent[j] = SEARCH_SENT_UNREAD;
-	}
+	if (ctx->sent == NULL)
+		sent_load(ctx);
 	if (ctx->sent[i] != SEARCH_SENT_UNREAD)
 		return ctx->sent[i];
 	len = read_header(ctx, i);

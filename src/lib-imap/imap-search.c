@@ -185,6 +185,8 @@ static bool get_string(struct search_parser *p, const char *key,
 	if (!imap_arg_get_astring(arg, &str) || strlen(str) != arg->len)
 		return fail(p, p_strdup_printf(p->pool, "Bad string after %s",
 					       key));
+	if (arg->len > IMAP_SEARCH_STRING_MAX)
+		return fail(p, "Search string too long");
 	if (p->ascii) {
 		for (size_t i = 0; i < arg->len; i++) {
 			if ((unsigned char)str[i] >= 0x80)

@@ -17,7 +17,8 @@
    client. Tree depth (NOT NOT ... and OR nesting as well as lists) and the
    number of keys are bounded (IMAP_SEARCH_MAX_DEPTH, _MAX_KEYS), and so
    is the number of keys that cost a full-text query or a message read
-   (IMAP_SEARCH_MAX_COSTLY): a program is at most a few hundred queries. */
+   (IMAP_SEARCH_MAX_COSTLY) and each string (IMAP_SEARCH_STRING_MAX): a
+   program is at most a few dozen bounded queries. */
 
 #include "lib.h"
 #include "imap-parser.h"
@@ -30,6 +31,9 @@ struct pool;
 /* Text, HEADER and SENT* keys: each is one index query or reads message
    headers. */
 #define IMAP_SEARCH_MAX_COSTLY 64
+/* A search string's octets: each becomes a full-text query whose cost
+   grows with it, and no real search needs more. */
+#define IMAP_SEARCH_STRING_MAX (16 * 1024)
 /* RFC 8474 5 objectid: 1*255(ALPHA / DIGIT / "_" / "-"). */
 #define IMAP_SEARCH_OBJECTID_MAX 255
 

@@ -332,6 +332,21 @@ static void test_limits(void **state)
 	buf_append_str(&args, " (HEADER X y)");
 	assert_int_equal(run(pool, buf_cstr(&args), &prog, NULL, &error),
 			 IMAP_SEARCH_BAD);
+
+	/* Strings: up to IMAP_SEARCH_STRING_MAX octets. */
+	buf_reset(&args);
+	buf_printf(&args, "TEXT {%u+}\r\n", IMAP_SEARCH_STRING_MAX);
+	for (i = 0; i < IMAP_SEARCH_STRING_MAX; i++)
+		buf_append_c(&args, 'a');
+	assert_int_equal(run(pool, buf_cstr(&args), &prog, NULL, &error),
+			 IMAP_SEARCH_OK);
+	buf_reset(&args);
+	buf_printf(&args, "HEADER X {%u+}\r\n", IMAP_SEARCH_STRING_MAX + 1);
+	for (i = 0; i <= IMAP_SEARCH_STRING_MAX; i++)
+		buf_append_c(&args, 'a');
+	assert_int_equal(run(pool, buf_cstr(&args), &prog, NULL, &error),
+			 IMAP_SEARCH_BAD);
+	assert_string_equal(error, "Search string too long");
 	buf_free(&args);
 	pool_unref(&pool);
 }

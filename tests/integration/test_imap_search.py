@@ -8,7 +8,8 @@ insensitivity, non-ASCII UTF-8 sent as a literal with CHARSET UTF-8,
 HEADER, sequence and UID sets, MODSEQ, EMAILID/THREADID, OR/NOT nesting,
 ESEARCH's RETURN forms, SEARCHRES "$" used by a following FETCH, UID
 SEARCH, IMAP4rev2's ESEARCH, and BAD / NO [BADCHARSET] for bad programs;
-last, a timed SEARCH TEXT over 2,000 messages."""
+messages APPENDed (one while selected) searched alike; last, a timed
+SEARCH TEXT over 2,000 messages."""
 
 import imaplib
 import os
@@ -307,6 +308,33 @@ class ImapSearchTest(unittest.TestCase):
         self.assertIn(' OK ', tagged)
         self.assertEqual(untagged, ['* ESEARCH (TAG "%s") ALL 1'
                                     % tagged.split()[0]])
+
+    def test_append_then_search(self):
+        """Messages APPENDed (one while the mailbox is selected, reported
+        by NOOP's EXISTS) are searched like imported ones."""
+        m = self.connect(select=False)
+        msg = (b'From: Zed <zed@example.org>\r\nSubject: appended one\r\n'
+               b'\r\nThe quick brown fox.\r\n')
+        typ, data = m.append('Archive', '(\\Flagged $Later)',
+                             imaplib.Time2Internaldate(1700000000), msg)
+        self.assertEqual(typ, 'OK', data)
+        typ, data = m.select('Archive')
+        self.assertEqual(typ, 'OK', data)
+        self.assertEqual(data, [b'1'])
+        typ, data = m.append('Archive', '()', None,
+                             msg.replace(b'quick', b'slow'))
+        self.assertEqual(typ, 'OK', data)
+        typ, data = m.noop()
+        self.assertEqual(typ, 'OK', data)
+        self.check(m, [
+            (('FLAGGED', 'BODY', 'QUICK'), [1]),
+            (('KEYWORD', '$later'), [1]),
+            (('BODY', 'slow'), [2]),
+            (('FROM', 'zed', 'SUBJECT', 'appended'), [1, 2]),
+            (('ON', '14-Nov-2023'), [1]),
+            (('SINCE', '1-Jan-2024'), [2]),
+            ('UNFLAGGED', [2]),
+        ])
 
     def test_errors(self):
         m = self.connect()
