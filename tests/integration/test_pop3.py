@@ -658,6 +658,37 @@ class Pop3ProtocolTest(Pop3Case):
         self.assertTrue(lines and lines[0].startswith('-ERR'), lines)
 
 
+class Pop3ShutdownTest(Pop3Case):
+    def test_shutdown_during_retr(self):
+        # SIGTERM while a 4 MB RETR is half read: the message still ends
+        # whole, then the goodbye, never inside the response (busy()).
+        import signal
+        user, password = self.new_user('term')
+        text = 'Subject: term\r\n\r\n' + ('y' * 78 + '\r\n') * 50000
+        self.deliver(user, [text])
+        c = self.raw_login(user, password)
+        c.cmd('RETR 1')
+        got = c.buf + c.sock.recv(65536)
+        c.buf = b''
+        os.kill(self.inst.master_pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                data = c.sock.recv(1 << 20)
+            except OSError:
+                break
+            if not data:
+                break
+            got += data
+        head, _, rest = got.partition(b'\r\n')
+        self.assertTrue(head.startswith(b'+OK'), head)
+        body, sep, after = rest.partition(b'\r\n.\r\n')
+        self.assertEqual(sep, b'\r\n.\r\n', 'the RETR response was cut '
+                         'short (%d octets)' % len(rest))
+        self.assertEqual(body + b'\r\n', text.encode())
+        self.assertTrue(after.startswith(b'-ERR [SYS/TEMP]'), after[:200])
+
+
 class Pop3ClientsTest(Pop3Case):
     def test_curl(self):
         curl = shutil.which('curl')
