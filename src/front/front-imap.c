@@ -68,7 +68,8 @@ static void imap_capability_list(struct front_conn *conn,
 			    "SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED "
 			    "LIST-STATUS STATUS=SIZE OBJECTID PREVIEW SAVEDATE "
 			    "UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE ESEARCH "
-			    "SEARCHRES");
+			    "SEARCHRES WITHIN SORT SORT=DISPLAY "
+			    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	buf_printf(out, " APPENDLIMIT=%u", IMAP_APPEND_LIMIT);
 }
 
@@ -120,6 +121,9 @@ static void imap_login_ok(struct front_conn *conn, struct imap_state *state,
 				  tag);
 		return;
 	}
+	/* The stores copied the key; the connection's copy (in its own
+	   guarded pages) is not needed any more. */
+	front_conn_set_session_key(conn, span_make(NULL, 0), conn->quota_bytes);
 	/* After login: APPEND-sized literals, BINARY literal8, UTF-8
 	   quoted strings once enabled. */
 	imap_parser_set_limits(state->parser, &imap_parser_limits_auth);

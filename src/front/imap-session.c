@@ -31,6 +31,9 @@ static struct timeout *imap_idle_timeout;
 static const struct imap_cmd_def *const imap_cmd_tables[] = {
 	imap_cmds_session,
 	imap_cmds_fetch,
+	imap_cmds_mailbox,
+	imap_cmds_search,
+	imap_cmds_sort,
 };
 
 /* ---- accounts ---- */

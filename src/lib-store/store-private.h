@@ -39,6 +39,8 @@ struct store_vfuncs {
 	int (*mailbox_list)(struct store *store, struct pool *pool,
 			    struct store_mailbox **boxes_r,
 			    unsigned int *count_r);
+	int (*mailbox_count_flag)(struct store *store, uint64_t id,
+				  uint32_t flag, uint32_t *count_r);
 
 	/* modseqs_r may be NULL. */
 	int (*append_many)(struct store *store,
@@ -62,6 +64,17 @@ struct store_vfuncs {
 	int (*fetch)(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 		     uint32_t uid_hi, struct pool *pool,
 		     struct store_message **msgs_r, unsigned int *count_r);
+	int (*fetch_meta)(struct store *store, uint64_t mailbox_id,
+			  uint32_t uid_lo, uint32_t uid_hi, struct pool *pool,
+			  struct store_message **msgs_r, unsigned int *count_r);
+	int (*sort_keys)(struct store *store, uint64_t mailbox_id,
+			 const uint32_t *uids, unsigned int count,
+			 struct pool *pool, struct store_sort_keys **keys_r,
+			 unsigned int *count_r);
+	int (*sort_keys_fill)(struct store *store, uint64_t mailbox_id,
+			      const uint32_t *uids,
+			      const struct message_index *const *indexes,
+			      unsigned int count);
 	int (*uids)(struct store *store, uint64_t mailbox_id, uint32_t **uids_r,
 		    unsigned int *count_r);
 	int (*keywords)(struct store *store, uint64_t mailbox_id,

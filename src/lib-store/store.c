@@ -332,6 +332,19 @@ int store_mailbox_list(struct store *store, struct pool *pool,
 		error_r);
 }
 
+int store_mailbox_count_flag(struct store *store, uint64_t id, uint32_t flag,
+			     uint32_t *count_r, const char **error_r)
+{
+	store_begin(store);
+	*count_r = 0;
+	if (flag == 0 || (flag & ~STORE_FLAGS_ALL) != 0)
+		return store_fail(store, STORE_ERROR_INVALID, "invalid flags",
+				  error_r);
+	return store_result(
+		store, store->v->mailbox_count_flag(store, id, flag, count_r),
+		error_r);
+}
+
 /* Messages */
 
 static int append_check(struct store *store, const struct store_append *a,
@@ -479,10 +492,10 @@ int store_expunge(struct store *store, uint64_t mailbox_id,
 			    error_r);
 }
 
-int store_fetch(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
-		uint32_t uid_hi, struct pool *pool,
-		struct store_message **msgs_r, unsigned int *count_r,
-		const char **error_r)
+static int fetch(struct store *store, bool meta, uint64_t mailbox_id,
+		 uint32_t uid_lo, uint32_t uid_hi, struct pool *pool,
+		 struct store_message **msgs_r, unsigned int *count_r,
+		 const char **error_r)
 {
 	store_begin(store);
 	*msgs_r = NULL;
@@ -490,8 +503,69 @@ int store_fetch(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 	if (uid_hi != 0 && uid_hi < uid_lo)
 		return 0;
 	return store_result(store,
-			    store->v->fetch(store, mailbox_id, uid_lo, uid_hi,
-					    pool, msgs_r, count_r),
+			    (meta ? store->v->fetch_meta : store->v->fetch)(
+				    store, mailbox_id, uid_lo, uid_hi, pool,
+				    msgs_r, count_r),
+			    error_r);
+}
+
+int store_fetch(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
+		uint32_t uid_hi, struct pool *pool,
+		struct store_message **msgs_r, unsigned int *count_r,
+		const char **error_r)
+{
+	return fetch(store, false, mailbox_id, uid_lo, uid_hi, pool, msgs_r,
+		     count_r, error_r);
+}
+
+int store_fetch_meta(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
+		     uint32_t uid_hi, struct pool *pool,
+		     struct store_message **msgs_r, unsigned int *count_r,
+		     const char **error_r)
+{
+	return fetch(store, true, mailbox_id, uid_lo, uid_hi, pool, msgs_r,
+		     count_r, error_r);
+}
+
+int store_sort_keys(struct store *store, uint64_t mailbox_id,
+		    const uint32_t *uids, unsigned int count, struct pool *pool,
+		    struct store_sort_keys **keys_r, unsigned int *count_r,
+		    const char **error_r)
+{
+	store_begin(store);
+	*keys_r = NULL;
+	*count_r = 0;
+	if (uids != NULL && !uids_are_valid(uids, count))
+		return store_fail(store, STORE_ERROR_INVALID,
+				  "UIDs must be non-zero and ascending",
+				  error_r);
+	if (uids != NULL && count == 0)
+		return 0;
+	return store_result(store,
+			    store->v->sort_keys(store, mailbox_id, uids, count,
+						pool, keys_r, count_r),
+			    error_r);
+}
+
+int store_sort_keys_fill(struct store *store, uint64_t mailbox_id,
+			 const uint32_t *uids,
+			 const struct message_index *const *indexes,
+			 unsigned int count, const char **error_r)
+{
+	store_begin(store);
+	if (count > 0 && (uids == NULL || indexes == NULL))
+		return store_fail(store, STORE_ERROR_INVALID,
+				  "no UIDs or indexes", error_r);
+	for (unsigned int i = 0; i < count; i++) {
+		if (uids[i] == 0 || indexes[i] == NULL)
+			return store_fail(store, STORE_ERROR_INVALID,
+					  "UID 0 or no index", error_r);
+	}
+	if (count == 0)
+		return 0;
+	return store_result(store,
+			    store->v->sort_keys_fill(store, mailbox_id, uids,
+						     indexes, count),
 			    error_r);
 }
 

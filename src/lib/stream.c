@@ -394,7 +394,15 @@ static void stream_handle(struct stream *stream)
 	if (stream->eof && !stream->eof_reported && !stream->closing) {
 		stream->eof_reported = true;
 		(void)stream_emit(stream, STREAM_EVENT_EOF);
+		return;
 	}
+	/* An idle connection holds no buffers: the 16 KiB read chunk and
+	   whatever the output grew to are given back once empty (1,000
+	   IMAP IDLE connections are 1,000 idle streams). */
+	if (stream->input.used == 0 && stream->input.alloc > 0)
+		buf_free(&stream->input);
+	if (stream->output.used == 0 && stream->output.alloc > 0)
+		buf_free(&stream->output);
 	return;
 
 report_error:

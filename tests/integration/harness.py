@@ -70,6 +70,25 @@ def dump_log_on_failure(test, inst):
     if any(t is test for t, _ in errors):
         note(inst.log_text())
 
+
+def imap_login(test, inst, user, password):
+    """An imaplib IMAPS session on inst logged in as user, logged out
+    when test ends."""
+    import imaplib
+    m = imaplib.IMAP4_SSL('127.0.0.1', inst.ports['imaps'],
+                          ssl_context=inst.ssl_context(), timeout=20)
+
+    def logout():
+        try:
+            m.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+    test.addCleanup(logout)
+    typ, data = m.login(user, password)
+    test.assertEqual(typ, 'OK', data)
+    return m
+
+
 def is_root():
     return os.geteuid() == 0
 
@@ -708,6 +727,25 @@ class LineClient:
 def auth_plain(user, password):
     return base64.b64encode(
         b'\0' + user.encode() + b'\0' + password.encode()).decode()
+
+
+def imap_login(test, inst, ctx, user, password):
+    """An imaplib IMAP4_SSL client logged in as user on inst's imaps port,
+    logged out when test ends."""
+    import imaplib
+
+    def logout():
+        try:
+            m.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+
+    m = imaplib.IMAP4_SSL(LOOPBACK, inst.ports['imaps'], ssl_context=ctx,
+                          timeout=20)
+    test.addCleanup(logout)
+    typ, data = m.login(user, password)
+    test.assertEqual(typ, 'OK', data)
+    return m
 
 
 def imap_quote(s):

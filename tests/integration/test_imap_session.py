@@ -336,5 +336,64 @@ class ImapSessionTest(unittest.TestCase):
         self.assertEqual(typ, 'OK')
 
 
+    def test_8_qresync(self):
+        # RFC 7162 3.2: a client that remembers UIDVALIDITY and MODSEQ
+        # learns what vanished and what changed since, and another
+        # session's expunges reach it as VANISHED, not EXPUNGE.
+        other = 'qr@' + DOMAIN
+        password = self.inst.add_user(other)
+        for n in range(1, 6):
+            r = self.inst.marmot(['deliver', other],
+                                 input=message(n).decode())
+            self.assertEqual(r.returncode, 0, r.stderr)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = self.inst.marmot(['store', 'list', other])
+            if len(r.stdout.splitlines()) >= 5:
+                break
+            time.sleep(0.1)
+
+        def login():
+            m = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
+                                  ssl_context=self.ctx, timeout=20)
+            self.addCleanup(self.logout, m)
+            m.login(other, password)
+            typ, _ = m._simple_command('ENABLE', 'QRESYNC')
+            self.assertEqual(typ, 'OK')
+            return m
+
+        a = login()
+        a.select('INBOX')
+        uidvalidity = int(a.untagged_responses['UIDVALIDITY'][-1])
+        modseq = int(a.untagged_responses['HIGHESTMODSEQ'][-1])
+        b = login()
+        b.select('INBOX')
+        # Changes while a is away: b expunges UID 2, flags UID 4.
+        a.close()
+        b.uid('STORE', '2', '+FLAGS.SILENT', '(\\Deleted)')
+        typ, data = b.expunge()
+        self.assertEqual(typ, 'OK')
+        self.assertNotIn('EXPUNGE', b.untagged_responses)
+        b.uid('STORE', '4', '+FLAGS.SILENT', '(\\Flagged)')
+        for k in ('VANISHED', 'FETCH'):
+            a.untagged_responses.pop(k, None)
+        typ, data = a._simple_command(
+            'SELECT', 'INBOX', '(QRESYNC (%d %d 1:5))'
+            % (uidvalidity, modseq))
+        self.assertEqual(typ, 'OK', data)
+        self.assertEqual(a.untagged_responses.get('VANISHED'),
+                         [b'(EARLIER) 2'])
+        fetches = a.untagged_responses.get('FETCH', [])
+        self.assertTrue(any(b'UID 4 ' in f and b'\\Flagged' in f
+                            for f in fetches), fetches)
+        # Now a is selected; b expunges UID 3: a hears VANISHED 3.
+        b.uid('STORE', '3', '+FLAGS.SILENT', '(\\Deleted)')
+        b.expunge()
+        a.untagged_responses.pop('VANISHED', None)
+        a.noop()
+        self.assertEqual(a.untagged_responses.get('VANISHED'), [b'3'])
+        self.assertNotIn('EXPUNGE', a.untagged_responses)
+
+
 if __name__ == '__main__':
     unittest.main()
