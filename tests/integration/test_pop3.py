@@ -787,19 +787,21 @@ class Pop3ClientsTest(Pop3Case):
         self.assertNotEqual(r.returncode, 0, 'curl logged in without TLS')
         self.assertEqual(self.inbox_count(user), 2)
 
-    def fetchmail(self, user, password, ssl, out):
-        rc_dir = tempfile.mkdtemp(prefix='marmot-fetchmail-')
-        self.addCleanup(shutil.rmtree, rc_dir, True)
+    def fetchmail(self, user, password, ssl, out, keep=False, rc_dir=None):
+        if rc_dir is None:
+            rc_dir = tempfile.mkdtemp(prefix='marmot-fetchmail-')
+            self.addCleanup(shutil.rmtree, rc_dir, True)
         rc = os.path.join(rc_dir, 'fetchmailrc')
         port = self.inst.ports['pop3s' if ssl else 'pop3']
         with open(rc, 'w') as f:
             f.write('set no bouncemail\n'
                     'poll 127.0.0.1 with proto POP3 port %d uidl\n'
                     '  user "%s" there with password "%s" is "root" here\n'
-                    '  %s no sslcertck\n'
+                    '  %s no sslcertck%s\n'
                     '  mda "/bin/sh -c \'cat >> %s\'"\n'
                     % (port, user, password,
-                       'ssl' if ssl else 'sslproto TLS1.2+', out))
+                       'ssl' if ssl else 'sslproto TLS1.2+',
+                       ' keep' if keep else '', out))
         os.chmod(rc, 0o600)
         env = dict(os.environ, HOME=rc_dir)
         return subprocess.run(
@@ -834,6 +836,33 @@ class Pop3ClientsTest(Pop3Case):
                         r'Subject: (.*)\r\n', text).group(1).encode(), got)
                 # fetchmail deletes what it fetched (no --keep).
                 self.assertEqual(self.inbox_count(user), 0)
+
+
+    def test_fetchmail_keep_uidl(self):
+        # fetchmail --keep remembers UIDL ids between runs: the second run
+        # fetches nothing, the third only the message delivered since.
+        if not shutil.which('fetchmail'):
+            self.skipTest('fetchmail is not installed')
+        user, password = self.new_user('fmkeep')
+        self.deliver(user, [message(1), message(2)])
+        rc_dir = tempfile.mkdtemp(prefix='marmot-fetchmail-')
+        self.addCleanup(shutil.rmtree, rc_dir, True)
+        out = os.path.join(rc_dir, 'out.mbox')
+
+        def run(expect_code):
+            r = self.fetchmail(user, password, True, out, keep=True,
+                               rc_dir=rc_dir)
+            self.assertEqual(r.returncode, expect_code, 'fetchmail: exit %d'
+                             '\n%s\n%s' % (r.returncode, r.stdout, r.stderr))
+            with open(out, 'rb') as f:
+                return f.read().count(b'Subject: pop3 test message')
+
+        self.assertEqual(run(0), 2)
+        # fetchmail exits 1 when there was no new mail.
+        self.assertEqual(run(1), 2)
+        self.deliver(user, [message(3)])
+        self.assertEqual(run(0), 3)
+        self.assertEqual(self.inbox_count(user), 3)
 
 
 if __name__ == '__main__':
