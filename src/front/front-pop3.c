@@ -43,9 +43,6 @@
 #define POP3_MAX_COMMAND_LINE 255
 /* Messages per store_fetch() while the maildrop is listed at login. */
 #define POP3_FETCH_CHUNK 1000
-/* RFC 1939 3: an autologout timer "MUST be of at least 10 minutes'
-   duration" (before login, idle_timeout applies as to every listener). */
-#define POP3_MIN_AUTOLOGOUT_SECS 600
 /* Output not yet taken by the client above which the next command waits
    for it to drain (pipelined RETRs of a client that does not read would
    otherwise queue without bound). */
@@ -757,9 +754,9 @@ static void pop3_output_drained(struct front_conn *conn)
 	struct pop3_state *state = conn->proto_state;
 
 	if (state->sending) {
-		/* A client that reads is not idle. */
-		if (conn->idle != NULL)
-			timeout_reset(conn->idle);
+		/* A client that reads is not idle (the idle timer checks
+		   last_input_ms when it fires). */
+		conn->last_input_ms = ioloop_now_ms(front_global->ioloop);
 		if (pop3_send_part(conn, state))
 			front_conn_resume(conn, pop3_resume_nothing, state);
 		return;

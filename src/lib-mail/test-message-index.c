@@ -744,8 +744,8 @@ static void test_sizes(void **state)
 	assert_int_equal(ix.header_size, 12 + 21 + 2);
 	assert_int_equal(ix.body_lines, 3);
 	assert_string_equal(ix.text, "one\ntwo\nthree");
-	assert_string_equal(ix.body, "(\"TEXT\" \"PLAIN\" (\"CHARSET\" "
-				     "\"us-ascii\") NIL NIL \"7BIT\" 17 3)");
+	assert_string_equal(ix.body, "(\"text\" \"plain\" (\"charset\" "
+				     "\"us-ascii\") NIL NIL \"7bit\" 17 3)");
 
 	/* Empty input still gives grammatical IMAP strings. */
 	message_index_build(test_pool, NULL, 0, &ix);

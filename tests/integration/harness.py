@@ -176,7 +176,21 @@ def proc_ppid(pid):
             stat = f.read()
     except OSError:
         return None
-    return int(stat.rsplit(')', 1)[-1].split()[2])
+    # After the command name: state, ppid, pgrp, session, ...
+    return int(stat.rsplit(')', 1)[-1].split()[1])
+
+
+def session_pids(sid):
+    """Every process of session sid (a server started with
+    start_new_session=True: its master's pid)."""
+    out = []
+    for pid in all_pids():
+        try:
+            if os.getsid(pid) == sid:
+                out.append(pid)
+        except OSError:
+            pass
+    return out
 
 
 def socket_inodes(pid):
