@@ -397,15 +397,6 @@ void front_conn_write(struct front_conn *conn, const void *data, size_t len)
 	stream_write(conn->stream, data, len);
 }
 
-void front_conn_set_idle_timeout(struct front_conn *conn, unsigned int secs)
-{
-	if (conn->closing || conn->destroyed)
-		return;
-	timeout_remove(&conn->idle);
-	conn->idle = timeout_add(front_global->ioloop, secs * 1000,
-				 front_conn_idle, conn);
-}
-
 void front_conn_want_raw(struct front_conn *conn, size_t len)
 {
 	i_assert(conn->proto->raw != NULL);

@@ -43,9 +43,6 @@
 #define POP3_MAX_COMMAND_LINE 255
 /* Messages per store_fetch() while the maildrop is listed at login. */
 #define POP3_FETCH_CHUNK 1000
-/* RFC 1939 3: an autologout timer "MUST be of at least 10 minutes'
-   duration" (before login, idle_timeout applies as to every listener). */
-#define POP3_MIN_AUTOLOGOUT_SECS 600
 /* Output not yet taken by the client above which the next command waits
    for it to drain (pipelined RETRs of a client that does not read would
    otherwise queue without bound). */
@@ -55,7 +52,7 @@
 
 struct pop3_state {
 	struct front_conn *conn;
-	char *user; /* pool memory */
+	char *user; /* USER's argument, i_malloc'ed */
 	struct front_sasl *sasl;
 	bool sasl_final_sent; /* SCRAM server-final sent, awaiting "" */
 	/* Logged in with the maildrop open and locked (RFC 1939 3). */
@@ -250,7 +247,7 @@ static void pop3_auth_done(struct front_conn *conn, enum auth_result result,
 {
 	struct pop3_state *state = conn->proto_state;
 
-	state->user = NULL;
+	i_free(state->user);
 	switch (result) {
 	case AUTH_RESULT_OK:
 		pop3_login_ok(state);
@@ -349,7 +346,8 @@ static int pop3_cmd_auth(struct front_conn *conn, struct pop3_state *state,
 			 struct span args)
 {
 	struct span argv[2];
-	const char *mech, *initial = NULL, *error;
+	char *mech, *initial = NULL;
+	const char *error;
 	int argc, ret;
 
 	if (!pop3_auth_allowed(conn, state, &ret))
@@ -375,13 +373,20 @@ static int pop3_cmd_auth(struct front_conn *conn, struct pop3_state *state,
 		return pop3_err(conn, state,
 				"Syntax: AUTH mechanism "
 				"[initial-response]");
-	mech = p_strndup(conn->pool, argv[0].p, argv[0].len);
+	/* Heap copies (front_sasl_start keeps neither): AUTH may be
+	   repeated after temporary failures. */
+	mech = i_strndup(argv[0].p, argv[0].len);
 	if (argc == 2)
-		initial = p_strndup(conn->pool, argv[1].p, argv[1].len);
+		initial = i_strndup(argv[1].p, argv[1].len);
 	state->sasl_final_sent = false;
 	state->sasl =
 		front_sasl_start(conn, "pop3", mech, initial, pop3_sasl_send,
 				 pop3_sasl_done, state, &error);
+	i_free(mech);
+	if (initial != NULL) {
+		safe_memset0(initial, strlen(initial));
+		i_free(initial);
+	}
 	if (state->sasl == NULL)
 		return pop3_err(conn, state,
 				"Unsupported authentication mechanism");
@@ -676,7 +681,7 @@ static int pop3_line(struct front_conn *conn, struct pop3_state *state,
 			return pop3_err(conn, state, "TLS is already active");
 		/* RFC 2595 4: +OK, then the handshake. */
 		front_conn_printf(conn, "+OK Begin TLS negotiation\r\n");
-		state->user = NULL;
+		i_free(state->user);
 		return front_conn_starttls(conn);
 	}
 	if (span_eq_ci(verb, SPAN_LIT("USER"))) {
@@ -684,7 +689,10 @@ static int pop3_line(struct front_conn *conn, struct pop3_state *state,
 			return ret;
 		if (args.len == 0)
 			return pop3_err(conn, state, "USER needs a name");
-		state->user = p_strndup(conn->pool, args.p, args.len);
+		/* Heap memory, freed when replaced: USER may be repeated
+		   any number of times. */
+		i_free(state->user);
+		state->user = i_strndup(args.p, args.len);
 		front_conn_printf(conn, "+OK\r\n");
 		return 0;
 	}
@@ -746,9 +754,9 @@ static void pop3_output_drained(struct front_conn *conn)
 	struct pop3_state *state = conn->proto_state;
 
 	if (state->sending) {
-		/* A client that reads is not idle. */
-		if (conn->idle != NULL)
-			timeout_reset(conn->idle);
+		/* A client that reads is not idle (the idle timer checks
+		   last_input_ms when it fires). */
+		conn->last_input_ms = ioloop_now_ms(front_global->ioloop);
 		if (pop3_send_part(conn, state))
 			front_conn_resume(conn, pop3_resume_nothing, state);
 		return;
@@ -808,6 +816,7 @@ static void pop3_deinit(struct front_conn *conn)
 	struct pop3_state *state = conn->proto_state;
 
 	front_sasl_free(&state->sasl);
+	i_free(state->user);
 	pop3_deferred_free(state);
 	buf_free_secure(&state->message);
 	pop3_maildrop_close(state);

@@ -129,9 +129,6 @@ void front_conn_create(struct front *front, int fd, const char *ip,
 void front_conn_printf(struct front_conn *conn, const char *fmt, ...)
 	ATTR_FORMAT(2, 3);
 void front_conn_write(struct front_conn *conn, const void *data, size_t len);
-/* Replaces the idle timer (idle_timeout) with one of secs (POP3's
-   RFC 1939 3 minimum after login). */
-void front_conn_set_idle_timeout(struct front_conn *conn, unsigned int secs);
 /* The next len bytes of input go to proto->raw, not to line(). len must
    have been bounded by the protocol. */
 void front_conn_want_raw(struct front_conn *conn, size_t len);

@@ -132,9 +132,17 @@ class Pop3Case(unittest.TestCase):
         return c
 
     def raw_login(self, user, password):
-        c = self.raw()
-        c.cmd('AUTH PLAIN ' + harness.auth_plain(user, password))
-        reply = c.read_line()
+        """A raw session after AUTH PLAIN on 995, retrying (bounded) while
+        a session the test just dropped still holds the lock."""
+        deadline = time.monotonic() + 10
+        while True:
+            c = self.raw()
+            c.cmd('AUTH PLAIN ' + harness.auth_plain(user, password))
+            reply = c.read_line()
+            if '[IN-USE]' not in reply or time.monotonic() > deadline:
+                break
+            c.close()
+            time.sleep(0.1)
         self.assertTrue(reply.startswith('+OK'), reply)
         return c
 
@@ -644,6 +652,56 @@ class Pop3ProtocolTest(Pop3Case):
         rest = chunk.rpartition(end)[2] + c.sock.recv(4096)
         self.assertIn(b'+OK', rest)
 
+    def test_random_commands(self):
+        # 400 commands drawn from the command set with good and bad
+        # arguments, over sessions that end by drop or by the error limit:
+        # every reply is +OK or -ERR with the right shape, and since no
+        # session QUITs, nothing is removed.
+        import random
+        user, password = self.new_user('rand')
+        self.deliver(user, [message(1), message(2), message(3)])
+        rng = random.Random(1939)
+        verbs = ('STAT', 'LIST', 'UIDL', 'RETR', 'TOP', 'DELE', 'RSET',
+                 'NOOP', 'CAPA', 'XTND', 'USER', 'PASS', 'AUTH', 'STLS',
+                 'APOP', 'list', 'Retr')
+        args = ('', '0', '1', '2', '3', '4', '-1', 'x', '1 0', '2 3',
+                '3 1000', '99999999999', '1 2 3', '%s', '\x7f', 'a' * 40)
+        c, sent = None, 0
+        while sent < 400:
+            if c is None:
+                c = self.raw_login(user, password)
+            verb = rng.choice(verbs)
+            arg = rng.choice(args)
+            cmd = verb + (' ' + arg if arg else '')
+            c.cmd(cmd)
+            sent += 1
+            try:
+                reply = c.read_line()
+            except (EOFError, OSError):
+                c.close()
+                c = None
+                continue
+            self.assertTrue(reply.startswith(('+OK', '-ERR')), '%r: %r'
+                            % (cmd, reply))
+            v, nargs = verb.upper(), len(arg.split())
+            multi = reply.startswith('+OK') and (
+                v == 'CAPA' or v in ('RETR', 'TOP') or
+                (v in ('LIST', 'UIDL') and nargs == 0))
+            if multi:
+                self.multiline(c)
+            if reply.startswith('-ERR Too many'):
+                c.close()
+                c = None
+            elif rng.random() < 0.05:
+                c.close()  # a drop: no UPDATE
+                c = None
+        if c is not None:
+            c.close()
+        p = self.pop_retry(user, password)
+        self.assertEqual(p.stat()[0], 3)
+        p.quit()
+        self.assertEqual(self.inbox_count(user), 3)
+
     def test_long_line(self):
         c = self.raw()
         c.cmd('USER ' + 'a' * 300)
@@ -656,6 +714,37 @@ class Pop3ProtocolTest(Pop3Case):
         except (EOFError, OSError):
             pass
         self.assertTrue(lines and lines[0].startswith('-ERR'), lines)
+
+
+class Pop3ShutdownTest(Pop3Case):
+    def test_shutdown_during_retr(self):
+        # SIGTERM while a 4 MB RETR is half read: the message still ends
+        # whole, then the goodbye, never inside the response (busy()).
+        import signal
+        user, password = self.new_user('term')
+        text = 'Subject: term\r\n\r\n' + ('y' * 78 + '\r\n') * 50000
+        self.deliver(user, [text])
+        c = self.raw_login(user, password)
+        c.cmd('RETR 1')
+        got = c.buf + c.sock.recv(65536)
+        c.buf = b''
+        os.kill(self.inst.master_pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                data = c.sock.recv(1 << 20)
+            except OSError:
+                break
+            if not data:
+                break
+            got += data
+        head, _, rest = got.partition(b'\r\n')
+        self.assertTrue(head.startswith(b'+OK'), head)
+        body, sep, after = rest.partition(b'\r\n.\r\n')
+        self.assertEqual(sep, b'\r\n.\r\n', 'the RETR response was cut '
+                         'short (%d octets)' % len(rest))
+        self.assertEqual(body + b'\r\n', text.encode())
+        self.assertTrue(after.startswith(b'-ERR [SYS/TEMP]'), after[:200])
 
 
 class Pop3ClientsTest(Pop3Case):
@@ -698,19 +787,21 @@ class Pop3ClientsTest(Pop3Case):
         self.assertNotEqual(r.returncode, 0, 'curl logged in without TLS')
         self.assertEqual(self.inbox_count(user), 2)
 
-    def fetchmail(self, user, password, ssl, out):
-        rc_dir = tempfile.mkdtemp(prefix='marmot-fetchmail-')
-        self.addCleanup(shutil.rmtree, rc_dir, True)
+    def fetchmail(self, user, password, ssl, out, keep=False, rc_dir=None):
+        if rc_dir is None:
+            rc_dir = tempfile.mkdtemp(prefix='marmot-fetchmail-')
+            self.addCleanup(shutil.rmtree, rc_dir, True)
         rc = os.path.join(rc_dir, 'fetchmailrc')
         port = self.inst.ports['pop3s' if ssl else 'pop3']
         with open(rc, 'w') as f:
             f.write('set no bouncemail\n'
                     'poll 127.0.0.1 with proto POP3 port %d uidl\n'
                     '  user "%s" there with password "%s" is "root" here\n'
-                    '  %s no sslcertck\n'
+                    '  %s no sslcertck%s\n'
                     '  mda "/bin/sh -c \'cat >> %s\'"\n'
                     % (port, user, password,
-                       'ssl' if ssl else 'sslproto TLS1.2+', out))
+                       'ssl' if ssl else 'sslproto TLS1.2+',
+                       ' keep' if keep else '', out))
         os.chmod(rc, 0o600)
         env = dict(os.environ, HOME=rc_dir)
         return subprocess.run(
@@ -745,6 +836,33 @@ class Pop3ClientsTest(Pop3Case):
                         r'Subject: (.*)\r\n', text).group(1).encode(), got)
                 # fetchmail deletes what it fetched (no --keep).
                 self.assertEqual(self.inbox_count(user), 0)
+
+
+    def test_fetchmail_keep_uidl(self):
+        # fetchmail --keep remembers UIDL ids between runs: the second run
+        # fetches nothing, the third only the message delivered since.
+        if not shutil.which('fetchmail'):
+            self.skipTest('fetchmail is not installed')
+        user, password = self.new_user('fmkeep')
+        self.deliver(user, [message(1), message(2)])
+        rc_dir = tempfile.mkdtemp(prefix='marmot-fetchmail-')
+        self.addCleanup(shutil.rmtree, rc_dir, True)
+        out = os.path.join(rc_dir, 'out.mbox')
+
+        def run(expect_code):
+            r = self.fetchmail(user, password, True, out, keep=True,
+                               rc_dir=rc_dir)
+            self.assertEqual(r.returncode, expect_code, 'fetchmail: exit %d'
+                             '\n%s\n%s' % (r.returncode, r.stdout, r.stderr))
+            with open(out, 'rb') as f:
+                return f.read().count(b'Subject: pop3 test message')
+
+        self.assertEqual(run(0), 2)
+        # fetchmail exits 1 when there was no new mail.
+        self.assertEqual(run(1), 2)
+        self.deliver(user, [message(3)])
+        self.assertEqual(run(0), 3)
+        self.assertEqual(self.inbox_count(user), 3)
 
 
 if __name__ == '__main__':
