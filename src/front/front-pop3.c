@@ -754,9 +754,8 @@ static void pop3_output_drained(struct front_conn *conn)
 	struct pop3_state *state = conn->proto_state;
 
 	if (state->sending) {
-		/* A client that reads is not idle (the idle timer checks
-		   last_input_ms when it fires). */
-		conn->last_input_ms = ioloop_now_ms(front_global->ioloop);
+		/* A client that reads is not idle: front-conn.c counts
+		   the drained output as activity. */
 		if (pop3_send_part(conn, state))
 			front_conn_resume(conn, pop3_resume_nothing, state);
 		return;
