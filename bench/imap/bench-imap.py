@@ -35,8 +35,6 @@ import pwd
 import random
 import resource
 import shutil
-import socket
-import ssl
 import statistics
 import subprocess
 import sys
