@@ -18,10 +18,12 @@ interface of MarmotServer below); the tests themselves know nothing of
 Marmot's internals, so a failure here is the server's or a client's, and
 the assertion message says which command got what."""
 
+import base64
 import calendar
 import imaplib
 import itertools
 import os
+import random
 import re
 import select
 import shutil
@@ -188,9 +190,9 @@ class ParseError(Exception):
 
 
 def parse_sexp(buf):
-    """Parses one IMAP response body (atoms, "quoted", {n} literals,
-    parenthesised lists, NIL) into nested lists; atoms and strings are
-    bytes, NIL is None."""
+    """Parses one IMAP response body (atoms, "quoted", {n} and ~{n}
+    literals, parenthesised lists, NIL) into nested lists; atoms and
+    strings are bytes, NIL is None."""
     pos = 0
     n = len(buf)
 
@@ -225,6 +227,9 @@ def parse_sexp(buf):
                 raise ParseError('unclosed string in %r' % buf[:200])
             pos += 1
             return bytes(out)
+        if c == b'~' and buf[pos + 1:pos + 2] == b'{':
+            pos += 1  # literal8 (RFC 3516 4.1)
+            c = b'{'
         if c == b'{':
             end = buf.index(b'}', pos)
             size = int(buf[pos + 1:end].rstrip(b'+'))
@@ -404,6 +409,19 @@ class ClientCase(unittest.TestCase):
                          r.stdout.decode(errors='replace')[-4000:],
                          r.stderr.decode(errors='replace')[-4000:]))
         return r
+
+    def curl(self, url, *args, scheme='imaps', input=None):
+        """curl's output for URL (imaps://HOST:PORT/url) as the test's
+        user, checking the instance's certificate (its name resolved to
+        loopback)."""
+        port = self.srv.ports[scheme]
+        argv = ['curl', '-sS', '--max-time', '30',
+                '--resolve', '%s:%d:%s' % (self.srv.hostname, port,
+                                           self.srv.host),
+                '--cacert', self.cert, '-u', '%s:%s' % (self.user,
+                                                        self.password),
+                '%s://%s:%d/%s' % (scheme, self.srv.hostname, port, url)]
+        return self.run_client(argv + list(args), input=input).stdout
 
     # -- imaplib on the server's side -------------------------------------
 
@@ -1161,10 +1179,10 @@ MAILDIR_LETTERS = {'\\Seen': 'S', '\\Flagged': 'F', '\\Answered': 'R',
                    '\\Draft': 'D', '\\Deleted': 'T'}
 
 
-class MbsyncTest(ClientCase):
-    """mbsync (isync) syncs the account to a Maildir and back: every
-    folder and message, flags both ways, deletions both ways, and a new
-    message written into the Maildir uploaded."""
+class MbsyncCase(ClientCase):
+    """An .mbsyncrc for the test's account, one channel syncing every
+    mailbox both ways, and the check that the Maildir mirrors the
+    server."""
 
     def mbsyncrc(self):
         self.maildir = os.path.join(self.tmp, 'Mail')
@@ -1240,6 +1258,13 @@ class MbsyncTest(ClientCase):
                                  'Maildir file %s' % (what, box, uid,
                                                       flags, name))
         return out
+
+
+
+class MbsyncTest(MbsyncCase):
+    """mbsync (isync) syncs the account to a Maildir and back: every
+    folder and message, flags both ways, deletions both ways, and a new
+    message written into the Maildir uploaded."""
 
     def test_mbsync_round_trip(self):
         self.deliver([message('sync %d' % i) for i in (1, 2, 3)] +
@@ -1331,6 +1356,117 @@ class MbsyncTest(ClientCase):
         before = maildir_files(self.maildir)
         self.sync()
         self.assertEqual(maildir_files(self.maildir), before)
+
+
+def large_message(subject, size=3 << 20):
+    """A multipart message with a base64 attachment of about size bytes
+    (deterministic pseudo-random data), so that FETCH answers come in
+    several parts and clients read long literals."""
+    rnd = random.Random(subject)
+    raw = bytes(rnd.getrandbits(8) for _ in range(size * 3 // 4))
+    b64 = base64.encodebytes(raw).replace(b'\n', b'\r\n')
+    return (b'From: Big Sender <big@' + REMOTE.encode() + b'>\r\n'
+            b'To: someone@' + DOMAIN.encode() + b'\r\n'
+            b'Subject: ' + subject.encode() + b'\r\n'
+            b'Date: Tue, 01 Dec 2026 12:00:00 +0000\r\n'
+            b'MIME-Version: 1.0\r\n'
+            b'Content-Type: multipart/mixed; boundary="big"\r\n'
+            b'\r\n'
+            b'--big\r\n'
+            b'Content-Type: text/plain\r\n'
+            b'\r\n'
+            b'A large attachment follows.\r\n'
+            b'--big\r\n'
+            b'Content-Type: application/octet-stream\r\n'
+            b'Content-Transfer-Encoding: base64\r\n'
+            b'\r\n' + b64 + b'--big--\r\n')
+
+
+class MbsyncBulkTest(MbsyncCase):
+    """mbsync with 150 messages (APPENDed with mixed flags), a 3 MB
+    message and a mailbox whose name is not ASCII (modified UTF-7 on the
+    wire, RFC 3501 5.1.3; isync 1.4 names the Maildir folder as it comes
+    on the wire, decoding only came with isync 1.5)."""
+
+    def test_mbsync_bulk(self):
+        big = large_message('a big one')
+        self.deliver([big])
+        m = self.imap()
+        letters = ['\\Seen', '\\Flagged', '\\Answered', '\\Draft']
+        t0 = time.monotonic()
+        for i in range(150):
+            flags = [f for j, f in enumerate(letters) if i >> j & 1]
+            self.ok(m.append('INBOX', '(%s)' % ' '.join(flags), None,
+                             message('bulk %d' % i)), 'APPEND %d' % i)
+        box = 'Entw&APw-rfe'  # "Entwürfe"
+        self.ok(m.create(box), 'CREATE ' + box)
+        self.ok(m.append(box, '(\\Seen)', None, message('ein Entwurf')),
+                'APPEND ' + box)
+        boxes = list_map(self.ok(m.list('""', '*'), 'LIST'))
+        self.assertIn(box, boxes, 'LIST after CREATE %s: %r' % (box, boxes))
+        harness.note('150 APPENDs: %.2f s' % (time.monotonic() - t0))
+        self.rc = self.mbsyncrc()
+        t0 = time.monotonic()
+        self.sync()
+        harness.note('mbsync of 151 messages (one of 3 MB): %.2f s'
+                     % (time.monotonic() - t0))
+        local = self.assert_mirror('first sync', boxes=('INBOX',))
+        self.assertEqual(len(local['INBOX']), 151)
+        self.assertTrue(os.path.isdir(os.path.join(self.maildir, box,
+                                                   'cur')),
+                        'no Maildir folder for the mailbox %s: %r'
+                        % (box, os.listdir(self.maildir)))
+        got = maildir_files(self.maildir)[box]
+        self.assertEqual([strip_tuid(d) for d in got.values()],
+                         [lf(message('ein Entwurf'))], got)
+
+        # Every message marked \Seen in the Maildir, pushed back.
+        inbox_dir = os.path.join(self.maildir, 'INBOX')
+        for name in local['INBOX'].values():
+            flags = maildir_flags(name)
+            if 'S' not in flags:
+                new = 'cur/' + os.path.basename(name).split(':2,')[0] + \
+                    ':2,' + ''.join(sorted(flags + 'S'))
+                os.rename(os.path.join(inbox_dir, name),
+                          os.path.join(inbox_dir, new))
+        self.sync()
+        self.select(m)
+        self.assertEqual(self.ok(m.search(None, 'UNSEEN'), 'SEARCH')[0],
+                         b'', 'SEARCH UNSEEN after mbsync pushed \\Seen '
+                         'for every message')
+        self.assert_mirror('after pushing \\Seen', boxes=('INBOX',))
+
+
+class LargeMessageTest(ClientCase):
+    """A 3 MB message (FETCH answers it in parts): BODY[] whole and
+    partial, BINARY[] of the attachment (RFC 3516) and RFC822.SIZE with
+    imaplib; BODY[] with curl."""
+
+    def test_large_message(self):
+        big = large_message('large through clients')
+        self.deliver([big])
+        m = self.imap()
+        self.select(m)
+        (uid, d), = self.fetch(m, '1', '(BODY.PEEK[] RFC822.SIZE)').items()
+        body = d['BODY[]']
+        self.assertEqual(strip_delivery_trace(body), big, 'FETCH BODY[] '
+                         'of a 3 MB message: %s'
+                         % first_diff(strip_delivery_trace(body), big))
+        self.assertEqual(int(d['RFC822.SIZE']), len(body))
+        d = self.fetch(m, str(uid), '(BODY.PEEK[]<1000000.5000>)')[uid]
+        self.assertEqual(d['BODY[]<1000000>'], body[1000000:1005000],
+                         'FETCH BODY.PEEK[]<1000000.5000>')
+        caps = self.ok(m.capability(), 'CAPABILITY')[0].upper().split()
+        if b'BINARY' in caps:
+            d = self.fetch(m, str(uid), '(BINARY.PEEK[2])')[uid]
+            raw = base64.b64decode(big.split(b'base64\r\n\r\n', 1)[1]
+                                   .split(b'--big--')[0])
+            self.assertEqual(d['BINARY[2]'], raw, 'FETCH BINARY.PEEK[2]: '
+                             'not the decoded attachment: %s'
+                             % first_diff(d['BINARY[2]'], raw))
+        got = self.curl('INBOX;UID=%d' % uid)
+        self.assertEqual(got, body, 'curl INBOX;UID=%d of 3 MB: %s'
+                         % (uid, first_diff(got, body)))
 
 
 # -- fetchmail -----------------------------------------------------------
@@ -1446,16 +1582,6 @@ class CurlTest(ClientCase):
     """curl's IMAP URLs (RFC 5092): over IMAPS with the instance's
     certificate checked (its name resolved to loopback with --resolve),
     and over imap:// with --ssl-reqd (STARTTLS)."""
-
-    def curl(self, url, *args, scheme='imaps', input=None):
-        port = self.srv.ports[scheme]
-        argv = ['curl', '-sS', '--max-time', '30',
-                '--resolve', '%s:%d:%s' % (self.srv.hostname, port,
-                                           self.srv.host),
-                '--cacert', self.cert, '-u', '%s:%s' % (self.user,
-                                                        self.password),
-                '%s://%s:%d/%s' % (scheme, self.srv.hostname, port, url)]
-        return self.run_client(argv + list(args), input=input).stdout
 
     def test_curl_urls(self):
         self.deliver([message('curl one'), multipart_message('curl two'),
