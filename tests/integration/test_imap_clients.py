@@ -998,7 +998,7 @@ class MuttTest(ClientCase):
     (certificate_file; the host name is not checked since the cert names
     mail.test.example and mutt connects to 127.0.0.1)."""
 
-    def muttrc(self, scheme='imaps'):
+    def muttrc(self, scheme='imaps', extra=()):
         url = '%s://%s@%s:%d/' % (scheme, self.user.replace('@', '%40'),
                                   self.srv.host, self.srv.ports[scheme])
         settings = [
@@ -1015,14 +1015,18 @@ class MuttTest(ClientCase):
             ('header_cache', ''), ('message_cachedir', ''),
             ('mail_check', '60'), ('timeout', '60'),
             ('imap_keepalive', '60'), ('sort', 'date-sent'),
-        ]
+        ] + list(extra)
         return self.write_private('muttrc', ''.join(
             'set %s="%s"\n' % (name, value.replace('"', '\\"'))
             for name, value in settings))
 
-    def mutt(self, keys, scheme='imaps'):
-        argv = ['mutt', '-n', '-F', self.muttrc(scheme), '-e',
+    def mutt(self, keys, scheme='imaps', extra=(), debug=False):
+        argv = ['mutt', '-n', '-F', self.muttrc(scheme, extra), '-e',
                 'push "%s"' % keys]
+        if debug:
+            # Debian's mutt is built with --enable-debug: -d 5 writes the
+            # IMAP conversation to ~/.muttdebug0.
+            argv[1:1] = ['-d', '5']
         code, screen = run_on_pty(argv, self.env(), self.tmp,
                                   CLIENT_TIMEOUT)
         self.assertEqual(code, 0, 'mutt %s: exit %r; screen:\n%s'
@@ -1101,6 +1105,66 @@ class MuttTest(ClientCase):
             piped = f.read()
         self.assertEqual(piped, lf(body), 'mutt over imap:// (STARTTLS): '
                          '%s' % first_diff(piped, lf(body)))
+
+
+    def test_mutt_header_cache_qresync(self):
+        """mutt with a header cache and imap_qresync: the second run
+        resynchronises from the cache (CHANGEDSINCE with VANISHED, RFC
+        7162 3.2.6) and must see the flag change and the expunge made in
+        between."""
+        self.deliver([message('cache %d' % i) for i in range(1, 6)])
+        cache = os.path.join(self.tmp, 'hcache')
+        os.mkdir(cache)
+        extra = (('header_cache', cache + '/'), ('imap_qresync', 'yes'),
+                 ('imap_condstore', 'yes'))
+        flagged = os.path.join(self.tmp, 'flagged.eml')
+        every = os.path.join(self.tmp, 'all.eml')
+        keys = ('<tag-pattern>~F<enter><tag-prefix><pipe-message>cat > %s'
+                '<enter><untag-pattern>~A<enter><tag-pattern>~A<enter>'
+                '<tag-prefix><pipe-message>cat > %s<enter><quit>'
+                % (flagged, every))
+
+        def subjects(path):
+            if not os.path.exists(path):
+                return []
+            with open(path, 'rb') as f:
+                return sorted(re.findall(rb'(?m)^Subject: (cache \d)$',
+                                         f.read()))
+
+        # One flagged message from the start (<tag-prefix> with nothing
+        # tagged would act on the current message).
+        m = self.imap()
+        self.select(m)
+        self.ok(m.store('5', '+FLAGS', '(\\Flagged)'), 'STORE 5')
+        self.mutt(keys, extra=extra)
+        self.assertEqual(subjects(every), [b'cache %d' % i
+                                           for i in range(1, 6)])
+        self.assertEqual(subjects(flagged), [b'cache 5'])
+        self.assertTrue(os.listdir(cache), 'mutt wrote no header cache')
+
+        self.ok(m.noop(), 'NOOP')
+        self.ok(m.store('2', '+FLAGS', '(\\Flagged)'), 'STORE 2')
+        self.ok(m.store('4', '+FLAGS', '(\\Deleted)'), 'STORE 4')
+        self.ok(m.expunge(), 'EXPUNGE')
+        os.unlink(every)
+        self.mutt(keys, extra=extra, debug=True)
+        self.assertEqual(subjects(flagged), [b'cache 2', b'cache 5'],
+                         'second mutt run (header cache, QRESYNC): the '
+                         'message flagged meanwhile')
+        self.assertEqual(subjects(every), [b'cache 1', b'cache 2',
+                                           b'cache 3', b'cache 5'],
+                         'second mutt run (header cache, QRESYNC): the '
+                         'message expunged meanwhile must be gone')
+        with open(os.path.join(self.home, '.muttdebug0'), 'rb') as f:
+            log = f.read()
+        # mutt 2.2 resynchronises with ENABLE QRESYNC, SELECT (CONDSTORE)
+        # and UID FETCH ... (CHANGEDSINCE m VANISHED) (RFC 7162 3.2.6).
+        sent = b'\n'.join(l for l in log.splitlines() if b'> a0' in l)
+        self.assertIn(b'ENABLE QRESYNC\r\n', log, sent)
+        self.assertRegex(sent, rb'UID FETCH [0-9:,]+ \(FLAGS\) '
+                         rb'\(CHANGEDSINCE \d+ VANISHED\)',
+                         'the second mutt run did not resynchronise from its'
+                         ' header cache: %r' % sent)
 
 
 # -- mbsync --------------------------------------------------------------
