@@ -410,7 +410,7 @@ class ClientCase(unittest.TestCase):
                          r.stderr.decode(errors='replace')[-4000:]))
         return r
 
-    def curl(self, url, *args, scheme='imaps', input=None):
+    def curl(self, url, *args, scheme='imaps', input=None, ok_codes=(0,)):
         """curl's output for URL (imaps://HOST:PORT/url) as the test's
         user, checking the instance's certificate (its name resolved to
         loopback)."""
@@ -421,7 +421,8 @@ class ClientCase(unittest.TestCase):
                 '--cacert', self.cert, '-u', '%s:%s' % (self.user,
                                                         self.password),
                 '%s://%s:%d/%s' % (scheme, self.srv.hostname, port, url)]
-        return self.run_client(argv + list(args), input=input).stdout
+        return self.run_client(argv + list(args), input=input,
+                               ok_codes=ok_codes).stdout
 
     # -- imaplib on the server's side -------------------------------------
 
@@ -782,6 +783,36 @@ class ImaplibSessionTest(ClientCase):
         self.assertEqual(typ, 'NO', 'DELETE INBOX: %r' % data)
         typ, data = m.select('NoSuchBox')
         self.assertEqual(typ, 'NO', 'SELECT NoSuchBox: %r' % data)
+
+
+class ImaplibUtf8Test(ClientCase):
+    """Mailbox names beyond ASCII: modified UTF-7 for a client that did
+    not enable anything (RFC 3501 5.1.3), UTF-8 after ENABLE UTF8=ACCEPT
+    (RFC 6855 3), the same mailbox either way."""
+
+    def test_utf8_accept_mailbox_names(self):
+        m = self.imap()
+        caps = self.ok(m.capability(), 'CAPABILITY')[0].upper().split()
+        if b'UTF8=ACCEPT' not in caps:
+            self.skipTest('the server does not offer UTF8=ACCEPT')
+        self.ok(m.create('"Entw&APw-rfe"'), 'CREATE "Entw&APw-rfe"')
+        self.ok(m.append('"Entw&APw-rfe"', None, None, message('entwurf')),
+                'APPEND')
+        u = self.imap()
+        self.ok(u.enable('UTF8=ACCEPT'), 'ENABLE UTF8=ACCEPT')
+        boxes = list_map(self.ok(u.list('""', '*'), 'LIST after ENABLE'))
+        self.assertIn('Entw\u00fcrfe', boxes, 'LIST after ENABLE UTF8=ACCEPT must name the '
+                      'mailbox in UTF-8: %r' % boxes)
+        self.assertNotIn('Entw&APw-rfe', boxes, boxes)
+        self.ok(u.create('"\u00c4rger/\u65e5\u672c"'), 'CREATE in UTF-8')
+        st = status_map(self.ok(u.status('"Entw\u00fcrfe"', '(MESSAGES)'),
+                                'STATUS in UTF-8'))
+        self.assertEqual(st['MESSAGES'], 1, st)
+        boxes = list_map(self.ok(m.list('""', '*'), 'LIST'))
+        self.assertIn('&AMQ-rger/&ZeVnLA-', boxes, 'LIST without ENABLE: '
+                      'the mailbox created in UTF-8, in modified UTF-7: %r'
+                      % boxes)
+        self.assertIn('Entw&APw-rfe', boxes, boxes)
 
 
 def read_until(sock_file, pattern, deadline, what):
@@ -1656,6 +1687,16 @@ class CurlTest(ClientCase):
             got = self.curl('INBOX;UID=%d' % uid)
             self.assertEqual(got, server[uid][1], 'curl INBOX;UID=%d: %s'
                              % (uid, first_diff(got, server[uid][1])))
+        # RFC 5092 6: a URL with the mailbox's UIDVALIDITY; curl refuses
+        # the fetch when the mailbox's differs (exit 78).
+        m = self.imap()
+        validity = status_map(self.ok(m.status('INBOX', '(UIDVALIDITY)'),
+                                      'STATUS'))['UIDVALIDITY']
+        got = self.curl('INBOX;UIDVALIDITY=%d/;UID=%d' % (validity, uids[0]))
+        self.assertEqual(got, server[uids[0]][1], 'curl ;UIDVALIDITY=%d'
+                         % validity)
+        self.curl('INBOX;UIDVALIDITY=%d/;UID=%d' % (validity + 1, uids[0]),
+                  ok_codes=(78,))
         got = self.curl('INBOX;MAILINDEX=2')
         self.assertEqual(got, server[uids[1]][1], 'curl INBOX;MAILINDEX=2')
         got = self.curl('INBOX;UID=%d;SECTION=1' % uids[1])
@@ -1667,7 +1708,6 @@ class CurlTest(ClientCase):
                          'curl ;SECTION=HEADER.FIELDS (SUBJECT)')
 
         # The fetches above were BODY[] (not PEEK): all \Seen now.
-        m = self.imap()
         self.select(m)
         self.ok(m.uid('STORE', str(uids[1]), '-FLAGS', '(\\Seen)'), 'STORE')
         out = self.curl('INBOX?UNSEEN').decode()
