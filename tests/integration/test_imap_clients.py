@@ -1,17 +1,27 @@
 """Real IMAP clients against Marmot (issue 6): Python's imaplib through a
 whole session (LIST, SELECT, FETCH, STORE, SEARCH, UID COPY/MOVE with
 COPYUID, EXPUNGE, APPEND with APPENDUID, CREATE/RENAME/DELETE, STATUS,
-IDLE, two sessions seeing each other's changes), mutt in batch mode (read,
-flag, move), mbsync syncing the account to a Maildir and back (flags and
-deletions both ways), fetchmail over IMAP (keep and nokeep) and curl's
-IMAP URLs (fetch by UID, SEARCH, EXAMINE, LIST, APPEND, STARTTLS).
+IDLE, two sessions seeing each other's changes, a 3 MB message, UTF-7 and
+UTF8=ACCEPT mailbox names), mutt in batch mode (read, flag, move, over
+IMAPS and STARTTLS, and a header cache resynchronised with QRESYNC),
+mbsync syncing the account to a Maildir and back (flags, deletions and
+folders both ways, 150 messages), fetchmail over IMAPS and STARTTLS (keep
+and nokeep) and curl's IMAP URLs (fetch by UID, UIDVALIDITY, sections,
+SEARCH, EXAMINE, STATUS, LIST, APPEND, STARTTLS).
 
 Mail comes in through `marmot deliver` (waiting for the vault's merge)
 and, where the arrival time matters (IDLE), over SMTP on port 25. Each
 test has an account of its own on one Marmot instance shared by the
 module. Every client runs with a temporary HOME, trusts exactly the
-instance's self-signed certificate where it can, and every wait is
-bounded (subprocess timeouts, socket timeouts, deadlines).
+instance's self-signed certificate (mutt does not check the name: it
+connects to 127.0.0.1), and every wait is bounded (subprocess timeouts,
+socket timeouts, deadlines).
+
+What a client writes is compared with the server's BODY[] byte for byte;
+the only differences allowed are the client's own, each removed by a
+named helper: Unix line ends where the client stores mail that way (mutt,
+Maildir: lf()), isync's X-TUID field (strip_tuid()) and fetchmail's
+Received field (strip_fetchmail_received()).
 
 The clients talk to the server named by SERVER_FACTORY (a class with the
 interface of MarmotServer below); the tests themselves know nothing of
@@ -20,6 +30,7 @@ the assertion message says which command got what."""
 
 import base64
 import calendar
+import fcntl
 import imaplib
 import itertools
 import os
@@ -29,8 +40,10 @@ import select
 import shutil
 import smtplib
 import socket
+import struct
 import subprocess
 import tempfile
+import termios
 import time
 import unittest
 import zlib
@@ -981,9 +994,6 @@ def run_on_pty(argv, env, cwd, timeout):
     """Runs argv with a pseudo-terminal (80x24) as stdin, stdout and
     stderr (mutt needs a terminal even when every key is pushed); returns
     (exit code or None if it had to be killed, the screen output)."""
-    import fcntl
-    import struct
-    import termios
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 80, 0, 0))
     try:
