@@ -8,7 +8,7 @@ set -euo pipefail
 
 PACKAGES=(
 	build-essential meson ninja-build pkg-config
-	libssl-dev libsodium-dev libsqlite3-dev libcmocka-dev libidn2-dev
+	libssl-dev libsodium-dev libsqlite3-dev libcmocka-dev libidn2-dev zlib1g-dev
 	libzstd-dev libicu-dev libunbound-dev
 	openssl ca-certificates python3 swaks libnet-ssleay-perl sqlite3 procps iproute2
 	clang-14 libclang-rt-14-dev clang-format curl git
@@ -16,11 +16,12 @@ PACKAGES=(
 	libexpat1-dev zlib1g-dev dns-root-data
 )
 # Test peers: tests/integration/dnsserver.py (nsd, ldns-signzone),
-# postfix_mx.py and bench/smtp (Postfix, Dovecot), all run as private
-# instances; test_imap_clients.py drives mutt, mbsync (isync) and
-# fetchmail (and curl, above) against Marmot.
-PEERS=(nsd ldnsutils postfix dovecot-core dovecot-lmtpd python3-dkim python3-spf
-	python3-dnspython mutt isync fetchmail)
+# postfix_mx.py and bench/smtp (Postfix, Dovecot), dovecot.py (the IMAP
+# reference of test_imap_dovecot.py and bench/imap), all run as private
+# instances; test_pop3.py and test_imap_clients.py drive mutt, mbsync
+# (isync) and fetchmail (and curl, above) against Marmot.
+PEERS=(nsd ldnsutils postfix dovecot-core dovecot-lmtpd dovecot-imapd
+	python3-dkim python3-spf python3-dnspython mutt isync fetchmail)
 if [ "${1:-}" != "--demo" ]; then
 	PACKAGES+=("${PEERS[@]}")
 fi

@@ -27,15 +27,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "run.sh: must run as root (private Postfix and Dovecot instances)" >&2
 	exit 1
 fi
-# -Dwerror=false: a new compiler's warning must not stop a measurement.
-if [ -f "$BUILD/build.ninja" ]; then
-	meson setup --reconfigure "$BUILD" --buildtype=release -Dbench=true \
-		-Dtests=disabled -Dwerror=false >/dev/null
-else
-	meson setup "$BUILD" --buildtype=release -Dbench=true \
-		-Dtests=disabled -Dwerror=false >/dev/null
-fi
-ninja -C "$BUILD" src/cli/marmot bench/bench-smtp-load >/dev/null
+sh bench/release-build.sh "$BUILD" src/cli/marmot bench/bench-smtp-load
 dir=
 case " $* " in
 *" -d "* | *" --dir "*) ;;

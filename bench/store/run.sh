@@ -8,15 +8,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build-bench}
-# -Dwerror=false: a new compiler's warning must not stop a measurement.
-if [ -f "$BUILD/build.ninja" ]; then
-	meson setup --reconfigure "$BUILD" --buildtype=release -Dbench=true \
-		-Dtests=disabled -Dwerror=false >/dev/null
-else
-	meson setup "$BUILD" --buildtype=release -Dbench=true \
-		-Dtests=disabled -Dwerror=false >/dev/null
-fi
-ninja -C "$BUILD" bench/bench-store >/dev/null
+sh bench/release-build.sh "$BUILD" bench/bench-store
 case " $* " in
 *" -d "*) exec "$BUILD/bench/bench-store" "$@" ;;
 *) exec "$BUILD/bench/bench-store" -d "$BUILD" "$@" ;;

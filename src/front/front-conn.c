@@ -11,6 +11,7 @@
 #include "lib.h"
 #include "ioloop.h"
 #include "log.h"
+#include "net.h"
 #include "stream.h"
 #include "tls.h"
 #include "front-private.h"
@@ -54,17 +55,75 @@ static void front_conn_unref(struct front_conn *conn)
 		front_conn_destroy(conn);
 }
 
+/* The idle limit of the connection now: idle_timeout, except for an
+   authenticated IMAP session, whose autologout timer is at least 30
+   minutes (RFC 9051 5.4), IDLE included (RFC 2177 3 asks clients to
+   re-issue IDLE within 29 minutes), and an authenticated POP3 one. */
+static unsigned int front_conn_idle_msecs(const struct front_conn *conn)
+{
+	const struct marmot_settings *set = front_global->set;
+
+	if (conn->user != NULL && conn->proto == &front_protocol_imap)
+		return set->imap_idle_timeout * 1000;
+	/* RFC 1939 3: a POP3 autologout timer "MUST be of at least 10
+	   minutes' duration" once the session is in the TRANSACTION state. */
+	if (conn->user != NULL && conn->proto == &front_protocol_pop3 &&
+	    set->idle_timeout < 600)
+		return 600 * 1000;
+	return set->idle_timeout * 1000;
+}
+
+static void front_conn_idle(void *context);
+
+static void front_conn_idle_arm(struct front_conn *conn, unsigned int msecs)
+{
+	timeout_remove(&conn->idle);
+	conn->idle =
+		timeout_add(front_global->ioloop, msecs, front_conn_idle, conn);
+}
+
 static void front_conn_idle(void *context)
 {
 	struct front_conn *conn = context;
+	uint64_t idle =
+		ioloop_now_ms(front_global->ioloop) - conn->last_input_ms;
+	unsigned int limit = front_conn_idle_msecs(conn);
 
 	timeout_remove(&conn->idle);
 	if (conn->closing)
 		return;
+	if (idle < limit) {
+		/* Logged in since the timer was set: a longer limit. */
+		front_conn_idle_arm(conn, limit - (unsigned int)idle);
+		return;
+	}
 	log_info(conn->id, "front.conn.idle_timeout", "proto=%s",
 		 conn->proto->name);
 	conn->proto->goodbye(conn, true);
 	front_conn_close(conn, "idle");
+}
+
+/* Services where a client logs in before anything else: a connection that
+   has not within login_timeout is cut, however busy it keeps itself
+   (a slowloris sending a byte a minute never idles out). Port 25 and HTTP
+   have no login. */
+static bool front_conn_wants_login(enum settings_port kind)
+{
+	return kind != SETTINGS_PORT_SMTP && kind != SETTINGS_PORT_HTTP &&
+	       kind != SETTINGS_PORT_HTTPS;
+}
+
+static void front_conn_login_timeout(void *context)
+{
+	struct front_conn *conn = context;
+
+	timeout_remove(&conn->login);
+	if (conn->closing || conn->user != NULL)
+		return;
+	log_info(conn->id, "front.conn.login_timeout", "proto=%s",
+		 conn->proto->name);
+	conn->proto->goodbye(conn, true);
+	front_conn_close(conn, "login timeout");
 }
 
 /* Drops the connection's own reference once: it ends when the last
@@ -85,8 +144,7 @@ static void front_conn_stream_event(struct stream *stream,
 	conn->refcount++;
 	switch (event) {
 	case STREAM_EVENT_INPUT:
-		if (conn->idle != NULL)
-			timeout_reset(conn->idle);
+		conn->last_input_ms = ioloop_now_ms(front_global->ioloop);
 		front_conn_process_input(conn);
 		break;
 	case STREAM_EVENT_OUTPUT_DRAINED:
@@ -122,6 +180,29 @@ static void front_conn_stream_event(struct stream *stream,
 	front_conn_unref(conn);
 }
 
+/* The OK of COMPRESS is queued and the command consumed: what follows
+   in both directions is compressed. */
+static void front_conn_compress_now(struct front_conn *conn)
+{
+	const char *error;
+
+	conn->compress_wanted = false;
+	conn->auth_pending = false;
+	if (conn->closing || conn->destroyed)
+		return;
+	if (stream_start_compress(conn->stream, &error) < 0) {
+		/* The OK is out already: the client will send compressed
+		   data we cannot read. */
+		log_error(conn->id, "front.conn.compress_failed", "error=%s",
+			  log_value(0, error));
+		front_conn_close(conn, "compress failed");
+		return;
+	}
+	log_info(conn->id, "front.conn.compress", "proto=%s",
+		 conn->proto->name);
+	stream_set_reading(conn->stream, true);
+}
+
 static void front_conn_process_input(struct front_conn *conn)
 {
 	struct front *front = front_global;
@@ -142,6 +223,10 @@ static void front_conn_process_input(struct front_conn *conn)
 			if (n > in->used)
 				n = in->used;
 			buf_consume(in, n);
+			if (conn->compress_wanted) {
+				front_conn_compress_now(conn);
+				continue;
+			}
 			if (n == 0)
 				return;
 			continue;
@@ -222,6 +307,7 @@ void front_conn_create(struct front *front, int fd, const char *ip,
 	snprintf(conn->id, sizeof(conn->id), "%x%04x", (unsigned)getpid(),
 		 (unsigned)(++counter & 0xffff));
 	snprintf(conn->ip, sizeof(conn->ip), "%s", ip);
+	net_ip_bucket(ip, conn->ip_bucket);
 	conn->port = port;
 	conn->kind = kind;
 	conn->proto = front_protocol_for(kind);
@@ -243,8 +329,14 @@ void front_conn_create(struct front *front, int fd, const char *ip,
 		stream_create(front->ioloop, fd, front_conn_stream_event, conn);
 	stream_set_max_input(conn->stream,
 			     (size_t)front->set->max_line_length + 2);
-	conn->idle = timeout_add(front->ioloop, front->set->idle_timeout * 1000,
-				 front_conn_idle, conn);
+	/* The idle timer is not reset on each input (a timer operation per
+	   read); it checks last_input_ms when it fires and re-arms. */
+	conn->last_input_ms = ioloop_now_ms(front->ioloop);
+	front_conn_idle_arm(conn, front_conn_idle_msecs(conn));
+	if (front_conn_wants_login(kind))
+		conn->login = timeout_add(front->ioloop,
+					  front->set->login_timeout * 1000,
+					  front_conn_login_timeout, conn);
 	log_info(conn->id, "front.conn.accepted", "proto=%s listener=%s ip=%s",
 		 conn->proto->name, settings_port_name(kind), conn->ip);
 	if (settings_port_implicit_tls(kind)) {
@@ -277,6 +369,7 @@ static void front_conn_destroy(struct front_conn *conn)
 	if (conn->proto->deinit != NULL)
 		conn->proto->deinit(conn);
 	timeout_remove(&conn->idle);
+	timeout_remove(&conn->login);
 	stream_destroy(&conn->stream);
 	tls_ctx_unref(&conn->tls);
 	if (conn->user != NULL)
@@ -303,6 +396,15 @@ void front_conn_write(struct front_conn *conn, const void *data, size_t len)
 	stream_write(conn->stream, data, len);
 }
 
+void front_conn_set_idle_timeout(struct front_conn *conn, unsigned int secs)
+{
+	if (conn->closing || conn->destroyed)
+		return;
+	timeout_remove(&conn->idle);
+	conn->idle = timeout_add(front_global->ioloop, secs * 1000,
+				 front_conn_idle, conn);
+}
+
 void front_conn_want_raw(struct front_conn *conn, size_t len)
 {
 	i_assert(conn->proto->raw != NULL);
@@ -327,6 +429,18 @@ size_t front_conn_output_pending(const struct front_conn *conn)
 void front_conn_want_drained(struct front_conn *conn)
 {
 	stream_want_drained(conn->stream);
+}
+
+void front_conn_compress_after_reply(struct front_conn *conn)
+{
+	i_assert(conn->proto->input != NULL);
+	conn->compress_wanted = true;
+	front_conn_pause(conn);
+}
+
+bool front_conn_is_compressed(const struct front_conn *conn)
+{
+	return conn->compress_wanted || stream_is_compressed(conn->stream);
 }
 
 bool front_conn_is_tls(const struct front_conn *conn)

@@ -70,6 +70,8 @@ struct front_conn {
 	pool_t pool;
 	char id[16]; /* connection id for logs */
 	char ip[64];
+	/* What the per-IP limit counts (net_ip_bucket(): IPv6 per /64). */
+	char ip_bucket[64];
 	unsigned int port;
 	enum settings_port kind;
 	const struct front_protocol *proto;
@@ -77,6 +79,9 @@ struct front_conn {
 	struct stream *stream;
 	struct tls_ctx *tls; /* the context for STARTTLS (a reference) */
 	struct timeout *idle;
+	uint64_t last_input_ms; /* for the idle timer */
+	/* Runs until the connection has logged in (login_timeout). */
+	struct timeout *login;
 	/* An authentication request is in flight: input is paused. */
 	bool auth_pending;
 	/* Bytes to hand to proto->raw before lines resume (0 = lines). */
@@ -89,6 +94,9 @@ struct front_conn {
 	bool greeted;
 	/* Shutdown came while busy(): goodbye after the pending answer. */
 	bool goodbye_deferred;
+	/* COMPRESS answered: compression starts once input() returns
+	   (front_conn_compress_after_reply()). */
+	bool compress_wanted;
 	unsigned int refcount;
 	/* Authenticated identity (NULL before). */
 	char *user;
@@ -119,6 +127,9 @@ void front_conn_create(struct front *front, int fd, const char *ip,
 void front_conn_printf(struct front_conn *conn, const char *fmt, ...)
 	ATTR_FORMAT(2, 3);
 void front_conn_write(struct front_conn *conn, const void *data, size_t len);
+/* Replaces the idle timer (idle_timeout) with one of secs (POP3's
+   RFC 1939 3 minimum after login). */
+void front_conn_set_idle_timeout(struct front_conn *conn, unsigned int secs);
 /* The next len bytes of input go to proto->raw, not to line(). len must
    have been bounded by the protocol. */
 void front_conn_want_raw(struct front_conn *conn, size_t len);
@@ -130,6 +141,15 @@ void front_conn_want_drained(struct front_conn *conn);
 /* Flushes what is queued, then closes. */
 void front_conn_close(struct front_conn *conn, const char *reason);
 bool front_conn_is_tls(const struct front_conn *conn);
+/* RFC 4978 COMPRESS=DEFLATE, for a command handler that has just
+   answered OK (through whatever it writes before proto->input returns):
+   input is paused at once, so nothing after the command is parsed as
+   plaintext; once proto->input returns, the stream compresses everything
+   written after the OK and inflates everything after the command
+   (stream_start_compress()), and input resumes. Only for authenticated
+   sessions (the compression-oracle note in stream.c). */
+void front_conn_compress_after_reply(struct front_conn *conn);
+bool front_conn_is_compressed(const struct front_conn *conn);
 /* Queues nothing itself: the protocol queued its "go ahead" reply. Starts
    the TLS handshake after it is flushed and drops buffered plaintext. */
 int front_conn_starttls(struct front_conn *conn);

@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define FRONT_MAX_LISTENERS 64
@@ -273,15 +274,63 @@ void front_vault_forget_conn(struct front *front, struct front_conn *conn)
 	}
 }
 
-static unsigned int front_conns_from_ip(struct front *front, const char *ip)
+static unsigned int front_conns_from_bucket(struct front *front,
+					    const char *bucket)
 {
 	unsigned int n = 0;
 
 	for (struct front_conn *c = front->conns; c != NULL; c = c->next) {
-		if (strcmp(c->ip, ip) == 0)
+		if (strcmp(c->ip_bucket, bucket) == 0)
 			n++;
 	}
 	return n;
+}
+
+/* The refusal of a connection over a limit, in its protocol's words for
+   "try again later", or NULL where a word would need a TLS handshake
+   first (implicit TLS: the connection is only closed, which clients also
+   take as temporary). */
+static const char *front_refusal(enum settings_port kind)
+{
+	switch (kind) {
+	case SETTINGS_PORT_SMTP:
+	case SETTINGS_PORT_SUBMISSION:
+		/* RFC 5321 3.1: a 421 greeting; RFC 3463 4.7.0. */
+		return "421 4.7.0 Too many connections from your address\r\n";
+	case SETTINGS_PORT_IMAP:
+		/* RFC 9051 7.1.5: BYE as the greeting, then close. */
+		return "* BYE Too many connections from your address\r\n";
+	case SETTINGS_PORT_POP3:
+		/* RFC 2449 8.1.2 / RFC 3206 4: SYS/TEMP. */
+		return "-ERR [SYS/TEMP] Too many connections from your "
+		       "address\r\n";
+	case SETTINGS_PORT_HTTP:
+		return "HTTP/1.1 503 Service Unavailable\r\n"
+		       "Retry-After: 60\r\nContent-Length: 0\r\n"
+		       "Connection: close\r\n\r\n";
+	case SETTINGS_PORT_SUBMISSIONS:
+	case SETTINGS_PORT_IMAPS:
+	case SETTINGS_PORT_POP3S:
+	case SETTINGS_PORT_HTTPS:
+	case SETTINGS_PORT_COUNT:
+		break;
+	}
+	return NULL;
+}
+
+/* Refuses without reading anything and without allocating: one
+   non-blocking send into the empty socket buffer, a FIN, and the close.
+   Nothing the client sent is read, so a flood of refused connections
+   costs the front no memory. */
+static void front_refuse(int fd, enum settings_port kind)
+{
+	const char *msg = front_refusal(kind);
+
+	if (msg != NULL) {
+		(void)send(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)shutdown(fd, SHUT_WR);
+	}
+	close(fd);
 }
 
 static void front_listener_accept(void *context)
@@ -304,13 +353,20 @@ static void front_listener_accept(void *context)
 					  log_value(0, strerror(errno)));
 			return;
 		}
+		char bucket[64];
+
+		net_ip_bucket(ip, bucket);
 		if (front->conn_count >= front->set->max_connections ||
-		    front_conns_from_ip(front, ip) >=
+		    front_conns_from_bucket(front, bucket) >=
 			    front->set->max_connections_per_ip) {
 			log_warning(NULL, "front.accept.limit",
-				    "ip=%s listener=%s", ip,
-				    settings_port_name(l->kind));
-			close(fd);
+				    "ip=%s listener=%s limit=%s", ip,
+				    settings_port_name(l->kind),
+				    front->conn_count >=
+						    front->set->max_connections
+					    ? "total"
+					    : "per_ip");
+			front_refuse(fd, l->kind);
 			continue;
 		}
 		front_conn_create(front, fd, ip, port, l->kind);

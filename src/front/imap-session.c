@@ -33,6 +33,8 @@ static const struct imap_cmd_def *const imap_cmd_tables[] = {
 	imap_cmds_fetch,
 	imap_cmds_mailbox,
 	imap_cmds_search,
+	imap_cmds_sort,
+	imap_cmds_compress,
 };
 
 /* ---- accounts ---- */

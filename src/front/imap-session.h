@@ -142,8 +142,11 @@ struct imap_cmd_def {
 /* The tables (each NULL-terminated); imap-session.c searches them all. */
 extern const struct imap_cmd_def imap_cmds_session[]; /* imap-session.c */
 extern const struct imap_cmd_def imap_cmds_fetch[]; /* imap-cmd-fetch.c */
+/* imap-cmd-compress.c */
+extern const struct imap_cmd_def imap_cmds_compress[];
 extern const struct imap_cmd_def imap_cmds_mailbox[]; /* imap-cmd-mailbox.c */
 extern const struct imap_cmd_def imap_cmds_search[]; /* imap-cmd-search.c */
+extern const struct imap_cmd_def imap_cmds_sort[]; /* imap-cmd-sort.c */
 
 /* Creates the session of a connection that just logged in; the data key
    opens (or joins) the account's store. Returns NULL with *error_r when

@@ -44,19 +44,13 @@ void imap_envelope_append_nstring(struct buf *dest, const char *s)
 	buf_append_c(dest, '"');
 }
 
-static void append_upper(struct buf *dest, const char *s)
+/* Dovecot shows type, subtype, parameter names, encoding and disposition
+   as the message wrote them (they are case-insensitive, RFC 2045 5.1, so
+   either is correct); raw is NULL only for parts built without a header. */
+static void append_as_written(struct buf *dest, const char *raw,
+			      const char *lower)
 {
-	struct buf tmp = BUF_INIT;
-
-	for (; *s != '\0'; s++) {
-		char c = *s;
-
-		if (c >= 'a' && c <= 'z')
-			c = (char)(c - 32);
-		buf_append_c(&tmp, (uint8_t)c);
-	}
-	imap_envelope_append_nstring(dest, buf_cstr(&tmp));
-	buf_free(&tmp);
+	imap_envelope_append_nstring(dest, raw != NULL ? raw : lower);
 }
 
 static void write_addresses(struct buf *dest, pool_t pool, const char *value)
@@ -130,8 +124,11 @@ static void write_params(struct buf *dest, const struct mime_param *params,
 {
 	bool have_charset = false;
 
+	/* Dovecot adds the default charset unless a plain "charset" is
+	   there: a "charset*" alone does not count. */
 	for (unsigned int i = 0; i < count; i++) {
-		if (strcmp(params[i].name, "charset") == 0)
+		if (strcmp(params[i].name, "charset") == 0 &&
+		    !params[i].extended)
 			have_charset = true;
 	}
 	if (count == 0 && !(add_charset && !have_charset)) {
@@ -143,12 +140,16 @@ static void write_params(struct buf *dest, const struct mime_param *params,
 		if (i > 0)
 			buf_append_c(dest, ' ');
 		if (params[i].extended) {
-			char *name = i_strdup_printf("%s*", params[i].name);
+			char *name = i_strdup_printf(
+				"%s*", params[i].name_raw != NULL
+					       ? params[i].name_raw
+					       : params[i].name);
 
-			append_upper(dest, name);
+			imap_envelope_append_nstring(dest, name);
 			i_free(name);
 		} else {
-			append_upper(dest, params[i].name);
+			append_as_written(dest, params[i].name_raw,
+					  params[i].name);
 		}
 		buf_append_c(dest, ' ');
 		imap_envelope_append_nstring(dest, params[i].raw_value);
@@ -157,7 +158,7 @@ static void write_params(struct buf *dest, const struct mime_param *params,
 		/* RFC 2045 5.2: text defaults to charset=us-ascii. */
 		if (count > 0)
 			buf_append_c(dest, ' ');
-		buf_append_str(dest, "\"CHARSET\" \"us-ascii\"");
+		buf_append_str(dest, "\"charset\" \"us-ascii\"");
 	}
 	buf_append_c(dest, ')');
 }
@@ -200,7 +201,7 @@ static void write_disposition(struct buf *dest, const struct mime_part *part)
 		return;
 	}
 	buf_append_c(dest, '(');
-	append_upper(dest, part->disposition);
+	append_as_written(dest, part->disposition_raw, part->disposition);
 	buf_append_c(dest, ' ');
 	write_params(dest, part->disp_params, part->disp_param_count, false);
 	buf_append_c(dest, ')');
@@ -216,8 +217,10 @@ static void write_ext_common(struct buf *dest, const struct mime_part *part)
 	imap_envelope_append_nstring(dest, part->location);
 }
 
+/* As Dovecot shows it, with NIL extension data in a BODYSTRUCTURE. */
 #define EMPTY_TEXT_BODY \
-	"(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 0 0)"
+	"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0"
+#define EMPTY_TEXT_EXT " NIL NIL NIL NIL"
 
 static void write_multipart(struct buf *dest, const struct mime_part *part,
 			    bool extended)
@@ -227,14 +230,17 @@ static void write_multipart(struct buf *dest, const struct mime_part *part,
 	buf_append_c(dest, '(');
 	/* RFC 9051 7.5.2: 1*body SP media-subtype; a multipart must have a
 	   part, so an unsplit one gets an empty text part. */
-	if (part->children == NULL || !(part->flags & MIME_PART_FLAG_MULTIPART))
+	if (part->children == NULL ||
+	    !(part->flags & MIME_PART_FLAG_MULTIPART)) {
 		buf_append_str(dest, EMPTY_TEXT_BODY);
+		buf_append_str(dest, extended ? EMPTY_TEXT_EXT ")" : ")");
+	}
 	for (child = part->children; child != NULL; child = child->next) {
 		if (part->flags & MIME_PART_FLAG_MULTIPART)
 			imap_bodystructure_write(dest, child, extended);
 	}
 	buf_append_c(dest, ' ');
-	append_upper(dest, part->subtype);
+	append_as_written(dest, part->subtype_raw, part->subtype);
 	if (extended) {
 		buf_append_c(dest, ' ');
 		write_params(dest, part->params, part->param_count, false);
@@ -260,11 +266,11 @@ void imap_bodystructure_write(struct buf *dest, const struct mime_part *part,
 	     strcmp(part->subtype, "global") == 0)) {
 		/* Not parsed (limits or encoding): a basic body may not be
 		   message/rfc822 in RFC 9051's grammar. */
-		buf_append_str(dest, "\"APPLICATION\" \"OCTET-STREAM\"");
+		buf_append_str(dest, "\"application\" \"octet-stream\"");
 	} else {
-		append_upper(dest, part->type);
+		append_as_written(dest, part->type_raw, part->type);
 		buf_append_c(dest, ' ');
-		append_upper(dest, part->subtype);
+		append_as_written(dest, part->subtype_raw, part->subtype);
 	}
 	buf_append_c(dest, ' ');
 	write_params(dest, part->params, part->param_count, text);
@@ -274,9 +280,9 @@ void imap_bodystructure_write(struct buf *dest, const struct mime_part *part,
 	imap_envelope_append_nstring(dest, part->description);
 	buf_append_c(dest, ' ');
 	if (part->encoding == NULL)
-		buf_append_str(dest, "\"7BIT\"");
+		buf_append_str(dest, "\"7bit\"");
 	else
-		append_upper(dest, part->encoding);
+		append_as_written(dest, part->encoding_raw, part->encoding);
 	buf_printf(dest, " %llu",
 		   (unsigned long long)(part->body_end - part->body_offset));
 	if (text) {

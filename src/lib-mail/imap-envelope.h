@@ -11,17 +11,22 @@
      Sender and Reply-To default to From (RFC 9051 7.5.2); addresses as
      (name adl mailbox host), groups as (NIL NIL "group" NIL) ...
      (NIL NIL NIL NIL);
-   - BODYSTRUCTURE upper-cases media type, subtype, parameter names,
-     transfer encoding and disposition type ("TEXT" "PLAIN"), keeps values
-     as sent, adds ("CHARSET" "us-ascii") to text parts without a charset,
-     writes "7BIT" when no encoding was given, the body size in octets,
-     the line count for text and message/rfc822 parts, and the extension
-     data: MD5, disposition, language list, location;
+   - BODYSTRUCTURE shows media type, subtype, parameter names, transfer
+     encoding and disposition type as the message wrote them, as Dovecot
+     does (they are case-insensitive, RFC 2045 5.1), keeps values as sent,
+     adds ("charset" "us-ascii") to text parts without a plain charset
+     parameter, writes "7bit" when no encoding was given, the body size in
+     octets, the line count for text and message/rfc822 parts, and the
+     extension data: MD5, disposition, language list, location;
    - RFC 2231 parameters appear joined but undecoded, named "name*" when
      extended (as Dovecot shows them);
    - a multipart with no parts (no boundary, depth or part limit) gets one
-     empty text/plain part, and a message/rfc822 part that was not parsed
-     is shown as APPLICATION/OCTET-STREAM, keeping the grammar valid.
+     empty text/plain part (with NIL extension data), and a message/rfc822
+     part that was not parsed is shown as application/octet-stream,
+     keeping the grammar valid.
+   tests/integration/test_imap_dovecot.py compares all of this with
+   Dovecot's answers for tests/mime-corpus and lists where and why the two
+   differ.
    Each writer appends one complete parenthesised item to dest. */
 
 #include "lib.h"

@@ -85,17 +85,6 @@ static bool is_special(const struct tokens *tk, size_t i, uint8_t c)
 	       tk->t[i].special == c;
 }
 
-static char *pool_span_dup(pool_t pool, struct span s)
-{
-	char *str = p_strndup(pool, s.p, s.len);
-
-	for (size_t i = 0; i < s.len; i++) {
-		if (str[i] == '\0')
-			str[i] = (char)0x80;
-	}
-	return str;
-}
-
 /* RFC 5322 3.2.5 phrase / obs-phrase: words joined by one space, "." kept
    without one before it. Returns NULL for an empty phrase. */
 static const char *phrase(pool_t pool, const struct tokens *tk, size_t from,
@@ -118,7 +107,7 @@ static const char *phrase(pool_t pool, const struct tokens *tk, size_t from,
 			buf_append_span(&out, token_text(tk, i));
 		first = false;
 	}
-	ret = first ? NULL : pool_span_dup(pool, buf_span(&out));
+	ret = first ? NULL : message_lex_strdup(pool, buf_span(&out));
 	buf_free(&out);
 	return ret;
 }
@@ -151,13 +140,13 @@ static void addr_spec(pool_t pool, const struct tokens *tk, size_t from,
 		addr->mailbox = MESSAGE_ADDRESS_MISSING_MAILBOX;
 		addr->invalid = true;
 	} else {
-		addr->mailbox = pool_span_dup(pool, buf_span(&local));
+		addr->mailbox = message_lex_strdup(pool, buf_span(&local));
 	}
 	if (domain.used == 0) {
 		addr->domain = MESSAGE_ADDRESS_MISSING_DOMAIN;
 		addr->invalid = true;
 	} else {
-		addr->domain = pool_span_dup(pool, buf_span(&domain));
+		addr->domain = message_lex_strdup(pool, buf_span(&domain));
 	}
 	buf_free(&local);
 	buf_free(&domain);
@@ -261,8 +250,8 @@ struct message_address *message_address_parse(pool_t pool, struct span input,
 							&route,
 							token_text(&tk, m));
 				}
-				addr->route =
-					pool_span_dup(pool, buf_span(&route));
+				addr->route = message_lex_strdup(
+					pool, buf_span(&route));
 				buf_free(&route);
 				k = route_end + 1;
 			}
@@ -290,7 +279,7 @@ struct message_address *message_address_parse(pool_t pool, struct span input,
 			struct span c = token_text(&tk, last_comment);
 
 			if (c.len > 0)
-				addr->name = pool_span_dup(pool, c);
+				addr->name = message_lex_strdup(pool, c);
 		}
 		i = j;
 	}

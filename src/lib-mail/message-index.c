@@ -811,13 +811,14 @@ static bool has_non_ws(struct span s)
 	return false;
 }
 
-static const char *base_subject(pool_t pool, const char *subject)
+static const char *base_subject(pool_t pool, const char *subject, bool *reply_r)
 {
 	struct buf norm = BUF_INIT;
 	struct span s;
 	const char *ret;
 	bool again;
 
+	*reply_r = false;
 	/* RFC 5256 2.1 (1): decoded (the caller did that), tabs and
 	   folding become spaces, runs of spaces one space. */
 	for (const char *p = subject; *p != '\0'; p++) {
@@ -838,15 +839,19 @@ static const char *base_subject(pool_t pool, const char *subject)
 		for (;;) {
 			if (s.len > 0 && s.p[s.len - 1] == ' ')
 				s.len--;
-			else if (s.len >= 5 && ci_at(s, s.len - 5, "(fwd)"))
+			else if (s.len >= 5 && ci_at(s, s.len - 5, "(fwd)")) {
 				s.len -= 5;
-			else
+				*reply_r = true;
+			} else
 				break;
 		}
 		do {
 			changed = false;
 			/* (3) subj-leader, repeatedly. */
 			while ((n = match_leader(s)) != 0) {
+				/* Anything but a space holds a subj-refwd. */
+				if (s.p[0] != ' ')
+					*reply_r = true;
 				s = span_skip(s, n);
 				changed = true;
 			}
@@ -863,6 +868,7 @@ static const char *base_subject(pool_t pool, const char *subject)
 		    s.p[s.len - 1] == ']') {
 			s = span_make(s.p + 5, s.len - 6);
 			again = true;
+			*reply_r = true;
 		}
 	} while (again);
 
@@ -891,6 +897,78 @@ static const char *base_subject(pool_t pool, const char *subject)
 		ret = p_strndup(pool, s.p, s.len);
 	buf_free(&norm);
 	return ret;
+}
+
+/* ---- SORT keys (RFC 5256 3, RFC 5957) ---- */
+
+/* The first address of a list, skipping group starts and ends. */
+static const struct message_address *first_address(struct index_ctx *ctx,
+						   const char *raw)
+{
+	const struct message_address *addr;
+
+	if (raw == NULL)
+		return NULL;
+	addr = message_address_parse(ctx->scratch, span_from_cstr(raw),
+				     INDEX_MAX_ADDRESSES);
+	for (; addr != NULL; addr = addr->next) {
+		if (addr->mailbox != NULL && addr->domain != NULL)
+			return addr;
+	}
+	return NULL;
+}
+
+/* RFC 5256 3 FROM/TO/CC: the addr-mailbox, compared with i;ascii-casemap
+   (so kept lower-cased). */
+static const char *sort_key(struct index_ctx *ctx, const char *raw)
+{
+	const struct message_address *addr = first_address(ctx, raw);
+	struct buf out = BUF_INIT;
+	const char *ret;
+
+	if (addr == NULL ||
+	    strcmp(addr->mailbox, MESSAGE_ADDRESS_MISSING_MAILBOX) == 0)
+		return "";
+	charset_utf8_sanitize(&out, span_from_cstr(addr->mailbox));
+	ret = buf_pool_dup(ctx->pool, &out);
+	buf_free(&out);
+	for (char *p = (char *)ret; *p != '\0'; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	}
+	return ret;
+}
+
+/* RFC 5957 2.1: the display-name (decoded, RFC 2047) if there is a
+   non-empty one, else the addr-spec. */
+static const char *display_key(struct index_ctx *ctx, const char *raw)
+{
+	const struct message_address *addr = first_address(ctx, raw);
+	struct buf tmp = BUF_INIT, out = BUF_INIT;
+	const char *ret;
+
+	if (addr == NULL)
+		return "";
+	if (addr->name != NULL)
+		rfc2047_decode(&tmp, span_from_cstr(addr->name));
+	if (tmp.used == 0 && !addr->invalid)
+		buf_printf(&tmp, "%s@%s", addr->mailbox, addr->domain);
+	charset_utf8_sanitize(&out, buf_span(&tmp));
+	ret = buf_pool_dup(ctx->pool, &out);
+	buf_free(&tmp);
+	buf_free(&out);
+	return ret;
+}
+
+static void index_sort_keys(struct index_ctx *ctx,
+			    const struct mime_envelope *env,
+			    struct message_index *index_r)
+{
+	index_r->sort_from = sort_key(ctx, env->from);
+	index_r->sort_to = sort_key(ctx, env->to);
+	index_r->sort_cc = sort_key(ctx, env->cc);
+	index_r->display_from = display_key(ctx, env->from);
+	index_r->display_to = display_key(ctx, env->to);
 }
 
 /* ---- The whole message ---- */
@@ -959,7 +1037,9 @@ void message_index_build(struct pool *pool, const void *message, size_t len,
 	index_r->cc = decode_addresses(&ctx, pool, env->cc);
 	index_r->bcc = decode_addresses(&ctx, pool, env->bcc);
 	index_r->subject = decode_text(pool, env->subject);
-	index_r->base_subject = base_subject(pool, index_r->subject);
+	index_r->base_subject = base_subject(pool, index_r->subject,
+					     &index_r->subject_is_reply);
+	index_sort_keys(&ctx, env, index_r);
 	index_r->date =
 		env->date == NULL ? 0 : parse_date(span_from_cstr(env->date));
 	index_threading(&ctx, env, result.root, index_r);

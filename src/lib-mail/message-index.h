@@ -41,6 +41,17 @@ struct message_index {
 	int64_t date;
 	/* Normalised subject for threading (RFC 5256 2.1 base subject). */
 	const char *base_subject;
+	/* The extraction removed a "Re:"/"Fwd:" leader, a "(fwd)" trailer
+	   or a "[fwd: ...]" wrapper: the message is a reply or forward
+	   (RFC 5256 3 REFERENCES step 6). */
+	bool subject_is_reply;
+	/* SORT keys (RFC 5256 3): the addr-mailbox (local part) of the
+	   first From, To and Cc address, ASCII lower-cased, "" if none. */
+	const char *sort_from, *sort_to, *sort_cc;
+	/* DISPLAYFROM/DISPLAYTO (RFC 5957 2.1): the decoded display name of
+	   the first address, or its addr-spec when there is none, "" if
+	   there is no address. UTF-8. */
+	const char *display_from, *display_to;
 	bool has_attachment;
 	const char *const *attachment_names; /* NULL-terminated, UTF-8 */
 	/* Header block size and body line count of the whole message. */

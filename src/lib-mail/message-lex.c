@@ -111,3 +111,28 @@ bool message_lex_atom(struct span *s, struct span *atom_r)
 	*s = span_skip(*s, i);
 	return true;
 }
+
+char *message_lex_strdup(pool_t pool, struct span s)
+{
+	static const char replacement[] = "\xef\xbf\xbd";
+	size_t nuls = 0, j = 0;
+	char *str;
+
+	for (size_t i = 0; i < s.len; i++) {
+		if (s.p[i] == '\0')
+			nuls++;
+	}
+	if (nuls == 0)
+		return p_strndup(pool, s.p, s.len);
+	str = p_malloc(pool, s.len + nuls * 2 + 1);
+	for (size_t i = 0; i < s.len; i++) {
+		if (s.p[i] == '\0') {
+			memcpy(str + j, replacement, 3);
+			j += 3;
+		} else {
+			str[j++] = (char)s.p[i];
+		}
+	}
+	str[j] = '\0';
+	return str;
+}

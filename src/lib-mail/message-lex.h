@@ -9,6 +9,7 @@
 
 #include "lib.h"
 #include "buf.h"
+#include "pool.h"
 #include "span.h"
 
 /* Skips white space, CR, LF and comments. */
@@ -26,5 +27,8 @@ bool message_lex_token(struct span *s, struct span *token_r);
 bool message_lex_atom(struct span *s, struct span *atom_r);
 /* True for RFC 5322 3.2.3 atext (and 8-bit bytes). */
 bool message_lex_is_atext(uint8_t c);
+/* Copies s into pool as a C string, each NUL byte replaced by U+FFFD (as
+   Dovecot shows NULs in header values): the copy is never cut short. */
+char *message_lex_strdup(pool_t pool, struct span s);
 
 #endif

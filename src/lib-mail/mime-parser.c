@@ -118,20 +118,9 @@ struct mime_parser *mime_parser_create(pool_t pool,
 	return p;
 }
 
-static char *pool_strdup_nonul(pool_t pool, struct span s)
-{
-	char *str = p_strndup(pool, s.p, s.len);
-
-	for (size_t i = 0; i < s.len; i++) {
-		if (str[i] == '\0')
-			str[i] = (char)0x80;
-	}
-	return str;
-}
-
 static const char *lower_token(pool_t pool, struct span s)
 {
-	char *str = pool_strdup_nonul(pool, s);
+	char *str = message_lex_strdup(pool, s);
 
 	for (size_t i = 0; str[i] != '\0'; i++) {
 		if (str[i] >= 'A' && str[i] <= 'Z')
@@ -158,6 +147,8 @@ static void parse_content_type(struct mime_parser *p, struct mime_part *part,
 		return;
 	part->type = lower_token(p->pool, type);
 	part->subtype = lower_token(p->pool, subtype);
+	part->type_raw = message_lex_strdup(p->pool, type);
+	part->subtype_raw = message_lex_strdup(p->pool, subtype);
 	part->content_type_given = true;
 	part->param_count = rfc2231_parse(p->pool, value, &part->params);
 }
@@ -172,6 +163,7 @@ static void parse_content_disposition(struct mime_parser *p,
 	if (!message_lex_token(&value, &type))
 		return;
 	part->disposition = lower_token(p->pool, type);
+	part->disposition_raw = message_lex_strdup(p->pool, type);
 	part->disp_param_count =
 		rfc2231_parse(p->pool, value, &part->disp_params);
 }
@@ -180,7 +172,7 @@ static void set_once(struct mime_parser *p, const char **field,
 		     struct span value)
 {
 	if (*field == NULL)
-		*field = pool_strdup_nonul(p->pool, value);
+		*field = message_lex_strdup(p->pool, value);
 }
 
 static void flush_header(struct mime_parser *p)
@@ -218,8 +210,11 @@ static void flush_header(struct mime_parser *p)
 
 			message_lex_skip_cfws(&v);
 			if (part->encoding == NULL &&
-			    message_lex_token(&v, &tok))
+			    message_lex_token(&v, &tok)) {
 				part->encoding = lower_token(p->pool, tok);
+				part->encoding_raw =
+					message_lex_strdup(p->pool, tok);
+			}
 		} else if (span_eq_ci(n, SPAN_LIT("ID"))) {
 			set_once(p, &part->id, value);
 		} else if (span_eq_ci(n, SPAN_LIT("Description"))) {
@@ -281,6 +276,8 @@ static void part_set_defaults(struct mime_part *part)
 			part->subtype = "plain";
 		}
 		part->param_count = 0;
+		part->type_raw = part->type;
+		part->subtype_raw = part->subtype;
 	}
 	if (strcmp(part->type, "text") == 0)
 		part->flags |= MIME_PART_FLAG_TEXT;
@@ -288,7 +285,7 @@ static void part_set_defaults(struct mime_part *part)
 
 static bool encoding_is_identity(const char *encoding)
 {
-	/* RFC 2046 5.2.1 / 5.1: composite types allow only these. */
+	/* RFC 2046 5.2.1: message/rfc822 allows only these. */
 	return encoding == NULL || strcmp(encoding, "7bit") == 0 ||
 	       strcmp(encoding, "8bit") == 0 || strcmp(encoding, "binary") == 0;
 }
@@ -318,8 +315,10 @@ static void end_headers(struct mime_parser *p, uint64_t body_offset,
 	op->body_lf = body_lf;
 	part_set_defaults(part);
 
-	if (strcmp(part->type, "multipart") == 0 &&
-	    encoding_is_identity(part->encoding)) {
+	/* RFC 2045 6.4 allows a multipart only 7bit, 8bit or binary; one
+	   that claims another encoding is split all the same, as Dovecot
+	   and GMime do: its delimiters are there in plain text. */
+	if (strcmp(part->type, "multipart") == 0) {
 		boundary = NULL;
 		for (unsigned int i = 0; i < part->param_count; i++) {
 			if (strcmp(part->params[i].name, "boundary") == 0) {
@@ -343,7 +342,10 @@ static void end_headers(struct mime_parser *p, uint64_t body_offset,
 		   (strcmp(part->subtype, "rfc822") == 0 ||
 		    strcmp(part->subtype, "global") == 0) &&
 		   encoding_is_identity(part->encoding)) {
-		/* RFC 2046 5.2.1 / RFC 6532 3.7: the body is a message. */
+		/* RFC 2046 5.2.1 / RFC 6532 3.7: the body is a message; one
+		   in base64 or quoted-printable is not parsed (an opaque
+		   leaf), as GMime does; Dovecot reads the encoded text as a
+		   header. */
 		struct mime_part *child;
 
 		if (!may_descend(p, part))

@@ -61,7 +61,7 @@ enum mime_part_flags {
 };
 
 /* Raw header values that IMAP ENVELOPE needs (RFC 9051 7.5.2): unfolded,
-   leading white space removed, not decoded, NUL bytes replaced by 0x80.
+   leading white space removed, not decoded, NUL bytes replaced by U+FFFD.
    The first occurrence of each field counts; NULL when absent. */
 struct mime_envelope {
 	const char *date, *subject, *from, *sender, *reply_to;
@@ -86,8 +86,11 @@ struct mime_part {
 	struct mime_param *params;
 	unsigned int param_count;
 	bool content_type_given; /* a valid Content-Type was present */
+	/* type, subtype, encoding and disposition as written (Dovecot shows
+	   them so in BODYSTRUCTURE); the defaults are lower-case. */
+	const char *type_raw, *subtype_raw, *encoding_raw, *disposition_raw;
 
-	/* Raw values (unfolded, NUL -> 0x80), NULL when absent. encoding is
+	/* Raw values (unfolded, NUL -> U+FFFD), NULL when absent. encoding is
 	   the lower-cased token; disposition the lower-cased type. */
 	const char *encoding, *id, *description, *md5;
 	const char *disposition, *language, *location;

@@ -21,18 +21,6 @@ struct raw_section {
 
 #define NO_SECTION ((unsigned int)-1)
 
-static char *pool_strdup_nonul(pool_t pool, struct span s)
-{
-	char *str = p_strndup(pool, s.p, s.len);
-	size_t i;
-
-	for (i = 0; i < s.len; i++) {
-		if (str[i] == '\0')
-			str[i] = (char)0x80;
-	}
-	return str;
-}
-
 /* RFC 2231 3/4: attribute [ "*" section ] [ "*" ] */
 static void split_name(struct span name, struct raw_section *sec)
 {
@@ -171,6 +159,7 @@ static void assemble(pool_t pool, struct raw_section *secs, unsigned int count,
 	bool extended;
 
 	param->name = lower_name(pool, head->name);
+	param->name_raw = message_lex_strdup(pool, head->name);
 	if (head->section == NO_SECTION) {
 		head->used = true;
 		extended = head->extended;
@@ -224,7 +213,7 @@ static void assemble(pool_t pool, struct raw_section *secs, unsigned int count,
 		}
 	}
 	param->extended = extended;
-	param->raw_value = pool_strdup_nonul(pool, buf_span(&raw));
+	param->raw_value = message_lex_strdup(pool, buf_span(&raw));
 	if (extended) {
 		/* RFC 2231 4: charset'language'value; the quotes are in
 		   section 0 only. */
@@ -242,8 +231,8 @@ static void assemble(pool_t pool, struct raw_section *secs, unsigned int count,
 			}
 		}
 		param->charset =
-			cs.len > 0 ? pool_strdup_nonul(pool, cs) : NULL;
-		param->language = pool_strdup_nonul(pool, lang);
+			cs.len > 0 ? message_lex_strdup(pool, cs) : NULL;
+		param->language = message_lex_strdup(pool, lang);
 		(void)charset_to_utf8(&out, param->charset, b);
 	} else {
 		rfc2047_decode(&out, buf_span(&raw));
@@ -260,27 +249,16 @@ unsigned int rfc2231_parse(pool_t pool, struct span input,
 {
 	struct raw_section *secs;
 	struct mime_param *params;
-	unsigned int count, n = 0, i, j;
+	unsigned int count, n = 0, i;
 
 	secs = i_new(struct raw_section, RFC2231_MAX_PARAMS);
 	count = parse_sections(input, secs);
 	params = p_new(pool, struct mime_param, count > 0 ? count : 1);
 	for (i = 0; i < count; i++) {
-		bool dup = false;
-
+		/* A repeated plain parameter is kept as another entry, as
+		   Dovecot shows it; lookups take the first. */
 		if (secs[i].used)
 			continue;
-		/* The first plain parameter of a name wins. */
-		for (j = 0; j < n && secs[i].section == NO_SECTION; j++) {
-			if (params[j].extended == secs[i].extended &&
-			    span_eq_ci(span_from_cstr(params[j].name),
-				       secs[i].name))
-				dup = true;
-		}
-		if (dup) {
-			secs[i].used = true;
-			continue;
-		}
 		assemble(pool, secs, count, i, &params[n++]);
 	}
 	for (i = 0; i < count; i++)

@@ -5,7 +5,8 @@
    (name*=charset'language'%XX) and both combined.
 
    Each parameter comes back once per (name, extended) pair: "filename" and
-   "filename*" are two entries, as IMAP BODYSTRUCTURE shows them. For each
+   "filename*" are two entries, as IMAP BODYSTRUCTURE shows them; a plain
+   parameter given twice comes back twice, as Dovecot shows it. For each
    entry, value is decoded UTF-8 (extended values converted from their
    charset; plain values RFC 2047-decoded, since mailers put encoded-words
    in file names), and raw_value is the undecoded value with continuations
@@ -24,8 +25,9 @@
 
 struct mime_param {
 	const char *name; /* lower-cased, without '*' or section */
+	const char *name_raw; /* the same as written */
 	const char *value; /* decoded, valid UTF-8 */
-	const char *raw_value; /* joined, undecoded; NUL bytes become 0x80 */
+	const char *raw_value; /* joined, undecoded; NUL bytes become U+FFFD */
 	const char *charset; /* extended only, else NULL */
 	const char *language; /* extended only, else NULL */
 	bool extended; /* was name* (IMAP shows the name as "name*") */

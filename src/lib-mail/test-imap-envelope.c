@@ -63,26 +63,26 @@ static const struct {
 	  " ((\"Doe, J\" NIL \"j\" \"x.org\")) ((NIL NIL \"a\" \"b\")"
 	  "(NIL NIL \"G\" NIL)(NIL NIL \"c\" \"d\")(NIL NIL NIL NIL)) NIL NIL "
 	  "NIL \"<m@x>\")",
-	  "((\"TEXT\" \"PLAIN\" (\"FORMAT\" \"flowed\" \"CHARSET\" \"us-ascii\")"
-	  " NIL NIL \"7BIT\" 9 1 NIL NIL NIL NIL)(\"APPLICATION\" \"PDF\" "
-	  "(\"NAME\" \"r.pdf\") NIL NIL \"BASE64\" 4 NIL (\"ATTACHMENT\" "
-	  "(\"FILENAME*\" \"utf-8''%E2%82%AC.pdf\")) (\"en\" \"de\") NIL)"
-	  "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 30 (NIL \"in\" "
+	  "((\"text\" \"plain\" (\"format\" \"flowed\" \"charset\" \"us-ascii\")"
+	  " NIL NIL \"7bit\" 9 1 NIL NIL NIL NIL)(\"application\" \"pdf\" "
+	  "(\"name\" \"r.pdf\") NIL NIL \"base64\" 4 NIL (\"attachment\" "
+	  "(\"filename*\" \"utf-8''%E2%82%AC.pdf\")) (\"en\" \"de\") NIL)"
+	  "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 30 (NIL \"in\" "
 	  "((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" "
-	  "\"y\")) NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" (\"CHARSET\" "
-	  "\"us-ascii\") NIL NIL \"7BIT\" 4 0 NIL NIL NIL NIL) 3 NIL NIL NIL "
-	  "NIL) \"MIXED\" (\"BOUNDARY\" \"b\") NIL NIL NIL)",
-	  "((\"TEXT\" \"PLAIN\" (\"FORMAT\" \"flowed\" \"CHARSET\" \"us-ascii\")"
-	  " NIL NIL \"7BIT\" 9 1)(\"APPLICATION\" \"PDF\" (\"NAME\" \"r.pdf\") "
-	  "NIL NIL \"BASE64\" 4)(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 30"
+	  "\"y\")) NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" "
+	  "\"us-ascii\") NIL NIL \"7bit\" 4 0 NIL NIL NIL NIL) 3 NIL NIL NIL "
+	  "NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)",
+	  "((\"text\" \"plain\" (\"format\" \"flowed\" \"charset\" \"us-ascii\")"
+	  " NIL NIL \"7bit\" 9 1)(\"application\" \"pdf\" (\"name\" \"r.pdf\") "
+	  "NIL NIL \"base64\" 4)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 30"
 	  " (NIL \"in\" ((NIL NIL \"x\" \"y\")) ((NIL NIL \"x\" \"y\")) ((NIL "
-	  "NIL \"x\" \"y\")) NIL NIL NIL NIL NIL) (\"TEXT\" \"PLAIN\" "
-	  "(\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 4 0) 3) \"MIXED\")" },
+	  "NIL \"x\" \"y\")) NIL NIL NIL NIL NIL) (\"text\" \"plain\" "
+	  "(\"charset\" \"us-ascii\") NIL NIL \"7bit\" 4 0) 3) \"mixed\")" },
 	/* No headers at all. */
 	{ "\r\nx", "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
-	  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 1 0 "
+	  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0 "
 	  "NIL NIL NIL NIL)",
-	  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 1 0)" },
+	  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0)" },
 	/* Sender, Reply-To, Cc, Bcc, In-Reply-To, route, 8-bit subject,
 	   Content-ID, description, MD5, location, no-charset text/html. */
 	{ "From: a@b\nSender: s@t\nReply-To: <@r:x@y>\nCc: c@d\nBcc: e@f\n"
@@ -93,24 +93,24 @@ static const struct {
 	  "(NIL {6}\r\ngr\xc3\xbc\xc3\x9f ((NIL NIL \"a\" \"b\")) ((NIL NIL \"s\" "
 	  "\"t\")) ((NIL \"@r\" \"x\" \"y\")) NIL ((NIL NIL \"c\" \"d\")) ((NIL "
 	  "NIL \"e\" \"f\")) \"<p@q>\" NIL)",
-	  "(\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") \"<cid>\" "
-	  "\"a \\\"d\\\"\" \"7BIT\" 4 1 \"bWQ1\" NIL NIL \"http://x/\")",
-	  "(\"TEXT\" \"HTML\" (\"CHARSET\" \"us-ascii\") \"<cid>\" "
-	  "\"a \\\"d\\\"\" \"7BIT\" 4 1)" },
+	  "(\"TEXT\" \"HTML\" (\"charset\" \"us-ascii\") \"<cid>\" "
+	  "\"a \\\"d\\\"\" \"7bit\" 4 1 \"bWQ1\" NIL NIL \"http://x/\")",
+	  "(\"TEXT\" \"HTML\" (\"charset\" \"us-ascii\") \"<cid>\" "
+	  "\"a \\\"d\\\"\" \"7bit\" 4 1)" },
 	/* A multipart with no parts gets an empty text part. */
 	{ "Content-Type: multipart/mixed; boundary=z\n\nno parts\n",
 	  "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
-	  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 0 0)"
-	  " \"MIXED\" (\"BOUNDARY\" \"z\") NIL NIL NIL)",
-	  "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\") NIL NIL \"7BIT\" 0 0)"
-	  " \"MIXED\")" },
+	  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0"
+	  " NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"z\") NIL NIL NIL)",
+	  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)"
+	  " \"mixed\")" },
 	/* Unparsed message/rfc822 is shown as an opaque leaf. */
 	{ "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
 	  "AA==\n",
 	  "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
-	  "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 5 NIL NIL "
+	  "(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 5 NIL NIL "
 	  "NIL NIL)",
-	  "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 5)" },
+	  "(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 5)" },
 };
 
 static void test_messages(void **state)

@@ -61,6 +61,11 @@ static void check_valid(const struct message_index *ix)
 	assert_true(charset_utf8_is_valid(span_from_cstr(ix->bcc)));
 	assert_true(charset_utf8_is_valid(span_from_cstr(ix->subject)));
 	assert_true(charset_utf8_is_valid(span_from_cstr(ix->base_subject)));
+	assert_true(charset_utf8_is_valid(span_from_cstr(ix->sort_from)));
+	assert_true(charset_utf8_is_valid(span_from_cstr(ix->sort_to)));
+	assert_true(charset_utf8_is_valid(span_from_cstr(ix->sort_cc)));
+	assert_true(charset_utf8_is_valid(span_from_cstr(ix->display_from)));
+	assert_true(charset_utf8_is_valid(span_from_cstr(ix->display_to)));
 	assert_true(strlen(ix->text) <= MESSAGE_INDEX_MAX_TEXT);
 	assert_non_null(ix->references);
 	assert_non_null(ix->attachment_names);
@@ -559,6 +564,50 @@ static void test_base_subject(void **state)
 	}
 }
 
+/* SORT keys (RFC 5256 3, RFC 5957 2.1) and the reply flag. */
+static void test_sort_keys(void **state)
+{
+	static const struct {
+		const char *subject;
+		bool reply;
+	} replies[] = {
+		{ "Hello", false },        { "Re: Hello", true },
+		{ "[list] Hello", false }, { "[list] Re: Hello", true },
+		{ "Hello (fwd)", true },   { "[Fwd: Hello]", true },
+		{ "  Hello", false },      { "FW: x", true },
+	};
+	struct message_index ix;
+
+	(void)state;
+	index_msg("From: \"Zed Q\" <ZED@Example.ORG>, b@x\r\n"
+		  "To: undisclosed:;, =?utf-8?q?J=C3=BCrgen?= <Jue@x.de>\r\n"
+		  "Cc: Carol.Q@example.org\r\n"
+		  "Subject: hi\r\n\r\nbody\r\n",
+		  &ix);
+	assert_string_equal(ix.sort_from, "zed");
+	assert_string_equal(ix.sort_to, "jue");
+	assert_string_equal(ix.sort_cc, "carol.q");
+	assert_string_equal(ix.display_from, "Zed Q");
+	assert_string_equal(ix.display_to, "J\xc3\xbcrgen");
+
+	index_msg("From: <Ann@Example.org>\r\n\r\nbody\r\n", &ix);
+	assert_string_equal(ix.sort_from, "ann");
+	assert_string_equal(ix.display_from, "Ann@Example.org");
+	assert_string_equal(ix.sort_to, "");
+	assert_string_equal(ix.display_to, "");
+	assert_string_equal(ix.sort_cc, "");
+
+	for (size_t i = 0; i < N_ELEMENTS(replies); i++) {
+		char *msg = i_strdup_printf("Subject: %s\r\n\r\nx\r\n",
+					    replies[i].subject);
+
+		index_msg(msg, &ix);
+		if (ix.subject_is_reply != replies[i].reply)
+			fail_msg("case %zu '%s'", i, replies[i].subject);
+		i_free(msg);
+	}
+}
+
 static unsigned int utf8_chars(const char *s)
 {
 	unsigned int n = 0;
@@ -695,8 +744,8 @@ static void test_sizes(void **state)
 	assert_int_equal(ix.header_size, 12 + 21 + 2);
 	assert_int_equal(ix.body_lines, 3);
 	assert_string_equal(ix.text, "one\ntwo\nthree");
-	assert_string_equal(ix.body, "(\"TEXT\" \"PLAIN\" (\"CHARSET\" "
-				     "\"us-ascii\") NIL NIL \"7BIT\" 17 3)");
+	assert_string_equal(ix.body, "(\"text\" \"plain\" (\"charset\" "
+				     "\"us-ascii\") NIL NIL \"7bit\" 17 3)");
 
 	/* Empty input still gives grammatical IMAP strings. */
 	message_index_build(test_pool, NULL, 0, &ix);
@@ -820,6 +869,7 @@ int main(void)
 		cmocka_unit_test(test_many_references),
 		cmocka_unit_test(test_date),
 		cmocka_unit_test(test_base_subject),
+		cmocka_unit_test(test_sort_keys),
 		cmocka_unit_test(test_preview),
 		cmocka_unit_test(test_huge_body),
 		cmocka_unit_test(test_sizes),

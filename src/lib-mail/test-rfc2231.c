@@ -49,8 +49,8 @@ static const struct {
 	/* Plain and extended side by side are two entries. */
 	{ "; filename=\"a.txt\"; filename*=utf-8''b.txt",
 	  "filename=a.txt|a.txt;filename*=b.txt|utf-8''b.txt;" },
-	/* First plain duplicate wins. */
-	{ "; a=1; A=2", "a=1|1;" },
+	/* Plain duplicates are kept (as Dovecot shows them). */
+	{ "; a=1; A=2", "a=1|1;a=2|2;" },
 	/* RFC 2047 words in a plain value are decoded in value only. */
 	{ "; name=\"=?utf-8?q?r=C3=A9sum=C3=A9?=.doc\"",
 	  "name=r\xc3\xa9sum\xc3\xa9.doc|=?utf-8?q?r=C3=A9sum=C3=A9?=.doc;" },

@@ -67,6 +67,14 @@ struct store_vfuncs {
 	int (*fetch_meta)(struct store *store, uint64_t mailbox_id,
 			  uint32_t uid_lo, uint32_t uid_hi, struct pool *pool,
 			  struct store_message **msgs_r, unsigned int *count_r);
+	int (*sort_keys)(struct store *store, uint64_t mailbox_id,
+			 const uint32_t *uids, unsigned int count,
+			 struct pool *pool, struct store_sort_keys **keys_r,
+			 unsigned int *count_r);
+	int (*sort_keys_fill)(struct store *store, uint64_t mailbox_id,
+			      const uint32_t *uids,
+			      const struct message_index *const *indexes,
+			      unsigned int count);
 	int (*uids)(struct store *store, uint64_t mailbox_id, uint32_t **uids_r,
 		    unsigned int *count_r);
 	int (*keywords)(struct store *store, uint64_t mailbox_id,

@@ -4,7 +4,7 @@
    encrypted, WAL, synchronous=FULL, defensive mode). store.c calls it
    through the vtable in store-private.h after checking every argument.
 
-   Schema (version 1, PRAGMA user_version; migrations run in one
+   Schema (version 2, PRAGMA user_version; migrations run in one
    transaction):
      counters      account-wide values: modseq (the CONDSTORE counter),
 		   uidvalidity (the last one handed out), usage (bytes, for
@@ -29,6 +29,15 @@
      thread_ids    Message-ID -> thread id, for every Message-ID a message
 		   has or references; kept after expunges so threads stay
 		   stable
+     email_sort    (version 2) the SORT/THREAD keys of each email (RFC
+		   5256, RFC 5957): Date: time, base subject, first
+		   From/To/Cc mailbox, display names, Message-ID and
+		   references (space-separated), written with the email and
+		   dropped with it. The 1 -> 2 migration only creates the
+		   table: the store cannot read blobs, so emails appended
+		   before it have no row, store_sort_keys() reports them as
+		   not present and the IMAP front fills them from the blob
+		   on first SORT/THREAD (store_sort_keys_fill()).
 
    Every operation is one BEGIN IMMEDIATE transaction. The modseq counter
    is read at BEGIN, advanced in memory and written back before COMMIT;
@@ -58,7 +67,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_UID_MAX 4294967295u
 /* At most this many references take part in thread lookups. */
 #define STORE_THREAD_REFS_MAX 32
@@ -125,6 +134,16 @@ static const char *const schema_v1[] = {
 	"WHERE id = NEW.mailbox_id AND highestmodseq < NEW.modseq; END",
 };
 
+/* Version 2: the SORT/THREAD keys (RFC 5256, RFC 5957). */
+static const char *const schema_v2[] = {
+	"CREATE TABLE email_sort(id INTEGER PRIMARY KEY, "
+	"date INTEGER NOT NULL, base_subject TEXT NOT NULL, "
+	"subject_reply INTEGER NOT NULL, from_key TEXT NOT NULL, "
+	"to_key TEXT NOT NULL, cc_key TEXT NOT NULL, "
+	"display_from TEXT NOT NULL, display_to TEXT NOT NULL, "
+	"message_id TEXT NOT NULL, refs TEXT NOT NULL)",
+};
+
 #define MBOX_COLS                                                   \
 	"id, name, special_use, subscribed, uidvalidity, uidnext, " \
 	"highestmodseq, messages, unseen, size"
@@ -172,6 +191,10 @@ enum stmt_id {
 	S_SPOOL_GET,
 	S_SPOOL_ADD,
 	S_THREAD_GET,
+	S_SORT_INSERT,
+	S_SORT_DELETE,
+	S_SORT_KEYS,
+	S_SORT_FILL,
 	S_THREAD_ADD,
 	S_SEARCH_SUB,
 	S_SEARCH_WORD,
@@ -277,6 +300,21 @@ static const char *const stmt_sql[S_COUNT] = {
 			 "WHERE message_id = ?1",
 	[S_THREAD_ADD] = "INSERT OR IGNORE INTO thread_ids(message_id, "
 			 "thread_id) VALUES(?1, ?2)",
+	[S_SORT_INSERT] = "INSERT OR REPLACE INTO email_sort(id, date, "
+			  "base_subject, subject_reply, from_key, to_key, "
+			  "cc_key, display_from, display_to, message_id, "
+			  "refs) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+			  "?10, ?11)",
+	[S_SORT_DELETE] = "DELETE FROM email_sort WHERE id = ?1",
+	[S_SORT_KEYS] = "SELECT m.uid, m.internaldate, m.size, s.id, "
+			"s.date, s.base_subject, s.subject_reply, "
+			"s.from_key, s.to_key, s.cc_key, s.display_from, "
+			"s.display_to, s.message_id, s.refs "
+			"FROM messages m LEFT JOIN email_sort s "
+			"ON s.id = m.email WHERE m.mailbox_id = ?1 "
+			"AND m.uid >= ?2 AND m.uid <= ?3 ORDER BY m.uid",
+	[S_SORT_FILL] = "SELECT email FROM messages WHERE mailbox_id = ?1 "
+			"AND uid = ?2",
 	[S_SEARCH_SUB] = "SELECT m.mailbox_id, m.uid FROM messages m "
 			 "WHERE m.email IN (SELECT rowid FROM fts_sub "
 			 "WHERE fts_sub MATCH ?1) "
@@ -994,7 +1032,8 @@ static int email_release(struct sqlite_store *s, int64_t email)
 {
 	sqlite3_stmt *stmt = sql(s, S_EMAIL_USED);
 	static const enum stmt_id steps[] = { S_FTS_SUB_DEL, S_FTS_WORD_DEL,
-					      S_TEXT_DELETE, S_EMAIL_DELETE };
+					      S_TEXT_DELETE, S_SORT_DELETE,
+					      S_EMAIL_DELETE };
 	unsigned int i;
 	int ret;
 
@@ -1256,6 +1295,44 @@ static int thread_assign(struct sqlite_store *s,
 	return 0;
 }
 
+static const char *str_or_empty(const char *str)
+{
+	return str == NULL ? "" : str;
+}
+
+/* Writes the email's SORT/THREAD keys (email_sort). */
+static int sort_keys_insert(struct sqlite_store *s, int64_t email,
+			    const struct message_index *idx)
+{
+	sqlite3_stmt *stmt = sql(s, S_SORT_INSERT);
+	struct buf refs = BUF_INIT;
+	int ret;
+
+	for (unsigned int i = 0;
+	     idx->references != NULL && idx->references[i] != NULL; i++) {
+		if (idx->references[i][0] == '\0')
+			continue;
+		if (refs.used > 0)
+			buf_append_c(&refs, ' ');
+		buf_append_str(&refs, idx->references[i]);
+	}
+	sqlite3_bind_int64(stmt, 1, email);
+	sqlite3_bind_int64(stmt, 2, idx->date);
+	bind_text(stmt, 3, str_or_empty(idx->base_subject));
+	sqlite3_bind_int(stmt, 4, idx->subject_is_reply ? 1 : 0);
+	bind_text(stmt, 5, str_or_empty(idx->sort_from));
+	bind_text(stmt, 6, str_or_empty(idx->sort_to));
+	bind_text(stmt, 7, str_or_empty(idx->sort_cc));
+	bind_text(stmt, 8, str_or_empty(idx->display_from));
+	bind_text(stmt, 9, str_or_empty(idx->display_to));
+	bind_text(stmt, 10, str_or_empty(idx->message_id));
+	sqlite3_bind_text(stmt, 11, buf_cstr(&refs), -1, SQLITE_STATIC);
+	ret = sql_exec(s, stmt);
+	sqlite3_clear_bindings(stmt);
+	buf_free(&refs);
+	return ret;
+}
+
 static int email_insert(struct sqlite_store *s, const struct store_append *a,
 			int64_t *email_r)
 {
@@ -1303,6 +1380,8 @@ static int email_insert(struct sqlite_store *s, const struct store_append *a,
 	stmt = sql(s, S_FTS_WORD_ADD);
 	sqlite3_bind_int64(stmt, 1, email);
 	if (sql_exec(s, stmt) < 0)
+		return -1;
+	if (idx != NULL && sort_keys_insert(s, email, idx) < 0)
 		return -1;
 	*email_r = email;
 	return 0;
@@ -1671,6 +1750,128 @@ static int sqlite_fetch_meta(struct store *store, uint64_t mailbox_id,
 {
 	return fetch_rows(store, mailbox_id, uid_lo, uid_hi, false, pool,
 			  msgs_r, count_r);
+}
+
+/* Splits the space-separated refs column. */
+static const char *const *refs_split(struct pool *pool, const char *str)
+{
+	const char **refs;
+	unsigned int n = 0, count = 0;
+	const char *p, *end;
+
+	if (str == NULL)
+		str = "";
+	for (p = str; *p != '\0'; p++) {
+		if (*p == ' ')
+			count++;
+	}
+	refs = p_new(pool, const char *, count + 2);
+	for (p = str; *p != '\0'; p = *end == '\0' ? end : end + 1) {
+		end = strchr(p, ' ');
+		if (end == NULL)
+			end = p + strlen(p);
+		if (end > p)
+			refs[n++] = p_strndup(pool, p, (size_t)(end - p));
+	}
+	refs[n] = NULL;
+	return refs;
+}
+
+static const char *col_str_empty(struct pool *pool, sqlite3_stmt *stmt, int i)
+{
+	const char *str = col_str(pool, stmt, i);
+
+	return str == NULL ? "" : str;
+}
+
+static int sqlite_sort_keys(struct store *store, uint64_t mailbox_id,
+			    const uint32_t *uids, unsigned int count,
+			    struct pool *pool, struct store_sort_keys **keys_r,
+			    unsigned int *count_r)
+{
+	struct sqlite_store *s = SS(store);
+	struct store_sort_keys *keys = NULL, *tmp, *k;
+	sqlite3_stmt *stmt;
+	unsigned int n = 0, alloc, next = 0;
+	int ret;
+
+	if ((ret = mailbox_require(s, mailbox_id)) < 0)
+		return -1;
+	alloc = uids != NULL ? count : 64;
+	keys = p_new(pool, struct store_sort_keys, alloc);
+	/* One range scan of the mailbox between the first and the last
+	   UID asked for; the list filters it. */
+	stmt = sql(s, S_SORT_KEYS);
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)mailbox_id);
+	sqlite3_bind_int64(stmt, 2, uids != NULL ? uids[0] : 1);
+	sqlite3_bind_int64(stmt, 3,
+			   uids != NULL ? uids[count - 1] : STORE_UID_MAX);
+	while ((ret = sql_step(s, stmt)) > 0) {
+		uint32_t uid = (uint32_t)sqlite3_column_int64(stmt, 0);
+
+		if (uids != NULL) {
+			while (next < count && uids[next] < uid)
+				next++;
+			if (next == count) {
+				sql_end(stmt);
+				break;
+			}
+			if (uids[next] != uid)
+				continue;
+		}
+		if (n == alloc) {
+			alloc *= 2;
+			tmp = p_new(pool, struct store_sort_keys, alloc);
+			memcpy(tmp, keys, n * sizeof(*keys));
+			keys = tmp;
+		}
+		k = &keys[n++];
+		k->uid = uid;
+		k->internaldate = sqlite3_column_int64(stmt, 1);
+		k->size = (uint64_t)sqlite3_column_int64(stmt, 2);
+		k->present = sqlite3_column_type(stmt, 3) != SQLITE_NULL;
+		k->date = sqlite3_column_int64(stmt, 4);
+		k->base_subject = col_str_empty(pool, stmt, 5);
+		k->subject_is_reply = sqlite3_column_int(stmt, 6) != 0;
+		k->from = col_str_empty(pool, stmt, 7);
+		k->to = col_str_empty(pool, stmt, 8);
+		k->cc = col_str_empty(pool, stmt, 9);
+		k->display_from = col_str_empty(pool, stmt, 10);
+		k->display_to = col_str_empty(pool, stmt, 11);
+		k->message_id = col_str_empty(pool, stmt, 12);
+		k->references = refs_split(
+			pool, (const char *)sqlite3_column_text(stmt, 13));
+	}
+	if (ret < 0)
+		return -1;
+	*keys_r = keys;
+	*count_r = n;
+	return 0;
+}
+
+static int sqlite_sort_keys_fill(struct store *store, uint64_t mailbox_id,
+				 const uint32_t *uids,
+				 const struct message_index *const *indexes,
+				 unsigned int count)
+{
+	struct sqlite_store *s = SS(store);
+	sqlite3_stmt *stmt;
+	int64_t email;
+	int ret = 0;
+
+	if (txn_begin(s) < 0)
+		return -1;
+	for (unsigned int i = 0; i < count && ret >= 0; i++) {
+		stmt = sql(s, S_SORT_FILL);
+		sqlite3_bind_int64(stmt, 1, (sqlite3_int64)mailbox_id);
+		sqlite3_bind_int64(stmt, 2, uids[i]);
+		if ((ret = sql_step(s, stmt)) > 0) {
+			email = sqlite3_column_int64(stmt, 0);
+			sql_end(stmt);
+			ret = sort_keys_insert(s, email, indexes[i]);
+		}
+	}
+	return txn_end(s, ret < 0 ? -1 : 0);
 }
 
 static int sqlite_uids(struct store *store, uint64_t mailbox_id,
@@ -2124,10 +2325,25 @@ static int schema_migrate(struct sqlite_store *s)
 	}
 	if (version == STORE_SCHEMA_VERSION)
 		return schema_exec(s, "COMMIT");
+	if (version >= 1) {
+		/* 1 -> 2: the sort keys table; its rows come lazily
+		   (store_sort_keys_fill). */
+		for (i = 0; i < N_ELEMENTS(schema_v2) && ret == 0; i++)
+			ret = schema_exec(s, schema_v2[i]);
+		if (ret == 0)
+			ret = schema_exec(s, "PRAGMA user_version = 2");
+		if (ret == 0)
+			ret = schema_exec(s, "COMMIT");
+		else
+			schema_exec(s, "ROLLBACK");
+		return ret;
+	}
 	for (i = 0; i < N_ELEMENTS(schema_v1) && ret == 0; i++)
 		ret = schema_exec(s, schema_v1[i]);
+	for (i = 0; i < N_ELEMENTS(schema_v2) && ret == 0; i++)
+		ret = schema_exec(s, schema_v2[i]);
 	if (ret == 0)
-		ret = schema_exec(s, "PRAGMA user_version = 1");
+		ret = schema_exec(s, "PRAGMA user_version = 2");
 	if (ret == 0)
 		ret = stmts_prepare(s);
 	if (ret == 0) {
@@ -2172,6 +2388,8 @@ static const struct store_vfuncs sqlite_vfuncs = {
 	.mailbox_count_flag = sqlite_mailbox_count_flag,
 	.append_many = sqlite_append_many,
 	.copy = sqlite_copy,
+	.sort_keys = sqlite_sort_keys,
+	.sort_keys_fill = sqlite_sort_keys_fill,
 	.flags_update = sqlite_flags_update,
 	.expunge = sqlite_expunge,
 	.fetch = sqlite_fetch,

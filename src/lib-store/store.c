@@ -527,6 +527,48 @@ int store_fetch_meta(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 		     count_r, error_r);
 }
 
+int store_sort_keys(struct store *store, uint64_t mailbox_id,
+		    const uint32_t *uids, unsigned int count, struct pool *pool,
+		    struct store_sort_keys **keys_r, unsigned int *count_r,
+		    const char **error_r)
+{
+	store_begin(store);
+	*keys_r = NULL;
+	*count_r = 0;
+	if (uids != NULL && !uids_are_valid(uids, count))
+		return store_fail(store, STORE_ERROR_INVALID,
+				  "UIDs must be non-zero and ascending",
+				  error_r);
+	if (uids != NULL && count == 0)
+		return 0;
+	return store_result(store,
+			    store->v->sort_keys(store, mailbox_id, uids, count,
+						pool, keys_r, count_r),
+			    error_r);
+}
+
+int store_sort_keys_fill(struct store *store, uint64_t mailbox_id,
+			 const uint32_t *uids,
+			 const struct message_index *const *indexes,
+			 unsigned int count, const char **error_r)
+{
+	store_begin(store);
+	if (count > 0 && (uids == NULL || indexes == NULL))
+		return store_fail(store, STORE_ERROR_INVALID,
+				  "no UIDs or indexes", error_r);
+	for (unsigned int i = 0; i < count; i++) {
+		if (uids[i] == 0 || indexes[i] == NULL)
+			return store_fail(store, STORE_ERROR_INVALID,
+					  "UID 0 or no index", error_r);
+	}
+	if (count == 0)
+		return 0;
+	return store_result(store,
+			    store->v->sort_keys_fill(store, mailbox_id, uids,
+						     indexes, count),
+			    error_r);
+}
+
 int store_uids(struct store *store, uint64_t mailbox_id, uint32_t **uids_r,
 	       unsigned int *count_r, const char **error_r)
 {

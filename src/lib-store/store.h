@@ -243,6 +243,42 @@ int store_fetch_meta(struct store *store, uint64_t mailbox_id, uint32_t uid_lo,
 		     uint32_t uid_hi, struct pool *pool,
 		     struct store_message **msgs_r, unsigned int *count_r,
 		     const char **error_r);
+/* The SORT/THREAD keys of a message (RFC 5256, RFC 5957), from
+   message-index.h at append time; shared by the copies of an email.
+   Strings are never NULL. */
+struct store_sort_keys {
+	uint32_t uid;
+	/* false: appended before the store kept keys (schema 1); the strings
+	   are "", date 0: store_sort_keys_fill() sets them. */
+	bool present;
+	/* The Date: header as unix time (UTC), 0 when missing or
+	   unparsable: RFC 5256 2.2 then uses internaldate. */
+	int64_t date;
+	int64_t internaldate;
+	uint64_t size;
+	const char *base_subject; /* RFC 5256 2.1, case-folded */
+	bool subject_is_reply; /* Re:/Fwd: was removed from it */
+	/* addr-mailbox of the first From/To/Cc address, lower-cased. */
+	const char *from, *to, *cc;
+	/* RFC 5957 display name (or addr-spec) of the first From/To. */
+	const char *display_from, *display_to;
+	const char *message_id; /* without <>, "" if none */
+	/* References then In-Reply-To, without <>, NULL-terminated. */
+	const char *const *references;
+};
+/* The keys of uids (ascending; NULL = every message) in mailbox_id, in
+   UID order, one query; missing uids are skipped (pool memory). */
+int store_sort_keys(struct store *store, uint64_t mailbox_id,
+		    const uint32_t *uids, unsigned int count, struct pool *pool,
+		    struct store_sort_keys **keys_r, unsigned int *count_r,
+		    const char **error_r);
+/* Sets the keys of the emails of (mailbox_id, uids[i]) from indexes[i]
+   (rebuilt from the blobs), in one transaction: for messages whose keys
+   are not present. UIDs that are gone are skipped. Returns 0 or -1. */
+int store_sort_keys_fill(struct store *store, uint64_t mailbox_id,
+			 const uint32_t *uids,
+			 const struct message_index *const *indexes,
+			 unsigned int count, const char **error_r);
 /* Every UID of the mailbox, ascending, in *uids_r (i_malloc'ed: the
    caller frees it; NULL when empty). The light form of store_fetch for
    IMAP SELECT's sequence map. */

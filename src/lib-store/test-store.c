@@ -1393,6 +1393,204 @@ static void test_threading(void **state)
 	assert_string_not_equal(msgs[5].thread_id, msgs[0].thread_id);
 }
 
+/* Closes the store, runs sqltext on the raw database (a damaged or old
+   store) and opens the store again. */
+static void tamper_and_reopen(struct fixture *f, const char *sqltext)
+{
+	char path[128];
+	const char *error = NULL;
+	sqlite3 *db;
+
+	store_close(&f->store);
+	snprintf(path, sizeof(path), "%s/accounts/%d/store.db", f->dir,
+		 ACCOUNT);
+	assert_int_equal(
+		vfs_crypt_open(path, key_a, SQLITE_OPEN_READWRITE, &db, &error),
+		0);
+	assert_int_equal(sqlite3_exec(db, sqltext, NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	vfs_crypt_key_clear(path);
+	f->store = open_store(f, key_a);
+	assert_non_null(f->store);
+}
+
+/* SORT/THREAD keys (email_sort) */
+
+static uint32_t append_keyed(struct fixture *f, uint64_t mailbox,
+			     const char *subject, const char *from_key,
+			     int64_t date, const char *message_id,
+			     const char *const *refs)
+{
+	struct msg_spec spec = { .subject = subject,
+				 .text = "t",
+				 .message_id = message_id,
+				 .references = refs,
+				 .date = 1000 };
+	struct message_index idx;
+	struct store_append a;
+	const char *error = NULL;
+	uint32_t uid = 0;
+	uint64_t modseq;
+
+	make_append(f, mailbox, &spec, &idx, &a);
+	idx.date = date;
+	idx.base_subject = subject;
+	idx.subject_is_reply = strncmp(subject, "re", 2) == 0;
+	idx.sort_from = from_key;
+	idx.sort_to = "bob";
+	idx.sort_cc = "";
+	idx.display_from = "Alice Example";
+	idx.display_to = "b@example.org";
+	if (store_append(f->store, &a, &uid, &modseq, &error) < 0)
+		fail_msg("append: %s", error);
+	return uid;
+}
+
+static void test_sort_keys(void **state)
+{
+	static const char *const refs[] = { "a@x", "b@x", NULL };
+	struct fixture *f = *state;
+	struct store_sort_keys *keys;
+	uint32_t uids[3], dst[1], pick[2];
+	unsigned int n;
+	const char *error = NULL;
+	uint32_t *expunged;
+	unsigned int expunged_count;
+
+	uids[0] =
+		append_keyed(f, f->inbox, "hello", "alice", 5000, "a@x", NULL);
+	uids[1] =
+		append_keyed(f, f->inbox, "re hello", "carol", 0, "c@x", refs);
+	uids[2] = append_keyed(f, f->inbox, "x", "", 7, "", NULL);
+
+	assert_int_equal(store_sort_keys(f->store, f->inbox, NULL, 0, f->pool,
+					 &keys, &n, &error),
+			 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(keys[0].uid, uids[0]);
+	assert_true(keys[0].present);
+	assert_int_equal(keys[0].date, 5000);
+	assert_int_equal(keys[0].internaldate, 1000);
+	assert_int_equal(keys[0].size, 100);
+	assert_string_equal(keys[0].base_subject, "hello");
+	assert_false(keys[0].subject_is_reply);
+	assert_string_equal(keys[0].from, "alice");
+	assert_string_equal(keys[0].to, "bob");
+	assert_string_equal(keys[0].cc, "");
+	assert_string_equal(keys[0].display_from, "Alice Example");
+	assert_string_equal(keys[0].display_to, "b@example.org");
+	assert_string_equal(keys[0].message_id, "a@x");
+	assert_null(keys[0].references[0]);
+	assert_int_equal(keys[1].date, 0);
+	assert_true(keys[1].subject_is_reply);
+	assert_string_equal(keys[1].references[0], "a@x");
+	assert_string_equal(keys[1].references[1], "b@x");
+	assert_null(keys[1].references[2]);
+	assert_string_equal(keys[2].message_id, "");
+
+	/* A subset, with a UID that does not exist. */
+	pick[0] = uids[1];
+	pick[1] = uids[2] + 10;
+	assert_int_equal(store_sort_keys(f->store, f->inbox, pick, 2, f->pool,
+					 &keys, &n, &error),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(keys[0].uid, uids[1]);
+	assert_int_equal(store_sort_keys(f->store, f->inbox, uids + 1, 0,
+					 f->pool, &keys, &n, &error),
+			 0);
+	assert_int_equal(n, 0);
+	/* Bad input. */
+	pick[0] = pick[1] = uids[0];
+	assert_int_equal(store_sort_keys(f->store, f->inbox, pick, 2, f->pool,
+					 &keys, &n, &error),
+			 -1);
+	assert_int_equal(store_last_error(f->store), STORE_ERROR_INVALID);
+	assert_int_equal(store_sort_keys(f->store, 9999, NULL, 0, f->pool,
+					 &keys, &n, &error),
+			 -1);
+	assert_int_equal(store_last_error(f->store), STORE_ERROR_NOT_FOUND);
+
+	/* A copy shares the keys, and keeps them when the original goes. */
+	assert_int_equal(store_copy(f->store, f->inbox, uids, 1, f->archive,
+				    dst, &error),
+			 0);
+	assert_int_equal(store_expunge(f->store, f->inbox, uids, 1, f->pool,
+				       &expunged, &expunged_count, &error),
+			 0);
+	assert_int_equal(store_sort_keys(f->store, f->archive, NULL, 0, f->pool,
+					 &keys, &n, &error),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(keys[0].uid, dst[0]);
+	assert_string_equal(keys[0].base_subject, "hello");
+	assert_int_equal(keys[0].date, 5000);
+	assert_verify_ok(f);
+}
+
+/* A schema 1 store (no email_sort) is migrated at open; its old emails
+   report no keys until store_sort_keys_fill() gives them. */
+static void test_sort_keys_migration(void **state)
+{
+	struct fixture *f = *state;
+	struct store_sort_keys *keys;
+	struct message_index idx;
+	const struct message_index *fill_idx[2];
+	const char *error = NULL;
+	uint32_t uid, fill_uids[2];
+	unsigned int n;
+
+	uid = append_keyed(f, f->inbox, "old", "alice", 42, "o@x", NULL);
+	tamper_and_reopen(f, "DROP TABLE email_sort; "
+			     "PRAGMA user_version = 1");
+	assert_int_equal(store_sort_keys(f->store, f->inbox, NULL, 0, f->pool,
+					 &keys, &n, &error),
+			 0);
+	assert_int_equal(n, 1);
+	assert_false(keys[0].present);
+	assert_string_equal(keys[0].base_subject, "");
+	assert_int_equal(keys[0].date, 0);
+	assert_int_equal(keys[0].internaldate, 1000);
+	assert_non_null(keys[0].references);
+	assert_null(keys[0].references[0]);
+
+	memset(&idx, 0, sizeof(idx));
+	idx.base_subject = "old";
+	idx.date = 42;
+	idx.sort_from = "alice";
+	fill_uids[0] = uid;
+	/* A message that is gone is skipped. */
+	fill_uids[1] = uid + 5;
+	fill_idx[0] = fill_idx[1] = &idx;
+	assert_int_equal(store_sort_keys_fill(f->store, f->inbox, fill_uids,
+					      fill_idx, 2, &error),
+			 0);
+	fill_idx[1] = NULL;
+	assert_int_equal(store_sort_keys_fill(f->store, f->inbox, fill_uids,
+					      fill_idx, 2, &error),
+			 -1);
+	assert_int_equal(store_last_error(f->store), STORE_ERROR_INVALID);
+	assert_int_equal(store_sort_keys(f->store, f->inbox, NULL, 0, f->pool,
+					 &keys, &n, &error),
+			 0);
+	assert_true(keys[0].present);
+	assert_string_equal(keys[0].base_subject, "old");
+	assert_string_equal(keys[0].from, "alice");
+	assert_string_equal(keys[0].to, "");
+	assert_int_equal(keys[0].date, 42);
+
+	/* New appends after the migration have their keys. */
+	append_keyed(f, f->inbox, "new", "bob", 43, "n@x", NULL);
+	assert_int_equal(store_sort_keys(f->store, f->inbox, NULL, 0, f->pool,
+					 &keys, &n, &error),
+			 0);
+	assert_int_equal(n, 2);
+	assert_true(keys[1].present);
+	assert_string_equal(keys[1].from, "bob");
+	assert_verify_ok(f);
+}
+
 /* Notifications */
 
 struct notify_log {
@@ -1492,31 +1690,14 @@ static void test_wrong_key(void **state)
 static void test_verify_detects_damage(void **state)
 {
 	struct fixture *f = *state;
-	char path[128];
 	const char *error = NULL;
-	sqlite3 *db;
 
 	append_simple(f, f->inbox, "1");
 	append_simple(f, f->inbox, "2");
 	assert_verify_ok(f);
-	store_close(&f->store);
-
 	/* Counts that disagree with the rows are found. */
-	snprintf(path, sizeof(path), "%s/accounts/%d/store.db", f->dir,
-		 ACCOUNT);
-	assert_int_equal(
-		vfs_crypt_open(path, key_a, SQLITE_OPEN_READWRITE, &db, &error),
-		0);
-	assert_int_equal(sqlite3_exec(db,
-				      "UPDATE mailboxes SET unseen = 5 "
-				      "WHERE name = 'INBOX'",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
-	sqlite3_close(db);
-	vfs_crypt_key_clear(path);
-
-	f->store = open_store(f, key_a);
-	assert_non_null(f->store);
+	tamper_and_reopen(f, "UPDATE mailboxes SET unseen = 5 "
+			     "WHERE name = 'INBOX'");
 	assert_int_equal(store_verify(f->store, NULL, &error), -1);
 	assert_int_equal(store_last_error(f->store), STORE_ERROR_DAMAGED);
 	assert_non_null(strstr(error, "INBOX"));
@@ -1749,6 +1930,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_search_words, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_threading, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sort_keys, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sort_keys_migration, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_uids_keywords, setup,
 						teardown),

@@ -321,3 +321,26 @@ bool net_fd_is_inet(int fd)
 		return false;
 	return domain == AF_INET || domain == AF_INET6;
 }
+
+void net_ip_bucket(const char *ip, char bucket_r[64])
+{
+	struct in6_addr a6;
+
+	if (strchr(ip, ':') == NULL || inet_pton(AF_INET6, ip, &a6) != 1) {
+		snprintf(bucket_r, 64, "%s", ip);
+		return;
+	}
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		if (inet_ntop(AF_INET, &a6.s6_addr[12], bucket_r, 64) == NULL)
+			snprintf(bucket_r, 64, "%s", ip);
+		return;
+	}
+	memset(&a6.s6_addr[8], 0, 8);
+	if (inet_ntop(AF_INET6, &a6, bucket_r, 64) == NULL) {
+		snprintf(bucket_r, 64, "%s", ip);
+		return;
+	}
+	/* "2001:db8::" and "2001:db8::/64" must not be mistaken for the
+	   single address: the suffix says it is a prefix. */
+	strncat(bucket_r, "/64", 64 - strlen(bucket_r) - 1);
+}

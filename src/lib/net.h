@@ -42,5 +42,13 @@ int net_set_nonblock(int fd, bool nonblock);
 int net_set_cloexec(int fd, bool cloexec);
 /* True if the fd is an AF_INET or AF_INET6 socket. */
 bool net_fd_is_inet(int fd);
+/* The key under which limits count a peer address (as net_accept() gives
+   it): an IPv4 address as is, an IPv6 address cut to its /64 (RFC 4291
+   2.5.4: a subnet's interface identifiers are 64 bits, and one host or
+   household usually owns the whole /64, so counting single IPv6
+   addresses would let it open 2^64 "different" peers). An IPv4-mapped
+   IPv6 address counts as the IPv4 address; text that is no address is
+   copied (truncated). */
+void net_ip_bucket(const char *ip, char bucket_r[64]);
 
 #endif

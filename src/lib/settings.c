@@ -89,6 +89,7 @@ static const struct {
 	{ "dmarc_tree_walk", "on|off" },
 	{ "dmarc_report", "on|off" },
 	{ "spf_reject_fail", "on|off" },
+	{ "auth_throttle_localhost", "exempt|count" },
 };
 
 #define OFF(field) offsetof(struct marmot_settings, field)
@@ -185,8 +186,13 @@ static const struct setting_def setting_defs[] = {
 	  "file descriptor limits." },
 	{ "max_connections_per_ip", SETTING_UINT, "50", 1, 100000,
 	  OFF(max_connections_per_ip), -1,
-	  "Connections the front accepts from one IP address: enough for a "
-	  "household behind NAT, too few for one host to starve the others." },
+	  "Connections the front accepts from one IP address, all protocols "
+	  "together (IPv6: from one /64): enough for a household behind NAT "
+	  "whose mail clients open 5 to 10 IMAP connections per account, too "
+	  "few for one host to starve the others. One more is refused with "
+	  "the protocol's temporary error (IMAP BYE, POP3 -ERR [SYS/TEMP], "
+	  "SMTP 421) and closed unread; on implicit TLS ports it is closed "
+	  "without a word." },
 	{ "shutdown_timeout", SETTING_TIME, "8s", 1, 60, OFF(shutdown_timeout),
 	  -1,
 	  "How long the front drains connections on SIGTERM; the master kills "
@@ -194,6 +200,36 @@ static const struct setting_def setting_defs[] = {
 	{ "idle_timeout", SETTING_TIME, "5m", 10, 3600, OFF(idle_timeout), -1,
 	  "How long a connection may stay idle before it authenticates (RFC "
 	  "5321 4.5.3.2 asks for at least 5 minutes on SMTP)." },
+	{ "login_timeout", SETTING_TIME, "60s", 1, 3600, OFF(login_timeout), -1,
+	  "How long an IMAP, POP3 or submission connection may take to log "
+	  "in, busy or not: a client that trickles bytes to stay under "
+	  "idle_timeout is cut here. Port 25 and HTTP have no login and only "
+	  "idle_timeout." },
+	{ "imap_idle_timeout", SETTING_TIME, "30m", 10, 86400,
+	  OFF(imap_idle_timeout), -1,
+	  "How long an authenticated IMAP connection may stay idle, IDLE "
+	  "included, before the server logs it out (RFC 9051 5.4 asks for "
+	  "at least 30 minutes; clients re-issue IDLE within 29)." },
+	{ "auth_max_failures_per_ip", SETTING_UINT, "10", 1, 100000,
+	  OFF(auth_max_failures_per_ip), -1,
+	  "Failed logins (any protocol and mechanism, SCRAM included) from "
+	  "one IP address (IPv6: one /64) within auth_failure_window after "
+	  "which its further logins, even with the right password, get a "
+	  "temporary failure without being checked." },
+	{ "auth_max_failures_per_user", SETTING_UINT, "30", 1, 100000,
+	  OFF(auth_max_failures_per_user), -1,
+	  "Failed logins of one username within auth_failure_window after "
+	  "which it is refused to every address that has failed itself; "
+	  "addresses without failures (the owner's) still log in." },
+	{ "auth_failure_window", SETTING_TIME, "5m", 1, 86400,
+	  OFF(auth_failure_window), -1,
+	  "How long failed logins are counted, from the first one." },
+	{ "auth_throttle_localhost", SETTING_CHOICE, "exempt", 0, 0,
+	  OFF(auth_throttle_localhost), -1,
+	  "exempt leaves 127.0.0.1 and ::1 out of the failed-login limits: a "
+	  "webmail or proxy on this host logs in for all its users from "
+	  "there, and one address for all of them would lock them all out "
+	  "at once; count treats them like any other address." },
 	{ "max_line_length", SETTING_SIZE, "64K", 1024, 16 * 1024 * 1024,
 	  OFF(max_line_length), -1,
 	  "Longest input line accepted per connection. 64K is far above any "
@@ -1123,6 +1159,7 @@ void settings_free(struct marmot_settings **_set)
 	str_list_free(&set->public_addresses);
 	i_free(set->mta_sts_mode);
 	i_free(set->dmarc_policy);
+	i_free(set->auth_throttle_localhost);
 	i_free(set->authserv_id);
 	i_free(set->public_suffix_list);
 	i_free(set->dmarc_enforce);

@@ -63,9 +63,16 @@ struct marmot_settings {
 	unsigned int vault_max_hashes;
 	unsigned int auth_cache_ttl; /* seconds */
 	unsigned int max_connections; /* front, total */
-	unsigned int max_connections_per_ip;
+	unsigned int max_connections_per_ip; /* IPv6: per /64 */
 	unsigned int shutdown_timeout; /* seconds */
 	unsigned int idle_timeout; /* seconds, pre-auth */
+	unsigned int login_timeout; /* seconds: IMAP, POP3, submission */
+	unsigned int imap_idle_timeout; /* seconds, authenticated IMAP */
+	/* Failed logins (vault-throttle.h). */
+	unsigned int auth_max_failures_per_ip;
+	unsigned int auth_max_failures_per_user;
+	unsigned int auth_failure_window; /* seconds */
+	char *auth_throttle_localhost; /* "exempt" or "count" */
 	uint64_t max_line_length; /* bytes */
 	/* SMTP and submission (front-smtp.c). */
 	uint64_t smtp_max_message_size; /* bytes */

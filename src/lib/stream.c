@@ -23,11 +23,17 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <zlib.h>
 
 #define STREAM_DEFAULT_MAX_INPUT (64 * 1024)
 #define STREAM_READ_CHUNK (16 * 1024)
 /* SSL_write() takes an int; with partial writes it returns per record. */
 #define STREAM_TLS_WRITE_MAX (1024 * 1024)
+/* COMPRESS=DEFLATE: compressed input read ahead of inflating, and the
+   most plaintext deflated per step (the rest waits until the compressed
+   output has gone, so that a large FETCH is not held twice). */
+#define STREAM_ZIN_MAX (16 * 1024)
+#define STREAM_ZOUT_STEP (256 * 1024)
 
 enum stream_tls_state {
 	STREAM_TLS_NONE,
@@ -52,6 +58,8 @@ struct stream {
 
 	SSL *ssl;
 	enum stream_tls_state tls_state;
+	/* COMPRESS=DEFLATE (stream_start_compress()); NULL without. */
+	struct stream_zlib *z;
 	enum io_condition handshake_cond;
 	char *error;
 
@@ -72,7 +80,27 @@ struct stream {
 	bool destroyed : 1;
 };
 
+/* RFC 4978 raw deflate in both directions. Output: the owner's writes
+   collect in stream->output as before; each flush deflates them into
+   out (ending the batch with Z_SYNC_FLUSH, RFC 4978 4), and out is what
+   goes to the socket or to TLS. Input: the socket's (or TLS's) bytes
+   land in in, and are inflated into stream->input no further than
+   max_input, so a deflate bomb fills the bounded input buffer (and the
+   owner's line and literal limits), never memory. */
+struct stream_zlib {
+	z_stream def, inf;
+	struct buf in, out;
+	bool inf_more; /* the last inflate filled its output: may have more */
+};
+
 static void stream_update_io(struct stream *stream);
+
+/* Bytes waiting to go out, in whatever form. */
+static size_t stream_out_used(const struct stream *stream)
+{
+	return stream->output.used +
+	       (stream->z != NULL ? stream->z->out.used : 0);
+}
 
 static void stream_fail(struct stream *stream, const char *fmt, ...)
 	ATTR_FORMAT(2, 3);
@@ -158,11 +186,11 @@ static void stream_flush_plain(struct stream *stream, struct buf *output)
 	}
 }
 
-static void stream_flush_tls(struct stream *stream)
+static void stream_flush_tls(struct stream *stream, struct buf *output)
 {
 	stream->write_wants_read = false;
-	while (stream->output.used > 0) {
-		struct span s = buf_span(&stream->output);
+	while (output->used > 0) {
+		struct span s = buf_span(output);
 		size_t len = s.len < STREAM_TLS_WRITE_MAX
 				     ? s.len
 				     : STREAM_TLS_WRITE_MAX;
@@ -172,7 +200,7 @@ static void stream_flush_tls(struct stream *stream)
 		errno = 0;
 		ret = SSL_write(stream->ssl, s.p, (int)len);
 		if (ret > 0) {
-			buf_consume(&stream->output, (size_t)ret);
+			buf_consume(output, (size_t)ret);
 			continue;
 		}
 		err = SSL_get_error(stream->ssl, ret);
@@ -188,29 +216,90 @@ static void stream_flush_tls(struct stream *stream)
 	}
 }
 
+/* Deflates queued plaintext into z->out while little compressed output
+   waits. Returns -1 (stream failed) on a zlib error. */
+static int stream_deflate_output(struct stream *stream)
+{
+	struct stream_zlib *z = stream->z;
+
+	while (stream->output.used > 0 && z->out.used < STREAM_ZOUT_STEP) {
+		struct span s = buf_span(&stream->output);
+		size_t len =
+			s.len < STREAM_ZOUT_STEP ? s.len : STREAM_ZOUT_STEP;
+		/* RFC 4978 4: the end of what is queued now is flushed, so
+		   that the client can decode a complete response. */
+		int flush = len == s.len ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+
+		z->def.next_in = (Bytef *)s.p;
+		z->def.avail_in = (uInt)len;
+		do {
+			size_t room = deflateBound(&z->def, len) + 64;
+			uint8_t *p = buf_reserve(&z->out, room);
+			int ret;
+
+			z->def.next_out = p;
+			z->def.avail_out = (uInt)room;
+			ret = deflate(&z->def, flush);
+			if (ret != Z_OK && ret != Z_BUF_ERROR) {
+				stream_fail(stream, "deflate failed: %d", ret);
+				return -1;
+			}
+			buf_commit(&z->out, room - z->def.avail_out);
+			if (z->def.avail_out != 0)
+				break;
+		} while (1);
+		buf_consume(&stream->output, len - z->def.avail_in);
+		if (z->def.avail_in != 0) {
+			stream_fail(stream, "deflate made no progress");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void stream_flush(struct stream *stream)
 {
-	if (stream->ssl != NULL && stream->tls_state == STREAM_TLS_ACTIVE)
-		stream_flush_tls(stream);
-	else
-		stream_flush_plain(stream, &stream->output);
+	if (stream->z == NULL) {
+		if (stream->ssl != NULL &&
+		    stream->tls_state == STREAM_TLS_ACTIVE)
+			stream_flush_tls(stream, &stream->output);
+		else
+			stream_flush_plain(stream, &stream->output);
+		return;
+	}
+	/* A step of plaintext at a time: deflate, send; go on while the
+	   socket takes it all. */
+	do {
+		if (stream_deflate_output(stream) < 0)
+			return;
+		if (stream->ssl != NULL &&
+		    stream->tls_state == STREAM_TLS_ACTIVE)
+			stream_flush_tls(stream, &stream->z->out);
+		else
+			stream_flush_plain(stream, &stream->z->out);
+	} while (!stream->failed && stream->z->out.used == 0 &&
+		 stream->output.used > 0);
 }
 
 /* Reading. Returns true if new bytes were buffered. */
 
-static bool stream_read_plain(struct stream *stream)
+/* Both read into dest (the input, or the compressed bytes before they
+   are inflated) while the owner wants input and dest holds less than
+   limit. */
+static bool stream_read_plain(struct stream *stream, struct buf *dest,
+			      size_t limit)
 {
 	bool got = false;
 
-	while (stream_want_input(stream)) {
-		size_t space = stream->max_input - stream->input.used;
+	while (stream_want_input(stream) && dest->used < limit) {
+		size_t space = limit - dest->used;
 		size_t chunk =
 			space < STREAM_READ_CHUNK ? space : STREAM_READ_CHUNK;
-		uint8_t *p = buf_reserve(&stream->input, chunk);
+		uint8_t *p = buf_reserve(dest, chunk);
 		ssize_t n = read(stream->fd, p, chunk);
 
 		if (n > 0) {
-			buf_commit(&stream->input, (size_t)n);
+			buf_commit(dest, (size_t)n);
 			got = true;
 			if ((size_t)n < chunk)
 				break;
@@ -228,7 +317,8 @@ static bool stream_read_plain(struct stream *stream)
 	return got;
 }
 
-static bool stream_read_tls(struct stream *stream)
+static bool stream_read_tls(struct stream *stream, struct buf *dest,
+			    size_t limit)
 {
 	bool got = false;
 
@@ -236,18 +326,18 @@ static bool stream_read_tls(struct stream *stream)
 	/* Loop until WANT_READ, not until the fd runs dry: a record may
 	   leave decrypted bytes inside OpenSSL (SSL_pending()) that no
 	   readiness event would ever announce. */
-	while (stream_want_input(stream)) {
-		size_t space = stream->max_input - stream->input.used;
+	while (stream_want_input(stream) && dest->used < limit) {
+		size_t space = limit - dest->used;
 		size_t chunk =
 			space < STREAM_READ_CHUNK ? space : STREAM_READ_CHUNK;
-		uint8_t *p = buf_reserve(&stream->input, chunk);
+		uint8_t *p = buf_reserve(dest, chunk);
 		int ret, err;
 
 		ERR_clear_error();
 		errno = 0;
 		ret = SSL_read(stream->ssl, p, (int)chunk);
 		if (ret > 0) {
-			buf_commit(&stream->input, (size_t)ret);
+			buf_commit(dest, (size_t)ret);
 			got = true;
 			continue;
 		}
@@ -271,11 +361,72 @@ static bool stream_read_tls(struct stream *stream)
 	return got;
 }
 
-static bool stream_read(struct stream *stream)
+static bool stream_read_raw(struct stream *stream, struct buf *dest,
+			    size_t limit)
 {
 	if (stream->ssl != NULL && stream->tls_state == STREAM_TLS_ACTIVE)
-		return stream_read_tls(stream);
-	return stream_read_plain(stream);
+		return stream_read_tls(stream, dest, limit);
+	return stream_read_plain(stream, dest, limit);
+}
+
+/* Inflates z->in into the input, no further than max_input. Returns true
+   if bytes were added. */
+static bool stream_inflate_input(struct stream *stream)
+{
+	struct stream_zlib *z = stream->z;
+	size_t space, consumed;
+	uint8_t *p;
+	int ret;
+
+	if (stream->input.used >= stream->max_input ||
+	    (z->in.used == 0 && !z->inf_more))
+		return false;
+	space = stream->max_input - stream->input.used;
+	p = buf_reserve(&stream->input, space);
+	/* A freed buffer has no data pointer: no offset from NULL. */
+	z->inf.next_in = z->in.used > 0 ? z->in.data + z->in.start
+					: (Bytef *)"";
+	z->inf.avail_in = (uInt)z->in.used;
+	z->inf.next_out = p;
+	z->inf.avail_out = (uInt)space;
+	ret = inflate(&z->inf, Z_SYNC_FLUSH);
+	consumed = z->in.used - z->inf.avail_in;
+	buf_consume(&z->in, consumed);
+	buf_commit(&stream->input, space - z->inf.avail_out);
+	z->inf_more = z->inf.avail_out == 0;
+	if (ret == Z_STREAM_END) {
+		/* RFC 4978 4: compression lasts as long as the connection;
+		   a raw deflate stream has no end of its own to send. */
+		stream_fail(stream, "compressed input ended");
+	} else if (ret != Z_OK && ret != Z_BUF_ERROR) {
+		stream_fail(stream, "invalid compressed input: %s",
+			    z->inf.msg != NULL ? z->inf.msg : "inflate failed");
+	}
+	return space != z->inf.avail_out;
+}
+
+static bool stream_read(struct stream *stream)
+{
+	bool got = false;
+
+	if (stream->z == NULL)
+		return stream_read_raw(stream, &stream->input,
+				       stream->max_input);
+	/* Read compressed bytes a chunk at a time and inflate each, until
+	   the socket has no more or the input is full. */
+	for (;;) {
+		bool raw =
+			stream_read_raw(stream, &stream->z->in, STREAM_ZIN_MAX);
+
+		if (stream->failed)
+			break;
+		if (stream_inflate_input(stream))
+			got = true;
+		if (stream->failed || !raw ||
+		    stream->input.used >= stream->max_input)
+			break;
+	}
+	return got;
 }
 
 /* Handshake: returns 1 done, 0 in progress, -1 failed. */
@@ -349,16 +500,16 @@ static void stream_handle(struct stream *stream)
 			goto report_error;
 	}
 
-	if (stream->output.used > 0 && stream_can_flush(stream)) {
+	if (stream_out_used(stream) > 0 && stream_can_flush(stream)) {
 		stream_flush(stream);
 		if (stream->failed)
 			goto report_error;
 		/* What the socket did not take waits: OUTPUT_DRAINED
 		   follows once it is gone. */
-		if (stream->output.used > 0)
+		if (stream_out_used(stream) > 0)
 			stream->output_waited = true;
 	}
-	if (stream->output.used == 0 && stream->output_waited &&
+	if (stream_out_used(stream) == 0 && stream->output_waited &&
 	    !stream->closing) {
 		stream->output_waited = false;
 		if (!stream_emit(stream, STREAM_EVENT_OUTPUT_DRAINED))
@@ -367,7 +518,7 @@ static void stream_handle(struct stream *stream)
 			goto report_error;
 	}
 	if (stream->closing) {
-		if (stream->output.used == 0 && !stream->closed &&
+		if (stream_out_used(stream) == 0 && !stream->closed &&
 		    stream->tls_state != STREAM_TLS_HANDSHAKE) {
 			stream_do_close(stream);
 			(void)stream_emit(stream, STREAM_EVENT_CLOSED);
@@ -403,6 +554,15 @@ static void stream_handle(struct stream *stream)
 		buf_free(&stream->input);
 	if (stream->output.used == 0 && stream->output.alloc > 0)
 		buf_free(&stream->output);
+	if (stream->z != NULL) {
+		/* The compressor's own state stays (its window is the
+		   dictionary); the read-ahead and the output go. */
+		if (stream->z->in.used == 0 && stream->z->in.alloc > 0 &&
+		    !stream->z->inf_more)
+			buf_free(&stream->z->in);
+		if (stream->z->out.used == 0 && stream->z->out.alloc > 0)
+			buf_free(&stream->z->out);
+	}
 	return;
 
 report_error:
@@ -476,10 +636,15 @@ static void stream_update_io(struct stream *stream)
 			    stream->tls_state == STREAM_TLS_ACTIVE &&
 			    SSL_pending(stream->ssl) > 0)
 				stream_kick(stream);
+			/* Compressed input read ahead: no readiness event
+			   will announce it either. */
+			if (stream->z != NULL &&
+			    (stream->z->in.used > 0 || stream->z->inf_more))
+				stream_kick(stream);
 		}
-		if (stream->output.used > 0)
+		if (stream_out_used(stream) > 0)
 			cond |= stream->write_wants_read ? IO_READ : IO_WRITE;
-		if (stream->closing && stream->output.used == 0)
+		if (stream->closing && stream_out_used(stream) == 0)
 			stream_kick(stream);
 	}
 	io_set_condition(stream->io, cond);
@@ -523,6 +688,13 @@ void stream_destroy(struct stream **_stream)
 	if (stream->ssl != NULL) {
 		SSL_free(stream->ssl);
 		stream->ssl = NULL;
+	}
+	if (stream->z != NULL) {
+		(void)deflateEnd(&stream->z->def);
+		(void)inflateEnd(&stream->z->inf);
+		buf_free_secure(&stream->z->in);
+		buf_free_secure(&stream->z->out);
+		i_free(stream->z);
 	}
 	(void)close(stream->fd);
 	stream->fd = -1;
@@ -603,7 +775,7 @@ void stream_want_drained(struct stream *stream)
 
 size_t stream_output_pending(const struct stream *stream)
 {
-	return stream->output.used + stream->plain_output.used;
+	return stream_out_used(stream) + stream->plain_output.used;
 }
 
 void stream_close_after_flush(struct stream *stream)
@@ -622,6 +794,11 @@ static int stream_start_tls(struct stream *stream, struct tls_ctx *ctx,
 {
 	if (stream->ssl != NULL) {
 		*error_r = "TLS is already active";
+		return -1;
+	}
+	if (stream->z != NULL) {
+		/* Compress first, then encrypt: never the other way. */
+		*error_r = "Compression is active";
 		return -1;
 	}
 	if (stream->failed || stream->closing || stream->closed) {
@@ -766,4 +943,76 @@ int stream_fd(const struct stream *stream)
 const char *stream_error(const struct stream *stream)
 {
 	return stream->error;
+}
+
+/* RFC 4978 COMPRESS=DEFLATE. Security stance (compression oracles, the
+   CRIME/BREACH class): compressing secrets together with text an
+   attacker chooses lets an observer of the ciphertext lengths guess the
+   secrets. Here:
+     - the owner starts compression only after authentication (IMAP
+       allows COMPRESS in the authenticated and selected states only), so
+       passwords, SASL exchanges and the STARTTLS negotiation are never
+       compressed;
+     - the server's own secrets (session keys, the vault's answers)
+       never pass through a client stream at all;
+     - what remains shares one context: the user's own mail, some of
+       which others sent. Learning one message's text from the lengths
+       needs an on-path observer who can also place many chosen messages
+       in the mailbox and have them fetched next to the secret; the
+       client asked for compression and may leave it off. That residual
+       risk is accepted, as in every IMAP server that offers
+       COMPRESS. */
+int stream_start_compress(struct stream *stream, const char **error_r)
+{
+	struct stream_zlib *z;
+
+	if (stream->z != NULL) {
+		*error_r = "Compression is already active";
+		return -1;
+	}
+	if (stream->failed || stream->closing || stream->closed ||
+	    (stream->tls_state != STREAM_TLS_NONE &&
+	     stream->tls_state != STREAM_TLS_ACTIVE)) {
+		*error_r = "Stream is not ready";
+		return -1;
+	}
+	z = i_new(struct stream_zlib, 1);
+	/* RFC 4978 4: raw deflate (RFC 1951), no zlib header: negative
+	   windowBits. Level 6 and memLevel 8 (zlib's defaults): about
+	   256 KiB for deflate and 44 KiB for inflate per connection. */
+	if (deflateInit2(&z->def, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK) {
+		i_free(z);
+		*error_r = "deflateInit2 failed";
+		return -1;
+	}
+	if (inflateInit2(&z->inf, -15) != Z_OK) {
+		(void)deflateEnd(&z->def);
+		i_free(z);
+		*error_r = "inflateInit2 failed";
+		return -1;
+	}
+	buf_init(&z->in, 1024);
+	/* What is queued now (the tagged OK of COMPRESS) is the last
+	   uncompressed output: it goes out ahead of the compressed bytes. */
+	buf_init(&z->out, stream->output.used + 1024);
+	if (stream->output.used > 0)
+		buf_append_span(&z->out, buf_span(&stream->output));
+	buf_reset(&stream->output);
+	/* Input the owner has not consumed was sent after the command: the
+	   client compresses from there on. */
+	if (stream->input.used > 0)
+		buf_append_span(&z->in, buf_span(&stream->input));
+	buf_reset(&stream->input);
+	stream->input_full_reported = false;
+	stream->z = z;
+	if (stream->refcount == 0)
+		stream_update_io(stream);
+	stream_kick(stream);
+	return 0;
+}
+
+bool stream_is_compressed(const struct stream *stream)
+{
+	return stream->z != NULL;
 }

@@ -111,6 +111,20 @@ long stream_tls_verify_result(const struct stream *stream);
 const char *stream_tls_version(const struct stream *stream);
 const char *stream_tls_cipher(const struct stream *stream);
 
+/* RFC 4978 COMPRESS=DEFLATE from now on, in both directions: output
+   already queued (the tagged OK) still goes out as it is, everything
+   written afterwards is raw deflate (zlib windowBits -15), flushed with
+   Z_SYNC_FLUSH at the end of each batch; input not yet consumed and all
+   later input is inflated. Composes with TLS: compressed, then
+   encrypted (STARTTLS after this is refused). Inflated input is bounded
+   by max_input like any other: a deflate bomb fills the input buffer
+   (and the owner's line limit) and no more. Invalid compressed input is
+   STREAM_EVENT_ERROR. Call it only after the client authenticated (see
+   the compression-oracle note in stream.c). Returns 0, or -1 with
+   *error_r (already compressed, closing, TLS handshake in progress). */
+int stream_start_compress(struct stream *stream, const char **error_r);
+bool stream_is_compressed(const struct stream *stream);
+
 int stream_fd(const struct stream *stream);
 /* The reason for STREAM_EVENT_ERROR; NULL before an error. Valid until
    the stream is destroyed. */

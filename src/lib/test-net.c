@@ -431,6 +431,28 @@ static void test_fd_flags(void **state)
 	assert_int_equal(net_local_port(pfd[0]), 0);
 }
 
+static void test_ip_bucket(void **state)
+{
+	char b[64];
+
+	(void)state;
+	net_ip_bucket("192.0.2.7", b);
+	assert_string_equal(b, "192.0.2.7");
+	/* Every address of one /64 is one peer; the next /64 is another. */
+	net_ip_bucket("2001:db8:1:2:aaaa:bbbb:cccc:dddd", b);
+	assert_string_equal(b, "2001:db8:1:2::/64");
+	net_ip_bucket("2001:db8:1:2::1", b);
+	assert_string_equal(b, "2001:db8:1:2::/64");
+	net_ip_bucket("2001:db8:1:3::1", b);
+	assert_string_equal(b, "2001:db8:1:3::/64");
+	net_ip_bucket("::ffff:198.51.100.1", b);
+	assert_string_equal(b, "198.51.100.1");
+	net_ip_bucket("::1", b);
+	assert_string_equal(b, "::/64");
+	net_ip_bucket("not an address", b);
+	assert_string_equal(b, "not an address");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_unix_errors),
 		cmocka_unit_test(test_fd_is_inet),
 		cmocka_unit_test(test_fd_flags),
+		cmocka_unit_test(test_ip_bucket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

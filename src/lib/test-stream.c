@@ -1,8 +1,12 @@
 /* test-stream.c - unit tests for stream.c over socketpairs in one ioloop:
    plain echo, byte-at-a-time input, input bounds, slow readers, EOF, implicit
    TLS, certificate verification failure, STARTTLS command injection on both
-   sides, peers that vanish mid-handshake, truncation, clean close, and
-   owners that destroy the stream from inside a callback. */
+   sides, peers that vanish mid-handshake, truncation, clean close,
+   owners that destroy the stream from inside a callback, and RFC 4978
+   COMPRESS=DEFLATE: checked against zlib driven by hand on the other end
+   of the socket, split input, compressed input pipelined before the
+   switch, a deflate bomb that must stop at max_input, garbage, and
+   compression under TLS. */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +27,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 struct peer;
 /* Runs before the default handling; returns true to skip it. */
@@ -828,6 +833,269 @@ static void test_plaintext_to_tls_server(void **state)
 
 /* Fixtures */
 
+/* COMPRESS=DEFLATE */
+
+/* Raw deflate (RFC 4978) of data, ended with Z_SYNC_FLUSH, appended. */
+static void zdeflate(z_stream *z, const void *data, size_t len, struct buf *out)
+{
+	z->next_in = (Bytef *)data;
+	z->avail_in = (uInt)len;
+	do {
+		uint8_t *p = buf_reserve(out, 65536);
+
+		z->next_out = p;
+		z->avail_out = 65536;
+		assert_true(deflate(z, Z_SYNC_FLUSH) != Z_STREAM_ERROR);
+		buf_commit(out, 65536 - z->avail_out);
+	} while (z->avail_out == 0);
+	assert_int_equal(z->avail_in, 0);
+}
+
+static void zinflate(z_stream *z, const void *data, size_t len, struct buf *out)
+{
+	z->next_in = (Bytef *)data;
+	z->avail_in = (uInt)len;
+	do {
+		uint8_t *p = buf_reserve(out, 65536);
+		int ret;
+
+		z->next_out = p;
+		z->avail_out = 65536;
+		ret = inflate(z, Z_SYNC_FLUSH);
+		assert_true(ret == Z_OK || ret == Z_BUF_ERROR);
+		buf_commit(out, 65536 - z->avail_out);
+	} while (z->avail_out == 0);
+}
+
+/* Reads what is there from a non-blocking fd, running the loop. */
+static void read_available(int fd, struct buf *out, size_t want)
+{
+	for (int i = 0; i < 2000 && out->used < want; i++) {
+		uint8_t *p = buf_reserve(out, 65536);
+		ssize_t n = read(fd, p, 65536);
+
+		if (n > 0)
+			buf_commit(out, (size_t)n);
+		else
+			ioloop_run_once(ioloop, 2);
+	}
+}
+
+static void test_compress_wire(void **state)
+{
+	static const char ok[] = "a OK DEFLATE active\r\n";
+	static const char line[] = "* 1 FETCH (FLAGS (\\Seen))\r\n";
+	struct buf wire = BUF_INIT, plain = BUF_INIT, sent = BUF_INIT;
+	struct buf expect = BUF_INIT;
+	struct peer *server;
+	const char *error = NULL;
+	z_stream zd, zi;
+	int fds[2];
+
+	make_pair(fds);
+	set_nonblock(fds[1]);
+	server = peer_new(fds[0]);
+	memset(&zd, 0, sizeof(zd));
+	memset(&zi, 0, sizeof(zi));
+	assert_int_equal(
+		deflateInit2(&zd, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY),
+		Z_OK);
+	assert_int_equal(inflateInit2(&zi, -15), Z_OK);
+
+	/* The tagged OK queued before the switch leaves uncompressed. */
+	stream_write_str(server->stream, ok);
+	assert_int_equal(stream_start_compress(server->stream, &error), 0);
+	assert_true(stream_is_compressed(server->stream));
+	assert_int_equal(stream_start_compress(server->stream, &error), -1);
+	for (unsigned int i = 0; i < 2000; i++) {
+		stream_write_str(server->stream, line);
+		buf_append_str(&expect, line);
+	}
+	read_available(fds[1], &wire, sizeof(ok) - 1);
+	assert_true(wire.used > sizeof(ok) - 1);
+	assert_memory_equal(wire.data + wire.start, ok, sizeof(ok) - 1);
+	/* The batch ended with a sync flush: all of it decodes now. */
+	for (int i = 0; i < 100; i++) {
+		buf_reset(&plain);
+		zinflate(&zi, wire.data + wire.start + sizeof(ok) - 1,
+			 wire.used - (sizeof(ok) - 1), &plain);
+		if (plain.used == expect.used)
+			break;
+		/* Not all written yet: read on with a fresh inflater. */
+		inflateEnd(&zi);
+		assert_int_equal(inflateInit2(&zi, -15), Z_OK);
+		read_available(fds[1], &wire, wire.used + 1);
+	}
+	assert_int_equal(plain.used, expect.used);
+	assert_memory_equal(plain.data + plain.start,
+			    expect.data + expect.start, expect.used);
+	/* Repetitive IMAP output shrinks a lot. */
+	assert_true(wire.used < expect.used / 10);
+	/* The end of a sync flush: an empty stored block. */
+	assert_memory_equal(wire.data + wire.start + wire.used - 4,
+			    "\x00\x00\xff\xff", 4);
+
+	/* Compressed input, one byte per write. */
+	zdeflate(&zd, "b NOOP\r\nc LOGOUT\r\n", 18, &sent);
+	for (size_t i = 0; i < sent.used; i++) {
+		write_all(fds[1], sent.data + sent.start + i, 1);
+		run_iterations(1);
+	}
+	RUN_UNTIL(server->data.used == 18);
+	assert_true(peer_has(server, "b NOOP\r\nc LOGOUT\r\n"));
+	/* STARTTLS cannot go under the compression. */
+	assert_int_equal(
+		stream_start_tls_server(server->stream, server_ctx, &error),
+		-1);
+	assert_int_equal(server->n_error, 0);
+
+	deflateEnd(&zd);
+	inflateEnd(&zi);
+	buf_free(&wire);
+	buf_free(&plain);
+	buf_free(&sent);
+	buf_free(&expect);
+	peer_deinit(server);
+	close(fds[1]);
+}
+
+/* The client compresses right after its command: bytes buffered behind
+   the COMPRESS line are compressed already. */
+static void test_compress_pipelined(void **state)
+{
+	static const char cmd[] = "a COMPRESS DEFLATE\r\n";
+	struct buf out = BUF_INIT;
+	struct peer *server;
+	const char *error = NULL;
+	z_stream zd;
+	int fds[2];
+
+	make_pair(fds);
+	server = peer_new(fds[0]);
+	server->hold = true;
+	memset(&zd, 0, sizeof(zd));
+	assert_int_equal(
+		deflateInit2(&zd, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY),
+		Z_OK);
+	buf_append_str(&out, cmd);
+	zdeflate(&zd, "b NOOP\r\n", 8, &out);
+	write_all(fds[1], out.data + out.start, out.used);
+	RUN_UNTIL(stream_input(server->stream)->used == out.used);
+	buf_consume(stream_input(server->stream), sizeof(cmd) - 1);
+	stream_write_str(server->stream, "a OK\r\n");
+	assert_int_equal(stream_start_compress(server->stream, &error), 0);
+	server->hold = false;
+	RUN_UNTIL(server->data.used == 8);
+	assert_true(peer_has(server, "b NOOP\r\n"));
+	deflateEnd(&zd);
+	buf_free(&out);
+	peer_deinit(server);
+	close(fds[1]);
+}
+
+/* 256 MiB of zeros in a few hundred KiB: inflating stops at max_input. */
+static void test_compress_bomb(void **state)
+{
+	const size_t max_input = 64 * 1024 + 2;
+	static uint8_t zeros[1024 * 1024];
+	struct buf bomb = BUF_INIT;
+	struct peer *server;
+	const char *error = NULL;
+	size_t off = 0;
+	z_stream zd;
+	int fds[2];
+
+	make_pair(fds);
+	set_nonblock(fds[1]);
+	server = peer_new(fds[0]);
+	server->hold = true;
+	stream_set_max_input(server->stream, max_input);
+	assert_int_equal(stream_start_compress(server->stream, &error), 0);
+	memset(&zd, 0, sizeof(zd));
+	assert_int_equal(
+		deflateInit2(&zd, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY),
+		Z_OK);
+	for (unsigned int i = 0; i < 256; i++)
+		zdeflate(&zd, zeros, sizeof(zeros), &bomb);
+	assert_true(bomb.used < 2 * 1024 * 1024);
+	for (int i = 0; i < 2000 && off < bomb.used; i++) {
+		ssize_t n = write(fds[1], bomb.data + bomb.start + off,
+				  bomb.used - off);
+
+		if (n > 0)
+			off += (size_t)n;
+		ioloop_run_once(ioloop, 1);
+	}
+	RUN_UNTIL(server->n_full >= 1);
+	run_iterations(20);
+	/* Full, and nothing beyond: the rest waits in the socket. */
+	assert_int_equal(stream_input(server->stream)->used, max_input);
+	assert_int_equal(server->n_full, 1);
+	assert_int_equal(server->n_error, 0);
+	/* Consuming lets the next 64 KiB in, no more. */
+	buf_consume(stream_input(server->stream), max_input);
+	stream_set_reading(server->stream, true);
+	RUN_UNTIL(server->n_full == 2);
+	assert_int_equal(stream_input(server->stream)->used, max_input);
+	deflateEnd(&zd);
+	buf_free(&bomb);
+	peer_deinit(server);
+	close(fds[1]);
+}
+
+static void test_compress_garbage(void **state)
+{
+	struct peer *server;
+	const char *error = NULL;
+	int fds[2];
+
+	make_pair(fds);
+	server = peer_new(fds[0]);
+	assert_int_equal(stream_start_compress(server->stream, &error), 0);
+	/* BTYPE 11 is reserved (RFC 1951 3.2.3). */
+	write_all(fds[1], "\xff\xff\xff\xff", 4);
+	RUN_UNTIL(server->n_error == 1);
+	assert_non_null(strstr(server->error, "invalid compressed input"));
+	peer_deinit(server);
+	close(fds[1]);
+}
+
+/* Both ends are streams, under TLS: compressed, then encrypted. */
+static void test_compress_tls(void **state)
+{
+	const size_t total = 3 * 1024 * 1024;
+	struct peer *server, *client;
+	const char *error = NULL;
+	uint8_t *data = i_malloc(total);
+	bool ok = true;
+
+	for (size_t i = 0; i < total; i++)
+		data[i] = (uint8_t)('a' + (i % 61) % 26);
+	start_tls_pair(&server, &client, client_ctx, "localhost");
+	RUN_UNTIL(server->n_tls == 1 && client->n_tls == 1);
+	server->echo = true;
+	stream_write_str(server->stream, "a OK\r\n");
+	assert_int_equal(stream_start_compress(server->stream, &error), 0);
+	RUN_UNTIL(client->data.used == 6);
+	assert_true(peer_has(client, "a OK\r\n"));
+	buf_reset(&client->data);
+	assert_int_equal(stream_start_compress(client->stream, &error), 0);
+	stream_write(client->stream, data, total);
+	for (int i = 0; i < 5000 && client->data.used < total; i++)
+		ioloop_run_once(ioloop, 2);
+	assert_int_equal(client->data.used, total);
+	assert_int_equal(server->data.used, total);
+	for (size_t i = 0; i < total; i++)
+		ok = ok && client->data.data[client->data.start + i] == data[i];
+	assert_true(ok);
+	assert_true(stream_is_tls(server->stream));
+	assert_int_equal(server->n_error + client->n_error, 0);
+	assert_int_equal(stream_output_pending(server->stream), 0);
+	i_free(data);
+	peer_deinit(server);
+	peer_deinit(client);
+}
+
 static int setup(void **state)
 {
 	ioloop = ioloop_create();
@@ -907,6 +1175,11 @@ int main(void)
 		T(test_server_peer_closes_in_handshake),
 		T(test_client_peer_closes_in_handshake),
 		T(test_plaintext_to_tls_server),
+		T(test_compress_wire),
+		T(test_compress_pipelined),
+		T(test_compress_bomb),
+		T(test_compress_garbage),
+		T(test_compress_tls),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -15,6 +15,7 @@
 
 #include "vault.h"
 #include "vault-scram.h"
+#include "vault-throttle.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "ipc.h"
@@ -514,6 +515,59 @@ static void test_sessions(void **state ATTR_UNUSED)
 	ioloop_destroy(&ioloop);
 }
 
+/* 192.0.2.1 (scram_login()'s address) is refused at start, with the
+   right name; another address is not. */
+static void assert_only_first_ip_throttled(struct vault_scram *scram)
+{
+	struct vault_scram_result res;
+	struct buf first = BUF_INIT;
+	uint32_t session;
+
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
+					   "n,,n=alice@example.org,r=abc",
+					   &session, &first, &res),
+			 AUTH_RESULT_TEMPFAIL);
+	assert_string_equal(res.reason, "too_many_failures");
+	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.99",
+					   "n,,n=alice@example.org,r=abc",
+					   &session, &first, &res),
+			 AUTH_RESULT_OK);
+	buf_free(&first);
+}
+
+/* With the vault's shared account, failures of other mechanisms (PLAIN,
+   counted by vault.c) refuse SCRAM too, and SCRAM failures count there. */
+static void test_shared_throttle(void **state ATTR_UNUSED)
+{
+	struct ioloop *ioloop = ioloop_create();
+	const struct vault_scram_settings set = { 0 };
+	const struct vault_throttle_settings tset = {
+		.max_per_ip = 3,
+		.window_msecs = 60000,
+	};
+	struct vault_throttle *throttle = vault_throttle_create(&tset);
+	struct vault_scram *scram =
+		vault_scram_create(ioloop, fix.dir, &set, fix.fake_key);
+	const char *reason;
+	struct outcome o;
+
+	vault_scram_set_throttle(scram, throttle);
+	/* Two PLAIN failures, then one SCRAM failure: three. */
+	vault_throttle_failure(throttle, "192.0.2.1", "alice@example.org",
+			       ioloop_now_ms(ioloop));
+	vault_throttle_failure(throttle, "192.0.2.1", "alice@example.org",
+			       ioloop_now_ms(ioloop));
+	o = scram_login(scram, "alice@example.org", "wrong");
+	assert_int_equal(o.result, AUTH_RESULT_FAILED);
+	assert_true(vault_throttle_blocked(throttle, "192.0.2.1", NULL,
+					   ioloop_now_ms(ioloop), &reason));
+	/* Even the right password is refused now, before any check. */
+	assert_only_first_ip_throttled(scram);
+	vault_scram_destroy(&scram);
+	vault_throttle_destroy(&throttle);
+	ioloop_destroy(&ioloop);
+}
+
 static void test_failures_throttle(void **state ATTR_UNUSED)
 {
 	struct ioloop *ioloop = ioloop_create();
@@ -523,26 +577,15 @@ static void test_failures_throttle(void **state ATTR_UNUSED)
 	};
 	struct vault_scram *scram =
 		vault_scram_create(ioloop, fix.dir, &set, fix.fake_key);
-	struct vault_scram_result res;
-	struct buf first = BUF_INIT;
 	struct outcome o;
-	uint32_t session;
 
 	/* scram_login() starts from 192.0.2.1. */
 	for (unsigned int i = 0; i < 3; i++) {
 		o = scram_login(scram, "alice@example.org", "wrong");
 		assert_int_equal(o.result, AUTH_RESULT_FAILED);
 	}
-	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.1",
-					   "n,,n=alice@example.org,r=abc",
-					   &session, &first, &res),
-			 AUTH_RESULT_TEMPFAIL);
-	assert_string_equal(res.reason, "too_many_failures");
 	/* Other addresses are not affected. */
-	assert_int_equal(vault_scram_start(scram, &fix, "imap", "192.0.2.99",
-					   "n,,n=alice@example.org,r=abc",
-					   &session, &first, &res),
-			 AUTH_RESULT_OK);
+	assert_only_first_ip_throttled(scram);
 	/* After the window, the IP may try again. */
 	usleep(150 * 1000);
 	ioloop_run_once(ioloop, 0);
@@ -556,7 +599,6 @@ static void test_failures_throttle(void **state ATTR_UNUSED)
 	o = scram_login(scram, "alice@example.org", ALICE_PW);
 	assert_int_equal(o.result, AUTH_RESULT_OK);
 
-	buf_free(&first);
 	vault_scram_destroy(&scram);
 	ioloop_destroy(&ioloop);
 }
@@ -742,6 +784,7 @@ int main(void)
 		cmocka_unit_test(test_bad_messages),
 		cmocka_unit_test(test_sessions),
 		cmocka_unit_test(test_failures_throttle),
+		cmocka_unit_test(test_shared_throttle),
 		cmocka_unit_test(test_vault_ipc),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -10,6 +10,7 @@
 
 #include "vault-scram.h"
 #include "vault-auth.h"
+#include "vault-throttle.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "log.h"
@@ -43,21 +44,15 @@ struct vault_scram_session {
 	unsigned int secret_count;
 };
 
-/* Failed finishes from one remote IP in the current window. */
-struct vault_scram_failures {
-	char ip[64]; /* "" = free */
-	uint64_t window_start_ms;
-	unsigned int count;
-};
-
 struct vault_scram {
 	struct ioloop *ioloop;
 	struct directory *dir;
 	unsigned int max_sessions;
 	unsigned int ttl_msecs;
-	unsigned int max_failures;
-	unsigned int failure_window_msecs;
-	struct vault_scram_failures *failures; /* FAILURE_SLOTS of them */
+	/* Failed logins (vault-throttle.h): our own, or the vault's one
+	   account shared with PLAIN (vault_scram_set_throttle()). */
+	struct vault_throttle *throttle;
+	struct vault_throttle *own_throttle;
 	uint8_t fake_salt_key[VAULT_SCRAM_KEY_LEN];
 	struct vault_scram_session *sessions;
 	unsigned int session_count;
@@ -78,15 +73,21 @@ struct vault_scram *vault_scram_create(
 				      : VAULT_SCRAM_DEFAULT_MAX_SESSIONS;
 	scram->ttl_msecs = set->ttl_msecs > 0 ? set->ttl_msecs
 					      : VAULT_SCRAM_DEFAULT_TTL_MSECS;
-	scram->max_failures = set->max_failures > 0
-				      ? set->max_failures
-				      : VAULT_SCRAM_DEFAULT_MAX_FAILURES;
-	scram->failure_window_msecs =
-		set->failure_window_msecs > 0
-			? set->failure_window_msecs
-			: VAULT_SCRAM_DEFAULT_FAILURE_WINDOW_MSECS;
-	scram->failures =
-		i_new(struct vault_scram_failures, VAULT_SCRAM_FAILURE_SLOTS);
+	{
+		const struct vault_throttle_settings tset = {
+			.max_per_ip =
+				set->max_failures > 0
+					? set->max_failures
+					: VAULT_SCRAM_DEFAULT_MAX_FAILURES,
+			.window_msecs =
+				set->failure_window_msecs > 0
+					? set->failure_window_msecs
+					: VAULT_SCRAM_DEFAULT_FAILURE_WINDOW_MSECS,
+		};
+
+		scram->own_throttle = vault_throttle_create(&tset);
+		scram->throttle = scram->own_throttle;
+	}
 	memcpy(scram->fake_salt_key, fake_salt_key, VAULT_SCRAM_KEY_LEN);
 	scram->pool = pool_create("vault-scram", 512);
 	return scram;
@@ -128,7 +129,7 @@ void vault_scram_destroy(struct vault_scram **_scram)
 	while (scram->sessions != NULL)
 		vault_scram_session_free(scram, scram->sessions);
 	sodium_memzero(scram->fake_salt_key, sizeof(scram->fake_salt_key));
-	i_free(scram->failures);
+	vault_throttle_destroy(&scram->own_throttle);
 	pool_unref(&scram->pool);
 	i_free(scram);
 }
@@ -168,45 +169,10 @@ static void vault_scram_expire(struct vault_scram *scram)
 	}
 }
 
-/* The slot of ip in its current window, or NULL. With create, a free or
-   expired slot (else the oldest one) is taken for it. */
-static struct vault_scram_failures *vault_scram_failures_find(
-	struct vault_scram *scram, const char *ip, bool create)
+void vault_scram_set_throttle(struct vault_scram *scram,
+			      struct vault_throttle *throttle)
 {
-	uint64_t now = ioloop_now_ms(scram->ioloop);
-	struct vault_scram_failures *f, *oldest = NULL;
-
-	for (unsigned int i = 0; i < VAULT_SCRAM_FAILURE_SLOTS; i++) {
-		f = &scram->failures[i];
-		if (f->ip[0] != '\0' &&
-		    now - f->window_start_ms >= scram->failure_window_msecs)
-			f->ip[0] = '\0'; /* the window passed */
-		if (f->ip[0] != '\0' && strcmp(f->ip, ip) == 0)
-			return f;
-		if (oldest == NULL || f->ip[0] == '\0' ||
-		    (oldest->ip[0] != '\0' &&
-		     f->window_start_ms < oldest->window_start_ms))
-			oldest = f;
-	}
-	if (!create)
-		return NULL;
-	snprintf(oldest->ip, sizeof(oldest->ip), "%s", ip);
-	oldest->window_start_ms = now;
-	oldest->count = 0;
-	return oldest;
-}
-
-static void vault_scram_count_failure(struct vault_scram *scram, const char *ip)
-{
-	vault_scram_failures_find(scram, ip, true)->count++;
-}
-
-static bool vault_scram_throttled(struct vault_scram *scram, const char *ip)
-{
-	struct vault_scram_failures *f =
-		vault_scram_failures_find(scram, ip, false);
-
-	return f != NULL && f->count >= scram->max_failures;
+	scram->throttle = throttle != NULL ? throttle : scram->own_throttle;
 }
 
 /* The salt for a user without secrets: HMAC-SHA-256(key, name), cut. */
@@ -365,10 +331,10 @@ enum auth_result vault_scram_start(struct vault_scram *scram, void *owner,
 			return AUTH_RESULT_FAILED;
 		}
 	}
-	if (vault_scram_throttled(scram, ip)) {
-		result_r->reason = "too_many_failures";
+	if (vault_throttle_blocked(scram->throttle, ip, result_r->username,
+				   ioloop_now_ms(scram->ioloop),
+				   &result_r->reason))
 		return AUTH_RESULT_TEMPFAIL;
-	}
 	if (scram->session_count >= scram->max_sessions)
 		vault_scram_expire(scram);
 	if (scram->session_count >= scram->max_sessions) {
@@ -544,9 +510,11 @@ void vault_scram_finish(struct vault_scram *scram, void *owner,
 		}
 	}
 end:
-	/* Every failed finish counts against the IP, whatever the cause. */
+	/* Every failed finish counts against the IP and the name, whatever
+	   the cause. */
 	if (result_r->result == AUTH_RESULT_FAILED)
-		vault_scram_count_failure(scram, s->ip);
+		vault_throttle_failure(scram->throttle, s->ip, s->username,
+				       ioloop_now_ms(scram->ioloop));
 	buf_free(&auth);
 	vault_scram_session_free(scram, s);
 }

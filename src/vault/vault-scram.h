@@ -32,13 +32,14 @@
    authentication failure and should use PLAIN or LOGIN).
 
    Online guessing: a wrong SCRAM proof costs the vault a few HMACs, not
-   the argon2id that paces PLAIN guesses, so failures are counted per
-   remote IP: after max_failures failed finishes within failure_window
-   (both settable; 20 per 5 minutes by default) start answers
-   AUTH_RESULT_TEMPFAIL for that IP (reason "too_many_failures") until
-   the window has passed. PLAIN from that IP is not affected. At most
-   VAULT_SCRAM_FAILURE_SLOTS addresses are tracked; when all are in use
-   the oldest is forgotten.
+   the argon2id that paces PLAIN guesses, so failed finishes are counted
+   per remote IP and per username (vault-throttle.h): once the address
+   is over its limit, start answers AUTH_RESULT_TEMPFAIL (reason
+   "too_many_failures") until the window has passed. Alone, the module
+   keeps its own account (max_failures per failure_window; 20 per 5
+   minutes by default); the vault gives it the account PLAIN uses
+   (vault_scram_set_throttle()), so that guesses through either
+   mechanism count against both.
 
    Sessions are single-use, owned by the connection that started them
    (another connection cannot finish them), expire after the TTL and are
@@ -57,13 +58,13 @@
 struct ioloop;
 struct directory;
 struct vault_scram;
+struct vault_throttle;
 
 #define VAULT_SCRAM_DEFAULT_MAX_SESSIONS 1024
 #define VAULT_SCRAM_DEFAULT_TTL_MSECS 60000
 #define VAULT_SCRAM_KEY_LEN 32
 #define VAULT_SCRAM_DEFAULT_MAX_FAILURES 20
 #define VAULT_SCRAM_DEFAULT_FAILURE_WINDOW_MSECS (5 * 60 * 1000)
-#define VAULT_SCRAM_FAILURE_SLOTS 4096
 
 struct vault_scram_settings {
 	unsigned int max_sessions; /* 0 = VAULT_SCRAM_DEFAULT_MAX_SESSIONS */
@@ -97,6 +98,11 @@ struct vault_scram *vault_scram_create(
 	struct ioloop *ioloop, struct directory *dir,
 	const struct vault_scram_settings *set,
 	const uint8_t fake_salt_key[VAULT_SCRAM_KEY_LEN]);
+/* Counts failures in throttle (owned by the caller, must outlive the
+   vault_scram) instead of the module's own account; NULL goes back to
+   the own one. */
+void vault_scram_set_throttle(struct vault_scram *scram,
+			      struct vault_throttle *throttle);
 /* Wipes and frees every session. Sets *scram to NULL; NULL is fine. */
 void vault_scram_destroy(struct vault_scram **scram);
 

@@ -25,10 +25,12 @@
 #include "vault-keyring.h"
 #include "vault-rcpt.h"
 #include "vault-scram.h"
+#include "vault-throttle.h"
 #include "directory.h"
 #include "ioloop.h"
 #include "ipc.h"
 #include "log.h"
+#include "mail-address.h"
 #include "net.h"
 #include "pool.h"
 #include "settings.h"
@@ -78,6 +80,10 @@ struct vault_pending {
 	struct vault_auth_request *req;
 	uint32_t id;
 	char *service, *username, *ip;
+	/* The username as the throttle counts it (normalised when valid). */
+	char *throttle_user;
+	/* Refused by the throttle unchecked: why (a static string). */
+	const char *throttled;
 };
 
 /* An IPC_VAULT_RCPT waiting for a usage load (vault-rcpt.h). */
@@ -95,6 +101,8 @@ struct vault {
 	struct vault_auth *auth;
 	struct vault_rcpt *rcpt;
 	struct vault_scram *scram;
+	/* Failed logins of every mechanism (vault-throttle.h). */
+	struct vault_throttle *throttle;
 	struct vault_merger *merger;
 	struct vault_keyring *keyring;
 	struct vault_dkim *dkim;
@@ -175,6 +183,7 @@ static void vault_pending_free(struct vault_pending *p)
 	i_free(p->service);
 	i_free(p->username);
 	i_free(p->ip);
+	i_free(p->throttle_user);
 	i_free(p);
 }
 
@@ -304,6 +313,9 @@ static void vault_auth_callback(const struct vault_auth_reply *reply,
 	struct buf fields = BUF_INIT;
 
 	vault_send_auth_reply(client, p->id, p->service, reply);
+	if (reply->result == AUTH_RESULT_FAILED)
+		vault_throttle_failure(vault->throttle, p->ip, p->throttle_user,
+				       ioloop_now_ms(vault->ioloop));
 
 	/* Never the password: only who, from where, and the verdict. */
 	buf_log_kv(&fields, "service", p->service);
@@ -311,6 +323,8 @@ static void vault_auth_callback(const struct vault_auth_reply *reply,
 	buf_log_kv(&fields, "ip", p->ip);
 	if (reply->result == AUTH_RESULT_DISABLED)
 		buf_log_kv(&fields, "reason", "disabled");
+	if (p->throttled)
+		buf_log_kv(&fields, "reason", p->throttled);
 	if (reply->account_id != 0)
 		buf_printf(&fields, " account=%" PRIu64, reply->account_id);
 	if (reply->unlocked)
@@ -359,9 +373,23 @@ static int vault_handle_auth(struct vault_client *client,
 	p->service = i_strdup(service);
 	p->username = i_strdup(username);
 	p->ip = i_strdup(ip);
+	{
+		const char *error, *normalized = mail_address_normalize(
+					   vault->frame_pool, username, NULL,
+					   NULL, &error);
+
+		p->throttle_user =
+			i_strdup(normalized != NULL ? normalized : username);
+	}
 	VAULT_LIST_ADD(client->pending, p);
 
-	if (vault->stopping) {
+	/* Over its failure limit: refused before any hashing, so a
+	   guessing run costs us nothing and learns nothing, not even from
+	   the right password (vault-throttle.h). */
+	if (vault->stopping ||
+	    vault_throttle_blocked(vault->throttle, ip, p->throttle_user,
+				   ioloop_now_ms(vault->ioloop),
+				   &p->throttled)) {
 		const struct vault_auth_reply reply = {
 			.result = AUTH_RESULT_TEMPFAIL,
 			.account_id = 0,
@@ -941,6 +969,7 @@ static void vault_deinit(struct vault *vault)
 	}
 	vault_client_destroy(&vault->master);
 	vault_scram_destroy(&vault->scram);
+	vault_throttle_destroy(&vault->throttle);
 	vault_dkim_destroy(&vault->dkim);
 	io_remove(&vault->listen_io);
 	if (vault->listen_fd >= 0)
@@ -1028,9 +1057,22 @@ int vault_main(struct marmot_settings *set, int master_fd, int key_fd)
 		crypto_generichash(key, sizeof(key), (const uint8_t *)context,
 				   sizeof(context) - 1, vault.master_key,
 				   MASTER_KEY_LEN);
+		const struct vault_throttle_settings throttle_set = {
+			.max_per_ip = set->auth_max_failures_per_ip,
+			.max_per_user = set->auth_max_failures_per_user,
+			.window_msecs = set->auth_failure_window * 1000,
+			/* NULL (settings made by hand): the default. */
+			.exempt_localhost =
+				set->auth_throttle_localhost == NULL ||
+				strcmp(set->auth_throttle_localhost,
+				       "exempt") == 0,
+		};
+
 		vault.scram = vault_scram_create(vault.ioloop, vault.dir,
 						 &scram_set, key);
 		sodium_memzero(key, sizeof(key));
+		vault.throttle = vault_throttle_create(&throttle_set);
+		vault_scram_set_throttle(vault.scram, vault.throttle);
 	}
 	vault.dkim = vault_dkim_create(vault.dir, vault.master_key);
 	vault.keyring_to = timeout_add(vault.ioloop, VAULT_KEYRING_EXPIRE_MSECS,

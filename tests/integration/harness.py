@@ -70,6 +70,25 @@ def dump_log_on_failure(test, inst):
     if any(t is test for t, _ in errors):
         note(inst.log_text())
 
+
+def imap_login(test, inst, user, password):
+    """An imaplib IMAPS session on inst logged in as user, logged out
+    when test ends."""
+    import imaplib
+    m = imaplib.IMAP4_SSL('127.0.0.1', inst.ports['imaps'],
+                          ssl_context=inst.ssl_context(), timeout=20)
+
+    def logout():
+        try:
+            m.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+    test.addCleanup(logout)
+    typ, data = m.login(user, password)
+    test.assertEqual(typ, 'OK', data)
+    return m
+
+
 def is_root():
     return os.geteuid() == 0
 
@@ -157,7 +176,21 @@ def proc_ppid(pid):
             stat = f.read()
     except OSError:
         return None
-    return int(stat.rsplit(')', 1)[-1].split()[2])
+    # After the command name: state, ppid, pgrp, session, ...
+    return int(stat.rsplit(')', 1)[-1].split()[1])
+
+
+def session_pids(sid):
+    """Every process of session sid (a server started with
+    start_new_session=True: its master's pid)."""
+    out = []
+    for pid in all_pids():
+        try:
+            if os.getsid(pid) == sid:
+                out.append(pid)
+        except OSError:
+            pass
+    return out
 
 
 def socket_inodes(pid):

@@ -132,6 +132,12 @@ class ImapMailboxTest(unittest.TestCase):
         typ, text, u = self.raw(m, 'LIST', '""', 'Lists/*')
         self.assertEqual(set(self.list_map(u)),
                          {'Lists/marmot', 'Lists/marmot/dev', 'Lists/other'})
+        # Names that need quoting come back quoted.
+        typ, text, u = self.raw(m, 'CREATE', '"Sent Items \\"x\\""')
+        self.assertEqual(typ, 'OK', text)
+        typ, text, u = self.raw(m, 'LIST', '""', '"Sent *"')
+        self.assertEqual(self.lines(u),
+                         ['(\\HasNoChildren) "/" "Sent Items \\"x\\""'])
         # Several patterns (RFC 5258 3).
         typ, text, u = self.raw(m, 'LIST', '""', '(Lists2 Sent)')
         self.assertEqual(set(self.list_map(u)), {'Lists2', 'Sent'})
