@@ -1152,6 +1152,21 @@ class MuttTest(ClientCase):
                          [by_subject['mutt moveme'][1]],
                          'Archive after the move: %r' % archive)
 
+        # Copy into a mailbox mutt creates (CREATE, then APPEND or COPY),
+        # delete one and expunge it.
+        self.mutt('<search>~s readme<enter><copy-message>=Mutt/Copies<enter>'
+                  '<search>~s \'mutt one\'<enter><delete-message>'
+                  '<sync-mailbox><quit>')
+        copies = self.bodies('Mutt/Copies')
+        self.assertEqual([b for _, b in copies.values()],
+                         [by_subject['mutt readme'][1]],
+                         'Mutt/Copies after mutt <copy-message>: %r' % copies)
+        inbox = self.bodies()
+        self.assertEqual(sorted(inbox), sorted(
+            by_subject[s][0] for s in ('mutt readme', 'mutt flagme')),
+            'INBOX after mutt <delete-message> of "mutt one": %r'
+            % sorted(inbox))
+
 
     def test_mutt_starttls(self):
         self.deliver([message('mutt over starttls')])
