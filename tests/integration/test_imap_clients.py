@@ -1629,8 +1629,8 @@ class LineEndTest(ClientCase):
     Against Marmot at 7cca0cc this fails: `marmot deliver` stores the LF
     bytes as they came, and FETCH BODY[] / RFC822.SIZE serve them with
     bare LF (FETCH 1 (RFC822.SIZE BODY.PEEK[]) -> "RFC822.SIZE 507
-    BODY[] {507} From: ...\\nTo: ..."). Dovecot's LDA stores LF and
-    serves CRLF."""
+    BODY[] {507} From: ...\\nTo: ..."); `marmot import --maildir` of
+    LF files does the same. Dovecot's LDA stores LF and serves CRLF."""
 
     def test_lf_delivery_served_with_crlf(self):
         msgs = [message('lf line ends'), multipart_message('lf multipart')]
