@@ -175,6 +175,9 @@ Try it:
       (inbound MX), or as the user, over submission:
   swaks --server 127.0.0.1:$((BASE + 587)) -tls --auth-user $user_line --auth-password '$pass_line' --to $user_line --from $user_line
       then see it stored:  $BUILD/src/cli/marmot store list $user_line --data $DATA
+      and read it over IMAP and POP3:
+  curl -k 'imaps://127.0.0.1:$((BASE + 993))/INBOX;UID=1' -u '$user_line:$pass_line'
+  curl -k pop3s://127.0.0.1:$((BASE + 995))/1 -u '$user_line:$pass_line'
 
 Thunderbird (manual configuration; accept the certificate when asked):
   incoming  IMAP  server 127.0.0.1  port $((BASE + 993))  SSL/TLS   normal password
