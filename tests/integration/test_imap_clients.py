@@ -1,34 +1,49 @@
 """Real IMAP clients against Marmot (issue 6): Python's imaplib through a
 whole session (LIST, SELECT, FETCH, STORE, SEARCH, UID COPY/MOVE with
 COPYUID, EXPUNGE, APPEND with APPENDUID, CREATE/RENAME/DELETE, STATUS,
-IDLE, two sessions seeing each other's changes), mutt in batch mode (read,
-flag, move), mbsync syncing the account to a Maildir and back (flags and
-deletions both ways), fetchmail over IMAP (keep and nokeep) and curl's
-IMAP URLs (fetch by UID, SEARCH, EXAMINE, LIST, APPEND, STARTTLS).
+IDLE, two sessions seeing each other's changes, a 3 MB message, UTF-7 and
+UTF8=ACCEPT mailbox names), mutt in batch mode (read, flag, move, over
+IMAPS and STARTTLS, and a header cache resynchronised with QRESYNC),
+mbsync syncing the account to a Maildir and back (flags, deletions and
+folders both ways, 150 messages), fetchmail over IMAPS and STARTTLS (keep
+and nokeep) and curl's IMAP URLs (fetch by UID, UIDVALIDITY, sections,
+SEARCH, EXAMINE, STATUS, LIST, APPEND, STARTTLS).
 
 Mail comes in through `marmot deliver` (waiting for the vault's merge)
 and, where the arrival time matters (IDLE), over SMTP on port 25. Each
 test has an account of its own on one Marmot instance shared by the
 module. Every client runs with a temporary HOME, trusts exactly the
-instance's self-signed certificate where it can, and every wait is
-bounded (subprocess timeouts, socket timeouts, deadlines).
+instance's self-signed certificate (mutt does not check the name: it
+connects to 127.0.0.1), and every wait is bounded (subprocess timeouts,
+socket timeouts, deadlines).
+
+What a client writes is compared with the server's BODY[] byte for byte;
+the only differences allowed are the client's own, each removed by a
+named helper: Unix line ends where the client stores mail that way (mutt,
+Maildir: lf()), isync's X-TUID field (strip_tuid()) and fetchmail's
+Received field (strip_fetchmail_received()).
 
 The clients talk to the server named by SERVER_FACTORY (a class with the
 interface of MarmotServer below); the tests themselves know nothing of
 Marmot's internals, so a failure here is the server's or a client's, and
 the assertion message says which command got what."""
 
+import base64
 import calendar
+import fcntl
 import imaplib
 import itertools
 import os
+import random
 import re
 import select
 import shutil
 import smtplib
 import socket
+import struct
 import subprocess
 import tempfile
+import termios
 import time
 import unittest
 import zlib
@@ -79,6 +94,19 @@ class MarmotServer:
                                      % (address, r.returncode,
                                         r.stdout.decode(errors='replace'),
                                         r.stderr.decode(errors='replace')))
+        self.mi.wait_merged([address])
+
+    def deliver_mbox(self, address, path):
+        """Delivers every message of the mbox at path (`marmot deliver
+        --mbox`) and waits for the merge."""
+        r = subprocess.run(
+            [self.inst.binary, 'deliver', address, '--mbox', path, '--data',
+             self.inst.data], stdin=subprocess.DEVNULL, capture_output=True,
+            timeout=CLIENT_TIMEOUT)
+        if r.returncode != 0:
+            raise AssertionError('marmot deliver %s --mbox: exit %d\n%s'
+                                 % (address, r.returncode,
+                                    r.stderr.decode(errors='replace')))
         self.mi.wait_merged([address])
 
     def deliver_smtp(self, address, msg):
@@ -188,9 +216,9 @@ class ParseError(Exception):
 
 
 def parse_sexp(buf):
-    """Parses one IMAP response body (atoms, "quoted", {n} literals,
-    parenthesised lists, NIL) into nested lists; atoms and strings are
-    bytes, NIL is None."""
+    """Parses one IMAP response body (atoms, "quoted", {n} and ~{n}
+    literals, parenthesised lists, NIL) into nested lists; atoms and
+    strings are bytes, NIL is None."""
     pos = 0
     n = len(buf)
 
@@ -225,6 +253,9 @@ def parse_sexp(buf):
                 raise ParseError('unclosed string in %r' % buf[:200])
             pos += 1
             return bytes(out)
+        if c == b'~' and buf[pos + 1:pos + 2] == b'{':
+            pos += 1  # literal8 (RFC 3516 4.1)
+            c = b'{'
         if c == b'{':
             end = buf.index(b'}', pos)
             size = int(buf[pos + 1:end].rstrip(b'+'))
@@ -404,6 +435,20 @@ class ClientCase(unittest.TestCase):
                          r.stdout.decode(errors='replace')[-4000:],
                          r.stderr.decode(errors='replace')[-4000:]))
         return r
+
+    def curl(self, url, *args, scheme='imaps', input=None, ok_codes=(0,)):
+        """curl's output for URL (imaps://HOST:PORT/url) as the test's
+        user, checking the instance's certificate (its name resolved to
+        loopback)."""
+        port = self.srv.ports[scheme]
+        argv = ['curl', '-sS', '--max-time', '30',
+                '--resolve', '%s:%d:%s' % (self.srv.hostname, port,
+                                           self.srv.host),
+                '--cacert', self.cert, '-u', '%s:%s' % (self.user,
+                                                        self.password),
+                '%s://%s:%d/%s' % (scheme, self.srv.hostname, port, url)]
+        return self.run_client(argv + list(args), input=input,
+                               ok_codes=ok_codes).stdout
 
     # -- imaplib on the server's side -------------------------------------
 
@@ -766,6 +811,36 @@ class ImaplibSessionTest(ClientCase):
         self.assertEqual(typ, 'NO', 'SELECT NoSuchBox: %r' % data)
 
 
+class ImaplibUtf8Test(ClientCase):
+    """Mailbox names beyond ASCII: modified UTF-7 for a client that did
+    not enable anything (RFC 3501 5.1.3), UTF-8 after ENABLE UTF8=ACCEPT
+    (RFC 6855 3), the same mailbox either way."""
+
+    def test_utf8_accept_mailbox_names(self):
+        m = self.imap()
+        caps = self.ok(m.capability(), 'CAPABILITY')[0].upper().split()
+        if b'UTF8=ACCEPT' not in caps:
+            self.skipTest('the server does not offer UTF8=ACCEPT')
+        self.ok(m.create('"Entw&APw-rfe"'), 'CREATE "Entw&APw-rfe"')
+        self.ok(m.append('"Entw&APw-rfe"', None, None, message('entwurf')),
+                'APPEND')
+        u = self.imap()
+        self.ok(u.enable('UTF8=ACCEPT'), 'ENABLE UTF8=ACCEPT')
+        boxes = list_map(self.ok(u.list('""', '*'), 'LIST after ENABLE'))
+        self.assertIn('Entw\u00fcrfe', boxes, 'LIST after ENABLE UTF8=ACCEPT must name the '
+                      'mailbox in UTF-8: %r' % boxes)
+        self.assertNotIn('Entw&APw-rfe', boxes, boxes)
+        self.ok(u.create('"\u00c4rger/\u65e5\u672c"'), 'CREATE in UTF-8')
+        st = status_map(self.ok(u.status('"Entw\u00fcrfe"', '(MESSAGES)'),
+                                'STATUS in UTF-8'))
+        self.assertEqual(st['MESSAGES'], 1, st)
+        boxes = list_map(self.ok(m.list('""', '*'), 'LIST'))
+        self.assertIn('&AMQ-rger/&ZeVnLA-', boxes, 'LIST without ENABLE: '
+                      'the mailbox created in UTF-8, in modified UTF-7: %r'
+                      % boxes)
+        self.assertIn('Entw&APw-rfe', boxes, boxes)
+
+
 def read_until(sock_file, pattern, deadline, what):
     """Lines from an imaplib session's file until one matches pattern
     (bytes regex); returns (match, lines read). Bounded by deadline."""
@@ -813,16 +888,33 @@ class ImaplibIdleTest(ClientCase):
             read_until(conn, rb'\* %d EXISTS\r\n' % n, t0 + 5,
                        'IDLE after SMTP delivery %d' % n)
             times.append(time.monotonic() - t0)
-        harness.note('IDLE: * N EXISTS %s s after the SMTP 250'
-                     % ', '.join('%.3f' % t for t in times))
+        # Another session flags message 2 and expunges message 1: IDLE
+        # may carry both (RFC 2177 3; RFC 9051 7.5.1 allows EXPUNGE when
+        # a command other than FETCH, STORE, SEARCH is in progress).
+        other = self.imap()
+        self.select(other)
+        self.ok(other.store('2', '+FLAGS', '(\\Flagged)'), 'STORE 2')
+        t0 = time.monotonic()
+        read_until(conn, rb'\* 2 FETCH \(.*\\Flagged', t0 + 5,
+                   'IDLE after another session flagged message 2')
+        times.append(time.monotonic() - t0)
+        self.ok(other.store('1', '+FLAGS.SILENT', '(\\Deleted)'), 'STORE 1')
+        self.ok(other.expunge(), 'EXPUNGE')
+        t0 = time.monotonic()
+        read_until(conn, rb'\* 1 EXPUNGE\r\n', t0 + 5,
+                   'IDLE after another session expunged message 1')
+        times.append(time.monotonic() - t0)
+        harness.note('IDLE: two * N EXISTS, a FETCH and an EXPUNGE %s s '
+                     'after the change' % ', '.join('%.3f' % t
+                                                    for t in times))
         m.send(b'DONE\r\n')
         read_until(conn, tag + rb' OK', time.monotonic() + 10, 'DONE')
         for t in times:
-            self.assertLessEqual(t, 1.0, 'IDLE: * N EXISTS came %.3f s '
-                                 'after the delivery (at most 1 s allowed)'
+            self.assertLessEqual(t, 1.0, 'IDLE: a change came %.3f s '
+                                 'after it was made (at most 1 s allowed)'
                                  % t)
-        got = fetch_map(self.ok(m.fetch('2:3', '(ENVELOPE)'), 'FETCH'))
-        self.assertEqual([got[i]['ENVELOPE'][1] for i in (2, 3)],
+        got = fetch_map(self.ok(m.fetch('1:2', '(ENVELOPE)'), 'FETCH'))
+        self.assertEqual([got[i]['ENVELOPE'][1] for i in (1, 2)],
                          [b'during idle 2', b'during idle 3'])
 
 
@@ -932,9 +1024,6 @@ def run_on_pty(argv, env, cwd, timeout):
     """Runs argv with a pseudo-terminal (80x24) as stdin, stdout and
     stderr (mutt needs a terminal even when every key is pushed); returns
     (exit code or None if it had to be killed, the screen output)."""
-    import fcntl
-    import struct
-    import termios
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 80, 0, 0))
     try:
@@ -980,7 +1069,7 @@ class MuttTest(ClientCase):
     (certificate_file; the host name is not checked since the cert names
     mail.test.example and mutt connects to 127.0.0.1)."""
 
-    def muttrc(self, scheme='imaps'):
+    def muttrc(self, scheme='imaps', extra=()):
         url = '%s://%s@%s:%d/' % (scheme, self.user.replace('@', '%40'),
                                   self.srv.host, self.srv.ports[scheme])
         settings = [
@@ -997,14 +1086,18 @@ class MuttTest(ClientCase):
             ('header_cache', ''), ('message_cachedir', ''),
             ('mail_check', '60'), ('timeout', '60'),
             ('imap_keepalive', '60'), ('sort', 'date-sent'),
-        ]
+        ] + list(extra)
         return self.write_private('muttrc', ''.join(
             'set %s="%s"\n' % (name, value.replace('"', '\\"'))
             for name, value in settings))
 
-    def mutt(self, keys, scheme='imaps'):
-        argv = ['mutt', '-n', '-F', self.muttrc(scheme), '-e',
+    def mutt(self, keys, scheme='imaps', extra=(), debug=False):
+        argv = ['mutt', '-n', '-F', self.muttrc(scheme, extra), '-e',
                 'push "%s"' % keys]
+        if debug:
+            # Debian's mutt is built with --enable-debug: -d 5 writes the
+            # IMAP conversation to ~/.muttdebug0.
+            argv[1:1] = ['-d', '5']
         code, screen = run_on_pty(argv, self.env(), self.tmp,
                                   CLIENT_TIMEOUT)
         self.assertEqual(code, 0, 'mutt %s: exit %r; screen:\n%s'
@@ -1072,6 +1165,21 @@ class MuttTest(ClientCase):
                          [by_subject['mutt moveme'][1]],
                          'Archive after the move: %r' % archive)
 
+        # Copy into a mailbox mutt creates (CREATE, then APPEND or COPY),
+        # delete one and expunge it.
+        self.mutt('<search>~s readme<enter><copy-message>=Mutt/Copies<enter>'
+                  '<search>~s \'mutt one\'<enter><delete-message>'
+                  '<sync-mailbox><quit>')
+        copies = self.bodies('Mutt/Copies')
+        self.assertEqual([b for _, b in copies.values()],
+                         [by_subject['mutt readme'][1]],
+                         'Mutt/Copies after mutt <copy-message>: %r' % copies)
+        inbox = self.bodies()
+        self.assertEqual(sorted(inbox), sorted(
+            by_subject[s][0] for s in ('mutt readme', 'mutt flagme')),
+            'INBOX after mutt <delete-message> of "mutt one": %r'
+            % sorted(inbox))
+
 
     def test_mutt_starttls(self):
         self.deliver([message('mutt over starttls')])
@@ -1083,6 +1191,66 @@ class MuttTest(ClientCase):
             piped = f.read()
         self.assertEqual(piped, lf(body), 'mutt over imap:// (STARTTLS): '
                          '%s' % first_diff(piped, lf(body)))
+
+
+    def test_mutt_header_cache_qresync(self):
+        """mutt with a header cache and imap_qresync: the second run
+        resynchronises from the cache (CHANGEDSINCE with VANISHED, RFC
+        7162 3.2.6) and must see the flag change and the expunge made in
+        between."""
+        self.deliver([message('cache %d' % i) for i in range(1, 6)])
+        cache = os.path.join(self.tmp, 'hcache')
+        os.mkdir(cache)
+        extra = (('header_cache', cache + '/'), ('imap_qresync', 'yes'),
+                 ('imap_condstore', 'yes'))
+        flagged = os.path.join(self.tmp, 'flagged.eml')
+        every = os.path.join(self.tmp, 'all.eml')
+        keys = ('<tag-pattern>~F<enter><tag-prefix><pipe-message>cat > %s'
+                '<enter><untag-pattern>~A<enter><tag-pattern>~A<enter>'
+                '<tag-prefix><pipe-message>cat > %s<enter><quit>'
+                % (flagged, every))
+
+        def subjects(path):
+            if not os.path.exists(path):
+                return []
+            with open(path, 'rb') as f:
+                return sorted(re.findall(rb'(?m)^Subject: (cache \d)$',
+                                         f.read()))
+
+        # One flagged message from the start (<tag-prefix> with nothing
+        # tagged would act on the current message).
+        m = self.imap()
+        self.select(m)
+        self.ok(m.store('5', '+FLAGS', '(\\Flagged)'), 'STORE 5')
+        self.mutt(keys, extra=extra)
+        self.assertEqual(subjects(every), [b'cache %d' % i
+                                           for i in range(1, 6)])
+        self.assertEqual(subjects(flagged), [b'cache 5'])
+        self.assertTrue(os.listdir(cache), 'mutt wrote no header cache')
+
+        self.ok(m.noop(), 'NOOP')
+        self.ok(m.store('2', '+FLAGS', '(\\Flagged)'), 'STORE 2')
+        self.ok(m.store('4', '+FLAGS', '(\\Deleted)'), 'STORE 4')
+        self.ok(m.expunge(), 'EXPUNGE')
+        os.unlink(every)
+        self.mutt(keys, extra=extra, debug=True)
+        self.assertEqual(subjects(flagged), [b'cache 2', b'cache 5'],
+                         'second mutt run (header cache, QRESYNC): the '
+                         'message flagged meanwhile')
+        self.assertEqual(subjects(every), [b'cache 1', b'cache 2',
+                                           b'cache 3', b'cache 5'],
+                         'second mutt run (header cache, QRESYNC): the '
+                         'message expunged meanwhile must be gone')
+        with open(os.path.join(self.home, '.muttdebug0'), 'rb') as f:
+            log = f.read()
+        # mutt 2.2 resynchronises with ENABLE QRESYNC, SELECT (CONDSTORE)
+        # and UID FETCH ... (CHANGEDSINCE m VANISHED) (RFC 7162 3.2.6).
+        sent = b'\n'.join(l for l in log.splitlines() if b'> a0' in l)
+        self.assertIn(b'ENABLE QRESYNC\r\n', log, sent)
+        self.assertRegex(sent, rb'UID FETCH [0-9:,]+ \(FLAGS\) '
+                         rb'\(CHANGEDSINCE \d+ VANISHED\)',
+                         'the second mutt run did not resynchronise from its'
+                         ' header cache: %r' % sent)
 
 
 # -- mbsync --------------------------------------------------------------
@@ -1161,10 +1329,10 @@ MAILDIR_LETTERS = {'\\Seen': 'S', '\\Flagged': 'F', '\\Answered': 'R',
                    '\\Draft': 'D', '\\Deleted': 'T'}
 
 
-class MbsyncTest(ClientCase):
-    """mbsync (isync) syncs the account to a Maildir and back: every
-    folder and message, flags both ways, deletions both ways, and a new
-    message written into the Maildir uploaded."""
+class MbsyncCase(ClientCase):
+    """An .mbsyncrc for the test's account, one channel syncing every
+    mailbox both ways, and the check that the Maildir mirrors the
+    server."""
 
     def mbsyncrc(self):
         self.maildir = os.path.join(self.tmp, 'Mail')
@@ -1240,6 +1408,13 @@ class MbsyncTest(ClientCase):
                                  'Maildir file %s' % (what, box, uid,
                                                       flags, name))
         return out
+
+
+
+class MbsyncTest(MbsyncCase):
+    """mbsync (isync) syncs the account to a Maildir and back: every
+    folder and message, flags both ways, deletions both ways, and a new
+    message written into the Maildir uploaded."""
 
     def test_mbsync_round_trip(self):
         self.deliver([message('sync %d' % i) for i in (1, 2, 3)] +
@@ -1331,6 +1506,212 @@ class MbsyncTest(ClientCase):
         before = maildir_files(self.maildir)
         self.sync()
         self.assertEqual(maildir_files(self.maildir), before)
+
+
+def large_message(subject, size=3 << 20):
+    """A multipart message with a base64 attachment of about size bytes
+    (deterministic pseudo-random data), so that FETCH answers come in
+    several parts and clients read long literals."""
+    rnd = random.Random(subject)
+    raw = bytes(rnd.getrandbits(8) for _ in range(size * 3 // 4))
+    b64 = base64.encodebytes(raw).replace(b'\n', b'\r\n')
+    return (b'From: Big Sender <big@' + REMOTE.encode() + b'>\r\n'
+            b'To: someone@' + DOMAIN.encode() + b'\r\n'
+            b'Subject: ' + subject.encode() + b'\r\n'
+            b'Date: Tue, 01 Dec 2026 12:00:00 +0000\r\n'
+            b'MIME-Version: 1.0\r\n'
+            b'Content-Type: multipart/mixed; boundary="big"\r\n'
+            b'\r\n'
+            b'--big\r\n'
+            b'Content-Type: text/plain\r\n'
+            b'\r\n'
+            b'A large attachment follows.\r\n'
+            b'--big\r\n'
+            b'Content-Type: application/octet-stream\r\n'
+            b'Content-Transfer-Encoding: base64\r\n'
+            b'\r\n' + b64 + b'--big--\r\n')
+
+
+class MbsyncBulkTest(MbsyncCase):
+    """mbsync with 150 messages (APPENDed with mixed flags), a 3 MB
+    message and a mailbox whose name is not ASCII (modified UTF-7 on the
+    wire, RFC 3501 5.1.3; isync 1.4 names the Maildir folder as it comes
+    on the wire, decoding only came with isync 1.5)."""
+
+    def test_mbsync_bulk(self):
+        big = large_message('a big one')
+        self.deliver([big])
+        m = self.imap()
+        letters = ['\\Seen', '\\Flagged', '\\Answered', '\\Draft']
+        t0 = time.monotonic()
+        for i in range(150):
+            flags = [f for j, f in enumerate(letters) if i >> j & 1]
+            self.ok(m.append('INBOX', '(%s)' % ' '.join(flags), None,
+                             message('bulk %d' % i)), 'APPEND %d' % i)
+        box = 'Entw&APw-rfe'  # "Entwürfe"
+        self.ok(m.create(box), 'CREATE ' + box)
+        self.ok(m.append(box, '(\\Seen)', None, message('ein Entwurf')),
+                'APPEND ' + box)
+        boxes = list_map(self.ok(m.list('""', '*'), 'LIST'))
+        self.assertIn(box, boxes, 'LIST after CREATE %s: %r' % (box, boxes))
+        harness.note('150 APPENDs: %.2f s' % (time.monotonic() - t0))
+        self.rc = self.mbsyncrc()
+        t0 = time.monotonic()
+        self.sync()
+        harness.note('mbsync of 151 messages (one of 3 MB): %.2f s'
+                     % (time.monotonic() - t0))
+        local = self.assert_mirror('first sync', boxes=('INBOX',))
+        self.assertEqual(len(local['INBOX']), 151)
+        self.assertTrue(os.path.isdir(os.path.join(self.maildir, box,
+                                                   'cur')),
+                        'no Maildir folder for the mailbox %s: %r'
+                        % (box, os.listdir(self.maildir)))
+        got = maildir_files(self.maildir)[box]
+        self.assertEqual([strip_tuid(d) for d in got.values()],
+                         [lf(message('ein Entwurf'))], got)
+
+        # Every message marked \Seen in the Maildir, pushed back.
+        inbox_dir = os.path.join(self.maildir, 'INBOX')
+        for name in local['INBOX'].values():
+            flags = maildir_flags(name)
+            if 'S' not in flags:
+                new = 'cur/' + os.path.basename(name).split(':2,')[0] + \
+                    ':2,' + ''.join(sorted(flags + 'S'))
+                os.rename(os.path.join(inbox_dir, name),
+                          os.path.join(inbox_dir, new))
+        self.sync()
+        self.select(m)
+        self.assertEqual(self.ok(m.search(None, 'UNSEEN'), 'SEARCH')[0],
+                         b'', 'SEARCH UNSEEN after mbsync pushed \\Seen '
+                         'for every message')
+        self.assert_mirror('after pushing \\Seen', boxes=('INBOX',))
+
+
+class LargeMessageTest(ClientCase):
+    """A 3 MB message (FETCH answers it in parts): BODY[] whole and
+    partial, BINARY[] of the attachment (RFC 3516) and RFC822.SIZE with
+    imaplib; BODY[] with curl."""
+
+    def test_large_message(self):
+        big = large_message('large through clients')
+        self.deliver([big])
+        m = self.imap()
+        self.select(m)
+        (uid, d), = self.fetch(m, '1', '(BODY.PEEK[] RFC822.SIZE)').items()
+        body = d['BODY[]']
+        self.assertEqual(strip_delivery_trace(body), big, 'FETCH BODY[] '
+                         'of a 3 MB message: %s'
+                         % first_diff(strip_delivery_trace(body), big))
+        self.assertEqual(int(d['RFC822.SIZE']), len(body))
+        d = self.fetch(m, str(uid), '(BODY.PEEK[]<1000000.5000>)')[uid]
+        self.assertEqual(d['BODY[]<1000000>'], body[1000000:1005000],
+                         'FETCH BODY.PEEK[]<1000000.5000>')
+        caps = self.ok(m.capability(), 'CAPABILITY')[0].upper().split()
+        if b'BINARY' in caps:
+            d = self.fetch(m, str(uid), '(BINARY.PEEK[2])')[uid]
+            raw = base64.b64decode(big.split(b'base64\r\n\r\n', 1)[1]
+                                   .split(b'--big--')[0])
+            self.assertEqual(d['BINARY[2]'], raw, 'FETCH BINARY.PEEK[2]: '
+                             'not the decoded attachment: %s'
+                             % first_diff(d['BINARY[2]'], raw))
+        got = self.curl('INBOX;UID=%d' % uid)
+        self.assertEqual(got, body, 'curl INBOX;UID=%d of 3 MB: %s'
+                         % (uid, first_diff(got, body)))
+
+
+class LineEndTest(ClientCase):
+    """A local delivery agent gets messages with Unix line ends (an MTA
+    pipes them so, an mbox holds them so), but an IMAP message is RFC
+    5322 text with CRLF line ends, and RFC822.SIZE counts them (RFC 9051
+    2.3.4): what `marmot deliver` stored with LF must come out with CRLF,
+    to imaplib and to curl alike.
+
+    Against Marmot at 7cca0cc this fails: `marmot deliver` stores the LF
+    bytes as they came, and FETCH BODY[] / RFC822.SIZE serve them with
+    bare LF (FETCH 1 (RFC822.SIZE BODY.PEEK[]) -> "RFC822.SIZE 507
+    BODY[] {507} From: ...\\nTo: ..."); `marmot import --maildir` of
+    LF files does the same. Dovecot's LDA stores LF and serves CRLF."""
+
+    def test_lf_delivery_served_with_crlf(self):
+        msgs = [message('lf line ends'), multipart_message('lf multipart')]
+        self.deliver([lf(msg) for msg in msgs])
+        path = os.path.join(self.tmp, 'one.mbox')
+        with open(path, 'wb') as f:
+            f.write(b'From sender@remote.test Tue Dec  1 10:00:00 2026\n' +
+                    lf(message('lf from an mbox')) + b'\n')
+        self.srv.deliver_mbox(self.user, path)
+        msgs.append(message('lf from an mbox'))
+        m = self.imap()
+        self.select(m)
+        got = self.fetch(m, '1:*', '(RFC822.SIZE BODY.PEEK[] '
+                         'BODY.PEEK[TEXT])')
+        self.assertEqual(len(got), 3, sorted(got))
+        for (uid, d), msg in zip(sorted(got.items()), msgs):
+            body = strip_delivery_trace(d['BODY[]'])
+            self.assertEqual(body, msg, 'UID FETCH %d BODY[] of a message '
+                             'delivered with LF line ends: expected CRLF '
+                             '(RFC 5322 2.1), %s' % (uid, first_diff(body,
+                                                                     msg)))
+            self.assertEqual(int(d['RFC822.SIZE']), len(d['BODY[]']),
+                             'UID FETCH %d RFC822.SIZE counts CRLF (RFC '
+                             '9051 2.3.4)' % uid)
+            self.assertEqual(d['BODY[TEXT]'], msg.split(b'\r\n\r\n', 1)[1],
+                             'UID FETCH %d BODY[TEXT]' % uid)
+            self.assertEqual(self.curl('INBOX;UID=%d' % uid), d['BODY[]'],
+                             'curl INBOX;UID=%d' % uid)
+
+
+class ManyMessagesTest(ClientCase):
+    """A mailbox of 500 messages (delivered as one mbox) read whole by
+    mutt (headers of all, then every message piped) and by fetchmail
+    (fetchall), and searched by curl: every client sees all 500."""
+
+    COUNT = 500
+
+    def test_500_messages(self):
+        mbox = b''.join(
+            b'From sender@remote.test Tue Dec  1 10:00:00 2026\n' +
+            lf(message('many %03d' % i)) + b'\n'
+            for i in range(self.COUNT))
+        path = os.path.join(self.tmp, 'many.mbox')
+        with open(path, 'wb') as f:
+            f.write(mbox)
+        t0 = time.monotonic()
+        self.srv.deliver_mbox(self.user, path)
+        harness.note('%d messages delivered from an mbox in %.2f s'
+                     % (self.COUNT, time.monotonic() - t0))
+        want = [b'many %03d' % i for i in range(self.COUNT)]
+
+        out = self.curl('INBOX?ALL').decode()
+        self.assertEqual(out.split()[2:], [str(i) for i in
+                                           range(1, self.COUNT + 1)],
+                         'curl INBOX?ALL: %r' % out[:300])
+
+        every = os.path.join(self.tmp, 'all.eml')
+        t0 = time.monotonic()
+        code, screen = run_on_pty(
+            ['mutt', '-n', '-F', MuttTest.muttrc(self), '-e',
+             'push "<tag-pattern>~A<enter><tag-prefix><pipe-message>'
+             'cat > %s<enter><quit>"' % every], self.env(), self.tmp,
+            CLIENT_TIMEOUT)
+        harness.note('mutt: %d messages opened and piped in %.2f s'
+                     % (self.COUNT, time.monotonic() - t0))
+        self.assertEqual(code, 0, screen[-2000:])
+        with open(every, 'rb') as f:
+            got = sorted(re.findall(rb'(?m)^Subject: (many \d+)$', f.read()))
+        self.assertEqual(got, want, 'mutt piped %d of %d messages'
+                         % (len(got), self.COUNT))
+
+        t0 = time.monotonic()
+        r, fetched = FetchmailTest.fetchmail(self, keep=True)
+        harness.note('fetchmail: %d messages in %.2f s'
+                     % (len(fetched), time.monotonic() - t0))
+        # (\r? because the mbox has LF line ends: LineEndTest checks
+        # that the server turns them into CRLF.)
+        got = sorted(re.search(rb'\nSubject: (many \d+)\r?\n', g).group(1)
+                     for g in fetched)
+        self.assertEqual(got, want, 'fetchmail fetched %d of %d messages'
+                         % (len(got), self.COUNT))
 
 
 # -- fetchmail -----------------------------------------------------------
@@ -1447,16 +1828,6 @@ class CurlTest(ClientCase):
     certificate checked (its name resolved to loopback with --resolve),
     and over imap:// with --ssl-reqd (STARTTLS)."""
 
-    def curl(self, url, *args, scheme='imaps', input=None):
-        port = self.srv.ports[scheme]
-        argv = ['curl', '-sS', '--max-time', '30',
-                '--resolve', '%s:%d:%s' % (self.srv.hostname, port,
-                                           self.srv.host),
-                '--cacert', self.cert, '-u', '%s:%s' % (self.user,
-                                                        self.password),
-                '%s://%s:%d/%s' % (scheme, self.srv.hostname, port, url)]
-        return self.run_client(argv + list(args), input=input).stdout
-
     def test_curl_urls(self):
         self.deliver([message('curl one'), multipart_message('curl two'),
                       message('curl three')])
@@ -1466,6 +1837,16 @@ class CurlTest(ClientCase):
             got = self.curl('INBOX;UID=%d' % uid)
             self.assertEqual(got, server[uid][1], 'curl INBOX;UID=%d: %s'
                              % (uid, first_diff(got, server[uid][1])))
+        # RFC 5092 6: a URL with the mailbox's UIDVALIDITY; curl refuses
+        # the fetch when the mailbox's differs (exit 78).
+        m = self.imap()
+        validity = status_map(self.ok(m.status('INBOX', '(UIDVALIDITY)'),
+                                      'STATUS'))['UIDVALIDITY']
+        got = self.curl('INBOX;UIDVALIDITY=%d/;UID=%d' % (validity, uids[0]))
+        self.assertEqual(got, server[uids[0]][1], 'curl ;UIDVALIDITY=%d'
+                         % validity)
+        self.curl('INBOX;UIDVALIDITY=%d/;UID=%d' % (validity + 1, uids[0]),
+                  ok_codes=(78,))
         got = self.curl('INBOX;MAILINDEX=2')
         self.assertEqual(got, server[uids[1]][1], 'curl INBOX;MAILINDEX=2')
         got = self.curl('INBOX;UID=%d;SECTION=1' % uids[1])
@@ -1477,7 +1858,6 @@ class CurlTest(ClientCase):
                          'curl ;SECTION=HEADER.FIELDS (SUBJECT)')
 
         # The fetches above were BODY[] (not PEEK): all \Seen now.
-        m = self.imap()
         self.select(m)
         self.ok(m.uid('STORE', str(uids[1]), '-FLAGS', '(\\Seen)'), 'STORE')
         out = self.curl('INBOX?UNSEEN').decode()
