@@ -395,5 +395,48 @@ class ImapSessionTest(unittest.TestCase):
         self.assertNotIn('EXPUNGE', a.untagged_responses)
 
 
+    def test_9_authenticate_scram_sha_256(self):
+        # RFC 9051 6.2.2 with SASL-IR (RFC 4959): the client-first in the
+        # command, the server-first and -final as continuations, the
+        # client's empty line, then OK; the session then reads mail.
+        from test_sasl import ScramClient, b64d, b64e
+        m = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
+                              ssl_context=self.ctx, timeout=20)
+        self.addCleanup(self.logout, m)
+        self.assertIn('AUTH=SCRAM-SHA-256', m.capabilities)
+        sc = ScramClient(self.user)
+        tag = m._new_tag().decode()
+        m.send(('%s AUTHENTICATE SCRAM-SHA-256 %s\r\n'
+                % (tag, b64e(sc.first.encode()))).encode())
+        line = m.readline().strip()
+        self.assertTrue(line.startswith(b'+ '), line)
+        final = sc.final(b64d(line[2:].decode()).decode(), self.password)
+        m.send(b64e(final.encode()).encode() + b'\r\n')
+        line = m.readline().strip()
+        self.assertTrue(line.startswith(b'+ '), line)
+        self.assertTrue(sc.verify(b64d(line[2:].decode()).decode()),
+                        'server signature does not verify: %r' % line)
+        m.send(b'\r\n')
+        line = m.readline().strip()
+        self.assertTrue(line.startswith(tag.encode() + b' OK'), line)
+        m.state = 'AUTH'
+        typ, data = m.select('INBOX')
+        self.assertEqual(typ, 'OK', data)
+        # A wrong password fails like LOGIN's.
+        m2 = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
+                               ssl_context=self.ctx, timeout=20)
+        self.addCleanup(self.logout, m2)
+        sc = ScramClient(self.user)
+        tag = m2._new_tag().decode()
+        m2.send(('%s AUTHENTICATE SCRAM-SHA-256 %s\r\n'
+                 % (tag, b64e(sc.first.encode()))).encode())
+        line = m2.readline().strip()
+        final = sc.final(b64d(line[2:].decode()).decode(),
+                         'not the password')
+        m2.send(b64e(final.encode()).encode() + b'\r\n')
+        line = m2.readline().strip()
+        self.assertTrue(line.startswith(tag.encode() + b' NO'), line)
+
+
 if __name__ == '__main__':
     unittest.main()
