@@ -1738,7 +1738,7 @@ class FetchmailTest(ClientCase):
     line ends, so a file is BODY[] exactly after fetchmail's own Received
     field."""
 
-    def fetchmail(self, keep, ok_codes=(0,), starttls=False):
+    def fetchmail(self, keep, ok_codes=(0,), starttls=False, idle=False):
         out = os.path.join(self.tmp, 'fetched')
         os.makedirs(out, exist_ok=True)
         text = ('set no syslog\n'
@@ -1750,7 +1750,7 @@ class FetchmailTest(ClientCase):
                 # STARTTLS, required (sslcertck makes it mandatory).
                 '  %s sslcertck sslcertfile "%s"\n'
                 '  sslcommonname "%s"\n'
-                '  %s\n'
+                '  %s%s\n'
                 '  no stripcr\n'
                 '  mda "/bin/sh -c \'cat > $(mktemp %s/msg.XXXXXX)\'"\n'
                 % (self.srv.host,
@@ -1758,8 +1758,11 @@ class FetchmailTest(ClientCase):
                    self.user, self.password,
                    "sslproto 'tls1.2+'" if starttls else 'ssl', self.cert,
                    self.srv.hostname,
-                   'keep' if keep else 'nokeep', out))
+                   'keep' if keep else 'nokeep', ' idle' if idle else '',
+                   out))
         rc = self.write_private('.fetchmailrc', text)
+        if idle:
+            return rc, out
         r = self.run_client(['fetchmail', '-f', rc, '--nosyslog', '-v',
                              '--nodetach', '--pidfile',
                              os.path.join(self.tmp, 'fetchmail.pid')],
@@ -1808,6 +1811,56 @@ class FetchmailTest(ClientCase):
         self.assertIn(b'Subject: fetch four\r\n',
                       strip_fetchmail_received(got[0]))
 
+
+    def test_fetchmail_idle(self):
+        """fetchmail as a daemon with `idle` (RFC 2177): a message sent
+        over SMTP while it idles is fetched within a few seconds."""
+        self.deliver([message('fetch before idle')])
+        rc, out = self.fetchmail(keep=True, idle=True)
+        p = subprocess.Popen(
+            ['fetchmail', '-f', rc, '--nosyslog', '-v', '--nodetach',
+             '--daemon', '300', '--pidfile',
+             os.path.join(self.tmp, 'fetchmail.pid')],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=self.env(), cwd=self.tmp)
+
+        output = []
+
+        def stop():
+            if p.poll() is None:
+                p.kill()
+            if not output:
+                try:
+                    output.append(p.communicate(timeout=10)[0])
+                except subprocess.TimeoutExpired:
+                    output.append(b'(no output: fetchmail did not exit)')
+            return output[0].decode(errors='replace')
+        self.addCleanup(stop)
+
+        def wait_files(n, timeout):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if len(os.listdir(out)) >= n or p.poll() is not None:
+                    break
+                time.sleep(0.05)
+            return len(os.listdir(out))
+
+        self.assertEqual(wait_files(1, 20), 1, 'fetchmail --daemon with '
+                         'idle: the first message was not fetched')
+        # Give it time to enter IDLE, then deliver.
+        time.sleep(1.5)
+        self.srv.deliver_smtp(self.user, message('fetch during idle'))
+        t0 = time.monotonic()
+        got = wait_files(2, 15)
+        elapsed = time.monotonic() - t0
+        log = stop()
+        harness.note('fetchmail idle: the new message fetched %.2f s after '
+                     'the SMTP 250' % elapsed)
+        self.assertEqual(got, 2, 'fetchmail with idle did not fetch the '
+                         'message sent while it idled\n%s' % log[-3000:])
+        self.assertIn('IDLE', log, 'fetchmail -v shows no IDLE:\n%s'
+                      % log[-3000:])
+        self.assertLess(elapsed, 5.0, 'fetchmail idle took %.2f s' % elapsed)
 
     def test_fetchmail_starttls(self):
         self.deliver([message('fetch over starttls')])
