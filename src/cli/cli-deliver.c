@@ -284,6 +284,40 @@ static int cli_deliver_resolve(struct cli_context *ctx,
 
 /* Appends one message to the spool of every target. Returns CLI_EXIT_OK
    once all are durable, or EX_TEMPFAIL (printed). */
+/* A local delivery agent gets Unix line ends (an MTA pipes them so, an
+   mbox holds them so), but a stored message is RFC 5322 text: lines end
+   in CRLF (RFC 5322 2.1), which IMAP sends and RFC822.SIZE counts (RFC
+   9051 2.3.4). Appends data to dest with each bare LF made CRLF; returns
+   false (dest untouched) when there is none. */
+static bool cli_deliver_crlf(struct buf *dest, const uint8_t *data, size_t size)
+{
+	const uint8_t *p = data, *end = data + size, *lf;
+	bool bare = false;
+
+	for (lf = memchr(p, '\n', size); lf != NULL;
+	     lf = memchr(lf + 1, '\n', (size_t)(end - lf - 1))) {
+		if (lf == data || lf[-1] != '\r') {
+			bare = true;
+			break;
+		}
+	}
+	if (!bare)
+		return false;
+	while (p < end) {
+		lf = memchr(p, '\n', (size_t)(end - p));
+		if (lf == NULL) {
+			buf_append(dest, p, (size_t)(end - p));
+			break;
+		}
+		buf_append(dest, p, (size_t)(lf - p));
+		if (lf == data || lf[-1] != '\r')
+			buf_append_c(dest, '\r');
+		buf_append_c(dest, '\n');
+		p = lf + 1;
+	}
+	return true;
+}
+
 static int cli_deliver_append(const struct cli_deliver *d,
 			      const struct cli_deliver_target *targets,
 			      unsigned int count, const char *sender,
@@ -292,6 +326,15 @@ static int cli_deliver_append(const struct cli_deliver *d,
 	struct spool_record record;
 	uint8_t id[SPOOL_RECORD_ID_LEN];
 	const char *error;
+	struct buf crlf = BUF_INIT;
+	int ret = CLI_EXIT_OK;
+
+	if (cli_deliver_crlf(&crlf, data, size)) {
+		struct span converted = buf_span(&crlf);
+
+		data = converted.p;
+		size = converted.len;
+	}
 
 	memset(&record, 0, sizeof(record));
 	record.received = (int64_t)time(NULL);
@@ -307,10 +350,12 @@ static int cli_deliver_append(const struct cli_deliver *d,
 			   caller duplicates it there, as with any LDA. */
 			cli_error("delivery to account %" PRIu64 " failed: %s",
 				  targets[i].id, error);
-			return EX_TEMPFAIL;
+			ret = EX_TEMPFAIL;
+			break;
 		}
 	}
-	return CLI_EXIT_OK;
+	buf_free(&crlf);
+	return ret;
 }
 
 /* The Message-ID header of a message (unfolded, trimmed, control

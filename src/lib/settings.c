@@ -199,7 +199,9 @@ static const struct setting_def setting_defs[] = {
 	  "it at 10s, so 8s leaves time to log and exit." },
 	{ "idle_timeout", SETTING_TIME, "5m", 10, 3600, OFF(idle_timeout), -1,
 	  "How long a connection may stay idle before it authenticates (RFC "
-	  "5321 4.5.3.2 asks for at least 5 minutes on SMTP)." },
+	  "5321 4.5.3.2 asks for at least 5 minutes on SMTP). A POP3 "
+	  "session that has logged in gets at least 10 minutes (RFC 1939 "
+	  "3)." },
 	{ "login_timeout", SETTING_TIME, "60s", 1, 3600, OFF(login_timeout), -1,
 	  "How long an IMAP, POP3 or submission connection may take to log "
 	  "in, busy or not: a client that trickles bytes to stay under "

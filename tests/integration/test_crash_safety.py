@@ -543,11 +543,12 @@ class DeliverMboxTest(unittest.TestCase):
         self.assertEqual([row[3] for row in rows],
                          ['<one@x.example>', '-', '<three@x.example>',
                           '<five@x.example>'])
-        # Sizes: mboxrd quoting undone, Status removed.
+        # Sizes: mboxrd quoting undone, Status removed, and the Unix
+        # line ends of the mbox stored as CRLF (RFC 5322 2.1).
         expect = [msgs[0], msgs[1], msgs[2],
                   msgs[4].replace('Status: RO\n', '')]
         self.assertEqual([int(row[4]) for row in rows],
-                         [len(m) for m in expect])
+                         [len(m.replace('\n', '\r\n')) for m in expect])
         r = self.inst.marmot(['store', 'list', self.alice, '--mailbox',
                               'Nope'])
         self.assertEqual(r.returncode, 1)
