@@ -211,12 +211,13 @@ class Pop3MaildropTest(Pop3Case):
                 self.assertTrue(p.quit().startswith(b'+OK'))
 
     def test_bare_lf_message(self):
-        # Stored byte for byte; sent with CRLF line ends (RFC 1939 3).
+        # `marmot deliver` stores Unix line ends as CRLF (RFC 5322 2.1),
+        # so the size STAT and LIST give is what RETR sends (RFC 1939 5).
         user, password = self.new_user('lf')
         text = 'Subject: lf\n\nline 1\n.dot\nno newline at the end'
         self.deliver(user, [text])
         p = self.pop(user, password)
-        self.assertEqual(p.stat(), (1, len(text)))
+        self.assertEqual(p.stat(), (1, len(text.replace('\n', '\r\n'))))
         _, lines, _ = p.retr(1)
         self.assertEqual(lines, [b'Subject: lf', b'', b'line 1', b'.dot',
                                  b'no newline at the end'])
@@ -244,7 +245,8 @@ class Pop3MaildropTest(Pop3Case):
         self.assertEqual(len(set(u.split()[1] for u in p.uidl()[1])), n)
         _, lines, _ = p.retr(1050)
         self.assertIn(b'Subject: many 1050', lines)
-        self.assertEqual(b'%d' % len(b'\n'.join(lines[:4]) + b'\n'),
+        # The mbox's LF line ends are stored (and counted) as CRLF.
+        self.assertEqual(b'%d' % len(b'\r\n'.join(lines[:4]) + b'\r\n'),
                          listing[1049].split()[1])
         p.quit()
 
