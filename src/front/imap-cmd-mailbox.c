@@ -34,18 +34,6 @@
 #define IMAP_LIST_MAX_PATTERNS 64
 #define IMAP_LIST_MAX_STEPS (20ull * 1000 * 1000)
 
-static const char *const imap_special_use_names[] = {
-	[STORE_SPECIAL_NONE] = NULL,
-	[STORE_SPECIAL_INBOX] = NULL,
-	[STORE_SPECIAL_DRAFTS] = "\\Drafts",
-	[STORE_SPECIAL_SENT] = "\\Sent",
-	[STORE_SPECIAL_JUNK] = "\\Junk",
-	[STORE_SPECIAL_TRASH] = "\\Trash",
-	[STORE_SPECIAL_ARCHIVE] = "\\Archive",
-	[STORE_SPECIAL_ALL] = "\\All",
-	[STORE_SPECIAL_FLAGGED] = "\\Flagged",
-};
-
 /* RFC 8474 4 objectid: 1*255 of ALPHA / DIGIT / "_" / "-". The store's
    mailbox id is never reused, so it is a stable MAILBOXID. */
 static const char *imap_mailbox_objectid(struct pool *pool, uint64_t id)
@@ -333,7 +321,7 @@ static bool imap_list_selected(const struct imap_list *list,
 	if ((list->sel_subscribed || list->lsub) && !lb->box.subscribed)
 		return false;
 	if (list->sel_special &&
-	    imap_special_use_names[lb->box.special_use] == NULL)
+	    imap_special_use_attr(lb->box.special_use) == NULL)
 		return false;
 	return true;
 }
@@ -344,7 +332,7 @@ static void imap_list_write_box(struct imap_cmd *cmd,
 {
 	const char *attrs[4];
 	unsigned int n = 0;
-	const char *special = imap_special_use_names[lb->box.special_use];
+	const char *special = imap_special_use_attr(lb->box.special_use);
 
 	if (!selected && list->lsub) {
 		/* RFC 3501 6.3.9: an unsubscribed parent of a subscribed
@@ -630,7 +618,7 @@ static int imap_create_parse_use(struct imap_cmd *cmd,
 		     j++) {
 			if (use_count == 1 &&
 			    imap_arg_atom_equals(&uses[0],
-						 imap_special_use_names[j]))
+						 imap_special_use_attr(j)))
 				break;
 		}
 		if (use_count == 1 && j > STORE_SPECIAL_FLAGGED) {

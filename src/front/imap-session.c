@@ -755,7 +755,7 @@ static void imap_session_abort(struct imap_session *s)
 
 /* ---- session commands ---- */
 
-static const char *imap_special_use_attr(enum store_special_use use)
+const char *imap_special_use_attr(enum store_special_use use)
 {
 	switch (use) {
 	case STORE_SPECIAL_DRAFTS:

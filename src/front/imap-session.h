@@ -20,6 +20,7 @@
 
 #include "lib.h"
 #include "imap-parser.h"
+#include "store.h"
 
 struct buf;
 struct front_conn;
@@ -226,6 +227,10 @@ int imap_cmd_uids(struct imap_cmd *cmd, const struct imap_arg *arg,
 const char *imap_cmd_mailbox_name(struct imap_cmd *cmd,
 				  const struct imap_arg *arg,
 				  const char **error_r);
+
+/* The RFC 6154 attribute of a special use ("\\Drafts"), NULL for none
+   and for INBOX. */
+const char *imap_special_use_attr(enum store_special_use use);
 
 /* The tagged answer. code is without brackets or NULL. */
 void imap_cmd_ok(struct imap_cmd *cmd, const char *code, const char *text);
