@@ -380,6 +380,18 @@ static void front_conn_destroy(struct front_conn *conn)
 	pool_unref(&conn->pool);
 }
 
+void front_conn_quickack(struct front_conn *conn)
+{
+#ifdef TCP_QUICKACK
+	/* tcp(7): setting it sends an ACK that is due now; the kernel
+	   drops back to delayed ACKs by itself later. */
+	(void)setsockopt(stream_fd(conn->stream), IPPROTO_TCP, TCP_QUICKACK,
+			 &(int){ 1 }, sizeof(int));
+#else
+	(void)conn;
+#endif
+}
+
 void front_conn_printf(struct front_conn *conn, const char *fmt, ...)
 {
 	struct buf b = BUF_INIT;

@@ -536,8 +536,14 @@ static size_t imap_input(struct front_conn *conn, struct span data)
 		ret = imap_parser_parse(state->parser, span_skip(data, total),
 					&consumed, &res);
 		total += consumed;
-		if (ret == 0)
+		if (ret == 0) {
+			/* imaplib sends APPEND's literal and the CRLF after
+			   it in two writes; with Nagle on, the CRLF waits
+			   for our ACK of the literal. */
+			if (imap_parser_awaits_command_end(state->parser))
+				front_conn_quickack(conn);
 			break;
+		}
 		if (ret < 0) {
 			struct buf out = BUF_INIT;
 

@@ -137,6 +137,11 @@ size_t front_conn_output_pending(const struct front_conn *conn);
 /* proto->output_drained is called once what is queued now is written
    (output must be pending). */
 void front_conn_want_drained(struct front_conn *conn);
+/* Acknowledges the input read so far at once instead of after the
+   delayed-ACK timer (~40 ms on Linux): for a protocol that has a
+   command's literal and awaits its last bytes, which a client with
+   Nagle's algorithm on holds back until that ACK. */
+void front_conn_quickack(struct front_conn *conn);
 /* Flushes what is queued, then closes. */
 void front_conn_close(struct front_conn *conn, const char *reason);
 bool front_conn_is_tls(const struct front_conn *conn);

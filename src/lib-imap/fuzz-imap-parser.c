@@ -248,6 +248,9 @@ static void run(const uint8_t *data, size_t size, unsigned int flags,
 				check(in.len == 0);
 				break;
 			}
+			/* Right after an event no command end is awaited. */
+			check(ret <= 0 ||
+			      !imap_parser_awaits_command_end(parser));
 			transcript_add(transcript, ret, &res);
 			if (ret < 0) {
 				check(res.error.msg != NULL &&

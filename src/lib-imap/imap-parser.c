@@ -164,6 +164,18 @@ size_t imap_parser_memory_used(const struct imap_parser *parser)
 	       parser->limits.max_depth * sizeof(*parser->list_starts);
 }
 
+bool imap_parser_awaits_command_end(const struct imap_parser *parser)
+{
+	/* After a command, cmd_size and lit_size stay until the next one
+	   begins: its result is still in use. */
+	return parser->cmd_size > 0 && parser->lit_size > 0 &&
+	       parser->state != IMAP_PARSER_STATE_LINE_START &&
+	       parser->state != IMAP_PARSER_STATE_EMPTY_CR &&
+	       parser->state != IMAP_PARSER_STATE_LIT_DATA &&
+	       parser->state != IMAP_PARSER_STATE_SKIP &&
+	       parser->state != IMAP_PARSER_STATE_SKIP_LIT;
+}
+
 void imap_parser_expect_line(struct imap_parser *parser)
 {
 	i_assert(parser->state == IMAP_PARSER_STATE_LINE_START);
@@ -196,6 +208,7 @@ static void imap_parser_reset(struct imap_parser *parser)
 	parser->tag = NULL;
 	parser->name = NULL;
 	parser->cmd_size = 0;
+	parser->lit_size = 0;
 	parser->lit_data = NULL;
 }
 

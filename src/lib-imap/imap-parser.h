@@ -166,6 +166,12 @@ unsigned int imap_parser_get_flags(const struct imap_parser *parser);
    commands. */
 size_t imap_parser_memory_used(const struct imap_parser *parser);
 
+/* True when part of a command has been parsed, past any literal's data,
+   and the rest of it is awaited: the client has sent a literal and holds
+   the command's end (a client with Nagle's algorithm on waits for an ACK
+   before it sends those few bytes). */
+bool imap_parser_awaits_command_end(const struct imap_parser *parser);
+
 /* Parses input. Returns 1 with an event in *result_r, 0 when all of input
    was consumed and more is needed, -1 on an error (result_r->error). In
    every case *consumed_r says how much of input was used; the caller

@@ -326,6 +326,37 @@ static void test_refuse_literal(void **state)
 	imap_parser_destroy(&parser); /* NULL is fine */
 }
 
+/* imap_parser_awaits_command_end(): true only between a literal's last
+   byte and the command's CRLF (front-imap.c then ACKs at once). */
+static void test_awaits_command_end(void **state)
+{
+	struct imap_parser *parser =
+		imap_parser_create(&imap_parser_limits_auth, 0);
+	struct imap_parser_result res;
+	struct span in = SPAN_LIT("a1 APPEND INBOX {5}\r\n");
+
+	assert_false(imap_parser_awaits_command_end(parser));
+	assert_int_equal(parse_str(parser, &in, &res), 1);
+	assert_int_equal(res.event, IMAP_PARSER_EVENT_CONTINUE);
+	assert_false(imap_parser_awaits_command_end(parser));
+	/* Part of the literal: more of it is awaited, not the end. */
+	in = SPAN_LIT("hel");
+	assert_int_equal(parse_str(parser, &in, &res), 0);
+	assert_false(imap_parser_awaits_command_end(parser));
+	in = SPAN_LIT("lo");
+	assert_int_equal(parse_str(parser, &in, &res), 0);
+	assert_true(imap_parser_awaits_command_end(parser));
+	in = SPAN_LIT("\r\n");
+	assert_int_equal(parse_str(parser, &in, &res), 1);
+	assert_int_equal(res.event, IMAP_PARSER_EVENT_COMMAND);
+	assert_false(imap_parser_awaits_command_end(parser));
+	/* A command without a literal, in pieces: no ACK is due. */
+	in = SPAN_LIT("a2 NO");
+	assert_int_equal(parse_str(parser, &in, &res), 0);
+	assert_false(imap_parser_awaits_command_end(parser));
+	imap_parser_destroy(&parser);
+}
+
 static void test_huge_literal_preauth(void **state)
 {
 	struct imap_parser *parser =
@@ -715,6 +746,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_refuse_literal),
+		cmocka_unit_test(test_awaits_command_end),
 		cmocka_unit_test(test_huge_literal_preauth),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_deep_nesting),
