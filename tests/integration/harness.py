@@ -725,20 +725,28 @@ def auth_plain(user, password):
         b'\0' + user.encode() + b'\0' + password.encode()).decode()
 
 
-def imap_login(test, inst, ctx, user, password):
-    """An imaplib IMAP4_SSL client logged in as user on inst's imaps port,
-    logged out when test ends."""
+def imap_logout(m):
+    """LOGOUT that tolerates a connection already dropped."""
     import imaplib
+    try:
+        m.logout()
+    except (imaplib.IMAP4.error, OSError):
+        pass
 
-    def logout():
-        try:
-            m.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
 
-    m = imaplib.IMAP4_SSL(LOOPBACK, inst.ports['imaps'], ssl_context=ctx,
-                          timeout=20)
-    test.addCleanup(logout)
+def imap_connect(test, inst, ctx, timeout=20, host=LOOPBACK, cleanup=None):
+    """An imaplib IMAP4_SSL client, not logged in yet, on inst's imaps
+    port, logged out when test ends (or by cleanup(m) instead, if given)."""
+    import imaplib
+    m = imaplib.IMAP4_SSL(host, inst.ports['imaps'], ssl_context=ctx,
+                          timeout=timeout)
+    test.addCleanup(cleanup or imap_logout, m)
+    return m
+
+
+def imap_login(test, inst, ctx, user, password, **kwargs):
+    """imap_connect() (same keyword arguments), then LOGIN as user."""
+    m = imap_connect(test, inst, ctx, **kwargs)
     typ, data = m.login(user, password)
     test.assertEqual(typ, 'OK', data)
     return m
