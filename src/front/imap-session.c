@@ -1037,7 +1037,7 @@ static void imap_cmd_close(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->session;
 	uint32_t *expunged;
-	unsigned int count;
+	unsigned int count = 0;
 	const char *error;
 
 	if (cmd->arg_count != 0) {
@@ -1052,6 +1052,8 @@ static void imap_cmd_close(struct imap_cmd *cmd)
 		imap_cmd_store_error(cmd, error);
 		return;
 	}
+	if (strcmp(cmd->name, "CLOSE") == 0 && !s->readonly && count > 0)
+		front_vault_usage_changed(s->account->account_id);
 	imap_session_unselect(s);
 	imap_cmd_ok(cmd, NULL, "Mailbox closed");
 }
