@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 # Set by run.py from --marmot.
 MARMOT = os.environ.get('MARMOT_BINARY', '')
@@ -750,6 +751,38 @@ def imap_login(test, inst, ctx, user, password, **kwargs):
     typ, data = m.login(user, password)
     test.assertEqual(typ, 'OK', data)
     return m
+
+
+class ImapAccountCase(unittest.TestCase):
+    """One Instance per test class with one account, USER (alice), whose
+    password is cls.password; started with every port up. Subclasses
+    add to it in setUpClass after super().setUpClass(). connect(): an
+    imap_login() session as that account."""
+    USER = 'alice@' + DOMAIN
+
+    @classmethod
+    def setUpClass(cls):
+        cls.inst = Instance()
+        cls.user = cls.USER
+        try:
+            cls.password = cls.inst.add_user(cls.user)
+            cls.inst.start()
+            cls.inst.wait_all_ports()
+        except BaseException:
+            cls.inst.cleanup()
+            raise
+        cls.ctx = cls.inst.ssl_context()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.cleanup()
+
+    def setUp(self):
+        dump_log_on_failure(self, self.inst)
+
+    def connect(self):
+        return imap_login(self, self.inst, self.ctx, self.user,
+                          self.password)
 
 
 def imap_quote(s):

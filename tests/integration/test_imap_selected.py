@@ -16,7 +16,7 @@ import time
 import unittest
 
 import harness
-from harness import DOMAIN, Instance
+from harness import DOMAIN
 
 
 def message(subject):
@@ -27,27 +27,7 @@ def message(subject):
             b'Body.\r\n')
 
 
-class SelectedMailboxTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.inst = Instance()
-        cls.user = 'alice@' + DOMAIN
-        cls.password = cls.inst.add_user(cls.user)
-        cls.inst.start()
-        cls.inst.wait_all_ports()
-        cls.ctx = cls.inst.ssl_context()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.inst.cleanup()
-
-    def setUp(self):
-        harness.dump_log_on_failure(self, self.inst)
-
-    def connect(self):
-        return harness.imap_login(self, self.inst, self.ctx, self.user,
-                                  self.password)
-
+class SelectedMailboxTest(harness.ImapAccountCase):
     def ok(self, answer):
         typ, data = answer
         self.assertEqual(typ, 'OK', data)

@@ -14,7 +14,7 @@ import time
 import unittest
 
 import harness
-from harness import DOMAIN, Instance
+from harness import DOMAIN
 
 
 def message(n, subject=None, body=None):
@@ -50,27 +50,7 @@ MULTIPART = (b'From: Carol <carol@example.net>\r\n'
              b'--XX--\r\n')
 
 
-class ImapSessionTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.inst = Instance()
-        cls.user = 'alice@' + DOMAIN
-        cls.password = cls.inst.add_user(cls.user)
-        cls.inst.start()
-        cls.inst.wait_all_ports()
-        cls.ctx = cls.inst.ssl_context()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.inst.cleanup()
-
-    def setUp(self):
-        harness.dump_log_on_failure(self, self.inst)
-
-    def connect(self):
-        return harness.imap_login(self, self.inst, self.ctx, self.user,
-                                  self.password)
-
+class ImapSessionTest(harness.ImapAccountCase):
     def deliver(self, data, wait_count=None, mailbox='INBOX'):
         r = self.inst.marmot(['deliver', self.user], input=data.decode())
         self.assertEqual(r.returncode, 0, r.stderr)
