@@ -76,8 +76,13 @@ static void imap_capability_list(struct front_conn *conn,
 
 static void imap_write(struct front_conn *conn, const struct buf *out)
 {
+	struct imap_state *state = conn->proto_state;
+
 	if (out->used > 0)
 		front_conn_write(conn, out->data, out->used);
+	/* The sync said BYE (imap-session.c: selected mailbox deleted). */
+	if (state->session != NULL && state->session->bye)
+		front_conn_close(conn, "mailbox_deleted");
 }
 
 static void imap_greet(struct front_conn *conn)

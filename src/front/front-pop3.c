@@ -583,6 +583,8 @@ static void pop3_update(struct front_conn *conn, struct pop3_state *state)
 		front_conn_printf(conn, "-ERR [SYS/TEMP] Some deleted messages "
 					"were not removed\r\n");
 	} else {
+		if (expunged_count > 0)
+			front_vault_usage_changed(conn->account_id);
 		log_info(conn->id, "pop3.update", "deleted=%u expunged=%u",
 			 deleted, expunged_count);
 		front_conn_printf(conn, "+OK Bye (%u messages deleted)\r\n",

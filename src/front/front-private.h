@@ -190,6 +190,12 @@ void front_vault_forget_conn(struct front *front, struct front_conn *conn);
    not route itself go to their module (front-sasl.c for SCRAM). Returns
    -1 (nothing sent) when the vault cannot be reached. */
 int front_vault_send(struct front *front, const struct buf *out);
+/* A committed store change (APPEND, COPY, EXPUNGE, DELETE, POP3 DELE)
+   changed account_id's usage: IPC_VAULT_USAGE_STALE, so that the vault's
+   RCPT quota check reads the store again. Sent for every account (its
+   quota may be set after the login). Best effort: a vault that cannot be
+   reached starts with an empty cache when it comes back. */
+void front_vault_usage_changed(uint64_t account_id);
 /* Keeps the session key fields of an OK reply (32 octets or none). */
 void front_conn_set_session_key(struct front_conn *conn, struct span key,
 				uint64_t quota_bytes);

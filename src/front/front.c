@@ -264,6 +264,21 @@ int front_vault_send(struct front *front, const struct buf *out)
 	return 0;
 }
 
+void front_vault_usage_changed(uint64_t account_id)
+{
+	struct ipc_conn *vault = front_vault_get(front_global);
+	struct buf out = BUF_INIT;
+	size_t offset;
+
+	if (vault == NULL)
+		return;
+	offset = ipc_msg_begin(&out, IPC_VAULT_USAGE_STALE, 0);
+	ipc_put_u64(&out, account_id);
+	ipc_msg_finish(&out, offset);
+	ipc_conn_send(vault, &out);
+	buf_free(&out);
+}
+
 void front_vault_forget_conn(struct front *front, struct front_conn *conn)
 {
 	front_sasl_forget_conn(conn);

@@ -1121,6 +1121,8 @@ static void imap_cmd_expunge(struct imap_cmd *cmd)
 		imap_cmd_store_error(cmd, error);
 		return;
 	}
+	if (nexp > 0)
+		front_vault_usage_changed(s->account->account_id);
 	imap_session_report_expunges(s, cmd->out, expunged, nexp);
 	/* RFC 7162 3.2.10 (QRESYNC) / 3.1.12: HIGHESTMODSEQ in the OK. */
 	if ((s->enabled & IMAP_ENABLED_CONDSTORE) != 0) {

@@ -15,6 +15,7 @@
 
 #include "imap-session.h"
 
+#include "front-private.h"
 #include "blob.h"
 #include "buf.h"
 #include "imap-date.h"
@@ -692,6 +693,7 @@ static void cmd_delete(struct imap_cmd *cmd)
 			imap_cmd_store_error(cmd, error);
 		return;
 	}
+	front_vault_usage_changed(session->account->account_id);
 	if (session->selected && session->mailbox_id == box.id) {
 		/* The selected mailbox is gone: leave the selected state
 		   and say so (RFC 7162 3.2.11 CLOSED, RFC 9051 7.1). */
@@ -970,6 +972,7 @@ static void cmd_append(struct imap_cmd *cmd)
 		imap_cmd_store_error(cmd, error);
 		return;
 	}
+	front_vault_usage_changed(session->account->account_id);
 	/* RFC 4315 3. If box is the selected mailbox, the sync after the
 	   command reports the EXISTS. */
 	imap_cmd_ok(cmd,
@@ -1077,6 +1080,8 @@ static void imap_cmd_copy_common(struct imap_cmd *cmd, bool move)
 	copied = count;
 	copyuid = imap_copyuid(cmd, box.uidvalidity, uids, dst_uids, &copied);
 	if (!move) {
+		/* (A MOVE keeps the usage as it is.) */
+		front_vault_usage_changed(session->account->account_id);
 		imap_cmd_ok(cmd, copyuid, "COPY completed");
 		return;
 	}

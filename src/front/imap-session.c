@@ -122,6 +122,8 @@ static void imap_idle_run(void *context ATTR_UNUSED)
 			    out.used > 0)
 				front_conn_write(s->conn, out.data, out.used);
 			buf_free(&out);
+			if (s->bye)
+				front_conn_close(s->conn, "mailbox_deleted");
 		}
 	}
 }
@@ -553,6 +555,48 @@ void imap_session_write_fetch_flags(struct imap_session *s, struct buf *out,
 	buf_append_str(out, ")\r\n");
 }
 
+/* Another session renamed or deleted the selected mailbox (a
+   STORE_CHANGE_MAILBOX among changes). Renamed: it stays selected under
+   its new name, same UIDVALIDITY (RFC 9051 6.3.6). Deleted: RFC 2180 3.3
+   lets the server end the session with an untagged BYE; like Dovecot we
+   do (RFC 9051 7.1.5), since no response tells a client that its
+   selected mailbox is gone (OK [CLOSED], RFC 9051 7.1, is only the
+   boundary of a SELECT) and the client must not go on believing it is
+   selected. Returns -1 after writing the BYE (s->bye is set). */
+static int imap_session_sync_mailbox(struct imap_session *s, struct buf *out,
+				     const struct store_change *changes,
+				     unsigned int count, pool_t pool)
+{
+	struct store_mailbox box;
+	const char *error;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < count; i++) {
+		if (changes[i].kind == STORE_CHANGE_MAILBOX &&
+		    (changes[i].modseq < s->own_lo ||
+		     changes[i].modseq > s->own_hi))
+			break;
+	}
+	if (i == count)
+		return 0;
+	ret = store_mailbox_get(s->store, s->mailbox_id, pool, &box, &error);
+	if (ret > 0) {
+		i_free(s->mailbox_name);
+		s->mailbox_name = i_strdup(box.name);
+		return 0;
+	}
+	if (ret < 0)
+		return 0; /* a passing error: the next sync looks again */
+	log_info(s->conn->id, "imap.selected_deleted", "mailbox=%" PRIu64,
+		 s->mailbox_id);
+	imap_session_unselect(s);
+	buf_append_str(out, "* BYE Selected mailbox was deleted, have to "
+			    "disconnect\r\n");
+	s->bye = true;
+	return -1;
+}
+
 int imap_session_sync(struct imap_session *s, struct buf *out,
 		      bool allow_expunge)
 {
@@ -581,6 +625,10 @@ int imap_session_sync(struct imap_session *s, struct buf *out,
 		return 0;
 	}
 	top = changes[count - 1].modseq;
+	if (imap_session_sync_mailbox(s, out, changes, count, pool) < 0) {
+		pool_unref(&pool);
+		return 0;
+	}
 	expunged = p_new(pool, uint32_t, count);
 	flagged = p_new(pool, uint32_t, count);
 	for (unsigned int i = 0; i < count; i++) {
@@ -1037,7 +1085,7 @@ static void imap_cmd_close(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->session;
 	uint32_t *expunged;
-	unsigned int count;
+	unsigned int count = 0;
 	const char *error;
 
 	if (cmd->arg_count != 0) {
@@ -1052,6 +1100,8 @@ static void imap_cmd_close(struct imap_cmd *cmd)
 		imap_cmd_store_error(cmd, error);
 		return;
 	}
+	if (strcmp(cmd->name, "CLOSE") == 0 && !s->readonly && count > 0)
+		front_vault_usage_changed(s->account->account_id);
 	imap_session_unselect(s);
 	imap_cmd_ok(cmd, NULL, "Mailbox closed");
 }

@@ -89,6 +89,9 @@ struct imap_session {
 	   changes and expunges were answered by the command itself, so the
 	   sync does not repeat them. */
 	uint64_t own_lo, own_hi;
+	/* The sync wrote a BYE (another session deleted the selected
+	   mailbox): the connection closes once that is written. */
+	bool bye;
 };
 
 /* One command being executed. */

@@ -39,6 +39,9 @@ enum ipc_type {
 				 unknown) -> IPC_FRONT_RCPT_REPLY */
 	IPC_VAULT_SENDER = 111, /* u64 account id, str address ->
 				   IPC_FRONT_SENDER_REPLY */
+	IPC_VAULT_USAGE_STALE = 112, /* u64 account id; no reply: the front
+					committed a change of the account's
+					store usage (vault-rcpt.h) */
 	/* SCRAM-SHA-256 (RFC 5802, RFC 7677) in two steps; see
 	   vault-scram.h. */
 	IPC_VAULT_SCRAM_START = 120, /* str service, str client-first-message,

@@ -685,6 +685,56 @@ static void test_malformed_closes_connection(void **state ATTR_UNUSED)
 	buf_free(&out);
 }
 
+/* IPC_VAULT_USAGE_STALE (u64 account id) has no reply; a frame with
+   anything more or less is malformed and closes the connection. */
+static void test_usage_stale_frame(void **state ATTR_UNUSED)
+{
+	struct child child = vault_start();
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	struct ipc_frame frame;
+	int fd = vault_connect();
+	int bad = vault_connect();
+	int shorter = vault_connect();
+	size_t off;
+
+	off = ipc_msg_begin(&out, IPC_VAULT_USAGE_STALE, 3);
+	ipc_put_u64(&out, fix.alice_id);
+	ipc_msg_finish(&out, off);
+	off = ipc_msg_begin(&out, IPC_VAULT_USAGE_STALE, 4);
+	ipc_put_u64(&out, 999999); /* no such account: ignored */
+	ipc_msg_finish(&out, off);
+	ipc_msg_finish(&out, ipc_msg_begin(&out, IPC_VAULT_PING, 5));
+	assert_int_equal(write(fd, out.data, out.used), (ssize_t)out.used);
+	/* No reply to the notices: the next frame is the PONG. */
+	assert_true(read_frame(fd, &in, &frame));
+	assert_int_equal(frame.type, IPC_FRONT_PONG);
+	assert_int_equal(frame.id, 5);
+
+	buf_reset(&out);
+	off = ipc_msg_begin(&out, IPC_VAULT_USAGE_STALE, 6);
+	ipc_put_u64(&out, fix.alice_id);
+	ipc_put_u32(&out, 1);
+	ipc_msg_finish(&out, off);
+	assert_int_equal(write(bad, out.data, out.used), (ssize_t)out.used);
+	assert_false(read_frame(bad, &in, &frame));
+
+	buf_reset(&out);
+	off = ipc_msg_begin(&out, IPC_VAULT_USAGE_STALE, 7);
+	ipc_put_u32(&out, 1);
+	ipc_msg_finish(&out, off);
+	assert_int_equal(write(shorter, out.data, out.used), (ssize_t)out.used);
+	assert_false(read_frame(shorter, &in, &frame));
+
+	assert_int_equal(kill(child.pid, SIGTERM), 0);
+	assert_int_equal(child_wait(child.pid), 0);
+	close(fd);
+	close(bad);
+	close(shorter);
+	close(child.master_fd);
+	buf_free(&in);
+	buf_free(&out);
+}
+
 static void test_no_inet_sockets(void **state ATTR_UNUSED)
 {
 	struct child child = vault_start();
@@ -734,6 +784,7 @@ int main(void)
 		cmocka_unit_test(test_hello_and_sigterm),
 		cmocka_unit_test(test_ping_and_auth),
 		cmocka_unit_test(test_malformed_closes_connection),
+		cmocka_unit_test(test_usage_stale_frame),
 		cmocka_unit_test(test_no_inet_sockets),
 	};
 

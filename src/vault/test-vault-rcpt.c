@@ -5,7 +5,9 @@
    DISABLED alone and dropped from an alias; quota: a message larger than
    the quota is refused permanently at once, the usage is loaded by a
    worker the first time (the callback then comes later from the loop),
-   spool bytes count, a merge's usage replaces the cache, and a real store
+   spool bytes count, a merge's usage replaces the cache, the front's
+   IPC_VAULT_USAGE_STALE drops it (also while a load is in flight, and a
+   merge's figure does not bring it back), and a real store
    filled by a merge is measured; a locked zero-access account counts its
    spool only, an unlocked one is measured with the keyring's keys; an
    aborted waiting request calls nobody;
@@ -328,6 +330,65 @@ static void test_quota(void **state ATTR_UNUSED)
 	vault_rcpt_usage_set(fix.vr, fix.bob, 0);
 }
 
+/* IPC_VAULT_USAGE_STALE: the front changed the store (IMAP EXPUNGE,
+   APPEND, ...); the cached figure goes and the next RCPT loads it again,
+   and a merge's figure never overrides a change the load has not seen. */
+static void test_usage_stale(void **state ATTR_UNUSED)
+{
+	struct vault_rcpt_request *req;
+	struct answer a;
+	uint64_t used;
+	bool waited;
+
+	/* Loaded once (no store yet: 0), then a merge fills it. */
+	resolve("bob@example.org", 100, &a, &waited);
+	assert_true(waited);
+	vault_rcpt_usage_set(fix.vr, fix.bob, 9950);
+	resolve("bob@example.org", 100, &a, &waited);
+	assert_false(waited);
+	assert_int_equal(a.result, IPC_RCPT_OVER_QUOTA);
+
+	/* The front expunged: loaded again from the store (empty). */
+	vault_rcpt_usage_stale(fix.vr, fix.bob);
+	assert_false(vault_rcpt_usage_get(fix.vr, fix.bob, &used));
+	resolve("bob@example.org", 100, &a, &waited);
+	assert_true(waited);
+	assert_int_equal(a.result, IPC_RCPT_OK);
+	assert_true(vault_rcpt_usage_get(fix.vr, fix.bob, &used));
+	assert_int_equal(used, 0);
+
+	/* A merge's figure may predate the change: only a load counts. */
+	vault_rcpt_usage_stale(fix.vr, fix.bob);
+	vault_rcpt_usage_set(fix.vr, fix.bob, 9950);
+	assert_false(vault_rcpt_usage_get(fix.vr, fix.bob, &used));
+	resolve("bob@example.org", 100, &a, &waited);
+	assert_true(waited);
+	assert_int_equal(a.result, IPC_RCPT_OK);
+
+	/* A change while a load is in flight: that load's result (and a
+	   merge's figure meanwhile) is dropped and a new load answers. */
+	vault_rcpt_usage_stale(fix.vr, fix.bob);
+	memset(&a, 0, sizeof(a));
+	req = vault_rcpt_resolve(fix.vr, "bob@example.org", 100, answer_cb, &a);
+	assert_non_null(req);
+	vault_rcpt_usage_stale(fix.vr, fix.bob);
+	vault_rcpt_usage_set(fix.vr, fix.bob, 9950);
+	for (unsigned int i = 0; i < 1000 && !a.called; i++)
+		ioloop_run_once(fix.ioloop, 10);
+	assert_true(a.called);
+	assert_int_equal(a.result, IPC_RCPT_OK);
+	assert_true(vault_rcpt_usage_get(fix.vr, fix.bob, &used));
+	assert_int_equal(used, 0);
+	assert_int_equal(vault_rcpt_in_flight(fix.vr), 0);
+
+	/* Nothing cached (an account never asked for, or no account at
+	   all): nothing happens, and no entry is made. */
+	vault_rcpt_usage_stale(fix.vr, fix.alice);
+	vault_rcpt_usage_stale(fix.vr, 999999);
+	assert_false(vault_rcpt_usage_get(fix.vr, 999999, &used));
+	assert_false(vault_rcpt_usage_get(fix.vr, fix.alice, &used));
+}
+
 static void test_usage_from_store(void **state ATTR_UNUSED)
 {
 	struct directory_account da;
@@ -516,6 +577,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disabled, test_setup,
 						test_teardown),
 		cmocka_unit_test_setup_teardown(test_quota, test_setup,
+						test_teardown),
+		cmocka_unit_test_setup_teardown(test_usage_stale, test_setup,
 						test_teardown),
 		cmocka_unit_test_setup_teardown(test_usage_from_store,
 						test_setup, test_teardown),

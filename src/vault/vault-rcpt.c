@@ -37,12 +37,18 @@ enum usage_state {
 	USAGE_LOADING,
 	USAGE_KNOWN,
 	USAGE_FAILED,
+	/* The front changed the store (vault_rcpt_usage_stale): load again
+	   at the next use. */
+	USAGE_STALE,
 };
 
 struct usage_entry {
 	struct usage_entry *next;
 	uint64_t account_id;
 	enum usage_state state;
+	/* LOADING only: the store changed after the load began, so its
+	   result may be older than the change and is not kept. */
+	bool stale;
 	uint64_t used;
 	uint64_t failed_ms;
 };
@@ -258,7 +264,11 @@ static void usage_done(void *context)
 	struct usage_entry *e = usage_get(vr, job->account_id);
 	struct vault_rcpt_request *req, *next;
 
-	if (e->state == USAGE_LOADING) {
+	if (e->state == USAGE_LOADING && e->stale) {
+		/* Changed meanwhile: the waiting requests start a new load. */
+		e->stale = false;
+		e->state = USAGE_STALE;
+	} else if (e->state == USAGE_LOADING) {
 		/* A merge may have set it meanwhile: that one is newer. */
 		if (job->ret == 0) {
 			e->state = USAGE_KNOWN;
@@ -320,6 +330,7 @@ static int usage_lookup(struct vault_rcpt *vr,
 	memcpy(job->wrapped_keys, da->wrapped_keys, sizeof(job->wrapped_keys));
 	e = usage_get(vr, da->id);
 	e->state = USAGE_LOADING;
+	e->stale = false;
 	worker_pool_submit(vr->workers, usage_work, usage_done, job);
 	return 0;
 }
@@ -329,10 +340,28 @@ void vault_rcpt_usage_set(struct vault_rcpt *vr, uint64_t account_id,
 {
 	struct usage_entry *e = usage_get(vr, account_id);
 
+	/* After a change by the front the merge's figure may be the older
+	   one: only a load decides then. */
+	if (e->state == USAGE_STALE || (e->state == USAGE_LOADING && e->stale))
+		return;
 	/* A load still in flight finds KNOWN and drops its own, older
 	   result (usage_done). */
 	e->state = USAGE_KNOWN;
 	e->used = used;
+}
+
+void vault_rcpt_usage_stale(struct vault_rcpt *vr, uint64_t account_id)
+{
+	struct usage_entry *e = usage_find(vr, account_id);
+
+	/* Nothing cached: the first use loads it anyway. No entry is made
+	   here, so the notice costs no memory whatever id it names. */
+	if (e == NULL)
+		return;
+	if (e->state == USAGE_LOADING)
+		e->stale = true;
+	else
+		e->state = USAGE_STALE;
 }
 
 bool vault_rcpt_usage_get(struct vault_rcpt *vr, uint64_t account_id,

@@ -12,8 +12,11 @@
 	(an alias still reaches its other members); when nothing is left,
 	DISABLED;
      3. quota (accounts with one): usage = the store's size (a per-account
-	cache, filled at first use by a worker that opens the store, and
-	replaced after every merge through vault_rcpt_usage_set) + the
+	cache, filled at first use by a worker that opens the store,
+	replaced after every merge through vault_rcpt_usage_set, and
+	loaded again at the next use after the front changed the store:
+	IMAP APPEND/COPY/EXPUNGE/DELETE, POP3 DELE, IPC_VAULT_USAGE_STALE
+	through vault_rcpt_usage_stale) + the
 	bytes of the account's spool and spool.merging files (mail
 	acknowledged but not merged yet; approximate: sealing adds ~100
 	bytes per record). size_hint (RFC 1870 SIZE, 0 = unknown, taken as
@@ -105,6 +108,11 @@ enum vault_sender_result vault_rcpt_sender_owned(struct vault_rcpt *vr,
 /* The store of account_id holds used bytes now (after a merge). */
 void vault_rcpt_usage_set(struct vault_rcpt *vr, uint64_t account_id,
 			  uint64_t used);
+/* The front committed a change of account_id's store usage: the cached
+   figure (and a load in flight) is dropped and the next RCPT loads it
+   again from the store. The front sends no figure: the vault trusts only
+   what it reads itself. Accounts with nothing cached are ignored. */
+void vault_rcpt_usage_stale(struct vault_rcpt *vr, uint64_t account_id);
 /* The store's usage as cached: true and *used_r if known (tests). */
 bool vault_rcpt_usage_get(struct vault_rcpt *vr, uint64_t account_id,
 			  uint64_t *used_r);

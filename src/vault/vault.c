@@ -525,6 +525,29 @@ static int vault_handle_sender(struct vault_client *client,
 	return 0;
 }
 
+/* IPC_VAULT_USAGE_STALE: u64 account id, no reply. The front is a
+   trusted local process, but the frame is still checked to its end; the
+   id only drops a cache entry (vault_rcpt_usage_stale allocates
+   nothing), and no figure from the front is taken. */
+static int vault_handle_usage_stale(struct vault_client *client,
+				    const struct ipc_frame *frame)
+{
+	struct vault *vault = client->vault;
+	struct ipc_reader reader;
+	uint64_t account_id;
+
+	ipc_reader_init(&reader, frame);
+	account_id = ipc_get_u64(&reader);
+	if (ipc_end(&reader) < 0) {
+		log_warning(client->log_id, "ipc.malformed", "type=%u id=%u",
+			    (unsigned int)frame->type, frame->id);
+		return -1;
+	}
+	if (vault->rcpt != NULL)
+		vault_rcpt_usage_stale(vault->rcpt, account_id);
+	return 0;
+}
+
 static void vault_scram_log(struct vault_client *client, const char *step,
 			    const struct vault_scram_result *result)
 {
@@ -694,6 +717,10 @@ static int vault_ipc_handler(struct ipc_conn *conn ATTR_UNUSED,
 		if (client->master)
 			break;
 		return vault_handle_sender(client, frame);
+	case IPC_VAULT_USAGE_STALE:
+		if (client->master)
+			break;
+		return vault_handle_usage_stale(client, frame);
 	case IPC_VAULT_SCRAM_START:
 		if (client->master)
 			break;

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 # Set by run.py from --marmot.
 MARMOT = os.environ.get('MARMOT_BINARY', '')
@@ -725,23 +726,63 @@ def auth_plain(user, password):
         b'\0' + user.encode() + b'\0' + password.encode()).decode()
 
 
-def imap_login(test, inst, ctx, user, password):
-    """An imaplib IMAP4_SSL client logged in as user on inst's imaps port,
-    logged out when test ends."""
+def imap_logout(m):
+    """LOGOUT that tolerates a connection already dropped."""
     import imaplib
+    try:
+        m.logout()
+    except (imaplib.IMAP4.error, OSError):
+        pass
 
-    def logout():
-        try:
-            m.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
 
-    m = imaplib.IMAP4_SSL(LOOPBACK, inst.ports['imaps'], ssl_context=ctx,
-                          timeout=20)
-    test.addCleanup(logout)
+def imap_connect(test, inst, ctx, timeout=20, host=LOOPBACK, cleanup=None):
+    """An imaplib IMAP4_SSL client, not logged in yet, on inst's imaps
+    port, logged out when test ends (or by cleanup(m) instead, if given)."""
+    import imaplib
+    m = imaplib.IMAP4_SSL(host, inst.ports['imaps'], ssl_context=ctx,
+                          timeout=timeout)
+    test.addCleanup(cleanup or imap_logout, m)
+    return m
+
+
+def imap_login(test, inst, ctx, user, password, **kwargs):
+    """imap_connect() (same keyword arguments), then LOGIN as user."""
+    m = imap_connect(test, inst, ctx, **kwargs)
     typ, data = m.login(user, password)
     test.assertEqual(typ, 'OK', data)
     return m
+
+
+class ImapAccountCase(unittest.TestCase):
+    """One Instance per test class with one account, USER (alice), whose
+    password is cls.password; started with every port up. Subclasses
+    add to it in setUpClass after super().setUpClass(). connect(): an
+    imap_login() session as that account."""
+    USER = 'alice@' + DOMAIN
+
+    @classmethod
+    def setUpClass(cls):
+        cls.inst = Instance()
+        cls.user = cls.USER
+        try:
+            cls.password = cls.inst.add_user(cls.user)
+            cls.inst.start()
+            cls.inst.wait_all_ports()
+        except BaseException:
+            cls.inst.cleanup()
+            raise
+        cls.ctx = cls.inst.ssl_context()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.cleanup()
+
+    def setUp(self):
+        dump_log_on_failure(self, self.inst)
+
+    def connect(self):
+        return imap_login(self, self.inst, self.ctx, self.user,
+                          self.password)
 
 
 def imap_quote(s):

@@ -454,13 +454,11 @@ class ClientCase(unittest.TestCase):
 
     def imap(self, user=None, password=None):
         """A logged-in imaplib session over IMAPS (closed at cleanup)."""
-        m = imaplib.IMAP4_SSL(self.srv.host, self.srv.ports['imaps'],
-                              ssl_context=self.srv.ssl_context(),
-                              timeout=SOCKET_TIMEOUT)
-        self.addCleanup(close_imap, m)
-        self.ok(m.login(user or self.user, password or self.password),
-                'LOGIN')
-        return m
+        return harness.imap_login(self, self.srv, self.srv.ssl_context(),
+                                  user or self.user,
+                                  password or self.password,
+                                  timeout=SOCKET_TIMEOUT, host=self.srv.host,
+                                  cleanup=close_imap)
 
     def ok(self, answer, what):
         typ, data = answer

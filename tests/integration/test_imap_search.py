@@ -19,7 +19,6 @@ import time
 import unittest
 
 import harness
-import test_imap_session
 from harness import DOMAIN, Instance
 
 MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep',
@@ -112,19 +111,13 @@ class ImapSearchTest(unittest.TestCase):
         harness.dump_log_on_failure(self, self.inst)
 
     def connect(self, select=True):
-        m = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
-                              ssl_context=self.ctx, timeout=30)
-        self.addCleanup(self.logout, m)
-        typ, data = m.login(self.user, self.password)
-        self.assertEqual(typ, 'OK', data)
+        m = harness.imap_login(self, self.inst, self.ctx, self.user,
+                               self.password, timeout=30)
         if select:
             typ, data = m.select('INBOX')
             self.assertEqual(typ, 'OK', data)
             self.assertEqual(data, [str(len(MESSAGES)).encode()])
         return m
-
-    # LOGOUT that tolerates a dropped connection.
-    logout = staticmethod(test_imap_session.ImapSessionTest.logout)
 
     def search(self, m, *criteria, charset=None):
         typ, data = m.search(charset, *criteria)
@@ -381,10 +374,8 @@ class ImapSearchBenchTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         inst.start()
         inst.wait_all_ports()
-        m = imaplib.IMAP4_SSL('127.0.0.1', inst.ports['imaps'],
-                              ssl_context=inst.ssl_context(), timeout=60)
-        self.addCleanup(ImapSearchTest.logout, m)
-        m.login(user, password)
+        m = harness.imap_login(self, inst, inst.ssl_context(), user,
+                               password, timeout=60)
         typ, data = m.select('INBOX')
         self.assertEqual(data, [str(self.COUNT).encode()])
         start = time.monotonic()

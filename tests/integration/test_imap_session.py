@@ -14,7 +14,7 @@ import time
 import unittest
 
 import harness
-from harness import DOMAIN, Instance
+from harness import DOMAIN
 
 
 def message(n, subject=None, body=None):
@@ -50,38 +50,7 @@ MULTIPART = (b'From: Carol <carol@example.net>\r\n'
              b'--XX--\r\n')
 
 
-class ImapSessionTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.inst = Instance()
-        cls.user = 'alice@' + DOMAIN
-        cls.password = cls.inst.add_user(cls.user)
-        cls.inst.start()
-        cls.inst.wait_all_ports()
-        cls.ctx = cls.inst.ssl_context()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.inst.cleanup()
-
-    def setUp(self):
-        harness.dump_log_on_failure(self, self.inst)
-
-    def connect(self):
-        m = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
-                              ssl_context=self.ctx, timeout=20)
-        self.addCleanup(self.logout, m)
-        typ, data = m.login(self.user, self.password)
-        self.assertEqual(typ, 'OK', data)
-        return m
-
-    @staticmethod
-    def logout(m):
-        try:
-            m.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
-
+class ImapSessionTest(harness.ImapAccountCase):
     def deliver(self, data, wait_count=None, mailbox='INBOX'):
         r = self.inst.marmot(['deliver', self.user], input=data.decode())
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -322,10 +291,8 @@ class ImapSessionTest(unittest.TestCase):
             if len(r.stdout.splitlines()) >= 40:
                 break
             time.sleep(0.1)
-        m = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
-                              ssl_context=self.ctx, timeout=30)
-        self.addCleanup(self.logout, m)
-        m.login(other, password)
+        m = harness.imap_login(self, self.inst, self.ctx, other, password,
+                               timeout=30)
         m.select('INBOX')
         typ, data = m.fetch('1:*', '(BODY.PEEK[])')
         self.assertEqual(typ, 'OK')
@@ -354,10 +321,8 @@ class ImapSessionTest(unittest.TestCase):
             time.sleep(0.1)
 
         def login():
-            m = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
-                                  ssl_context=self.ctx, timeout=20)
-            self.addCleanup(self.logout, m)
-            m.login(other, password)
+            m = harness.imap_login(self, self.inst, self.ctx, other,
+                                   password)
             typ, _ = m._simple_command('ENABLE', 'QRESYNC')
             self.assertEqual(typ, 'OK')
             return m
@@ -400,9 +365,7 @@ class ImapSessionTest(unittest.TestCase):
         # command, the server-first and -final as continuations, the
         # client's empty line, then OK; the session then reads mail.
         from test_sasl import ScramClient, b64d, b64e
-        m = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
-                              ssl_context=self.ctx, timeout=20)
-        self.addCleanup(self.logout, m)
+        m = harness.imap_connect(self, self.inst, self.ctx)
         self.assertIn('AUTH=SCRAM-SHA-256', m.capabilities)
         sc = ScramClient(self.user)
         tag = m._new_tag().decode()
@@ -423,9 +386,7 @@ class ImapSessionTest(unittest.TestCase):
         typ, data = m.select('INBOX')
         self.assertEqual(typ, 'OK', data)
         # A wrong password fails like LOGIN's.
-        m2 = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
-                               ssl_context=self.ctx, timeout=20)
-        self.addCleanup(self.logout, m2)
+        m2 = harness.imap_connect(self, self.inst, self.ctx)
         sc = ScramClient(self.user)
         tag = m2._new_tag().decode()
         m2.send(('%s AUTHENTICATE SCRAM-SHA-256 %s\r\n'

@@ -13,7 +13,7 @@ import time
 import unittest
 
 import harness
-from harness import DOMAIN, Instance
+from harness import DOMAIN
 
 
 def message(frm, to, subject, msgid, date=None, cc=None, refs=None,
@@ -60,30 +60,14 @@ MESSAGES = [
 ]
 
 
-class ImapSortTest(unittest.TestCase):
+class ImapSortTest(harness.ImapAccountCase):
     @classmethod
     def setUpClass(cls):
-        cls.inst = Instance()
-        cls.user = 'alice@' + DOMAIN
-        cls.password = cls.inst.add_user(cls.user)
-        cls.inst.start()
-        cls.inst.wait_all_ports()
-        cls.ctx = cls.inst.ssl_context()
+        super().setUpClass()
         filler = message('f@example.net', None, 'filler', 'filler@x')
         for data in [filler] + MESSAGES:
             r = cls.inst.marmot(['deliver', cls.user], input=data.decode())
             assert r.returncode == 0, r.stderr
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.inst.cleanup()
-
-    def setUp(self):
-        harness.dump_log_on_failure(self, self.inst)
-
-    def connect(self):
-        return harness.imap_login(self, self.inst, self.ctx, self.user,
-                                  self.password)
 
     def selected(self):
         """A session on INBOX holding exactly MESSAGES, seq = uid - 1."""

@@ -369,13 +369,9 @@ class Pop3MaildropTest(Pop3Case):
     def test_imap_sees_pop3_expunge(self):
         # IMAP does not take the POP3 lock; a POP3 QUIT's expunge reaches
         # an IMAP session of the same account like any other change.
-        import imaplib
         user, password = self.new_user('both')
         self.deliver(user, [message(1), message(2)])
-        imap = imaplib.IMAP4_SSL('127.0.0.1', self.inst.ports['imaps'],
-                                 ssl_context=self.ctx, timeout=20)
-        self.addCleanup(imap.sock.close)
-        imap.login(user, password)
+        imap = harness.imap_login(self, self.inst, self.ctx, user, password)
         typ, data = imap.select('INBOX')
         self.assertEqual((typ, data), ('OK', [b'2']))
         p = self.pop(user, password)

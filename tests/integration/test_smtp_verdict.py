@@ -13,6 +13,10 @@ items 2 and 5): on port 25 from 127.0.0.2,
   its quota (it was lowered after a delivery) gets 452 (with or without
   SIZE), while an account with room takes the same message in the same
   transaction;
+- the vault's cached store usage follows IMAP: an account filled by
+  delivery until RCPT gets 452 takes mail again right after an IMAP
+  EXPUNGE (no delivery in between), and an IMAP APPEND that fills an
+  account makes the next RCPT 452 (the front's IPC_VAULT_USAGE_STALE);
 - a disabled account gets 550, an unknown one 550.
 
 Mailboxes are read back through `marmot export --maildir` (the store,
@@ -23,6 +27,8 @@ takes mail."""
 
 import base64
 import os
+import poplib
+import smtplib
 import socket
 import struct
 import time
@@ -36,6 +42,9 @@ FULL = 'full@' + DOMAIN
 TINY = 'tiny@' + DOMAIN
 ROOMY = 'roomy@' + DOMAIN
 GONE = 'gone@' + DOMAIN
+DRAIN = 'drain@' + DOMAIN
+FILLED = 'filled@' + DOMAIN
+POPPED = 'popped@' + DOMAIN
 SENDER = 'sender@' + REMOTE
 
 GTUBE = b'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
@@ -73,7 +82,8 @@ def dot_stuff(data):
 
 
 class VerdictTest(MailCase):
-    ACCOUNTS = (ALICE, FULL, TINY, ROOMY, GONE)
+    ACCOUNTS = (ALICE, FULL, TINY, ROOMY, GONE, DRAIN, FILLED,
+                POPPED)
 
     @classmethod
     def setUpClass(cls):
@@ -84,6 +94,9 @@ class VerdictTest(MailCase):
         mi.ok(['user', 'quota', FULL, '1M'])
         mi.ok(['user', 'quota', TINY, '10K'])
         mi.ok(['user', 'quota', ROOMY, '1M'])
+        mi.ok(['user', 'quota', DRAIN, '10K'])
+        mi.ok(['user', 'quota', FILLED, '10K'])
+        mi.ok(['user', 'quota', POPPED, '10K'])
         mi.ok(['user', 'disable', GONE])
 
     def send(self, rcpts, data, size=None, expect_data=250):
@@ -200,6 +213,102 @@ class VerdictTest(MailCase):
         self.assertEqual(len(got), 1)
         full = self.find(self.stored(FULL), 'quota-small')
         self.assertEqual(full, [])
+
+    def rcpt(self, rcpt, size):
+        """smtplib on port 25 from 127.0.0.2: MAIL with SIZE, RCPT, QUIT
+        (no data). Returns RCPT's (code, text)."""
+        s = smtplib.SMTP('127.0.0.1', self.inst.ports['smtp'], timeout=20,
+                         source_address=(OTHER_SOURCE, 0))
+        try:
+            s.ehlo('client.test.example')
+            code, text = s.mail(SENDER, ['SIZE=%d' % size])
+            self.assertEqual(code, 250, text)
+            return s.rcpt(rcpt)
+        finally:
+            s.quit()
+
+    def imap(self, user):
+        return harness.imap_login(self, self.inst, self.ctx, user,
+                                  self.mi.passwords[user])
+
+    def fill_by_delivery(self, rcpt, size):
+        """Delivers 4 KB messages to rcpt (10K quota) until RCPT with
+        SIZE=size says 452 (RFC 3463 4.2.2), the mail merged into the
+        store (the vault's cached usage now comes from the merge).
+        Returns the number of messages delivered."""
+        body = b''.join(b'%076d\r\n' % i for i in range(50))
+        codes = []
+        for i in range(6):
+            code, text = self.rcpt(rcpt, size)
+            codes.append(code)
+            if code != 250:
+                break
+            data = message('fill-%d' % i, body)
+            got, _ = self.send([rcpt], data, size=len(data))
+            self.assertEqual(got[0][0], 250, got)
+            self.mi.wait_merged([rcpt])
+        self.assertEqual(code, 452, (codes, text))
+        self.assertIn(b'4.2.2', text)
+        self.mi.wait_merged([rcpt])
+        self.assertEqual(self.rcpt(rcpt, size)[0], 452)
+        return len(codes) - 1
+
+    def test_quota_follows_imap_expunge(self):
+        size = 4000
+        delivered = self.fill_by_delivery(DRAIN, size)
+        # IMAP expunges everything; the very next RCPT has room.
+        m = self.imap(DRAIN)
+        typ, data = m.select('INBOX')
+        self.assertEqual(typ, 'OK', data)
+        self.assertGreaterEqual(int(data[0]), 2)
+        typ, data = m.store('1:*', '+FLAGS.SILENT', '(\\Deleted)')
+        self.assertEqual(typ, 'OK', data)
+        typ, data = m.expunge()
+        self.assertEqual(typ, 'OK', data)
+        code, text = self.rcpt(DRAIN, size)
+        self.assertEqual(code, 250, text)
+        harness.note('452 after %d deliveries, 250 right after EXPUNGE'
+                     % delivered)
+
+    def test_quota_follows_pop3_dele(self):
+        # The same through POP3: DELE, then QUIT's expunge (RFC 1939 6).
+        size = 4000
+        delivered = self.fill_by_delivery(POPPED, size)
+        p = poplib.POP3_SSL('127.0.0.1', self.inst.ports['pop3s'],
+                            context=self.ctx, timeout=20)
+        self.addCleanup(p.close)
+        p.user(POPPED)
+        p.pass_(self.mi.passwords[POPPED])
+        self.assertEqual(p.stat()[0], delivered)
+        for i in range(delivered):
+            p.dele(i + 1)
+        self.assertTrue(p.quit().startswith(b'+OK'))
+        code, text = self.rcpt(POPPED, size)
+        self.assertEqual(code, 250, text)
+
+    def test_quota_follows_imap_append(self):
+        # The converse: FILLED (10K) takes a 4000-byte RCPT (the vault
+        # loads and caches its usage: empty); an IMAP APPEND of 8000
+        # bytes fills it and the very next RCPT is 452.
+        size = 4000
+        code, text = self.rcpt(FILLED, size)
+        self.assertEqual(code, 250, text)
+        m = self.imap(FILLED)
+        data = message('filled', b''.join(b'%076d\r\n' % i
+                                          for i in range(105)))
+        self.assertGreater(len(data), 8000)
+        typ, resp = m.append('INBOX', None, None, data)
+        self.assertEqual(typ, 'OK', resp)
+        code, text = self.rcpt(FILLED, size)
+        self.assertEqual(code, 452, text)
+        self.assertIn(b'4.2.2', text)
+        # And an EXPUNGE of it gives the room back at once.
+        m.select('INBOX')
+        m.store('1', '+FLAGS.SILENT', '(\\Deleted)')
+        typ, resp = m.expunge()
+        self.assertEqual(typ, 'OK', resp)
+        code, text = self.rcpt(FILLED, size)
+        self.assertEqual(code, 250, text)
 
     def test_disabled_and_unknown(self):
         small = message('disabled', b'hello\r\n')
