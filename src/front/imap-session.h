@@ -89,6 +89,10 @@ struct imap_session {
 	   changes and expunges were answered by the command itself, so the
 	   sync does not repeat them. */
 	uint64_t own_lo, own_hi;
+	/* NOTIFY (RFC 5465, imap-notify.h); NULL after NOTIFY NONE. */
+	struct imap_notify *notify;
+	/* The store changed since the notifications were last written. */
+	bool notify_changed;
 };
 
 /* One command being executed. */
@@ -148,6 +152,7 @@ extern const struct imap_cmd_def imap_cmds_compress[];
 extern const struct imap_cmd_def imap_cmds_mailbox[]; /* imap-cmd-mailbox.c */
 extern const struct imap_cmd_def imap_cmds_search[]; /* imap-cmd-search.c */
 extern const struct imap_cmd_def imap_cmds_sort[]; /* imap-cmd-sort.c */
+extern const struct imap_cmd_def imap_cmds_notify[]; /* imap-notify.c */
 
 /* Evaluates a parsed search program (imap-search.h) over the client's
    view of the selected mailbox, as SEARCH does (imap-cmd-search.c): the
