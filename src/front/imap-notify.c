@@ -102,9 +102,9 @@ static int imap_notify_parse_mailboxes(struct pool *pool,
 }
 
 /* events = ( "(" event *(SP event) ")" ) / "NONE" */
-static enum imap_notify_parse_result
-imap_notify_parse_events(const struct imap_arg *arg,
-			 struct imap_notify_group *group, const char **error_r)
+static enum imap_notify_parse_result imap_notify_parse_events(
+	const struct imap_arg *arg, struct imap_notify_group *group,
+	const char **error_r)
 {
 	const struct imap_arg *list, *atts;
 	unsigned int n, natts, events = 0;
@@ -153,9 +153,11 @@ imap_notify_parse_events(const struct imap_arg *arg,
 	/* RFC 5465 5: MessageNew and MessageExpunge go together, and
 	   FlagChange or AnnotationChange need both. */
 	if ((events & IMAP_NOTIFY_MESSAGE_EVENTS) != 0 &&
-	    (events & (IMAP_NOTIFY_MESSAGE_NEW | IMAP_NOTIFY_MESSAGE_EXPUNGE)) !=
+	    (events &
+	     (IMAP_NOTIFY_MESSAGE_NEW | IMAP_NOTIFY_MESSAGE_EXPUNGE)) !=
 		    (IMAP_NOTIFY_MESSAGE_NEW | IMAP_NOTIFY_MESSAGE_EXPUNGE)) {
-		*error_r = "MessageNew and MessageExpunge must be given together";
+		*error_r =
+			"MessageNew and MessageExpunge must be given together";
 		return IMAP_NOTIFY_PARSE_BAD;
 	}
 	/* RFC 5465 6.1: the selected mailbox has message events only. */
@@ -168,10 +170,9 @@ imap_notify_parse_events(const struct imap_arg *arg,
 }
 
 /* event-group = "(" filter-mailboxes SP events ")" */
-static enum imap_notify_parse_result
-imap_notify_parse_group(struct pool *pool, const struct imap_arg *arg,
-			bool utf8, struct imap_notify_group *group,
-			const char **error_r)
+static enum imap_notify_parse_result imap_notify_parse_group(
+	struct pool *pool, const struct imap_arg *arg, bool utf8,
+	struct imap_notify_group *group, const char **error_r)
 {
 	const struct imap_arg *list;
 	unsigned int n, j, next = 1;
@@ -206,10 +207,11 @@ imap_notify_parse_group(struct pool *pool, const struct imap_arg *arg,
 	return imap_notify_parse_events(&list[next], group, error_r);
 }
 
-enum imap_notify_parse_result
-imap_notify_parse(struct pool *pool, const struct imap_arg *args,
-		  unsigned int count, bool utf8, struct imap_notify_spec *spec_r,
-		  const char **error_r)
+enum imap_notify_parse_result imap_notify_parse(struct pool *pool,
+						const struct imap_arg *args,
+						unsigned int count, bool utf8,
+						struct imap_notify_spec *spec_r,
+						const char **error_r)
 {
 	enum imap_notify_parse_result ret, result = IMAP_NOTIFY_PARSE_OK;
 	unsigned int i = 1;
@@ -393,14 +395,12 @@ static int imap_notify_snapshot(struct imap_session *s,
 	return 0;
 }
 
-static const struct imap_notify_box *
-imap_notify_box_find(const struct imap_notify_box *boxes, unsigned int count,
-		     uint64_t id)
+static const struct imap_notify_box *imap_notify_box_find(
+	const struct imap_notify_box *boxes, unsigned int count, uint64_t id)
 {
 	struct imap_notify_box key = { .id = id };
 
-	return bsearch(&key, boxes, count, sizeof(*boxes),
-		       imap_notify_box_cmp);
+	return bsearch(&key, boxes, count, sizeof(*boxes), imap_notify_box_cmp);
 }
 
 /* ---- writing ---- */
@@ -471,10 +471,10 @@ static void imap_notify_mailboxes(struct imap_session *s,
 					       ob == NULL ? NULL : ob->name);
 		if (ob != NULL && ob->subscribed != nb->subscribed &&
 		    (events & IMAP_NOTIFY_SUBSCRIPTION_CHANGE) != 0)
-			imap_notify_write_list(
-				s, out, pool,
-				nb->subscribed ? "\\Subscribed" : "",
-				nb->name, NULL);
+			imap_notify_write_list(s, out, pool,
+					       nb->subscribed ? "\\Subscribed"
+							      : "",
+					       nb->name, NULL);
 	}
 	for (unsigned int i = 0; i < old_count; i++) {
 		if (imap_notify_box_find(notify->boxes, notify->box_count,
@@ -549,7 +549,8 @@ void imap_notify_report(struct imap_session *s, struct buf *out)
 
 		/* A mailbox deleted since is not reported (its LIST
 		   \NonExistent was, if asked for). */
-		if (store_mailbox_get(s->store, ids[j], pool, &box, &error) <= 0)
+		if (store_mailbox_get(s->store, ids[j], pool, &box, &error) <=
+		    0)
 			continue;
 		if ((kinds[j] & imap_notify_spec_events(&notify->spec, box.name,
 							box.subscribed)) != 0)

@@ -30,8 +30,8 @@ enum imap_notify_event {
 	IMAP_NOTIFY_MAILBOX_NAME = 1u << 4,
 	IMAP_NOTIFY_SUBSCRIPTION_CHANGE = 1u << 5,
 };
-#define IMAP_NOTIFY_MESSAGE_EVENTS                                 \
-	(IMAP_NOTIFY_MESSAGE_NEW | IMAP_NOTIFY_MESSAGE_EXPUNGE |   \
+#define IMAP_NOTIFY_MESSAGE_EVENTS                               \
+	(IMAP_NOTIFY_MESSAGE_NEW | IMAP_NOTIFY_MESSAGE_EXPUNGE | \
 	 IMAP_NOTIFY_FLAG_CHANGE | IMAP_NOTIFY_ANNOTATION_CHANGE)
 #define IMAP_NOTIFY_MAILBOX_EVENTS \
 	(IMAP_NOTIFY_MAILBOX_NAME | IMAP_NOTIFY_SUBSCRIPTION_CHANGE)
@@ -70,17 +70,18 @@ enum imap_notify_parse_result {
 	IMAP_NOTIFY_PARSE_BADEVENT = -2,
 };
 /* The events BADEVENT lists. */
-#define IMAP_NOTIFY_SUPPORTED                                         \
+#define IMAP_NOTIFY_SUPPORTED                                                \
 	"MessageNew MessageExpunge FlagChange AnnotationChange MailboxName " \
 	"SubscriptionChange"
 
 /* Parses the arguments of NOTIFY (RFC 5465 8: "SET" [SP "STATUS"]
    *(SP event-group) / "NONE") into *spec_r (pool memory). Mailbox names
    are decoded from modified UTF-7 unless utf8. */
-enum imap_notify_parse_result
-imap_notify_parse(struct pool *pool, const struct imap_arg *args,
-		  unsigned int count, bool utf8, struct imap_notify_spec *spec_r,
-		  const char **error_r);
+enum imap_notify_parse_result imap_notify_parse(struct pool *pool,
+						const struct imap_arg *args,
+						unsigned int count, bool utf8,
+						struct imap_notify_spec *spec_r,
+						const char **error_r);
 
 /* The events spec asks for about a mailbox other than the selected one
    (union over the groups that match it). */

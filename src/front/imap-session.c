@@ -131,10 +131,9 @@ static void imap_session_push(struct imap_session *s)
 	}
 	imap_notify_report(s, &out);
 	if (s->changed &&
-	    imap_notify_selected_sync(s,
-				      s->idling ? IMAP_NOTIFY_IN_IDLE
-						: IMAP_NOTIFY_BETWEEN,
-				      &allow_expunge))
+	    imap_notify_selected_sync(
+		    s, s->idling ? IMAP_NOTIFY_IN_IDLE : IMAP_NOTIFY_BETWEEN,
+		    &allow_expunge))
 		(void)imap_session_sync(s, &out, allow_expunge);
 	if (out.used > 0)
 		front_conn_write(s->conn, out.data, out.used);
@@ -150,7 +149,7 @@ static void imap_idle_run(void *context ATTR_UNUSED)
 		for (struct imap_session *s = a->sessions; s != NULL;
 		     s = s->next) {
 			/* A command answering in parts: its end reports. */
-			if (s->pending == NULL)
+			if (s->pending == NULL && !s->conn->closing)
 				imap_session_push(s);
 		}
 	}
@@ -728,9 +727,8 @@ static bool imap_session_finish(struct imap_session *s,
 	bool allow_expunge =
 		cmd->uid || (p->def->flags & IMAP_CMD_NO_EXPUNGE) == 0;
 
-	if (s->selected &&
-	    imap_notify_selected_sync(s, IMAP_NOTIFY_AT_COMMAND,
-				      &allow_expunge))
+	if (s->selected && imap_notify_selected_sync(s, IMAP_NOTIFY_AT_COMMAND,
+						     &allow_expunge))
 		(void)imap_session_sync(s, out, allow_expunge);
 	/* RFC 5465 3: NOTIFY's responses about other mailboxes too. */
 	imap_notify_report(s, out);

@@ -41,7 +41,8 @@ static void parse(struct parsed *p, const char *args, bool utf8)
 					       IMAP_PARSER_FLAG_UTF8);
 	buf_printf(&in, "t NOTIFY %s\r\n", args);
 	assert_int_equal(
-		imap_parser_parse(p->parser, buf_span(&in), &consumed, &res), 1);
+		imap_parser_parse(p->parser, buf_span(&in), &consumed, &res),
+		1);
 	assert_int_equal(res.event, IMAP_PARSER_EVENT_COMMAND);
 	p->error = NULL;
 	p->ret = imap_notify_parse(p->pool, res.cmd.args, res.cmd.arg_count,
@@ -121,8 +122,8 @@ static void test_selected_groups(void **state ATTR_UNUSED)
 	assert_int_equal(p.ret, IMAP_NOTIFY_PARSE_OK);
 	assert_int_equal(p.spec.group_count, 2);
 	assert_true(imap_notify_spec_selected(&p.spec, &events, &delayed));
-	assert_int_equal(events, IMAP_NOTIFY_MESSAGE_NEW |
-					 IMAP_NOTIFY_MESSAGE_EXPUNGE);
+	assert_int_equal(events,
+			 IMAP_NOTIFY_MESSAGE_NEW | IMAP_NOTIFY_MESSAGE_EXPUNGE);
 	assert_false(delayed);
 	/* SELECTED groups match no other mailbox. */
 	assert_int_equal(imap_notify_spec_events(&p.spec, "INBOX", true), 0);
@@ -165,8 +166,8 @@ static void test_filters(void **state ATTR_UNUSED)
 	/* "inbox/Sub" is INBOX's child; MAILBOXES is not a subtree. */
 	assert_int_equal(imap_notify_spec_events(&p.spec, "INBOX/Sub", false),
 			 IMAP_NOTIFY_MAILBOX_NAME);
-	assert_int_equal(
-		imap_notify_spec_events(&p.spec, "INBOX/Sub/x", false), 0);
+	assert_int_equal(imap_notify_spec_events(&p.spec, "INBOX/Sub/x", false),
+			 0);
 	assert_int_equal(imap_notify_spec_events(&p.spec, "Work Stuff", false),
 			 IMAP_NOTIFY_MAILBOX_NAME);
 	parsed_free(&p);
