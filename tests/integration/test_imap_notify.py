@@ -14,7 +14,6 @@ STATUS for INBOX while another mailbox is selected.
 The responses are read off the socket line by line (imaplib has no API
 for unsolicited data), with a deadline for every wait."""
 
-import imaplib
 import re
 import smtplib
 import socket
@@ -60,20 +59,8 @@ class ImapNotifyTest(unittest.TestCase):
     # -- helpers --
 
     def connect(self):
-        m = imaplib.IMAP4_SSL(LOOPBACK, self.inst.ports['imaps'],
-                              ssl_context=self.ctx, timeout=20)
-        self.addCleanup(self.logout, m)
-        typ, data = m.login(self.user, self.password)
-        self.assertEqual(typ, 'OK', data)
-        return m
-
-    @staticmethod
-    def logout(m):
-        try:
-            m.sock.settimeout(5)
-            m.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
+        return harness.imap_login(self, self.inst, self.ctx, self.user,
+                                  self.password)
 
     def read_line(self, m, timeout):
         """One response line (literals appended), or None on timeout.
