@@ -463,7 +463,9 @@ def report(m, d, meta):
     lines = ['# bench/imap: Marmot vs Dovecot %s' % meta['dovecot'], '',
              '%(messages)d messages, %(mbytes).1f MB, seed %(seed)d; IMAPS on '
              'loopback; %(reps)d runs per figure (median); %(cpus)d CPUs.'
-             % meta, '']
+             % meta,
+             'Load average (1 min) before Marmot, before Dovecot, at the '
+             'end: %.2f, %.2f, %.2f.' % tuple(meta['load']), '']
     if not m['selects']:
         lines += ['**Marmot\'s IMAP is partial in this build: no SELECT**, '
                   'so FETCH, SEARCH and BODY[] are not measured and its '
@@ -555,12 +557,17 @@ def main():
         log('starting Dovecot')
         d = DovecotServer(maildir, args.idle)
         servers.append(d)
-        # One server at a time: the other is idle meanwhile.
+        # One server at a time: the other is idle meanwhile. The load
+        # average before and after says whether the machine was quiet:
+        # other work on it moves the wall-clock ratios.
+        load0 = os.getloadavg()[0]
         res_m = run_server(m, args, n)
+        load1 = os.getloadavg()[0]
         res_d = run_server(d, args, n)
         meta = {'messages': n, 'mbytes': size / 1e6, 'seed': args.seed,
                 'reps': args.reps, 'cpus': os.cpu_count() or 0,
-                'dovecot': dovecot_version(), 'marmot_import_s': m.import_s}
+                'dovecot': dovecot_version(), 'marmot_import_s': m.import_s,
+                'load': [load0, load1, os.getloadavg()[0]]}
         text = report(res_m, res_d, meta)
         print(text)
         if args.json:
