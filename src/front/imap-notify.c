@@ -141,12 +141,18 @@ static enum imap_notify_parse_result imap_notify_parse_events(
 			continue;
 		}
 		events |= imap_notify_events[j].event;
-		/* RFC 5465 5.2: MessageNew may carry fetch attributes (for
-		   the selected mailbox). Accepted; the client fetches the new
-		   messages itself after EXISTS. */
+		/* RFC 5465 5.2: MessageNew may carry fetch attributes; they
+		   are sent for new messages of the selected mailbox (and
+		   ignored for others, which get STATUS). */
 		if (imap_notify_events[j].event == IMAP_NOTIFY_MESSAGE_NEW &&
-		    i + 1 < n && imap_arg_get_list(&list[i + 1], &atts, &natts))
-			i++;
+		    i + 1 < n &&
+		    imap_arg_get_list(&list[i + 1], &atts, &natts)) {
+			if (natts == 0) {
+				*error_r = "Empty fetch attribute list";
+				return IMAP_NOTIFY_PARSE_BAD;
+			}
+			group->fetch_att = &list[++i];
+		}
 	}
 	if (badevent)
 		return IMAP_NOTIFY_PARSE_BADEVENT;
@@ -337,6 +343,8 @@ struct imap_notify_box {
 struct imap_notify {
 	pool_t pool; /* the spec */
 	struct imap_notify_spec spec;
+	/* The SELECTED group's MessageNew fetch attributes, or NULL. */
+	struct imap_fetch_items *fetch;
 	/* Changes up to this modseq have been looked at. */
 	uint64_t modseq;
 	/* The mailbox list, sorted by id (for MailboxName and
@@ -582,6 +590,15 @@ bool imap_notify_selected_sync(const struct imap_session *s,
 	return true;
 }
 
+void imap_notify_new_messages(struct imap_session *s, struct buf *out,
+			      const uint32_t *uids, unsigned int count)
+{
+	if (s->notify == NULL || s->notify->fetch == NULL || count == 0)
+		return;
+	/* RFC 5465 5.2: the new messages' data after EXISTS. */
+	imap_fetch_items_write(s, s->notify->fetch, uids, count, out);
+}
+
 /* ---- the command ---- */
 
 static void imap_notify_initial_status(struct imap_cmd *cmd,
@@ -630,9 +647,8 @@ static void imap_cmd_notify(struct imap_cmd *cmd)
 			    "Unsupported event");
 		return;
 	}
-	/* A new NOTIFY replaces the old one (RFC 5465 3). */
-	imap_notify_free(&s->notify);
 	if (spec.none) {
+		imap_notify_free(&s->notify);
 		pool_unref(&pool);
 		imap_cmd_ok(cmd, NULL, "NOTIFY completed");
 		return;
@@ -641,11 +657,28 @@ static void imap_cmd_notify(struct imap_cmd *cmd)
 	notify->pool = pool;
 	notify->spec = spec;
 	notify->modseq = store_highest_modseq(s->store);
+	for (unsigned int i = 0; i < spec.group_count; i++) {
+		const struct imap_notify_group *g = &spec.groups[i];
+
+		if (g->filter > IMAP_NOTIFY_SELECTED_DELAYED ||
+		    g->fetch_att == NULL)
+			continue;
+		notify->fetch =
+			imap_fetch_items_parse(s, pool, g->fetch_att, &error);
+		if (notify->fetch == NULL) {
+			error = p_strdup(cmd->pool, error);
+			imap_notify_free(&notify);
+			imap_cmd_bad(cmd, error);
+			return;
+		}
+	}
 	if (imap_notify_snapshot(s, notify) < 0) {
 		imap_notify_free(&notify);
 		imap_cmd_no(cmd, "UNAVAILABLE", "Cannot list the mailboxes");
 		return;
 	}
+	/* A new NOTIFY replaces the old one (RFC 5465 3). */
+	imap_notify_free(&s->notify);
 	s->notify = notify;
 	s->notify_changed = false;
 	/* RFC 5465 3: with STATUS, the state of every mailbox with message

@@ -53,6 +53,9 @@ struct imap_notify_group {
 	const char **mailboxes;
 	unsigned int mailbox_count;
 	unsigned int events; /* enum imap_notify_event; 0 = NONE */
+	/* MessageNew's fetch attributes (the list), NULL if none; points
+	   into the parsed command. */
+	const struct imap_arg *fetch_att;
 };
 
 struct imap_notify_spec {
@@ -100,6 +103,12 @@ void imap_notify_free(struct imap_notify **notify);
 /* Writes the notifications of changes since the last call (STATUS and
    LIST for mailboxes other than the selected one). */
 void imap_notify_report(struct imap_session *session, struct buf *out);
+/* After "* N EXISTS" for the selected mailbox: the FETCH responses
+   of its new messages (uids, ascending) when NOTIFY's MessageNew has
+   fetch attributes (RFC 5465 5.2). */
+void imap_notify_new_messages(struct imap_session *session, struct buf *out,
+			      const uint32_t *uids, unsigned int count);
+
 /* When the selected mailbox's changes would be reported. */
 enum imap_notify_when {
 	IMAP_NOTIFY_AT_COMMAND, /* at the end of a command */

@@ -644,8 +644,11 @@ int imap_session_sync(struct imap_session *s, struct buf *out,
 			if (msgs[i].uid >= s->known_uidnext)
 				s->known_uidnext = msgs[i].uid + 1;
 		}
-		if (s->uid_count != before)
+		if (s->uid_count != before) {
 			buf_printf(out, "* %u EXISTS\r\n", s->uid_count);
+			imap_notify_new_messages(s, out, &s->uids[before],
+						 s->uid_count - before);
+		}
 	}
 
 	/* Flag changes of messages the client knew (new ones are fetched

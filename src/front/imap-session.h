@@ -164,6 +164,21 @@ int imap_search_eval(struct imap_cmd *cmd,
 		     const struct imap_search_program *prog, uint32_t **uids_r,
 		     unsigned int *count_r, const char **error_r);
 
+/* A FETCH attribute list parsed once and written for messages later:
+   NOTIFY's MessageNew (RFC 5465 5.2; imap-cmd-fetch.c). parse: NULL
+   with *error_r when invalid; the items live in pool. write: "* N
+   FETCH" for each of uids (ascending) the client knows, in the selected
+   mailbox, without setting \Seen. */
+struct imap_fetch_items;
+struct imap_fetch_items *imap_fetch_items_parse(struct imap_session *session,
+						struct pool *pool,
+						const struct imap_arg *arg,
+						const char **error_r);
+void imap_fetch_items_write(struct imap_session *session,
+			    const struct imap_fetch_items *items,
+			    const uint32_t *uids, unsigned int count,
+			    struct buf *out);
+
 /* Creates the session of a connection that just logged in; the data key
    opens (or joins) the account's store. Returns NULL with *error_r when
    the store cannot be opened. */

@@ -121,6 +121,9 @@ static void test_selected_groups(void **state ATTR_UNUSED)
 	      true);
 	assert_int_equal(p.ret, IMAP_NOTIFY_PARSE_OK);
 	assert_int_equal(p.spec.group_count, 2);
+	assert_non_null(p.spec.groups[0].fetch_att);
+	assert_int_equal(p.spec.groups[0].fetch_att->type, IMAP_ARG_LIST);
+	assert_null(p.spec.groups[1].fetch_att);
 	assert_true(imap_notify_spec_selected(&p.spec, &events, &delayed));
 	assert_int_equal(events,
 			 IMAP_NOTIFY_MESSAGE_NEW | IMAP_NOTIFY_MESSAGE_EXPUNGE);
@@ -201,6 +204,9 @@ static void test_bad(void **state ATTR_UNUSED)
 				   "NONE)"),
 			 IMAP_NOTIFY_PARSE_BAD);
 	assert_int_equal(parse_ret("SET (PERSONAL ())"), IMAP_NOTIFY_PARSE_BAD);
+	assert_int_equal(parse_ret("SET (SELECTED (MessageNew () "
+				   "MessageExpunge))"),
+			 IMAP_NOTIFY_PARSE_BAD);
 	assert_int_equal(parse_ret("SET (PERSONAL)"), IMAP_NOTIFY_PARSE_BAD);
 	assert_int_equal(parse_ret("SET (NOWHERE (MailboxName))"),
 			 IMAP_NOTIFY_PARSE_BAD);

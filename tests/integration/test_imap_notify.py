@@ -7,7 +7,8 @@ between commands with no command of its own running (section 4), and at
 a NOOP. NOTIFY SET STATUS sends the initial STATUS (section 3), HIGHEST-
 MODSEQ is in it once CONDSTORE is enabled, NOTIFY NONE stops it all,
 (SELECTED NONE) silences the selected mailbox while (SELECTED ...) pushes
-its EXISTS without a command, unsupported events are NO [BADEVENT] and
+its EXISTS without a command, MessageNew's fetch attributes bring the
+new message's FETCH data after EXISTS (5.2), unsupported events are NO [BADEVENT] and
 bad event lists BAD, and mail over SMTP (port 25, smtplib) raises a
 STATUS for INBOX while another mailbox is selected.
 
@@ -345,6 +346,33 @@ class ImapNotifyTest(unittest.TestCase):
         self.assertFalse([ln for ln in pushed if 'EXPUNGE' in ln], pushed)
         lines = self.ok(a, 'NOOP')
         self.assertIn('* 1 EXPUNGE', lines)
+
+    def test_7_message_new_fetch_attributes(self):
+        a = self.connect()
+        b = self.connect()
+        self.ok(b, 'CREATE Sel7')
+        self.append(b, 'Sel7', 1)
+        self.ok(a, 'SELECT Sel7')
+        # RFC 5465 5.2: the new message's data comes after EXISTS.
+        self.ok(a, 'NOTIFY SET (SELECTED (MessageNew (UID '
+                   'BODY[HEADER.FIELDS (SUBJECT)]) MessageExpunge))')
+        tag = self.idle(a)
+        self.append(b, 'Sel7', 7)
+        line, _, _ = self.expect(a, r'^\* \d+ EXISTS$', 1.0, 'EXISTS')
+        self.assertEqual(line, '* 2 EXISTS')
+        line, _, _ = self.expect(a, r'^\* 2 FETCH ', 1.0, 'FETCH')
+        self.assertRegex(line, r'^\* 2 FETCH \(UID 2 BODY\[HEADER\.FIELDS '
+                         r'\(SUBJECT\)\] \{\d+\}\r\nSubject: notify 7\r\n'
+                         r'\r\n\)$')
+        self.done(a, tag)
+        # Offered, not read: no \Seen.
+        self.ok(b, 'SELECT Sel7')
+        lines = self.ok(b, 'FETCH 2 (FLAGS)')
+        self.assertEqual(lines, ['* 2 FETCH (FLAGS ())'])
+        # Bad fetch attributes are BAD.
+        _, tagged = self.command(a, 'NOTIFY SET (SELECTED (MessageNew '
+                                    '(NOSUCHITEM) MessageExpunge))')
+        self.assertRegex(tagged, r'^\S+ BAD ')
 
     def test_6_smtp_delivery_raises_inbox_status(self):
         a = self.connect()
