@@ -1135,6 +1135,57 @@ static void imap_cmd_expunge(struct imap_cmd *cmd)
 	buf_free(&code);
 }
 
+/* ---- NOTIFY's MessageNew fetch attributes (RFC 5465 5.2) ---- */
+
+struct imap_fetch_items {
+	struct fetch_ctx ctx; /* parsed; ctx.cmd is set for each use */
+};
+
+struct imap_fetch_items *imap_fetch_items_parse(struct imap_session *s,
+						struct pool *pool,
+						const struct imap_arg *arg,
+						const char **error_r)
+{
+	struct imap_cmd cmd = { .session = s, .pool = pool };
+	struct imap_fetch_items *items =
+		p_new(pool, struct imap_fetch_items, 1);
+
+	items->ctx.cmd = &cmd;
+	if (fetch_parse(&items->ctx, arg, error_r) < 0)
+		return NULL;
+	items->ctx.cmd = NULL;
+	return items;
+}
+
+void imap_fetch_items_write(struct imap_session *s,
+			    const struct imap_fetch_items *items,
+			    const uint32_t *uids, unsigned int count,
+			    struct buf *out)
+{
+	pool_t pool = pool_create("imap notify fetch", 4096);
+	struct imap_cmd cmd = { .session = s, .pool = pool, .out = out };
+	struct fetch_ctx ctx = items->ctx;
+	struct store_message *msgs;
+	unsigned int nmsgs;
+	const char *error;
+
+	/* No \Seen is set: the client did not ask for the message, the
+	   server offered it (BODY[] is taken as BODY.PEEK[]). */
+	ctx.cmd = &cmd;
+	if (fetch_messages(&cmd, uids, count, &msgs, &nmsgs, &error) < 0) {
+		log_error(s->conn->id, "imap.notify_fetch", "error=%s",
+			  log_value(0, error));
+		nmsgs = 0;
+	}
+	for (unsigned int i = 0; i < nmsgs; i++) {
+		uint32_t seq = imap_session_seq(s, msgs[i].uid);
+
+		if (seq != 0)
+			(void)fetch_write_message(&ctx, seq, &msgs[i], out);
+	}
+	pool_unref(&pool);
+}
+
 const struct imap_cmd_def imap_cmds_fetch[] = {
 	{ "FETCH", imap_cmd_fetch,
 	  IMAP_CMD_SELECTED | IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },

@@ -19,6 +19,7 @@
 #include "imap-write.h"
 #include "front-private.h"
 #include "imap-session.h"
+#include "imap-notify.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -31,7 +32,12 @@ static struct timeout *imap_idle_timeout;
 static const struct imap_cmd_def *const imap_cmd_tables[] = {
 	imap_cmds_session, imap_cmds_fetch, imap_cmds_mailbox,
 	imap_cmds_search,  imap_cmds_sort,  imap_cmds_compress,
+	imap_cmds_notify,
 };
+
+/* RFC 5465 5.8: when this much output waits for a client that does not
+   read, its notifications are dropped (NOTIFICATIONOVERFLOW). */
+#define IMAP_NOTIFY_OUTPUT_MAX (1024u * 1024)
 
 /* ---- accounts ---- */
 
@@ -106,40 +112,68 @@ static void imap_account_unref(struct imap_account **_a)
 	i_free(a);
 }
 
-/* IDLE sessions with news are served from a zero timeout, never from
-   inside the store call whose commit notified. */
+/* The unsolicited responses of one session with news, when no command
+   of it is running: IDLE's, and NOTIFY's (RFC 5465 4: at any time the
+   server may send untagged responses). */
+static void imap_session_push(struct imap_session *s)
+{
+	struct buf out = BUF_INIT;
+	bool allow_expunge = true;
+
+	if (s->notify != NULL && s->notify_changed &&
+	    front_conn_output_pending(s->conn) > IMAP_NOTIFY_OUTPUT_MAX) {
+		/* RFC 5465 5.8: the server stops notifying, as after
+		   NOTIFY NONE, and says so. */
+		imap_notify_free(&s->notify);
+		s->notify_changed = false;
+		buf_append_str(&out, "* OK [NOTIFICATIONOVERFLOW] Too many "
+				     "notifications; NOTIFY is now off\r\n");
+	}
+	imap_notify_report(s, &out);
+	if (s->changed &&
+	    imap_notify_selected_sync(
+		    s, s->idling ? IMAP_NOTIFY_IN_IDLE : IMAP_NOTIFY_BETWEEN,
+		    &allow_expunge))
+		(void)imap_session_sync(s, &out, allow_expunge);
+	if (out.used > 0)
+		front_conn_write(s->conn, out.data, out.used);
+	buf_free(&out);
+	if (s->bye)
+		front_conn_close(s->conn, "mailbox_deleted");
+}
+
+/* Sessions with news are served from a zero timeout, never from inside
+   the store call whose commit notified. */
 static void imap_idle_run(void *context ATTR_UNUSED)
 {
 	timeout_remove(&imap_idle_timeout);
 	for (struct imap_account *a = imap_accounts; a != NULL; a = a->next) {
 		for (struct imap_session *s = a->sessions; s != NULL;
 		     s = s->next) {
-			if (!s->idling || !s->changed)
-				continue;
-			struct buf out = BUF_INIT;
-
-			if (imap_session_sync(s, &out, true) == 0 &&
-			    out.used > 0)
-				front_conn_write(s->conn, out.data, out.used);
-			buf_free(&out);
-			if (s->bye)
-				front_conn_close(s->conn, "mailbox_deleted");
+			/* A command answering in parts: its end reports. */
+			if (s->pending == NULL && !s->conn->closing)
+				imap_session_push(s);
 		}
 	}
 }
 
 static void imap_account_changed(struct imap_account *a, uint64_t mailbox_id)
 {
-	bool idle = false;
+	bool wake = false;
 
 	for (struct imap_session *s = a->sessions; s != NULL; s = s->next) {
+		if (s->notify != NULL) {
+			/* Any mailbox may be one it asked about. */
+			s->notify_changed = true;
+			wake = true;
+		}
 		if (!s->selected ||
 		    (mailbox_id != 0 && mailbox_id != s->mailbox_id))
 			continue;
 		s->changed = true;
-		idle = idle || s->idling;
+		wake = wake || s->idling || s->notify != NULL;
 	}
-	if (idle && imap_idle_timeout == NULL)
+	if (wake && imap_idle_timeout == NULL)
 		imap_idle_timeout = timeout_add(front_global->ioloop, 0,
 						imap_idle_run, NULL);
 }
@@ -218,6 +252,7 @@ void imap_session_destroy(struct imap_session **_s)
 		return;
 	imap_session_abort(s);
 	imap_session_unselect(s);
+	imap_notify_free(&s->notify);
 	a = s->account;
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -657,8 +692,11 @@ int imap_session_sync(struct imap_session *s, struct buf *out,
 			if (msgs[i].uid >= s->known_uidnext)
 				s->known_uidnext = msgs[i].uid + 1;
 		}
-		if (s->uid_count != before)
+		if (s->uid_count != before) {
 			buf_printf(out, "* %u EXISTS\r\n", s->uid_count);
+			imap_notify_new_messages(s, out, &s->uids[before],
+						 s->uid_count - before);
+		}
 	}
 
 	/* Flag changes of messages the client knew (new ones are fetched
@@ -737,10 +775,14 @@ static bool imap_session_finish(struct imap_session *s,
 	/* RFC 9051 7: status updates may follow any command; RFC 9051
 	   7.5.1: no EXPUNGE during FETCH, STORE, SEARCH (their UID forms
 	   excepted). */
-	if (s->selected)
-		(void)imap_session_sync(
-			s, out,
-			cmd->uid || (p->def->flags & IMAP_CMD_NO_EXPUNGE) == 0);
+	bool allow_expunge =
+		cmd->uid || (p->def->flags & IMAP_CMD_NO_EXPUNGE) == 0;
+
+	if (s->selected && imap_notify_selected_sync(s, IMAP_NOTIFY_AT_COMMAND,
+						     &allow_expunge))
+		(void)imap_session_sync(s, out, allow_expunge);
+	/* RFC 5465 3: NOTIFY's responses about other mailboxes too. */
+	imap_notify_report(s, out);
 	buf_append(out, p->tagged.data, p->tagged.used);
 	buf_free(&p->tagged);
 	i_free(p);

@@ -92,6 +92,10 @@ struct imap_session {
 	/* The sync wrote a BYE (another session deleted the selected
 	   mailbox): the connection closes once that is written. */
 	bool bye;
+	/* NOTIFY (RFC 5465, imap-notify.h); NULL after NOTIFY NONE. */
+	struct imap_notify *notify;
+	/* The store changed since the notifications were last written. */
+	bool notify_changed;
 };
 
 /* One command being executed. */
@@ -151,6 +155,7 @@ extern const struct imap_cmd_def imap_cmds_compress[];
 extern const struct imap_cmd_def imap_cmds_mailbox[]; /* imap-cmd-mailbox.c */
 extern const struct imap_cmd_def imap_cmds_search[]; /* imap-cmd-search.c */
 extern const struct imap_cmd_def imap_cmds_sort[]; /* imap-cmd-sort.c */
+extern const struct imap_cmd_def imap_cmds_notify[]; /* imap-notify.c */
 
 /* Evaluates a parsed search program (imap-search.h) over the client's
    view of the selected mailbox, as SEARCH does (imap-cmd-search.c): the
@@ -161,6 +166,21 @@ struct imap_search_program;
 int imap_search_eval(struct imap_cmd *cmd,
 		     const struct imap_search_program *prog, uint32_t **uids_r,
 		     unsigned int *count_r, const char **error_r);
+
+/* A FETCH attribute list parsed once and written for messages later:
+   NOTIFY's MessageNew (RFC 5465 5.2; imap-cmd-fetch.c). parse: NULL
+   with *error_r when invalid; the items live in pool. write: "* N
+   FETCH" for each of uids (ascending) the client knows, in the selected
+   mailbox, without setting \Seen. */
+struct imap_fetch_items;
+struct imap_fetch_items *imap_fetch_items_parse(struct imap_session *session,
+						struct pool *pool,
+						const struct imap_arg *arg,
+						const char **error_r);
+void imap_fetch_items_write(struct imap_session *session,
+			    const struct imap_fetch_items *items,
+			    const uint32_t *uids, unsigned int count,
+			    struct buf *out);
 
 /* Creates the session of a connection that just logged in; the data key
    opens (or joins) the account's store. Returns NULL with *error_r when
