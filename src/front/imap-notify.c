@@ -423,8 +423,10 @@ static void imap_notify_write_status(struct imap_session *s, struct buf *out,
 	buf_append_str(out, "* STATUS ");
 	if (imap_write_mailbox(out, pool, box->name, s->write_flags) < 0)
 		i_unreached(); /* the store holds valid UTF-8 only */
-	buf_printf(out, " (MESSAGES %u UIDNEXT %u UNSEEN %u", box->messages,
-		   box->uidnext, box->unseen);
+	/* RFC 5465 3: MESSAGES, UIDNEXT and UIDVALIDITY for MessageNew;
+	   5.1: UIDVALIDITY with HIGHESTMODSEQ; UNSEEN for \Seen changes. */
+	buf_printf(out, " (MESSAGES %u UIDNEXT %u UIDVALIDITY %u UNSEEN %u",
+		   box->messages, box->uidnext, box->uidvalidity, box->unseen);
 	if ((s->enabled & IMAP_ENABLED_CONDSTORE) != 0)
 		buf_printf(out, " HIGHESTMODSEQ %" PRIu64, box->highestmodseq);
 	buf_append_str(out, ")\r\n");
@@ -453,12 +455,22 @@ static bool imap_notify_is_selected(const struct imap_session *s, uint64_t id)
 	return s->selected && s->mailbox_id == id;
 }
 
+/* RFC 5465 5: "The server SHOULD omit notifying the client if the event
+   is caused by this client." The session's last command's modseqs; a
+   delivery (the vault's merge, another process) may commit inside that
+   range, so new messages are reported whatever their modseq. */
+static bool imap_notify_is_own(const struct imap_session *s,
+			       const struct store_change *change)
+{
+	return change->modseq >= s->own_lo && change->modseq <= s->own_hi;
+}
+
 /* Compares the mailbox list with the snapshot and reports created,
    deleted and renamed mailboxes (MailboxName) and subscription changes
    (SubscriptionChange); the list becomes the snapshot. */
 static void imap_notify_mailboxes(struct imap_session *s,
 				  struct imap_notify *notify, struct buf *out,
-				  pool_t pool)
+				  pool_t pool, bool quiet)
 {
 	struct imap_notify_box *old = notify->boxes;
 	unsigned int old_count = notify->box_count;
@@ -466,7 +478,7 @@ static void imap_notify_mailboxes(struct imap_session *s,
 
 	if (imap_notify_snapshot(s, notify) < 0)
 		return;
-	for (unsigned int i = 0; i < notify->box_count; i++) {
+	for (unsigned int i = 0; i < notify->box_count && !quiet; i++) {
 		const struct imap_notify_box *nb = &notify->boxes[i];
 		const struct imap_notify_box *ob =
 			imap_notify_box_find(old, old_count, nb->id);
@@ -484,7 +496,7 @@ static void imap_notify_mailboxes(struct imap_session *s,
 							      : "",
 					       nb->name, NULL);
 	}
-	for (unsigned int i = 0; i < old_count; i++) {
+	for (unsigned int i = 0; i < old_count && !quiet; i++) {
 		if (imap_notify_box_find(notify->boxes, notify->box_count,
 					 old[i].id) != NULL)
 			continue;
@@ -506,7 +518,7 @@ void imap_notify_report(struct imap_session *s, struct buf *out)
 	struct store_change *changes;
 	unsigned int count;
 	const char *error;
-	bool mailbox_list = false;
+	bool mailbox_list = false, others = false;
 	pool_t pool;
 
 	if (notify == NULL || !s->notify_changed)
@@ -523,11 +535,16 @@ void imap_notify_report(struct imap_session *s, struct buf *out)
 	if (count > 0)
 		notify->modseq = changes[count - 1].modseq;
 	for (unsigned int i = 0; i < count; i++) {
-		if (changes[i].kind == STORE_CHANGE_MAILBOX)
-			mailbox_list = true;
+		if (changes[i].kind != STORE_CHANGE_MAILBOX)
+			continue;
+		mailbox_list = true;
+		others = others || !imap_notify_is_own(s, &changes[i]);
 	}
+	/* RFC 5465 5: not about this session's own CREATE, RENAME, DELETE
+	   or SUBSCRIBE (the snapshot follows them quietly). Changes of
+	   several sessions in one batch are all reported. */
 	if (mailbox_list)
-		imap_notify_mailboxes(s, notify, out, pool);
+		imap_notify_mailboxes(s, notify, out, pool, !others);
 
 	/* Message events: one STATUS per mailbox with any, whatever the
 	   number of changes. */
@@ -540,7 +557,9 @@ void imap_notify_report(struct imap_session *s, struct buf *out)
 		unsigned int j;
 
 		if (changes[i].kind == STORE_CHANGE_MAILBOX ||
-		    imap_notify_is_selected(s, id))
+		    imap_notify_is_selected(s, id) ||
+		    (changes[i].kind != STORE_CHANGE_ADDED &&
+		     imap_notify_is_own(s, &changes[i])))
 			continue;
 		for (j = 0; j < nids && ids[j] != id; j++)
 			;
@@ -574,13 +593,15 @@ bool imap_notify_selected_sync(const struct imap_session *s,
 	unsigned int events;
 	bool delayed;
 
-	if (s->notify == NULL ||
-	    !imap_notify_spec_selected(&s->notify->spec, &events, &delayed)) {
+	if (s->notify == NULL) {
 		/* The base protocol: at command ends and in IDLE. */
 		return when != IMAP_NOTIFY_BETWEEN;
 	}
-	/* RFC 5465 6.1: (SELECTED NONE): nothing about it. */
-	if (events == 0)
+	/* RFC 5465 3.1: a NOTIFY SET without SELECTED/SELECTED-DELAYED
+	   "is the same as specifying SELECTED NONE"; 6.1: (SELECTED
+	   NONE): nothing about it, in IDLE too (4). */
+	if (!imap_notify_spec_selected(&s->notify->spec, &events, &delayed) ||
+	    events == 0)
 		return false;
 	/* RFC 5465 6.1-6.2: SELECTED may send EXPUNGE when no command is
 	   in progress, which RFC 9051 7.5.1 forbids otherwise;
@@ -653,6 +674,11 @@ static void imap_cmd_notify(struct imap_cmd *cmd)
 		imap_cmd_ok(cmd, NULL, "NOTIFY completed");
 		return;
 	}
+	/* RFC 5465 3.1: "a successful NOTIFY SET command implies an
+	   implicit NOOP": what the selected mailbox has accumulated comes
+	   now, before the new events (maybe SELECTED NONE) apply. */
+	if (s->selected && s->changed)
+		(void)imap_session_sync(s, cmd->out, true);
 	notify = i_new(struct imap_notify, 1);
 	notify->pool = pool;
 	notify->spec = spec;

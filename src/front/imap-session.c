@@ -752,7 +752,6 @@ struct imap_session_cmd {
 	struct imap_cmd cmd;
 	const struct imap_cmd_def *def;
 	struct buf tagged;
-	bool was_selected;
 	uint64_t modseq_before;
 };
 
@@ -768,10 +767,10 @@ static bool imap_session_finish(struct imap_session *s,
 	s->pending = NULL;
 	if (!cmd->answered)
 		imap_cmd_no(cmd, "SERVERBUG", "Command not completed");
-	if (p->was_selected && s->selected) {
-		s->own_lo = p->modseq_before + 1;
-		s->own_hi = store_highest_modseq(s->store);
-	}
+	/* Whether selected or not: NOTIFY (imap-notify.c) skips the
+	   session's own changes to other mailboxes too. */
+	s->own_lo = p->modseq_before + 1;
+	s->own_hi = store_highest_modseq(s->store);
 	/* RFC 9051 7: status updates may follow any command; RFC 9051
 	   7.5.1: no EXPUNGE during FETCH, STORE, SEARCH (their UID forms
 	   excepted). */
@@ -809,6 +808,8 @@ bool imap_session_execute(struct imap_session *s,
 	cmd->out = out;
 	cmd->tagged = &p->tagged;
 	cmd->pool = pool;
+	/* The command's own changes are those after this (own_lo). */
+	p->modseq_before = store_highest_modseq(s->store);
 	if ((def->flags & IMAP_CMD_SELECTED) != 0 && !s->selected) {
 		imap_cmd_bad(cmd, "No mailbox selected");
 	} else if (uid && (def->flags & IMAP_CMD_UID) == 0) {
@@ -817,9 +818,6 @@ bool imap_session_execute(struct imap_session *s,
 		imap_cmd_no(cmd, "READ-ONLY",
 			    "The mailbox was opened with EXAMINE");
 	} else {
-		p->was_selected = s->selected;
-		if (p->was_selected)
-			p->modseq_before = store_highest_modseq(s->store);
 		def->func(cmd);
 	}
 	return imap_session_finish(s, p, out);

@@ -164,7 +164,7 @@ class ImapNotifyTest(unittest.TestCase):
         self.assertRegex(line, r'^\S+ OK', line)
 
     def status(self, m, mailbox):
-        lines = self.ok(m, 'STATUS %s (MESSAGES UIDNEXT UNSEEN)' % mailbox)
+        lines = self.ok(m, 'STATUS %s (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)' % mailbox)
         st = [ln for ln in lines if ln.startswith('* STATUS')]
         self.assertEqual(len(st), 1, lines)
         return st[0]
@@ -173,7 +173,7 @@ class ImapNotifyTest(unittest.TestCase):
     def status_re(mailbox, messages=None, unseen=None):
         r = r'^\* STATUS "?%s"? \(MESSAGES ' % re.escape(mailbox)
         r += r'\d+' if messages is None else '%d' % messages
-        r += r' UIDNEXT \d+ UNSEEN '
+        r += r' UIDNEXT \d+ UIDVALIDITY \d+ UNSEEN '
         r += r'\d+' if unseen is None else '%d' % unseen
         return r
 
@@ -210,7 +210,8 @@ class ImapNotifyTest(unittest.TestCase):
         self.ok(b, 'CREATE Sel2')
         self.ok(b, 'CREATE Work2')
         self.ok(a, 'SELECT Sel2')
-        self.ok(a, 'NOTIFY SET ' + ALL_EVENTS)
+        self.ok(a, 'NOTIFY SET (SELECTED (MessageNew MessageExpunge)) '
+                + ALL_EVENTS)
         tag = self.idle(a)
         times = []
 
@@ -324,18 +325,30 @@ class ImapNotifyTest(unittest.TestCase):
         b = self.connect()
         self.ok(b, 'CREATE Sel5')
         self.ok(a, 'SELECT Sel5')
-        # (SELECTED NONE): nothing about the selected mailbox.
-        self.ok(a, 'NOTIFY SET (SELECTED NONE) ' + ALL_EVENTS)
+        # No SELECTED group (RFC 5465 3.1: the same as SELECTED NONE):
+        # nothing about the selected mailbox, in IDLE neither (4).
+        self.ok(a, 'NOTIFY SET ' + ALL_EVENTS)
+        tag = self.idle(a)
         self.append(b, 'Sel5', 1)
+        self.silent(a, 0.7, 'no SELECTED group, IDLE')
+        self.done(a, tag)
+        lines = self.ok(a, 'NOOP')
+        self.assertFalse([ln for ln in lines if 'EXISTS' in ln], lines)
+        # (SELECTED NONE): the same. NOTIFY SET is an implicit NOOP
+        # (3.1): the message held back comes with it.
+        lines = self.ok(a, 'NOTIFY SET (SELECTED NONE) ' + ALL_EVENTS)
+        self.assertIn('* 1 EXISTS', lines)
+        self.append(b, 'Sel5', 11)
         self.silent(a, 0.7, 'SELECTED NONE')
         lines = self.ok(a, 'NOOP')
         self.assertFalse([ln for ln in lines if 'EXISTS' in ln], lines)
         # (SELECTED ...): EXISTS pushed with no command running.
-        self.ok(a, 'NOTIFY SET (SELECTED (MessageNew MessageExpunge '
-                   'FlagChange)) ' + ALL_EVENTS)
+        lines = self.ok(a, 'NOTIFY SET (SELECTED (MessageNew MessageExpunge '
+                           'FlagChange)) ' + ALL_EVENTS)
+        self.assertIn('* 2 EXISTS', lines)
         self.append(b, 'Sel5', 2)
         line, _, _ = self.expect(a, r'^\* \d+ EXISTS$', 1.0, 'SELECTED')
-        self.assertEqual(line, '* 2 EXISTS')
+        self.assertEqual(line, '* 3 EXISTS')
         # SELECTED-DELAYED: the expunge waits for a command.
         self.ok(a, 'NOTIFY SET (SELECTED-DELAYED (MessageNew '
                    'MessageExpunge))')
@@ -346,6 +359,22 @@ class ImapNotifyTest(unittest.TestCase):
         self.assertFalse([ln for ln in pushed if 'EXPUNGE' in ln], pushed)
         lines = self.ok(a, 'NOOP')
         self.assertIn('* 1 EXPUNGE', lines)
+
+    def test_8_own_changes_not_echoed(self):
+        a = self.connect()
+        b = self.connect()
+        self.ok(a, 'NOTIFY SET ' + ALL_EVENTS)
+        # RFC 5465 5: nothing about this session's own CREATE, RENAME,
+        # SUBSCRIBE or DELETE...
+        lines = self.ok(a, 'CREATE Own8')
+        lines += self.ok(a, 'RENAME Own8 Own8b')
+        lines += self.ok(a, 'SUBSCRIBE Own8b')
+        lines += self.ok(a, 'DELETE Own8b')
+        lines += self.drain(a, 0.7)
+        self.assertEqual(lines, [])
+        # ... while another session's still are.
+        self.ok(b, 'CREATE Theirs8')
+        self.expect(a, r'^\* LIST \(\) "/" "?Theirs8"?$', 1.0, 'CREATE')
 
     def test_7_message_new_fetch_attributes(self):
         a = self.connect()
