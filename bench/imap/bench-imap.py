@@ -370,6 +370,40 @@ def phase_body(srv, n, reps, deadline):
     return out
 
 
+def phase_append(srv, count, deadline):
+    """Milliseconds of each APPEND of a ~4 KB message to a new mailbox,
+    sent the way Python's imaplib sends it: the command line, then after
+    the server's "+" the literal and its CRLF in two writes, with Nagle's
+    algorithm on (the client's default)."""
+    c = srv.session()
+    data = ('From: Bench <bench@sender.example>\r\nTo: <%s>\r\n'
+            'Subject: append\r\nMessage-ID: <append@sender.example>\r\n'
+            '\r\n%s' % (ADDRESS, paragraph(random.Random(7), 60))).encode()
+    times = []
+    try:
+        c.ok('CREATE bench-append')
+        for _ in range(count):
+            if time.monotonic() > deadline:
+                break
+            t0 = time.perf_counter()
+            tag = c.send('APPEND bench-append {%d}' % len(data))
+            ln = c.line()
+            if not ln.startswith(b'+'):
+                raise RuntimeError('%s: APPEND: %r' % (srv.name, ln))
+            c.sock.sendall(data)
+            c.sock.sendall(b'\r\n')
+            while True:
+                ln = c.line()
+                if ln.startswith(tag + b' '):
+                    break
+            times.append((time.perf_counter() - t0) * 1000)
+            if ln.split(b' ', 2)[1:2] != [b'OK']:
+                raise RuntimeError('%s: APPEND: %r' % (srv.name, ln))
+    finally:
+        c.close()
+    return times
+
+
 def phase_idle(srv, count, deadline):
     """Opens count connections, each logged in, selected and IDLE where
     the server can; returns a dict of what it measured."""
@@ -439,6 +473,10 @@ def run_server(srv, args, n):
         res['body_client_cpu_s'] = cpu
         res['body_bytes'] = size
         res['body_mb_s'] = size / dt / 1e6
+        log('%s: append' % srv.name)
+        t = phase_append(srv, args.appends,
+                         time.monotonic() + args.phase_timeout)
+        res['append_ms'] = statistics.median(t) if t else None
     log('%s: %d idle connections' % (srv.name, args.idle))
     res['idle'] = phase_idle(srv, args.idle,
                              time.monotonic() + args.phase_timeout)
@@ -486,6 +524,8 @@ def report(m, d, meta):
              % (WORD, m.get('search_hits'), d.get('search_hits')),
              'search_s', ' s', False, '>= 10x'),
             ('UID FETCH 1:* BODY[]', 'body_mb_s', ' MB/s', True, ''),
+            ('APPEND ~4 KB, imaplib-style (median of %d)' % meta['appends'],
+             'append_ms', ' ms', False, ''),
             ('client CPU during the warm FETCH', 'fetch_client_cpu_s', ' s',
              None, ''),
             ('client CPU during BODY[]', 'body_client_cpu_s', ' s', None,
@@ -530,11 +570,13 @@ def main():
     ap.add_argument('--seed', type=int, default=6)
     ap.add_argument('--reps', type=int, default=5)
     ap.add_argument('--idle', type=int, default=1000)
+    ap.add_argument('--appends', type=int, default=50)
     ap.add_argument('--phase-timeout', type=float, default=600.0)
     ap.add_argument('--json', help='write the figures here too')
     args = ap.parse_args()
-    if not 1 <= args.messages <= 200000 or not 0 <= args.idle <= 5000:
-        ap.error('--messages 1..200000, --idle 0..5000')
+    if (not 1 <= args.messages <= 200000 or not 0 <= args.idle <= 5000
+            or not 1 <= args.appends <= 10000):
+        ap.error('--messages 1..200000, --idle 0..5000, --appends 1..10000')
     # Both servers inherit the limit: each connection is an fd here and
     # at least one (Dovecot: several) there.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -565,7 +607,8 @@ def main():
         load1 = os.getloadavg()[0]
         res_d = run_server(d, args, n)
         meta = {'messages': n, 'mbytes': size / 1e6, 'seed': args.seed,
-                'reps': args.reps, 'cpus': os.cpu_count() or 0,
+                'reps': args.reps, 'appends': args.appends,
+                'cpus': os.cpu_count() or 0,
                 'dovecot': dovecot_version(), 'marmot_import_s': m.import_s,
                 'load': [load0, load1, os.getloadavg()[0]]}
         text = report(res_m, res_d, meta)
