@@ -465,6 +465,73 @@ static bool imap_notify_is_own(const struct imap_session *s,
 	return change->modseq >= s->own_lo && change->modseq <= s->own_hi;
 }
 
+/* The snapshot's mailbox with this name (len bytes of it), or NULL: a
+   scan, as a mailbox list is short and this runs per mailbox change. */
+static const struct imap_notify_box *
+imap_notify_box_named(const struct imap_notify *notify, const char *name,
+		      size_t len)
+{
+	for (unsigned int i = 0; i < notify->box_count; i++) {
+		const char *n = notify->boxes[i].name;
+
+		if (strncmp(n, name, len) == 0 && n[len] == '\0')
+			return &notify->boxes[i];
+	}
+	return NULL;
+}
+
+/* RFC 5465 5.4-5.5 (attributes "accurately computed", \HasChildren or
+   \HasNoChildren, RFC 5258 4) of a mailbox in the snapshot. */
+static const char *imap_notify_box_attrs(const struct imap_notify *notify,
+					 pool_t pool,
+					 const struct imap_notify_box *box)
+{
+	size_t len = strlen(box->name);
+	bool children = false;
+
+	for (unsigned int i = 0; i < notify->box_count && !children; i++) {
+		const char *n = notify->boxes[i].name;
+
+		children = strncmp(n, box->name, len) == 0 &&
+			   n[len] == IMAP_NOTIFY_SEP;
+	}
+	return p_strdup_printf(pool, "%s%s",
+			       children ? "\\HasChildren" : "\\HasNoChildren",
+			       box->subscribed ? " \\Subscribed" : "");
+}
+
+/* RFC 5465 5.4: "If a mailbox is created or deleted, the mailbox itself
+   and its direct parent ... are considered to be affected": the parent
+   of name, if it is a mailbox, gets a LIST with its attributes now. A
+   parent reported already in this batch (in *done, *done_count) is not
+   repeated. */
+static void imap_notify_parent(struct imap_session *s,
+			       struct imap_notify *notify, struct buf *out,
+			       pool_t pool, const char *name,
+			       const struct imap_notify_box **done,
+			       unsigned int *done_count)
+{
+	const char *sep = strrchr(name, IMAP_NOTIFY_SEP);
+	const struct imap_notify_box *parent;
+
+	if (sep == NULL)
+		return;
+	parent = imap_notify_box_named(notify, name, (size_t)(sep - name));
+	if (parent == NULL ||
+	    (imap_notify_spec_events(&notify->spec, parent->name,
+				     parent->subscribed) &
+	     IMAP_NOTIFY_MAILBOX_NAME) == 0)
+		return;
+	for (unsigned int i = 0; i < *done_count; i++) {
+		if (done[i] == parent)
+			return;
+	}
+	done[(*done_count)++] = parent;
+	imap_notify_write_list(s, out, pool,
+			       imap_notify_box_attrs(notify, pool, parent),
+			       parent->name, NULL);
+}
+
 /* Compares the mailbox list with the snapshot and reports created,
    deleted and renamed mailboxes (MailboxName) and subscription changes
    (SubscriptionChange); the list becomes the snapshot. */
@@ -475,26 +542,41 @@ static void imap_notify_mailboxes(struct imap_session *s,
 	struct imap_notify_box *old = notify->boxes;
 	unsigned int old_count = notify->box_count;
 	pool_t old_pool = notify->snap_pool;
+	const struct imap_notify_box **done;
+	unsigned int done_count = 0;
 
 	if (imap_notify_snapshot(s, notify) < 0)
 		return;
+	done = p_new(pool, const struct imap_notify_box *,
+		     notify->box_count + 1);
 	for (unsigned int i = 0; i < notify->box_count && !quiet; i++) {
 		const struct imap_notify_box *nb = &notify->boxes[i];
 		const struct imap_notify_box *ob =
 			imap_notify_box_find(old, old_count, nb->id);
 		unsigned int events = imap_notify_spec_events(
 			&notify->spec, nb->name, nb->subscribed);
+		bool named = (events & IMAP_NOTIFY_MAILBOX_NAME) != 0;
 
-		if ((ob == NULL || strcmp(ob->name, nb->name) != 0) &&
-		    (events & IMAP_NOTIFY_MAILBOX_NAME) != 0)
-			imap_notify_write_list(s, out, pool, "", nb->name,
-					       ob == NULL ? NULL : ob->name);
-		if (ob != NULL && ob->subscribed != nb->subscribed &&
-		    (events & IMAP_NOTIFY_SUBSCRIPTION_CHANGE) != 0)
-			imap_notify_write_list(s, out, pool,
-					       nb->subscribed ? "\\Subscribed"
-							      : "",
-					       nb->name, NULL);
+		if ((ob == NULL || strcmp(ob->name, nb->name) != 0) && named) {
+			/* Reported with its attributes: not again as a
+			   parent. */
+			if (ob == NULL)
+				done[done_count++] = nb;
+			imap_notify_write_list(
+				s, out, pool,
+				imap_notify_box_attrs(notify, pool, nb),
+				nb->name, ob == NULL ? NULL : ob->name);
+		} else if (ob != NULL && ob->subscribed != nb->subscribed &&
+			   (events & IMAP_NOTIFY_SUBSCRIPTION_CHANGE) != 0) {
+			/* RFC 5465 5.5: \Subscribed if and only if it is. */
+			imap_notify_write_list(
+				s, out, pool,
+				imap_notify_box_attrs(notify, pool, nb),
+				nb->name, NULL);
+		}
+		if (ob == NULL)
+			imap_notify_parent(s, notify, out, pool, nb->name,
+					   done, &done_count);
 	}
 	for (unsigned int i = 0; i < old_count && !quiet; i++) {
 		if (imap_notify_box_find(notify->boxes, notify->box_count,
@@ -507,6 +589,8 @@ static void imap_notify_mailboxes(struct imap_session *s,
 		     IMAP_NOTIFY_MAILBOX_NAME) != 0)
 			imap_notify_write_list(s, out, pool, "\\NonExistent",
 					       old[i].name, NULL);
+		imap_notify_parent(s, notify, out, pool, old[i].name, done,
+				   &done_count);
 	}
 	if (old_pool != NULL)
 		pool_unref(&old_pool);

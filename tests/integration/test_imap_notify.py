@@ -235,21 +235,24 @@ class ImapNotifyTest(unittest.TestCase):
         self.ok(b, 'CLOSE')
         # MailboxName (5.4): created, renamed (OLDNAME), deleted.
         self.ok(b, 'CREATE New2')
-        _, t, _ = self.expect(a, r'^\* LIST \(\) "/" "?New2"?$', 1.0,
+        _, t, _ = self.expect(a, r'^\* LIST \(\\HasNoChildren\) "/" "?New2"?$', 1.0,
                               'CREATE')
         times.append(t)
         self.ok(b, 'RENAME New2 Newer2')
         _, t, _ = self.expect(
-            a, r'^\* LIST \(\) "/" "?Newer2"? \("OLDNAME" \("?New2"?\)\)$',
+            a, r'^\* LIST \(\\HasNoChildren\) "/" "?Newer2"? '
+            r'\("OLDNAME" \("?New2"?\)\)$',
             1.0, 'RENAME')
         times.append(t)
         # SubscriptionChange (5.5).
         self.ok(b, 'SUBSCRIBE Newer2')
-        _, t, _ = self.expect(a, r'^\* LIST \(\\Subscribed\) "/" "?Newer2"?$',
+        _, t, _ = self.expect(a, r'^\* LIST \(\\HasNoChildren \\Subscribed\) '
+                              r'"/" "?Newer2"?$',
                               1.0, 'SUBSCRIBE')
         times.append(t)
         self.ok(b, 'UNSUBSCRIBE Newer2')
-        _, t, _ = self.expect(a, r'^\* LIST \(\) "/" "?Newer2"?$', 1.0,
+        _, t, _ = self.expect(a, r'^\* LIST \(\\HasNoChildren\) "/" '
+                              r'"?Newer2"?$', 1.0,
                               'UNSUBSCRIBE')
         times.append(t)
         self.ok(b, 'DELETE Newer2')
@@ -374,7 +377,26 @@ class ImapNotifyTest(unittest.TestCase):
         self.assertEqual(lines, [])
         # ... while another session's still are.
         self.ok(b, 'CREATE Theirs8')
-        self.expect(a, r'^\* LIST \(\) "/" "?Theirs8"?$', 1.0, 'CREATE')
+        self.expect(a, r'^\* LIST \(\\HasNoChildren\) "/" "?Theirs8"?$', 1.0,
+                    'CREATE')
+        # RFC 5465 5.4: a created or deleted mailbox's parent is
+        # affected too: its LIST with \HasChildren now, or no longer.
+        self.ok(b, 'CREATE Theirs8/kid')
+        got = sorted(self.expect(a, pattern, 1.0, 'CREATE kid')[0]
+                     for pattern in (r'^\* LIST .*Theirs8/kid',
+                                     r'^\* LIST .*Theirs8"?$'))
+        self.assertEqual(
+            [re.sub(r'"', '', g) for g in got],
+            [r'* LIST (\HasChildren) / Theirs8',
+             r'* LIST (\HasNoChildren) / Theirs8/kid'])
+        self.ok(b, 'DELETE Theirs8/kid')
+        got = sorted(self.expect(a, pattern, 1.0, 'DELETE kid')[0]
+                     for pattern in (r'^\* LIST .*Theirs8/kid',
+                                     r'^\* LIST .*Theirs8"?$'))
+        self.assertEqual(
+            [re.sub(r'"', '', g) for g in got],
+            [r'* LIST (\HasNoChildren) / Theirs8',
+             r'* LIST (\NonExistent) / Theirs8/kid'])
 
     def test_7_message_new_fetch_attributes(self):
         a = self.connect()
