@@ -467,9 +467,8 @@ static bool imap_notify_is_own(const struct imap_session *s,
 
 /* The snapshot's mailbox with this name (len bytes of it), or NULL: a
    scan, as a mailbox list is short and this runs per mailbox change. */
-static const struct imap_notify_box *
-imap_notify_box_named(const struct imap_notify *notify, const char *name,
-		      size_t len)
+static const struct imap_notify_box *imap_notify_box_named(
+	const struct imap_notify *notify, const char *name, size_t len)
 {
 	for (unsigned int i = 0; i < notify->box_count; i++) {
 		const char *n = notify->boxes[i].name;
@@ -575,8 +574,8 @@ static void imap_notify_mailboxes(struct imap_session *s,
 				nb->name, NULL);
 		}
 		if (ob == NULL)
-			imap_notify_parent(s, notify, out, pool, nb->name,
-					   done, &done_count);
+			imap_notify_parent(s, notify, out, pool, nb->name, done,
+					   &done_count);
 	}
 	for (unsigned int i = 0; i < old_count && !quiet; i++) {
 		if (imap_notify_box_find(notify->boxes, notify->box_count,
