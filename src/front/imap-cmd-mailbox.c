@@ -28,7 +28,6 @@
 
 #include <strings.h>
 
-#define IMAP_MAILBOX_SEP '/'
 /* LIST bounds: patterns per command (RFC 5258 3 allows a list), and the
    matching work of one command (imap_match_steps(), tens of ms), so that
    long patterns against many long names cannot hold the loop thread. */
@@ -102,19 +101,6 @@ static int imap_cmd_one_mailbox(struct imap_cmd *cmd,
 
 /* ---- STATUS (RFC 9051 6.3.11) ---- */
 
-enum imap_status_item {
-	STATUS_MESSAGES = 1u << 0,
-	STATUS_UIDNEXT = 1u << 1,
-	STATUS_UIDVALIDITY = 1u << 2,
-	STATUS_UNSEEN = 1u << 3,
-	STATUS_DELETED = 1u << 4,
-	STATUS_SIZE = 1u << 5, /* RFC 8438 */
-	STATUS_HIGHESTMODSEQ = 1u << 6, /* RFC 7162 3.1.6 */
-	STATUS_RECENT = 1u << 7, /* IMAP4rev1 only */
-	STATUS_APPENDLIMIT = 1u << 8, /* RFC 7889 3.2 */
-	STATUS_MAILBOXID = 1u << 9, /* RFC 8474 4.2 */
-};
-
 static const struct {
 	const char *name;
 	enum imap_status_item item;
@@ -157,35 +143,22 @@ static int imap_status_parse(const struct imap_arg *arg, unsigned int *items_r,
 	return 0;
 }
 
-/* Writes "* STATUS name (...)". Returns 0, or -1 after answering a store
-   failure (nothing written). */
-static int imap_status_write(struct imap_cmd *cmd,
-			     const struct store_mailbox *box,
-			     unsigned int items)
+void imap_status_format(struct imap_session *session, struct buf *out,
+			struct pool *pool, const struct store_mailbox *box,
+			unsigned int items, uint32_t deleted)
 {
-	struct imap_session *session = cmd->session;
-	uint32_t deleted = 0;
-	const char *error;
 	const char *sep = "";
 
-	if ((items & STATUS_DELETED) != 0 &&
-	    store_mailbox_count_flag(session->store, box->id,
-				     STORE_FLAG_DELETED, &deleted,
-				     &error) < 0) {
-		imap_cmd_store_error(cmd, error);
-		return -1;
-	}
-	buf_append_str(cmd->out, "* STATUS ");
-	if (imap_write_mailbox(cmd->out, cmd->pool, box->name,
-			       session->write_flags) < 0)
+	buf_append_str(out, "* STATUS ");
+	if (imap_write_mailbox(out, pool, box->name, session->write_flags) < 0)
 		i_unreached(); /* the store holds valid UTF-8 only */
-	buf_append_str(cmd->out, " (");
-#define STATUS_ITEM(bit, fmt, value)                                \
-	do {                                                        \
-		if ((items & (bit)) != 0) {                         \
-			buf_printf(cmd->out, "%s" fmt, sep, value); \
-			sep = " ";                                  \
-		}                                                   \
+	buf_append_str(out, " (");
+#define STATUS_ITEM(bit, fmt, value)                           \
+	do {                                                   \
+		if ((items & (bit)) != 0) {                    \
+			buf_printf(out, "%s" fmt, sep, value); \
+			sep = " ";                             \
+		}                                              \
 	} while (0)
 	STATUS_ITEM(STATUS_MESSAGES, "MESSAGES %u", box->messages);
 	STATUS_ITEM(STATUS_UIDNEXT, "UIDNEXT %u", box->uidnext);
@@ -199,9 +172,29 @@ static int imap_status_write(struct imap_cmd *cmd,
 	STATUS_ITEM(STATUS_RECENT, "RECENT %u", box->recent_or_zero);
 	STATUS_ITEM(STATUS_APPENDLIMIT, "APPENDLIMIT %u", IMAP_APPEND_LIMIT);
 	STATUS_ITEM(STATUS_MAILBOXID, "MAILBOXID (%s)",
-		    imap_mailbox_objectid(cmd->pool, box->id));
+		    imap_mailbox_objectid(pool, box->id));
 #undef STATUS_ITEM
-	buf_append_str(cmd->out, ")\r\n");
+	buf_append_str(out, ")\r\n");
+}
+
+/* Writes "* STATUS name (...)". Returns 0, or -1 after answering a store
+   failure (nothing written). */
+static int imap_status_write(struct imap_cmd *cmd,
+			     const struct store_mailbox *box,
+			     unsigned int items)
+{
+	uint32_t deleted = 0;
+	const char *error;
+
+	if ((items & STATUS_DELETED) != 0 &&
+	    store_mailbox_count_flag(cmd->session->store, box->id,
+				     STORE_FLAG_DELETED, &deleted,
+				     &error) < 0) {
+		imap_cmd_store_error(cmd, error);
+		return -1;
+	}
+	imap_status_format(cmd->session, cmd->out, cmd->pool, box, items,
+			   deleted);
 	return 0;
 }
 

@@ -7,19 +7,16 @@
 #include "buf.h"
 #include "log.h"
 #include "pool.h"
-#include "maildir.h"
 #include "store.h"
 #include "imap-write.h"
 #include "front-private.h"
 #include "imap-session.h"
 #include "imap-notify.h"
 
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define IMAP_NOTIFY_SEP '/'
 /* Bounds of one NOTIFY command (memory and the matching work of every
    later change): event groups, and mailbox names in one group. */
 #define IMAP_NOTIFY_MAX_GROUPS 64
@@ -55,17 +52,6 @@ static const struct {
 	{ "MAILBOXES", IMAP_NOTIFY_MAILBOXES },
 };
 
-/* "inbox/x" is "INBOX/x", as the store spells it. */
-static const char *imap_notify_norm_name(struct pool *pool, const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len >= 5 && strncasecmp(name, "INBOX", 5) == 0 &&
-	    (name[5] == '\0' || name[5] == IMAP_NOTIFY_SEP))
-		return p_strdup_printf(pool, "INBOX%s", name + 5);
-	return name;
-}
-
 /* one-or-more-mailbox = "(" mailbox *(SP mailbox) ")" / mailbox */
 static int imap_notify_parse_mailboxes(struct pool *pool,
 				       const struct imap_arg *arg, bool utf8,
@@ -85,17 +71,19 @@ static int imap_notify_parse_mailboxes(struct pool *pool,
 	}
 	group->mailboxes = p_new(pool, const char *, n);
 	for (unsigned int i = 0; i < n; i++) {
-		const char *name;
+		char norm[STORE_MAILBOX_NAME_MAX + 1];
+		const char *name, *reason;
 
-		if (!imap_arg_get_astring(&list[i], &name)) {
-			*error_r = "Expected a mailbox name";
+		name = imap_mailbox_name_arg(pool, &list[i], utf8, error_r);
+		if (name == NULL)
 			return -1;
-		}
-		if (!utf8 && (name = imap_utf7_to_utf8(pool, name)) == NULL) {
-			*error_r = "Invalid modified UTF-7 in mailbox name";
-			return -1;
-		}
-		group->mailboxes[i] = imap_notify_norm_name(pool, name);
+		/* "inbox/x" is "INBOX/x", as the store spells it. A name
+		   the store could not hold matches nothing: RFC 5465 3
+		   ignores names of mailboxes that do not exist. */
+		group->mailboxes[i] =
+			store_mailbox_name_normalize(name, norm, &reason) < 0
+				? name
+				: p_strdup(pool, norm);
 	}
 	group->mailbox_count = n;
 	return 0;
@@ -296,7 +284,7 @@ static bool imap_notify_group_matches(const struct imap_notify_group *g,
 			   their descendants. */
 			if (g->filter == IMAP_NOTIFY_SUBTREE &&
 			    strncmp(name, m, len) == 0 &&
-			    name[len] == IMAP_NOTIFY_SEP)
+			    name[len] == IMAP_MAILBOX_SEP)
 				return true;
 		}
 		return false;
@@ -420,16 +408,14 @@ static void imap_notify_write_status(struct imap_session *s, struct buf *out,
 				     pool_t pool,
 				     const struct store_mailbox *box)
 {
-	buf_append_str(out, "* STATUS ");
-	if (imap_write_mailbox(out, pool, box->name, s->write_flags) < 0)
-		i_unreached(); /* the store holds valid UTF-8 only */
 	/* RFC 5465 3: MESSAGES, UIDNEXT and UIDVALIDITY for MessageNew;
 	   5.1: UIDVALIDITY with HIGHESTMODSEQ; UNSEEN for \Seen changes. */
-	buf_printf(out, " (MESSAGES %u UIDNEXT %u UIDVALIDITY %u UNSEEN %u",
-		   box->messages, box->uidnext, box->uidvalidity, box->unseen);
+	unsigned int items = STATUS_MESSAGES | STATUS_UIDNEXT |
+			     STATUS_UIDVALIDITY | STATUS_UNSEEN;
+
 	if ((s->enabled & IMAP_ENABLED_CONDSTORE) != 0)
-		buf_printf(out, " HIGHESTMODSEQ %" PRIu64, box->highestmodseq);
-	buf_append_str(out, ")\r\n");
+		items |= STATUS_HIGHESTMODSEQ;
+	imap_status_format(s, out, pool, box, items, 0);
 }
 
 /* RFC 5465 5.4, 5.5: "* LIST (attr) "/" name [("OLDNAME" (old))]". */
@@ -437,7 +423,7 @@ static void imap_notify_write_list(struct imap_session *s, struct buf *out,
 				   pool_t pool, const char *attr,
 				   const char *name, const char *oldname)
 {
-	buf_printf(out, "* LIST (%s) \"%c\" ", attr, IMAP_NOTIFY_SEP);
+	buf_printf(out, "* LIST (%s) \"%c\" ", attr, IMAP_MAILBOX_SEP);
 	if (imap_write_mailbox(out, pool, name, s->write_flags) < 0)
 		i_unreached();
 	if (oldname != NULL) {
@@ -492,7 +478,7 @@ static const char *imap_notify_box_attrs(const struct imap_notify *notify,
 		const char *n = notify->boxes[i].name;
 
 		children = strncmp(n, box->name, len) == 0 &&
-			   n[len] == IMAP_NOTIFY_SEP;
+			   n[len] == IMAP_MAILBOX_SEP;
 	}
 	return p_strdup_printf(pool, "%s%s",
 			       children ? "\\HasChildren" : "\\HasNoChildren",
@@ -510,7 +496,7 @@ static void imap_notify_parent(struct imap_session *s,
 			       const struct imap_notify_box **done,
 			       unsigned int *done_count)
 {
-	const char *sep = strrchr(name, IMAP_NOTIFY_SEP);
+	const char *sep = strrchr(name, IMAP_MAILBOX_SEP);
 	const struct imap_notify_box *parent;
 
 	if (sep == NULL)

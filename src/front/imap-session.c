@@ -870,24 +870,33 @@ const char *imap_special_use_attr(enum store_special_use use)
 /* The mailbox name argument, decoded from modified UTF-7 unless the
    client enabled UTF-8 (RFC 6855 3, RFC 9051 5.1). NULL with *error_r
    when it is not a valid name. */
-const char *imap_cmd_mailbox_name(struct imap_cmd *cmd,
-				  const struct imap_arg *arg,
-				  const char **error_r)
+const char *imap_mailbox_name_arg(struct pool *pool, const struct imap_arg *arg,
+				  bool utf8, const char **error_r)
 {
-	const char *name, *utf8;
+	const char *name, *decoded;
 
 	if (!imap_arg_get_astring(arg, &name)) {
 		*error_r = "Expected a mailbox name";
 		return NULL;
 	}
-	if ((cmd->session->write_flags & IMAP_WRITE_FLAG_UTF8) != 0)
+	if (utf8)
 		return name;
-	utf8 = imap_utf7_to_utf8(cmd->pool, name);
-	if (utf8 == NULL) {
+	decoded = imap_utf7_to_utf8(pool, name);
+	if (decoded == NULL) {
 		*error_r = "Invalid modified UTF-7 in mailbox name";
 		return NULL;
 	}
-	return utf8;
+	return decoded;
+}
+
+const char *imap_cmd_mailbox_name(struct imap_cmd *cmd,
+				  const struct imap_arg *arg,
+				  const char **error_r)
+{
+	return imap_mailbox_name_arg(
+		cmd->pool, arg,
+		(cmd->session->write_flags & IMAP_WRITE_FLAG_UTF8) != 0,
+		error_r);
 }
 
 /* SELECT/EXAMINE parameters (RFC 7162 3.1.8 CONDSTORE, 3.2.5 QRESYNC). */

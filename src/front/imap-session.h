@@ -28,6 +28,8 @@ struct store;
 struct blob_store;
 struct pool;
 
+/* The hierarchy separator (RFC 9051 5.1.1; the store's, store.h). */
+#define IMAP_MAILBOX_SEP '/'
 /* APPENDLIMIT (RFC 7889): the largest message APPEND takes, the parser's
    literal limit after login (imap_parser_limits_auth). */
 #define IMAP_APPEND_LIMIT (64u * 1024 * 1024)
@@ -246,10 +248,34 @@ int imap_cmd_uids(struct imap_cmd *cmd, const struct imap_arg *arg,
 
 /* A mailbox name argument as UTF-8: decoded from modified UTF-7 (RFC 3501
    5.1.3) unless UTF-8 was enabled (RFC 6855 3). NULL with *error_r (for
-   a BAD) when invalid. Pool memory. */
+   a BAD) when invalid. Pool memory. imap_mailbox_name_arg is the same
+   outside a command (utf8: the client enabled UTF-8). */
+const char *imap_mailbox_name_arg(struct pool *pool, const struct imap_arg *arg,
+				  bool utf8, const char **error_r);
 const char *imap_cmd_mailbox_name(struct imap_cmd *cmd,
 				  const struct imap_arg *arg,
 				  const char **error_r);
+
+/* STATUS items (RFC 9051 6.3.11 and extensions), in the order written. */
+enum imap_status_item {
+	STATUS_MESSAGES = 1u << 0,
+	STATUS_UIDNEXT = 1u << 1,
+	STATUS_UIDVALIDITY = 1u << 2,
+	STATUS_UNSEEN = 1u << 3,
+	STATUS_DELETED = 1u << 4,
+	STATUS_SIZE = 1u << 5, /* RFC 8438 */
+	STATUS_HIGHESTMODSEQ = 1u << 6, /* RFC 7162 3.1.6 */
+	STATUS_RECENT = 1u << 7, /* IMAP4rev1 only */
+	STATUS_APPENDLIMIT = 1u << 8, /* RFC 7889 3.2 */
+	STATUS_MAILBOXID = 1u << 9, /* RFC 8474 4.2 */
+};
+/* Writes "* STATUS name (items)" of box (imap-cmd-mailbox.c): for the
+   STATUS command and LIST-STATUS, and NOTIFY's unsolicited ones.
+   deleted is the DELETED figure, read by the caller when it asks for
+   it. */
+void imap_status_format(struct imap_session *session, struct buf *out,
+			struct pool *pool, const struct store_mailbox *box,
+			unsigned int items, uint32_t deleted);
 
 /* The RFC 6154 attribute of a special use ("\\Drafts"), NULL for none
    and for INBOX. */

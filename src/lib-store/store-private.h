@@ -138,12 +138,6 @@ struct store *store_sqlite_open(const char *data_dir, uint64_t account_id,
 				const uint8_t data_key[32],
 				const char **error_r);
 
-/* Name rules (store.c): checks name and copies it to name_r with its
-   INBOX prefix normalised ("inbox/x" -> "INBOX/x"). Returns 0, or -1 with
-   *error_r (a static string). */
-int store_mailbox_name_normalize(const char *name,
-				 char name_r[STORE_MAILBOX_NAME_MAX + 1],
-				 const char **error_r);
 /* RFC 9051 9 flag-keyword: an atom, not starting with '\\'. */
 bool store_keyword_is_valid(const char *keyword);
 

@@ -163,6 +163,13 @@ int store_quota_usage(struct store *store, uint64_t *used_r,
    "INBOX" however it was spelt ("inbox/x" is "INBOX/x").
    Creating "a/b/c" also creates missing "a" and "a/b" (RFC 9051 6.3.4).
    Only INBOX may have STORE_SPECIAL_INBOX. */
+/* Those name rules (store.c): checks name and copies it to name_r with
+   its INBOX prefix normalised ("inbox/x" -> "INBOX/x"), as every call
+   taking a name does. Returns 0, or -1 with *error_r (a static string).
+   For callers that compare names with the store's. */
+int store_mailbox_name_normalize(const char *name,
+				 char name_r[STORE_MAILBOX_NAME_MAX + 1],
+				 const char **error_r);
 int store_mailbox_create(struct store *store, const char *name,
 			 enum store_special_use special_use, uint64_t *id_r,
 			 const char **error_r);
