@@ -343,18 +343,6 @@ static int imap_cmd_starttls(struct front_conn *conn, struct imap_state *state,
 	return front_conn_starttls(conn);
 }
 
-/* What IDLE reports when it starts and ends: the selected mailbox's
-   changes (unless NOTIFY said SELECTED NONE) and NOTIFY's (RFC 5465 4). */
-static void imap_idle_report(struct imap_session *session, struct buf *out)
-{
-	bool allow_expunge = true;
-
-	if (imap_notify_selected_sync(session, IMAP_NOTIFY_IN_IDLE,
-				      &allow_expunge))
-		(void)imap_session_sync(session, out, allow_expunge);
-	imap_notify_report(session, out);
-}
-
 static void imap_cmd_idle(struct front_conn *conn, struct imap_state *state,
 			  const struct imap_command *cmd)
 {
@@ -370,7 +358,8 @@ static void imap_cmd_idle(struct front_conn *conn, struct imap_state *state,
 	state->idle_tag = i_strdup(cmd->tag);
 	state->session->idling = true;
 	buf_append_str(&out, "+ idling\r\n");
-	imap_idle_report(state->session, &out);
+	/* RFC 5465 4: IDLE sends what NOTIFY asked for. */
+	imap_notify_sync_point(state->session, IMAP_NOTIFY_IN_IDLE, true, &out);
 	imap_write(conn, &out);
 	buf_free(&out);
 	imap_parser_expect_line(state->parser);
@@ -382,7 +371,7 @@ static void imap_idle_line(struct front_conn *conn, struct imap_state *state,
 	struct buf out = BUF_INIT;
 
 	state->session->idling = false;
-	imap_idle_report(state->session, &out);
+	imap_notify_sync_point(state->session, IMAP_NOTIFY_IN_IDLE, true, &out);
 	if (span_eq_ci(line, SPAN_LIT("DONE")))
 		imap_write_status(&out, state->idle_tag, IMAP_STATUS_OK, NULL,
 				  "IDLE terminated");

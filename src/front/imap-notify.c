@@ -680,6 +680,15 @@ bool imap_notify_selected_sync(const struct imap_session *s,
 	return true;
 }
 
+void imap_notify_sync_point(struct imap_session *s, enum imap_notify_when when,
+			    bool allow_expunge, struct buf *out)
+{
+	if (s->selected && imap_notify_selected_sync(s, when, &allow_expunge))
+		(void)imap_session_sync(s, out, allow_expunge);
+	/* RFC 5465 3: NOTIFY's responses about other mailboxes too. */
+	imap_notify_report(s, out);
+}
+
 void imap_notify_new_messages(struct imap_session *s, struct buf *out,
 			      const uint32_t *uids, unsigned int count)
 {

@@ -121,5 +121,11 @@ enum imap_notify_when {
 bool imap_notify_selected_sync(const struct imap_session *session,
 			       enum imap_notify_when when,
 			       bool *allow_expunge_r);
+/* What a command's end and IDLE's start and end report: the selected
+   mailbox's changes where imap_notify_selected_sync() lets them (expunges
+   if allow_expunge too), then NOTIFY's about other mailboxes. */
+void imap_notify_sync_point(struct imap_session *session,
+			    enum imap_notify_when when, bool allow_expunge,
+			    struct buf *out);
 
 #endif

@@ -774,14 +774,9 @@ static bool imap_session_finish(struct imap_session *s,
 	/* RFC 9051 7: status updates may follow any command; RFC 9051
 	   7.5.1: no EXPUNGE during FETCH, STORE, SEARCH (their UID forms
 	   excepted). */
-	bool allow_expunge =
-		cmd->uid || (p->def->flags & IMAP_CMD_NO_EXPUNGE) == 0;
-
-	if (s->selected && imap_notify_selected_sync(s, IMAP_NOTIFY_AT_COMMAND,
-						     &allow_expunge))
-		(void)imap_session_sync(s, out, allow_expunge);
-	/* RFC 5465 3: NOTIFY's responses about other mailboxes too. */
-	imap_notify_report(s, out);
+	imap_notify_sync_point(
+		s, IMAP_NOTIFY_AT_COMMAND,
+		cmd->uid || (p->def->flags & IMAP_CMD_NO_EXPUNGE) == 0, out);
 	buf_append(out, p->tagged.data, p->tagged.used);
 	buf_free(&p->tagged);
 	i_free(p);
