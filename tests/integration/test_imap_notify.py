@@ -381,22 +381,19 @@ class ImapNotifyTest(unittest.TestCase):
                     'CREATE')
         # RFC 5465 5.4: a created or deleted mailbox's parent is
         # affected too: its LIST with \HasChildren now, or no longer.
-        self.ok(b, 'CREATE Theirs8/kid')
-        got = sorted(self.expect(a, pattern, 1.0, 'CREATE kid')[0]
-                     for pattern in (r'^\* LIST .*Theirs8/kid',
-                                     r'^\* LIST .*Theirs8"?$'))
-        self.assertEqual(
-            [re.sub(r'"', '', g) for g in got],
-            [r'* LIST (\HasChildren) / Theirs8',
-             r'* LIST (\HasNoChildren) / Theirs8/kid'])
-        self.ok(b, 'DELETE Theirs8/kid')
-        got = sorted(self.expect(a, pattern, 1.0, 'DELETE kid')[0]
-                     for pattern in (r'^\* LIST .*Theirs8/kid',
-                                     r'^\* LIST .*Theirs8"?$'))
-        self.assertEqual(
-            [re.sub(r'"', '', g) for g in got],
-            [r'* LIST (\HasNoChildren) / Theirs8',
-             r'* LIST (\NonExistent) / Theirs8/kid'])
+        def parent_and_kid(command):
+            self.ok(b, command)
+            got = sorted(self.expect(a, pattern, 1.0, command)[0]
+                         for pattern in (r'^\* LIST .*Theirs8/kid',
+                                         r'^\* LIST .*Theirs8"?$'))
+            return [re.sub(r'"', '', g) for g in got]
+
+        self.assertEqual(parent_and_kid('CREATE Theirs8/kid'),
+                         [r'* LIST (\HasChildren) / Theirs8',
+                          r'* LIST (\HasNoChildren) / Theirs8/kid'])
+        self.assertEqual(parent_and_kid('DELETE Theirs8/kid'),
+                         [r'* LIST (\HasNoChildren) / Theirs8',
+                          r'* LIST (\NonExistent) / Theirs8/kid'])
 
     def test_7_message_new_fetch_attributes(self):
         a = self.connect()
